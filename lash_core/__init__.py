@@ -1,0 +1,1 @@
+"""lash: the pure, synchronous effect core."""

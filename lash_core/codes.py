@@ -1,0 +1,98 @@
+"""Every error code the library raises, with its meaning.
+
+Codes are stable snake_case strings; most are the reference runtime's own.
+``docs/errors.md`` documents each one (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# -- wire format -----------------------------------------------------------------------------
+WIRE_INVALID_JSON: Final = "wire_invalid_json"
+WIRE_DECODE: Final = "wire_decode"
+CANONICAL_JSON_UNENCODABLE: Final = "canonical_json_unencodable"
+
+# -- scopes, wait identities, keys -----------------------------------------------------------
+MISSING_EXECUTION_SCOPE_ID: Final = "missing_execution_scope_id"
+INVALID_AWAIT_EVENT_WAIT_IDENTITY: Final = "invalid_await_event_wait_identity"
+AWAIT_EVENT_KEY_HASH: Final = "await_event_key_hash"
+AWAIT_EVENT_SECRET_INVALID: Final = "await_event_secret_invalid"
+
+# -- the await-event registry ----------------------------------------------------------------
+AWAIT_EVENT_UNKNOWN_OR_REVOKED: Final = "await_event_unknown_or_revoked"
+INVALID_AWAIT_EVENT_SESSION_ID: Final = "invalid_await_event_session_id"
+AWAIT_EVENT_WAITER_UNKNOWN: Final = "await_event_waiter_unknown"
+TURN_CONTROL_WAIT_CANCELLED: Final = "turn_control_wait_cancelled"
+TURN_CONTROL_WAIT_TIMEOUT: Final = "turn_control_wait_timeout"
+TURN_CONTROL_WAIT_ABANDONED: Final = "turn_control_wait_abandoned"
+
+# -- envelopes -------------------------------------------------------------------------------
+RUNTIME_EFFECT_INVOCATION_SUBJECT: Final = "runtime_effect_invocation_subject"
+RUNTIME_EFFECT_INVOCATION_KIND: Final = "runtime_effect_invocation_kind"
+RUNTIME_EFFECT_REPLAY_REQUIRED: Final = "runtime_effect_replay_required"
+RUNTIME_EFFECT_DURABLE_STEP_ID: Final = "runtime_effect_durable_step_id"
+RUNTIME_EFFECT_TOOL_ATTEMPT_CALL_ID: Final = "runtime_effect_tool_attempt_call_id"
+RUNTIME_EFFECT_TOOL_ATTEMPT_INDEX: Final = "runtime_effect_tool_attempt_index"
+RUNTIME_EFFECT_TOOL_BATCH_ID: Final = "runtime_effect_tool_batch_id"
+RUNTIME_EFFECT_TOOL_BATCH_EMPTY: Final = "runtime_effect_tool_batch_empty"
+RUNTIME_EFFECT_TOOL_BATCH_CALL_ID: Final = "runtime_effect_tool_batch_call_id"
+RUNTIME_EFFECT_TOOL_BATCH_CALL_REPLAY: Final = "runtime_effect_tool_batch_call_replay"
+RUNTIME_EFFECT_WRONG_OUTCOME: Final = "runtime_effect_wrong_outcome"
+RUNTIME_EFFECT_ENVELOPE_HASH: Final = "runtime_effect_envelope_hash"
+
+# -- replay validation -----------------------------------------------------------------------
+RUNTIME_EFFECT_ENVELOPE_CANONICAL_HASH_INVARIANT: Final = (
+    "runtime_effect_envelope_canonical_hash_invariant"
+)
+RUNTIME_EFFECT_ENVELOPE_CANONICAL_DECODE: Final = "runtime_effect_envelope_canonical_decode"
+RUNTIME_EFFECT_REPLAY_HASH_MISMATCH: Final = "runtime_effect_replay_hash_mismatch"
+
+CODES: Final[dict[str, str]] = {
+    WIRE_INVALID_JSON: "The input is not JSON text (or not valid UTF-8).",
+    WIRE_DECODE: "The JSON does not have the shape of the requested wire type; the error's "
+    "`path` names the first offending place.",
+    CANONICAL_JSON_UNENCODABLE: "A value cannot be written as canonical JSON (a lone surrogate "
+    "in a string, an object key that is not a string, or a Python object that is not JSON).",
+    MISSING_EXECUTION_SCOPE_ID: "An execution scope has a blank id (empty after trimming).",
+    INVALID_AWAIT_EVENT_WAIT_IDENTITY: "A wait identity has a blank field or a signal ordinal "
+    "of 0.",
+    AWAIT_EVENT_KEY_HASH: "The scope and wait of a key could not be hashed (their canonical "
+    "JSON could not be written).",
+    AWAIT_EVENT_SECRET_INVALID: "A signing secret is not bytes of at least 16 bytes.",
+    AWAIT_EVENT_UNKNOWN_OR_REVOKED: "The key is not one this registry signed, does not match the "
+    "promise it names, or its session was revoked.",
+    INVALID_AWAIT_EVENT_SESSION_ID: "A session id given to revoke or cancel is blank.",
+    AWAIT_EVENT_WAITER_UNKNOWN: "A waiter id is not a parked waiter of this registry (it was "
+    "never issued or its wait already ended).",
+    TURN_CONTROL_WAIT_CANCELLED: "A wait on a turn-control key (cancel gate or terminal) was "
+    "cancelled; nothing was written to the key.",
+    TURN_CONTROL_WAIT_TIMEOUT: "A wait on a turn-control key reached its deadline; nothing was "
+    "written to the key.",
+    TURN_CONTROL_WAIT_ABANDONED: "A pending cancel-gate wait ended because the turn's terminal "
+    "was published without the gate being settled.",
+    RUNTIME_EFFECT_INVOCATION_SUBJECT: "An envelope's subject is not an effect, or its effect id "
+    "is blank.",
+    RUNTIME_EFFECT_INVOCATION_KIND: "An envelope's subject kind differs from its command kind.",
+    RUNTIME_EFFECT_REPLAY_REQUIRED: "An envelope has no replay key (or an empty one).",
+    RUNTIME_EFFECT_DURABLE_STEP_ID: "A durable step has a blank step id.",
+    RUNTIME_EFFECT_TOOL_ATTEMPT_CALL_ID: "A tool attempt has a blank call id.",
+    RUNTIME_EFFECT_TOOL_ATTEMPT_INDEX: "A tool attempt number is 0, or above max_attempts, or "
+    "max_attempts is 0.",
+    RUNTIME_EFFECT_TOOL_BATCH_ID: "A tool batch has a blank batch id.",
+    RUNTIME_EFFECT_TOOL_BATCH_EMPTY: "A tool batch has no calls.",
+    RUNTIME_EFFECT_TOOL_BATCH_CALL_ID: "A call in a tool batch has a blank call id.",
+    RUNTIME_EFFECT_TOOL_BATCH_CALL_REPLAY: "A call in a tool batch has a blank replay suffix.",
+    RUNTIME_EFFECT_WRONG_OUTCOME: "An outcome of one kind was given where another kind was "
+    "expected.",
+    RUNTIME_EFFECT_ENVELOPE_HASH: "An envelope could not be written as canonical JSON, so it has "
+    "no hash.",
+    RUNTIME_EFFECT_ENVELOPE_CANONICAL_HASH_INVARIANT: "A canonical envelope pair is "
+    "inconsistent: its hash is not the SHA-256 of its JSON, or two different hashes have "
+    "the same JSON, or different hashes show no structural difference.",
+    RUNTIME_EFFECT_ENVELOPE_CANONICAL_DECODE: "The JSON of a canonical envelope pair does not "
+    "parse.",
+    RUNTIME_EFFECT_REPLAY_HASH_MISMATCH: "A replayed envelope differs from the recorded one (the "
+    "default mismatch code; durable stores pass their own, such as "
+    "`sqlite_effect_replay_hash_conflict`).",
+}

@@ -1,0 +1,159 @@
+"""Signed await-event keys.
+
+A key names one promise: ``key_id`` is the SHA-256 of the canonical JSON ``[scope, wait]`` and
+``signature`` is HMAC-SHA256 under the host's secret over ``[scope, wait, key_id]``. Keys are
+bearer capabilities: whoever holds one may resolve it, nobody can forge one.
+
+The secret is an input. :class:`KeySigner` signs with its current secret and also accepts
+signatures made with older secrets (rotation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from typing import Final
+
+import attrs
+
+from lash_core import codes
+from lash_core.canonical import canonical_text_of, sha256_hex
+from lash_core.errors import LashError, LocalProtocolError
+from lash_core.scope import ExecutionScope, WaitIdentity
+from lash_core.wire import to_wire
+
+__all__ = [
+    "PROMISE_KEY_PREFIX",
+    "AwaitEventKey",
+    "KeySigner",
+    "constant_time_eq",
+    "derive_key_id",
+    "sign_material",
+]
+
+PROMISE_KEY_PREFIX: Final = "lash-await-event:"
+MIN_SECRET_BYTES: Final = 16
+
+
+@attrs.frozen
+class AwaitEventKey:
+    """A signed, unguessable name for one promise."""
+
+    scope: ExecutionScope
+    wait: WaitIdentity
+    key_id: str
+    signature: str
+
+    @property
+    def promise_key(self) -> str:
+        """``lash-await-event:{key_id}``."""
+        return PROMISE_KEY_PREFIX + self.key_id
+
+    @property
+    def session_id(self) -> str | None:
+        return self.scope.session_id
+
+
+def _identity_text(scope: ExecutionScope, wait: WaitIdentity) -> str:
+    try:
+        return canonical_text_of([to_wire(scope), to_wire(wait)])
+    except LashError as exc:
+        raise LashError(codes.AWAIT_EVENT_KEY_HASH, exc.message) from None
+
+
+def _material_from(identity_text: str, key_id: str) -> bytes:
+    # identity_text is "[scope,wait]"; the material is "[scope,wait,\"key_id\"]".
+    return f'{identity_text[:-1]},{canonical_text_of(key_id)}]'.encode()
+
+
+def _encode(identity_text: str) -> bytes:
+    try:
+        return identity_text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise LashError(
+            codes.AWAIT_EVENT_KEY_HASH, "a scope or wait string holds a lone surrogate"
+        ) from None
+
+
+def derive_key_id(scope: ExecutionScope, wait: WaitIdentity) -> str:
+    """Validate ``scope`` and ``wait`` and return the key id (hex SHA-256 of ``[scope, wait]``)."""
+    scope.validate()
+    wait.validate()
+    return sha256_hex(_encode(_identity_text(scope, wait)))
+
+
+def sign_material(scope: ExecutionScope, wait: WaitIdentity, key_id: str) -> bytes:
+    """The bytes a signature covers: canonical JSON ``[scope, wait, key_id]``."""
+    text = _identity_text(scope, wait)
+    try:
+        return _material_from(text, key_id)
+    except UnicodeEncodeError:
+        raise LashError(codes.AWAIT_EVENT_KEY_HASH, "a string holds a lone surrogate") from None
+
+
+def constant_time_eq(a: str | bytes, b: str | bytes) -> bool:
+    """Compare two strings or byte strings in time independent of where they differ."""
+    ab = a.encode("utf-8", "surrogatepass") if isinstance(a, str) else a
+    bb = b.encode("utf-8", "surrogatepass") if isinstance(b, str) else b
+    return hmac.compare_digest(ab, bb)
+
+
+def _check_secret(secret: bytes) -> bytes:
+    if not isinstance(secret, bytes | bytearray) or len(secret) < MIN_SECRET_BYTES:
+        raise LocalProtocolError(
+            codes.AWAIT_EVENT_SECRET_INVALID,
+            f"a signing secret must be at least {MIN_SECRET_BYTES} bytes",
+        )
+    return bytes(secret)
+
+
+class KeySigner:
+    """Mints and verifies keys with a secret given as input.
+
+    ``previous`` secrets are still accepted by :meth:`verify` (but never used to sign), so a
+    host can rotate its secret without invalidating keys already handed out.
+    """
+
+    __slots__ = ("_secrets",)
+
+    def __init__(self, secret: bytes, previous: Iterable[bytes] = ()) -> None:
+        self._secrets: tuple[bytes, ...] = (
+            _check_secret(secret),
+            *(_check_secret(s) for s in previous),
+        )
+
+    def sign(self, material: bytes) -> str:
+        """Lowercase hex HMAC-SHA256 of ``material`` under the current secret."""
+        return hmac.new(self._secrets[0], material, hashlib.sha256).hexdigest()
+
+    def mint(self, scope: ExecutionScope, wait: WaitIdentity) -> AwaitEventKey:
+        """Validate and sign the key for ``(scope, wait)``. Same inputs, same key."""
+        scope.validate()
+        wait.validate()
+        text = _identity_text(scope, wait)
+        key_id = hashlib.sha256(_encode(text)).hexdigest()
+        signature = hmac.new(
+            self._secrets[0], _material_from(text, key_id), hashlib.sha256
+        ).hexdigest()
+        return AwaitEventKey(scope, wait, key_id, signature)
+
+    def verify(self, key: AwaitEventKey) -> bool:
+        """True if ``key`` carries a signature one of our secrets made over its contents.
+
+        Never raises on a malformed key: anything that cannot be verified is simply false.
+        """
+        try:
+            text = _identity_text(key.scope, key.wait)
+            material = _material_from(text, key.key_id)
+        except (LashError, UnicodeEncodeError, AttributeError, TypeError):
+            return False
+        presented = key.signature
+        if not isinstance(presented, str):
+            return False
+        presented_bytes = presented.encode("utf-8", "surrogatepass")
+        good = False
+        for secret in self._secrets:
+            expected = hmac.new(secret, material, hashlib.sha256).hexdigest().encode()
+            good |= hmac.compare_digest(expected, presented_bytes)
+        return good
