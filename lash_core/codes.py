@@ -23,6 +23,8 @@ AWAIT_EVENT_SECRET_INVALID: Final = "await_event_secret_invalid"
 AWAIT_EVENT_UNKNOWN_OR_REVOKED: Final = "await_event_unknown_or_revoked"
 INVALID_AWAIT_EVENT_SESSION_ID: Final = "invalid_await_event_session_id"
 AWAIT_EVENT_WAITER_UNKNOWN: Final = "await_event_waiter_unknown"
+AWAIT_EVENT_WAITER_NOT_WOKEN: Final = "await_event_waiter_not_woken"
+AWAIT_EVENT_INVALID_RESOLUTION: Final = "await_event_invalid_resolution"
 TURN_CONTROL_WAIT_CANCELLED: Final = "turn_control_wait_cancelled"
 TURN_CONTROL_WAIT_TIMEOUT: Final = "turn_control_wait_timeout"
 TURN_CONTROL_WAIT_ABANDONED: Final = "turn_control_wait_abandoned"
@@ -65,6 +67,10 @@ CODES: Final[dict[str, str]] = {
     INVALID_AWAIT_EVENT_SESSION_ID: "A session id given to revoke or cancel is blank.",
     AWAIT_EVENT_WAITER_UNKNOWN: "A waiter id is not a parked waiter of this registry (it was "
     "never issued or its wait already ended).",
+    AWAIT_EVENT_WAITER_NOT_WOKEN: "A parked waiter was ended as woken before the registry woke "
+    "it; end it as cancelled or deadline instead.",
+    AWAIT_EVENT_INVALID_RESOLUTION: "A resolution is not one of ok, err, timeout or cancelled, "
+    "or its ok payload is not JSON.",
     TURN_CONTROL_WAIT_CANCELLED: "A wait on a turn-control key (cancel gate or terminal) was "
     "cancelled; nothing was written to the key.",
     TURN_CONTROL_WAIT_TIMEOUT: "A wait on a turn-control key reached its deadline; nothing was "
