@@ -169,11 +169,10 @@ def sort_json_value(value: Any) -> Any:
     if t is dict:
         if not value:
             return {}
-        try:
-            keys = sorted(value)
-        except TypeError:
-            raise _unencodable("object keys must be strings") from None
-        return {k: sort_json_value(value[k]) for k in keys}
+        for k in value:
+            if type(k) is not str:
+                raise _unencodable(f"object key {k!r} is not a string")
+        return {k: sort_json_value(value[k]) for k in sorted(value)}
     if t is list or t is tuple:
         return [sort_json_value(v) for v in value]
     return value
