@@ -5,7 +5,8 @@ Every wire type is a frozen ``attrs`` class. Its JSON form is derived from the c
 * fields are written in declaration order; a tagged variant writes its tag first;
 * a field declared with :func:`omit_if_none` is left out when ``None`` (and may be absent on
   input); :func:`omit_if_empty` leaves out an empty tuple; any other ``X | None`` field is
-  written as ``null`` and may be absent on input;
+  written as ``null`` and may be absent on input; :func:`renamed` writes a field under another
+  JSON key (``class``);
 * :data:`JsonValue` fields hold free-form JSON, written with object keys sorted;
 * unions are registered with :func:`tagged_union` (internally tagged, ``{"type": "turn", ...}``)
   or with ``content=`` (adjacently tagged, ``{"status": "ok", "payload": ...}``);
@@ -56,6 +57,7 @@ __all__ = [
     "from_wire",
     "omit_if_empty",
     "omit_if_none",
+    "renamed",
     "stable_hash",
     "tagged_union",
     "to_json",
@@ -91,6 +93,7 @@ U32: TypeAlias = Annotated[int, U32_RANGE]
 """An unsigned 32-bit integer field (plain ``int`` fields are unsigned 64-bit)."""
 
 _OMIT: Final = "lash_omit"
+_NAME: Final = "lash_name"
 
 
 def omit_if_none() -> Any:
@@ -101,6 +104,16 @@ def omit_if_none() -> Any:
 def omit_if_empty() -> Any:
     """A tuple field that is left out of the JSON when empty (and defaults to empty)."""
     return attrs.field(default=(), metadata={_OMIT: "empty"})
+
+
+def renamed(name: str, **field_kwargs: Any) -> Any:
+    """A field written under the JSON key ``name`` instead of its attribute name.
+
+    For wire names that are not Python identifiers (``class``). ``field_kwargs`` go to
+    ``attrs.field``; a ``metadata`` dict given there is kept.
+    """
+    metadata = {**field_kwargs.pop("metadata", {}), _NAME: name}
+    return attrs.field(metadata=metadata, **field_kwargs)
 
 
 @attrs.frozen
@@ -310,7 +323,7 @@ def _build(tp: Any) -> tuple[_Unst, _St]:
 
 def _build_enum(tp: type[enum.Enum]) -> tuple[_Unst, _St]:
     by_value = {m.value: m for m in tp}
-    allowed = ", ".join(repr(v) for v in by_value)
+    allowed = ", ".join(json.dumps(v) for v in by_value)
 
     def unst(v: Any) -> Any:
         return v.value
@@ -389,7 +402,7 @@ def _build_union(tp: Any) -> tuple[_Unst, _St]:
     by_cls = {cls: _compile(cls)[0] for cls in spec.by_tag.values()}
     tag_key = spec.tag
     variant_st = {name: _compile_variant_body(cls) for name, cls in spec.by_tag.items()}
-    allowed = ", ".join(repr(k) for k in spec.by_tag)
+    allowed = ", ".join(json.dumps(k) for k in spec.by_tag)
 
     def unst(v: Any) -> Any:
         return by_cls[type(v)](v)
@@ -446,6 +459,7 @@ _MISSING: Final = object()
 @attrs.frozen
 class _FieldSpec:
     name: str
+    key: str
     unst: _Unst
     st: _St
     omit: str | None
@@ -474,6 +488,7 @@ def _field_specs(tp: Any) -> tuple[type[Any], list[_FieldSpec]]:
         specs.append(
             _FieldSpec(
                 name=f.name,
+                key=f.metadata.get(_NAME, f.name),
                 unst=unst,
                 st=st,
                 omit=f.metadata.get(_OMIT),
@@ -496,7 +511,7 @@ def _build_record(tp: Any, *, body_only: bool = False) -> tuple[_Unst, _St]:
     tag_key = tag_value = content = None
     if tag_info is not None:
         tag_key, tag_value, content = tag_info
-    fields = [(s.name, s.unst, s.omit) for s in specs]
+    fields = [(s.name, s.key, s.unst, s.omit) for s in specs]
 
     if content is not None:
         # Adjacently tagged: zero fields, or one field under `content`.
@@ -537,32 +552,32 @@ def _build_record(tp: Any, *, body_only: bool = False) -> tuple[_Unst, _St]:
 
     def unst(v: Any) -> Any:
         d: dict[str, Any] = {tag_key: tag_value} if tag_key is not None else {}
-        for name, fu, omit in fields:
+        for name, key, fu, omit in fields:
             x = getattr(v, name)
             if omit is not None and (x is None if omit == "none" else not x):
                 continue
-            d[name] = fu(x)
+            d[key] = fu(x)
         return d
 
-    readers = [(s.name, s.st, s.optional, s.has_default) for s in specs]
+    readers = [(s.name, s.key, s.st, s.optional, s.has_default) for s in specs]
 
     def st(data: Any) -> Any:
         if type(data) is not dict:
             raise _expected("an object", data)
         kwargs: dict[str, Any] = {}
-        for name, fs, optional, has_default in readers:
-            x = data.get(name, _MISSING)
+        for name, key, fs, optional, has_default in readers:
+            x = data.get(key, _MISSING)
             if x is _MISSING:
                 if has_default:
                     continue
                 if optional:
                     kwargs[name] = None
                     continue
-                raise _Fail(f"missing field `{name}`")
+                raise _Fail(f"missing field `{key}`")
             try:
                 kwargs[name] = fs(x)
             except _Fail as f:
-                f.parts.append(name)
+                f.parts.append(key)
                 raise
         return cls(**kwargs)
 
