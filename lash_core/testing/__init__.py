@@ -1,0 +1,1 @@
+"""Testing support: Hypothesis strategies for the wire types (needs the ``test`` extra)."""
