@@ -1,0 +1,32 @@
+"""The benchmarks run (in smoke mode) and report every figure, so they cannot rot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from benchmarks.runner import main
+
+FIGURES = {"key_mint", "key_verify", "envelope_canonical", "registry_resolve", "revoke_scaling"}
+
+
+def test_smoke_run_reports_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    assert main(["--smoke", "--out", str(out)]) == 0
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["mode"] == "smoke"
+    assert report["errors"] == {}
+    figures = {f["name"]: f for f in report["figures"]}
+    assert set(figures) >= FIGURES
+    for name, figure in figures.items():
+        assert figure["median_us"] > 0, name
+        assert figure["baseline_us"] > 0, name
+        assert isinstance(figure["ratio"], float) and figure["ratio"] > 0, name
+        assert figure["status"] in {"ok", "OVER", "-"}, name
+
+
+def test_only_runs_a_subset(tmp_path: Path) -> None:
+    out = tmp_path / "subset.json"
+    assert main(["--smoke", "--only", "key_mint", "--out", str(out)]) == 0
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert [f["name"] for f in report["figures"]] == ["key_mint"]
