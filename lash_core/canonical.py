@@ -27,9 +27,12 @@ __all__ = [
     "canonical_bytes_of",
     "canonical_text_of",
     "format_float",
+    "json_string",
     "normalize_json_value",
     "sha256_hex",
     "sort_json_value",
+    "utf8",
+    "wire_text_of",
 ]
 
 _U64_MAX: Final = 2**64 - 1
@@ -38,13 +41,34 @@ _I64_MIN: Final = -(2**63)
 _encode_fast: Callable[[Any], str] = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=True, check_circular=False
 ).encode
-_encode_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring
 
-# A number whose Python text differs from the reference's: a negative exponent (Python pads it
-# to two digits and uses it from 1e-5 down), a non-finite float, or an integer of 20+ digits.
-# Positive exponents (``1e+16``) are already laid out alike. A match inside a string only costs
-# the slow path, never correctness.
-_SUSPECT: Final = re.compile(r"(?:^|[:,\[])-?(?:\d+\.?\d*e-|\d{20})|NaN|Infinity")
+# A 19+ digit integer token may lie outside the 64-bit range, which the reference writes as a
+# float. Only raw data can hold one: `to_wire` output never does.
+_LONG_INT: Final = re.compile(r"(?:^|[:,\[])-?\d{19}")
+
+
+def _needs_exact_floats(text: str) -> bool:
+    """Whether the C encoder's text may hold a float the reference lays out differently.
+
+    Python and the reference agree on every finite float except those written with a negative
+    exponent (Python pads it, ``1e-05``, and uses it from 1e-5 down), and Python writes
+    ``NaN``/``Infinity`` where the reference writes ``null``. A match inside a string only costs
+    the exact path, never correctness.
+    """
+    if "NaN" in text or "Infinity" in text:
+        return True
+    i = text.find("e-")
+    while i > 0:
+        if text[i - 1].isdigit():
+            return True
+        i = text.find("e-", i + 2)
+    return False
+
+
+def json_string(text: str) -> str:
+    """A string as a canonical JSON string literal."""
+    return _encode_string(text)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -76,7 +100,7 @@ def format_float(value: float) -> str:
     digits = stripped.rstrip("0")
     n = len(digits)
     kk = point
-    if 0 <= kk - n and kk <= 16:
+    if kk - n >= 0 and kk <= 16:
         return f"{sign}{digits}{'0' * (kk - n)}.0"
     if 0 < kk <= 16:
         return f"{sign}{digits[:kk]}.{digits[kk:]}"
@@ -140,23 +164,43 @@ def _encode_py(value: Any, out: list[str]) -> None:
 
 def canonical_text_of(data: Any) -> str:
     """Canonical JSON text of already-unstructured data (dicts are written in their order)."""
+    text = _fast(data)
+    if _needs_exact_floats(text) or _LONG_INT.search(text) is not None:
+        return _exact(data)
+    return text
+
+
+def wire_text_of(data: Any) -> str:
+    """:func:`canonical_text_of` for data from ``to_wire``, whose integers are in range."""
+    text = _fast(data)
+    if _needs_exact_floats(text):
+        return _exact(data)
+    return text
+
+
+def _fast(data: Any) -> str:
     try:
-        text = _encode_fast(data)
+        return _encode_fast(data)
     except (TypeError, ValueError, RecursionError) as exc:
         raise _unencodable(str(exc)) from None
-    if _SUSPECT.search(text) is not None:
-        out: list[str] = []
-        try:
-            _encode_py(data, out)
-        except RecursionError:
-            raise _unencodable("value nests too deeply") from None
-        text = "".join(out)
-    return text
+
+
+def _exact(data: Any) -> str:
+    out: list[str] = []
+    try:
+        _encode_py(data, out)
+    except RecursionError:
+        raise _unencodable("value nests too deeply") from None
+    return "".join(out)
 
 
 def canonical_bytes_of(data: Any) -> bytes:
     """UTF-8 canonical JSON of already-unstructured data."""
-    text = canonical_text_of(data)
+    return utf8(canonical_text_of(data))
+
+
+def utf8(text: str) -> bytes:
+    """UTF-8 bytes of canonical text; a lone surrogate is ``canonical_json_unencodable``."""
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
@@ -164,8 +208,18 @@ def canonical_bytes_of(data: Any) -> bytes:
 
 
 def sort_json_value(value: Any) -> Any:
-    """A copy of a free-form JSON value with every object's keys sorted (recursively)."""
+    """A copy of a free-form JSON value with every object's keys sorted (recursively).
+
+    Integers outside the 64-bit range become floats, as the reference reads them.
+    """
     t = type(value)
+    if t is int:
+        if _I64_MIN <= value <= _U64_MAX:
+            return value
+        try:
+            return float(value)
+        except OverflowError:
+            raise _unencodable("integer too large for a JSON number") from None
     if t is dict:
         if not value:
             return {}

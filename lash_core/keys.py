@@ -18,7 +18,7 @@ from typing import Final
 import attrs
 
 from lash_core import codes
-from lash_core.canonical import canonical_text_of, sha256_hex
+from lash_core.canonical import json_string, sha256_hex, wire_text_of
 from lash_core.errors import LashError, LocalProtocolError
 from lash_core.scope import ExecutionScope, WaitIdentity
 from lash_core.wire import to_wire
@@ -57,14 +57,14 @@ class AwaitEventKey:
 
 def _identity_text(scope: ExecutionScope, wait: WaitIdentity) -> str:
     try:
-        return canonical_text_of([to_wire(scope), to_wire(wait)])
+        return wire_text_of([to_wire(scope), to_wire(wait)])
     except LashError as exc:
         raise LashError(codes.AWAIT_EVENT_KEY_HASH, exc.message) from None
 
 
 def _material_from(identity_text: str, key_id: str) -> bytes:
     # identity_text is "[scope,wait]"; the material is "[scope,wait,\"key_id\"]".
-    return f'{identity_text[:-1]},{canonical_text_of(key_id)}]'.encode()
+    return f"{identity_text[:-1]},{json_string(key_id)}]".encode()
 
 
 def _encode(identity_text: str) -> bytes:

@@ -281,12 +281,12 @@ def _check_resolution(resolution: object) -> Resolution:
         return resolution
     if isinstance(resolution, ResolutionOk):
         try:
-            normalize_json_value(resolution.payload)
+            payload = normalize_json_value(resolution.payload)
         except ValueError as exc:
             raise LocalProtocolError(
                 codes.AWAIT_EVENT_INVALID_RESOLUTION, f"ok payload is not JSON: {exc}"
             ) from None
-        return resolution
+        return resolution if payload is resolution.payload else ResolutionOk(payload)
     if isinstance(resolution, ResolutionErr):
         return resolution
     raise LocalProtocolError(
@@ -374,9 +374,7 @@ class AwaitEventRegistry:
         return self._signer.mint(scope, wait)
 
     def _lookup(self, key: AwaitEventKey) -> tuple[str | None, bool, _Shard | None]:
-        """(session id, revoked, shard) for a well-formed key; malformed keys look revoked."""
-        if not _well_formed(key):
-            return None, True, None
+        """(session id, revoked, shard) of a well-formed key."""
         sid = key.scope.session_id
         if sid is None:
             return None, False, self._shards.get(None)
@@ -425,6 +423,7 @@ class AwaitEventRegistry:
             if shard is None:
                 shard = self._shards[sid] = _Shard()
             shard.entries[key_id] = _Entry(key, resolution)
+        assert shard is not None
         if isinstance(key.wait, TurnTerminal):
             wake = self._archive_turn_control(shard, key, wake)
         return Step(ACCEPTED, wake)
@@ -471,6 +470,8 @@ class AwaitEventRegistry:
 
         Raises ``await_event_unknown_or_revoked`` for a forged/tampered key or revoked session.
         """
+        if not _well_formed(key):
+            raise _revoked_error()
         _sid, revoked, shard = self._lookup(key)
         if revoked:
             raise _revoked_error()
@@ -497,6 +498,8 @@ class AwaitEventRegistry:
         A first waiter materialises a pending promise (which a session cancel sweeps).
         Raises ``await_event_unknown_or_revoked`` for a forged/tampered key or revoked session.
         """
+        if not _well_formed(key):
+            raise _revoked_error()
         sid, revoked, shard = self._lookup(key)
         if revoked:
             raise _revoked_error()
@@ -628,27 +631,44 @@ class AwaitEventRegistry:
         return Step(count, frozenset(woken) if woken else _NO_WAKE)
 
 
-_SCOPE_TYPES: Final = (
-    TurnScope,
-    ProcessScope,
-    QueueDrainScope,
-    SessionDeleteScope,
-    RuntimeOperationScope,
+# The string fields of each scope and wait type (a ProcessSignal's ordinal is an int).
+_FIELDS: Final[dict[type, tuple[str, ...]]] = {
+    TurnScope: ("session_id", "turn_id"),
+    ProcessScope: ("process_id",),
+    QueueDrainScope: ("session_id", "drain_id"),
+    SessionDeleteScope: ("session_id",),
+    RuntimeOperationScope: ("operation_id",),
+    ToolCompletion: ("tool_call_id",),
+    ProcessSignal: ("process_id", "signal_name"),
+    TurnCancelGate: (),
+    TurnTerminal: (),
+    Custom: ("key",),
+}
+_SCOPE_TYPES: Final = frozenset(
+    (TurnScope, ProcessScope, QueueDrainScope, SessionDeleteScope, RuntimeOperationScope)
 )
-_WAIT_TYPES: Final = (ToolCompletion, ProcessSignal, TurnCancelGate, TurnTerminal, Custom)
+_WAIT_TYPES: Final = frozenset(
+    (ToolCompletion, ProcessSignal, TurnCancelGate, TurnTerminal, Custom)
+)
 
 
 def _well_formed(key: object) -> bool:
     """A key object whose parts have the right types (anything else is refused, not raised)."""
-    return (
-        type(key) is AwaitEventKey
-        and type(key.key_id) is str
-        and type(key.signature) is str
-        and type(key.scope) in _SCOPE_TYPES
-        and type(key.wait) in _WAIT_TYPES
-        and all(type(v) is str for v in attrs.astuple(key.scope))
-        and all(type(v) is str or type(v) is int for v in attrs.astuple(key.wait))
-    )
+    if type(key) is not AwaitEventKey:
+        return False
+    scope, wait = key.scope, key.wait
+    st, wt = type(scope), type(wait)
+    if st not in _SCOPE_TYPES or wt not in _WAIT_TYPES:
+        return False
+    if type(key.key_id) is not str or type(key.signature) is not str:
+        return False
+    for name in _FIELDS[st]:
+        if type(getattr(scope, name)) is not str:
+            return False
+    for name in _FIELDS[wt]:
+        if type(getattr(wait, name)) is not str:
+            return False
+    return wt is not ProcessSignal or type(wait.ordinal) is int  # type: ignore[union-attr]
 
 
 def _check_session_id(session_id: object) -> None:

@@ -27,8 +27,12 @@ __all__ = [
 ]
 
 
-def _blank(value: str) -> bool:
-    return not value.strip()
+def _blank(value: object) -> bool:
+    """Empty after trimming (anything that is not a string counts as blank)."""
+    return not isinstance(value, str) or not value.strip()
+
+
+_U64_MAX: Final = 2**64 - 1
 
 
 _SCOPE_MESSAGE: Final = "execution scopes require non-empty stable ids"
@@ -201,8 +205,8 @@ class ProcessSignal:
     def validate(self) -> None:
         if _blank(self.process_id) or _blank(self.signal_name):
             raise _wait_error("process signal waits require a process_id and a signal_name")
-        if self.ordinal == 0:
-            raise _wait_error("process signal ordinals start at 1")
+        if type(self.ordinal) is not int or not 1 <= self.ordinal <= _U64_MAX:
+            raise _wait_error("process signal ordinals start at 1 (and fit in 64 bits)")
 
 
 @attrs.frozen

@@ -36,13 +36,13 @@ import cattrs
 from lash_core import codes
 from lash_core.canonical import (
     _PathError,
-    canonical_bytes_of,
-    canonical_text_of,
     normalize_json_value,
     sha256_hex,
     sort_json_value,
+    utf8,
+    wire_text_of,
 )
-from lash_core.errors import WireDecodeError
+from lash_core.errors import LashError, WireDecodeError
 
 __all__ = [
     "U32",
@@ -67,6 +67,7 @@ __all__ = [
 T = TypeVar("T")
 E = TypeVar("E")
 
+
 class _JsonMarker:
     """Marks the free-form JSON alias so the converter can recognise it in annotations."""
 
@@ -74,7 +75,7 @@ class _JsonMarker:
 _JSON_MARKER: Final = _JsonMarker()
 
 JsonValue: TypeAlias = Annotated[
-    Union[None, bool, int, float, str, list["JsonValue"], dict[str, "JsonValue"]],  # noqa: UP007
+    Union[bool, int, float, str, list["JsonValue"], dict[str, "JsonValue"], None],  # noqa: UP007
     _JSON_MARKER,
 ]
 """Free-form JSON (the reference's ``serde_json::Value``). Treat it as immutable."""
@@ -223,6 +224,19 @@ def _st_bool(data: Any) -> bool:
     return data
 
 
+def _make_unst_int(rng: _IntRange) -> _Unst:
+    lo, hi, name = rng.lo, rng.hi, rng.name
+
+    def unst(value: Any) -> Any:
+        if type(value) is not int or not lo <= value <= hi:
+            raise LashError(
+                codes.CANONICAL_JSON_UNENCODABLE, f"{value!r} is not a valid {name} integer"
+            )
+        return value
+
+    return unst
+
+
 def _make_st_int(rng: _IntRange) -> _St:
     lo, hi, name = rng.lo, rng.hi, rng.name
 
@@ -297,13 +311,13 @@ def _build(tp: Any) -> tuple[_Unst, _St]:
     if tp is bool:
         return _identity, _st_bool
     if tp is int:
-        return _identity, _make_st_int(U64_RANGE)
+        return _make_unst_int(U64_RANGE), _make_st_int(U64_RANGE)
     origin = typing.get_origin(tp)
     if origin is Annotated:
         base, *meta = typing.get_args(tp)
         rng = next((m for m in meta if isinstance(m, _IntRange)), None)
         if base is int and rng is not None:
-            return _identity, _make_st_int(rng)
+            return _make_unst_int(rng), _make_st_int(rng)
         return _compile(base)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return _build_enum(tp)
@@ -620,13 +634,17 @@ def _path_text(parts: list[str | int]) -> str:
     return "".join(out)
 
 
-def from_wire(data: Any, tp: type[T] | Any) -> T:
+@typing.overload
+def from_wire(data: Any, tp: type[T]) -> T: ...
+@typing.overload
+def from_wire(data: Any, tp: Any) -> Any: ...
+def from_wire(data: Any, tp: Any) -> Any:
     """Structure plain JSON data into ``tp``; raises ``WireDecodeError`` naming the path."""
     st = _st_cache.get(tp)
     if st is None:
         st = _compile(tp)[1]
     try:
-        return st(data)  # type: ignore[no-any-return]
+        return st(data)
     except _Fail as f:
         raise WireDecodeError(codes.WIRE_DECODE, f.message, _path_text(f.parts)) from None
     except RecursionError:
@@ -635,17 +653,17 @@ def from_wire(data: Any, tp: type[T] | Any) -> T:
 
 def canonical_json(value: Any) -> str:
     """The canonical JSON text of a wire value (the reference's exact serialisation)."""
-    return canonical_text_of(to_wire(value))
+    return wire_text_of(to_wire(value))
 
 
 def canonical_bytes(value: Any) -> bytes:
     """UTF-8 bytes of :func:`canonical_json`."""
-    return canonical_bytes_of(to_wire(value))
+    return utf8(wire_text_of(to_wire(value)))
 
 
 def stable_hash(value: Any) -> str:
     """Lowercase hex SHA-256 of a wire value's canonical JSON."""
-    return sha256_hex(canonical_bytes_of(to_wire(value)))
+    return sha256_hex(utf8(wire_text_of(to_wire(value))))
 
 
 to_json = canonical_json
@@ -682,9 +700,7 @@ def parse_json(text: str | bytes | bytearray) -> Any:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
-            raise WireDecodeError(
-                codes.WIRE_INVALID_JSON, "input holds a lone surrogate"
-            ) from None
+            raise WireDecodeError(codes.WIRE_INVALID_JSON, "input holds a lone surrogate") from None
     try:
         data = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
@@ -701,7 +717,11 @@ def parse_json(text: str | bytes | bytearray) -> Any:
     return data
 
 
-def from_json(text: str | bytes | bytearray, tp: type[T] | Any) -> T:
+@typing.overload
+def from_json(text: str | bytes | bytearray, tp: type[T]) -> T: ...
+@typing.overload
+def from_json(text: str | bytes | bytearray, tp: Any) -> Any: ...
+def from_json(text: str | bytes | bytearray, tp: Any) -> Any:
     """Decode JSON text into ``tp`` (see :func:`from_wire`)."""
     return from_wire(parse_json(text), tp)
 
