@@ -1,1 +1,139 @@
-"""lash: the pure, synchronous effect core."""
+"""lash: the pure, synchronous effect core.
+
+Everything public is re-exported here; the submodules hold the details.
+
+* errors: :class:`LashError` and its subclasses; :mod:`lash_core.codes` lists every code;
+* the wire format: :func:`to_json`, :func:`from_json`, :func:`to_wire`, :func:`from_wire`,
+  :func:`canonical_json`, :func:`stable_hash`, :data:`JsonValue`, :class:`Ok`, :class:`Err`;
+* scopes and wait identities: :data:`ExecutionScope`, :data:`WaitIdentity` and their variants;
+* resolutions and resolve outcomes: :data:`Resolution`, :func:`ok`, :func:`err`,
+  :data:`TIMEOUT`, :data:`CANCELLED`, :data:`ResolveOutcome`;
+* keys: :class:`AwaitEventKey`, :class:`KeySigner`, :func:`derive_key_id`, :func:`sign_material`;
+* the registry: :class:`AwaitEventRegistry` and its results (:class:`Step`, :data:`WaitStart`,
+  :class:`WaitEnd`).
+"""
+
+from lash_core import codes as codes
+from lash_core.errors import LashError as LashError
+from lash_core.errors import LocalProtocolError as LocalProtocolError
+from lash_core.errors import ReplayMismatchError as ReplayMismatchError
+from lash_core.errors import WireDecodeError as WireDecodeError
+from lash_core.keys import PROMISE_KEY_PREFIX as PROMISE_KEY_PREFIX
+from lash_core.keys import AwaitEventKey as AwaitEventKey
+from lash_core.keys import KeySigner as KeySigner
+from lash_core.keys import constant_time_eq as constant_time_eq
+from lash_core.keys import derive_key_id as derive_key_id
+from lash_core.keys import sign_material as sign_material
+from lash_core.promise import DEFAULT_ARCHIVE_LIMIT as DEFAULT_ARCHIVE_LIMIT
+from lash_core.promise import AwaitEventRegistry as AwaitEventRegistry
+from lash_core.promise import Step as Step
+from lash_core.promise import WaitEnd as WaitEnd
+from lash_core.promise import WaitParked as WaitParked
+from lash_core.promise import WaitReady as WaitReady
+from lash_core.promise import WaitStart as WaitStart
+from lash_core.resolution import ACCEPTED as ACCEPTED
+from lash_core.resolution import CANCELLED as CANCELLED
+from lash_core.resolution import TIMEOUT as TIMEOUT
+from lash_core.resolution import UNKNOWN_OR_REVOKED as UNKNOWN_OR_REVOKED
+from lash_core.resolution import Accepted as Accepted
+from lash_core.resolution import AlreadyResolved as AlreadyResolved
+from lash_core.resolution import ExternalCompletionError as ExternalCompletionError
+from lash_core.resolution import Resolution as Resolution
+from lash_core.resolution import ResolutionCancelled as ResolutionCancelled
+from lash_core.resolution import ResolutionErr as ResolutionErr
+from lash_core.resolution import ResolutionOk as ResolutionOk
+from lash_core.resolution import ResolutionTimeout as ResolutionTimeout
+from lash_core.resolution import ResolveOutcome as ResolveOutcome
+from lash_core.resolution import UnknownOrRevoked as UnknownOrRevoked
+from lash_core.resolution import err as err
+from lash_core.resolution import ok as ok
+from lash_core.scope import Custom as Custom
+from lash_core.scope import ExecutionScope as ExecutionScope
+from lash_core.scope import ProcessScope as ProcessScope
+from lash_core.scope import ProcessSignal as ProcessSignal
+from lash_core.scope import QueueDrainScope as QueueDrainScope
+from lash_core.scope import RuntimeOperationScope as RuntimeOperationScope
+from lash_core.scope import SessionDeleteScope as SessionDeleteScope
+from lash_core.scope import ToolCompletion as ToolCompletion
+from lash_core.scope import TurnCancelGate as TurnCancelGate
+from lash_core.scope import TurnScope as TurnScope
+from lash_core.scope import TurnTerminal as TurnTerminal
+from lash_core.scope import WaitIdentity as WaitIdentity
+from lash_core.scope import validate_scope as validate_scope
+from lash_core.scope import validate_wait as validate_wait
+from lash_core.wire import Err as Err
+from lash_core.wire import JsonValue as JsonValue
+from lash_core.wire import Ok as Ok
+from lash_core.wire import Result as Result
+from lash_core.wire import canonical_bytes as canonical_bytes
+from lash_core.wire import canonical_json as canonical_json
+from lash_core.wire import from_json as from_json
+from lash_core.wire import from_wire as from_wire
+from lash_core.wire import stable_hash as stable_hash
+from lash_core.wire import to_json as to_json
+from lash_core.wire import to_wire as to_wire
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACCEPTED",
+    "CANCELLED",
+    "DEFAULT_ARCHIVE_LIMIT",
+    "PROMISE_KEY_PREFIX",
+    "TIMEOUT",
+    "UNKNOWN_OR_REVOKED",
+    "Accepted",
+    "AlreadyResolved",
+    "AwaitEventKey",
+    "AwaitEventRegistry",
+    "Custom",
+    "Err",
+    "ExecutionScope",
+    "ExternalCompletionError",
+    "JsonValue",
+    "KeySigner",
+    "LashError",
+    "LocalProtocolError",
+    "Ok",
+    "ProcessScope",
+    "ProcessSignal",
+    "QueueDrainScope",
+    "ReplayMismatchError",
+    "Resolution",
+    "ResolutionCancelled",
+    "ResolutionErr",
+    "ResolutionOk",
+    "ResolutionTimeout",
+    "ResolveOutcome",
+    "Result",
+    "RuntimeOperationScope",
+    "SessionDeleteScope",
+    "Step",
+    "ToolCompletion",
+    "TurnCancelGate",
+    "TurnScope",
+    "TurnTerminal",
+    "UnknownOrRevoked",
+    "WaitEnd",
+    "WaitIdentity",
+    "WaitParked",
+    "WaitReady",
+    "WaitStart",
+    "WireDecodeError",
+    "__version__",
+    "canonical_bytes",
+    "canonical_json",
+    "codes",
+    "constant_time_eq",
+    "derive_key_id",
+    "err",
+    "from_json",
+    "from_wire",
+    "ok",
+    "sign_material",
+    "stable_hash",
+    "to_json",
+    "to_wire",
+    "validate_scope",
+    "validate_wait",
+]

@@ -42,6 +42,7 @@ RUNTIME_EFFECT_TOOL_BATCH_CALL_ID: Final = "runtime_effect_tool_batch_call_id"
 RUNTIME_EFFECT_TOOL_BATCH_CALL_REPLAY: Final = "runtime_effect_tool_batch_call_replay"
 RUNTIME_EFFECT_WRONG_OUTCOME: Final = "runtime_effect_wrong_outcome"
 RUNTIME_EFFECT_ENVELOPE_HASH: Final = "runtime_effect_envelope_hash"
+RUNTIME_EFFECT_DISCRIMINATOR: Final = "runtime_effect_discriminator"
 
 # -- replay validation -----------------------------------------------------------------------
 RUNTIME_EFFECT_ENVELOPE_CANONICAL_HASH_INVARIANT: Final = (
@@ -93,6 +94,8 @@ CODES: Final[dict[str, str]] = {
     "expected.",
     RUNTIME_EFFECT_ENVELOPE_HASH: "An envelope could not be written as canonical JSON, so it has "
     "no hash.",
+    RUNTIME_EFFECT_DISCRIMINATOR: "A direct LLM call's request could not be written as "
+    "canonical JSON, so it has no replay discriminator.",
     RUNTIME_EFFECT_ENVELOPE_CANONICAL_HASH_INVARIANT: "A canonical envelope pair is "
     "inconsistent: its hash is not the SHA-256 of its JSON, or two different hashes have "
     "the same JSON, or different hashes show no structural difference.",

@@ -76,6 +76,7 @@ __all__ = [
     "resolve_transition",
     "revoke_transition",
     "session_allows_access",
+    "transition_outcome",
 ]
 
 T = TypeVar("T")
@@ -370,7 +371,10 @@ class AwaitEventRegistry:
         if sid is not None and sid in self._revoked:
             scope.validate()
             wait.validate()
-            raise _revoked_error()
+            raise LashError(
+                codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED,
+                f"session {sid!r} was revoked: no keys are minted for it",
+            )
         return self._signer.mint(scope, wait)
 
     def _lookup(self, key: AwaitEventKey) -> tuple[str | None, bool, _Shard | None]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import re
 import types
 import typing
@@ -57,6 +58,7 @@ __all__ = [
     "from_wire",
     "omit_if_empty",
     "omit_if_none",
+    "parse_json",
     "renamed",
     "stable_hash",
     "tagged_union",
@@ -615,10 +617,22 @@ def _tag_checked(st: _St, tag_key: str | None, tag_value: str | None, body_only:
 # -- public entry points ---------------------------------------------------------------------
 
 
+def _unst_result(value: Any) -> Any:
+    inner = value.value if type(value) is Ok else value.error
+    data = to_wire(inner) if attrs.has(type(inner)) else sort_json_value(inner)
+    return {"Ok": data} if type(value) is Ok else {"Err": data}
+
+
 def _unst_for(value: Any) -> _Unst:
-    fn = _unst_cache.get(type(value))
+    t = type(value)
+    fn = _unst_cache.get(t)
     if fn is None:
-        fn = _compile(type(value))[0]
+        if t is Ok or t is Err:
+            return _unst_result
+        try:
+            fn = _compile(t)[0]
+        except TypeError as exc:
+            raise LashError(codes.CANONICAL_JSON_UNENCODABLE, str(exc)) from None
     return fn
 
 
@@ -653,7 +667,10 @@ def from_wire(data: Any, tp: Any) -> Any:
 
 def canonical_json(value: Any) -> str:
     """The canonical JSON text of a wire value (the reference's exact serialisation)."""
-    return wire_text_of(to_wire(value))
+    text = wire_text_of(to_wire(value))
+    if not text.isascii():
+        utf8(text)  # refuses lone surrogates, as the bytes and the hash do
+    return text
 
 
 def canonical_bytes(value: Any) -> bytes:
@@ -674,6 +691,13 @@ _ESCAPED_SURROGATE: Final = re.compile(r"\\u[dD][89abcdefABCDEF]")
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise ValueError(f"number {text} is out of range")
+    return value
 
 
 def _check_strings(value: Any) -> None:
@@ -702,7 +726,7 @@ def parse_json(text: str | bytes | bytearray) -> Any:
         except UnicodeEncodeError:
             raise WireDecodeError(codes.WIRE_INVALID_JSON, "input holds a lone surrogate") from None
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
+        data = json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float)
     except (ValueError, RecursionError) as exc:
         raise WireDecodeError(codes.WIRE_INVALID_JSON, f"input is not JSON: {exc}") from None
     if _ESCAPED_SURROGATE.search(text) is not None:

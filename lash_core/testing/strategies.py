@@ -56,8 +56,10 @@ def json_values(*, max_leaves: int = 12) -> st.SearchStrategy[Any]:
     )
     return st.recursive(
         scalars,
-        lambda children: st.lists(children, max_size=4)
-        | st.dictionaries(st.text(max_size=8), children, max_size=4),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(st.text(max_size=8), children, max_size=4)
+        ),
         max_leaves=max_leaves,
     )
 

@@ -1,4 +1,4 @@
-"""Canonical JSON: float layout, escaping, ordering, and the fast path agreeing with the exact one."""
+"""Canonical JSON: float layout, escaping, ordering; the fast path agrees with the exact one."""
 
 from __future__ import annotations
 
@@ -68,16 +68,14 @@ def test_float_layout_round_trips_with_shortest_digits(value: float) -> None:
 
 
 def test_strings_escape_only_quote_backslash_and_controls() -> None:
-    text = canonical_text_of(["\"\\/\x00\b\f\n\r\t\x1b\x7f\u2028é</"])
+    text = canonical_text_of(['"\\/\x00\b\f\n\r\t\x1b\x7f\u2028é</'])
     assert text == '["\\"\\\\/\\u0000\\b\\f\\n\\r\\t\\u001b\x7f\u2028é</"]'
 
 
 def test_dicts_keep_their_order_and_free_form_values_sort_by_code_point() -> None:
     assert canonical_text_of({"b": 1, "a": 2}) == '{"b":1,"a":2}'
     value = sort_json_value({"z": 1, "é": 2, "B": 3, "a": {"y": 1, "x": [{"d": 1, "c": 2}]}})
-    assert canonical_text_of(value) == (
-        '{"B":3,"a":{"x":[{"c":2,"d":1}],"y":1},"z":1,"é":2}'
-    )
+    assert canonical_text_of(value) == ('{"B":3,"a":{"x":[{"c":2,"d":1}],"y":1},"z":1,"é":2}')
 
 
 def test_integers_beyond_64_bits_are_written_as_floats() -> None:
@@ -106,8 +104,9 @@ json_values = st.recursive(
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats()
     | st.text(),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
     max_leaves=20,
 )
 

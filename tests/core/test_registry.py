@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import hypothesis.strategies as st
 import pytest
@@ -85,9 +87,7 @@ def test_cancel_sweep_excludes_turn_control_and_existing_terminals() -> None:
     tool = ToolCompletion("c")
     assert cancel_sweep_transition(tool, PromisePending()) == StoreTransition(CANCELLED)
     assert cancel_sweep_transition(tool, PromiseMissing()) == UnchangedTransition()
-    assert cancel_sweep_transition(tool, PromiseResolved(ok(1))) == AlreadyResolvedTransition(
-        ok(1)
-    )
+    assert cancel_sweep_transition(tool, PromiseResolved(ok(1))) == AlreadyResolvedTransition(ok(1))
     assert cancel_sweep_transition(tool, PromiseRevoked()) == UnknownOrRevokedTransition()
     for wait in (TurnCancelGate(), TurnTerminal()):
         assert cancel_sweep_transition(wait, PromisePending()) == UnchangedTransition()
@@ -362,7 +362,7 @@ def test_rotated_secrets_still_verify_old_keys_but_sign_with_the_new_one() -> No
 def test_invalid_resolutions_are_refused_without_change() -> None:
     reg = registry()
     key = reg.mint(TURN, ToolCompletion("call"))
-    for bad in ("ok", None, ok({1, 2})):
+    for bad in ("ok", None, ok({1, 2})):  # type: ignore[arg-type]
         with pytest.raises(LocalProtocolError) as info:
             reg.resolve(key, bad)  # type: ignore[arg-type]
         assert info.value.code == codes.AWAIT_EVENT_INVALID_RESOLUTION
@@ -381,7 +381,9 @@ KEYS = [
 
 def _string_fields(key: AwaitEventKey) -> list[tuple[str, str]]:
     fields = [("signature", key.signature), ("key_id", key.key_id)]
-    fields += [(f"scope.{f.name}", getattr(key.scope, f.name)) for f in attrs.fields(type(key.scope))]
+    fields += [
+        (f"scope.{f.name}", getattr(key.scope, f.name)) for f in attrs.fields(type(key.scope))
+    ]
     fields += [
         (f"wait.{f.name}", getattr(key.wait, f.name))
         for f in attrs.fields(type(key.wait))
@@ -391,11 +393,14 @@ def _string_fields(key: AwaitEventKey) -> list[tuple[str, str]]:
 
 
 def _replace(key: AwaitEventKey, path: str, value: str) -> AwaitEventKey:
+    changes: dict[str, Any] = {}
     if path.startswith("scope."):
-        return attrs.evolve(key, scope=attrs.evolve(key.scope, **{path[6:]: value}))
-    if path.startswith("wait."):
-        return attrs.evolve(key, wait=attrs.evolve(key.wait, **{path[5:]: value}))
-    return attrs.evolve(key, **{path: value})
+        changes["scope"] = attrs.evolve(key.scope, **{path[6:]: value})  # type: ignore[arg-type]
+    elif path.startswith("wait."):
+        changes["wait"] = attrs.evolve(key.wait, **{path[5:]: value})  # type: ignore[arg-type]
+    else:
+        changes[path] = value
+    return attrs.evolve(key, **changes)
 
 
 @given(

@@ -13,7 +13,9 @@ from lash_core.scope import WaitIdentity
 from tests.core.test_registry_machine import RegistryMachine
 
 
-def _last_writer_wins(state: promise.PromiseState, proposed: Resolution) -> promise.PromiseTransition:
+def _last_writer_wins(
+    state: promise.PromiseState, proposed: Resolution
+) -> promise.PromiseTransition:
     return promise.StoreTransition(proposed)
 
 
@@ -26,7 +28,9 @@ def _sweep_everything(wait: WaitIdentity, state: promise.PromiseState) -> promis
 def _drop_one_wake(monkeypatch: pytest.MonkeyPatch) -> None:
     original = promise.AwaitEventRegistry._settle
 
-    def settle(self: promise.AwaitEventRegistry, entry: object, terminal: Resolution) -> frozenset[int]:
+    def settle(
+        self: promise.AwaitEventRegistry, entry: object, terminal: Resolution
+    ) -> frozenset[int]:
         woken = original(self, entry, terminal)  # type: ignore[arg-type]
         return frozenset(sorted(woken)[1:])
 
@@ -46,6 +50,8 @@ DEFECTS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
 def test_state_machine_finds_the_defect(defect: str, monkeypatch: pytest.MonkeyPatch) -> None:
     DEFECTS[defect](monkeypatch)
     case = RegistryMachine.TestCase("runTest")
-    case.settings = settings(max_examples=300, stateful_step_count=40, deadline=None, database=None)
+    case.settings = settings(  # type: ignore[misc]
+        max_examples=300, stateful_step_count=40, deadline=None, database=None
+    )
     with pytest.raises(AssertionError):
         case.runTest()

@@ -28,7 +28,7 @@ def all_wire_types() -> list[Any]:
     """Every registered union plus every attrs wire class reachable from lash_core."""
     types: list[Any] = list(WIRE_TYPES)
     for members in wire._unions:
-        union = Union[tuple(sorted(members, key=lambda c: c.__name__))]  # noqa: UP007
+        union = Union[tuple(sorted(members, key=lambda c: c.__name__))]  # type: ignore[valid-type]  # noqa: UP007
         if union not in types:
             types.append(union)
     try:

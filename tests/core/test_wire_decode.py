@@ -24,7 +24,9 @@ from lash_core.wire import converter, from_json, from_wire, to_json, to_wire
 
 
 def test_unknown_fields_are_ignored() -> None:
-    scope = from_json('{"type":"turn","extra":[1,2],"session_id":"s","turn_id":"t"}', ExecutionScope)
+    scope = from_json(
+        '{"type":"turn","extra":[1,2],"session_id":"s","turn_id":"t"}', ExecutionScope
+    )
     assert scope == TurnScope("s", "t")
 
 
@@ -129,12 +131,13 @@ def test_the_cattrs_converter_speaks_the_same_format() -> None:
     data = converter.unstructure(outcome)
     assert data == to_wire(outcome)
     assert list(data) == ["status", "terminal"]
-    assert converter.structure(data, ResolveOutcome) == outcome
-    assert converter.structure(to_wire(ProcessSignal("p", "s", 3)), WaitIdentity) == ProcessSignal(
+    structure: Any = converter.structure
+    assert structure(data, ResolveOutcome) == outcome
+    assert structure(to_wire(ProcessSignal("p", "s", 3)), WaitIdentity) == ProcessSignal(
         "p", "s", 3
     )
     with pytest.raises(WireDecodeError):
-        converter.structure({"status": "bogus"}, ResolveOutcome)
+        structure({"status": "bogus"}, ResolveOutcome)
 
 
 def test_structuring_python_data_with_non_json_values_is_refused() -> None:

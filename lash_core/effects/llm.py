@@ -1,0 +1,180 @@
+"""Provider-neutral LLM requests and responses.
+
+These are lash's own compact types, not the reference runtime's (much larger) request spec: an
+``llm_call`` or ``direct`` envelope built from them hashes consistently within lash but is not
+byte-compatible with the reference's. Hashed data holds no floats (there is no temperature), so
+the hash never depends on float formatting.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import ClassVar, TypeAlias
+
+import attrs
+
+from lash_core import wire
+from lash_core.wire import JsonValue, omit_if_empty, omit_if_none
+
+__all__ = [
+    "LlmCallError",
+    "LlmErrorKind",
+    "LlmRequest",
+    "LlmResponse",
+    "Message",
+    "MessagePart",
+    "Role",
+    "StopReason",
+    "TextPart",
+    "ToolCallPart",
+    "ToolResultPart",
+    "ToolSpec",
+    "Usage",
+]
+
+
+@attrs.frozen
+class TextPart:
+    """Plain text."""
+
+    type: ClassVar[str] = "text"
+    text: str
+
+
+@attrs.frozen
+class ToolCallPart:
+    """The model asks for a tool call."""
+
+    type: ClassVar[str] = "tool_call"
+    call_id: str
+    tool_name: str
+    args: JsonValue
+
+
+@attrs.frozen
+class ToolResultPart:
+    """The result of a tool call, given back to the model."""
+
+    type: ClassVar[str] = "tool_result"
+    call_id: str
+    tool_name: str
+    output: JsonValue
+    is_error: bool = False
+
+
+MessagePart: TypeAlias = TextPart | ToolCallPart | ToolResultPart
+"""One part of a message (tag ``type``)."""
+
+wire.tagged_union(
+    MessagePart,
+    "type",
+    {"text": TextPart, "tool_call": ToolCallPart, "tool_result": ToolResultPart},
+)
+
+
+class Role(enum.StrEnum):
+    """Who wrote a message."""
+
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+    TOOL = "tool"
+
+
+@attrs.frozen
+class Message:
+    """One message of a conversation. ``id`` is left out of the JSON when ``None``."""
+
+    role: Role
+    parts: tuple[MessagePart, ...]
+    id: str | None = omit_if_none()
+
+
+@attrs.frozen
+class ToolSpec:
+    """A tool the model may call; ``input_schema`` is a JSON Schema."""
+
+    name: str
+    description: str
+    input_schema: JsonValue
+
+
+@attrs.frozen
+class LlmRequest:
+    """One model request. ``tools`` is left out when empty, ``system`` and
+    ``max_output_tokens`` when ``None``."""
+
+    model: str
+    messages: tuple[Message, ...]
+    tools: tuple[ToolSpec, ...] = omit_if_empty()
+    system: str | None = omit_if_none()
+    max_output_tokens: int | None = omit_if_none()
+
+
+@attrs.frozen
+class Usage:
+    """Token counts. ``a + b`` adds them field by field."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        if not isinstance(other, Usage):
+            return NotImplemented
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+        )
+
+
+class StopReason(enum.StrEnum):
+    """Why the model stopped."""
+
+    STOP = "stop"
+    TOOL_USE = "tool_use"
+    OUTPUT_LIMIT = "output_limit"
+    CONTENT_FILTER = "content_filter"
+    CONTEXT_OVERFLOW = "context_overflow"
+    PROVIDER_ERROR = "provider_error"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+
+@attrs.frozen
+class LlmResponse:
+    """A model response: the assistant message, the usage and the stop reason."""
+
+    message: Message
+    usage: Usage
+    stop_reason: StopReason
+
+
+class LlmErrorKind(enum.StrEnum):
+    """The class of an LLM call failure (``unknown`` when absent on input)."""
+
+    UNKNOWN = "unknown"
+    RATE_LIMIT = "rate_limit"
+    TIMEOUT = "timeout"
+    TRANSPORT = "transport"
+    AUTH = "auth"
+    INVALID_REQUEST = "invalid_request"
+    SERVER = "server"
+    CONTENT_FILTER = "content_filter"
+    CONTEXT_OVERFLOW = "context_overflow"
+
+
+@attrs.frozen
+class LlmCallError:
+    """A failed LLM call, in the reference's field order. ``raw``, ``code`` and
+    ``terminal_reason`` are always written (``null`` when ``None``)."""
+
+    message: str
+    retryable: bool
+    kind: LlmErrorKind = LlmErrorKind.UNKNOWN
+    raw: JsonValue = None
+    code: str | None = None
+    terminal_reason: StopReason | None = None

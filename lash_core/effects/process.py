@@ -1,0 +1,769 @@
+"""The process registry's wire types: registrations, records, events, grants, and the
+``process`` effect's commands (tag ``op``) and outcomes (tag ``op``).
+
+Shapes follow the reference's process model. Where the reference's own type is not part of
+this library, the field holds free-form JSON (``SessionTurnInput``'s fields,
+``ProcessIdentity.definition``, ``ProcessRecord.first_started`` and ``abandon_request``, the
+``control`` of an await output). :class:`ProcessEventType` and the ``terminal``/``wake`` fields
+of :class:`ProcessEventSemantics` are lash's own compact shapes.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import ClassVar, TypeAlias
+
+import attrs
+
+from lash_core import wire
+from lash_core.canonical import canonical_bytes_of, sha256_hex
+from lash_core.effects.invocation import CausalRef, Invocation, Replay
+from lash_core.effects.tools import PreparedToolCall
+from lash_core.errors import LashError
+from lash_core.keys import AwaitEventKey
+from lash_core.wire import U32, JsonValue, omit_if_none, renamed
+
+__all__ = [
+    "AbandonEvidence",
+    "AbandonWriter",
+    "AbandonedOutput",
+    "AbandonedStatus",
+    "CancelledOutput",
+    "CancelledStatus",
+    "CompletedStatus",
+    "EngineInput",
+    "ExternalInput",
+    "FailedStatus",
+    "FailureOutput",
+    "HandleDescriptor",
+    "HostOriginator",
+    "ProcessAwait",
+    "ProcessAwaitOutput",
+    "ProcessAwaited",
+    "ProcessCancel",
+    "ProcessCancelled",
+    "ProcessCommand",
+    "ProcessDeleteSession",
+    "ProcessEffectOutcome",
+    "ProcessEvent",
+    "ProcessEventAppendRequest",
+    "ProcessEventSemantics",
+    "ProcessEventType",
+    "ProcessExecutionContext",
+    "ProcessExternalRef",
+    "ProcessHandleGrant",
+    "ProcessIdentity",
+    "ProcessInput",
+    "ProcessList",
+    "ProcessListMode",
+    "ProcessListed",
+    "ProcessOriginator",
+    "ProcessProvenance",
+    "ProcessRecord",
+    "ProcessRegistration",
+    "ProcessSessionDeleteReport",
+    "ProcessSessionDeleted",
+    "ProcessSignalSend",
+    "ProcessSignalled",
+    "ProcessStart",
+    "ProcessStartGrant",
+    "ProcessStarted",
+    "ProcessStatus",
+    "ProcessTransfer",
+    "ProcessTransferred",
+    "RecoveryDisposition",
+    "RunningStatus",
+    "SessionOriginator",
+    "SessionScope",
+    "SessionTurnInput",
+    "SignalWait",
+    "SuccessOutput",
+    "SystemTime",
+    "ToolCallInput",
+    "WaitKind",
+    "WaitState",
+]
+
+
+@attrs.frozen
+class SessionScope:
+    """A session, optionally narrowed to one agent frame of it."""
+
+    session_id: str
+    agent_frame: str | None = omit_if_none()
+
+    @property
+    def id(self) -> str:
+        """``session:{sid}``, or ``session:{sid}/frame:{frame}`` for a non-empty frame."""
+        if self.agent_frame:
+            return f"session:{self.session_id}/frame:{self.agent_frame}"
+        return f"session:{self.session_id}"
+
+
+class ProcessListMode(enum.StrEnum):
+    """Which processes a list returns: ``live`` ones (not terminal) or ``all``."""
+
+    LIVE = "live"
+    ALL = "all"
+
+
+# -- inputs ----------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class ToolCallInput:
+    """A process that runs one tool call."""
+
+    type: ClassVar[str] = "tool_call"
+    call: PreparedToolCall
+
+
+@attrs.frozen
+class EngineInput:
+    """A process run by an engine of kind ``kind``; ``payload`` is always written."""
+
+    type: ClassVar[str] = "engine"
+    kind: str
+    payload: JsonValue = None
+
+
+@attrs.frozen
+class SessionTurnInput:
+    """A process that runs a turn of a child session (the three fields are opaque here)."""
+
+    type: ClassVar[str] = "session_turn"
+    create_request: JsonValue
+    turn_input: JsonValue
+    output_contract: JsonValue
+
+
+@attrs.frozen
+class ExternalInput:
+    """A process whose work is owned outside lash; ``metadata`` is always written."""
+
+    type: ClassVar[str] = "external"
+    metadata: JsonValue = None
+
+
+ProcessInput: TypeAlias = ToolCallInput | EngineInput | SessionTurnInput | ExternalInput
+"""What a process runs (tag ``type``)."""
+
+wire.tagged_union(
+    ProcessInput,
+    "type",
+    {
+        "tool_call": ToolCallInput,
+        "engine": EngineInput,
+        "session_turn": SessionTurnInput,
+        "external": ExternalInput,
+    },
+)
+
+
+class RecoveryDisposition(enum.StrEnum):
+    """What recovery may do with a process whose owner vanished."""
+
+    RERUNNABLE = "rerunnable"
+    OWNER_BOUND = "owner_bound"
+    EXTERNALLY_OWNED = "externally_owned"
+
+
+@attrs.frozen
+class ProcessIdentity:
+    """A human-facing identity derived from the input (``tool`` + tool name, an engine kind,
+    ``session_turn``, ``external`` + a metadata label)."""
+
+    kind: str
+    label: str | None = omit_if_none()
+    definition: JsonValue = omit_if_none()
+
+
+@attrs.frozen
+class ProcessEventType:
+    """An event type a process declares (lash's own compact shape).
+
+    ``terminal`` events end the process; ``await_output`` says the payload carries the
+    process's await output under ``await_output``.
+    """
+
+    name: str
+    terminal: bool = False
+    await_output: bool = False
+
+
+# -- provenance and registration -------------------------------------------------------------
+
+
+@attrs.frozen
+class HostOriginator:
+    """Started by the host, optionally on behalf of a session scope."""
+
+    type: ClassVar[str] = "host"
+    scope: SessionScope | None = omit_if_none()
+
+
+@attrs.frozen
+class SessionOriginator:
+    """Started from a session."""
+
+    type: ClassVar[str] = "session"
+    scope: SessionScope
+
+
+ProcessOriginator: TypeAlias = HostOriginator | SessionOriginator
+"""Who started a process (tag ``type``)."""
+
+wire.tagged_union(ProcessOriginator, "type", {"host": HostOriginator, "session": SessionOriginator})
+
+
+@attrs.frozen
+class ProcessProvenance:
+    """Who started a process and, optionally, what caused it."""
+
+    originator: ProcessOriginator
+    caused_by: CausalRef | None = omit_if_none()
+
+
+@attrs.frozen(kw_only=True)
+class ProcessRegistration:
+    """Everything needed to start (or recover) a process. ``event_types`` is always written
+    and defaults to empty on input. Keyword-only (a defaulted field precedes required ones)."""
+
+    id: str
+    input: ProcessInput
+    disposition: RecoveryDisposition
+    identity: ProcessIdentity
+    event_types: tuple[ProcessEventType, ...] = ()
+    provenance: ProcessProvenance
+    env_ref: str | None = omit_if_none()
+    wake_target: SessionScope | None = omit_if_none()
+
+
+# -- waits, await outputs, status ------------------------------------------------------------
+
+
+@attrs.frozen
+class SignalWait:
+    """Waiting for the ``ordinal``-th ``name`` signal, delivered through ``key``."""
+
+    kind: ClassVar[str] = "signal"
+    name: str
+    event_type: str
+    key: AwaitEventKey
+    ordinal: int
+
+
+WaitKind: TypeAlias = SignalWait
+"""What a process waits for (tag ``kind``; one variant, ``signal``)."""
+
+wire.tagged_union(WaitKind, "kind", {"signal": SignalWait})
+
+
+@attrs.frozen
+class WaitState:
+    """A process's current wait: a facet of its record, not a lifecycle status."""
+
+    kind: WaitKind
+    since_ms: int
+
+
+class AbandonWriter(enum.StrEnum):
+    """Who wrote an abandonment."""
+
+    OWNER_DRAIN = "owner_drain"
+    SWEEP = "sweep"
+    RECONCILED_REQUEST = "reconciled_request"
+
+
+@attrs.frozen(kw_only=True)
+class AbandonEvidence:
+    """Why a process was declared abandoned. Keyword-only (``owner`` is optional and precedes
+    ``epoch_ms``)."""
+
+    writer: AbandonWriter
+    owner: str | None = omit_if_none()
+    epoch_ms: int
+
+
+@attrs.frozen
+class SuccessOutput:
+    """The process completed with ``value``."""
+
+    type: ClassVar[str] = "success"
+    value: JsonValue
+    control: JsonValue = omit_if_none()
+
+
+@attrs.frozen(kw_only=True)
+class FailureOutput:
+    """The process failed. ``class_`` (the failure class) is written as ``class``.
+    Keyword-only."""
+
+    type: ClassVar[str] = "failure"
+    class_: str = renamed("class")
+    code: str
+    message: str
+    raw: JsonValue = omit_if_none()
+    control: JsonValue = omit_if_none()
+
+
+@attrs.frozen
+class CancelledOutput:
+    """The process was cancelled."""
+
+    type: ClassVar[str] = "cancelled"
+    message: str
+    raw: JsonValue = omit_if_none()
+    control: JsonValue = omit_if_none()
+
+
+@attrs.frozen
+class AbandonedOutput:
+    """The process was abandoned."""
+
+    type: ClassVar[str] = "abandoned"
+    evidence: AbandonEvidence
+    control: JsonValue = omit_if_none()
+
+
+ProcessAwaitOutput: TypeAlias = SuccessOutput | FailureOutput | CancelledOutput | AbandonedOutput
+"""What awaiting a finished process gives (tag ``type``)."""
+
+wire.tagged_union(
+    ProcessAwaitOutput,
+    "type",
+    {
+        "success": SuccessOutput,
+        "failure": FailureOutput,
+        "cancelled": CancelledOutput,
+        "abandoned": AbandonedOutput,
+    },
+)
+
+
+@attrs.frozen
+class RunningStatus:
+    """Not terminal yet."""
+
+    state: ClassVar[str] = "running"
+
+
+@attrs.frozen
+class CompletedStatus:
+    """Completed; ``await_output`` is what an await returns."""
+
+    state: ClassVar[str] = "completed"
+    await_output: ProcessAwaitOutput
+
+
+@attrs.frozen
+class FailedStatus:
+    """Failed."""
+
+    state: ClassVar[str] = "failed"
+    await_output: ProcessAwaitOutput
+
+
+@attrs.frozen
+class CancelledStatus:
+    """Cancelled."""
+
+    state: ClassVar[str] = "cancelled"
+    await_output: ProcessAwaitOutput
+
+
+@attrs.frozen
+class AbandonedStatus:
+    """Abandoned (a written terminal)."""
+
+    state: ClassVar[str] = "abandoned"
+    await_output: ProcessAwaitOutput
+
+
+ProcessStatus: TypeAlias = (
+    RunningStatus | CompletedStatus | FailedStatus | CancelledStatus | AbandonedStatus
+)
+"""A process's lifecycle status (tag ``state``)."""
+
+wire.tagged_union(
+    ProcessStatus,
+    "state",
+    {
+        "running": RunningStatus,
+        "completed": CompletedStatus,
+        "failed": FailedStatus,
+        "cancelled": CancelledStatus,
+        "abandoned": AbandonedStatus,
+    },
+)
+
+
+@attrs.frozen
+class ProcessExternalRef:
+    """Where a process's work lives in an outside backend."""
+
+    backend: str
+    id: str
+    metadata: JsonValue = omit_if_none()
+
+
+@attrs.frozen(kw_only=True)
+class ProcessRecord:
+    """The durable row of a process. Keyword-only (optional fields precede required ones).
+
+    ``event_types``, ``created_at_ms``, ``updated_at_ms`` and ``status`` are always written
+    and default (to empty, 0, 0 and running) when absent on input.
+    """
+
+    id: str
+    registration_hash: str
+    input: ProcessInput
+    disposition: RecoveryDisposition
+    identity: ProcessIdentity
+    event_types: tuple[ProcessEventType, ...] = ()
+    provenance: ProcessProvenance
+    env_ref: str | None = omit_if_none()
+    wake_target: SessionScope | None = omit_if_none()
+    created_at_ms: int = 0
+    updated_at_ms: int = 0
+    external_ref: ProcessExternalRef | None = omit_if_none()
+    first_started: JsonValue = omit_if_none()
+    abandon_request: JsonValue = omit_if_none()
+    wait: WaitState | None = omit_if_none()
+    status: ProcessStatus = RunningStatus()
+
+    @property
+    def is_terminal(self) -> bool:
+        """True unless the status is running."""
+        return not isinstance(self.status, RunningStatus)
+
+
+# -- events ----------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class SystemTime:
+    """A wall-clock instant as the reference writes it."""
+
+    secs_since_epoch: int
+    nanos_since_epoch: U32
+
+    @classmethod
+    def from_ms(cls, epoch_ms: int) -> SystemTime:
+        """The instant ``epoch_ms`` milliseconds after the Unix epoch."""
+        secs, rest = divmod(epoch_ms, 1000)
+        return cls(secs, rest * 1_000_000)
+
+    def to_ms(self) -> int:
+        """Whole milliseconds since the epoch."""
+        return self.secs_since_epoch * 1000 + self.nanos_since_epoch // 1_000_000
+
+
+@attrs.frozen
+class ProcessEventSemantics:
+    """What an appended event means (lash's compact shape): ``terminal`` when it ended the
+    process, ``wake`` when it wakes a session. Both are left out when ``None``."""
+
+    terminal: bool | None = omit_if_none()
+    wake: JsonValue = omit_if_none()
+
+
+@attrs.frozen
+class ProcessEvent:
+    """One event of a process's log; ``sequence`` counts from 1."""
+
+    process_id: str
+    sequence: int
+    event_type: str
+    payload: JsonValue
+    invocation: Invocation
+    semantics: ProcessEventSemantics
+    occurred_at: SystemTime
+
+
+@attrs.frozen
+class ProcessEventAppendRequest:
+    """A request to append an event. A ``replay`` key makes the append idempotent."""
+
+    event_type: str
+    payload: JsonValue
+    replay: Replay | None = omit_if_none()
+    wake_target_scope: SessionScope | None = omit_if_none()
+
+
+# -- grants ----------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class HandleDescriptor:
+    """How a session shows a process handle."""
+
+    kind: str | None = omit_if_none()
+    label: str | None = omit_if_none()
+
+
+@attrs.frozen
+class ProcessHandleGrant:
+    """A session scope's right to address a process."""
+
+    session_id: str
+    process_id: str
+    descriptor: HandleDescriptor
+
+
+@attrs.frozen
+class ProcessStartGrant:
+    """The grant to create together with a started process."""
+
+    session_scope: SessionScope
+    descriptor: HandleDescriptor
+
+
+@attrs.frozen
+class ProcessSessionDeleteReport:
+    """What deleting a session's process state did. Processes are never cancelled: the
+    non-terminal ones left without any grant are ``orphaned``, the ones still granted
+    elsewhere ``preserved``."""
+
+    session_id: str
+    revoked_handle_count: int
+    deleted_wake_count: int
+    orphaned_process_ids: tuple[str, ...]
+    preserved_process_ids: tuple[str, ...]
+
+
+@attrs.frozen
+class ProcessExecutionContext:
+    """Execution-local context of a start: the invocation that caused it."""
+
+    causal_invocation: Invocation | None = omit_if_none()
+
+
+# -- commands (tag op) -----------------------------------------------------------------------
+
+
+def _empty_context_to_none(start: ProcessStart) -> None:
+    context = start.execution_context
+    if context is not None and context.causal_invocation is None:
+        object.__setattr__(start, "execution_context", None)
+
+
+@attrs.frozen
+class ProcessStart:
+    """Register and start a process.
+
+    ``execution_context`` is left out when it carries no invocation: an empty context is
+    represented as ``None`` (a context without an invocation is normalised to ``None`` on
+    construction and on decoding).
+    """
+
+    op: ClassVar[str] = "start"
+    registration: ProcessRegistration
+    grant: ProcessStartGrant | None = omit_if_none()
+    execution_context: ProcessExecutionContext | None = omit_if_none()
+
+    def __attrs_post_init__(self) -> None:
+        _empty_context_to_none(self)
+
+    @property
+    def effect_id(self) -> str:
+        return f"process:start:{self.registration.id}"
+
+
+@attrs.frozen
+class ProcessList:
+    """List the processes granted to a session scope."""
+
+    op: ClassVar[str] = "list"
+    session_scope: SessionScope
+    mode: ProcessListMode = ProcessListMode.LIVE
+
+    @property
+    def effect_id(self) -> str:
+        return f"process:list:{self.session_scope.id}:{self.mode.value}"
+
+
+def _process_ids_digest(process_ids: tuple[str, ...]) -> str:
+    try:
+        return sha256_hex(canonical_bytes_of(list(process_ids)))
+    except LashError:
+        return "unhashable"
+
+
+@attrs.frozen
+class ProcessTransfer:
+    """Move the grants of ``process_ids`` from one session scope to another."""
+
+    op: ClassVar[str] = "transfer"
+    from_scope: SessionScope
+    to_scope: SessionScope
+    process_ids: tuple[str, ...]
+
+    @property
+    def effect_id(self) -> str:
+        """``process:transfer:{from}:{to}:{sha256 of the JSON id list}`` (the digest is
+        ``unhashable`` if the list cannot be encoded)."""
+        digest = _process_ids_digest(self.process_ids)
+        return f"process:transfer:{self.from_scope.id}:{self.to_scope.id}:{digest}"
+
+
+@attrs.frozen
+class ProcessDeleteSession:
+    """Delete a session's process state (grants and wakes; processes are kept)."""
+
+    op: ClassVar[str] = "delete_session"
+    session_id: str
+
+    @property
+    def effect_id(self) -> str:
+        return f"process:delete-session:{self.session_id}"
+
+
+@attrs.frozen
+class ProcessAwait:
+    """Wait for a process to finish."""
+
+    op: ClassVar[str] = "await"
+    process_id: str
+
+    @property
+    def effect_id(self) -> str:
+        return f"process:await:{self.process_id}"
+
+
+@attrs.frozen
+class ProcessCancel:
+    """Request cancellation of a process. ``reason`` is always written."""
+
+    op: ClassVar[str] = "cancel"
+    process_id: str
+    reason: str | None = None
+
+    @property
+    def effect_id(self) -> str:
+        return f"process:cancel:{self.process_id}"
+
+
+@attrs.frozen
+class ProcessSignalSend:
+    """Send a named signal to a process by appending ``request`` to its log."""
+
+    op: ClassVar[str] = "signal"
+    process_id: str
+    signal_name: str
+    signal_id: str
+    request: ProcessEventAppendRequest
+
+    @property
+    def effect_id(self) -> str:
+        return f"process:signal:{self.process_id}:signal.{self.signal_name}:{self.signal_id}"
+
+
+ProcessCommand: TypeAlias = (
+    ProcessStart
+    | ProcessList
+    | ProcessTransfer
+    | ProcessDeleteSession
+    | ProcessAwait
+    | ProcessCancel
+    | ProcessSignalSend
+)
+"""The command of a ``process`` effect (tag ``op``). Each has an ``effect_id``."""
+
+wire.tagged_union(
+    ProcessCommand,
+    "op",
+    {
+        "start": ProcessStart,
+        "list": ProcessList,
+        "transfer": ProcessTransfer,
+        "delete_session": ProcessDeleteSession,
+        "await": ProcessAwait,
+        "cancel": ProcessCancel,
+        "signal": ProcessSignalSend,
+    },
+)
+
+
+# -- outcomes (tag op) -----------------------------------------------------------------------
+
+
+@attrs.frozen
+class ProcessStarted:
+    """The started (or already registered) process."""
+
+    op: ClassVar[str] = "start"
+    record: ProcessRecord
+
+
+@attrs.frozen
+class ProcessListed:
+    """``(grant, record)`` pairs, sorted by process id; each is a 2-item JSON array."""
+
+    op: ClassVar[str] = "list"
+    entries: tuple[tuple[ProcessHandleGrant, ProcessRecord], ...]
+
+
+@attrs.frozen
+class ProcessTransferred:
+    """The grants moved: ``{"op":"transfer"}``."""
+
+    op: ClassVar[str] = "transfer"
+
+
+@attrs.frozen
+class ProcessSessionDeleted:
+    """What deleting the session's process state did."""
+
+    op: ClassVar[str] = "delete_session"
+    report: ProcessSessionDeleteReport
+
+
+@attrs.frozen
+class ProcessAwaited:
+    """The finished process's await output."""
+
+    op: ClassVar[str] = "await"
+    output: ProcessAwaitOutput
+
+
+@attrs.frozen
+class ProcessCancelled:
+    """The process record after the cancel request was appended."""
+
+    op: ClassVar[str] = "cancel"
+    record: ProcessRecord
+
+
+@attrs.frozen
+class ProcessSignalled:
+    """The appended signal event."""
+
+    op: ClassVar[str] = "signal"
+    event: ProcessEvent
+
+
+ProcessEffectOutcome: TypeAlias = (
+    ProcessStarted
+    | ProcessListed
+    | ProcessTransferred
+    | ProcessSessionDeleted
+    | ProcessAwaited
+    | ProcessCancelled
+    | ProcessSignalled
+)
+"""The outcome of a ``process`` effect (tag ``op``)."""
+
+wire.tagged_union(
+    ProcessEffectOutcome,
+    "op",
+    {
+        "start": ProcessStarted,
+        "list": ProcessListed,
+        "transfer": ProcessTransferred,
+        "delete_session": ProcessSessionDeleted,
+        "await": ProcessAwaited,
+        "cancel": ProcessCancelled,
+        "signal": ProcessSignalled,
+    },
+)

@@ -1,0 +1,150 @@
+"""The ``lash`` command: ``lash demo`` shows the life of one key, in text and as JSON lines."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+import lash_core
+from lash_core.cli import main, run_demo, tamper_signature
+from lash_core.keys import KeySigner
+from lash_core.scope import Custom, TurnScope
+from lash_core.wire import from_wire, to_json, to_wire
+
+ROOT = Path(__file__).resolve().parent.parent
+
+ACCEPTED = '{"status":"accepted"}'
+UNKNOWN = '{"status":"unknown_or_revoked"}'
+REVOKED_CODE = "await_event_unknown_or_revoked"
+
+
+def _positions(text: str, *needles: str) -> list[int]:
+    positions = []
+    start = 0
+    for needle in needles:
+        index = text.find(needle, start)
+        assert index >= 0, f"{needle!r} not found (in order) in:\n{text}"
+        positions.append(index)
+        start = index + len(needle)
+    return positions
+
+
+def test_demo_text(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    first_terminal = '{"status":"ok","payload":{"city":"Oslo","temperature_c":21.5}}'
+    already = '{"status":"already_resolved","terminal":' + first_terminal + "}"
+    _positions(
+        out,
+        '"key_id":',
+        "waiter 1 is parked",
+        ACCEPTED,
+        "wake: [1]",
+        "terminal: " + first_terminal,
+        already,
+        UNKNOWN,
+        "terminal: " + first_terminal,
+        "revoke_session",
+        REVOKED_CODE,
+    )
+    assert "secret" in out and "not shown" in out
+
+
+def _lines(out: str) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert all(isinstance(line, dict) for line in lines)
+    return lines
+
+
+def test_demo_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--json"]) == 0
+    events = _lines(capsys.readouterr().out)
+    steps = [e["step"] for e in events]
+    assert steps == [
+        "setup",
+        "mint",
+        "begin_wait",
+        "resolve",
+        "woken",
+        "end_wait",
+        "resolve_again",
+        "resolve_tampered",
+        "revoke_session",
+        "mint_after_revoke",
+    ]
+    by_step = {e["step"]: e for e in events}
+
+    key: lash_core.AwaitEventKey = from_wire(by_step["mint"]["key"], lash_core.AwaitEventKey)
+    assert key.scope == TurnScope("session-1", "turn-1")
+    assert key.wait == lash_core.ToolCompletion("call-1")
+
+    assert by_step["begin_wait"]["woken"] is False
+    resolved = by_step["resolve"]
+    assert resolved["outcome"] == {"status": "accepted"}
+    assert resolved["wake"] == [by_step["begin_wait"]["waiter_id"]]
+    assert by_step["woken"]["woken"] is True
+    first = resolved["resolution"]
+    assert by_step["end_wait"]["terminal"] == first
+
+    again = by_step["resolve_again"]
+    assert again["resolution"] != first
+    assert again["outcome"] == {"status": "already_resolved", "terminal": first}
+
+    tampered = by_step["resolve_tampered"]
+    assert tampered["outcome"] == {"status": "unknown_or_revoked"}
+    assert tampered["wake"] == []
+    assert tampered["terminal"] == first
+    forged: lash_core.AwaitEventKey = from_wire(tampered["tampered_key"], lash_core.AwaitEventKey)
+    assert forged.key_id == key.key_id and forged.scope == key.scope
+    assert len(forged.signature) == len(key.signature)
+    pairs = zip(forged.signature, key.signature, strict=True)
+    assert sum(a != b for a, b in pairs) == 1
+
+    assert by_step["revoke_session"]["newly_revoked"] is True
+    assert by_step["mint_after_revoke"]["code"] == REVOKED_CODE
+
+
+def test_demo_is_a_function_of_the_secret() -> None:
+    one = run_demo(b"s" * 32)
+    two = run_demo(b"s" * 32)
+    assert one == two
+    assert run_demo(b"t" * 32) != one
+
+
+def test_tamper_changes_exactly_one_character() -> None:
+    signer = KeySigner(b"k" * 32)
+    key = signer.mint(TurnScope("s", "t"), Custom("x"))
+    for first in "0123456789abcdef":
+        variant = tamper_signature(attrs.evolve(key, signature=first + key.signature[1:]))
+        assert variant.signature[0] != first
+        assert variant.signature[1:] == key.signature[1:]
+    assert not signer.verify(tamper_signature(key))
+
+
+def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "demo" in capsys.readouterr().err
+
+
+def test_version_matches_pyproject(capsys: pytest.CaptureFixture[str]) -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert lash_core.__version__ == project["version"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"lash {project['version']}"
+
+
+def test_public_api_reexports() -> None:
+    for name in lash_core.__all__:
+        assert hasattr(lash_core, name), name
+    key = lash_core.KeySigner(b"k" * 32).mint(
+        lash_core.TurnScope("s", "t"), lash_core.TurnTerminal()
+    )
+    assert lash_core.from_json(to_json(key), lash_core.AwaitEventKey) == key
+    assert to_wire(lash_core.ok(1)) == {"status": "ok", "payload": 1}
