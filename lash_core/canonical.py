@@ -241,9 +241,22 @@ def normalize_json_value(value: Any) -> Any:
     return _normalize(value, "")
 
 
+def _check_text(text: str, path: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _PathError(
+                path, "string holds a lone surrogate, which UTF-8 cannot carry"
+            ) from None
+
+
 def _normalize(value: Any, path: str) -> Any:
     t = type(value)
-    if t is str or t is bool or value is None:
+    if t is str:
+        _check_text(value, path)
+        return value
+    if t is bool or value is None:
         return value
     if t is int:
         if _I64_MIN <= value <= _U64_MAX:
@@ -260,6 +273,7 @@ def _normalize(value: Any, path: str) -> Any:
         for k, v in value.items():
             if type(k) is not str:
                 raise _PathError(path, f"object key {k!r} is not a string")
+            _check_text(k, path)
             nv = _normalize(v, f"{path}.{k}")
             changed = changed or nv is not v
             out[k] = nv

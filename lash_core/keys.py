@@ -20,7 +20,7 @@ import attrs
 from lash_core import codes
 from lash_core.canonical import json_string, sha256_hex, wire_text_of
 from lash_core.errors import LashError, LocalProtocolError
-from lash_core.scope import ExecutionScope, WaitIdentity
+from lash_core.scope import ExecutionScope, WaitIdentity, validate_scope, validate_wait
 from lash_core.wire import to_wire
 
 __all__ = [
@@ -78,8 +78,8 @@ def _encode(identity_text: str) -> bytes:
 
 def derive_key_id(scope: ExecutionScope, wait: WaitIdentity) -> str:
     """Validate ``scope`` and ``wait`` and return the key id (hex SHA-256 of ``[scope, wait]``)."""
-    scope.validate()
-    wait.validate()
+    validate_scope(scope)
+    validate_wait(wait)
     return sha256_hex(_encode(_identity_text(scope, wait)))
 
 
@@ -129,8 +129,8 @@ class KeySigner:
 
     def mint(self, scope: ExecutionScope, wait: WaitIdentity) -> AwaitEventKey:
         """Validate and sign the key for ``(scope, wait)``. Same inputs, same key."""
-        scope.validate()
-        wait.validate()
+        validate_scope(scope)
+        validate_wait(wait)
         text = _identity_text(scope, wait)
         key_id = hashlib.sha256(_encode(text)).hexdigest()
         signature = hmac.new(

@@ -52,6 +52,8 @@ from lash_core.scope import (
     TurnScope,
     TurnTerminal,
     WaitIdentity,
+    validate_scope,
+    validate_wait,
 )
 
 __all__ = [
@@ -367,10 +369,10 @@ class AwaitEventRegistry:
         Raises ``missing_execution_scope_id`` / ``invalid_await_event_wait_identity`` for blank
         ids and ``await_event_unknown_or_revoked`` if the scope's session was revoked.
         """
+        validate_scope(scope)
+        validate_wait(wait)
         sid = scope.session_id
         if sid is not None and sid in self._revoked:
-            scope.validate()
-            wait.validate()
             raise LashError(
                 codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED,
                 f"session {sid!r} was revoked: no keys are minted for it",

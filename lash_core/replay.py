@@ -13,7 +13,7 @@ from typing import Any, Final, TypeAlias
 
 import attrs
 
-from lash_core import codes
+from lash_core import codes, wire
 from lash_core.canonical import canonical_text_of, sha256_hex
 from lash_core.effects.envelope import CanonicalEnvelope
 from lash_core.effects.errors import ReplayMismatchSummary
@@ -99,6 +99,9 @@ class DiffPresent:
 
 
 DiffSide: TypeAlias = DiffMissing | DiffPresent
+"""One side of a divergent path: ``{"state":"missing"}`` or ``{"state":"present",...}``."""
+
+wire.tagged_union(DiffSide, "state", {"missing": DiffMissing, "present": DiffPresent})
 
 
 @attrs.frozen

@@ -167,8 +167,18 @@ wire.tagged_union(
 )
 
 
+_SCOPE_CLASSES: Final = frozenset(
+    (TurnScope, ProcessScope, QueueDrainScope, SessionDeleteScope, RuntimeOperationScope)
+)
+
+
 def validate_scope(scope: ExecutionScope) -> None:
-    """Raise ``missing_execution_scope_id`` if any id of ``scope`` is blank."""
+    """Raise ``missing_execution_scope_id`` if ``scope`` is not a scope or has a blank id."""
+    if type(scope) not in _SCOPE_CLASSES:
+        raise LocalProtocolError(
+            codes.MISSING_EXECUTION_SCOPE_ID,
+            f"expected an execution scope, got {type(scope).__name__}",
+        )
     scope.validate()
 
 
@@ -260,6 +270,14 @@ wire.tagged_union(
 )
 
 
+_WAIT_CLASSES: Final = frozenset(
+    (ToolCompletion, ProcessSignal, TurnCancelGate, TurnTerminal, Custom)
+)
+
+
 def validate_wait(wait: WaitIdentity) -> None:
-    """Raise ``invalid_await_event_wait_identity`` if ``wait`` has a blank field."""
+    """Raise ``invalid_await_event_wait_identity`` if ``wait`` is not a wait identity or has a
+    blank field."""
+    if type(wait) not in _WAIT_CLASSES:
+        raise _wait_error(f"expected a wait identity, got {type(wait).__name__}")
     wait.validate()

@@ -217,6 +217,11 @@ def _expected(what: str, value: Any) -> _Fail:
 def _st_str(data: Any) -> str:
     if type(data) is not str:
         raise _expected("a string", data)
+    if not data.isascii():
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _Fail("string holds a lone surrogate, which UTF-8 cannot carry") from None
     return data
 
 
