@@ -111,7 +111,9 @@ from lash_core.effects.process import ProcessEffectOutcome as ProcessEffectOutco
 from lash_core.effects.process import ProcessEvent as ProcessEvent
 from lash_core.effects.process import ProcessEventAppendRequest as ProcessEventAppendRequest
 from lash_core.effects.process import ProcessEventSemantics as ProcessEventSemantics
+from lash_core.effects.process import ProcessEventTerminal as ProcessEventTerminal
 from lash_core.effects.process import ProcessEventType as ProcessEventType
+from lash_core.effects.process import ProcessEventWake as ProcessEventWake
 from lash_core.effects.process import ProcessExecutionContext as ProcessExecutionContext
 from lash_core.effects.process import ProcessExternalRef as ProcessExternalRef
 from lash_core.effects.process import ProcessHandleGrant as ProcessHandleGrant

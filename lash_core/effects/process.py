@@ -460,12 +460,28 @@ class SystemTime:
 
 
 @attrs.frozen
-class ProcessEventSemantics:
-    """What an appended event means (lash's compact shape): ``terminal`` when it ended the
-    process, ``wake`` when it wakes a session. Both are left out when ``None``."""
+class ProcessEventTerminal:
+    """The terminal meaning of an event: the status it ended in and its await output."""
 
-    terminal: bool | None = omit_if_none()
-    wake: JsonValue = omit_if_none()
+    state: str
+    await_output: JsonValue
+
+
+@attrs.frozen
+class ProcessEventWake:
+    """A wake an event delivers to a session: its input and the dedupe key of the wake."""
+
+    input: JsonValue
+    dedupe_key: str
+
+
+@attrs.frozen
+class ProcessEventSemantics:
+    """What an appended event means, materialised when it is appended: ``terminal`` when it
+    ended the process, ``wake`` when it wakes a session. Both are left out when ``None``."""
+
+    terminal: ProcessEventTerminal | None = omit_if_none()
+    wake: ProcessEventWake | None = omit_if_none()
 
 
 @attrs.frozen

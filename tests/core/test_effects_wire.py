@@ -83,7 +83,9 @@ from lash_core.effects import (
     ProcessEventCause,
     ProcessEventSemantics,
     ProcessEventSubject,
+    ProcessEventTerminal,
     ProcessEventType,
+    ProcessEventWake,
     ProcessExecutionContext,
     ProcessExternalRef,
     ProcessHandleGrant,
@@ -645,9 +647,13 @@ CASES: list[tuple[str, Any, Any, str]] = [
     ("event", EVENT, ProcessEvent, EVENT_JSON),
     (
         "event_semantics",
-        ProcessEventSemantics(True, {"input": "hi"}),
+        ProcessEventSemantics(
+            ProcessEventTerminal("completed", {"type": "success", "value": 1}),
+            ProcessEventWake({"text": "hi"}, "wake-1"),
+        ),
         ProcessEventSemantics,
-        '{"terminal":true,"wake":{"input":"hi"}}',
+        '{"terminal":{"state":"completed","await_output":{"type":"success","value":1}},'
+        '"wake":{"input":{"text":"hi"},"dedupe_key":"wake-1"}}',
     ),
     ("append_request", SIGNAL_REQUEST, ProcessEventAppendRequest, SIGNAL_REQUEST_JSON),
     ("grant_handle", GRANT, ProcessHandleGrant, GRANT_JSON),
