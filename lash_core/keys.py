@@ -123,6 +123,11 @@ class KeySigner:
             *(_check_secret(s) for s in previous),
         )
 
+    @property
+    def rotating(self) -> bool:
+        """Whether older secrets are still accepted."""
+        return len(self._secrets) > 1
+
     def sign(self, material: bytes) -> str:
         """Lowercase hex HMAC-SHA256 of ``material`` under the current secret."""
         return hmac.new(self._secrets[0], material, hashlib.sha256).hexdigest()

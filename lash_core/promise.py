@@ -262,14 +262,12 @@ class _Shard:
         self.archive: dict[str, tuple[AwaitEventKey, Resolution]] = {}
 
 
-def _same_key(stored: AwaitEventKey, presented: AwaitEventKey) -> bool:
-    # Compare everything; the signature in constant time.
-    same = (
+def _same_identity(stored: AwaitEventKey, presented: AwaitEventKey) -> bool:
+    return (
         stored.key_id == presented.key_id
         and stored.scope == presented.scope
         and stored.wait == presented.wait
     )
-    return constant_time_eq(stored.signature, presented.signature) & same
 
 
 def _revoked_error() -> LashError:
@@ -321,6 +319,20 @@ class AwaitEventRegistry:
         self._next_waiter = 1
 
     # -- introspection -----------------------------------------------------------------------
+
+    def _matches(self, stored: AwaitEventKey, presented: AwaitEventKey) -> bool:
+        """Whether ``presented`` is an authentic key for the promise ``stored`` names.
+
+        The stored key was verified when it was stored, so an identical signature (compared in
+        constant time) needs no HMAC. A different signature over the same identity can still
+        be authentic after a secret rotation, so it is then verified (with a single secret,
+        signatures are deterministic and a different one is simply wrong).
+        """
+        if not _same_identity(stored, presented):
+            return False
+        if constant_time_eq(stored.signature, presented.signature):
+            return True
+        return self._signer.rotating and self._signer.verify(presented)
 
     @property
     def signer(self) -> KeySigner:
@@ -395,22 +407,25 @@ class AwaitEventRegistry:
         ``unknown_or_revoked`` (forged, tampered or foreign key, or a revoked session).
         """
         resolution = _check_resolution(resolution)
-        if not _well_formed(key) or not self._signer.verify(key):
+        if not _well_formed(key):
             return Step(UNKNOWN_OR_REVOKED, _NO_WAKE)
         sid, revoked, shard = self._lookup(key)
         if not session_allows_access(revoked):
             return Step(UNKNOWN_OR_REVOKED, _NO_WAKE)
         key_id = key.key_id
+        entry = None
         if shard is not None:
             archived = shard.archive.get(key_id)
             if archived is not None:
-                if not _same_key(archived[0], key):
+                if not self._matches(archived[0], key):
                     return Step(UNKNOWN_OR_REVOKED, _NO_WAKE)
                 return Step(AlreadyResolved(archived[1]), _NO_WAKE)
             entry = shard.entries.get(key_id)
-        else:
-            entry = None
-        if entry is not None and not _same_key(entry.key, key):
+        # A live entry holds a key verified when it was stored: comparing against it (in
+        # constant time) is as strong as recomputing the HMAC, and much cheaper.
+        if entry is None and not self._signer.verify(key):
+            return Step(UNKNOWN_OR_REVOKED, _NO_WAKE)
+        if entry is not None and not self._matches(entry.key, key):
             return Step(UNKNOWN_OR_REVOKED, _NO_WAKE)
         state: PromiseState = (
             _MISSING
@@ -484,12 +499,12 @@ class AwaitEventRegistry:
         if shard is not None:
             archived = shard.archive.get(key.key_id)
             if archived is not None:
-                if not _same_key(archived[0], key):
+                if not self._matches(archived[0], key):
                     raise _revoked_error()
                 return archived[1]
             entry = shard.entries.get(key.key_id)
             if entry is not None:
-                if not _same_key(entry.key, key):
+                if not self._matches(entry.key, key):
                     raise _revoked_error()
                 return entry.terminal
         if not self._signer.verify(key):
@@ -514,12 +529,12 @@ class AwaitEventRegistry:
         if shard is not None:
             archived = shard.archive.get(key_id)
             if archived is not None:
-                if not _same_key(archived[0], key):
+                if not self._matches(archived[0], key):
                     raise _revoked_error()
                 return WaitReady(archived[1])
             entry = shard.entries.get(key_id)
         if entry is not None:
-            if not _same_key(entry.key, key):
+            if not self._matches(entry.key, key):
                 raise _revoked_error()
             if entry.terminal is not None:
                 return WaitReady(entry.terminal)

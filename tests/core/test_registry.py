@@ -359,6 +359,18 @@ def test_rotated_secrets_still_verify_old_keys_but_sign_with_the_new_one() -> No
     assert rotated.mint(TURN, ToolCompletion("call")).signature != key.signature
 
 
+def test_a_promise_stored_under_an_old_secret_answers_keys_signed_with_the_new_one() -> None:
+    old_key = KeySigner(SECRET).mint(TURN, ToolCompletion("call"))
+    rotated = AwaitEventRegistry(KeySigner(bytes(32), previous=[SECRET]))
+    waiter = parked(rotated.begin_wait(old_key))
+    new_key = rotated.mint(TURN, ToolCompletion("call"))
+    assert new_key.signature != old_key.signature
+    assert rotated.resolve(new_key, ok("done")).wake == frozenset({waiter})
+    assert rotated.resolve(old_key, ok("again")).value == AlreadyResolved(ok("done"))
+    forged = attrs.evolve(new_key, signature="0" * 64)
+    assert rotated.resolve(forged, ok("forged")).value == UnknownOrRevoked()
+
+
 def test_invalid_resolutions_are_refused_without_change() -> None:
     reg = registry()
     key = reg.mint(TURN, ToolCompletion("call"))
