@@ -1,1 +1,10 @@
-"""asyncio driver for lash (the inline effect host arrives with the drivers release)."""
+"""lash for asyncio: an inline effect host whose waits use asyncio's events, clock and task
+cancellation, and a virtual clock for tests (:mod:`lash_asyncio.clock`)."""
+
+from __future__ import annotations
+
+from lash_asyncio._host import AsyncioPrimitives as AsyncioPrimitives
+from lash_asyncio._host import InlineEffectHost as InlineEffectHost
+from lash_core.host import CancelToken as CancelToken
+
+__all__ = ["AsyncioPrimitives", "CancelToken", "InlineEffectHost"]

@@ -29,6 +29,15 @@ TURN_CONTROL_WAIT_CANCELLED: Final = "turn_control_wait_cancelled"
 TURN_CONTROL_WAIT_TIMEOUT: Final = "turn_control_wait_timeout"
 TURN_CONTROL_WAIT_ABANDONED: Final = "turn_control_wait_abandoned"
 
+# -- hosts and local executors --------------------------------------------------------------
+AWAIT_EVENT_UNSUPPORTED: Final = "await_event_unsupported"
+AWAIT_EVENT_CANCEL_UNSUPPORTED: Final = "await_event_cancel_unsupported"
+AWAIT_EVENT_DEADLINE_AND_TIMEOUT: Final = "await_event_deadline_and_timeout"
+RUNTIME_EFFECT_LOCAL_EXECUTOR_UNAVAILABLE: Final = "runtime_effect_local_executor_unavailable"
+RUNTIME_EFFECT_LOCAL_EXECUTOR_MISMATCH: Final = "runtime_effect_local_executor_mismatch"
+RUNTIME_EFFECT_SLEEP_CANCELLED: Final = "runtime_effect_sleep_cancelled"
+RUNTIME_EFFECT_HANDLER_FAILED: Final = "runtime_effect_handler_failed"
+
 # -- envelopes -------------------------------------------------------------------------------
 RUNTIME_EFFECT_INVOCATION_SUBJECT: Final = "runtime_effect_invocation_subject"
 RUNTIME_EFFECT_INVOCATION_KIND: Final = "runtime_effect_invocation_kind"
@@ -78,6 +87,19 @@ CODES: Final[dict[str, str]] = {
     "written to the key.",
     TURN_CONTROL_WAIT_ABANDONED: "A pending cancel-gate wait ended because the turn's terminal "
     "was published without the gate being settled.",
+    AWAIT_EVENT_UNSUPPORTED: "The effect host does not support await events (the default of a "
+    "host that does not implement them).",
+    AWAIT_EVENT_CANCEL_UNSUPPORTED: "The effect host does not support cancelling a session's "
+    "await events.",
+    AWAIT_EVENT_DEADLINE_AND_TIMEOUT: "A wait was given both an absolute deadline and a relative "
+    "timeout; give one.",
+    RUNTIME_EFFECT_LOCAL_EXECUTOR_UNAVAILABLE: "No local executor can run this kind of effect "
+    "(none was given, or process effects before a process registry exists).",
+    RUNTIME_EFFECT_LOCAL_EXECUTOR_MISMATCH: "The local executor given cannot run this kind of "
+    "effect (for example a sleep executor asked to run a tool call).",
+    RUNTIME_EFFECT_SLEEP_CANCELLED: "A sleep effect was cancelled through its cancel token.",
+    RUNTIME_EFFECT_HANDLER_FAILED: "A user handler raised an exception that is not a library "
+    "error; the message names the effect kind and the exception.",
     RUNTIME_EFFECT_INVOCATION_SUBJECT: "An envelope's subject is not an effect, or its effect id "
     "is blank.",
     RUNTIME_EFFECT_INVOCATION_KIND: "An envelope's subject kind differs from its command kind.",

@@ -1,1 +1,9 @@
-"""trio driver for lash (the inline effect host arrives with the drivers release)."""
+"""lash for trio: an inline effect host whose waits use trio's events, clock and cancellation."""
+
+from __future__ import annotations
+
+from lash_core.host import CancelToken as CancelToken
+from lash_trio._host import InlineEffectHost as InlineEffectHost
+from lash_trio._host import TrioPrimitives as TrioPrimitives
+
+__all__ = ["CancelToken", "InlineEffectHost", "TrioPrimitives"]

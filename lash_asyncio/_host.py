@@ -1,0 +1,102 @@
+"""The asyncio driver: asyncio's events, clock, cancellation and thread entry, bound to the core
+host."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import secrets
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from lash_core.host import InlineHost, WakeEvent
+
+__all__ = ["AsyncioPrimitives", "InlineEffectHost"]
+
+T = TypeVar("T")
+
+
+class AsyncioPrimitives:
+    """:class:`lash_core.host.LoopPrimitives` for asyncio (the running loop's clock, so
+    :mod:`lash_asyncio.clock` gives virtual time)."""
+
+    __slots__ = ("_loop",)
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _bind(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
+
+    def new_event(self) -> WakeEvent:
+        return asyncio.Event()
+
+    async def wait_event(self, event: WakeEvent, deadline: float | None) -> None:
+        self._bind()
+        assert isinstance(event, asyncio.Event)
+        if deadline is None:
+            await event.wait()
+            return
+        try:
+            async with asyncio.timeout_at(deadline):
+                await event.wait()
+        except TimeoutError:
+            pass
+
+    def now(self) -> float:
+        return self._bind().time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def checkpoint(self) -> None:
+        await asyncio.sleep(0)
+
+    def call_threadsafe(self, fn: Callable[[], T]) -> T:
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError(
+                "this host has not run inside an event loop yet; call resolve_threadsafe after "
+                "the host has been used in the loop (or construct it inside the loop)"
+            )
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        loop.call_soon_threadsafe(run)
+        return future.result()
+
+
+class InlineEffectHost(InlineHost):
+    """An inline effect host for asyncio.
+
+    It owns its await-event registry and signs keys with ``secret`` (default: 32 fresh random
+    bytes) while still accepting keys signed with the ``previous`` secrets. Waits honour task
+    cancellation, the explicit ``cancel`` token and deadlines on the loop's clock.
+    """
+
+    def __init__(
+        self,
+        secret: bytes | None = None,
+        previous: Iterable[bytes] = (),
+        *,
+        allow_process_lifetime_completion_keys: bool = False,
+    ) -> None:
+        primitives = AsyncioPrimitives()
+        # Constructed outside a running loop: bound on first wait.
+        with contextlib.suppress(RuntimeError):
+            primitives._bind()
+        super().__init__(
+            primitives,
+            secrets.token_bytes(32) if secret is None else secret,
+            previous,
+            allow_process_lifetime_completion_keys=allow_process_lifetime_completion_keys,
+        )

@@ -1,0 +1,663 @@
+"""The driver-independent effect host.
+
+Everything an inline host decides lives here: where an envelope goes (the await-event
+registry, the process registry, a sleep, a user handler), which local executor may run what
+(with the reference's exact mismatch and unavailable codes and messages), how a parked wait
+is begun, woken, cancelled or timed out, and how its terminal is chosen. The trio and asyncio
+drivers only supply :class:`LoopPrimitives`: a level-triggered event, a wait with an optional
+deadline, the clock, a checkpoint and a way in from other threads.
+
+The host's async methods await only those primitives, so this module imports no event loop and
+does no I/O: a deterministic simulator can drive the same code by running its coroutines
+itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Final, Protocol, TypeAlias, TypeVar
+
+import attrs
+
+from lash_core import codes
+from lash_core.effects.commands import (
+    AwaitEventCommand,
+    PeekAwaitEventCommand,
+    SleepCommand,
+)
+from lash_core.effects.envelope import EffectEnvelope
+from lash_core.effects.invocation import EffectKind
+from lash_core.effects.outcomes import (
+    AwaitEventOutcome,
+    EffectOutcome,
+    PeekAwaitEventOutcome,
+    SleepOutcome,
+)
+from lash_core.errors import LashError, LocalProtocolError
+from lash_core.keys import AwaitEventKey, KeySigner
+from lash_core.promise import AwaitEventRegistry, WaitEnd, WaitReady
+from lash_core.resolution import UNKNOWN_OR_REVOKED, Resolution, ResolveOutcome
+from lash_core.scope import ExecutionScope, WaitIdentity, validate_scope
+
+__all__ = [
+    "UNAVAILABLE",
+    "AwaitEventOptions",
+    "AwaitEventResolver",
+    "AwaitRoute",
+    "CancelToken",
+    "DurabilityTier",
+    "EffectHandler",
+    "HandlerExecutor",
+    "HandlerRoute",
+    "InlineHost",
+    "LocalExecutor",
+    "LoopPrimitives",
+    "PeekRoute",
+    "ProcessExecutor",
+    "Route",
+    "ScopedEffectController",
+    "SleepExecutor",
+    "SleepRoute",
+    "UnavailableExecutor",
+    "WakeEvent",
+    "check_outcome",
+    "handler_failure",
+    "route_effect",
+]
+
+T = TypeVar("T")
+
+
+class DurabilityTier(enum.StrEnum):
+    """``inline``: waits live in this process. ``durable``: they survive its loss."""
+
+    INLINE = "inline"
+    DURABLE = "durable"
+
+
+# -- cancellation ----------------------------------------------------------------------------
+
+
+class CancelToken:
+    """An explicit, level-triggered cancellation request.
+
+    ``cancel()`` is idempotent and calls every subscriber once, synchronously. Call it from the
+    event loop's thread (a driver's ``call_threadsafe`` gets you there from elsewhere).
+    """
+
+    __slots__ = ("_cancelled", "_next", "_subscribers")
+
+    def __init__(self) -> None:
+        self._cancelled = False
+        self._next = 0
+        self._subscribers: dict[int, Callable[[], None]] = {}
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def cancel(self) -> None:
+        if self._cancelled:
+            return
+        self._cancelled = True
+        subscribers, self._subscribers = self._subscribers, {}
+        for fn in subscribers.values():
+            fn()
+
+    def subscribe(self, fn: Callable[[], None]) -> Callable[[], None]:
+        """Call ``fn`` on cancellation (at once if already cancelled); returns an unsubscribe."""
+        if self._cancelled:
+            fn()
+            return _noop
+        handle = self._next
+        self._next = handle + 1
+        subscribers = self._subscribers
+        subscribers[handle] = fn
+
+        def unsubscribe() -> None:
+            subscribers.pop(handle, None)
+
+        return unsubscribe
+
+
+def _noop() -> None:
+    return None
+
+
+# -- local executors (the reference's 9.1 variants) -----------------------------------------
+
+EffectHandler: TypeAlias = Callable[[EffectEnvelope], Awaitable[EffectOutcome]]
+"""A user handler: runs one envelope and returns its outcome."""
+
+
+@attrs.frozen
+class UnavailableExecutor:
+    """Runs nothing (``runtime_effect_local_executor_unavailable``)."""
+
+
+@attrs.frozen
+class SleepExecutor:
+    """Runs ``sleep`` effects only; ``cancel`` ends a sleep with
+    ``runtime_effect_sleep_cancelled``."""
+
+    cancel: CancelToken | None = None
+
+
+@attrs.frozen
+class AwaitEventOptions:
+    """Options for ``await_event`` effects: a cancel token and an absolute deadline on the
+    driver's clock. Runs nothing directly."""
+
+    cancel: CancelToken | None = None
+    deadline: float | None = None
+
+
+@attrs.frozen
+class ProcessExecutor:
+    """Runs ``process`` effects against a process registry (not available yet)."""
+
+
+_RUNNER_KINDS: Final[dict[str, frozenset[EffectKind]]] = {
+    "turn": frozenset(
+        {
+            EffectKind.LLM_CALL,
+            EffectKind.TOOL_BATCH,
+            EffectKind.EXEC_CODE,
+            EffectKind.CHECKPOINT,
+            EffectKind.SYNC_EXECUTION_ENVIRONMENT,
+            EffectKind.SLEEP,
+        }
+    ),
+    "direct": frozenset({EffectKind.DIRECT, EffectKind.SLEEP}),
+    "tool": frozenset({EffectKind.TOOL_BATCH, EffectKind.TOOL_ATTEMPT}),
+    "durable_step": frozenset({EffectKind.DURABLE_STEP}),
+}
+
+
+@attrs.frozen
+class HandlerExecutor:
+    """A runner of user handlers.
+
+    ``name`` is ``turn``, ``direct``, ``tool``, ``durable_step`` (each runs the kinds the
+    reference lets it run) or ``testing`` (runs whatever it has a handler for). ``sleep``
+    effects are slept by the host, honouring ``cancel``.
+    """
+
+    name: str
+    handlers: Mapping[EffectKind, EffectHandler]
+    cancel: CancelToken | None = None
+
+    @property
+    def kinds(self) -> frozenset[EffectKind]:
+        allowed = _RUNNER_KINDS.get(self.name)
+        return frozenset(self.handlers) if allowed is None else allowed
+
+    @classmethod
+    def turn(
+        cls, handlers: Mapping[EffectKind, EffectHandler], cancel: CancelToken | None = None
+    ) -> HandlerExecutor:
+        return cls("turn", dict(handlers), cancel)
+
+    @classmethod
+    def testing(cls, handler: EffectHandler, kinds: Iterable[EffectKind] = ()) -> HandlerExecutor:
+        """Runs ``handler`` for every kind in ``kinds`` (default: every kind but the
+        registry's)."""
+        chosen = set(kinds) or set(EffectKind) - {
+            EffectKind.AWAIT_EVENT,
+            EffectKind.PEEK_AWAIT_EVENT,
+            EffectKind.PROCESS,
+        }
+        return cls("testing", dict.fromkeys(chosen, handler))
+
+
+LocalExecutor: TypeAlias = (
+    UnavailableExecutor | SleepExecutor | AwaitEventOptions | ProcessExecutor | HandlerExecutor
+)
+UNAVAILABLE: Final = UnavailableExecutor()
+
+
+# -- routing ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class PeekRoute:
+    """Read the key's terminal from the registry now."""
+
+    key: AwaitEventKey
+
+
+@attrs.frozen
+class AwaitRoute:
+    """Wait on the key, with the executor's cancel token and deadline."""
+
+    key: AwaitEventKey
+    cancel: CancelToken | None
+    deadline: float | None
+
+
+@attrs.frozen
+class SleepRoute:
+    """Sleep ``duration_ms``; ``cancel`` ends it with ``runtime_effect_sleep_cancelled``."""
+
+    duration_ms: int
+    cancel: CancelToken | None
+
+
+@attrs.frozen
+class HandlerRoute:
+    """Call a user handler."""
+
+    handler: EffectHandler
+
+
+Route: TypeAlias = PeekRoute | AwaitRoute | SleepRoute | HandlerRoute
+
+
+def _unavailable(kind: str) -> LashError:
+    return LashError(
+        codes.RUNTIME_EFFECT_LOCAL_EXECUTOR_UNAVAILABLE,
+        f"no local executor is available for {kind} effects",
+    )
+
+
+def _mismatch(message: str) -> LashError:
+    return LashError(codes.RUNTIME_EFFECT_LOCAL_EXECUTOR_MISMATCH, message)
+
+
+def route_effect(envelope: EffectEnvelope, executor: LocalExecutor) -> Route:
+    """Decide where one envelope goes. Raises the reference's unavailable/mismatch errors."""
+    command = envelope.command
+    kind = command.kind
+    if isinstance(command, PeekAwaitEventCommand):
+        return PeekRoute(command.key)
+    if isinstance(command, AwaitEventCommand):
+        if isinstance(executor, AwaitEventOptions):
+            return AwaitRoute(command.key, executor.cancel, executor.deadline)
+        return AwaitRoute(command.key, None, None)
+    if kind is EffectKind.PROCESS:
+        # Processes arrive with the process registry; until then no executor runs them.
+        raise _unavailable(kind)
+    if isinstance(executor, UnavailableExecutor):
+        raise _unavailable(kind)
+    if isinstance(executor, AwaitEventOptions):
+        raise _mismatch(f"local await-event options cannot execute {kind} command directly")
+    if isinstance(executor, ProcessExecutor):
+        raise _mismatch(f"process executor cannot execute {kind} command directly")
+    if isinstance(executor, SleepExecutor):
+        if isinstance(command, SleepCommand):
+            return SleepRoute(command.duration_ms, executor.cancel)
+        raise _mismatch(f"local sleep executor cannot execute {kind} command")
+    if kind not in executor.kinds:
+        raise _mismatch(f"local {executor.name} executor cannot execute {kind} command")
+    if isinstance(command, SleepCommand):
+        return SleepRoute(command.duration_ms, executor.cancel)
+    handler = executor.handlers.get(kind)
+    if handler is None:
+        raise _unavailable(kind)
+    return HandlerRoute(handler)
+
+
+def check_outcome(envelope: EffectEnvelope, outcome: object) -> EffectOutcome:
+    """The handler's outcome, if it is of the envelope's kind (``runtime_effect_wrong_outcome``
+    otherwise)."""
+    expected = envelope.command.kind
+    actual = getattr(type(outcome), "kind", None)
+    if actual != expected or not isinstance(actual, EffectKind):
+        got = actual if isinstance(actual, EffectKind) else type(outcome).__name__
+        raise LashError(
+            codes.RUNTIME_EFFECT_WRONG_OUTCOME, f"expected {expected} outcome, got {got}"
+        )
+    return outcome  # type: ignore[return-value]
+
+
+def handler_failure(kind: str, exc: Exception) -> LashError:
+    """A handler's exception as a library error (its own code if it is one)."""
+    if isinstance(exc, LashError):
+        return exc
+    return LashError(
+        codes.RUNTIME_EFFECT_HANDLER_FAILED,
+        f"{kind} handler raised {type(exc).__name__}: {exc}",
+    )
+
+
+# -- the loop primitives a driver supplies ---------------------------------------------------
+
+
+class WakeEvent(Protocol):
+    """A level-triggered event: once set it stays set."""
+
+    def set(self) -> None: ...
+
+    def is_set(self) -> bool: ...
+
+
+class LoopPrimitives(Protocol):
+    """What a driver gives the host: waiting, time and a way in from other threads."""
+
+    def new_event(self) -> WakeEvent:
+        """A fresh, unset event."""
+        ...
+
+    async def wait_event(self, event: WakeEvent, deadline: float | None) -> None:
+        """Return when ``event`` is set or ``deadline`` (on :meth:`now`'s clock) passes.
+
+        Native cancellation of the caller propagates as the loop's own exception.
+        """
+        ...
+
+    def now(self) -> float:
+        """The loop's clock, in seconds (virtual under a virtual clock)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """A plain sleep (a checkpoint even for 0)."""
+        ...
+
+    async def checkpoint(self) -> None:
+        """A cancellation and scheduling point."""
+        ...
+
+    def call_threadsafe(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the loop's thread from another thread and return its result."""
+        ...
+
+
+# -- the resolver surface and its defaults ---------------------------------------------------
+
+
+def _unsupported(code: str = codes.AWAIT_EVENT_UNSUPPORTED) -> LashError:
+    return LashError(code, "this effect host does not support await events")
+
+
+class AwaitEventResolver:
+    """The await-event surface with the reference's defaults: a host that does not support
+    await events refuses everything (``await_event_unsupported``; a resolve answers
+    ``unknown_or_revoked``; a session cancel ``await_event_cancel_unsupported``)."""
+
+    @property
+    def durability_tier(self) -> DurabilityTier:
+        return DurabilityTier.INLINE
+
+    @property
+    def allows_process_lifetime_completion_keys(self) -> bool:
+        return self.durability_tier is DurabilityTier.DURABLE
+
+    def await_event_key(self, scope: ExecutionScope, wait: WaitIdentity) -> AwaitEventKey:
+        raise _unsupported()
+
+    def resolve_await_event(self, key: AwaitEventKey, resolution: Resolution) -> ResolveOutcome:
+        return UNKNOWN_OR_REVOKED
+
+    def peek_await_event(self, key: AwaitEventKey) -> Resolution | None:
+        raise _unsupported()
+
+    async def await_await_event(
+        self,
+        key: AwaitEventKey,
+        *,
+        cancel: CancelToken | None = None,
+        deadline: float | None = None,
+        timeout: float | None = None,
+    ) -> Resolution:
+        raise _unsupported()
+
+    def revoke_await_events_for_session(self, session_id: str) -> bool:
+        raise _unsupported()
+
+    def cancel_await_events_for_session(self, session_id: str) -> int:
+        raise _unsupported(codes.AWAIT_EVENT_CANCEL_UNSUPPORTED)
+
+
+class ScopedEffectController:
+    """A host seen from one execution scope (validated on creation)."""
+
+    __slots__ = ("_host", "_scope")
+
+    def __init__(self, host: InlineHost, scope: ExecutionScope) -> None:
+        validate_scope(scope)
+        self._host = host
+        self._scope = scope
+
+    @property
+    def host(self) -> InlineHost:
+        return self._host
+
+    @property
+    def execution_scope(self) -> ExecutionScope:
+        return self._scope
+
+    @property
+    def scope_id(self) -> str:
+        return self._scope.id
+
+    @property
+    def turn_id(self) -> str | None:
+        return self._scope.turn_id
+
+    @property
+    def durability_tier(self) -> DurabilityTier:
+        return self._host.durability_tier
+
+    def rescope(self, scope: ExecutionScope) -> ScopedEffectController:
+        return ScopedEffectController(self._host, scope)
+
+    def await_event_key(self, wait: WaitIdentity) -> AwaitEventKey:
+        """A key for ``wait`` in this controller's scope."""
+        return self._host.await_event_key(self._scope, wait)
+
+    def resolve_await_event(self, key: AwaitEventKey, resolution: Resolution) -> ResolveOutcome:
+        return self._host.resolve_await_event(key, resolution)
+
+    def peek_await_event(self, key: AwaitEventKey) -> Resolution | None:
+        return self._host.peek_await_event(key)
+
+    async def await_await_event(
+        self,
+        key: AwaitEventKey,
+        *,
+        cancel: CancelToken | None = None,
+        deadline: float | None = None,
+        timeout: float | None = None,
+    ) -> Resolution:
+        return await self._host.await_await_event(
+            key, cancel=cancel, deadline=deadline, timeout=timeout
+        )
+
+    async def execute_effect(
+        self, envelope: EffectEnvelope, executor: LocalExecutor = UNAVAILABLE
+    ) -> EffectOutcome:
+        return await self._host.execute_effect(envelope, executor)
+
+
+class InlineHost(AwaitEventResolver):
+    """An inline effect host: one registry, one secret, waits in this process.
+
+    Drivers subclass it to bind their :class:`LoopPrimitives` (``lash_trio.InlineEffectHost``,
+    ``lash_asyncio.InlineEffectHost``). Two hosts never share keys: each signs with its own
+    secret (given, or the driver's fresh random one) and ``previous`` secrets are still accepted.
+
+    Registry operations (mint, resolve, peek, revoke, session cancel) never wait, so they are
+    plain methods; waits and effects are async. None of them is thread-safe: from another
+    thread use :meth:`resolve_threadsafe`.
+    """
+
+    def __init__(
+        self,
+        loop: LoopPrimitives,
+        secret: bytes,
+        previous: Iterable[bytes] = (),
+        *,
+        allow_process_lifetime_completion_keys: bool = False,
+    ) -> None:
+        self._loop = loop
+        self._registry = AwaitEventRegistry(KeySigner(secret, previous))
+        self._events: dict[int, WakeEvent] = {}
+        self._process_lifetime_keys = allow_process_lifetime_completion_keys
+
+    # -- introspection -----------------------------------------------------------------------
+
+    @property
+    def registry(self) -> AwaitEventRegistry:
+        """The host's registry (for inspection; drive the host through its methods)."""
+        return self._registry
+
+    @property
+    def allows_process_lifetime_completion_keys(self) -> bool:
+        return self._process_lifetime_keys or super().allows_process_lifetime_completion_keys
+
+    def scoped(self, scope: ExecutionScope) -> ScopedEffectController:
+        """A controller for ``scope`` (``missing_execution_scope_id`` if an id is blank)."""
+        return ScopedEffectController(self, scope)
+
+    # -- registry operations -----------------------------------------------------------------
+
+    def _wake(self, waiter_ids: frozenset[int]) -> None:
+        events = self._events
+        for waiter_id in waiter_ids:
+            event = events.get(waiter_id)
+            if event is not None:
+                event.set()
+
+    def await_event_key(self, scope: ExecutionScope, wait: WaitIdentity) -> AwaitEventKey:
+        """The signed key for ``(scope, wait)``: stable, and creates no state."""
+        return self._registry.mint(scope, wait)
+
+    def resolve_await_event(self, key: AwaitEventKey, resolution: Resolution) -> ResolveOutcome:
+        """Resolve ``key``; the first resolution wins. Wakes its parked waiters."""
+        step = self._registry.resolve(key, resolution)
+        if step.wake:
+            self._wake(step.wake)
+        return step.value
+
+    def peek_await_event(self, key: AwaitEventKey) -> Resolution | None:
+        """The key's terminal, or ``None`` (``await_event_unknown_or_revoked`` if refused)."""
+        return self._registry.peek(key)
+
+    def revoke_await_events_for_session(self, session_id: str) -> bool:
+        """Revoke a session: its keys are refused and its waiters fail. Returns whether it was
+        newly revoked."""
+        step = self._registry.revoke_session(session_id)
+        self._wake(step.wake)
+        return step.value
+
+    def cancel_await_events_for_session(self, session_id: str) -> int:
+        """Cancel a session's pending waits (not turn control). Returns how many."""
+        step = self._registry.cancel_session(session_id)
+        self._wake(step.wake)
+        return step.value
+
+    def resolve_threadsafe(self, key: AwaitEventKey, resolution: Resolution) -> ResolveOutcome:
+        """:meth:`resolve_await_event` from another OS thread (blocks until the loop ran it)."""
+        return self._loop.call_threadsafe(lambda: self.resolve_await_event(key, resolution))
+
+    # -- waits -------------------------------------------------------------------------------
+
+    def _deadline(self, deadline: float | None, timeout: float | None) -> float | None:
+        if timeout is None:
+            return deadline
+        if deadline is not None:
+            raise LocalProtocolError(
+                codes.AWAIT_EVENT_DEADLINE_AND_TIMEOUT, "give a deadline or a timeout, not both"
+            )
+        return self._loop.now() + timeout
+
+    def _end_wait(self, waiter_id: int, reason: WaitEnd) -> Resolution:
+        step = self._registry.end_wait(waiter_id, reason)
+        if step.wake:
+            self._wake(step.wake)
+        return step.value
+
+    async def await_await_event(
+        self,
+        key: AwaitEventKey,
+        *,
+        cancel: CancelToken | None = None,
+        deadline: float | None = None,
+        timeout: float | None = None,
+    ) -> Resolution:
+        """Wait for ``key``'s terminal and return the one that won.
+
+        ``deadline`` (absolute, on the driver's clock) or ``timeout`` (relative) writes
+        ``timeout`` when reached; ``cancel`` or native cancellation writes ``cancelled``; both
+        only if no terminal won first. After native cancellation the terminal is recorded and
+        the loop's cancellation propagates. Turn-control keys are never written by a waiter:
+        their waits fail with ``turn_control_wait_cancelled``/``turn_control_wait_timeout``.
+        """
+        deadline = self._deadline(deadline, timeout)
+        start = self._registry.begin_wait(key)
+        if isinstance(start, WaitReady):
+            await self._loop.checkpoint()
+            return start.resolution
+        waiter_id = start.waiter_id
+        # The event is registered before control is released: no wake-up can be lost.
+        event = self._loop.new_event()
+        self._events[waiter_id] = event
+        unsubscribe = cancel.subscribe(event.set) if cancel is not None else _noop
+        try:
+            if not event.is_set():
+                await self._loop.wait_event(event, deadline)
+        except BaseException:
+            # Native cancellation: record `cancelled` (unless a terminal already won) and let
+            # the loop's exception propagate.
+            del self._events[waiter_id]
+            unsubscribe()
+            with contextlib.suppress(LashError):
+                self._end_wait(waiter_id, WaitEnd.CANCELLED)
+            raise
+        del self._events[waiter_id]
+        unsubscribe()
+        if self._registry.is_waiter_woken(waiter_id):
+            reason = WaitEnd.WOKEN
+        elif cancel is not None and cancel.cancelled:
+            reason = WaitEnd.CANCELLED
+        else:
+            reason = WaitEnd.DEADLINE
+        return self._end_wait(waiter_id, reason)
+
+    # -- effects -----------------------------------------------------------------------------
+
+    async def _sleep(self, duration_ms: int, cancel: CancelToken | None) -> None:
+        if cancel is None:
+            await self._loop.sleep(duration_ms / 1000)
+            return
+        if not cancel.cancelled:
+            event = self._loop.new_event()
+            unsubscribe = cancel.subscribe(event.set)
+            try:
+                await self._loop.wait_event(event, self._loop.now() + duration_ms / 1000)
+            finally:
+                unsubscribe()
+        if cancel.cancelled:
+            raise LashError(
+                codes.RUNTIME_EFFECT_SLEEP_CANCELLED, "runtime effect sleep was cancelled"
+            )
+
+    async def execute_effect(
+        self, envelope: EffectEnvelope, executor: LocalExecutor = UNAVAILABLE
+    ) -> EffectOutcome:
+        """Run one envelope: registry effects here, ``sleep`` on the loop's clock, everything
+        else through ``executor``'s user handler.
+
+        Raises :class:`~lash_core.errors.LashError` (the controller error) on refusal; a
+        handler's own exception becomes ``runtime_effect_handler_failed``.
+        """
+        route = route_effect(envelope, executor)
+        if isinstance(route, PeekRoute):
+            terminal = self.peek_await_event(route.key)
+            await self._loop.checkpoint()
+            return PeekAwaitEventOutcome(terminal)
+        if isinstance(route, AwaitRoute):
+            resolution = await self.await_await_event(
+                route.key, cancel=route.cancel, deadline=route.deadline
+            )
+            return AwaitEventOutcome(resolution)
+        if isinstance(route, SleepRoute):
+            await self._sleep(route.duration_ms, route.cancel)
+            return SleepOutcome()
+        try:
+            outcome = await route.handler(envelope)
+        except Exception as exc:
+            raise handler_failure(envelope.command.kind, exc) from exc
+        return check_outcome(envelope, outcome)

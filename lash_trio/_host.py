@@ -1,0 +1,85 @@
+"""The trio driver: trio's events, clock, cancellation and thread entry, bound to the core host."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+import trio
+
+from lash_core.host import InlineHost, WakeEvent
+
+__all__ = ["InlineEffectHost", "TrioPrimitives"]
+
+T = TypeVar("T")
+
+
+class TrioPrimitives:
+    """:class:`lash_core.host.LoopPrimitives` for trio (any ``trio.abc.Clock``, so
+    ``MockClock(autojump_threshold=0)`` gives virtual time)."""
+
+    __slots__ = ("_token",)
+
+    def __init__(self) -> None:
+        self._token: trio.lowlevel.TrioToken | None = None
+
+    def _bind(self) -> None:
+        if self._token is None:
+            self._token = trio.lowlevel.current_trio_token()
+
+    def new_event(self) -> WakeEvent:
+        return trio.Event()
+
+    async def wait_event(self, event: WakeEvent, deadline: float | None) -> None:
+        self._bind()
+        assert isinstance(event, trio.Event)
+        if deadline is None:
+            await event.wait()
+        else:
+            with trio.move_on_at(deadline):
+                await event.wait()
+
+    def now(self) -> float:
+        return trio.current_time()
+
+    async def sleep(self, seconds: float) -> None:
+        await trio.sleep(seconds)
+
+    async def checkpoint(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+    def call_threadsafe(self, fn: Callable[[], T]) -> T:
+        if self._token is None:
+            raise RuntimeError(
+                "this host has not run inside trio yet; call resolve_threadsafe after the host "
+                "has been used in trio.run (or construct it inside trio.run)"
+            )
+        return trio.from_thread.run_sync(fn, trio_token=self._token)
+
+
+class InlineEffectHost(InlineHost):
+    """An inline effect host for trio.
+
+    It owns its await-event registry and signs keys with ``secret`` (default: 32 fresh random
+    bytes) while still accepting keys signed with the ``previous`` secrets. Waits honour trio
+    cancel scopes, the explicit ``cancel`` token and deadlines on trio's clock.
+    """
+
+    def __init__(
+        self,
+        secret: bytes | None = None,
+        previous: Iterable[bytes] = (),
+        *,
+        allow_process_lifetime_completion_keys: bool = False,
+    ) -> None:
+        primitives = TrioPrimitives()
+        with contextlib.suppress(RuntimeError):  # constructed outside trio.run: bound on first wait
+            primitives._bind()
+        super().__init__(
+            primitives,
+            secrets.token_bytes(32) if secret is None else secret,
+            previous,
+            allow_process_lifetime_completion_keys=allow_process_lifetime_completion_keys,
+        )
