@@ -585,7 +585,8 @@ class InlineHost(AwaitEventResolver):
         the loop's cancellation propagates. Turn-control keys are never written by a waiter:
         their waits fail with ``turn_control_wait_cancelled``/``turn_control_wait_timeout``.
         """
-        deadline = self._deadline(deadline, timeout)
+        if timeout is not None:
+            deadline = self._deadline(deadline, timeout)
         start = self._registry.begin_wait(key)
         if isinstance(start, WaitReady):
             await self._loop.checkpoint()
@@ -608,13 +609,12 @@ class InlineHost(AwaitEventResolver):
             raise
         del self._events[waiter_id]
         unsubscribe()
-        if self._registry.is_waiter_woken(waiter_id):
-            reason = WaitEnd.WOKEN
-        elif cancel is not None and cancel.cancelled:
-            reason = WaitEnd.CANCELLED
-        else:
-            reason = WaitEnd.DEADLINE
-        return self._end_wait(waiter_id, reason)
+        step = self._registry.finish_wait(
+            waiter_id, cancel_requested=cancel is not None and cancel.cancelled
+        )
+        if step.wake:
+            self._wake(step.wake)
+        return step.value
 
     # -- effects -----------------------------------------------------------------------------
 

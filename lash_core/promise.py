@@ -85,6 +85,8 @@ T = TypeVar("T")
 
 DEFAULT_ARCHIVE_LIMIT: Final = 4096
 """Completed turn-control keys remembered per session (the reference's bound)."""
+DEFAULT_MINT_CACHE: Final = 65_536
+"""Recently minted key objects remembered, so presenting one of them back needs no HMAC."""
 
 
 # -- the pure rules --------------------------------------------------------------------------
@@ -277,7 +279,12 @@ def _revoked_error() -> LashError:
     )
 
 
+_SCALAR_PAYLOADS: Final = frozenset((str, bool, type(None)))
+
+
 def _check_resolution(resolution: object) -> Resolution:
+    if type(resolution) is ResolutionOk and type(resolution.payload) in _SCALAR_PAYLOADS:
+        return resolution
     if isinstance(resolution, ResolutionTimeout | ResolutionCancelled):
         return resolution
     if isinstance(resolution, ResolutionOk):
@@ -308,11 +315,21 @@ class AwaitEventRegistry:
     loop thread first).
     """
 
-    def __init__(self, signer: KeySigner, *, archive_limit: int = DEFAULT_ARCHIVE_LIMIT) -> None:
-        if archive_limit < 0:
-            raise ValueError("archive_limit must be >= 0")
+    def __init__(
+        self,
+        signer: KeySigner,
+        *,
+        archive_limit: int = DEFAULT_ARCHIVE_LIMIT,
+        mint_cache: int = DEFAULT_MINT_CACHE,
+    ) -> None:
+        if archive_limit < 0 or mint_cache < 0:
+            raise ValueError("archive_limit and mint_cache must be >= 0")
         self._signer = signer
         self._archive_limit = archive_limit
+        self._mint_cache = mint_cache
+        # key_id -> the key object this registry minted (oldest first). A presented key that IS
+        # one of these objects was signed here and cannot have been altered (keys are frozen).
+        self._minted: dict[str, AwaitEventKey] = {}
         self._shards: dict[str | None, _Shard] = {}
         self._revoked: set[str] = set()
         self._waiters: dict[int, _Waiter] = {}
@@ -328,6 +345,8 @@ class AwaitEventRegistry:
         be authentic after a secret rotation, so it is then verified (with a single secret,
         signatures are deterministic and a different one is simply wrong).
         """
+        if stored is presented:
+            return True
         if not _same_identity(stored, presented):
             return False
         if constant_time_eq(stored.signature, presented.signature):
@@ -389,7 +408,18 @@ class AwaitEventRegistry:
                 codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED,
                 f"session {sid!r} was revoked: no keys are minted for it",
             )
-        return self._signer.mint(scope, wait)
+        key = self._signer.mint(scope, wait)
+        minted = self._minted
+        if self._mint_cache:
+            if key.key_id not in minted and len(minted) >= self._mint_cache:
+                del minted[next(iter(minted))]
+            minted[key.key_id] = key
+        return key
+
+    def _trusted(self, key: AwaitEventKey) -> bool:
+        """Whether ``key`` is a key object this registry minted (so authentic as it stands)."""
+        key_id = key.key_id
+        return type(key_id) is str and self._minted.get(key_id) is key
 
     def _lookup(self, key: AwaitEventKey) -> tuple[str | None, bool, _Shard | None]:
         """(session id, revoked, shard) of a well-formed key."""
@@ -407,7 +437,10 @@ class AwaitEventRegistry:
         ``unknown_or_revoked`` (forged, tampered or foreign key, or a revoked session).
         """
         resolution = _check_resolution(resolution)
-        if not _well_formed(key):
+        if type(key) is not AwaitEventKey:
+            return Step(UNKNOWN_OR_REVOKED, _NO_WAKE)
+        trusted = self._trusted(key)
+        if not trusted and not _well_formed(key):
             return Step(UNKNOWN_OR_REVOKED, _NO_WAKE)
         sid, revoked, shard = self._lookup(key)
         if not session_allows_access(revoked):
@@ -423,7 +456,7 @@ class AwaitEventRegistry:
             entry = shard.entries.get(key_id)
         # A live entry holds a key verified when it was stored: comparing against it (in
         # constant time) is as strong as recomputing the HMAC, and much cheaper.
-        if entry is None and not self._signer.verify(key):
+        if entry is None and not trusted and not self._signer.verify(key):
             return Step(UNKNOWN_OR_REVOKED, _NO_WAKE)
         if entry is not None and not self._matches(entry.key, key):
             return Step(UNKNOWN_OR_REVOKED, _NO_WAKE)
@@ -491,7 +524,10 @@ class AwaitEventRegistry:
 
         Raises ``await_event_unknown_or_revoked`` for a forged/tampered key or revoked session.
         """
-        if not _well_formed(key):
+        if type(key) is not AwaitEventKey:
+            raise _revoked_error()
+        trusted = self._trusted(key)
+        if not trusted and not _well_formed(key):
             raise _revoked_error()
         _sid, revoked, shard = self._lookup(key)
         if revoked:
@@ -507,7 +543,7 @@ class AwaitEventRegistry:
                 if not self._matches(entry.key, key):
                     raise _revoked_error()
                 return entry.terminal
-        if not self._signer.verify(key):
+        if not trusted and not self._signer.verify(key):
             raise _revoked_error()
         return None
 
@@ -519,7 +555,10 @@ class AwaitEventRegistry:
         A first waiter materialises a pending promise (which a session cancel sweeps).
         Raises ``await_event_unknown_or_revoked`` for a forged/tampered key or revoked session.
         """
-        if not _well_formed(key):
+        if type(key) is not AwaitEventKey:
+            raise _revoked_error()
+        trusted = self._trusted(key)
+        if not trusted and not _well_formed(key):
             raise _revoked_error()
         sid, revoked, shard = self._lookup(key)
         if revoked:
@@ -539,7 +578,7 @@ class AwaitEventRegistry:
             if entry.terminal is not None:
                 return WaitReady(entry.terminal)
         else:
-            if not self._signer.verify(key):
+            if not trusted and not self._signer.verify(key):
                 raise _revoked_error()
             if shard is None:
                 shard = self._shards[sid] = _Shard()
@@ -595,6 +634,21 @@ class AwaitEventRegistry:
         # Pending means no terminal (a woken waiter would have had an outcome).
         proposed = CANCELLED if reason is WaitEnd.CANCELLED else TIMEOUT
         return Step(proposed, self._settle(entry, proposed))
+
+    def finish_wait(self, waiter_id: int, *, cancel_requested: bool) -> Step[Resolution]:
+        """End a wait whose event fired or whose deadline passed, choosing why.
+
+        Woken by the registry: its terminal. Otherwise ``cancel_requested`` (an explicit token
+        fired) ends it as ``CANCELLED``, else as ``DEADLINE`` (see :meth:`end_wait`).
+        """
+        waiter = self._waiters.get(waiter_id) if type(waiter_id) is int else None
+        if waiter is not None and waiter.outcome is not None:
+            reason = WaitEnd.WOKEN
+        elif cancel_requested:
+            reason = WaitEnd.CANCELLED
+        else:
+            reason = WaitEnd.DEADLINE
+        return self.end_wait(waiter_id, reason)
 
     # -- sessions ----------------------------------------------------------------------------
 

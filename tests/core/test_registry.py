@@ -332,14 +332,28 @@ def test_verified_signatures_are_cached_with_live_entries() -> None:
     signer = CountingSigner(SECRET)
     reg = AwaitEventRegistry(signer)
     key = reg.mint(TURN, ToolCompletion("call"))
-    reg.resolve(key, ok(1))
+    copy = attrs.evolve(key)  # equal, but not the object this registry minted
+    reg.resolve(copy, ok(1))
     assert signer.verifications == 1
     for _ in range(10):
+        assert reg.peek(copy) == ok(1)
         assert reg.peek(key) == ok(1)
     assert signer.verifications == 1
     tampered = attrs.evolve(key, signature="0" * 64)
     with pytest.raises(LashError):
         reg.peek(tampered)
+    assert signer.verifications == 1
+
+
+def test_keys_this_registry_minted_need_no_hmac() -> None:
+    signer = CountingSigner(SECRET)
+    reg = AwaitEventRegistry(signer, mint_cache=2)
+    keys = [reg.mint(TURN, ToolCompletion(f"call-{i}")) for i in range(3)]
+    assert isinstance(reg.begin_wait(keys[2]), WaitParked)
+    assert reg.resolve(keys[1], ok(1)).value == Accepted()
+    assert signer.verifications == 0
+    # The oldest minted key fell out of the bounded cache: it is verified like any other.
+    assert reg.resolve(keys[0], ok(1)).value == Accepted()
     assert signer.verifications == 1
 
 
