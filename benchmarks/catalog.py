@@ -21,6 +21,7 @@ SUITES: tuple[str, ...] = (
     "benchmarks.bench_keys",
     "benchmarks.bench_envelope",
     "benchmarks.bench_registry",
+    "benchmarks.bench_drivers",
 )
 """Modules defining benchmarks, in the order their benchmarks run and are reported."""
 

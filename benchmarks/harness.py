@@ -47,7 +47,10 @@ Detail = dict[str, float | int | str]
 class Figure:
     """One reported figure: a median per operation and its ratio against a baseline.
 
-    ``budget`` is the largest acceptable ``ratio`` (``None``: reported, not judged).
+    ``median_us`` and ``baseline_us`` are in ``unit`` (microseconds unless a figure says
+    otherwise, e.g. ``B`` for bytes). ``budget`` is the largest acceptable ``ratio``;
+    ``excess_budget`` the largest acceptable ``excess`` (median minus baseline, in ``unit``).
+    Either may be ``None`` (reported, not judged).
     """
 
     name: str
@@ -57,13 +60,22 @@ class Figure:
     ratio: float
     budget: float | None
     detail: Detail = field(default_factory=dict)
+    unit: str = "µs"
+    excess_budget: float | None = None
+
+    @property
+    def excess(self) -> float:
+        """What the subject costs on top of the baseline, in ``unit``."""
+        return self.median_us - self.baseline_us
 
     @property
     def status(self) -> str:
-        """``ok`` / ``OVER`` against the budget, ``-`` when there is none."""
-        if self.budget is None:
+        """``ok`` / ``OVER`` against the budgets, ``-`` when there is none."""
+        if self.budget is None and self.excess_budget is None:
             return "-"
-        return "ok" if self.ratio <= self.budget else "OVER"
+        within_ratio = self.budget is None or self.ratio <= self.budget
+        within_excess = self.excess_budget is None or self.excess <= self.excess_budget
+        return "ok" if within_ratio and within_excess else "OVER"
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -73,6 +85,8 @@ class Figure:
             "baseline_us": self.baseline_us,
             "ratio": self.ratio,
             "budget": self.budget,
+            "unit": self.unit,
+            "excess_budget": self.excess_budget,
             "status": self.status,
             "detail": dict(self.detail),
         }

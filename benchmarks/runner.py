@@ -74,22 +74,26 @@ def _fmt_us(value: float) -> str:
 
 def format_table(figures: Sequence[Figure]) -> str:
     """The figures as an aligned text table."""
-    header = ("figure", "median µs", "baseline", "base µs", "ratio", "budget", "status")
+    header = ("figure", "median", "baseline", "base", "unit", "ratio", "budget", "status")
     rows = [header]
     for f in figures:
+        budgets = [] if f.budget is None else [f"<={f.budget:g}x"]
+        if f.excess_budget is not None:
+            budgets.append(f"+<={f.excess_budget:g} {f.unit}")
         rows.append(
             (
                 f.name,
                 _fmt_us(f.median_us),
                 f.baseline_name,
                 _fmt_us(f.baseline_us),
+                f.unit,
                 f"{f.ratio:.2f}x",
-                "-" if f.budget is None else f"<={f.budget:g}x",
+                ", ".join(budgets) or "-",
                 f.status,
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    right = {1, 3, 4, 5}
+    right = {1, 3, 5, 6}
     lines = []
     for n, row in enumerate(rows):
         cells = [

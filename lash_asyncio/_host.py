@@ -7,7 +7,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
 from lash_core.host import InlineHost, WakeEvent
@@ -33,17 +33,19 @@ class AsyncioPrimitives:
         return loop
 
     def new_event(self) -> WakeEvent:
+        if self._loop is None:
+            self._bind()
         return asyncio.Event()
 
-    async def wait_event(self, event: WakeEvent, deadline: float | None) -> None:
-        self._bind()
-        assert isinstance(event, asyncio.Event)
+    def wait_event(self, event: WakeEvent, deadline: float | None) -> Awaitable[None]:
         if deadline is None:
-            await event.wait()
-            return
+            return event.wait()  # type: ignore[attr-defined, no-any-return]
+        return self._wait_until(event, deadline)
+
+    async def _wait_until(self, event: WakeEvent, deadline: float) -> None:
         try:
             async with asyncio.timeout_at(deadline):
-                await event.wait()
+                await event.wait()  # type: ignore[attr-defined]
         except TimeoutError:
             pass
 
@@ -54,7 +56,9 @@ class AsyncioPrimitives:
         await asyncio.sleep(seconds)
 
     async def checkpoint(self) -> None:
-        await asyncio.sleep(0)
+        # asyncio does not yield when what is awaited is already done (a set Event, a finished
+        # Future); neither does lash.
+        return None
 
     def call_threadsafe(self, fn: Callable[[], T]) -> T:
         loop = self._loop

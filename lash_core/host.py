@@ -340,8 +340,10 @@ class LoopPrimitives(Protocol):
         """A fresh, unset event."""
         ...
 
-    async def wait_event(self, event: WakeEvent, deadline: float | None) -> None:
-        """Return when ``event`` is set or ``deadline`` (on :meth:`now`'s clock) passes.
+    def wait_event(self, event: WakeEvent, deadline: float | None) -> Awaitable[None]:
+        """An awaitable that ends when ``event`` is set or ``deadline`` (on :meth:`now`'s clock)
+        passes. (A plain method returning an awaitable, so a driver can hand back its event's
+        own ``wait()`` without another coroutine frame.)
 
         Native cancellation of the caller propagates as the loop's own exception.
         """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
 import trio
@@ -30,16 +30,18 @@ class TrioPrimitives:
             self._token = trio.lowlevel.current_trio_token()
 
     def new_event(self) -> WakeEvent:
+        if self._token is None:
+            self._bind()
         return trio.Event()
 
-    async def wait_event(self, event: WakeEvent, deadline: float | None) -> None:
-        self._bind()
-        assert isinstance(event, trio.Event)
+    def wait_event(self, event: WakeEvent, deadline: float | None) -> Awaitable[None]:
         if deadline is None:
-            await event.wait()
-        else:
-            with trio.move_on_at(deadline):
-                await event.wait()
+            return event.wait()  # type: ignore[attr-defined, no-any-return]
+        return self._wait_until(event, deadline)
+
+    async def _wait_until(self, event: WakeEvent, deadline: float) -> None:
+        with trio.move_on_at(deadline):
+            await event.wait()  # type: ignore[attr-defined]
 
     def now(self) -> float:
         return trio.current_time()

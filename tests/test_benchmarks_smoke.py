@@ -7,7 +7,24 @@ from pathlib import Path
 
 from benchmarks.runner import main
 
-FIGURES = {"key_mint", "key_verify", "envelope_canonical", "registry_resolve", "revoke_scaling"}
+FIGURES = {
+    "key_mint",
+    "key_verify",
+    "envelope_canonical",
+    "registry_resolve",
+    "revoke_scaling",
+    *(
+        f"{driver}_{figure}"
+        for driver in ("trio", "asyncio")
+        for figure in (
+            "resolve_to_wake",
+            "await_resolved",
+            "parked_memory",
+            "revoke_among_parked",
+            "sleep0_effect",
+        )
+    ),
+}
 
 
 def test_smoke_run_reports_every_figure(tmp_path: Path) -> None:
