@@ -17,6 +17,37 @@ __all__ = ["AsyncioPrimitives", "InlineEffectHost"]
 T = TypeVar("T")
 
 
+class _Wake:
+    """A level-triggered event for exactly one waiting task (a parked waiter has one task).
+
+    Lighter than ``asyncio.Event``: the waiting task awaits one future, resolved on ``set``.
+    """
+
+    __slots__ = ("_flag", "_future")
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._future: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        if not self._flag:
+            self._flag = True
+            future = self._future
+            if future is not None and not future.done():
+                future.set_result(None)
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def wait(self, loop: asyncio.AbstractEventLoop) -> Awaitable[None]:
+        future = loop.create_future()
+        if self._flag:
+            future.set_result(None)
+        else:
+            self._future = future
+        return future
+
+
 class AsyncioPrimitives:
     """:class:`lash_core.host.LoopPrimitives` for asyncio (the running loop's clock, so
     :mod:`lash_asyncio.clock` gives virtual time)."""
@@ -35,17 +66,18 @@ class AsyncioPrimitives:
     def new_event(self) -> WakeEvent:
         if self._loop is None:
             self._bind()
-        return asyncio.Event()
+        return _Wake()
 
     def wait_event(self, event: WakeEvent, deadline: float | None) -> Awaitable[None]:
+        assert isinstance(event, _Wake)
         if deadline is None:
-            return event.wait()  # type: ignore[attr-defined, no-any-return]
+            return event.wait(self._bind())
         return self._wait_until(event, deadline)
 
-    async def _wait_until(self, event: WakeEvent, deadline: float) -> None:
+    async def _wait_until(self, event: _Wake, deadline: float) -> None:
         try:
             async with asyncio.timeout_at(deadline):
-                await event.wait()  # type: ignore[attr-defined]
+                await event.wait(self._bind())
         except TimeoutError:
             pass
 
