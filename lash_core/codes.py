@@ -60,6 +60,19 @@ RUNTIME_EFFECT_ENVELOPE_CANONICAL_HASH_INVARIANT: Final = (
 RUNTIME_EFFECT_ENVELOPE_CANONICAL_DECODE: Final = "runtime_effect_envelope_canonical_decode"
 RUNTIME_EFFECT_REPLAY_HASH_MISMATCH: Final = "runtime_effect_replay_hash_mismatch"
 
+# -- the turn machine ------------------------------------------------------------------------
+TURN_CONFIG_INVALID: Final = "turn_config_invalid"
+TURN_UNKNOWN_REPLAY_KEY: Final = "turn_unknown_replay_key"
+TURN_FINISHED: Final = "turn_finished"
+TURN_CANCELLED: Final = "turn_cancelled"
+RECONFIGURE_FAILED: Final = "reconfigure_failed"
+TURN_LLM_CALL_FAILED: Final = "turn_llm_call_failed"
+TURN_INVALID_TOOL_CALL: Final = "turn_invalid_tool_call"
+TURN_EXEC_ARGS_INVALID: Final = "turn_exec_args_invalid"
+TURN_EXEC_FAILED: Final = "turn_exec_failed"
+TOOL_COMPLETION_TIMEOUT: Final = "tool_completion_timeout"
+TOOL_COMPLETION_CANCELLED: Final = "tool_completion_cancelled"
+
 CODES: Final[dict[str, str]] = {
     WIRE_INVALID_JSON: "The input is not JSON text (or not valid UTF-8).",
     WIRE_DECODE: "The JSON does not have the shape of the requested wire type; the error's "
@@ -126,4 +139,24 @@ CODES: Final[dict[str, str]] = {
     RUNTIME_EFFECT_REPLAY_HASH_MISMATCH: "A replayed envelope differs from the recorded one (the "
     "default mismatch code; durable stores pass their own, such as "
     "`sqlite_effect_replay_hash_conflict`).",
+    TURN_CONFIG_INVALID: "A turn machine was given an unusable configuration (an empty model, "
+    "max_iterations or a retry policy's max_attempts of 0, a negative delay), a blank session "
+    "or turn id, or restore() was given something other than a TurnState.",
+    TURN_UNKNOWN_REPLAY_KEY: "An outcome was sent to a turn machine for a replay key it does "
+    "not await (never emitted, already answered, or not yet handed out by next()).",
+    TURN_FINISHED: "An outcome or a cancel was sent to a turn machine whose turn is over.",
+    TURN_CANCELLED: "The turn was cancelled by its driver (the error of a `cancelled` stop).",
+    RECONFIGURE_FAILED: "The execution environment could not be synced; the turn stops as a "
+    "runtime error (the error of that stop).",
+    TURN_LLM_CALL_FAILED: "A model call failed for good and its error carried no code (the "
+    "error of a `provider_error` stop).",
+    TURN_INVALID_TOOL_CALL: "A model response has a tool call with an empty call id, or two "
+    "with the same id; the turn stops as a runtime error.",
+    TURN_EXEC_ARGS_INVALID: "A call to the built-in code tool does not have the arguments "
+    '`{"code": str, "language"?: str}` (an error tool result, nothing is run).',
+    TURN_EXEC_FAILED: "Running code failed (an error tool result carrying the executor's message).",
+    TOOL_COMPLETION_TIMEOUT: "A pending tool call was not completed before its deadline (an "
+    "error tool result, or the error of a `runtime_error` stop under the `fail_turn` policy).",
+    TOOL_COMPLETION_CANCELLED: "A pending tool call's completion was cancelled (an error tool "
+    "result).",
 }
