@@ -6,5 +6,7 @@ from __future__ import annotations
 from lash_asyncio._host import AsyncioPrimitives as AsyncioPrimitives
 from lash_asyncio._host import InlineEffectHost as InlineEffectHost
 from lash_core.host import CancelToken as CancelToken
+from lash_core.turn import TurnHandlers as TurnHandlers
+from lash_core.turn import run_turn as run_turn
 
-__all__ = ["AsyncioPrimitives", "CancelToken", "InlineEffectHost"]
+__all__ = ["AsyncioPrimitives", "CancelToken", "InlineEffectHost", "TurnHandlers", "run_turn"]

@@ -7,10 +7,10 @@ import asyncio
 import concurrent.futures
 import contextlib
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TypeVar
 
-from lash_core.host import InlineHost, WakeEvent
+from lash_core.host import InlineHost, TaskGroup, TaskHandle, WakeEvent
 
 __all__ = ["AsyncioPrimitives", "InlineEffectHost"]
 
@@ -46,6 +46,19 @@ class _Wake:
         else:
             self._future = future
         return future
+
+
+class _AsyncioTaskGroup:
+    __slots__ = ("_group",)
+
+    def __init__(self, group: asyncio.TaskGroup) -> None:
+        self._group = group
+
+    def start(self, fn: Callable[[], Awaitable[None]]) -> TaskHandle:
+        async def run() -> None:
+            await fn()
+
+        return self._group.create_task(run())
 
 
 class AsyncioPrimitives:
@@ -91,6 +104,11 @@ class AsyncioPrimitives:
         # asyncio does not yield when what is awaited is already done (a set Event, a finished
         # Future); neither does lash.
         return None
+
+    @contextlib.asynccontextmanager
+    async def open_task_group(self) -> AsyncIterator[TaskGroup]:
+        async with asyncio.TaskGroup() as group:
+            yield _AsyncioTaskGroup(group)
 
     def call_threadsafe(self, fn: Callable[[], T]) -> T:
         loop = self._loop

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import enum
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Final, Protocol, TypeAlias, TypeVar
 
 import attrs
@@ -60,6 +61,8 @@ __all__ = [
     "ScopedEffectController",
     "SleepExecutor",
     "SleepRoute",
+    "TaskGroup",
+    "TaskHandle",
     "UnavailableExecutor",
     "WakeEvent",
     "check_outcome",
@@ -365,6 +368,23 @@ class LoopPrimitives(Protocol):
         """Run ``fn`` on the loop's thread from another thread and return its result."""
         ...
 
+    def open_task_group(self) -> AbstractAsyncContextManager[TaskGroup]:
+        """A scope whose tasks all end before it exits (a trio nursery, an asyncio
+        ``TaskGroup``). Native cancellation of the scope's owner cancels its tasks."""
+        ...
+
+
+class TaskHandle(Protocol):
+    def cancel(self) -> object:
+        """Cancel this task natively (it ends with the loop's cancellation)."""
+        ...
+
+
+class TaskGroup(Protocol):
+    def start(self, fn: Callable[[], Awaitable[None]]) -> TaskHandle:
+        """Run ``fn`` as a task of the group."""
+        ...
+
 
 # -- the resolver surface and its defaults ---------------------------------------------------
 
@@ -499,6 +519,11 @@ class InlineHost(AwaitEventResolver):
         self._process_lifetime_keys = allow_process_lifetime_completion_keys
 
     # -- introspection -----------------------------------------------------------------------
+
+    @property
+    def primitives(self) -> LoopPrimitives:
+        """The loop primitives the driver bound this host to."""
+        return self._loop
 
     @property
     def registry(self) -> AwaitEventRegistry:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TypeVar
 
 import trio
 
-from lash_core.host import InlineHost, WakeEvent
+from lash_core.host import InlineHost, TaskGroup, TaskHandle, WakeEvent
 
 __all__ = ["InlineEffectHost", "TrioPrimitives"]
 
@@ -52,6 +52,33 @@ class _Wake:
         await trio.lowlevel.wait_task_rescheduled(abort)
 
 
+class _TrioTask:
+    __slots__ = ("scope",)
+
+    def __init__(self) -> None:
+        self.scope = trio.CancelScope()
+
+    def cancel(self) -> None:
+        self.scope.cancel()
+
+
+class _TrioTaskGroup:
+    __slots__ = ("_nursery",)
+
+    def __init__(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+
+    def start(self, fn: Callable[[], Awaitable[None]]) -> TaskHandle:
+        task = _TrioTask()
+
+        async def run() -> None:
+            with task.scope:
+                await fn()
+
+        self._nursery.start_soon(run)
+        return task
+
+
 class TrioPrimitives:
     """:class:`lash_core.host.LoopPrimitives` for trio (any ``trio.abc.Clock``, so
     ``MockClock(autojump_threshold=0)`` gives virtual time)."""
@@ -88,6 +115,11 @@ class TrioPrimitives:
 
     async def checkpoint(self) -> None:
         await trio.lowlevel.checkpoint()
+
+    @contextlib.asynccontextmanager
+    async def open_task_group(self) -> AsyncIterator[TaskGroup]:
+        async with trio.open_nursery() as nursery:
+            yield _TrioTaskGroup(nursery)
 
     def call_threadsafe(self, fn: Callable[[], T]) -> T:
         if self._token is None:

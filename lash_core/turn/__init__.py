@@ -30,6 +30,9 @@ from lash_core.turn.events import TurnStopped as TurnStopped
 from lash_core.turn.events import TurnStopReason as TurnStopReason
 from lash_core.turn.events import UsageEvent as UsageEvent
 from lash_core.turn.machine import TurnMachine as TurnMachine
+from lash_core.turn.run import TurnHandlers as TurnHandlers
+from lash_core.turn.run import error_outcome as error_outcome
+from lash_core.turn.run import run_turn as run_turn
 from lash_core.turn.state import CallKind as CallKind
 from lash_core.turn.state import Phase as Phase
 from lash_core.turn.state import ToolSlot as ToolSlot
@@ -57,6 +60,7 @@ __all__ = [
     "TurnDone",
     "TurnEvent",
     "TurnFinished",
+    "TurnHandlers",
     "TurnMachine",
     "TurnOutcome",
     "TurnOutcomeEvent",
@@ -70,4 +74,6 @@ __all__ = [
     "WaitingLlm",
     "WaitingSync",
     "WaitingTools",
+    "error_outcome",
+    "run_turn",
 ]
