@@ -1,12 +1,16 @@
 """The ``lash`` command.
 
-This is the one module of ``lash_core`` allowed to do I/O and to draw randomness: it creates the
-signing secret with :mod:`secrets` and prints to stdout. Everything it shows is computed by the
-pure core.
+This is the one module of ``lash_core`` allowed to do I/O, to draw randomness and to start an
+event loop: it creates signing secrets with :mod:`secrets`, prints to stdout and runs trio or
+asyncio. Everything it shows is computed by the core.
 
-``lash demo`` drives an :class:`~lash_core.promise.AwaitEventRegistry` by hand through the life
-of one key: mint, park a waiter, resolve, wake, duplicate resolve, tampered key, session
-revocation. ``--json`` prints the same trace as JSON lines.
+``lash demo`` runs a real turn on trio or asyncio (``--loop``): a scripted model (no real model
+is called) asks for two tools; one answers at once, the other completes later through its
+await-event key, resolved by a separate task as a webhook would. It prints the effect trace, the
+stream events and the result. ``lash demo keys`` drives an
+:class:`~lash_core.promise.AwaitEventRegistry` by hand through the life of one key: mint, park a
+waiter, resolve, wake, duplicate resolve, tampered key, session revocation. ``--json`` prints
+either trace as JSON lines.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from lash_core.resolution import ok
 from lash_core.scope import ToolCompletion, TurnScope
 from lash_core.wire import to_json, to_wire
 
-__all__ = ["DemoEvent", "main", "run_demo", "tamper_signature"]
+__all__ = ["DemoEvent", "main", "run_demo", "run_turn_demo", "tamper_signature"]
 
 
 @attrs.frozen
@@ -185,10 +189,73 @@ def _print_json_lines(events: Sequence[DemoEvent], out: TextIO) -> None:
         out.write(canonical_text_of(line) + "\n")
 
 
+def run_turn_demo(loop: str, *, json_lines: bool, out: TextIO, virtual_time: bool = False) -> int:
+    """Run the scripted turn of :mod:`lash_core.demo_turn` on ``loop`` and print its trace."""
+    from lash_core.demo_turn import DemoLine, run_demo_turn
+
+    lines: list[DemoLine] = []
+
+    def emit(line: DemoLine) -> None:
+        lines.append(line)
+        if json_lines:
+            record = {"at": line.at, "kind": line.kind, "text": line.text, "data": line.data}
+            out.write(canonical_text_of(record) + "\n")
+        elif line.kind == "result":
+            out.write(f"{line.at:7.3f}s  result: {line.text}\n")
+            data = line.data or {}
+            out.write(f"          usage: {canonical_text_of(data.get('usage'))}\n")
+            outcome = data.get("outcome", {})
+            for part in outcome.get("message", {}).get("parts", []):
+                if part.get("type") == "text":
+                    out.write(f"          answer: {part['text']}\n")
+        elif line.kind == "effect":
+            out.write(f"{line.at:7.3f}s  effect  {line.text}\n")
+            out.write(f"                  -> {canonical_text_of(line.data)}\n")
+        else:
+            out.write(f"{line.at:7.3f}s  {line.kind:<7} {line.text}\n")
+
+    if not json_lines:
+        out.write(
+            f"lash demo: one turn on {loop}, with a SCRIPTED model (no real model is called)\n"
+        )
+    if loop == "trio":
+        try:
+            import trio
+
+            from lash_trio import InlineEffectHost as TrioHost
+        except ImportError:
+            out.write(
+                "trio is not installed: pip install 'lash-effects[trio]' or use --loop asyncio\n"
+            )
+            return 2
+        clock = None
+        if virtual_time:
+            import trio.testing
+
+            clock = trio.testing.MockClock(autojump_threshold=0)
+        trio.run(run_demo_turn, TrioHost(), emit, clock=clock)
+    else:
+        import asyncio
+
+        from lash_asyncio import InlineEffectHost as AsyncioHost
+        from lash_asyncio.clock import VirtualClock
+        from lash_asyncio.clock import run as run_virtual
+
+        if virtual_time:
+            run_virtual(run_demo_turn(AsyncioHost(), emit), clock=VirtualClock())
+        else:
+            asyncio.run(run_demo_turn(AsyncioHost(), emit))
+    return 0
+
+
 # -- commands --------------------------------------------------------------------------------
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    if args.what == "turn":
+        return run_turn_demo(
+            args.loop, json_lines=args.json, out=sys.stdout, virtual_time=args.virtual_time
+        )
     events = run_demo(secrets.token_bytes(32))
     if args.json:
         _print_json_lines(events, sys.stdout)
@@ -205,11 +272,24 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser(
         "demo",
-        help="drive the await-event registry through the life of one key",
-        description="Mint a key, park a waiter, resolve it, resolve it again, present a "
-        "tampered key and revoke the session, printing each step with its wire form.",
+        help="run a scripted turn on trio or asyncio (or `demo keys`: the registry by hand)",
+        description="`lash demo` runs a real turn with a scripted model that calls two tools, "
+        "one completing later through its await-event key resolved by a webhook task, and "
+        "prints the effect trace and the result. `lash demo keys` mints a key, parks a waiter, "
+        "resolves it, resolves it again, presents a tampered key and revokes the session.",
+    )
+    demo.add_argument(
+        "what", nargs="?", choices=("turn", "keys"), default="turn", help="which demo to run"
+    )
+    demo.add_argument(
+        "--loop", choices=("trio", "asyncio"), default="trio", help="event loop for the turn"
     )
     demo.add_argument("--json", action="store_true", help="print the trace as JSON lines")
+    demo.add_argument(
+        "--virtual-time",
+        action="store_true",
+        help="run the turn on a virtual clock (no real waiting; trace times are virtual)",
+    )
     demo.set_defaults(handler=_cmd_demo)
     return parser
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ def _positions(text: str, *needles: str) -> list[int]:
 
 
 def test_demo_text(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo"]) == 0
+    assert main(["demo", "keys"]) == 0
     out = capsys.readouterr().out
     first_terminal = '{"status":"ok","payload":{"city":"Oslo","temperature_c":21.5}}'
     already = '{"status":"already_resolved","terminal":' + first_terminal + "}"
@@ -62,7 +63,7 @@ def _lines(out: str) -> list[dict[str, Any]]:
 
 
 def test_demo_json(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--json"]) == 0
+    assert main(["demo", "keys", "--json"]) == 0
     events = _lines(capsys.readouterr().out)
     steps = [e["step"] for e in events]
     assert steps == [
@@ -148,3 +149,35 @@ def test_public_api_reexports() -> None:
     )
     assert lash_core.from_json(to_json(key), lash_core.AwaitEventKey) == key
     assert to_wire(lash_core.ok(1)) == {"status": "ok", "payload": 1}
+
+
+@pytest.mark.parametrize("loop", ["trio", "asyncio"])
+def test_turn_demo_runs_a_real_turn_with_a_webhook(
+    loop: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--loop", loop, "--virtual-time"]) == 0
+    out = capsys.readouterr().out
+    assert "SCRIPTED model" in out
+    assert "tool_batch:2:child:1:call-report:attempt:1" in out
+    assert "0.200s  webhook resolved call-report: accepted" in out
+    assert '"payload":{"delivered":true,"receipt":"r-1"}' in out
+    assert "result: TurnCompleted" in out
+    assert "answer: It is 21 °C in Oslo, and the report was delivered (receipt r-1)." in out
+
+
+def test_turn_demo_json_lines_are_identical_on_trio_and_asyncio(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    traces = []
+    for loop in ("trio", "asyncio"):
+        assert main(["demo", "--loop", loop, "--virtual-time", "--json"]) == 0
+        text = capsys.readouterr().out
+        # Each run signs with a fresh secret: only the key signatures may differ.
+        text = re.sub(r'"signature":"[0-9a-f]{64}"', '"signature":"..."', text)
+        trace = [json.loads(line) for line in text.splitlines()]
+        # Two tools finishing at the same instant may complete in either order (the machine
+        # applies their results in call order either way): compare effects per instant.
+        traces.append(sorted(trace, key=lambda line: (line["at"], line["kind"], line["text"])))
+    assert traces[0] == traces[1]
+    (result,) = [line for line in traces[0] if line["kind"] == "result"]
+    assert result["data"]["outcome"]["status"] == "finished"
