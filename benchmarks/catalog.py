@@ -22,6 +22,7 @@ SUITES: tuple[str, ...] = (
     "benchmarks.bench_envelope",
     "benchmarks.bench_registry",
     "benchmarks.bench_drivers",
+    "benchmarks.bench_turn",
 )
 """Modules defining benchmarks, in the order their benchmarks run and are reported."""
 

@@ -13,6 +13,8 @@ FIGURES = {
     "envelope_canonical",
     "registry_resolve",
     "revoke_scaling",
+    "turn_core_per_effect",
+    "turn_linearity",
     *(
         f"{driver}_{figure}"
         for driver in ("trio", "asyncio")

@@ -68,6 +68,25 @@ class ToolSlot:
         """The call has its result (or its failure)."""
         return self.waiting is None
 
+    def settle(self, result: ToolResultPart, duration_ms: int) -> ToolSlot:
+        """This call settled with ``result`` after ``duration_ms``.
+
+        ``attrs.evolve(self, waiting=None, result=result, duration_ms=duration_ms)``, spelled
+        out because every call of a round settles (evolve costs twice as much); keep it in step
+        with the fields.
+        """
+        return ToolSlot(
+            call=self.call,
+            kind=self.kind,
+            replay_suffix=self.replay_suffix,
+            attempt=self.attempt,
+            waiting=None,
+            pending=self.pending,
+            result=result,
+            failure=self.failure,
+            duration_ms=duration_ms,
+        )
+
 
 @attrs.frozen
 class WaitingSync:

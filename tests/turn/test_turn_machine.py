@@ -657,3 +657,14 @@ def test_public_names_are_exported() -> None:
             "TurnOutcome",
             "TurnStep",
         }
+
+
+def test_a_replay_key_that_is_not_a_string_is_refused_without_change() -> None:
+
+    machine = make(TurnConfig(model="m"))
+    machine.next()
+    before = machine.checkpoint()
+    for bad in (["k"], None, 1):
+        with pytest.raises(LocalProtocolError):
+            machine.send(bad, SleepOutcome())  # type: ignore[arg-type]
+    assert machine.checkpoint() == before
