@@ -23,6 +23,7 @@ SUITES: tuple[str, ...] = (
     "benchmarks.bench_registry",
     "benchmarks.bench_drivers",
     "benchmarks.bench_turn",
+    "benchmarks.bench_run_turn",
 )
 """Modules defining benchmarks, in the order their benchmarks run and are reported."""
 

@@ -24,6 +24,7 @@ FIGURES = {
             "parked_memory",
             "revoke_among_parked",
             "sleep0_effect",
+            "run_turn_overhead",
         )
     ),
 }
