@@ -4,9 +4,9 @@ revoking a session among many) and a zero-length sleep effect, for trio and for 
 Every figure is measured per driver, inside that driver's own loop (``trio.run`` /
 ``asyncio.run``) on its real clock, against the loop's bare primitive (an ``Event``,
 ``sleep(0)``) measured in the same run. The harness's ``calibrate``/``compare`` are synchronous,
-so this module carries their async mirror: a *timed run* ``run(n)`` sets up (untimed), performs
-``n`` operations and returns the nanoseconds those took; :func:`_compare` calibrates both sides
-and alternates their repeats.
+so the async mirror in :mod:`benchmarks.async_timing` is used: a *timed run* ``run(n)`` sets up
+(untimed), performs ``n`` operations and returns the nanoseconds those took; ``compare`` calibrates
+both sides and alternates their repeats.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import functools
 import gc
-import math
 import time
 import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -26,6 +25,7 @@ from typing import Any, Final, Protocol, TypeVar, TypeVarTuple, Unpack
 import trio
 import trio.testing
 
+from benchmarks.async_timing import compare
 from benchmarks.catalog import BenchmarkFn, benchmark
 from benchmarks.fixtures import SECRET, KeyPool, signer
 from benchmarks.harness import Context, Detail, Figure, Sample, paused_gc, require
@@ -49,7 +49,6 @@ from lash_trio import InlineEffectHost as TrioHost
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
-TimedRun = Callable[[int], Awaitable[int]]
 """``run(n)``: set up (untimed), perform ``n`` operations, return the nanoseconds they took."""
 
 RESOLUTION: Final = ok(None)
@@ -197,45 +196,6 @@ DRIVERS: Final[tuple[_Driver, ...]] = (_TrioDriver(), _AsyncioDriver())
 # -- async timing (the mirror of Context.calibrate / Context.compare) -----------------------
 
 
-async def _timed(run: TimedRun, n: int) -> int:
-    """``run(n)`` with the garbage collector off (and restored)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return await run(n)
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-async def _calibrate(ctx: Context, run: TimedRun) -> int:
-    """Loops for one repeat to take about the target time (fixed in smoke mode)."""
-    s = ctx.settings
-    if s.smoke:
-        return s.smoke_loops
-    loops = 1
-    while True:
-        elapsed = await _timed(run, loops)
-        if elapsed >= s.target_ns // 5 or loops >= s.max_loops:
-            break
-        factor = 10 if elapsed <= 0 else min(10, max(2, math.ceil(s.target_ns / 5 / elapsed)))
-        loops = min(s.max_loops, loops * factor)
-    scaled = round(loops * s.target_ns / max(elapsed, 1))
-    return max(1, min(s.max_loops, scaled))
-
-
-async def _compare(ctx: Context, subject: TimedRun, baseline: TimedRun) -> tuple[Sample, Sample]:
-    """Both sides calibrated on their own, their repeats alternated (paired)."""
-    n_sub = await _calibrate(ctx, subject)
-    n_base = await _calibrate(ctx, baseline)
-    sub: list[float] = []
-    base: list[float] = []
-    for _ in range(ctx.settings.repeats):
-        sub.append(await _timed(subject, n_sub) / n_sub)
-        base.append(await _timed(baseline, n_base) / n_base)
-    return Sample(n_sub, tuple(sub)), Sample(n_base, tuple(base))
-
-
 def _time_call(fn: Callable[[], object]) -> int:
     """Nanoseconds one synchronous call takes, with the garbage collector off."""
     was_enabled = gc.isenabled()
@@ -354,7 +314,7 @@ async def _resolve_to_wake(driver: _Driver, ctx: Context) -> list[Figure]:
             end = time.perf_counter_ns()
         return end - start
 
-    sub, base = await _compare(ctx, lash, bare)
+    sub, base = await compare(ctx, lash, bare)
     return [
         ctx.figure(
             f"{driver.name}_resolve_to_wake",
@@ -392,7 +352,7 @@ async def _await_resolved(driver: _Driver, ctx: Context) -> list[Figure]:
         end = time.perf_counter_ns()
         return end - start
 
-    sub, base = await _compare(ctx, lash, bare)
+    sub, base = await compare(ctx, lash, bare)
     return [
         ctx.figure(
             f"{driver.name}_await_resolved",
@@ -679,7 +639,7 @@ async def _sleep0_effect(driver: _Driver, ctx: Context) -> list[Figure]:
         end = time.perf_counter_ns()
         return end - start
 
-    sub, base = await _compare(ctx, lash, bare)
+    sub, base = await compare(ctx, lash, bare)
     return [ctx.figure(f"{driver.name}_sleep0_effect", sub, f"{driver.name}.sleep(0)", base)]
 
 

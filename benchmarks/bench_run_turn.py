@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import gc
-import math
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -35,11 +33,12 @@ from typing import Any, Final, TypeVar
 
 import trio
 
+from benchmarks.async_timing import interleaved
 from benchmarks.bench_turn import CALLS_PER_ROUND, CONFIG, CONVERSATION, ROUNDS, SESSION, TURN
 from benchmarks.bench_turn import script as record_answers
 from benchmarks.catalog import BenchmarkFn, benchmark
 from benchmarks.fixtures import SECRET
-from benchmarks.harness import Context, Figure, Sample, require
+from benchmarks.harness import Context, Figure, require
 from lash_asyncio import InlineEffectHost as AsyncioHost
 from lash_core.effects import (
     EffectEnvelope,
@@ -61,7 +60,6 @@ from lash_trio import InlineEffectHost as TrioHost
 
 T = TypeVar("T")
 
-TimedRun = Callable[[int], Awaitable[int]]
 """``run(n)``: set up (untimed), perform ``n`` operations, return the nanoseconds they took."""
 
 OVERHEAD_BUDGET: Final = 5.0
@@ -126,43 +124,6 @@ DRIVERS: Final[tuple[_Driver, ...]] = (_TrioDriver(), _AsyncioDriver())
 
 
 # -- async timing (three runs, repeats alternated) -------------------------------------------
-
-
-async def _timed(run: TimedRun, n: int) -> int:
-    """``run(n)`` with the garbage collector off (and restored)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return await run(n)
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-async def _calibrate(ctx: Context, run: TimedRun) -> int:
-    """Loops for one repeat to take about the target time (fixed in smoke mode)."""
-    s = ctx.settings
-    if s.smoke:
-        return s.smoke_loops
-    loops = 1
-    while True:
-        elapsed = await _timed(run, loops)
-        if elapsed >= s.target_ns // 5 or loops >= s.max_loops:
-            break
-        factor = 10 if elapsed <= 0 else min(10, max(2, math.ceil(s.target_ns / 5 / elapsed)))
-        loops = min(s.max_loops, loops * factor)
-    scaled = round(loops * s.target_ns / max(elapsed, 1))
-    return max(1, min(s.max_loops, scaled))
-
-
-async def _interleaved(ctx: Context, runs: list[TimedRun]) -> list[Sample]:
-    """Every run calibrated on its own, their repeats alternated (paired)."""
-    loops = [await _calibrate(ctx, run) for run in runs]
-    times: list[list[float]] = [[] for _ in runs]
-    for _ in range(ctx.settings.repeats):
-        for run, n, out in zip(runs, loops, times, strict=True):
-            out.append(await _timed(run, n) / n)
-    return [Sample(n, tuple(t)) for n, t in zip(loops, times, strict=True)]
 
 
 # -- the turn, its handlers and the hand loop ------------------------------------------------
@@ -286,7 +247,7 @@ async def _overhead(driver: _Driver, ctx: Context) -> list[Figure]:
             await sleep(0)
         return time.perf_counter_ns() - start
 
-    turn, loop, switch = await _interleaved(ctx, [lash, hand, switches])
+    turn, loop, switch = await interleaved(ctx, [lash, hand, switches])
     added = tuple((t - h) / effects for t, h in zip(turn.per_op_ns, loop.per_op_ns, strict=True))
     ratios = [a / b for a, b in zip(added, switch.per_op_ns, strict=True)]
     added_us = statistics.median(added) / 1000.0

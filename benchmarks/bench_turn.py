@@ -17,13 +17,12 @@ of the turn.
 from __future__ import annotations
 
 import asyncio
-import gc
-import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from benchmarks.async_timing import compare
 from benchmarks.catalog import benchmark
 from benchmarks.harness import Body, Context, Figure, Sample, require
 from lash_core.effects import (
@@ -59,7 +58,6 @@ BASE_CALLS: Final = 10
 LINEARITY_BUDGET: Final = 1.3
 """A big round's cost per call, as a multiple of a small round's."""
 
-TimedRun = Callable[[int], Awaitable[int]]
 """``run(n)``: set up (untimed), perform ``n`` operations, return the nanoseconds they took."""
 
 
@@ -166,45 +164,6 @@ def _per(sample: Sample, count: int) -> Sample:
 # -- async timing (the machine and the bare loop switch, in the same asyncio run) -----------
 
 
-async def _timed(run: TimedRun, n: int) -> int:
-    """``run(n)`` with the garbage collector off (and restored)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return await run(n)
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-async def _calibrate(ctx: Context, run: TimedRun) -> int:
-    """Loops for one repeat to take about the target time (fixed in smoke mode)."""
-    s = ctx.settings
-    if s.smoke:
-        return s.smoke_loops
-    loops = 1
-    while True:
-        elapsed = await _timed(run, loops)
-        if elapsed >= s.target_ns // 5 or loops >= s.max_loops:
-            break
-        factor = 10 if elapsed <= 0 else min(10, max(2, math.ceil(s.target_ns / 5 / elapsed)))
-        loops = min(s.max_loops, loops * factor)
-    scaled = round(loops * s.target_ns / max(elapsed, 1))
-    return max(1, min(s.max_loops, scaled))
-
-
-async def _compare(ctx: Context, subject: TimedRun, baseline: TimedRun) -> tuple[Sample, Sample]:
-    """Both sides calibrated on their own, their repeats alternated (paired)."""
-    n_sub = await _calibrate(ctx, subject)
-    n_base = await _calibrate(ctx, baseline)
-    sub: list[float] = []
-    base: list[float] = []
-    for _ in range(ctx.settings.repeats):
-        sub.append(await _timed(subject, n_sub) / n_sub)
-        base.append(await _timed(baseline, n_base) / n_base)
-    return Sample(n_sub, tuple(sub)), Sample(n_base, tuple(base))
-
-
 # -- 1. cost per effect ----------------------------------------------------------------------
 
 
@@ -222,7 +181,7 @@ async def _per_effect(ctx: Context, s: Script) -> tuple[Sample, Sample]:
             await sleep(0)
         return time.perf_counter_ns() - start
 
-    return await _compare(ctx, turns, switches)
+    return await compare(ctx, turns, switches)
 
 
 @benchmark("turn_core_per_effect")
