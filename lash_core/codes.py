@@ -64,6 +64,7 @@ RUNTIME_EFFECT_REPLAY_HASH_MISMATCH: Final = "runtime_effect_replay_hash_mismatc
 TURN_CONFIG_INVALID: Final = "turn_config_invalid"
 TURN_UNKNOWN_REPLAY_KEY: Final = "turn_unknown_replay_key"
 TURN_FINISHED: Final = "turn_finished"
+TURN_MACHINE_BROKEN: Final = "turn_machine_broken"
 TURN_CANCELLED: Final = "turn_cancelled"
 RECONFIGURE_FAILED: Final = "reconfigure_failed"
 TURN_LLM_CALL_FAILED: Final = "turn_llm_call_failed"
@@ -145,6 +146,8 @@ CODES: Final[dict[str, str]] = {
     TURN_UNKNOWN_REPLAY_KEY: "An outcome was sent to a turn machine for a replay key it does "
     "not await (never emitted, already answered, or not yet handed out by next()).",
     TURN_FINISHED: "An outcome or a cancel was sent to a turn machine whose turn is over.",
+    TURN_MACHINE_BROKEN: "A turn machine refuses every call after one failed inside a "
+    "transition (a bug in lash, please report it); restore a checkpoint taken before.",
     TURN_CANCELLED: "The turn was cancelled by its driver (the error of a `cancelled` stop).",
     RECONFIGURE_FAILED: "The execution environment could not be synced; the turn stops as a "
     "runtime error (the error of that stop).",

@@ -2,17 +2,15 @@
 
 A turn is a pure function of its inputs: :class:`TurnMachine` never does I/O and never reads a
 clock. ``next()`` hands out the envelopes that may run now, ``send(replay_key, outcome)`` feeds
-one outcome back, ``drain_events()`` returns the stream events. Every transition builds a new
-:class:`~lash_core.turn.state.TurnState` and installs it only when it succeeded, so a refused
-call leaves the machine exactly as it was.
+one outcome back, ``drain_events()`` returns the stream events. Every call decides whether it
+is refused before it changes anything, so a refused call leaves the machine exactly as it was.
 
-A transition works on a :class:`_Draft` (a mutable copy of the state's fields) and freezes it
-once, so its cost does not grow with the number of changes it makes. The machine also keeps an
-:class:`_Index` derived from the state (never serialised, rebuilt by ``restore``): handed-out
-envelopes and a tool round's unsettled calls by replay key. With it the Python work of a
-``send`` does not depend on the size of the round; what still does is copying the round's
-``inflight`` and ``slots`` tuples (one changed entry each) into the new frozen state, a C-level
-copy of pointers (a few microseconds per send at 1,000 calls in flight).
+The machine works on a :class:`_Live` state: the fields of the frozen
+:class:`~lash_core.turn.state.TurnState` with the collections a transition changes held as a
+list or a dict (queued envelopes, handed-out envelopes by replay key, a tool round's slots,
+undrained events), plus the replay keys a tool round's unsettled calls wait on. A ``send``
+therefore changes a few items whatever the size of the round, and ``checkpoint()`` builds the
+frozen state only when asked (keeping it until the next change).
 
 Replay keys (``lash_core.effects.replay_keys``): turn effects (``sync_execution_environment``,
 ``llm_call``, ``tool_batch``, ``exec_code``, ``checkpoint``) are
@@ -28,9 +26,8 @@ attempt ``n`` is ``{llm key}:attempt:{n}:sleep``.
 from __future__ import annotations
 
 import typing
-from bisect import bisect_left
 from collections.abc import Callable, Iterable
-from typing import Final
+from typing import Final, TypeAlias
 
 import attrs
 
@@ -107,7 +104,6 @@ from lash_core.turn.events import (
 )
 from lash_core.turn.state import (
     CallKind,
-    Phase,
     ToolSlot,
     TurnDone,
     TurnState,
@@ -143,14 +139,17 @@ class TurnMachine:
     :class:`NeedOutcomes` (still waiting; calling ``next()`` again never re-emits) or
     :class:`TurnFinished`. ``send(replay_key, outcome)`` feeds one outcome of an envelope
     handed out by ``next()``. Misuse raises :class:`~lash_core.errors.LocalProtocolError` and
-    an outcome of the wrong kind ``LashError`` ``runtime_effect_wrong_outcome``; both leave the
-    machine unchanged. Any other exception is a bug.
+    an outcome of the wrong kind ``LashError`` ``runtime_effect_wrong_outcome``; both are
+    decided before anything changes, so they leave the machine unchanged. Any other exception
+    is a bug in lash: the machine then refuses every further call with ``turn_machine_broken``
+    (restore a checkpoint taken earlier to go on).
     """
 
-    __slots__ = ("_index", "_state")
+    __slots__ = ("_broken", "_frozen", "_live")
 
-    _state: TurnState
-    _index: _Index
+    _live: _Live
+    _frozen: TurnState | None
+    _broken: BaseException | None
 
     def __init__(
         self,
@@ -169,7 +168,7 @@ class TurnMachine:
         if turn_index < 0:
             raise LocalProtocolError(codes.TURN_CONFIG_INVALID, "turn_index must not be negative")
         conversation = tuple(messages)
-        self._state = TurnState(
+        state = TurnState(
             config=config,
             session_id=session_id,
             turn_id=turn_id,
@@ -179,14 +178,23 @@ class TurnMachine:
             messages=conversation,
             progress_cursor=len(conversation),
         )
-        self._index = _Index(self._state)
-        self._transition(_start_iteration)
+        self._live = _Live(state)
+        self._frozen = None
+        self._broken = None
+        self._change(_start_iteration)
 
     # -- checkpoint and restore -------------------------------------------------------------
 
     def checkpoint(self) -> TurnState:
-        """The whole state as a wire value (``lash_core.wire.to_json`` writes it)."""
-        return self._state
+        """The whole state as a wire value (``lash_core.wire.to_json`` writes it).
+
+        Built on demand (and kept until the next change), so transitions never pay for it.
+        """
+        self._check_usable()
+        frozen = self._frozen
+        if frozen is None:
+            frozen = self._frozen = self._live.freeze()
+        return frozen
 
     @classmethod
     def restore(cls, checkpoint: TurnState) -> TurnMachine:
@@ -197,10 +205,11 @@ class TurnMachine:
             raise LocalProtocolError(codes.TURN_CONFIG_INVALID, "restore needs a TurnState")
         checkpoint.config.validate()
         machine = cls.__new__(cls)
-        machine._state = _evolve(
-            checkpoint, outbox=checkpoint.inflight + checkpoint.outbox, inflight=()
+        machine._live = _Live(
+            _evolve(checkpoint, outbox=checkpoint.inflight + checkpoint.outbox, inflight=())
         )
-        machine._index = _Index(machine._state)
+        machine._frozen = None
+        machine._broken = None
         return machine
 
     # -- driving ----------------------------------------------------------------------------
@@ -208,23 +217,30 @@ class TurnMachine:
     @property
     def finished(self) -> bool:
         """The turn is over."""
-        return isinstance(self._state.phase, TurnDone)
+        return isinstance(self._live.phase, TurnDone)
 
     @property
     def awaiting(self) -> tuple[str, ...]:
         """Replay keys of the envelopes handed out and not yet answered."""
-        return tuple(self._index.handed_out)
+        return tuple(self._live.inflight)
+
+    def is_awaiting(self, replay_key: str) -> bool:
+        """Whether the envelope with ``replay_key`` was handed out and not yet answered."""
+        return replay_key in self._live.inflight
 
     def next(self) -> TurnStep:
         """What the driver does next (see the class docstring)."""
-        s = self._state
-        if s.outbox:
-            deadlines = _deadlines(s, self._index, s.outbox)
-            self._transition(_hand_out)
-            return RunEffects(s.outbox, deadlines)
-        if isinstance(s.phase, TurnDone):
-            return TurnFinished(s.phase.result)
-        return NeedOutcomes(tuple(self._index.handed_out))
+        self._check_usable()
+        live = self._live
+        if live.outbox:
+            envelopes = tuple(live.outbox)
+            deadlines = _deadlines(live, envelopes)
+            self._change(_hand_out)
+            return RunEffects(envelopes, deadlines)
+        phase = live.phase
+        if isinstance(phase, TurnDone):
+            return TurnFinished(phase.result)
+        return NeedOutcomes(tuple(live.inflight))
 
     def send(self, replay_key: str, outcome: EffectOutcome) -> None:
         """Feed the outcome of the handed-out envelope with ``replay_key``.
@@ -233,12 +249,13 @@ class TurnMachine:
         ``turn_unknown_replay_key`` for a key not awaited) or ``LashError``
         (``runtime_effect_wrong_outcome``); the machine is then unchanged.
         """
-        s = self._state
-        if isinstance(s.phase, TurnDone):
+        self._check_usable()
+        live = self._live
+        if isinstance(live.phase, TurnDone):
             raise LocalProtocolError(codes.TURN_FINISHED, "the turn is already finished")
-        envelope = self._index.envelope(replay_key) if type(replay_key) is str else None
+        envelope = live.inflight.get(replay_key) if type(replay_key) is str else None
         if envelope is None:
-            queued = any(_key(e) == replay_key for e in s.outbox)
+            queued = any(_key(e) == replay_key for e in live.outbox)
             why = "has not been handed out by next() yet" if queued else "is not awaited"
             raise LocalProtocolError(
                 codes.TURN_UNKNOWN_REPLAY_KEY, f"replay key {replay_key!r} {why}"
@@ -249,114 +266,86 @@ class TurnMachine:
                 f"expected {envelope.kind.value} outcome, got {type(outcome).__name__}",
             )
         typed = expect_outcome(outcome, _EXPECTED[envelope.kind])
-
-        def answer(d: _Draft) -> None:
-            d.inflight = d.index.answered(d.inflight, replay_key)
-            _apply(d, envelope, typed)
-
-        self._transition(answer)
+        self._frozen = None
+        try:
+            del live.inflight[replay_key]
+            _apply(live, envelope, typed)
+        except BaseException as exc:
+            self._broken = exc
+            raise
 
     def drain_events(self) -> tuple[TurnEvent, ...]:
         """The stream events since the last drain, in order."""
-        events = self._state.events
-        if events:
-            self._transition(_drained)
-        return events
+        self._check_usable()
+        live = self._live
+        events = live.events
+        if not events:
+            return ()
+        self._frozen = None
+        live.events = []
+        return tuple(events)
 
     def cancel(self, message: str = "the turn was cancelled") -> None:
         """End the turn now as stopped (``cancelled``); outstanding envelopes are dropped
         (their outcomes are then refused with ``turn_finished``)."""
-        if isinstance(self._state.phase, TurnDone):
+        self._check_usable()
+        if isinstance(self._live.phase, TurnDone):
             raise LocalProtocolError(codes.TURN_FINISHED, "the turn is already finished")
         error = ControllerError(codes.TURN_CANCELLED, message)
-        self._transition(lambda d: _stop(d, TurnStopReason.CANCELLED, error=error))
+        self._change(lambda d: _stop(d, TurnStopReason.CANCELLED, error=error))
 
-    def _transition(self, change: Callable[[_Draft], None]) -> None:
-        """Apply ``change`` to a draft of the state and install the frozen result.
+    def _check_usable(self) -> None:
+        broken = self._broken
+        if broken is not None:
+            raise LocalProtocolError(
+                codes.TURN_MACHINE_BROKEN,
+                f"an earlier call failed inside a transition ({type(broken).__name__}: "
+                f"{broken}); restore a checkpoint taken before it",
+            )
 
-        ``change`` keeps the index in step as it goes; if it fails (a bug, since every refusal
-        happens before), the state is not replaced and the index is rebuilt from it.
-        """
-        s = self._state
+    def _change(self, change: Callable[[_Live], None]) -> None:
+        """Apply ``change`` to the live state (every refusal has happened before)."""
+        self._frozen = None
         try:
-            draft = _Draft(s, self._index)
-            change(draft)
-            self._state = draft.freeze()
-        except BaseException:
-            self._index = _Index(s)
+            change(self._live)
+        except BaseException as exc:
+            self._broken = exc
             raise
 
 
-# -- derived data: the index and the draft ---------------------------------------------------
+# -- the live state ----------------------------------------------------------------------------
 
 
-class _Index:
-    """Lookups derived from a state, kept in step with it by the transitions.
+class _ToolRound:
+    """A round of tool calls in progress: :class:`WaitingTools` with its slots in a list, so
+    settling one call changes one item."""
 
-    ``handed_out`` maps the replay key of each envelope in ``inflight`` (in hand-out order) to
-    its hand-out number and the envelope; ``order`` lists those numbers as ``inflight`` holds
-    them (ascending), so bisecting it gives an envelope's position there. ``waiting`` maps the
-    replay key each unsettled call of a tool round waits on to the call's slot index: it is
-    empty exactly when every call of the round has settled.
-    """
+    __slots__ = ("batch", "slots")
 
-    __slots__ = ("handed_out", "next_number", "order", "waiting")
-
-    def __init__(self, s: TurnState) -> None:
-        self.handed_out: dict[str, tuple[int, EffectEnvelope]] = {}
-        self.order: list[int] = []
-        self.next_number = 0
-        self.waiting: dict[str, int] = {}
-        self.hand_out(s.inflight)
-        if isinstance(s.phase, WaitingTools):
-            for i, slot in enumerate(s.phase.slots):
-                if slot.waiting is not None:
-                    self.waiting[slot.waiting] = i
-
-    def envelope(self, key: str) -> EffectEnvelope | None:
-        """The handed-out envelope with ``key``, if any."""
-        entry = self.handed_out.get(key)
-        return None if entry is None else entry[1]
-
-    def hand_out(self, envelopes: tuple[EffectEnvelope, ...]) -> None:
-        """``envelopes`` were appended to ``inflight``."""
-        for envelope in envelopes:
-            number = self.next_number
-            self.next_number = number + 1
-            self.handed_out[_key(envelope)] = (number, envelope)
-            self.order.append(number)
-
-    def answered(
-        self, inflight: tuple[EffectEnvelope, ...], key: str
-    ) -> tuple[EffectEnvelope, ...]:
-        """``inflight`` without the envelope with ``key``, which leaves the index."""
-        number, _ = self.handed_out.pop(key)
-        i = bisect_left(self.order, number)
-        del self.order[i]
-        return inflight[:i] + inflight[i + 1 :]
-
-    def clear(self) -> None:
-        """Nothing is outstanding any more (the turn is over)."""
-        self.handed_out.clear()
-        self.order.clear()
-        self.waiting.clear()
+    def __init__(self, slots: list[ToolSlot], batch: Invocation | None) -> None:
+        self.slots = slots
+        self.batch = batch
 
 
-class _Draft:
-    """A transition in progress: the state's fields, mutable, and the machine's index.
+_LivePhase: TypeAlias = WaitingSync | WaitingLlm | _ToolRound | WaitingCheckpoint | TurnDone
 
-    New envelopes and events are collected in ``emitted`` and ``new_events`` and joined to
-    ``outbox`` and ``events`` once, by :meth:`freeze`.
+
+class _Live:
+    """The machine's state, mutable: :class:`TurnState`'s fields with the collections a
+    transition changes held as lists and dicts, plus one lookup derived from them.
+
+    ``outbox`` holds envelopes not yet handed out; ``inflight`` those handed out and not
+    answered, by replay key in hand-out order; ``events`` the undrained stream events.
+    ``waiting`` maps the replay key each unsettled call of a tool round waits on to the call's
+    slot index: it is empty exactly when every call of the round has settled.
+    :meth:`freeze` gives the frozen state; the constructor takes one back.
     """
 
     __slots__ = (
         "config",
-        "emitted",
         "events",
-        "index",
         "inflight",
         "messages",
-        "new_events",
         "next_effect_id",
         "outbox",
         "phase",
@@ -371,9 +360,10 @@ class _Draft:
         "turn_id",
         "turn_index",
         "usage",
+        "waiting",
     )
 
-    def __init__(self, s: TurnState, index: _Index) -> None:
+    def __init__(self, s: TurnState) -> None:
         self.config = s.config
         self.session_id = s.session_id
         self.turn_id = s.turn_id
@@ -388,18 +378,23 @@ class _Draft:
         self.turn_causes = s.turn_causes
         self.usage = s.usage
         self.progress_cursor = s.progress_cursor
-        self.phase: Phase = s.phase
-        self.outbox = s.outbox
-        self.inflight = s.inflight
-        self.events = s.events
-        self.index = index
-        self.emitted: list[EffectEnvelope] = []
-        self.new_events: list[TurnEvent] = []
+        self.outbox: list[EffectEnvelope] = list(s.outbox)
+        self.inflight: dict[str, EffectEnvelope] = {_key(e): e for e in s.inflight}
+        self.events: list[TurnEvent] = list(s.events)
+        self.waiting: dict[str, int] = {}
+        phase = s.phase
+        self.phase: _LivePhase
+        if isinstance(phase, WaitingTools):
+            self.phase = _ToolRound(list(phase.slots), phase.batch)
+            for i, slot in enumerate(phase.slots):
+                if slot.waiting is not None:
+                    self.waiting[slot.waiting] = i
+        else:
+            self.phase = phase
 
     def freeze(self) -> TurnState:
-        """The new state."""
-        outbox = self.outbox + tuple(self.emitted) if self.emitted else self.outbox
-        events = self.events + tuple(self.new_events) if self.new_events else self.events
+        """The state as a frozen wire value."""
+        phase = self.phase
         return TurnState(
             config=self.config,
             session_id=self.session_id,
@@ -415,19 +410,23 @@ class _Draft:
             turn_causes=self.turn_causes,
             usage=self.usage,
             progress_cursor=self.progress_cursor,
-            phase=self.phase,
-            outbox=outbox,
-            inflight=self.inflight,
-            events=events,
+            phase=(
+                WaitingTools(tuple(phase.slots), phase.batch)
+                if isinstance(phase, _ToolRound)
+                else phase
+            ),
+            outbox=tuple(self.outbox),
+            inflight=tuple(self.inflight.values()),
+            events=tuple(self.events),
         )
 
     def emit(self, invocation: Invocation, command: EffectCommand) -> None:
         """Queue an envelope for ``next()``."""
-        self.emitted.append(EffectEnvelope.build(invocation, command))
+        self.outbox.append(EffectEnvelope.build(invocation, command))
 
     def event(self, event: TurnEvent) -> None:
         """Queue a stream event for ``drain_events()``."""
-        self.new_events.append(event)
+        self.events.append(event)
 
     def turn_effect(self, kind: EffectKind) -> Invocation:
         """The invocation of the turn's next effect of ``kind`` (taking an effect id)."""
@@ -444,7 +443,7 @@ class _Draft:
 
 
 _STATE_FIELDS: Final = frozenset(f.name for f in attrs.fields(TurnState))
-assert frozenset(_Draft.__slots__) >= _STATE_FIELDS, "a draft holds every field of the state"
+assert frozenset(_Live.__slots__) - {"waiting"} == _STATE_FIELDS, "live state mirrors TurnState"
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -462,44 +461,40 @@ def _invocation_key(invocation: Invocation) -> str:
     return key
 
 
-def _deadlines(
-    s: TurnState, index: _Index, envelopes: tuple[EffectEnvelope, ...]
-) -> tuple[AwaitDeadline, ...]:
-    phase = s.phase
-    if not isinstance(phase, WaitingTools):
+def _deadlines(d: _Live, envelopes: tuple[EffectEnvelope, ...]) -> tuple[AwaitDeadline, ...]:
+    phase = d.phase
+    if not isinstance(phase, _ToolRound):
         return ()
     out = []
     for envelope in envelopes:
         if envelope.kind is not EffectKind.AWAIT_EVENT:
             continue
         key = _key(envelope)
-        i = index.waiting.get(key)
+        i = d.waiting.get(key)
         pending = None if i is None else phase.slots[i].pending
         if pending is not None and pending.deadline is not None:
             out.append(AwaitDeadline(key, pending.deadline.to_ms()))
     return tuple(out)
 
 
-def _hand_out(d: _Draft) -> None:
-    d.index.hand_out(d.outbox)
-    d.inflight, d.outbox = d.inflight + d.outbox, ()
+def _hand_out(d: _Live) -> None:
+    inflight = d.inflight
+    for envelope in d.outbox:
+        inflight[_key(envelope)] = envelope
+    d.outbox = []
 
 
-def _drained(d: _Draft) -> None:
-    d.events = ()
-
-
-def _finish(d: _Draft, outcome: TurnOutcome) -> None:
+def _finish(d: _Live, outcome: TurnOutcome) -> None:
     result = TurnResult(outcome, d.messages, d.usage, d.protocol_iteration, d.turn_causes)
     d.event(TurnOutcomeEvent(outcome))
     d.phase = TurnDone(result)
-    d.outbox, d.inflight = (), ()
-    d.emitted.clear()
-    d.index.clear()
+    d.outbox = []
+    d.inflight = {}
+    d.waiting = {}
 
 
 def _stop(
-    d: _Draft,
+    d: _Live,
     reason: TurnStopReason,
     *,
     detail: str | None = None,
@@ -508,7 +503,7 @@ def _stop(
     _finish(d, TurnStopped(reason, detail, error))
 
 
-def _advance_iteration(d: _Draft) -> None:
+def _advance_iteration(d: _Live) -> None:
     """Move to the next protocol iteration, report progress and prepare it."""
     d.protocol_iteration += 1
     d.event(ProgressEvent(d.protocol_iteration, d.messages[d.progress_cursor :]))
@@ -516,7 +511,7 @@ def _advance_iteration(d: _Draft) -> None:
     _start_iteration(d)
 
 
-def _start_iteration(d: _Draft) -> None:
+def _start_iteration(d: _Live) -> None:
     """Sync the execution environment if due, else start the model call."""
     config = d.config
     if d.protocol_iteration >= config.max_iterations:
@@ -529,7 +524,7 @@ def _start_iteration(d: _Draft) -> None:
     return _start_llm(d)
 
 
-def _start_llm(d: _Draft) -> None:
+def _start_llm(d: _Live) -> None:
     config = d.config
     request = LlmRequest(
         config.model, d.messages + d.transient, d.tools, d.system, config.max_output_tokens
@@ -557,7 +552,7 @@ def _llm_sleep(first: Invocation, attempt: int) -> Invocation:
 # -- applying outcomes -----------------------------------------------------------------------
 
 
-def _apply(d: _Draft, envelope: EffectEnvelope, outcome: EffectOutcome) -> None:
+def _apply(d: _Live, envelope: EffectEnvelope, outcome: EffectOutcome) -> None:
     phase = d.phase
     if isinstance(outcome, SyncExecutionEnvironmentOutcome):
         return _on_sync(d, outcome)
@@ -569,13 +564,13 @@ def _apply(d: _Draft, envelope: EffectEnvelope, outcome: EffectOutcome) -> None:
             return None
         assert isinstance(outcome, LlmCallOutcome)
         return _on_llm(d, phase, outcome)
-    if isinstance(phase, WaitingTools):
+    if isinstance(phase, _ToolRound):
         return _on_tool_outcome(d, phase, _key(envelope), outcome)
     assert isinstance(phase, WaitingCheckpoint) and isinstance(outcome, CheckpointOutcome)
     return _on_checkpoint(d, phase, outcome)
 
 
-def _on_sync(d: _Draft, outcome: SyncExecutionEnvironmentOutcome) -> None:
+def _on_sync(d: _Live, outcome: SyncExecutionEnvironmentOutcome) -> None:
     result = outcome.result
     if isinstance(result, Err):
         error = ControllerError(codes.RECONFIGURE_FAILED, result.error)
@@ -586,7 +581,7 @@ def _on_sync(d: _Draft, outcome: SyncExecutionEnvironmentOutcome) -> None:
     return _start_llm(d)
 
 
-def _on_llm(d: _Draft, phase: WaitingLlm, outcome: LlmCallOutcome) -> None:
+def _on_llm(d: _Live, phase: WaitingLlm, outcome: LlmCallOutcome) -> None:
     result = outcome.result
     if isinstance(result, Err):
         return _on_llm_error(d, phase, result.error)
@@ -625,7 +620,7 @@ def _on_llm(d: _Draft, phase: WaitingLlm, outcome: LlmCallOutcome) -> None:
     return _finish(d, TurnCompleted(message))
 
 
-def _on_llm_error(d: _Draft, phase: WaitingLlm, error: LlmCallError) -> None:
+def _on_llm_error(d: _Live, phase: WaitingLlm, error: LlmCallError) -> None:
     policy = d.config.model_retry
     if error.retryable and phase.attempt < policy.max_attempts:
         command = SleepCommand(policy.delay_ms(phase.attempt))
@@ -661,7 +656,7 @@ def _code_args(args: JsonValue, default_language: str) -> tuple[str, str] | None
     return language, code
 
 
-def _start_round(d: _Draft, calls: tuple[ToolCallPart, ...]) -> None:
+def _start_round(d: _Live, calls: tuple[ToolCallPart, ...]) -> None:
     """Start every call of the model's response: tool attempts and code runs, concurrently."""
     problem = _invalid_calls(calls)
     if problem is not None:
@@ -671,7 +666,7 @@ def _start_round(d: _Draft, calls: tuple[ToolCallPart, ...]) -> None:
     batch: Invocation | None = None
     if any(c.tool_name != code_tool for c in calls):
         batch = d.turn_effect(EffectKind.TOOL_BATCH)
-    waiting = d.index.waiting
+    waiting = d.waiting
     slots: list[ToolSlot] = []
     index = 0
     for call in calls:
@@ -698,12 +693,12 @@ def _start_round(d: _Draft, calls: tuple[ToolCallPart, ...]) -> None:
         key = _attempt(d, batch, call, suffix, 1)
         waiting[key] = len(slots)
         slots.append(ToolSlot(call=call, kind=CallKind.TOOL, replay_suffix=suffix, waiting=key))
-    phase = WaitingTools(tuple(slots), batch)
+    phase = _ToolRound(slots, batch)
     d.phase = phase
     return _maybe_settle(d, phase)
 
 
-def _attempt(d: _Draft, batch: Invocation, call: ToolCallPart, suffix: str, n: int) -> str:
+def _attempt(d: _Live, batch: Invocation, call: ToolCallPart, suffix: str, n: int) -> str:
     """Emit attempt ``n`` of ``call`` (replay suffix ``suffix``); returns its replay key."""
     invocation = tool_batch_attempt_invocation(batch, suffix, n)
     prepared = PreparedToolCall(call.call_id, call.tool_name, call.tool_name, call.args)
@@ -714,8 +709,8 @@ def _attempt(d: _Draft, batch: Invocation, call: ToolCallPart, suffix: str, n: i
     return _invocation_key(invocation)
 
 
-def _on_tool_outcome(d: _Draft, phase: WaitingTools, key: str, outcome: EffectOutcome) -> None:
-    index = d.index.waiting.pop(key)
+def _on_tool_outcome(d: _Live, phase: _ToolRound, key: str, outcome: EffectOutcome) -> None:
+    index = d.waiting.pop(key)
     slot = phase.slots[index]
     call = slot.call
     batch = phase.batch
@@ -777,16 +772,14 @@ def _on_tool_outcome(d: _Draft, phase: WaitingTools, key: str, outcome: EffectOu
             message = f"tool call {call.call_id!r} was cancelled before it completed"
             slot = settle(_error_output(codes.TOOL_COMPLETION_CANCELLED, message), True, duration)
     if slot.waiting is not None:
-        d.index.waiting[slot.waiting] = index
-    slots = phase.slots
-    phase = WaitingTools((*slots[:index], slot, *slots[index + 1 :]), phase.batch)
-    d.phase = phase
+        d.waiting[slot.waiting] = index
+    phase.slots[index] = slot
     return _maybe_settle(d, phase)
 
 
-def _maybe_settle(d: _Draft, phase: WaitingTools) -> None:
+def _maybe_settle(d: _Live, phase: _ToolRound) -> None:
     """Once every call settled, apply the results in call order."""
-    if d.index.waiting:
+    if d.waiting:
         return None
     results: list[ToolResultPart] = []
     for slot in phase.slots:
@@ -810,12 +803,12 @@ def _maybe_settle(d: _Draft, phase: WaitingTools) -> None:
 # -- checkpoints -----------------------------------------------------------------------------
 
 
-def _start_checkpoint(d: _Draft, kind: CheckpointKind, final: Message | None) -> None:
+def _start_checkpoint(d: _Live, kind: CheckpointKind, final: Message | None) -> None:
     d.emit(d.turn_effect(EffectKind.CHECKPOINT), CheckpointCommand(kind))
     d.phase = WaitingCheckpoint(kind, final)
 
 
-def _on_checkpoint(d: _Draft, phase: WaitingCheckpoint, outcome: CheckpointOutcome) -> None:
+def _on_checkpoint(d: _Live, phase: WaitingCheckpoint, outcome: CheckpointOutcome) -> None:
     result = outcome.result
     if isinstance(result, Err):
         return _stop(d, TurnStopReason.RUNTIME_ERROR, detail="checkpoint", error=result.error)
