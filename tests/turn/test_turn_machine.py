@@ -668,3 +668,49 @@ def test_a_replay_key_that_is_not_a_string_is_refused_without_change() -> None:
         with pytest.raises(LocalProtocolError):
             machine.send(bad, SleepOutcome())  # type: ignore[arg-type]
     assert machine.checkpoint() == before
+
+
+def test_a_failure_inside_a_transition_breaks_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug inside a transition is not papered over: every later call is refused with
+    ``turn_machine_broken``, and a checkpoint taken before it restores a working machine."""
+    from lash_core.turn import machine as machine_module
+
+    machine = make(CONFIG)
+    (llm,) = run_effects(machine)
+    saved = machine.checkpoint()
+
+    def explode(*_args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(machine_module, "_apply", explode)
+    with pytest.raises(RuntimeError):
+        machine.send(key_of(llm), LlmCallOutcome(answer("a"), False))
+    monkeypatch.undo()
+    for call in (
+        machine.next,
+        machine.drain_events,
+        machine.checkpoint,
+        machine.cancel,
+        lambda: machine.send(key_of(llm), LlmCallOutcome(answer("a"), False)),
+    ):
+        with pytest.raises(LocalProtocolError) as info:
+            call()
+        assert info.value.code == codes.TURN_MACHINE_BROKEN
+        assert "RuntimeError: boom" in info.value.message
+
+    restored = TurnMachine.restore(saved)
+    (again,) = run_effects(restored)
+    assert key_of(again) == key_of(llm)
+    restored.send(key_of(again), LlmCallOutcome(answer("a"), False))
+    step = restored.next()
+    assert isinstance(step, TurnFinished) and isinstance(step.result.outcome, TurnCompleted)
+
+
+def test_checkpoint_is_reused_until_the_next_change() -> None:
+    machine = make(CONFIG)
+    first = machine.checkpoint()
+    assert machine.checkpoint() is first
+    (llm,) = run_effects(machine)
+    handed_out = machine.checkpoint()
+    assert handed_out is not first and handed_out.inflight == (llm,)
+    assert first.outbox == (llm,) and first.inflight == ()
