@@ -151,6 +151,7 @@ from lash_core.effects.replay_keys import PROCESS_CANCEL_REQUESTED as PROCESS_CA
 from lash_core.effects.replay_keys import PROCESS_EVENT_SESSION as PROCESS_EVENT_SESSION
 from lash_core.effects.replay_keys import TURN_CANCEL_POST_ABORT_GATE as TURN_CANCEL_POST_ABORT_GATE
 from lash_core.effects.replay_keys import TURN_CANCEL_START_GATE as TURN_CANCEL_START_GATE
+from lash_core.effects.replay_keys import ChildInvocations as ChildInvocations
 from lash_core.effects.replay_keys import causal_discriminator as causal_discriminator
 from lash_core.effects.replay_keys import child_effect_invocation as child_effect_invocation
 from lash_core.effects.replay_keys import child_replay_base as child_replay_base
@@ -234,6 +235,7 @@ __all__ = [
     "CheckpointDelivery",
     "CheckpointKind",
     "CheckpointOutcome",
+    "ChildInvocations",
     "CompletedStatus",
     "CompletedToolCall",
     "ControllerError",

@@ -20,6 +20,7 @@ from lash_core.effects.invocation import (
     CausalRef,
     EffectCause,
     EffectKind,
+    EffectSubject,
     Invocation,
     InvocationScope,
     ProcessCause,
@@ -39,6 +40,7 @@ __all__ = [
     "PROCESS_EVENT_SESSION",
     "TURN_CANCEL_POST_ABORT_GATE",
     "TURN_CANCEL_START_GATE",
+    "ChildInvocations",
     "causal_discriminator",
     "child_effect_invocation",
     "child_replay_base",
@@ -118,22 +120,59 @@ def child_replay_base(parent: Invocation) -> str:
     return parent.replay_key or parent.effect_id or "effect"
 
 
+class ChildInvocations:
+    """The children of one parent invocation, with the parent's parts (scope, causal reference,
+    replay base, effect id) worked out once: a tool round builds every attempt, retry sleep and
+    pending wait of its calls through one of these."""
+
+    __slots__ = ("_base", "_cause", "_effect_id", "_scope")
+
+    def __init__(self, parent: Invocation) -> None:
+        self._scope = parent.scope
+        self._cause = parent.causal_ref()
+        self._base = child_replay_base(parent)
+        self._effect_id = parent.effect_id
+
+    def child(self, effect_id: str, kind: EffectKind, replay_suffix: str) -> Invocation:
+        """An effect caused by the parent in its scope, replayed as ``{base}:{replay_suffix}``."""
+        return Invocation(
+            self._scope,
+            EffectSubject(effect_id, kind),
+            self._cause,
+            Replay(f"{self._base}:{replay_suffix}"),
+        )
+
+    def derived(self, fallback: str, kind: EffectKind, suffix: str) -> Invocation:
+        """A child whose effect id is ``{parent effect id or fallback}:{suffix}``."""
+        return self.child(f"{self._effect_id or fallback}:{suffix}", kind, suffix)
+
+    def tool_attempt(self, replay_suffix: str, attempt: int) -> Invocation:
+        """See :func:`tool_batch_attempt_invocation` (the parent is the batch)."""
+        return self.derived(
+            "tool-batch", EffectKind.TOOL_ATTEMPT, f"{replay_suffix}:attempt:{attempt}"
+        )
+
+    def tool_retry_sleep(self, replay_suffix: str, attempt: int) -> Invocation:
+        """See :func:`tool_batch_retry_sleep_invocation` (the parent is the batch)."""
+        return self.derived(
+            "tool-batch", EffectKind.SLEEP, f"{replay_suffix}:attempt:{attempt}:sleep"
+        )
+
+    def pending_completion(self, call_id: str) -> Invocation:
+        """See :func:`pending_tool_completion_invocation` (the parent is the batch)."""
+        return self.derived("effect", EffectKind.AWAIT_EVENT, f"{call_id}:await")
+
+
 def child_effect_invocation(
     parent: Invocation, effect_id: str, kind: EffectKind, replay_suffix: str
 ) -> Invocation:
     """An effect caused by ``parent`` in its scope, replayed as ``{base}:{replay_suffix}``."""
-    return Invocation.effect(
-        parent.scope,
-        effect_id,
-        kind,
-        f"{child_replay_base(parent)}:{replay_suffix}",
-        caused_by=parent.causal_ref(),
-    )
+    return ChildInvocations(parent).child(effect_id, kind, replay_suffix)
 
 
 def _child(parent: Invocation, fallback: str, kind: EffectKind, suffix: str) -> Invocation:
     """A child whose effect id is ``{parent effect id or fallback}:{suffix}``."""
-    return child_effect_invocation(parent, f"{parent.effect_id or fallback}:{suffix}", kind, suffix)
+    return ChildInvocations(parent).derived(fallback, kind, suffix)
 
 
 def _root(session_id: str, key: str, kind: EffectKind) -> Invocation:
@@ -170,22 +209,20 @@ def tool_batch_attempt_invocation(
     """Attempt ``attempt`` of the batch call with ``replay_suffix`` (``child:{i}:{call_id}``):
     effect id ``{batch_effect_id}:{replay_suffix}:attempt:{n}``, replay
     ``{batch_replay}:{replay_suffix}:attempt:{n}``."""
-    return _child(
-        batch, "tool-batch", EffectKind.TOOL_ATTEMPT, f"{replay_suffix}:attempt:{attempt}"
-    )
+    return ChildInvocations(batch).tool_attempt(replay_suffix, attempt)
 
 
 def tool_batch_retry_sleep_invocation(
     batch: Invocation, replay_suffix: str, attempt: int
 ) -> Invocation:
     """The sleep before retrying a batch call: the attempt's ids with ``:sleep`` added."""
-    return _child(batch, "tool-batch", EffectKind.SLEEP, f"{replay_suffix}:attempt:{attempt}:sleep")
+    return ChildInvocations(batch).tool_retry_sleep(replay_suffix, attempt)
 
 
 def pending_tool_completion_invocation(batch: Invocation, call_id: str) -> Invocation:
     """The wait for a deferred call of a turn's batch: an ``await_event`` child with effect id
     ``{turn_effect_id}:{call_id}:await`` and suffix ``{call_id}:await``."""
-    return _child(batch, "effect", EffectKind.AWAIT_EVENT, f"{call_id}:await")
+    return ChildInvocations(batch).pending_completion(call_id)
 
 
 def process_tool_prefix(process_id: str, tool_name: str) -> str:

@@ -68,14 +68,13 @@ from lash_core.effects.outcomes import (
     expect_outcome,
 )
 from lash_core.effects.replay_keys import (
+    ChildInvocations,
     child_effect_invocation,
-    pending_tool_completion_invocation,
-    tool_batch_attempt_invocation,
-    tool_batch_retry_sleep_invocation,
     turn_effect_invocation,
 )
 from lash_core.effects.tools import (
     CheckpointKind,
+    PendingCompletion,
     PreparedToolCall,
     TimeoutPolicy,
     ToolAttemptLaunchDone,
@@ -260,16 +259,18 @@ class TurnMachine:
             raise LocalProtocolError(
                 codes.TURN_UNKNOWN_REPLAY_KEY, f"replay key {replay_key!r} {why}"
             )
-        if not isinstance(outcome, _OUTCOME_TYPES):
-            raise LashError(
-                codes.RUNTIME_EFFECT_WRONG_OUTCOME,
-                f"expected {envelope.kind.value} outcome, got {type(outcome).__name__}",
-            )
-        typed = expect_outcome(outcome, _EXPECTED[envelope.kind])
+        expected = _EXPECTED[envelope.command.kind]
+        if type(outcome) is not expected:
+            if not isinstance(outcome, _OUTCOME_TYPES):
+                raise LashError(
+                    codes.RUNTIME_EFFECT_WRONG_OUTCOME,
+                    f"expected {envelope.kind.value} outcome, got {type(outcome).__name__}",
+                )
+            outcome = expect_outcome(outcome, expected)
         self._frozen = None
         try:
             del live.inflight[replay_key]
-            _apply(live, envelope, typed)
+            _apply(live, envelope, outcome)
         except BaseException as exc:
             self._broken = exc
             raise
@@ -316,15 +317,81 @@ class TurnMachine:
 # -- the live state ----------------------------------------------------------------------------
 
 
+class _Call:
+    """One call of a round in progress: a :class:`ToolSlot`, mutable (see its fields)."""
+
+    __slots__ = (
+        "attempt",
+        "call",
+        "duration_ms",
+        "failure",
+        "kind",
+        "pending",
+        "replay_suffix",
+        "result",
+        "waiting",
+    )
+
+    def __init__(
+        self,
+        call: ToolCallPart,
+        kind: CallKind,
+        replay_suffix: str | None = None,
+        waiting: str | None = None,
+        result: ToolResultPart | None = None,
+    ) -> None:
+        self.call = call
+        self.kind = kind
+        self.replay_suffix = replay_suffix
+        self.attempt = 1
+        self.waiting = waiting
+        self.pending: PendingCompletion | None = None
+        self.result = result
+        self.failure: ControllerError | None = None
+        self.duration_ms = 0
+
+    @classmethod
+    def of(cls, slot: ToolSlot) -> _Call:
+        c = cls(slot.call, slot.kind, slot.replay_suffix, slot.waiting, slot.result)
+        c.attempt, c.pending, c.failure = slot.attempt, slot.pending, slot.failure
+        c.duration_ms = slot.duration_ms
+        return c
+
+    def frozen(self) -> ToolSlot:
+        return ToolSlot(
+            call=self.call,
+            kind=self.kind,
+            replay_suffix=self.replay_suffix,
+            attempt=self.attempt,
+            waiting=self.waiting,
+            pending=self.pending,
+            result=self.result,
+            failure=self.failure,
+            duration_ms=self.duration_ms,
+        )
+
+    def settle(self, output: JsonValue, is_error: bool, duration_ms: int) -> None:
+        """The call settled with a result carrying ``output``."""
+        call = self.call
+        self.result = ToolResultPart(call.call_id, call.tool_name, output, is_error)
+        self.duration_ms = duration_ms
+        self.waiting = None
+
+
+_CALL_FIELDS: Final = frozenset(f.name for f in attrs.fields(ToolSlot))
+assert frozenset(_Call.__slots__) == _CALL_FIELDS, "a live call mirrors ToolSlot"
+
+
 class _ToolRound:
-    """A round of tool calls in progress: :class:`WaitingTools` with its slots in a list, so
-    settling one call changes one item."""
+    """A round of tool calls in progress: :class:`WaitingTools` with its calls mutable in a
+    list, so settling one call changes one item, and the builder of its batch's children."""
 
-    __slots__ = ("batch", "slots")
+    __slots__ = ("batch", "calls", "children")
 
-    def __init__(self, slots: list[ToolSlot], batch: Invocation | None) -> None:
-        self.slots = slots
+    def __init__(self, calls: list[_Call], batch: Invocation | None) -> None:
+        self.calls = calls
         self.batch = batch
+        self.children = None if batch is None else ChildInvocations(batch)
 
 
 _LivePhase: TypeAlias = WaitingSync | WaitingLlm | _ToolRound | WaitingCheckpoint | TurnDone
@@ -385,7 +452,7 @@ class _Live:
         phase = s.phase
         self.phase: _LivePhase
         if isinstance(phase, WaitingTools):
-            self.phase = _ToolRound(list(phase.slots), phase.batch)
+            self.phase = _ToolRound([_Call.of(slot) for slot in phase.slots], phase.batch)
             for i, slot in enumerate(phase.slots):
                 if slot.waiting is not None:
                     self.waiting[slot.waiting] = i
@@ -411,7 +478,7 @@ class _Live:
             usage=self.usage,
             progress_cursor=self.progress_cursor,
             phase=(
-                WaitingTools(tuple(phase.slots), phase.batch)
+                WaitingTools(tuple(c.frozen() for c in phase.calls), phase.batch)
                 if isinstance(phase, _ToolRound)
                 else phase
             ),
@@ -471,7 +538,7 @@ def _deadlines(d: _Live, envelopes: tuple[EffectEnvelope, ...]) -> tuple[AwaitDe
             continue
         key = _key(envelope)
         i = d.waiting.get(key)
-        pending = None if i is None else phase.slots[i].pending
+        pending = None if i is None else phase.calls[i].pending
         if pending is not None and pending.deadline is not None:
             out.append(AwaitDeadline(key, pending.deadline.to_ms()))
     return tuple(out)
@@ -667,7 +734,8 @@ def _start_round(d: _Live, calls: tuple[ToolCallPart, ...]) -> None:
     if any(c.tool_name != code_tool for c in calls):
         batch = d.turn_effect(EffectKind.TOOL_BATCH)
     waiting = d.waiting
-    slots: list[ToolSlot] = []
+    phase = _ToolRound([], batch)
+    round_calls = phase.calls
     index = 0
     for call in calls:
         d.event(ToolCallStartedEvent(call.call_id, call.tool_name, call.args))
@@ -679,28 +747,27 @@ def _start_round(d: _Live, calls: tuple[ToolCallPart, ...]) -> None:
                     'code tool arguments must be {"code": str, "language"?: str}',
                 )
                 result = ToolResultPart(call.call_id, call.tool_name, output, True)
-                slots.append(ToolSlot(call=call, kind=CallKind.CODE, result=result))
+                round_calls.append(_Call(call, CallKind.CODE, result=result))
                 continue
             invocation = d.turn_effect(EffectKind.EXEC_CODE)
             d.emit(invocation, ExecCodeCommand(*parsed))
             key = _invocation_key(invocation)
-            waiting[key] = len(slots)
-            slots.append(ToolSlot(call=call, kind=CallKind.CODE, waiting=key))
+            waiting[key] = len(round_calls)
+            round_calls.append(_Call(call, CallKind.CODE, waiting=key))
             continue
-        assert batch is not None
         suffix = f"child:{index}:{call.call_id}"
         index += 1
-        key = _attempt(d, batch, call, suffix, 1)
-        waiting[key] = len(slots)
-        slots.append(ToolSlot(call=call, kind=CallKind.TOOL, replay_suffix=suffix, waiting=key))
-    phase = _ToolRound(slots, batch)
+        key = _attempt(d, phase, call, suffix, 1)
+        waiting[key] = len(round_calls)
+        round_calls.append(_Call(call, CallKind.TOOL, suffix, key))
     d.phase = phase
     return _maybe_settle(d, phase)
 
 
-def _attempt(d: _Live, batch: Invocation, call: ToolCallPart, suffix: str, n: int) -> str:
+def _attempt(d: _Live, phase: _ToolRound, call: ToolCallPart, suffix: str, n: int) -> str:
     """Emit attempt ``n`` of ``call`` (replay suffix ``suffix``); returns its replay key."""
-    invocation = tool_batch_attempt_invocation(batch, suffix, n)
+    assert phase.children is not None  # a round with tool calls has a batch
+    invocation = phase.children.tool_attempt(suffix, n)
     prepared = PreparedToolCall(call.call_id, call.tool_name, call.tool_name, call.args)
     command = ToolAttemptCommand(
         call=prepared, attempt=n, max_attempts=d.config.tool_retry.max_attempts
@@ -711,69 +778,59 @@ def _attempt(d: _Live, batch: Invocation, call: ToolCallPart, suffix: str, n: in
 
 def _on_tool_outcome(d: _Live, phase: _ToolRound, key: str, outcome: EffectOutcome) -> None:
     index = d.waiting.pop(key)
-    slot = phase.slots[index]
-    call = slot.call
-    batch = phase.batch
-
-    def settle(output: JsonValue, is_error: bool, duration_ms: int = 0) -> ToolSlot:
-        result = ToolResultPart(call.call_id, call.tool_name, output, is_error)
-        return slot.settle(result, duration_ms)
-
-    if isinstance(outcome, ExecCodeOutcome):
-        if isinstance(outcome.result, Err):
-            slot = settle(_error_output(codes.TURN_EXEC_FAILED, outcome.result.error), True)
-        else:
-            response = outcome.result.value
-            output: JsonValue = {"output": response.output, "result": response.result}
-            slot = settle(output, response.is_error)
-    elif isinstance(outcome, SleepOutcome):
-        assert batch is not None and slot.replay_suffix is not None
-        n = slot.attempt + 1
-        slot = _evolve(slot, attempt=n, waiting=_attempt(d, batch, call, slot.replay_suffix, n))
-    elif isinstance(outcome, ToolAttemptOutcome):
-        assert batch is not None
+    c = phase.calls[index]
+    if isinstance(outcome, ToolAttemptOutcome):
+        children, suffix = phase.children, c.replay_suffix
+        assert children is not None and suffix is not None
         launch = outcome.launch
         if isinstance(launch, ToolAttemptLaunchDone):
             record = launch.record
             policy = d.config.tool_retry
-            if not record.success and slot.attempt < policy.max_attempts:
-                assert slot.replay_suffix is not None
-                sleep = tool_batch_retry_sleep_invocation(batch, slot.replay_suffix, slot.attempt)
-                d.emit(sleep, SleepCommand(policy.delay_ms(slot.attempt)))
-                slot = _evolve(slot, waiting=sleep.replay_key)
+            if record.success or c.attempt >= policy.max_attempts:
+                c.settle(record.model_return, not record.success, record.duration_ms)
             else:
-                slot = settle(record.model_return, not record.success, record.duration_ms)
+                sleep = children.tool_retry_sleep(suffix, c.attempt)
+                d.emit(sleep, SleepCommand(policy.delay_ms(c.attempt)))
+                c.waiting = _invocation_key(sleep)
         else:
-            wait = pending_tool_completion_invocation(batch, call.call_id)
+            wait = children.pending_completion(c.call.call_id)
             d.emit(wait, AwaitEventCommand(launch.key))
-            slot = _evolve(
-                slot,
-                waiting=wait.replay_key,
-                pending=launch.pending,
-                duration_ms=launch.duration_ms,
-            )
+            c.waiting = _invocation_key(wait)
+            c.pending = launch.pending
+            c.duration_ms = launch.duration_ms
+    elif isinstance(outcome, ExecCodeOutcome):
+        if isinstance(outcome.result, Err):
+            c.settle(_error_output(codes.TURN_EXEC_FAILED, outcome.result.error), True, 0)
+        else:
+            response = outcome.result.value
+            output: JsonValue = {"output": response.output, "result": response.result}
+            c.settle(output, response.is_error, 0)
+    elif isinstance(outcome, SleepOutcome):
+        assert c.replay_suffix is not None
+        c.attempt += 1
+        c.waiting = _attempt(d, phase, c.call, c.replay_suffix, c.attempt)
     else:
         assert isinstance(outcome, AwaitEventOutcome)
         resolution = outcome.resolution
-        duration = slot.duration_ms
+        call_id = c.call.call_id
         if isinstance(resolution, ResolutionOk):
-            slot = settle(resolution.payload, False, duration)
+            c.settle(resolution.payload, False, c.duration_ms)
         elif isinstance(resolution, ResolutionErr):
             payload = resolution.payload
-            slot = settle(_error_output(payload.code, payload.message), True, duration)
+            c.settle(_error_output(payload.code, payload.message), True, c.duration_ms)
         elif isinstance(resolution, ResolutionTimeout):
-            message = f"tool call {call.call_id!r} did not complete before its deadline"
-            on_timeout = slot.pending.on_timeout if slot.pending else TimeoutPolicy.ERROR_AS_RESULT
-            slot = settle(_error_output(codes.TOOL_COMPLETION_TIMEOUT, message), True, duration)
-            if on_timeout is TimeoutPolicy.FAIL_TURN:
-                failure = ControllerError(codes.TOOL_COMPLETION_TIMEOUT, message)
-                slot = _evolve(slot, failure=failure)
+            message = f"tool call {call_id!r} did not complete before its deadline"
+            error = _error_output(codes.TOOL_COMPLETION_TIMEOUT, message)
+            c.settle(error, True, c.duration_ms)
+            pending = c.pending
+            if pending is not None and pending.on_timeout is TimeoutPolicy.FAIL_TURN:
+                c.failure = ControllerError(codes.TOOL_COMPLETION_TIMEOUT, message)
         else:
-            message = f"tool call {call.call_id!r} was cancelled before it completed"
-            slot = settle(_error_output(codes.TOOL_COMPLETION_CANCELLED, message), True, duration)
-    if slot.waiting is not None:
-        d.waiting[slot.waiting] = index
-    phase.slots[index] = slot
+            message = f"tool call {call_id!r} was cancelled before it completed"
+            error = _error_output(codes.TOOL_COMPLETION_CANCELLED, message)
+            c.settle(error, True, c.duration_ms)
+    if c.waiting is not None:
+        d.waiting[c.waiting] = index
     return _maybe_settle(d, phase)
 
 
@@ -782,16 +839,18 @@ def _maybe_settle(d: _Live, phase: _ToolRound) -> None:
     if d.waiting:
         return None
     results: list[ToolResultPart] = []
-    for slot in phase.slots:
-        assert slot.result is not None
-        result = slot.result
+    failure: ControllerError | None = None
+    for c in phase.calls:
+        result = c.result
+        assert result is not None
         results.append(result)
         d.event(
             ToolCallFinishedEvent(
-                result.call_id, result.tool_name, result.output, result.is_error, slot.duration_ms
+                result.call_id, result.tool_name, result.output, result.is_error, c.duration_ms
             )
         )
-    failure = next((slot.failure for slot in phase.slots if slot.failure is not None), None)
+        if failure is None:
+            failure = c.failure
     if failure is not None:
         return _stop(d, TurnStopReason.RUNTIME_ERROR, detail="tool_completion", error=failure)
     d.messages = (*d.messages, Message(Role.TOOL, tuple(results)))

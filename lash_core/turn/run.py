@@ -45,6 +45,7 @@ from lash_core.host import (
     InlineHost,
     LocalExecutor,
     SleepExecutor,
+    TaskGroup,
     TaskHandle,
 )
 from lash_core.resolution import ExternalCompletionError, ResolutionErr
@@ -161,9 +162,7 @@ async def run_turn(
             for event in events:
                 on_event(event)
 
-    async def run_one(envelope: EffectEnvelope, executor: LocalExecutor) -> None:
-        key = envelope.invocation.replay_key
-        assert key is not None
+    async def execute(envelope: EffectEnvelope, executor: LocalExecutor) -> EffectOutcome:
         try:
             outcome = await host.execute_effect(envelope, executor)
         except LashError as error:
@@ -171,9 +170,13 @@ async def run_turn(
             if failed is None:
                 raise
             outcome = failed
-        running.pop(key, None)
         if on_effect is not None:
             on_effect(envelope, outcome)
+        return outcome
+
+    async def run_one(key: str, envelope: EffectEnvelope, executor: LocalExecutor) -> None:
+        outcome = await execute(envelope, executor)
+        running.pop(key, None)
         arrived.append((key, outcome))
         wake[0].set()
 
@@ -190,40 +193,77 @@ async def run_turn(
             return AwaitEventOptions(None, deadline)
         return turn_executor
 
+    async def drive(group: TaskGroup) -> None:
+        try:
+            await steps(group)
+        except Exception as exc:  # raised plainly by run_turn, not in an exception group
+            failure.append(exc)
+            for task in running.values():
+                task.cancel()
+
+    async def steps(group: TaskGroup) -> None:
+        while True:
+            step = machine.next()
+            flush_events()
+            if isinstance(step, TurnFinished):
+                return
+            if isinstance(step, RunEffects):
+                envelopes = step.envelopes
+                if len(envelopes) == 1 and not running:
+                    # Nothing else runs: run the effect in this task (no task, no wake-up).
+                    envelope = envelopes[0]
+                    key = _replay_key(envelope)
+                    outcome = await execute(envelope, executor_for(step, envelope))
+                    if machine.is_awaiting(key):
+                        machine.send(key, outcome)
+                        flush_events()
+                    continue
+                for envelope in envelopes:
+                    key = _replay_key(envelope)
+                    running[key] = group.start(
+                        functools.partial(run_one, key, envelope, executor_for(step, envelope))
+                    )
+                continue
+            while not arrived and not machine.finished:
+                event = wake[0] = loop.new_event()
+                if arrived or machine.finished:
+                    break
+                await loop.wait_event(event, None)
+            batch, arrived[:] = list(arrived), []
+            for key, outcome in batch:
+                if machine.is_awaiting(key):
+                    machine.send(key, outcome)
+                    flush_events()
+
     def on_cancel() -> None:
         if not machine.finished:
             machine.cancel()
         for task in list(running.values()):
             task.cancel()
         running.clear()
+        driver[0].cancel()
         wake[0].set()
 
-    unsubscribe = cancel.subscribe(on_cancel) if cancel is not None else None
+    driver: list[TaskHandle] = []
+    failure: list[Exception] = []
+    unsubscribe: Callable[[], None] | None = None
     try:
         async with loop.open_task_group() as group:
-            while True:
-                step = machine.next()
-                flush_events()
-                if isinstance(step, TurnFinished):
-                    return step.result
-                if isinstance(step, RunEffects):
-                    for envelope in step.envelopes:
-                        executor = executor_for(step, envelope)
-                        key = envelope.invocation.replay_key
-                        assert key is not None
-                        running[key] = group.start(functools.partial(run_one, envelope, executor))
-                    continue
-                while not arrived and not machine.finished:
-                    event = wake[0] = loop.new_event()
-                    if arrived or machine.finished:
-                        break
-                    await loop.wait_event(event, None)
-                batch, arrived[:] = list(arrived), []
-                awaiting = set(machine.awaiting)
-                for key, outcome in batch:
-                    if key in awaiting:
-                        machine.send(key, outcome)
-                        flush_events()
+            driver.append(group.start(functools.partial(drive, group)))
+            if cancel is not None:
+                unsubscribe = cancel.subscribe(on_cancel)
     finally:
         if unsubscribe is not None:
             unsubscribe()
+    if failure:
+        raise failure[0]
+    step = machine.next()
+    flush_events()
+    assert isinstance(step, TurnFinished), "the turn ran to its end"
+    return step.result
+
+
+def _replay_key(envelope: EffectEnvelope) -> str:
+    key = envelope.invocation.replay_key
+    assert key is not None  # the machine builds every envelope with a replay key
+    return key
