@@ -189,7 +189,8 @@ class TurnMachine:
 
         Built on demand (and kept until the next change), so transitions never pay for it.
         """
-        self._check_usable()
+        if self._broken is not None:
+            self._refuse()
         frozen = self._frozen
         if frozen is None:
             frozen = self._frozen = self._live.freeze()
@@ -229,10 +230,11 @@ class TurnMachine:
 
     def next(self) -> TurnStep:
         """What the driver does next (see the class docstring)."""
-        self._check_usable()
+        if self._broken is not None:
+            self._refuse()
         live = self._live
         if live.outbox:
-            envelopes = tuple(live.outbox)
+            envelopes = tuple(live.outbox.values())
             deadlines = _deadlines(live, envelopes)
             self._change(_hand_out)
             return RunEffects(envelopes, deadlines)
@@ -248,13 +250,14 @@ class TurnMachine:
         ``turn_unknown_replay_key`` for a key not awaited) or ``LashError``
         (``runtime_effect_wrong_outcome``); the machine is then unchanged.
         """
-        self._check_usable()
+        if self._broken is not None:
+            self._refuse()
         live = self._live
         if isinstance(live.phase, TurnDone):
             raise LocalProtocolError(codes.TURN_FINISHED, "the turn is already finished")
         envelope = live.inflight.get(replay_key) if type(replay_key) is str else None
         if envelope is None:
-            queued = any(_key(e) == replay_key for e in live.outbox)
+            queued = type(replay_key) is str and replay_key in live.outbox
             why = "has not been handed out by next() yet" if queued else "is not awaited"
             raise LocalProtocolError(
                 codes.TURN_UNKNOWN_REPLAY_KEY, f"replay key {replay_key!r} {why}"
@@ -277,7 +280,8 @@ class TurnMachine:
 
     def drain_events(self) -> tuple[TurnEvent, ...]:
         """The stream events since the last drain, in order."""
-        self._check_usable()
+        if self._broken is not None:
+            self._refuse()
         live = self._live
         events = live.events
         if not events:
@@ -289,20 +293,20 @@ class TurnMachine:
     def cancel(self, message: str = "the turn was cancelled") -> None:
         """End the turn now as stopped (``cancelled``); outstanding envelopes are dropped
         (their outcomes are then refused with ``turn_finished``)."""
-        self._check_usable()
+        if self._broken is not None:
+            self._refuse()
         if isinstance(self._live.phase, TurnDone):
             raise LocalProtocolError(codes.TURN_FINISHED, "the turn is already finished")
         error = ControllerError(codes.TURN_CANCELLED, message)
         self._change(lambda d: _stop(d, TurnStopReason.CANCELLED, error=error))
 
-    def _check_usable(self) -> None:
+    def _refuse(self) -> typing.NoReturn:
         broken = self._broken
-        if broken is not None:
-            raise LocalProtocolError(
-                codes.TURN_MACHINE_BROKEN,
-                f"an earlier call failed inside a transition ({type(broken).__name__}: "
-                f"{broken}); restore a checkpoint taken before it",
-            )
+        raise LocalProtocolError(
+            codes.TURN_MACHINE_BROKEN,
+            f"an earlier call failed inside a transition ({type(broken).__name__}: "
+            f"{broken}); restore a checkpoint taken before it",
+        )
 
     def _change(self, change: Callable[[_Live], None]) -> None:
         """Apply ``change`` to the live state (every refusal has happened before)."""
@@ -401,8 +405,9 @@ class _Live:
     """The machine's state, mutable: :class:`TurnState`'s fields with the collections a
     transition changes held as lists and dicts, plus one lookup derived from them.
 
-    ``outbox`` holds envelopes not yet handed out; ``inflight`` those handed out and not
-    answered, by replay key in hand-out order; ``events`` the undrained stream events.
+    ``outbox`` holds envelopes not yet handed out, by replay key in emission order;
+    ``inflight`` those handed out and not answered, by replay key in hand-out order;
+    ``events`` the undrained stream events.
     ``waiting`` maps the replay key each unsettled call of a tool round waits on to the call's
     slot index: it is empty exactly when every call of the round has settled.
     :meth:`freeze` gives the frozen state; the constructor takes one back.
@@ -445,7 +450,7 @@ class _Live:
         self.turn_causes = s.turn_causes
         self.usage = s.usage
         self.progress_cursor = s.progress_cursor
-        self.outbox: list[EffectEnvelope] = list(s.outbox)
+        self.outbox: dict[str, EffectEnvelope] = {_key(e): e for e in s.outbox}
         self.inflight: dict[str, EffectEnvelope] = {_key(e): e for e in s.inflight}
         self.events: list[TurnEvent] = list(s.events)
         self.waiting: dict[str, int] = {}
@@ -482,14 +487,18 @@ class _Live:
                 if isinstance(phase, _ToolRound)
                 else phase
             ),
-            outbox=tuple(self.outbox),
+            outbox=tuple(self.outbox.values()),
             inflight=tuple(self.inflight.values()),
             events=tuple(self.events),
         )
 
     def emit(self, invocation: Invocation, command: EffectCommand) -> None:
         """Queue an envelope for ``next()``."""
-        self.outbox.append(EffectEnvelope.build(invocation, command))
+        # Valid by construction (the machine's tests validate every envelope it emits), so
+        # built without EffectEnvelope.build's checks.
+        replay = invocation.replay
+        assert replay is not None
+        self.outbox[replay.key] = EffectEnvelope(invocation, command)
 
     def event(self, event: TurnEvent) -> None:
         """Queue a stream event for ``drain_events()``."""
@@ -545,17 +554,15 @@ def _deadlines(d: _Live, envelopes: tuple[EffectEnvelope, ...]) -> tuple[AwaitDe
 
 
 def _hand_out(d: _Live) -> None:
-    inflight = d.inflight
-    for envelope in d.outbox:
-        inflight[_key(envelope)] = envelope
-    d.outbox = []
+    d.inflight.update(d.outbox)
+    d.outbox = {}
 
 
 def _finish(d: _Live, outcome: TurnOutcome) -> None:
     result = TurnResult(outcome, d.messages, d.usage, d.protocol_iteration, d.turn_causes)
     d.event(TurnOutcomeEvent(outcome))
     d.phase = TurnDone(result)
-    d.outbox = []
+    d.outbox = {}
     d.inflight = {}
     d.waiting = {}
 

@@ -38,6 +38,7 @@ from lash_core.effects import (
     ToolAttemptOutcome,
     ToolCallPart,
     Usage,
+    validate_envelope,
 )
 from lash_core.effects.tools import (
     CheckpointDelivery,
@@ -211,6 +212,9 @@ def drive(
             trace.result = step.result
             return trace
         if isinstance(step, RunEffects):
+            for envelope in step.envelopes:
+                # The machine builds envelopes valid by construction, without the checks.
+                validate_envelope(envelope)
             pending.extend(step.envelopes)
             trace.envelopes.extend(step.envelopes)
             trace.batches.append(tuple(key_of(e) for e in step.envelopes))
