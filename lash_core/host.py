@@ -179,6 +179,11 @@ _RUNNER_KINDS: Final[dict[str, frozenset[EffectKind]]] = {
 }
 
 
+_NEVER_HANDLED: Final = frozenset(
+    {EffectKind.SLEEP, EffectKind.AWAIT_EVENT, EffectKind.PEEK_AWAIT_EVENT, EffectKind.PROCESS}
+)
+
+
 @attrs.frozen
 class HandlerExecutor:
     """A runner of user handlers.
@@ -191,6 +196,13 @@ class HandlerExecutor:
     name: str
     handlers: Mapping[EffectKind, EffectHandler]
     cancel: CancelToken | None = None
+    handled: frozenset[EffectKind] = attrs.field(init=False, repr=False, eq=False)
+    """The kinds it runs through a handler: its allowed kinds it has a handler for, not
+    ``sleep`` (the host sleeps) nor the registry's and processes' kinds."""
+
+    def __attrs_post_init__(self) -> None:
+        handled = (self.kinds & frozenset(self.handlers)) - _NEVER_HANDLED
+        object.__setattr__(self, "handled", handled)
 
     @property
     def kinds(self) -> frozenset[EffectKind]:
@@ -273,6 +285,10 @@ def route_effect(envelope: EffectEnvelope, executor: LocalExecutor) -> Route:
     """Decide where one envelope goes. Raises the reference's unavailable/mismatch errors."""
     command = envelope.command
     kind = command.kind
+    if type(executor) is HandlerExecutor and kind in executor.handled:
+        # The common case, decided as the general rules below would: a handler this executor
+        # may run (never a registry, process or sleep effect).
+        return HandlerRoute(executor.handlers[kind])
     if isinstance(command, PeekAwaitEventCommand):
         return PeekRoute(command.key)
     if isinstance(command, AwaitEventCommand):
@@ -307,7 +323,7 @@ def check_outcome(envelope: EffectEnvelope, outcome: object) -> EffectOutcome:
     otherwise)."""
     expected = envelope.command.kind
     actual = getattr(type(outcome), "kind", None)
-    if actual != expected or not isinstance(actual, EffectKind):
+    if actual is not expected:
         got = actual if isinstance(actual, EffectKind) else type(outcome).__name__
         raise LashError(
             codes.RUNTIME_EFFECT_WRONG_OUTCOME, f"expected {expected} outcome, got {got}"
@@ -671,6 +687,12 @@ class InlineHost(AwaitEventResolver):
         handler's own exception becomes ``runtime_effect_handler_failed``.
         """
         route = route_effect(envelope, executor)
+        if type(route) is HandlerRoute:
+            try:
+                outcome = await route.handler(envelope)
+            except Exception as exc:
+                raise handler_failure(envelope.command.kind, exc) from exc
+            return check_outcome(envelope, outcome)
         if isinstance(route, PeekRoute):
             terminal = self.peek_await_event(route.key)
             await self._loop.checkpoint()
@@ -680,11 +702,6 @@ class InlineHost(AwaitEventResolver):
                 route.key, cancel=route.cancel, deadline=route.deadline
             )
             return AwaitEventOutcome(resolution)
-        if isinstance(route, SleepRoute):
-            await self._sleep(route.duration_ms, route.cancel)
-            return SleepOutcome()
-        try:
-            outcome = await route.handler(envelope)
-        except Exception as exc:
-            raise handler_failure(envelope.command.kind, exc) from exc
-        return check_outcome(envelope, outcome)
+        assert isinstance(route, SleepRoute)
+        await self._sleep(route.duration_ms, route.cancel)
+        return SleepOutcome()
