@@ -192,6 +192,7 @@ from lash_core.effects.replay_keys import (
 from lash_core.effects.replay_keys import (
     turn_cancel_start_gate_invocation as turn_cancel_start_gate_invocation,
 )
+from lash_core.effects.replay_keys import turn_effect_in_scope as turn_effect_in_scope
 from lash_core.effects.replay_keys import turn_effect_invocation as turn_effect_invocation
 from lash_core.effects.replay_keys import turn_effect_replay_key as turn_effect_replay_key
 from lash_core.effects.replay_keys import wake_id as wake_id
@@ -395,6 +396,7 @@ __all__ = [
     "trigger_occurrence_replay_key",
     "turn_cancel_post_abort_gate_invocation",
     "turn_cancel_start_gate_invocation",
+    "turn_effect_in_scope",
     "turn_effect_invocation",
     "turn_effect_replay_key",
     "validate_envelope",

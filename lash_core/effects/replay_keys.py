@@ -65,6 +65,7 @@ __all__ = [
     "trigger_occurrence_replay_key",
     "turn_cancel_post_abort_gate_invocation",
     "turn_cancel_start_gate_invocation",
+    "turn_effect_in_scope",
     "turn_effect_invocation",
     "turn_effect_replay_key",
     "wake_id",
@@ -105,14 +106,20 @@ def turn_effect_invocation(
 ) -> Invocation:
     """A turn effect (llm_call, checkpoint, sync_execution_environment, exec_code, tool_batch):
     full turn scope, effect id = the turn-local effect number as decimal text."""
-    return Invocation.effect(
-        InvocationScope.for_turn(session_id, turn_id, turn_index, protocol_iteration),
-        str(effect_id),
-        kind,
-        turn_effect_replay_key(
-            session_id, turn_id, turn_index, protocol_iteration, kind, effect_id
-        ),
-    )
+    scope = InvocationScope.for_turn(session_id, turn_id, turn_index, protocol_iteration)
+    return turn_effect_in_scope(scope, kind, effect_id)
+
+
+def turn_effect_in_scope(
+    scope: InvocationScope, kind: EffectKind, effect_id: int | str
+) -> Invocation:
+    """:func:`turn_effect_invocation` in a turn scope built once (every coordinate set), for
+    callers that emit several effects in the same protocol iteration."""
+    turn_id, turn_index, iteration = scope.turn_id, scope.turn_index, scope.protocol_iteration
+    assert turn_id is not None and turn_index is not None and iteration is not None
+    effect = str(effect_id)
+    key = turn_effect_replay_key(scope.session_id, turn_id, turn_index, iteration, kind, effect)
+    return Invocation(scope, EffectSubject(effect, kind), None, Replay(key))
 
 
 def child_replay_base(parent: Invocation) -> str:

@@ -44,7 +44,7 @@ from lash_core.effects.commands import (
 )
 from lash_core.effects.envelope import EffectEnvelope
 from lash_core.effects.errors import ControllerError
-from lash_core.effects.invocation import EffectKind, Invocation
+from lash_core.effects.invocation import EffectKind, Invocation, InvocationScope
 from lash_core.effects.llm import (
     LlmCallError,
     LlmRequest,
@@ -70,7 +70,7 @@ from lash_core.effects.outcomes import (
 from lash_core.effects.replay_keys import (
     ChildInvocations,
     child_effect_invocation,
-    turn_effect_invocation,
+    turn_effect_in_scope,
 )
 from lash_core.effects.tools import (
     CheckpointKind,
@@ -409,7 +409,8 @@ class _Live:
     ``inflight`` those handed out and not answered, by replay key in hand-out order;
     ``events`` the undrained stream events.
     ``waiting`` maps the replay key each unsettled call of a tool round waits on to the call's
-    slot index: it is empty exactly when every call of the round has settled.
+    slot index: it is empty exactly when every call of the round has settled. ``scope`` is the
+    invocation scope of the current protocol iteration, built once.
     :meth:`freeze` gives the frozen state; the constructor takes one back.
     """
 
@@ -423,6 +424,7 @@ class _Live:
         "phase",
         "progress_cursor",
         "protocol_iteration",
+        "scope",
         "session_id",
         "synced_iteration",
         "system",
@@ -454,6 +456,7 @@ class _Live:
         self.inflight: dict[str, EffectEnvelope] = {_key(e): e for e in s.inflight}
         self.events: list[TurnEvent] = list(s.events)
         self.waiting: dict[str, int] = {}
+        self.scope: InvocationScope | None = None
         phase = s.phase
         self.phase: _LivePhase
         if isinstance(phase, WaitingTools):
@@ -506,20 +509,20 @@ class _Live:
 
     def turn_effect(self, kind: EffectKind) -> Invocation:
         """The invocation of the turn's next effect of ``kind`` (taking an effect id)."""
-        invocation = turn_effect_invocation(
-            self.session_id,
-            self.turn_id,
-            self.turn_index,
-            self.protocol_iteration,
-            kind,
-            self.next_effect_id,
-        )
+        scope = self.scope
+        if scope is None or scope.protocol_iteration != self.protocol_iteration:
+            scope = self.scope = InvocationScope.for_turn(
+                self.session_id, self.turn_id, self.turn_index, self.protocol_iteration
+            )
+        invocation = turn_effect_in_scope(scope, kind, self.next_effect_id)
         self.next_effect_id += 1
         return invocation
 
 
 _STATE_FIELDS: Final = frozenset(f.name for f in attrs.fields(TurnState))
-assert frozenset(_Live.__slots__) - {"waiting"} == _STATE_FIELDS, "live state mirrors TurnState"
+assert frozenset(_Live.__slots__) - {"scope", "waiting"} == _STATE_FIELDS, (
+    "live state mirrors TurnState"
+)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -682,11 +685,18 @@ def _on_llm(d: _Live, phase: WaitingLlm, outcome: LlmCallOutcome) -> None:
     if reason is StopReason.CANCELLED:
         return _stop(d, TurnStopReason.CANCELLED, detail=reason.value)
     message = response.message
-    text = "".join(p.text for p in message.parts if isinstance(p, TextPart))
-    if text and not outcome.text_streamed:
-        d.event(TextEvent(text))
+    texts: list[str] = []
+    calls: list[ToolCallPart] = []
+    for part in message.parts:
+        if isinstance(part, ToolCallPart):
+            calls.append(part)
+        elif isinstance(part, TextPart):
+            texts.append(part.text)
+    if texts and not outcome.text_streamed:
+        text = "".join(texts)
+        if text:
+            d.event(TextEvent(text))
     d.messages = (*d.messages, message)
-    calls = tuple(p for p in message.parts if isinstance(p, ToolCallPart))
     if calls:
         return _start_round(d, calls)
     if d.config.checkpoint_before_completion:
@@ -710,7 +720,7 @@ def _error_output(code: str, message: str) -> JsonValue:
     return {"code": code, "message": message}
 
 
-def _invalid_calls(calls: tuple[ToolCallPart, ...]) -> str | None:
+def _invalid_calls(calls: list[ToolCallPart]) -> str | None:
     seen: set[str] = set()
     for call in calls:
         if not call.call_id.strip():
@@ -730,7 +740,7 @@ def _code_args(args: JsonValue, default_language: str) -> tuple[str, str] | None
     return language, code
 
 
-def _start_round(d: _Live, calls: tuple[ToolCallPart, ...]) -> None:
+def _start_round(d: _Live, calls: list[ToolCallPart]) -> None:
     """Start every call of the model's response: tool attempts and code runs, concurrently."""
     problem = _invalid_calls(calls)
     if problem is not None:
