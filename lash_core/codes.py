@@ -65,6 +65,7 @@ TURN_CONFIG_INVALID: Final = "turn_config_invalid"
 TURN_UNKNOWN_REPLAY_KEY: Final = "turn_unknown_replay_key"
 TURN_FINISHED: Final = "turn_finished"
 TURN_MACHINE_BROKEN: Final = "turn_machine_broken"
+TURN_NOT_FINISHED: Final = "turn_not_finished"
 TURN_CANCELLED: Final = "turn_cancelled"
 RECONFIGURE_FAILED: Final = "reconfigure_failed"
 TURN_LLM_CALL_FAILED: Final = "turn_llm_call_failed"
@@ -148,6 +149,7 @@ CODES: Final[dict[str, str]] = {
     TURN_FINISHED: "An outcome or a cancel was sent to a turn machine whose turn is over.",
     TURN_MACHINE_BROKEN: "A turn machine refuses every call after one failed inside a "
     "transition (a bug in lash, please report it); restore a checkpoint taken before.",
+    TURN_NOT_FINISHED: "A streamed turn's result was read before the turn ended.",
     TURN_CANCELLED: "The turn was cancelled by its driver (the error of a `cancelled` stop).",
     RECONFIGURE_FAILED: "The execution environment could not be synced; the turn stops as a "
     "runtime error (the error of that stop).",

@@ -42,6 +42,8 @@ from lash_core.turn.state import WaitingCheckpoint as WaitingCheckpoint
 from lash_core.turn.state import WaitingLlm as WaitingLlm
 from lash_core.turn.state import WaitingSync as WaitingSync
 from lash_core.turn.state import WaitingTools as WaitingTools
+from lash_core.turn.stream import TurnStream as TurnStream
+from lash_core.turn.stream import stream_turn as stream_turn
 
 __all__ = [
     "AwaitDeadline",
@@ -69,6 +71,7 @@ __all__ = [
     "TurnStep",
     "TurnStopReason",
     "TurnStopped",
+    "TurnStream",
     "UsageEvent",
     "WaitingCheckpoint",
     "WaitingLlm",
@@ -76,4 +79,5 @@ __all__ = [
     "WaitingTools",
     "error_outcome",
     "run_turn",
+    "stream_turn",
 ]
