@@ -196,13 +196,14 @@ class HandlerExecutor:
     name: str
     handlers: Mapping[EffectKind, EffectHandler]
     cancel: CancelToken | None = None
-    handled: frozenset[EffectKind] = attrs.field(init=False, repr=False, eq=False)
-    """The kinds it runs through a handler: its allowed kinds it has a handler for, not
-    ``sleep`` (the host sleeps) nor the registry's and processes' kinds."""
+    routes: Mapping[EffectKind, HandlerRoute] = attrs.field(init=False, repr=False, eq=False)
+    """The route of each kind it runs through a handler: its allowed kinds it has a handler
+    for, not ``sleep`` (the host sleeps) nor the registry's and processes' kinds."""
 
     def __attrs_post_init__(self) -> None:
         handled = (self.kinds & frozenset(self.handlers)) - _NEVER_HANDLED
-        object.__setattr__(self, "handled", handled)
+        routes = {kind: HandlerRoute(self.handlers[kind]) for kind in handled}
+        object.__setattr__(self, "routes", routes)
 
     @property
     def kinds(self) -> frozenset[EffectKind]:
@@ -285,10 +286,12 @@ def route_effect(envelope: EffectEnvelope, executor: LocalExecutor) -> Route:
     """Decide where one envelope goes. Raises the reference's unavailable/mismatch errors."""
     command = envelope.command
     kind = command.kind
-    if type(executor) is HandlerExecutor and kind in executor.handled:
+    if type(executor) is HandlerExecutor:
         # The common case, decided as the general rules below would: a handler this executor
         # may run (never a registry, process or sleep effect).
-        return HandlerRoute(executor.handlers[kind])
+        route = executor.routes.get(kind)
+        if route is not None:
+            return route
     if isinstance(command, PeekAwaitEventCommand):
         return PeekRoute(command.key)
     if isinstance(command, AwaitEventCommand):

@@ -273,7 +273,7 @@ class TurnMachine:
         self._frozen = None
         try:
             del live.inflight[replay_key]
-            _apply(live, envelope, outcome)
+            _apply(live, replay_key, outcome)
         except BaseException as exc:
             self._broken = exc
             raise
@@ -629,8 +629,11 @@ def _llm_sleep(first: Invocation, attempt: int) -> Invocation:
 # -- applying outcomes -----------------------------------------------------------------------
 
 
-def _apply(d: _Live, envelope: EffectEnvelope, outcome: EffectOutcome) -> None:
+def _apply(d: _Live, key: str, outcome: EffectOutcome) -> None:
+    """Apply the outcome of the handed-out envelope with replay key ``key``."""
     phase = d.phase
+    if type(phase) is _ToolRound:
+        return _on_tool_outcome(d, phase, key, outcome)
     if isinstance(outcome, SyncExecutionEnvironmentOutcome):
         return _on_sync(d, outcome)
     if isinstance(phase, WaitingLlm):
@@ -641,8 +644,6 @@ def _apply(d: _Live, envelope: EffectEnvelope, outcome: EffectOutcome) -> None:
             return None
         assert isinstance(outcome, LlmCallOutcome)
         return _on_llm(d, phase, outcome)
-    if isinstance(phase, _ToolRound):
-        return _on_tool_outcome(d, phase, _key(envelope), outcome)
     assert isinstance(phase, WaitingCheckpoint) and isinstance(outcome, CheckpointOutcome)
     return _on_checkpoint(d, phase, outcome)
 
