@@ -75,6 +75,16 @@ TURN_EXEC_FAILED: Final = "turn_exec_failed"
 TOOL_COMPLETION_TIMEOUT: Final = "tool_completion_timeout"
 TOOL_COMPLETION_CANCELLED: Final = "tool_completion_cancelled"
 
+# -- turn control ----------------------------------------------------------------------------
+INVALID_TURN_CANCEL_REQUEST: Final = "invalid_turn_cancel_request"
+TURN_CONTROL_UNKNOWN_OR_REVOKED: Final = "turn_control_unknown_or_revoked"
+TURN_CANCEL_GATE_INVALID_TERMINAL: Final = "turn_cancel_gate_invalid_terminal"
+TURN_CANCEL_GATE_DECODE: Final = "turn_cancel_gate_decode"
+TURN_TERMINAL_UNKNOWN_OR_REVOKED: Final = "turn_terminal_unknown_or_revoked"
+TURN_TERMINAL_INVALID_RESOLUTION: Final = "turn_terminal_invalid_resolution"
+TURN_TERMINAL_DECODE: Final = "turn_terminal_decode"
+TURN_TERMINAL_AWAIT_TIMEOUT: Final = "turn_terminal_await_timeout"
+
 CODES: Final[dict[str, str]] = {
     WIRE_INVALID_JSON: "The input is not JSON text (or not valid UTF-8).",
     WIRE_DECODE: "The JSON does not have the shape of the requested wire type; the error's "
@@ -164,4 +174,19 @@ CODES: Final[dict[str, str]] = {
     "error tool result, or the error of a `runtime_error` stop under the `fail_turn` policy).",
     TOOL_COMPLETION_CANCELLED: "A pending tool call's completion was cancelled (an error tool "
     "result).",
+    INVALID_TURN_CANCEL_REQUEST: "A turn cancel request has a blank session id, turn id or "
+    "request id (or is not a TurnCancelRequest).",
+    TURN_CONTROL_UNKNOWN_OR_REVOKED: "A turn could not settle its cancel gate before committing: "
+    "the key is unknown or the turn's session was revoked.",
+    TURN_CANCEL_GATE_INVALID_TERMINAL: "A turn's cancel gate holds a terminal that is not `ok` "
+    "(something other than turn control wrote it).",
+    TURN_CANCEL_GATE_DECODE: "A turn's cancel gate holds an `ok` payload that is not a gate "
+    "terminal (`cancel_requested` or `completion_sealed`).",
+    TURN_TERMINAL_UNKNOWN_OR_REVOKED: "A turn's terminal could not be published: the key is "
+    "unknown or the turn's session was revoked.",
+    TURN_TERMINAL_INVALID_RESOLUTION: "A turn's terminal key holds a resolution that is not `ok`.",
+    TURN_TERMINAL_DECODE: "A turn's terminal key holds an `ok` payload that is not a turn "
+    "terminal (`committed` or `failed`).",
+    TURN_TERMINAL_AWAIT_TIMEOUT: "Waiting for a turn's terminal reached its timeout; nothing was "
+    "written, so a later publication and a later wait still work.",
 }

@@ -15,6 +15,10 @@ __all__ = ["START", "TRANSITIONS", "mermaid"]
 START: Final = "start"
 
 TRANSITIONS: Final[tuple[tuple[str, str, str], ...]] = (
+    (START, "CheckingGate", "under turn control: read the cancel gate first"),
+    ("CheckingGate", "WaitingSync", "no cancel, sync_execution_environment is on"),
+    ("CheckingGate", "WaitingLlm", "no cancel, model call"),
+    ("CheckingGate", "TurnDone", "cancel requested before start / sealed / cancelled"),
     (START, "WaitingSync", "sync_execution_environment is on"),
     (START, "WaitingLlm", "model call"),
     (START, "TurnDone", "no iteration left"),

@@ -38,6 +38,7 @@ from lash_core.effects.commands import (
     EffectCommand,
     ExecCodeCommand,
     LlmCallCommand,
+    PeekAwaitEventCommand,
     SleepCommand,
     SyncExecutionEnvironmentCommand,
     ToolAttemptCommand,
@@ -62,6 +63,7 @@ from lash_core.effects.outcomes import (
     EffectOutcome,
     ExecCodeOutcome,
     LlmCallOutcome,
+    PeekAwaitEventOutcome,
     SleepOutcome,
     SyncExecutionEnvironmentOutcome,
     ToolAttemptOutcome,
@@ -70,6 +72,7 @@ from lash_core.effects.outcomes import (
 from lash_core.effects.replay_keys import (
     ChildInvocations,
     child_effect_invocation,
+    turn_cancel_start_gate_invocation,
     turn_effect_in_scope,
 )
 from lash_core.effects.tools import (
@@ -80,8 +83,11 @@ from lash_core.effects.tools import (
     ToolAttemptLaunchDone,
 )
 from lash_core.errors import LashError, LocalProtocolError
+from lash_core.keys import AwaitEventKey
 from lash_core.resolution import ResolutionErr, ResolutionOk, ResolutionTimeout
+from lash_core.scope import TurnCancelGate, TurnScope
 from lash_core.turn.config import TurnConfig
+from lash_core.turn.control import GateCancelRequested, cancel_message, decode_gate
 from lash_core.turn.events import (
     AwaitDeadline,
     NeedOutcomes,
@@ -103,6 +109,7 @@ from lash_core.turn.events import (
 )
 from lash_core.turn.state import (
     CallKind,
+    CheckingGate,
     ToolSlot,
     TurnDone,
     TurnState,
@@ -125,6 +132,7 @@ _EXPECTED: Final[dict[EffectKind, type[EffectOutcome]]] = {
     EffectKind.AWAIT_EVENT: AwaitEventOutcome,
     EffectKind.EXEC_CODE: ExecCodeOutcome,
     EffectKind.CHECKPOINT: CheckpointOutcome,
+    EffectKind.PEEK_AWAIT_EVENT: PeekAwaitEventOutcome,
 }
 _OUTCOME_TYPES: Final[tuple[type[EffectOutcome], ...]] = typing.get_args(EffectOutcome)
 
@@ -158,6 +166,7 @@ class TurnMachine:
         turn_id: str,
         turn_index: int,
         messages: Iterable[Message],
+        cancel_gate: AwaitEventKey | None = None,
     ) -> None:
         config.validate()
         if not session_id.strip() or not turn_id.strip():
@@ -166,12 +175,22 @@ class TurnMachine:
             )
         if turn_index < 0:
             raise LocalProtocolError(codes.TURN_CONFIG_INVALID, "turn_index must not be negative")
+        if cancel_gate is not None and (
+            not isinstance(cancel_gate, AwaitEventKey)
+            or cancel_gate.scope != TurnScope(session_id, turn_id)
+            or not isinstance(cancel_gate.wait, TurnCancelGate)
+        ):
+            raise LocalProtocolError(
+                codes.TURN_CONFIG_INVALID,
+                "cancel_gate must be the turn_cancel_gate key of this turn's scope",
+            )
         conversation = tuple(messages)
         state = TurnState(
             config=config,
             session_id=session_id,
             turn_id=turn_id,
             turn_index=turn_index,
+            cancel_gate=cancel_gate,
             system=config.system_prompt,
             tools=config.tools,
             messages=conversation,
@@ -180,7 +199,7 @@ class TurnMachine:
         self._live = _Live(state)
         self._frozen = None
         self._broken = None
-        self._change(_start_iteration)
+        self._change(_start)
 
     # -- checkpoint and restore -------------------------------------------------------------
 
@@ -218,6 +237,16 @@ class TurnMachine:
     def finished(self) -> bool:
         """The turn is over."""
         return isinstance(self._live.phase, TurnDone)
+
+    @property
+    def cancel_gate(self) -> AwaitEventKey | None:
+        """The turn's cancel-gate key, if it runs under turn control."""
+        return self._live.cancel_gate
+
+    @property
+    def gate_checked(self) -> bool:
+        """The start gate has been read (or there is none): a cancel must now be watched for."""
+        return not isinstance(self._live.phase, CheckingGate)
 
     @property
     def awaiting(self) -> tuple[str, ...]:
@@ -398,7 +427,9 @@ class _ToolRound:
         self.children = None if batch is None else ChildInvocations(batch)
 
 
-_LivePhase: TypeAlias = WaitingSync | WaitingLlm | _ToolRound | WaitingCheckpoint | TurnDone
+_LivePhase: TypeAlias = (
+    CheckingGate | WaitingSync | WaitingLlm | _ToolRound | WaitingCheckpoint | TurnDone
+)
 
 
 class _Live:
@@ -415,6 +446,7 @@ class _Live:
     """
 
     __slots__ = (
+        "cancel_gate",
         "config",
         "events",
         "inflight",
@@ -442,6 +474,7 @@ class _Live:
         self.session_id = s.session_id
         self.turn_id = s.turn_id
         self.turn_index = s.turn_index
+        self.cancel_gate = s.cancel_gate
         self.protocol_iteration = s.protocol_iteration
         self.next_effect_id = s.next_effect_id
         self.synced_iteration = s.synced_iteration
@@ -475,6 +508,7 @@ class _Live:
             session_id=self.session_id,
             turn_id=self.turn_id,
             turn_index=self.turn_index,
+            cancel_gate=self.cancel_gate,
             protocol_iteration=self.protocol_iteration,
             next_effect_id=self.next_effect_id,
             synced_iteration=self.synced_iteration,
@@ -580,6 +614,36 @@ def _stop(
     _finish(d, TurnStopped(reason, detail, error))
 
 
+def _start(d: _Live) -> None:
+    """Read the cancel gate first if there is one, else start the first iteration."""
+    gate = d.cancel_gate
+    if gate is None:
+        return _start_iteration(d)
+    d.emit(turn_cancel_start_gate_invocation(d.session_id, d.turn_id), PeekAwaitEventCommand(gate))
+    d.phase = CheckingGate()
+    return None
+
+
+def _on_start_gate(d: _Live, outcome: PeekAwaitEventOutcome) -> None:
+    """A cancel already on the gate stops the turn before it runs anything."""
+    terminal = outcome.resolution
+    if terminal is None:
+        return _start_iteration(d)
+    try:
+        winner = decode_gate(terminal)
+    except LashError as exc:
+        error = ControllerError(exc.code, exc.message)
+        return _stop(d, TurnStopReason.RUNTIME_ERROR, detail="turn_control", error=error)
+    if isinstance(winner, GateCancelRequested):
+        error = ControllerError(codes.TURN_CANCELLED, cancel_message(winner.cancellation))
+        return _stop(d, TurnStopReason.CANCELLED, error=error)
+    error = ControllerError(
+        codes.TURN_CANCEL_GATE_INVALID_TERMINAL,
+        "the cancel gate is already sealed: this turn completed in an earlier run",
+    )
+    return _stop(d, TurnStopReason.RUNTIME_ERROR, detail="turn_control", error=error)
+
+
 def _advance_iteration(d: _Live) -> None:
     """Move to the next protocol iteration, report progress and prepare it."""
     d.protocol_iteration += 1
@@ -636,6 +700,8 @@ def _apply(d: _Live, key: str, outcome: EffectOutcome) -> None:
         return _on_tool_outcome(d, phase, key, outcome)
     if isinstance(outcome, SyncExecutionEnvironmentOutcome):
         return _on_sync(d, outcome)
+    if isinstance(outcome, PeekAwaitEventOutcome):
+        return _on_start_gate(d, outcome)
     if isinstance(phase, WaitingLlm):
         if isinstance(outcome, SleepOutcome):
             attempt = phase.attempt + 1

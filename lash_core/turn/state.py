@@ -18,12 +18,14 @@ from lash_core.effects.errors import ControllerError
 from lash_core.effects.invocation import Invocation
 from lash_core.effects.llm import LlmRequest, Message, ToolCallPart, ToolResultPart, ToolSpec, Usage
 from lash_core.effects.tools import CheckpointKind, PendingCompletion
+from lash_core.keys import AwaitEventKey
 from lash_core.turn.config import TurnConfig
 from lash_core.turn.events import TurnEvent, TurnResult
 from lash_core.wire import JsonValue, omit_if_none
 
 __all__ = [
     "CallKind",
+    "CheckingGate",
     "Phase",
     "ToolSlot",
     "TurnDone",
@@ -89,6 +91,13 @@ class ToolSlot:
 
 
 @attrs.frozen
+class CheckingGate:
+    """Reading the turn's cancel gate (``turn_cancel.start_gate``) before any other effect."""
+
+    phase: ClassVar[str] = "checking_gate"
+
+
+@attrs.frozen
 class WaitingSync:
     """Waiting for ``sync_execution_environment``."""
 
@@ -134,13 +143,16 @@ class TurnDone:
     result: TurnResult
 
 
-Phase: TypeAlias = WaitingSync | WaitingLlm | WaitingTools | WaitingCheckpoint | TurnDone
+Phase: TypeAlias = (
+    CheckingGate | WaitingSync | WaitingLlm | WaitingTools | WaitingCheckpoint | TurnDone
+)
 """Where the turn is (tag ``phase``)."""
 
 wire.tagged_union(
     Phase,
     "phase",
     {
+        "checking_gate": CheckingGate,
         "waiting_sync": WaitingSync,
         "waiting_llm": WaitingLlm,
         "waiting_tools": WaitingTools,
@@ -159,12 +171,14 @@ class TurnState:
     ``synced_iteration`` is the protocol iteration the execution environment was last synced
     for; ``transient`` are checkpoint messages for the next model request only;
     ``progress_cursor`` counts the messages already reported by progress events.
+    ``cancel_gate`` is the turn's cancel-gate key when the turn is under turn control.
     """
 
     config: TurnConfig
     session_id: str
     turn_id: str
     turn_index: int
+    cancel_gate: AwaitEventKey | None = omit_if_none()
     protocol_iteration: int = 0
     next_effect_id: int = 1
     synced_iteration: int | None = None

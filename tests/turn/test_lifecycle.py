@@ -48,7 +48,12 @@ class Observed(TurnMachine):
 
 def _observe(config: TurnConfig, world: w.World) -> None:
     machine = Observed(
-        config, session_id=w.SESSION, turn_id=w.TURN, turn_index=0, messages=(w.user("hi"),)
+        config,
+        session_id=w.SESSION,
+        turn_id=w.TURN,
+        turn_index=0,
+        messages=(w.user("hi"),),
+        cancel_gate=w.GATE_KEY if world.controlled else None,
     )
     Observed.edges.add((START, machine._phase()))
     w.drive(machine, world)
@@ -64,9 +69,14 @@ def test_every_observed_change_of_phase_is_declared(scenario: tuple[TurnConfig, 
 
 def test_cancelling_in_any_phase_ends_the_turn_along_a_declared_edge() -> None:
     config = TurnConfig(model="m", sync_execution_environment=True)
-    for steps in range(3):
+    for steps in range(4):
         machine = Observed(
-            config, session_id=w.SESSION, turn_id=w.TURN, turn_index=0, messages=(w.user("x"),)
+            config,
+            session_id=w.SESSION,
+            turn_id=w.TURN,
+            turn_index=0,
+            messages=(w.user("x"),),
+            cancel_gate=w.GATE_KEY,
         )
         Observed.edges = set()
         world = w.World([w.calls(("c1", "a")), w.answer("done")])

@@ -45,7 +45,8 @@ from lash_core.errors import LashError, LocalProtocolError
 from lash_core.resolution import CANCELLED, TIMEOUT, Resolution, err, ok
 from lash_core.testing.strategies import wire_values
 from lash_core.turn import RetryPolicy, TurnConfig, TurnMachine, TurnState
-from lash_core.wire import Err, JsonValue, Ok, from_json, to_json
+from lash_core.turn.control import GateCancelRequested, GateCompletionSealed, TurnCancellation
+from lash_core.wire import Err, JsonValue, Ok, from_json, to_json, to_wire
 
 from .world import (
     Trace,
@@ -63,6 +64,16 @@ from .world import (
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 RESOLUTIONS: tuple[Resolution, ...] = (ok({"v": 1}), err("e", "bad"), TIMEOUT, CANCELLED)
+GATES: tuple[Resolution | None, ...] = (
+    None,
+    None,
+    None,
+    ok(to_wire(GateCancelRequested(TurnCancellation("stop-1", "ui")))),
+    ok(to_wire(GateCompletionSealed())),
+    ok({"state": "unheard_of"}),
+)
+"""The cancel gate at the start of a controlled turn: mostly empty, else a cancel request, a
+seal from an earlier run, or something undecodable."""
 
 
 @st.composite
@@ -81,7 +92,9 @@ def scenarios(draw: st.DrawFn) -> tuple[TurnConfig, World]:
         code_tool_name="code",
         max_context_tokens=1000,
     )
-    world = World([])
+    world = World([], controlled=draw(st.booleans()))
+    if world.controlled:
+        world.gate = draw(st.sampled_from(GATES))
     for round_ in range(draw(st.integers(0, 3))):
         for _ in range(draw(st.integers(0, model_attempts - 1))):
             world.llm.append(llm_error(True))
@@ -119,7 +132,7 @@ def _code_args(call_id: str) -> JsonValue:
 
 
 def reference(config: TurnConfig, world: World) -> Trace:
-    return drive(make(config), copy.deepcopy(world))
+    return drive(make(config, world=world), copy.deepcopy(world))
 
 
 def turn_level(trace: Trace) -> list[str]:
@@ -139,7 +152,7 @@ def test_any_feeding_order_and_chunking_gives_the_same_turn(
         size = data.draw(st.integers(1, len(pending_envelopes)))
         return list(order[:size])
 
-    actual = drive(make(config), copy.deepcopy(world), choose)
+    actual = drive(make(config, world=world), copy.deepcopy(world), choose)
     assert sorted(actual.json) == sorted(expected.json)
     assert len(set(actual.keys)) == len(actual.keys)
     assert turn_level(actual) == turn_level(expected)
@@ -170,7 +183,7 @@ def test_checkpoint_and_restore_at_any_step(
         assert state == machine.checkpoint()
         return TurnMachine.restore(state)
 
-    actual = drive(make(config), copy.deepcopy(world), on_step=on_step)
+    actual = drive(make(config, world=world), copy.deepcopy(world), on_step=on_step)
     if not lost:  # the turn ended before the chosen step
         assert actual.json == expected.json
     else:
@@ -240,5 +253,5 @@ def test_every_state_and_outcome_kind_advances_or_is_refused_unchanged(
         assert twin.checkpoint() == before
         assert machine.checkpoint() == state
 
-    trace = drive(make(config), copy.deepcopy(world), on_step=on_step)
+    trace = drive(make(config, world=world), copy.deepcopy(world), on_step=on_step)
     assert trace.result is not None

@@ -13,7 +13,7 @@ from typing import Final
 
 import attrs
 
-from lash_core import KeySigner, ToolCompletion, TurnScope
+from lash_core import KeySigner, ToolCompletion, TurnCancelGate, TurnScope
 from lash_core.effects import (
     AwaitEventCommand,
     AwaitEventOutcome,
@@ -29,6 +29,8 @@ from lash_core.effects import (
     LlmCallOutcome,
     LlmResponse,
     Message,
+    PeekAwaitEventCommand,
+    PeekAwaitEventOutcome,
     Role,
     SleepOutcome,
     StopReason,
@@ -103,6 +105,9 @@ def done(
     return ToolAttemptLaunchDone(record)
 
 
+GATE_KEY: Final = SIGNER.mint(TurnScope(SESSION, TURN), TurnCancelGate())
+
+
 def key_for(call_id: str) -> AwaitEventKey:
     return SIGNER.mint(TurnScope(SESSION, TURN), ToolCompletion(call_id))
 
@@ -132,6 +137,10 @@ class World:
     completions: dict[str, Resolution] = attrs.Factory(dict)
     checkpoints: list[Result[CheckpointDelivery, ControllerError]] = attrs.Factory(list)
     syncs: list[Result[ExecutionEnvironmentSync | None, str]] = attrs.Factory(list)
+    controlled: bool = False
+    """The turn runs under turn control: it reads its cancel gate first."""
+    gate: Resolution | None = None
+    """What the cancel gate holds when the turn starts."""
 
     def respond(self, envelope: EffectEnvelope) -> EffectOutcome:
         command = envelope.command
@@ -143,6 +152,9 @@ class World:
         if isinstance(command, ToolAttemptCommand):
             cid, n = command.call.call_id, command.attempt
             return ToolAttemptOutcome(self.tools.get((cid, n), done(cid, n)))
+        if isinstance(command, PeekAwaitEventCommand):
+            assert command.key == GATE_KEY
+            return PeekAwaitEventOutcome(self.gate)
         if isinstance(command, AwaitEventCommand):
             return AwaitEventOutcome(self.completions[command.key.wait.tool_call_id])  # type: ignore[union-attr]
         if isinstance(command, ExecCodeCommand):
@@ -188,8 +200,19 @@ class Trace:
         return [canonical_json(e) for e in self.envelopes]
 
 
-def make(config: TurnConfig, messages: tuple[Message, ...] = (user("hi"),)) -> TurnMachine:
-    return TurnMachine(config, session_id=SESSION, turn_id=TURN, turn_index=0, messages=messages)
+def make(
+    config: TurnConfig, messages: tuple[Message, ...] = (user("hi"),), world: World | None = None
+) -> TurnMachine:
+    """A machine for ``config``; under turn control if ``world`` says so."""
+    gate = GATE_KEY if world is not None and world.controlled else None
+    return TurnMachine(
+        config,
+        session_id=SESSION,
+        turn_id=TURN,
+        turn_index=0,
+        messages=messages,
+        cancel_gate=gate,
+    )
 
 
 def drive(

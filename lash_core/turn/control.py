@@ -1,0 +1,409 @@
+"""Turn control on the keyed-promise seam: stopping a turn, and learning how it ended.
+
+Every turn has two reserved await-event keys in its ``turn`` scope:
+
+* the **cancel gate** (``turn_cancel_gate``), written once, by whoever comes first: a cancel
+  request (``cancel_requested`` with its evidence) or the turn itself sealing its completion
+  (``completion_sealed``). First writer wins, so a cancel and a completion racing each other
+  always agree on one answer;
+* the **terminal** (``turn_terminal``), where the turn publishes how it ended (``committed``
+  with its outcome, or ``failed``). Anyone may await it, before or after it is published.
+
+:func:`request_cancel` is what a "stop" button calls. :func:`settle_before_commit` is what the
+turn's owner calls before committing its outcome (``run_turn`` does it), and the gate's winner
+decides the committed outcome (:func:`committed_result`). :func:`publish_terminal` and
+:func:`await_terminal` write and read the terminal. The functions take the host whose registry
+holds the keys; everything they decide is decided here, the same on every driver.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Final, TypeAlias
+
+import attrs
+
+from lash_core import codes, wire
+from lash_core.effects.errors import ControllerError
+from lash_core.errors import LashError, LocalProtocolError
+from lash_core.host import DurabilityTier, InlineHost
+from lash_core.keys import AwaitEventKey
+from lash_core.resolution import (
+    AlreadyResolved,
+    Resolution,
+    ResolutionOk,
+    UnknownOrRevoked,
+    ok,
+)
+from lash_core.scope import TurnCancelGate, TurnScope, TurnTerminal
+from lash_core.turn.events import TurnOutcome, TurnResult, TurnStopped, TurnStopReason
+from lash_core.wire import omit_if_none
+
+__all__ = [
+    "CancelAlreadyRequested",
+    "CancelRequested",
+    "CompletionWonRace",
+    "ControlUnknownOrRevoked",
+    "GateCancelRequested",
+    "GateCompletionSealed",
+    "TerminalCommitted",
+    "TerminalFailed",
+    "TurnAddress",
+    "TurnCancelOutcome",
+    "TurnCancelReceipt",
+    "TurnCancelRequest",
+    "TurnCancellation",
+    "TurnGateTerminal",
+    "TurnTerminalRecord",
+    "await_terminal",
+    "cancel_message",
+    "committed_result",
+    "decode_gate",
+    "gate_key",
+    "publish_terminal",
+    "request_cancel",
+    "request_cancel_threadsafe",
+    "settle_before_commit",
+    "terminal_key",
+]
+
+
+# -- wire values -----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class TurnAddress:
+    """Which turn: a session and a turn id."""
+
+    session_id: str
+    turn_id: str
+
+    @property
+    def scope(self) -> TurnScope:
+        return TurnScope(self.session_id, self.turn_id)
+
+
+@attrs.frozen
+class TurnCancellation:
+    """The evidence of a cancel request: who asked (``request_id``), from where, and why."""
+
+    request_id: str
+    origin: str | None = omit_if_none()
+    reason: str | None = omit_if_none()
+
+
+@attrs.frozen
+class TurnCancelRequest:
+    """A request to cancel the turn at ``address`` (``request_id`` must not be blank)."""
+
+    address: TurnAddress
+    request_id: str
+    origin: str | None = None
+    reason: str | None = None
+
+    @property
+    def evidence(self) -> TurnCancellation:
+        return TurnCancellation(self.request_id, self.origin, self.reason)
+
+
+@attrs.frozen
+class GateCancelRequested:
+    """The gate's terminal when a cancel came first."""
+
+    state: ClassVar[str] = "cancel_requested"
+    cancellation: TurnCancellation
+
+
+@attrs.frozen
+class GateCompletionSealed:
+    """The gate's terminal when the turn sealed its completion first."""
+
+    state: ClassVar[str] = "completion_sealed"
+
+
+TurnGateTerminal: TypeAlias = GateCancelRequested | GateCompletionSealed
+"""What won the cancel gate (tag ``state``, content ``cancellation``)."""
+
+wire.tagged_union(
+    TurnGateTerminal,
+    "state",
+    {"cancel_requested": GateCancelRequested, "completion_sealed": GateCompletionSealed},
+    content="cancellation",
+)
+
+
+@attrs.frozen
+class CancelRequested:
+    """This request won the gate: the turn will stop."""
+
+    outcome: ClassVar[str] = "requested"
+    cancellation: TurnCancellation
+
+
+@attrs.frozen
+class CancelAlreadyRequested:
+    """An earlier request won the gate; ``cancellation`` is that first request's evidence."""
+
+    outcome: ClassVar[str] = "already_requested"
+    cancellation: TurnCancellation
+
+
+@attrs.frozen
+class CompletionWonRace:
+    """The turn had sealed its completion first: it was not cancelled."""
+
+    outcome: ClassVar[str] = "completion_won_race"
+
+
+@attrs.frozen
+class ControlUnknownOrRevoked:
+    """The turn's session was revoked (or the key refused): nothing was written."""
+
+    outcome: ClassVar[str] = "unknown_or_revoked"
+
+
+TurnCancelOutcome: TypeAlias = (
+    CancelRequested | CancelAlreadyRequested | CompletionWonRace | ControlUnknownOrRevoked
+)
+"""What a cancel request achieved (tag ``outcome``, content ``cancellation``)."""
+
+wire.tagged_union(
+    TurnCancelOutcome,
+    "outcome",
+    {
+        "requested": CancelRequested,
+        "already_requested": CancelAlreadyRequested,
+        "completion_won_race": CompletionWonRace,
+        "unknown_or_revoked": ControlUnknownOrRevoked,
+    },
+    content="cancellation",
+)
+
+
+@attrs.frozen
+class TurnCancelReceipt:
+    """The answer to :func:`request_cancel`, with the host's durability tier."""
+
+    durability_tier: DurabilityTier
+    outcome: TurnCancelOutcome
+
+
+@attrs.frozen
+class TerminalCommitted:
+    """The turn committed ``outcome``; ``cancellation`` is the evidence of the cancel that won
+    its gate, if one did."""
+
+    status: ClassVar[str] = "committed"
+    outcome: TurnOutcome
+    cancellation: TurnCancellation | None = omit_if_none()
+    session_revision: int | None = omit_if_none()
+
+
+@attrs.frozen
+class TerminalFailed:
+    """The turn failed before it could commit an outcome."""
+
+    status: ClassVar[str] = "failed"
+    error: ControllerError
+
+
+TurnTerminalRecord: TypeAlias = TerminalCommitted | TerminalFailed
+"""How a turn ended, as published on its terminal key (tag ``status``)."""
+
+wire.tagged_union(
+    TurnTerminalRecord, "status", {"committed": TerminalCommitted, "failed": TerminalFailed}
+)
+
+
+# -- keys and decoding -----------------------------------------------------------------------
+
+_GATE: Final = TurnCancelGate()
+_TERMINAL: Final = TurnTerminal()
+
+
+def gate_key(host: InlineHost, address: TurnAddress) -> AwaitEventKey:
+    """The turn's cancel-gate key (give it to the turn machine as ``cancel_gate``)."""
+    return host.await_event_key(address.scope, _GATE)
+
+
+def terminal_key(host: InlineHost, address: TurnAddress) -> AwaitEventKey:
+    """The turn's terminal key."""
+    return host.await_event_key(address.scope, _TERMINAL)
+
+
+def decode_gate(resolution: Resolution) -> TurnGateTerminal:
+    """The gate terminal a resolution holds (``turn_cancel_gate_invalid_terminal`` if it is not
+    ``ok``, ``turn_cancel_gate_decode`` if its payload is not a gate terminal)."""
+    if not isinstance(resolution, ResolutionOk):
+        raise LashError(
+            codes.TURN_CANCEL_GATE_INVALID_TERMINAL,
+            f"the cancel gate holds a {type(resolution).__name__} terminal, not ok",
+        )
+    try:
+        gate: TurnGateTerminal = wire.from_wire(resolution.payload, TurnGateTerminal)
+    except LashError as exc:
+        raise LashError(
+            codes.TURN_CANCEL_GATE_DECODE,
+            f"the cancel gate's payload is not a gate terminal: {exc}",
+        ) from None
+    return gate
+
+
+def _decode_terminal(resolution: Resolution) -> TurnTerminalRecord:
+    if not isinstance(resolution, ResolutionOk):
+        raise LashError(
+            codes.TURN_TERMINAL_INVALID_RESOLUTION,
+            f"the turn terminal holds a {type(resolution).__name__} resolution, not ok",
+        )
+    try:
+        record: TurnTerminalRecord = wire.from_wire(resolution.payload, TurnTerminalRecord)
+    except LashError as exc:
+        raise LashError(
+            codes.TURN_TERMINAL_DECODE, f"the turn terminal's payload is not a terminal: {exc}"
+        ) from None
+    return record
+
+
+def cancel_message(cancellation: TurnCancellation) -> str:
+    """The message of a turn stopped by a cancel request."""
+    why = f": {cancellation.reason}" if cancellation.reason else ""
+    return f"the turn was cancelled by request {cancellation.request_id!r}{why}"
+
+
+# -- the operations --------------------------------------------------------------------------
+
+
+def _check_request(request: object) -> TurnCancelRequest:
+    if not isinstance(request, TurnCancelRequest) or not isinstance(request.address, TurnAddress):
+        raise LocalProtocolError(
+            codes.INVALID_TURN_CANCEL_REQUEST, "expected a TurnCancelRequest with a TurnAddress"
+        )
+    fields = (request.address.session_id, request.address.turn_id, request.request_id)
+    if not all(isinstance(f, str) and f.strip() for f in fields):
+        raise LocalProtocolError(
+            codes.INVALID_TURN_CANCEL_REQUEST,
+            "a turn cancel request needs a non-blank session id, turn id and request id",
+        )
+    return request
+
+
+def request_cancel(host: InlineHost, request: TurnCancelRequest) -> TurnCancelReceipt:
+    """Ask the turn at ``request.address`` to stop (it may not have started yet).
+
+    Answers ``requested`` (this request won the gate), ``already_requested`` (with the first
+    request's evidence), ``completion_won_race`` (the turn had sealed its completion) or
+    ``unknown_or_revoked`` (its session was revoked). Raises ``invalid_turn_cancel_request``
+    for blank ids. Never waits.
+    """
+    request = _check_request(request)
+    tier = host.durability_tier
+    try:
+        key = gate_key(host, request.address)
+    except LashError as exc:
+        if exc.code != codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED:
+            raise
+        return TurnCancelReceipt(tier, ControlUnknownOrRevoked())
+    evidence = request.evidence
+    proposed = ok(wire.to_wire(GateCancelRequested(evidence)))
+    answer = host.resolve_await_event(key, proposed)
+    if isinstance(answer, UnknownOrRevoked):
+        return TurnCancelReceipt(tier, ControlUnknownOrRevoked())
+    if isinstance(answer, AlreadyResolved):
+        winner = decode_gate(answer.terminal)
+        if isinstance(winner, GateCancelRequested):
+            return TurnCancelReceipt(tier, CancelAlreadyRequested(winner.cancellation))
+        return TurnCancelReceipt(tier, CompletionWonRace())
+    return TurnCancelReceipt(tier, CancelRequested(evidence))
+
+
+def request_cancel_threadsafe(host: InlineHost, request: TurnCancelRequest) -> TurnCancelReceipt:
+    """:func:`request_cancel` from another OS thread (blocks until the loop ran it)."""
+    return host.primitives.call_threadsafe(lambda: request_cancel(host, request))
+
+
+def settle_before_commit(
+    host: InlineHost,
+    address: TurnAddress,
+    *,
+    locally_cancelled: bool,
+    origin: str | None = None,
+) -> TurnGateTerminal:
+    """Write the turn's side of its gate and return the gate's winner.
+
+    A turn that was cancelled locally proposes ``cancel_requested`` with the evidence
+    ``request_id="internal:{turn_id}"`` (and ``origin``); otherwise it proposes
+    ``completion_sealed``. Whatever won (this proposal, or a cancel request that came first)
+    decides the committed outcome. Raises ``turn_control_unknown_or_revoked`` if the session was
+    revoked.
+    """
+    proposal: TurnGateTerminal = (
+        GateCancelRequested(TurnCancellation(f"internal:{address.turn_id}", origin))
+        if locally_cancelled
+        else GateCompletionSealed()
+    )
+    try:
+        key = gate_key(host, address)
+        answer = host.resolve_await_event(key, ok(wire.to_wire(proposal)))
+    except LashError as exc:
+        if exc.code != codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED:
+            raise
+        answer = UnknownOrRevoked()
+    if isinstance(answer, UnknownOrRevoked):
+        raise LashError(
+            codes.TURN_CONTROL_UNKNOWN_OR_REVOKED,
+            f"the cancel gate of turn {address.turn_id!r} is unknown or its session was revoked",
+        )
+    if isinstance(answer, AlreadyResolved):
+        return decode_gate(answer.terminal)
+    return proposal
+
+
+def committed_result(result: TurnResult, winner: TurnGateTerminal) -> TurnResult:
+    """The result to commit once the gate is settled: the turn's own, unless a cancel won the
+    gate and the turn did not already stop as cancelled."""
+    if isinstance(winner, GateCompletionSealed):
+        return result
+    outcome = result.outcome
+    if isinstance(outcome, TurnStopped) and outcome.reason is TurnStopReason.CANCELLED:
+        return result
+    error = ControllerError(codes.TURN_CANCELLED, cancel_message(winner.cancellation))
+    return attrs.evolve(result, outcome=TurnStopped(TurnStopReason.CANCELLED, error=error))
+
+
+def publish_terminal(host: InlineHost, address: TurnAddress, record: TurnTerminalRecord) -> bool:
+    """Publish how the turn ended on its terminal key (archiving its control keys). Returns
+    whether it was written now (``False``: a terminal was already there, which stays).
+    Raises ``turn_terminal_unknown_or_revoked`` if the session was revoked."""
+    try:
+        key = terminal_key(host, address)
+        answer = host.resolve_await_event(key, ok(wire.to_wire(record)))
+    except LashError as exc:
+        if exc.code != codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED:
+            raise
+        answer = UnknownOrRevoked()
+    if isinstance(answer, UnknownOrRevoked):
+        raise LashError(
+            codes.TURN_TERMINAL_UNKNOWN_OR_REVOKED,
+            f"the terminal of turn {address.turn_id!r} is unknown or its session was revoked",
+        )
+    return not isinstance(answer, AlreadyResolved)
+
+
+async def await_terminal(
+    host: InlineHost, address: TurnAddress, *, timeout: float | None = None
+) -> TurnTerminalRecord:
+    """Wait for the turn's terminal (published before or after this call) and return it.
+
+    ``timeout`` (seconds on the host's clock) raises ``turn_terminal_await_timeout`` and writes
+    nothing, so a later publication and a later wait still work.
+    """
+    key = terminal_key(host, address)
+    try:
+        resolution = await host.await_await_event(key, timeout=timeout)
+    except LashError as exc:
+        if exc.code == codes.TURN_CONTROL_WAIT_TIMEOUT:
+            raise LashError(
+                codes.TURN_TERMINAL_AWAIT_TIMEOUT,
+                f"turn {address.turn_id!r} published no terminal within {timeout} s",
+            ) from None
+        raise
+    return _decode_terminal(resolution)
