@@ -18,6 +18,8 @@ holds the keys; everything they decide is decided here, the same on every driver
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from typing import ClassVar, Final, TypeAlias
 
 import attrs
@@ -56,14 +58,17 @@ __all__ = [
     "TurnTerminalRecord",
     "await_terminal",
     "cancel_message",
+    "commit_turn",
     "committed_result",
     "decode_gate",
+    "fail_turn",
     "gate_key",
     "publish_terminal",
     "request_cancel",
     "request_cancel_threadsafe",
     "settle_before_commit",
     "terminal_key",
+    "watch_cancel",
 ]
 
 
@@ -312,7 +317,35 @@ def request_cancel(host: InlineHost, request: TurnCancelRequest) -> TurnCancelRe
         if isinstance(winner, GateCancelRequested):
             return TurnCancelReceipt(tier, CancelAlreadyRequested(winner.cancellation))
         return TurnCancelReceipt(tier, CompletionWonRace())
+    watcher = _WATCHERS.get(host, {}).get((request.address.session_id, request.address.turn_id))
+    if watcher is not None:
+        watcher(evidence)
     return TurnCancelReceipt(tier, CancelRequested(evidence))
+
+
+_WATCHERS: Final[
+    weakref.WeakKeyDictionary[InlineHost, dict[tuple[str, str], Callable[[TurnCancellation], None]]]
+] = weakref.WeakKeyDictionary()
+
+
+def watch_cancel(
+    host: InlineHost, address: TurnAddress, on_cancel: Callable[[TurnCancellation], None]
+) -> Callable[[], None]:
+    """Call ``on_cancel(evidence)`` at once, synchronously, when a :func:`request_cancel` on
+    ``host`` wins the gate of the turn at ``address``; returns the function that stops watching.
+
+    ``run_turn`` watches the turn it runs, so a cancel takes effect in the same step as the
+    request: no effect of the turn can complete between the two.
+    """
+    watchers = _WATCHERS.setdefault(host, {})
+    where = (address.session_id, address.turn_id)
+    watchers[where] = on_cancel
+
+    def unwatch() -> None:
+        if watchers.get(where) is on_cancel:
+            del watchers[where]
+
+    return unwatch
 
 
 def request_cancel_threadsafe(host: InlineHost, request: TurnCancelRequest) -> TurnCancelReceipt:
@@ -367,6 +400,39 @@ def committed_result(result: TurnResult, winner: TurnGateTerminal) -> TurnResult
         return result
     error = ControllerError(codes.TURN_CANCELLED, cancel_message(winner.cancellation))
     return attrs.evolve(result, outcome=TurnStopped(TurnStopReason.CANCELLED, error=error))
+
+
+def commit_turn(host: InlineHost, address: TurnAddress, result: TurnResult) -> TurnResult:
+    """Settle the gate for a finished turn, decide the committed result and publish it.
+
+    A turn that stopped as ``cancelled`` proposes a cancel (evidence ``internal:{turn_id}``),
+    any other proposes to seal its completion; the gate's winner decides
+    (:func:`committed_result`), and the terminal is published with the winning cancel's
+    evidence. A revoked session: ``turn_control_unknown_or_revoked``.
+    """
+    outcome = result.outcome
+    cancelled = isinstance(outcome, TurnStopped) and outcome.reason is TurnStopReason.CANCELLED
+    winner = settle_before_commit(host, address, locally_cancelled=cancelled)
+    committed = committed_result(result, winner)
+    cancellation = winner.cancellation if isinstance(winner, GateCancelRequested) else None
+    _publish_quietly(host, address, TerminalCommitted(committed.outcome, cancellation))
+    return committed
+
+
+def fail_turn(host: InlineHost, address: TurnAddress, error: Exception) -> None:
+    """Publish a ``failed`` terminal for a turn whose run raised ``error``."""
+    code = error.code if isinstance(error, LashError) else codes.RUNTIME_EFFECT_HANDLER_FAILED
+    message = error.message if isinstance(error, LashError) else f"{type(error).__name__}: {error}"
+    _publish_quietly(host, address, TerminalFailed(ControllerError(code, message)))
+
+
+def _publish_quietly(host: InlineHost, address: TurnAddress, record: TurnTerminalRecord) -> None:
+    """Publish, ignoring a revoked session (nobody can attach to its terminal any more)."""
+    try:
+        publish_terminal(host, address, record)
+    except LashError as exc:
+        if exc.code != codes.TURN_TERMINAL_UNKNOWN_OR_REVOKED:
+            raise
 
 
 def publish_terminal(host: InlineHost, address: TurnAddress, record: TurnTerminalRecord) -> bool:

@@ -239,6 +239,20 @@ class TurnMachine:
         return isinstance(self._live.phase, TurnDone)
 
     @property
+    def session_id(self) -> str:
+        return self._live.session_id
+
+    @property
+    def turn_id(self) -> str:
+        return self._live.turn_id
+
+    @property
+    def result(self) -> TurnResult | None:
+        """The turn's result once it is over, else ``None``."""
+        phase = self._live.phase
+        return phase.result if isinstance(phase, TurnDone) else None
+
+    @property
     def cancel_gate(self) -> AwaitEventKey | None:
         """The turn's cancel-gate key, if it runs under turn control."""
         return self._live.cancel_gate

@@ -49,6 +49,14 @@ from lash_core.host import (
     TaskHandle,
 )
 from lash_core.resolution import ExternalCompletionError, ResolutionErr
+from lash_core.turn.control import (
+    TurnAddress,
+    TurnCancellation,
+    cancel_message,
+    commit_turn,
+    fail_turn,
+    watch_cancel,
+)
 from lash_core.turn.events import RunEffects, TurnEvent, TurnFinished, TurnResult
 from lash_core.turn.machine import TurnMachine
 from lash_core.wire import Err, JsonValue
@@ -155,12 +163,29 @@ async def run_turn(
     arrived: list[tuple[str, EffectOutcome]] = []
     wake = [loop.new_event()]
     running: dict[str, TaskHandle] = {}
+    # Under turn control the turn is committed (its gate settled, its terminal published) in
+    # the same step as it finishes, so no cancel request can come between the two.
+    address = (
+        None if machine.cancel_gate is None else TurnAddress(machine.session_id, machine.turn_id)
+    )
+    committed: list[TurnResult] = []
+
+    def commit_if_finished() -> None:
+        result = machine.result
+        if address is not None and result is not None and not committed:
+            committed.append(commit_turn(host, address, result))
 
     def flush_events() -> None:
         events = machine.drain_events()
         if on_event is not None:
             for event in events:
                 on_event(event)
+
+    def feed(key: str, outcome: EffectOutcome) -> None:
+        if machine.is_awaiting(key):
+            machine.send(key, outcome)
+            commit_if_finished()
+            flush_events()
 
     async def execute(envelope: EffectEnvelope, executor: LocalExecutor) -> EffectOutcome:
         try:
@@ -213,10 +238,7 @@ async def run_turn(
                     # Nothing else runs: run the effect in this task (no task, no wake-up).
                     envelope = envelopes[0]
                     key = _replay_key(envelope)
-                    outcome = await execute(envelope, executor_for(step, envelope))
-                    if machine.is_awaiting(key):
-                        machine.send(key, outcome)
-                        flush_events()
+                    feed(key, await execute(envelope, executor_for(step, envelope)))
                     continue
                 for envelope in envelopes:
                     key = _replay_key(envelope)
@@ -231,36 +253,51 @@ async def run_turn(
                 await loop.wait_event(event, None)
             batch, arrived[:] = list(arrived), []
             for key, outcome in batch:
-                if machine.is_awaiting(key):
-                    machine.send(key, outcome)
-                    flush_events()
+                feed(key, outcome)
 
-    def on_cancel() -> None:
+    def stop(message: str = "the turn was cancelled") -> None:
         if not machine.finished:
-            machine.cancel()
+            machine.cancel(message)
+            commit_if_finished()
         for task in list(running.values()):
             task.cancel()
         running.clear()
-        driver[0].cancel()
+        if driver:
+            driver[0].cancel()
         wake[0].set()
+
+    def on_gate_cancel(cancellation: TurnCancellation) -> None:
+        stop(cancel_message(cancellation))
 
     driver: list[TaskHandle] = []
     failure: list[Exception] = []
-    unsubscribe: Callable[[], None] | None = None
+    unsubscribe: list[Callable[[], None]] = []
+    if address is not None:
+        unsubscribe.append(watch_cancel(host, address, on_gate_cancel))
     try:
         async with loop.open_task_group() as group:
             driver.append(group.start(functools.partial(drive, group)))
             if cancel is not None:
-                unsubscribe = cancel.subscribe(on_cancel)
+                unsubscribe.append(cancel.subscribe(stop))
+    except BaseException:
+        # Native cancellation of the whole turn: a turn under turn control still commits as
+        # cancelled, so whoever awaits its terminal learns how it ended.
+        if address is not None and not machine.finished:
+            machine.cancel()
+            commit_if_finished()
+        raise
     finally:
-        if unsubscribe is not None:
-            unsubscribe()
+        for undo in unsubscribe:
+            undo()
     if failure:
+        if address is not None and not committed:
+            fail_turn(host, address, failure[0])
         raise failure[0]
     step = machine.next()
+    commit_if_finished()
     flush_events()
     assert isinstance(step, TurnFinished), "the turn ran to its end"
-    return step.result
+    return committed[0] if committed else step.result
 
 
 def _replay_key(envelope: EffectEnvelope) -> str:
