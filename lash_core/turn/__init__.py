@@ -12,6 +12,34 @@ from __future__ import annotations
 
 from lash_core.turn.config import RetryPolicy as RetryPolicy
 from lash_core.turn.config import TurnConfig as TurnConfig
+from lash_core.turn.control import CancelAlreadyRequested as CancelAlreadyRequested
+from lash_core.turn.control import CancelRequested as CancelRequested
+from lash_core.turn.control import CompletionWonRace as CompletionWonRace
+from lash_core.turn.control import ControlUnknownOrRevoked as ControlUnknownOrRevoked
+from lash_core.turn.control import GateCancelRequested as GateCancelRequested
+from lash_core.turn.control import GateCompletionSealed as GateCompletionSealed
+from lash_core.turn.control import TerminalCommitted as TerminalCommitted
+from lash_core.turn.control import TerminalFailed as TerminalFailed
+from lash_core.turn.control import TurnAddress as TurnAddress
+from lash_core.turn.control import TurnCancellation as TurnCancellation
+from lash_core.turn.control import TurnCancelOutcome as TurnCancelOutcome
+from lash_core.turn.control import TurnCancelReceipt as TurnCancelReceipt
+from lash_core.turn.control import TurnCancelRequest as TurnCancelRequest
+from lash_core.turn.control import TurnGateTerminal as TurnGateTerminal
+from lash_core.turn.control import TurnTerminalRecord as TurnTerminalRecord
+from lash_core.turn.control import await_terminal as await_terminal
+from lash_core.turn.control import cancel_message as cancel_message
+from lash_core.turn.control import commit_turn as commit_turn
+from lash_core.turn.control import committed_result as committed_result
+from lash_core.turn.control import decode_gate as decode_gate
+from lash_core.turn.control import fail_turn as fail_turn
+from lash_core.turn.control import gate_key as gate_key
+from lash_core.turn.control import publish_terminal as publish_terminal
+from lash_core.turn.control import request_cancel as request_cancel
+from lash_core.turn.control import request_cancel_threadsafe as request_cancel_threadsafe
+from lash_core.turn.control import settle_before_commit as settle_before_commit
+from lash_core.turn.control import terminal_key as terminal_key
+from lash_core.turn.control import watch_cancel as watch_cancel
 from lash_core.turn.events import AwaitDeadline as AwaitDeadline
 from lash_core.turn.events import NeedOutcomes as NeedOutcomes
 from lash_core.turn.events import ProgressEvent as ProgressEvent
@@ -34,6 +62,7 @@ from lash_core.turn.run import TurnHandlers as TurnHandlers
 from lash_core.turn.run import error_outcome as error_outcome
 from lash_core.turn.run import run_turn as run_turn
 from lash_core.turn.state import CallKind as CallKind
+from lash_core.turn.state import CheckingGate as CheckingGate
 from lash_core.turn.state import Phase as Phase
 from lash_core.turn.state import ToolSlot as ToolSlot
 from lash_core.turn.state import TurnDone as TurnDone
@@ -48,20 +77,35 @@ from lash_core.turn.stream import stream_turn as stream_turn
 __all__ = [
     "AwaitDeadline",
     "CallKind",
+    "CancelAlreadyRequested",
+    "CancelRequested",
+    "CheckingGate",
+    "CompletionWonRace",
+    "ControlUnknownOrRevoked",
+    "GateCancelRequested",
+    "GateCompletionSealed",
     "NeedOutcomes",
     "Phase",
     "ProgressEvent",
     "RetryPolicy",
     "RunEffects",
+    "TerminalCommitted",
+    "TerminalFailed",
     "TextEvent",
     "ToolCallFinishedEvent",
     "ToolCallStartedEvent",
     "ToolSlot",
+    "TurnAddress",
+    "TurnCancelOutcome",
+    "TurnCancelReceipt",
+    "TurnCancelRequest",
+    "TurnCancellation",
     "TurnCompleted",
     "TurnConfig",
     "TurnDone",
     "TurnEvent",
     "TurnFinished",
+    "TurnGateTerminal",
     "TurnHandlers",
     "TurnMachine",
     "TurnOutcome",
@@ -72,12 +116,26 @@ __all__ = [
     "TurnStopReason",
     "TurnStopped",
     "TurnStream",
+    "TurnTerminalRecord",
     "UsageEvent",
     "WaitingCheckpoint",
     "WaitingLlm",
     "WaitingSync",
     "WaitingTools",
+    "await_terminal",
+    "cancel_message",
+    "commit_turn",
+    "committed_result",
+    "decode_gate",
     "error_outcome",
+    "fail_turn",
+    "gate_key",
+    "publish_terminal",
+    "request_cancel",
+    "request_cancel_threadsafe",
     "run_turn",
+    "settle_before_commit",
     "stream_turn",
+    "terminal_key",
+    "watch_cancel",
 ]

@@ -656,6 +656,9 @@ def test_public_names_are_exported() -> None:
             "TurnEvent",
             "TurnOutcome",
             "TurnStep",
+            "TurnCancelOutcome",
+            "TurnGateTerminal",
+            "TurnTerminalRecord",
         }
 
 
