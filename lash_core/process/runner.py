@@ -172,19 +172,21 @@ class ProcessRunner:
         """Run processes while the block is open. Live processes registered earlier start at
         once; processes still running when the block ends are stopped and end abandoned."""
         service = self._host.processes
-        async with self._host.primitives.open_task_group() as group:
-            detach = service.attach(self)
-            self._group = group
-            try:
-                for record in service.registry.list_processes(terminal=False):
-                    self.launch(record)
-                yield self
-            finally:
-                detach()
-                self._group = None
-                for run in list(self._runs.values()):
-                    if run.task is not None:
-                        run.task.cancel()
+        detach = service.attach(self)
+        try:
+            async with self._host.primitives.open_task_group() as group:
+                self._group = group
+                try:
+                    for record in service.registry.list_processes(terminal=False):
+                        self.launch(record)
+                    yield self
+                finally:
+                    self._group = None
+                    for run in list(self._runs.values()):
+                        if run.task is not None:
+                            run.task.cancel()
+        finally:
+            detach()
 
     # -- the launcher protocol ---------------------------------------------------------------
 
@@ -208,9 +210,10 @@ class ProcessRunner:
         pid = run.context.process_id
         try:
             async with self._host.primitives.open_task_group() as inner:
-                run.task = inner.start(lambda: self._body(run))
-                if run.context.cancel_requested:
-                    run.request_cancel()
+                if self._group is not None:  # else the runner stopped before this task began
+                    run.task = inner.start(lambda: self._body(run))
+                    if run.context.cancel_requested:
+                        run.request_cancel()
         finally:
             # Synchronous, so it runs even while the runner's own task is being cancelled.
             del self._runs[pid]
