@@ -6,26 +6,24 @@
 * ``{driver}_process_await_terminal``: a ping-pong between two tasks through process terminals
   (each hop writes one process's terminal and wakes the task parked awaiting it), against the
   same ping-pong through the loop's bare ``Event``. Measured in ``trio.run`` and
-  ``asyncio.run`` on their real clocks.
+  ``asyncio.run`` on their real clocks (the drivers of :mod:`benchmarks.bench_drivers`).
 * ``process_list_grants_10k``: listing the live grants of a scope holding 10,000 processes,
   against sorting the same number of plain ``(grant, record)`` dict pairs and filtering them.
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
-import trio
-
 from benchmarks.async_timing import compare
+from benchmarks.bench_drivers import DRIVERS, _Driver
 from benchmarks.catalog import benchmark
 from benchmarks.harness import Body, Context, Figure, require
-from lash_asyncio import InlineEffectHost as AsyncioHost
 from lash_core.effects.invocation import Replay
 from lash_core.effects.process import (
     EngineInput,
@@ -41,10 +39,8 @@ from lash_core.effects.process import (
     SessionScope,
     SuccessOutput,
 )
-from lash_core.host import InlineHost
 from lash_core.process import ProcessRegistry
 from lash_core.wire import JsonValue
-from lash_trio import InlineEffectHost as TrioHost
 
 APPEND_BUDGET: Final = 6.0
 """Keyed append, as a ratio of the bare dict + canonical hash work."""
@@ -54,7 +50,6 @@ LIST_BUDGET: Final = 3.0
 """Listing 10,000 live grants, as a ratio of sorting and filtering plain pairs."""
 LIST_SIZE_FULL: Final = 10_000
 LIST_SIZE_SMOKE: Final = 200
-SECRET: Final = bytes(range(32))
 OUTPUT: Final = SuccessOutput(None)
 SCOPE: Final = SessionScope("bench")
 _SEPARATORS: Final = (",", ":")
@@ -139,99 +134,68 @@ def process_append_event(ctx: Context) -> list[Figure]:
 # -- 2. await a terminal -----------------------------------------------------------------------
 
 
-class _Loop:
-    def __init__(
-        self,
-        name: str,
-        event_name: str,
-        run: Callable[[Callable[[], Awaitable[list[Figure]]]], list[Figure]],
-        host: Callable[[], InlineHost],
-        new_event: Callable[[], Any],
-    ) -> None:
-        self.name = name
-        self.event_name = event_name
-        self.run = run
-        self.host = host
-        self.new_event = new_event
+async def _ping_pong(
+    driver: _Driver,
+    n: int,
+    wait: Callable[[str], Awaitable[object]],
+    wake: Callable[[str], object],
+    parked: Callable[[], bool],
+) -> int:
+    """``n`` hops between two tasks: the timed task wakes ``b{i}`` and waits for ``a{i}``, the
+    other waits for ``b{i}`` and wakes ``a{i}``. Timing starts once the other task has started
+    and ``parked()`` holds. Returns the nanoseconds of the hops."""
+    started: list[bool] = []
+
+    async def other() -> None:
+        started.append(True)
+        for i in range(n):
+            await wait(f"b{i}")
+            wake(f"a{i}")
+
+    async with driver.group() as group:
+        group.spawn(other)
+        await driver.settle(lambda: bool(started) and parked())
+        start = time.perf_counter_ns()
+        for i in range(n):
+            wake(f"b{i}")
+            await wait(f"a{i}")
+        end = time.perf_counter_ns()
+    return end - start
 
 
-def _run_trio(fn: Callable[[], Awaitable[list[Figure]]]) -> list[Figure]:
-    return trio.run(fn)
+def _always() -> bool:
+    return True
 
 
-def _run_asyncio(fn: Callable[[], Awaitable[list[Figure]]]) -> list[Figure]:
-    async def main() -> list[Figure]:
-        return await fn()
-
-    return asyncio.run(main())
-
-
-LOOPS: Final = (
-    _Loop("trio", "trio.Event", _run_trio, lambda: TrioHost(SECRET), trio.Event),
-    _Loop("asyncio", "asyncio.Event", _run_asyncio, lambda: AsyncioHost(SECRET), asyncio.Event),
-)
-
-
-async def _settle(host: InlineHost, done: Callable[[], bool]) -> None:
-    for _ in range(100_000):
-        if done():
-            return
-        await host.primitives.sleep(0)
-    raise AssertionError("the other task never parked")
-
-
-async def _await_terminal(loop: _Loop, ctx: Context) -> list[Figure]:
+async def _await_terminal(driver: _Driver, ctx: Context) -> list[Figure]:
     async def lash(n: int) -> int:
-        host = loop.host()
-        service = host.processes
+        service = driver.host().processes
         for i in range(n):
             service.registry.register(_registration(f"a{i}"), 0)
             service.registry.register(_registration(f"b{i}"), 0)
-
-        async def other() -> None:
-            for i in range(n):
-                await service.await_terminal(f"b{i}")
-                service.finish(f"a{i}", OUTPUT)
-
-        async with host.primitives.open_task_group() as group:
-            group.start(other)
-            await _settle(host, lambda: service.registry.parked_count == 1)
-            start = time.perf_counter_ns()
-            for i in range(n):
-                service.finish(f"b{i}", OUTPUT)
-                await service.await_terminal(f"a{i}")
-            end = time.perf_counter_ns()
+        elapsed = await _ping_pong(
+            driver,
+            n,
+            service.await_terminal,
+            lambda pid: service.finish(pid, OUTPUT),
+            lambda: service.registry.parked_count == 1,
+        )
         require(service.registry.parked_count == 0, "every await ended")
-        return end - start
+        require(service.registry.record(f"a{n - 1}").is_terminal, "the last hop landed")
+        return elapsed
 
     async def bare(n: int) -> int:
-        host = loop.host()
-        to_b = [loop.new_event() for _ in range(n)]
-        to_a = [loop.new_event() for _ in range(n)]
-        started: list[bool] = []
-
-        async def other() -> None:
-            started.append(True)
-            for i in range(n):
-                await to_b[i].wait()
-                to_a[i].set()
-
-        async with host.primitives.open_task_group() as group:
-            group.start(other)
-            await _settle(host, lambda: bool(started))
-            start = time.perf_counter_ns()
-            for i in range(n):
-                to_b[i].set()
-                await to_a[i].wait()
-            end = time.perf_counter_ns()
-        return end - start
+        events = {f"{side}{i}": driver.new_event() for i in range(n) for side in "ab"}
+        return await _ping_pong(
+            driver, n, lambda name: events[name].wait(), lambda name: events[name].set(), _always
+        )
 
     sub, base = await compare(ctx, lash, bare)
     return [
         ctx.figure(
-            f"{loop.name}_process_await_terminal",
+            f"{driver.name}_process_await_terminal",
             sub,
-            f"{loop.event_name} ping-pong",
+            f"{driver.event_name} ping-pong",
             base,
             budget=AWAIT_BUDGET,
             detail={"op": "one hop: a terminal written, a parked await woken, a task switch"},
@@ -243,8 +207,8 @@ async def _await_terminal(loop: _Loop, ctx: Context) -> list[Figure]:
 def process_await_terminal(ctx: Context) -> list[Figure]:
     """A ping-pong through process terminals vs through bare Events, per driver."""
     figures: list[Figure] = []
-    for loop in LOOPS:
-        figures += loop.run(lambda loop=loop: _await_terminal(loop, ctx))  # type: ignore[misc]
+    for driver in DRIVERS:
+        figures += driver.run(functools.partial(_await_terminal, driver, ctx))
     return figures
 
 

@@ -13,7 +13,7 @@ the registry exactly as it was.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Final, TypeAlias
 
 import attrs
@@ -96,7 +96,7 @@ CORE_EVENT_TYPES: Final[tuple[ProcessEventType, ...]] = (
 
 _CORE_BY_NAME: Final = {t.name: t for t in CORE_EVENT_TYPES}
 
-_STATUS_BY_STATE: Final[dict[str, type[ProcessStatus]]] = {
+_STATUS_BY_STATE: Final[dict[str, Callable[[ProcessAwaitOutput], ProcessStatus]]] = {
     "completed": CompletedStatus,
     "failed": FailedStatus,
     "cancelled": CancelledStatus,
@@ -269,12 +269,12 @@ def _terminal_status(
         except LashError as exc:
             raise _payload_error(pid, name, f"has an invalid await_output: {exc.message}") from None
     state = _STATE_BY_CORE_EVENT.get(name) or _STATE_BY_CORE_EVENT[_EVENT_BY_OUTPUT[type(output)]]
-    return _STATUS_BY_STATE[state](output), ProcessEventTerminal(state, wire.to_wire(output))  # type: ignore[call-arg]
+    return _STATUS_BY_STATE[state](output), ProcessEventTerminal(state, wire.to_wire(output))
 
 
 def _status_of(terminal: ProcessEventTerminal) -> ProcessStatus:
     output = wire.from_wire(terminal.await_output, ProcessAwaitOutput)
-    return _STATUS_BY_STATE[terminal.state](output)  # type: ignore[call-arg]
+    return _STATUS_BY_STATE[terminal.state](output)
 
 
 # -- the registry ----------------------------------------------------------------------------

@@ -27,8 +27,10 @@ from lash_core.effects.process import (
     ProcessCancel,
     ProcessStart,
     SuccessOutput,
+    ToolCallInput,
 )
 from lash_core.effects.replay_keys import process_effect_invocation
+from lash_core.effects.tools import PreparedToolCall
 from lash_core.errors import LashError
 from lash_core.host import (
     UNAVAILABLE,
@@ -294,3 +296,22 @@ def test_process_envelopes_route_only_to_a_process_executor() -> None:
         route_effect(sleep, ProcessExecutor())
     assert info.value.code == codes.RUNTIME_EFFECT_LOCAL_EXECUTOR_MISMATCH
     assert info.value.message == "process executor cannot execute sleep command directly"
+
+
+async def echo_tool(ctx: ProcessContext) -> JsonValue:
+    process_input = ctx.input
+    assert isinstance(process_input, ToolCallInput)
+    await ctx.sleep(2)
+    return {"echo": process_input.call.args}
+
+
+@pytest.mark.parametrize("driver", DRIVERS, ids=lambda d: d.name)
+def test_a_tool_call_process_runs_the_function_of_its_tool_name(driver: Driver) -> None:
+    async def body(h: Harness, host: InlineHost) -> Any:
+        call = PreparedToolCall("call-1", "tool-echo", "echo", {"text": "hi"})
+        tool = registration("t", process_input=ToolCallInput(call))
+        async with ProcessRunner(host, {"echo": echo_tool}).running():
+            await host.processes.execute(ProcessStart(tool))
+            return await host.processes.await_terminal("t"), h.now()
+
+    assert run(driver, body) == (SuccessOutput({"echo": {"text": "hi"}}), pytest.approx(2))
