@@ -704,6 +704,8 @@ class InlineHost(AwaitEventResolver):
             terminal = self.peek_await_event(route.key)
             await self._loop.checkpoint()
             return PeekAwaitEventOutcome(terminal)
+        if isinstance(route, ProcessRoute):
+            return ProcessOutcome(await self._processes.execute(route.command))
         if isinstance(route, AwaitRoute):
             resolution = await self.await_await_event(
                 route.key, cancel=route.cancel, deadline=route.deadline
@@ -712,8 +714,6 @@ class InlineHost(AwaitEventResolver):
         if isinstance(route, SleepRoute):
             await self._sleep(route.duration_ms, route.cancel)
             return SleepOutcome()
-        if isinstance(route, ProcessRoute):
-            return ProcessOutcome(await self._processes.execute(route.command))
         try:
             outcome = await route.handler(envelope)
         except Exception as exc:
