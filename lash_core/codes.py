@@ -85,6 +85,7 @@ PROCESS_EVENT_REPLAY_CONFLICT: Final = "process_event_replay_conflict"
 PROCESS_EVENT_PAYLOAD_INVALID: Final = "process_event_payload_invalid"
 PROCESS_ALREADY_TERMINAL: Final = "process_already_terminal"
 PROCESS_SESSION_INVALID: Final = "process_session_invalid"
+PROCESS_TIMESTAMP_INVALID: Final = "process_timestamp_invalid"
 PROCESS_HANDLE_NOT_GRANTED: Final = "process_handle_not_granted"
 PROCESS_AWAITER_UNKNOWN: Final = "process_awaiter_unknown"
 PROCESS_SIGNAL_NAME_INVALID: Final = "process_signal_name_invalid"
@@ -203,6 +204,8 @@ CODES: Final[dict[str, str]] = {
     "terminal.",
     PROCESS_SESSION_INVALID: "A session scope or session id given to the process registry is "
     "blank.",
+    PROCESS_TIMESTAMP_INVALID: "A timestamp given to the process registry is not a whole, "
+    "non-negative number of milliseconds.",
     PROCESS_HANDLE_NOT_GRANTED: "A transfer names a process that is not granted to the source "
     "scope; nothing moved.",
     PROCESS_AWAITER_UNKNOWN: "A process awaiter id is not parked here (never issued, or its "

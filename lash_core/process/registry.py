@@ -185,6 +185,14 @@ def validate_process_id(process_id: object) -> str:
     return process_id
 
 
+def _check_now(now_ms: object) -> None:
+    if type(now_ms) is not int or now_ms < 0:
+        raise LocalProtocolError(
+            codes.PROCESS_TIMESTAMP_INVALID,
+            f"timestamps are whole milliseconds since the epoch (got {now_ms!r})",
+        )
+
+
 def _registration_error(message: str) -> LocalProtocolError:
     return LocalProtocolError(codes.PROCESS_REGISTRATION_INVALID, message)
 
@@ -396,6 +404,7 @@ class ProcessRegistry:
     def register(self, registration: ProcessRegistration, now_ms: int) -> Registered:
         """Register a process: the same registration again returns the existing record; a
         different one under the same id raises ``process_registration_conflict``."""
+        _check_now(now_ms)
         full = _with_core_event_types(registration)
         digest = wire.stable_hash(full)
         existing = self._processes.get(full.id)
@@ -440,6 +449,7 @@ class ProcessRegistry:
         ``process.cancel_requested`` events need a replay key; a terminal ends the process
         (``process_already_terminal`` if it had ended), clears its wait and wakes its awaiters.
         """
+        _check_now(now_ms)
         process = self._get(process_id)
         if type(request) is not ProcessEventAppendRequest:
             raise LocalProtocolError(
@@ -553,6 +563,7 @@ class ProcessRegistry:
 
     def set_wait(self, process_id: str, wait: WaitState | None, now_ms: int) -> ProcessRecord:
         """Record (or with ``None`` clear) what a running process waits for."""
+        _check_now(now_ms)
         process = self._get(process_id)
         if wait is not None and type(wait) is not WaitState:
             raise LocalProtocolError(

@@ -493,3 +493,12 @@ def test_cancel_and_await_commands() -> None:
     assert done.wake == {parked.waiter_id}
     assert isinstance(done.record.status, CancelledStatus)
     refused(registry, codes.PROCESS_COMMAND_INVALID, apply_process_command, registry, "start", 5)
+
+
+@pytest.mark.parametrize("now", [-1, 1.5, "1", None])
+def test_timestamps_are_whole_non_negative_milliseconds(now: object) -> None:
+    registry = ProcessRegistry()
+    refused(registry, codes.PROCESS_TIMESTAMP_INVALID, registry.register, registration("p"), now)
+    registry.register(registration("p"), 0)
+    refused(registry, codes.PROCESS_TIMESTAMP_INVALID, registry.append_event, "p", note(), now)
+    refused(registry, codes.PROCESS_TIMESTAMP_INVALID, registry.set_wait, "p", None, now)

@@ -315,3 +315,26 @@ def test_a_tool_call_process_runs_the_function_of_its_tool_name(driver: Driver) 
             return await host.processes.await_terminal("t"), h.now()
 
     assert run(driver, body) == (SuccessOutput({"echo": {"text": "hi"}}), pytest.approx(2))
+
+
+async def reports_progress(ctx: ProcessContext) -> JsonValue:
+    first = ctx.emit("note", {"percent": 50}, replay_key="half")
+    again = ctx.emit("note", {"percent": 50}, replay_key="half")
+    try:
+        ctx.emit("undeclared")
+    except LashError as exc:
+        refused_code = exc.code
+    return [first.sequence, again.sequence, refused_code, ctx.cancel_requested]
+
+
+@pytest.mark.parametrize("driver", DRIVERS, ids=lambda d: d.name)
+def test_a_process_appends_its_own_declared_events(driver: Driver) -> None:
+    async def body(h: Harness, host: InlineHost) -> Any:
+        async with ProcessRunner(host, {"job": reports_progress}).running():
+            await start(host, "p")
+            output = await host.processes.await_terminal("p")
+        return output, [e.event_type for e in host.processes.registry.events("p")]
+
+    output, types = run(driver, body)
+    assert output == SuccessOutput([1, 1, codes.PROCESS_EVENT_TYPE_UNDECLARED, False])
+    assert types == ["note", "process.completed"]
