@@ -217,3 +217,14 @@ def test_both_drivers_give_the_same_effect_trace() -> None:
     )
     assert effect in trio_trace
     assert any('"replay":{"key":"process:w:signal.go:c4"}' in line for line in trio_trace)
+
+
+def test_every_outcome_of_the_turn_round_trips_through_its_json() -> None:
+    _, seen = run_on(DRIVERS[1])
+    outcomes = [value for key, value in seen.items() if key[0] == "c" and key[1:].isdigit()]
+    assert len(outcomes) == 8  # every call but the pause
+    for outcome in outcomes:
+        text = wire.to_json(outcome)
+        assert wire.from_json(text, ProcessEffectOutcome) == outcome
+    for event in seen["worker_events"]:
+        assert wire.from_json(wire.to_json(event), type(event)) == event
