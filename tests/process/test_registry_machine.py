@@ -1,8 +1,9 @@
 """The process registry against a small independent model (Hypothesis state machine).
 
 The model keeps, per process, which registration variant it was registered with, its log as
-``(event_type, payload, replay key)`` triples and its terminal state; grants as a map from
-scope id to ``{process id: session id}``; wake targets as a map from process to session. Every
+``(event_type, payload, replay key)`` triples, its terminal state and its parked awaiters;
+grants as a map from scope id to ``{process id: session id}``; wake targets as a map from
+process to session. Every
 rule predicts the registry's answer (or its error code) from the model alone, and a refused
 operation must leave the registry's state unchanged.
 """
@@ -26,7 +27,7 @@ from lash_core.effects.process import (
     SuccessOutput,
 )
 from lash_core.errors import LashError
-from lash_core.process import ProcessRegistry, terminal_event_type
+from lash_core.process import AwaitParked, AwaitReady, ProcessRegistry, terminal_event_type
 from tests.process.support import note, registration
 from tests.process.test_registry import snapshot
 
@@ -60,6 +61,8 @@ class ProcessRegistryMachine(RuleBasedStateMachine):
         self.grants: dict[str, dict[str, str]] = {}
         self.wake: dict[str, str] = {}
         self.registered_target: dict[str, str | None] = {}
+        self.parked: dict[str, list[int]] = {}
+        self.awaiters: dict[int, str] = {}
         self.now = 0
 
     def tick(self) -> int:
@@ -102,7 +105,7 @@ class ProcessRegistryMachine(RuleBasedStateMachine):
 
     # -- events ------------------------------------------------------------------------------
 
-    def _append(self, pid: str, event_type: str, payload: Any, key: str | None, fn: Any) -> None:
+    def _append(self, pid: str, event_type: str, payload: Any, key: str | None, fn: Any) -> Any:
         if pid not in self.variant:
             self.expect_error(codes.PROCESS_UNKNOWN, fn)
             return
@@ -117,7 +120,8 @@ class ProcessRegistryMachine(RuleBasedStateMachine):
                 result = fn()
                 assert not result.appended
                 assert result.event.sequence == index + 1
-                return
+                assert result.wake == frozenset()
+                return None
         terminal = event_type.startswith("process.") and event_type not in (
             "process.cancel_requested",
         )
@@ -129,6 +133,9 @@ class ProcessRegistryMachine(RuleBasedStateMachine):
         log.append((event_type, payload, key))
         assert result.event.sequence == len(log)
         assert result.event.event_type == event_type
+        # Only a terminal wakes, and it wakes exactly the awaiters parked on its process.
+        assert result.wake == (frozenset(self.parked.pop(pid, [])) if terminal else frozenset())
+        return result
 
     @rule(pid=PIDS, payload=st.integers(0, 2), key=st.none() | st.sampled_from(["k1", "k2"]))
     def append_note(self, pid: str, payload: int, key: str | None) -> None:
@@ -215,7 +222,40 @@ class ProcessRegistryMachine(RuleBasedStateMachine):
         else:
             assert start.output == self.output[pid]  # type: ignore[union-attr]
 
+    @rule(pid=PIDS)
+    def park(self, pid: str) -> None:
+        if pid not in self.variant:
+            self.expect_error(codes.PROCESS_UNKNOWN, self.registry.begin_await, pid)
+            return
+        start = self.registry.begin_await(pid)
+        if self.state[pid] != "running":
+            assert start == AwaitReady(self.output[pid])
+            return
+        assert isinstance(start, AwaitParked)
+        assert start.waiter_id not in self.awaiters
+        self.parked.setdefault(pid, []).append(start.waiter_id)
+        self.awaiters[start.waiter_id] = pid
+
+    @rule(data=st.data())
+    def end_await(self, data: st.DataObject) -> None:
+        if not self.awaiters:
+            self.expect_error(codes.PROCESS_AWAITER_UNKNOWN, self.registry.end_await, 10**6)
+            return
+        waiter_id = data.draw(st.sampled_from(sorted(self.awaiters)))
+        pid = self.awaiters.pop(waiter_id)
+        output = self.registry.end_await(waiter_id)
+        if self.state[pid] == "running":
+            assert output is None
+            self.parked[pid].remove(waiter_id)
+        else:
+            assert output == self.output[pid]
+        self.expect_error(codes.PROCESS_AWAITER_UNKNOWN, self.registry.end_await, waiter_id)
+
     # -- invariants --------------------------------------------------------------------------
+
+    @invariant()
+    def parked_match(self) -> None:
+        assert self.registry.parked_count == len(self.awaiters)
 
     @invariant()
     def records_match(self) -> None:
