@@ -10,7 +10,9 @@ Everything public is re-exported here; the submodules hold the details.
   :data:`TIMEOUT`, :data:`CANCELLED`, :data:`ResolveOutcome`;
 * keys: :class:`AwaitEventKey`, :class:`KeySigner`, :func:`derive_key_id`, :func:`sign_material`;
 * the registry: :class:`AwaitEventRegistry` and its results (:class:`Step`, :data:`WaitStart`,
-  :class:`WaitEnd`).
+  :class:`WaitEnd`);
+* background processes: :class:`ProcessRegistry`, :class:`ProcessRunner`,
+  :class:`ProcessContext` (the rest is in :mod:`lash_core.process`).
 """
 
 from lash_core import codes as codes
@@ -24,6 +26,9 @@ from lash_core.keys import KeySigner as KeySigner
 from lash_core.keys import constant_time_eq as constant_time_eq
 from lash_core.keys import derive_key_id as derive_key_id
 from lash_core.keys import sign_material as sign_material
+from lash_core.process import ProcessContext as ProcessContext
+from lash_core.process import ProcessRegistry as ProcessRegistry
+from lash_core.process import ProcessRunner as ProcessRunner
 from lash_core.promise import DEFAULT_ARCHIVE_LIMIT as DEFAULT_ARCHIVE_LIMIT
 from lash_core.promise import AwaitEventRegistry as AwaitEventRegistry
 from lash_core.promise import Step as Step
@@ -95,6 +100,9 @@ __all__ = [
     "LashError",
     "LocalProtocolError",
     "Ok",
+    "ProcessContext",
+    "ProcessRegistry",
+    "ProcessRunner",
     "ProcessScope",
     "ProcessSignal",
     "QueueDrainScope",

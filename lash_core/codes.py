@@ -84,6 +84,28 @@ TURN_TERMINAL_UNKNOWN_OR_REVOKED: Final = "turn_terminal_unknown_or_revoked"
 TURN_TERMINAL_INVALID_RESOLUTION: Final = "turn_terminal_invalid_resolution"
 TURN_TERMINAL_DECODE: Final = "turn_terminal_decode"
 TURN_TERMINAL_AWAIT_TIMEOUT: Final = "turn_terminal_await_timeout"
+# -- the process registry --------------------------------------------------------------------
+PROCESS_COMMAND_INVALID: Final = "process_command_invalid"
+PROCESS_ID_INVALID: Final = "process_id_invalid"
+PROCESS_REGISTRATION_INVALID: Final = "process_registration_invalid"
+PROCESS_REGISTRATION_CONFLICT: Final = "process_registration_conflict"
+PROCESS_UNKNOWN: Final = "process_unknown"
+PROCESS_EVENT_TYPE_UNDECLARED: Final = "process_event_type_undeclared"
+PROCESS_EVENT_REPLAY_REQUIRED: Final = "process_event_replay_required"
+PROCESS_EVENT_REPLAY_CONFLICT: Final = "process_event_replay_conflict"
+PROCESS_EVENT_PAYLOAD_INVALID: Final = "process_event_payload_invalid"
+PROCESS_ALREADY_TERMINAL: Final = "process_already_terminal"
+PROCESS_SESSION_INVALID: Final = "process_session_invalid"
+PROCESS_TIMESTAMP_INVALID: Final = "process_timestamp_invalid"
+PROCESS_HANDLE_NOT_GRANTED: Final = "process_handle_not_granted"
+PROCESS_AWAITER_UNKNOWN: Final = "process_awaiter_unknown"
+PROCESS_SIGNAL_NAME_INVALID: Final = "process_signal_name_invalid"
+PROCESS_SIGNAL_REQUEST_INVALID: Final = "process_signal_request_invalid"
+PROCESS_SIGNAL_WAIT_TIMEOUT: Final = "process_signal_wait_timeout"
+PROCESS_SIGNAL_WAIT_CANCELLED: Final = "process_signal_wait_cancelled"
+PROCESS_FUNCTION_UNKNOWN: Final = "process_function_unknown"
+PROCESS_FUNCTION_FAILED: Final = "process_function_failed"
+PROCESS_RUNNER_ATTACHED: Final = "process_runner_attached"
 
 CODES: Final[dict[str, str]] = {
     WIRE_INVALID_JSON: "The input is not JSON text (or not valid UTF-8).",
@@ -189,4 +211,44 @@ CODES: Final[dict[str, str]] = {
     "terminal (`committed` or `failed`).",
     TURN_TERMINAL_AWAIT_TIMEOUT: "Waiting for a turn's terminal reached its timeout; nothing was "
     "written, so a later publication and a later wait still work.",
+    PROCESS_COMMAND_INVALID: "Something other than a process command was given where one was "
+    "expected.",
+    PROCESS_ID_INVALID: "A process id is blank (empty after trimming) or contains the reserved "
+    "segment separator `#`.",
+    PROCESS_REGISTRATION_INVALID: "A process registration is malformed: an env_ref missing for a "
+    "tool_call or engine input or present for an external or session_turn input, a blank or "
+    "repeated event type name, a core event type redeclared differently, or await_output on a "
+    "non-terminal event type.",
+    PROCESS_REGISTRATION_CONFLICT: "A process id is already registered with a different "
+    "registration (its hash differs); an identical registration returns the existing record.",
+    PROCESS_UNKNOWN: "No process with this id is registered.",
+    PROCESS_EVENT_TYPE_UNDECLARED: "An event was appended with a type its process did not declare.",
+    PROCESS_EVENT_REPLAY_REQUIRED: "A terminal or `process.cancel_requested` event was appended "
+    "without a replay key.",
+    PROCESS_EVENT_REPLAY_CONFLICT: "An event's replay key was already used for a different event "
+    "type or payload (their hashes differ).",
+    PROCESS_EVENT_PAYLOAD_INVALID: "An event payload is not JSON, or a terminal event's payload "
+    "has no valid `await_output`.",
+    PROCESS_ALREADY_TERMINAL: "A terminal event was appended to a process that already has its "
+    "terminal.",
+    PROCESS_SESSION_INVALID: "A session scope or session id given to the process registry is "
+    "blank.",
+    PROCESS_TIMESTAMP_INVALID: "A timestamp given to the process registry is not a whole, "
+    "non-negative number of milliseconds.",
+    PROCESS_HANDLE_NOT_GRANTED: "A transfer names a process that is not granted to the source "
+    "scope; nothing moved.",
+    PROCESS_AWAITER_UNKNOWN: "A process awaiter id is not parked here (never issued, or its "
+    "await already ended).",
+    PROCESS_SIGNAL_NAME_INVALID: "A signal name is empty or has a character other than ASCII "
+    "letters, digits, `_` and `-`.",
+    PROCESS_SIGNAL_REQUEST_INVALID: "A signal command's append request is not a "
+    "`signal.{name}` event for the named signal.",
+    PROCESS_SIGNAL_WAIT_TIMEOUT: "A process's wait for a signal reached its deadline.",
+    PROCESS_SIGNAL_WAIT_CANCELLED: "A process's wait for a signal was cancelled (the process "
+    "was asked to cancel).",
+    PROCESS_FUNCTION_UNKNOWN: "The process runner has no function for a started process's "
+    "input (the failure output of its terminal).",
+    PROCESS_FUNCTION_FAILED: "A process function raised an exception that is not a library "
+    "error (the failure output of its terminal; the message names the exception).",
+    PROCESS_RUNNER_ATTACHED: "A process runner was started on a host that already has one running.",
 }

@@ -18,7 +18,7 @@ import contextlib
 import enum
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Final, Protocol, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Final, Protocol, TypeAlias, TypeVar
 
 import attrs
 
@@ -26,6 +26,7 @@ from lash_core import codes
 from lash_core.effects.commands import (
     AwaitEventCommand,
     PeekAwaitEventCommand,
+    ProcessEffectCommand,
     SleepCommand,
 )
 from lash_core.effects.envelope import EffectEnvelope
@@ -34,13 +35,18 @@ from lash_core.effects.outcomes import (
     AwaitEventOutcome,
     EffectOutcome,
     PeekAwaitEventOutcome,
+    ProcessOutcome,
     SleepOutcome,
 )
+from lash_core.effects.process import ProcessCommand
 from lash_core.errors import LashError, LocalProtocolError
 from lash_core.keys import AwaitEventKey, KeySigner
 from lash_core.promise import AwaitEventRegistry, WaitEnd, WaitReady
 from lash_core.resolution import UNKNOWN_OR_REVOKED, Resolution, ResolveOutcome
 from lash_core.scope import ExecutionScope, WaitIdentity, validate_scope
+
+if TYPE_CHECKING:
+    from lash_core.process.service import ProcessService
 
 __all__ = [
     "UNAVAILABLE",
@@ -57,6 +63,7 @@ __all__ = [
     "LoopPrimitives",
     "PeekRoute",
     "ProcessExecutor",
+    "ProcessRoute",
     "Route",
     "ScopedEffectController",
     "SleepExecutor",
@@ -159,7 +166,7 @@ class AwaitEventOptions:
 
 @attrs.frozen
 class ProcessExecutor:
-    """Runs ``process`` effects against a process registry (not available yet)."""
+    """Runs ``process`` effects against the host's process registry."""
 
 
 _RUNNER_KINDS: Final[dict[str, frozenset[EffectKind]]] = {
@@ -268,7 +275,15 @@ class HandlerRoute:
     handler: EffectHandler
 
 
-Route: TypeAlias = PeekRoute | AwaitRoute | SleepRoute | HandlerRoute
+@attrs.frozen
+class ProcessRoute:
+    """Apply the command to the host's process registry (an ``await`` parks until the
+    terminal)."""
+
+    command: ProcessCommand
+
+
+Route: TypeAlias = PeekRoute | AwaitRoute | SleepRoute | HandlerRoute | ProcessRoute
 
 
 def _unavailable(kind: str) -> LashError:
@@ -298,9 +313,13 @@ def route_effect(envelope: EffectEnvelope, executor: LocalExecutor) -> Route:
         if isinstance(executor, AwaitEventOptions):
             return AwaitRoute(command.key, executor.cancel, executor.deadline)
         return AwaitRoute(command.key, None, None)
-    if kind is EffectKind.PROCESS:
-        # Processes arrive with the process registry; until then no executor runs them.
-        raise _unavailable(kind)
+    if isinstance(command, ProcessEffectCommand):
+        if isinstance(executor, ProcessExecutor):
+            return ProcessRoute(command.command)
+        raise LashError(
+            codes.RUNTIME_EFFECT_LOCAL_EXECUTOR_UNAVAILABLE,
+            "no process executor is available for process command",
+        )
     if isinstance(executor, UnavailableExecutor):
         raise _unavailable(kind)
     if isinstance(executor, AwaitEventOptions):
@@ -536,6 +555,10 @@ class InlineHost(AwaitEventResolver):
         self._registry = AwaitEventRegistry(KeySigner(secret, previous))
         self._events: dict[int, WakeEvent] = {}
         self._process_lifetime_keys = allow_process_lifetime_completion_keys
+        # Imported here: the process package builds on this module (its runner uses the host).
+        from lash_core.process.service import ProcessService
+
+        self._processes = ProcessService(self)
 
     # -- introspection -----------------------------------------------------------------------
 
@@ -548,6 +571,11 @@ class InlineHost(AwaitEventResolver):
     def registry(self) -> AwaitEventRegistry:
         """The host's registry (for inspection; drive the host through its methods)."""
         return self._registry
+
+    @property
+    def processes(self) -> ProcessService:
+        """The host's process registry and what waits on it (``process`` effects run here)."""
+        return self._processes
 
     @property
     def allows_process_lifetime_completion_keys(self) -> bool:
@@ -683,8 +711,9 @@ class InlineHost(AwaitEventResolver):
     async def execute_effect(
         self, envelope: EffectEnvelope, executor: LocalExecutor = UNAVAILABLE
     ) -> EffectOutcome:
-        """Run one envelope: registry effects here, ``sleep`` on the loop's clock, everything
-        else through ``executor``'s user handler.
+        """Run one envelope: registry effects here, ``process`` effects (with a
+        :class:`ProcessExecutor`) on the host's process registry, ``sleep`` on the loop's
+        clock, everything else through ``executor``'s user handler.
 
         Raises :class:`~lash_core.errors.LashError` (the controller error) on refusal; a
         handler's own exception becomes ``runtime_effect_handler_failed``.
@@ -700,6 +729,8 @@ class InlineHost(AwaitEventResolver):
             terminal = self.peek_await_event(route.key)
             await self._loop.checkpoint()
             return PeekAwaitEventOutcome(terminal)
+        if isinstance(route, ProcessRoute):
+            return ProcessOutcome(await self._processes.execute(route.command))
         if isinstance(route, AwaitRoute):
             resolution = await self.await_await_event(
                 route.key, cancel=route.cancel, deadline=route.deadline

@@ -1,0 +1,164 @@
+"""A host's process side: its process registry, the events of parked awaits, signal delivery
+and the runner that runs started processes.
+
+:class:`ProcessService` applies :func:`~lash_core.process.commands.apply_process_command` and
+does what it says: sets the events of the awaiters a terminal woke, resolves the signal key a
+``signal`` names (through the host's await-event registry), tells the attached runner about
+started and cancelled processes, and parks an ``await`` on one of the host's level-triggered
+wake events until the terminal. It awaits only the host's loop primitives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+from lash_core import codes
+from lash_core.effects.process import (
+    ProcessAwaited,
+    ProcessAwaitOutput,
+    ProcessCommand,
+    ProcessEffectOutcome,
+    ProcessEvent,
+    ProcessEventAppendRequest,
+    ProcessRecord,
+)
+from lash_core.errors import LocalProtocolError
+from lash_core.keys import AwaitEventKey
+from lash_core.process.commands import (
+    CommandDone,
+    apply_process_command,
+    resumed_request,
+    signal_wait_state,
+    waiting_request,
+)
+from lash_core.process.registry import AwaitReady, ProcessRegistry
+from lash_core.resolution import ok
+
+if TYPE_CHECKING:
+    from lash_core.host import InlineHost, WakeEvent
+
+__all__ = ["ProcessLauncher", "ProcessService"]
+
+
+class ProcessLauncher(Protocol):
+    """What runs started processes (a :class:`~lash_core.process.runner.ProcessRunner`)."""
+
+    def launch(self, record: ProcessRecord) -> None:
+        """Start running a newly registered process."""
+        ...
+
+    def cancel_requested(self, process_id: str) -> None:
+        """The process's log now holds a cancel request."""
+        ...
+
+
+class ProcessService:
+    """The process registry of one host and what waits on it."""
+
+    __slots__ = ("_events", "_host", "_launcher", "registry")
+
+    def __init__(self, host: InlineHost) -> None:
+        self._host = host
+        self.registry = ProcessRegistry()
+        self._events: dict[int, WakeEvent] = {}
+        self._launcher: ProcessLauncher | None = None
+
+    def now_ms(self) -> int:
+        """The host clock in whole milliseconds (the registry's timestamps)."""
+        return int(self._host.primitives.now() * 1000)
+
+    def attach(self, launcher: ProcessLauncher) -> Callable[[], None]:
+        """Let ``launcher`` run the processes started from now on; returns a detach."""
+        if self._launcher is not None:
+            raise LocalProtocolError(
+                codes.PROCESS_RUNNER_ATTACHED, "this host already has a process runner attached"
+            )
+        self._launcher = launcher
+
+        def detach() -> None:
+            if self._launcher is launcher:
+                self._launcher = None
+
+        return detach
+
+    def _wake(self, waiter_ids: frozenset[int]) -> None:
+        for waiter_id in waiter_ids:
+            event = self._events.get(waiter_id)
+            if event is not None:
+                event.set()
+
+    def _follow(self, step: CommandDone) -> ProcessEffectOutcome:
+        self._wake(step.wake)
+        signal = step.signal
+        if signal is not None:
+            key = self._host.await_event_key(signal.scope, signal.wait)
+            self._host.resolve_await_event(key, ok(signal.payload))
+        launcher = self._launcher
+        if launcher is not None:
+            if step.started is not None:
+                launcher.launch(step.started)
+            if step.cancelled is not None:
+                launcher.cancel_requested(step.cancelled)
+        return step.outcome
+
+    async def execute(self, command: ProcessCommand) -> ProcessEffectOutcome:
+        """Run one ``process`` command; an ``await`` parks until the process is terminal."""
+        step = apply_process_command(self.registry, command, self.now_ms())
+        if isinstance(step, CommandDone):
+            outcome = self._follow(step)
+            await self._host.primitives.checkpoint()
+            return outcome
+        return ProcessAwaited(await self._park(step.waiter_id))
+
+    async def await_terminal(self, process_id: str) -> ProcessAwaitOutput:
+        """The process's await output, waiting for its terminal."""
+        start = self.registry.begin_await(process_id)
+        if isinstance(start, AwaitReady):
+            await self._host.primitives.checkpoint()
+            return start.output
+        return await self._park(start.waiter_id)
+
+    async def _park(self, waiter_id: int) -> ProcessAwaitOutput:
+        loop = self._host.primitives
+        # Registered before control is released, so the terminal's wake cannot be lost.
+        event = self._events[waiter_id] = loop.new_event()
+        try:
+            await loop.wait_event(event, None)
+        except BaseException:
+            del self._events[waiter_id]
+            self.registry.end_await(waiter_id)
+            raise
+        del self._events[waiter_id]
+        output = self.registry.end_await(waiter_id)
+        assert output is not None, "only a terminal wakes a process awaiter"
+        return output
+
+    # -- what a running process does ---------------------------------------------------------
+
+    def append_event(self, process_id: str, request: ProcessEventAppendRequest) -> ProcessEvent:
+        """Append an event to the process's log (waking its awaiters if it is a terminal)."""
+        appended = self.registry.append_event(process_id, request, self.now_ms())
+        self._wake(appended.wake)
+        return appended.event
+
+    def finish(self, process_id: str, output: ProcessAwaitOutput) -> ProcessRecord:
+        """Write the process's terminal for ``output`` and wake its awaiters."""
+        appended = self.registry.append_terminal(process_id, output, self.now_ms())
+        self._wake(appended.wake)
+        return appended.record
+
+    def begin_signal_wait(
+        self, process_id: str, name: str, ordinal: int, key: AwaitEventKey
+    ) -> None:
+        """Record the wait facet and the ``process.waiting`` event of a signal wait."""
+        now = self.now_ms()
+        self.registry.set_wait(process_id, signal_wait_state(name, ordinal, key, now), now)
+        self.append_event(process_id, waiting_request(process_id, name, ordinal))
+
+    def end_signal_wait(self, process_id: str, name: str, ordinal: int) -> None:
+        """Clear the wait facet and append ``process.resumed`` (a live process only)."""
+        if self.registry.record(process_id).is_terminal:
+            return
+        self.registry.set_wait(process_id, None, self.now_ms())
+        self.append_event(process_id, resumed_request(process_id, name, ordinal))
