@@ -7,8 +7,8 @@ import asyncio
 import concurrent.futures
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from typing import Any, TypeVar
 
 from lash_core.host import InlineHost, TaskGroup, TaskHandle, WakeEvent
 
@@ -54,11 +54,8 @@ class _AsyncioTaskGroup:
     def __init__(self, group: asyncio.TaskGroup) -> None:
         self._group = group
 
-    def start(self, fn: Callable[[], Awaitable[None]]) -> TaskHandle:
-        async def run() -> None:
-            await fn()
-
-        return self._group.create_task(run())
+    def start(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> TaskHandle:
+        return self._group.create_task(fn())
 
 
 class AsyncioPrimitives:

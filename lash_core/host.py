@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Final, Protocol, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias, TypeVar
 
 import attrs
 
@@ -419,8 +419,8 @@ class TaskHandle(Protocol):
 
 
 class TaskGroup(Protocol):
-    def start(self, fn: Callable[[], Awaitable[None]]) -> TaskHandle:
-        """Run ``fn`` as a task of the group."""
+    def start(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> TaskHandle:
+        """Run ``fn()`` (an async function's coroutine) as a task of the group."""
         ...
 
 

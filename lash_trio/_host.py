@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from typing import Any, TypeVar
 
 import trio
 
@@ -68,7 +68,7 @@ class _TrioTaskGroup:
     def __init__(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
 
-    def start(self, fn: Callable[[], Awaitable[None]]) -> TaskHandle:
+    def start(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> TaskHandle:
         task = _TrioTask()
 
         async def run() -> None:

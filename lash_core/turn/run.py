@@ -171,9 +171,10 @@ async def run_turn(
     committed: list[TurnResult] = []
 
     def commit_if_finished() -> None:
-        result = machine.result
-        if address is not None and result is not None and not committed:
-            committed.append(commit_turn(host, address, result))
+        if address is not None and not committed:
+            result = machine.result
+            if result is not None:
+                committed.append(commit_turn(host, address, result))
 
     def flush_events() -> None:
         events = machine.drain_events()
