@@ -84,6 +84,13 @@ class TurnHandlers:
     code: EffectHandler | None = None
     checkpoint: EffectHandler | None = None
     environment: EffectHandler | None = None
+    executors: tuple[LocalExecutor, LocalExecutor] = attrs.field(
+        init=False, repr=False, eq=False
+    )
+    """The turn's and the tools' executors, built once."""
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "executors", _executors(self))
 
 
 def error_outcome(envelope: EffectEnvelope, error: LashError) -> EffectOutcome | None:
@@ -159,7 +166,7 @@ async def run_turn(
     propagates.
     """
     loop = host.primitives
-    turn_executor, tool_executor = _executors(handlers)
+    turn_executor, tool_executor = handlers.executors
     arrived: list[tuple[str, EffectOutcome]] = []
     wake = [loop.new_event()]
     running: dict[str, TaskHandle] = {}
