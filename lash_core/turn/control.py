@@ -33,6 +33,7 @@ from lash_core.resolution import (
     AlreadyResolved,
     Resolution,
     ResolutionOk,
+    ResolveOutcome,
     UnknownOrRevoked,
     ok,
 )
@@ -268,6 +269,20 @@ def _decode_terminal(resolution: Resolution) -> TurnTerminalRecord:
     return record
 
 
+def _propose(
+    host: InlineHost, address: TurnAddress, wait: TurnCancelGate | TurnTerminal, value: object
+) -> ResolveOutcome:
+    """Resolve one of the turn's control keys with ``ok(value)``; a key that cannot be minted
+    (its session was revoked) answers ``unknown_or_revoked`` like a refused resolve."""
+    try:
+        key = host.await_event_key(address.scope, wait)
+    except LashError as exc:
+        if exc.code != codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED:
+            raise
+        return UnknownOrRevoked()
+    return host.resolve_await_event(key, ok(wire.to_wire(value)))
+
+
 def cancel_message(cancellation: TurnCancellation) -> str:
     """The message of a turn stopped by a cancel request."""
     why = f": {cancellation.reason}" if cancellation.reason else ""
@@ -301,15 +316,8 @@ def request_cancel(host: InlineHost, request: TurnCancelRequest) -> TurnCancelRe
     """
     request = _check_request(request)
     tier = host.durability_tier
-    try:
-        key = gate_key(host, request.address)
-    except LashError as exc:
-        if exc.code != codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED:
-            raise
-        return TurnCancelReceipt(tier, ControlUnknownOrRevoked())
     evidence = request.evidence
-    proposed = ok(wire.to_wire(GateCancelRequested(evidence)))
-    answer = host.resolve_await_event(key, proposed)
+    answer = _propose(host, request.address, _GATE, GateCancelRequested(evidence))
     if isinstance(answer, UnknownOrRevoked):
         return TurnCancelReceipt(tier, ControlUnknownOrRevoked())
     if isinstance(answer, AlreadyResolved):
@@ -373,13 +381,7 @@ def settle_before_commit(
         if locally_cancelled
         else GateCompletionSealed()
     )
-    try:
-        key = gate_key(host, address)
-        answer = host.resolve_await_event(key, ok(wire.to_wire(proposal)))
-    except LashError as exc:
-        if exc.code != codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED:
-            raise
-        answer = UnknownOrRevoked()
+    answer = _propose(host, address, _GATE, proposal)
     if isinstance(answer, UnknownOrRevoked):
         raise LashError(
             codes.TURN_CONTROL_UNKNOWN_OR_REVOKED,
@@ -439,13 +441,7 @@ def publish_terminal(host: InlineHost, address: TurnAddress, record: TurnTermina
     """Publish how the turn ended on its terminal key (archiving its control keys). Returns
     whether it was written now (``False``: a terminal was already there, which stays).
     Raises ``turn_terminal_unknown_or_revoked`` if the session was revoked."""
-    try:
-        key = terminal_key(host, address)
-        answer = host.resolve_await_event(key, ok(wire.to_wire(record)))
-    except LashError as exc:
-        if exc.code != codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED:
-            raise
-        answer = UnknownOrRevoked()
+    answer = _propose(host, address, _TERMINAL, record)
     if isinstance(answer, UnknownOrRevoked):
         raise LashError(
             codes.TURN_TERMINAL_UNKNOWN_OR_REVOKED,

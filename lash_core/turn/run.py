@@ -84,9 +84,7 @@ class TurnHandlers:
     code: EffectHandler | None = None
     checkpoint: EffectHandler | None = None
     environment: EffectHandler | None = None
-    executors: tuple[LocalExecutor, LocalExecutor] = attrs.field(
-        init=False, repr=False, eq=False
-    )
+    executors: tuple[LocalExecutor, LocalExecutor] = attrs.field(init=False, repr=False, eq=False)
     """The turn's and the tools' executors, built once."""
 
     def __attrs_post_init__(self) -> None:
