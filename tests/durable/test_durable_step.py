@@ -11,19 +11,29 @@ import pytest
 
 from lash_asyncio.testing import AsyncioDriver
 from lash_core import LashError, LocalProtocolError, ReplayMismatchError, codes
-from lash_core.durable import durable_step, durable_step_envelope, durable_step_invocation
+from lash_core.durable import (
+    durable_step,
+    durable_step_envelope,
+    durable_step_invocation,
+    run_effect,
+)
 from lash_core.effects import (
     CausalRef,
+    DurableStepOutcome,
     EffectCause,
+    EffectEnvelope,
     EffectKind,
+    EffectOutcome,
     EffectSubject,
     InvocationScope,
     Replay,
     tool_attempt_invocation,
 )
+from lash_core.host import HandlerExecutor
 from lash_core.journal import EffectJournal
 from lash_core.testing.conformance import Driver, Harness
 from lash_trio.testing import TrioDriver
+from tests.core.test_vectors import VECTORS, _recorded_envelope
 
 DRIVERS: list[Driver] = [TrioDriver(), AsyncioDriver()]
 drivers = pytest.mark.parametrize("driver", DRIVERS, ids=lambda d: d.name)
@@ -329,3 +339,44 @@ def test_a_step_with_a_parent_is_its_child() -> None:
     with pytest.raises(LocalProtocolError) as caught:
         durable_step_envelope("s", " ", parent=parent)
     assert caught.value.code == codes.RUNTIME_EFFECT_DURABLE_STEP_ID
+
+
+# -- the reference's own durable steps -------------------------------------------------------
+
+
+@drivers
+def test_the_reference_durable_effects_run_exactly_once_and_replay(driver: Driver) -> None:
+    """The reference simulator's ``durable-effect-exactly-once`` contract on the envelopes it
+    recorded: the local executor runs once per durable key, a replay (after a restart from the
+    journal's lines) returns the same outcome, and each entry carries the reference's hash."""
+    rows = VECTORS["recorded_by_the_reference_runtime"]["envelope_hashes"]
+    ran: list[str] = []
+    stored: list[str] = []
+
+    async def local(envelope: EffectEnvelope) -> DurableStepOutcome:
+        ran.append(envelope.replay_key or "")
+        return DurableStepOutcome({"digest": envelope.stable_hash()[:16], "run": len(ran)})
+
+    executor = HandlerExecutor("durable_step", {EffectKind.DURABLE_STEP: local})
+    outcomes: list[list[EffectOutcome]] = []
+
+    async def process(h: Harness) -> None:
+        host = h.new_host(bytes(32))
+        journal = EffectJournal.from_json_lines(
+            "".join(stored), on_record=lambda entry: stored.append(entry.to_json() + "\n")
+        )
+        outcomes.append(
+            [
+                await run_effect(host, _recorded_envelope(row), executor, journal=journal)
+                for row in rows
+            ]
+        )
+
+    driver.run(process)
+    driver.run(process)
+    assert sorted(ran) == sorted(row["durable_key"] for row in rows)
+    assert outcomes[0] == outcomes[1]
+    journal = EffectJournal.from_json_lines("".join(stored))
+    for row in rows:
+        entry = journal.get(row["durable_key"])
+        assert entry is not None and entry.envelope.hash == row["envelope_hash"]

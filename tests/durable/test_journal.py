@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import typing
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -26,7 +27,7 @@ from lash_core.effects import (
 )
 from lash_core.journal import EffectJournal, JournalEntry
 from lash_core.testing import strategies as lst
-from lash_core.wire import JsonValue
+from lash_core.wire import JsonValue, canonical_json, from_json
 
 
 def step(step_id: str, input: JsonValue = None, key: str | None = None) -> EffectEnvelope:
@@ -323,3 +324,24 @@ def test_any_entries_round_trip_through_json_lines(
         assert restored.lookup(envelope) == outcome
         entry = restored.get(envelope.replay_key or "")
         assert entry is not None and JournalEntry.from_json(entry.to_json()) == entry
+
+
+# -- the reference's stored canonical pairs --------------------------------------------------
+
+VECTORS = json.loads((Path(__file__).parent.parent / "data" / "wire.json").read_text("utf-8"))
+
+
+_PAIRS = [v for v in VECTORS["envelopes"] if "stored_canonical_pair" in v]
+
+
+@pytest.mark.parametrize("vector", _PAIRS, ids=lambda v: v["name"])
+def test_an_entry_stores_the_envelope_as_the_reference_stores_it(vector: dict[str, str]) -> None:
+    envelope = from_json(vector["json"], EffectEnvelope)
+    entry = EffectJournal().record(envelope, DurableStepOutcome(None))
+    assert entry.envelope.hash == vector["hash"]
+    assert canonical_json(entry.envelope) == vector["stored_canonical_pair"]
+    assert json.loads(entry.to_json())["envelope"] == json.loads(vector["stored_canonical_pair"])
+
+
+def test_the_vectors_hold_a_stored_pair() -> None:
+    assert [v["name"] for v in _PAIRS] == ["durable_step_for_turn"]
