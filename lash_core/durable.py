@@ -153,12 +153,12 @@ def _step_value(step_id: str, value: object) -> JsonValue:
         normalized = normalize_json_value(value)
         _reject_non_finite(normalized, "")
         text = canonical_text_of(sort_json_value(normalized))
-    except (_PathError, LashError) as exc:
+    except (_PathError, LashError, RecursionError) as exc:
         where = exc.path if isinstance(exc, _PathError) else ""
+        detail = "it nests too deeply" if isinstance(exc, RecursionError) else exc.message
         raise LashError(
             codes.DURABLE_STEP_VALUE_NOT_JSON,
-            f"durable step {step_id!r} returned a value that is not JSON (at ${where}): "
-            f"{exc.message}",
+            f"durable step {step_id!r} returned a value that is not JSON (at ${where}): {detail}",
         ) from None
     return parse_json(text)  # type: ignore[no-any-return]
 

@@ -26,14 +26,20 @@ from lash_core.effects import (
     EffectOutcome,
     EffectSubject,
     InvocationScope,
+    LlmCallOutcome,
     Replay,
+    ToolAttemptCommand,
+    ToolAttemptOutcome,
+    ToolSpec,
     tool_attempt_invocation,
 )
 from lash_core.host import HandlerExecutor
 from lash_core.journal import EffectJournal
 from lash_core.testing.conformance import Driver, Harness
+from lash_core.turn import TurnCompleted, TurnConfig, TurnHandlers, TurnMachine, run_turn
 from lash_trio.testing import TrioDriver
 from tests.core.test_vectors import VECTORS, _recorded_envelope
+from tests.turn.world import answer, calls, done
 
 DRIVERS: list[Driver] = [TrioDriver(), AsyncioDriver()]
 drivers = pytest.mark.parametrize("driver", DRIVERS, ids=lambda d: d.name)
@@ -227,6 +233,13 @@ def test_a_failing_step_records_nothing_and_runs_again(driver: Driver) -> None:
     assert attempts == [0, 1, 2]
 
 
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 @pytest.mark.parametrize(
     ("value", "where"),
     [
@@ -235,6 +248,7 @@ def test_a_failing_step_records_nothing_and_runs_again(driver: Driver) -> None:
         (float("inf"), "$"),
         ({1: "x"}, "$"),
         ({"s": "\ud800"}, "$.s"),
+        (_nested(100_000), "$"),
     ],
 )
 @drivers
@@ -380,3 +394,52 @@ def test_the_reference_durable_effects_run_exactly_once_and_replay(driver: Drive
     for row in rows:
         entry = journal.get(row["durable_key"])
         assert entry is not None and entry.envelope.hash == row["envelope_hash"]
+
+
+# -- inside a turn ---------------------------------------------------------------------------
+
+CONFIG = TurnConfig(model="scripted", tools=(ToolSpec("mint", "Mint a token.", {}),))
+
+
+@drivers
+def test_a_step_inside_a_tool_call_is_keyed_by_the_attempt_and_replays(driver: Driver) -> None:
+    """A tool mints a token as a step whose parent is its attempt; the turn is run again (a
+    replay after a restart) with the journal's lines: the same token, minted once."""
+    minted: list[str] = []
+    stored: list[str] = []
+    outputs: list[object] = []
+
+    def mint() -> str:
+        minted.append(f"tok-{len(minted)}")
+        return minted[-1]
+
+    async def process(h: Harness) -> None:
+        host = h.new_host(bytes(32))
+        journal = EffectJournal.from_json_lines(
+            "".join(stored), on_record=lambda entry: stored.append(entry.to_json() + "\n")
+        )
+        responses = [calls(("c1", "mint")), answer("minted")]
+
+        async def model(envelope: EffectEnvelope) -> LlmCallOutcome:
+            return LlmCallOutcome(responses.pop(0), text_streamed=False)
+
+        async def tools(envelope: EffectEnvelope) -> ToolAttemptOutcome:
+            command = envelope.command
+            assert isinstance(command, ToolAttemptCommand)
+            token = await durable_step(
+                host, "token", mint, session_id="s", parent=envelope.invocation, journal=journal
+            )
+            outputs.append(token)
+            return ToolAttemptOutcome(done(command.call.call_id, command.attempt, output=token))
+
+        machine = TurnMachine(CONFIG, session_id="s", turn_id="t", turn_index=0, messages=())
+        result = await run_turn(machine, host, TurnHandlers(model=model, tools=tools))
+        assert isinstance(result.outcome, TurnCompleted)
+
+    driver.run(process)
+    driver.run(process)
+    assert minted == ["tok-0"] and outputs == ["tok-0", "tok-0"]
+    [entry] = EffectJournal.from_json_lines("".join(stored))
+    assert entry.replay_key.startswith("s:t:0:")
+    assert entry.replay_key.endswith(":child:0:c1:attempt:1:durable:token")
+    assert entry.outcome == DurableStepOutcome("tok-0")
