@@ -58,35 +58,36 @@ class JournalEntry:
     def from_json(cls, text: str) -> JournalEntry:
         """Decode and check one line (see :meth:`EffectJournal.from_json_lines`); raises
         ``effect_journal_corrupt_entry``."""
-        return _decode_line(text, 1)
+        return _decode_line(text, "journal entry")
 
 
-def _corrupt(line: int, detail: str) -> LashError:
-    return LashError(codes.EFFECT_JOURNAL_CORRUPT_ENTRY, f"journal line {line}: {detail}")
+def _corrupt(where: str, detail: str) -> LashError:
+    return LashError(codes.EFFECT_JOURNAL_CORRUPT_ENTRY, f"{where}: {detail}")
 
 
-def _decode_line(text: str, line: int) -> JournalEntry:
+def _decode_line(text: str, where: str) -> JournalEntry:
+    """Decode and check one entry; ``where`` names it in errors (``journal line 3``)."""
     try:
         entry = from_json(text, JournalEntry)
         pair = entry.envelope
         if sha256_hex(pair.json.encode("utf-8")) != pair.hash:
-            raise _corrupt(line, "the envelope hash is not the SHA-256 of its json")
+            raise _corrupt(where, "the envelope hash is not the SHA-256 of its json")
         envelope = from_json(pair.json, EffectEnvelope)
     except UnicodeEncodeError:
-        raise _corrupt(line, "the envelope json holds a lone surrogate") from None
+        raise _corrupt(where, "the envelope json holds a lone surrogate") from None
     except LashError as exc:
         if exc.code == codes.EFFECT_JOURNAL_CORRUPT_ENTRY:
             raise
-        raise _corrupt(line, str(exc)) from None
+        raise _corrupt(where, str(exc)) from None
     if envelope.replay_key != entry.replay_key:
         raise _corrupt(
-            line,
+            where,
             f"the entry's replay key {entry.replay_key!r} is not its envelope's "
             f"({envelope.replay_key!r})",
         )
     if entry.outcome.kind is not envelope.kind:
         raise _corrupt(
-            line, f"expected {envelope.kind.value} outcome, got {entry.outcome.kind.value}"
+            where, f"expected {envelope.kind.value} outcome, got {entry.outcome.kind.value}"
         )
     return entry
 
@@ -213,9 +214,10 @@ class EffectJournal:
     def load(self, entries: Iterable[JournalEntry]) -> None:
         """Add recorded entries (all or none): each must be consistent and new."""
         batch: dict[str, JournalEntry] = {}
-        for line, entry in enumerate(entries, start=1):
-            checked = _decode_line(entry.to_json(), line)
-            self._check_new(checked.replay_key, line, batch)
+        for index, entry in enumerate(entries, start=1):
+            where = f"journal entry {index}"
+            checked = _decode_line(entry.to_json(), where)
+            self._check_new(checked.replay_key, where, batch)
             batch[checked.replay_key] = checked
         self._entries.update(batch)
 
@@ -228,22 +230,23 @@ class EffectJournal:
         writes U+2028 and other Unicode line breaks raw inside strings.
         """
         batch: dict[str, JournalEntry] = {}
-        for line, raw in enumerate(text.split("\n"), start=1):
+        for number, raw in enumerate(text.split("\n"), start=1):
             if not raw.strip():
                 continue
-            entry = _decode_line(raw, line)
-            self._check_new(entry.replay_key, line, batch)
+            where = f"journal line {number}"
+            entry = _decode_line(raw, where)
+            self._check_new(entry.replay_key, where, batch)
             batch[entry.replay_key] = entry
         self._entries.update(batch)
         return len(batch)
 
-    def _check_new(self, key: str, line: int, batch: dict[str, JournalEntry]) -> None:
+    def _check_new(self, key: str, where: str, batch: dict[str, JournalEntry]) -> None:
         if key in batch:
-            raise _corrupt(line, f"replay key {key!r} appears twice")
+            raise _corrupt(where, f"replay key {key!r} appears twice")
         if key in self._entries:
             raise LashError(
                 codes.EFFECT_JOURNAL_ENTRY_EXISTS,
-                f"journal line {line}: replay key {key!r} is already recorded",
+                f"{where}: replay key {key!r} is already recorded",
             )
 
     @classmethod

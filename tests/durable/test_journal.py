@@ -217,6 +217,7 @@ def test_entries_preload_and_load_is_all_or_nothing() -> None:
     with pytest.raises(LashError) as twice:
         EffectJournal([b, b])
     assert twice.value.code == codes.EFFECT_JOURNAL_CORRUPT_ENTRY
+    assert twice.value.message == "journal entry 2: replay key 's:durable:b' appears twice"
     journal.load([b])
     assert [e.replay_key for e in journal] == ["s:durable:a", "s:durable:b"]
     with pytest.raises(LashError) as again:
@@ -279,6 +280,7 @@ def test_a_bad_line_is_refused_naming_it_and_nothing_is_loaded(line: str, detail
     with pytest.raises(LashError) as alone:
         JournalEntry.from_json(line)
     assert alone.value.code == codes.EFFECT_JOURNAL_CORRUPT_ENTRY
+    assert alone.value.message.startswith("journal entry: ")
 
 
 def test_a_key_twice_in_one_text_is_corrupt() -> None:
