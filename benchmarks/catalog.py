@@ -25,6 +25,7 @@ SUITES: tuple[str, ...] = (
     "benchmarks.bench_turn",
     "benchmarks.bench_run_turn",
     "benchmarks.bench_process",
+    "benchmarks.bench_journal",
 )
 """Modules defining benchmarks, in the order their benchmarks run and are reported."""
 

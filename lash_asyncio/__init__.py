@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from lash_asyncio._host import AsyncioPrimitives as AsyncioPrimitives
 from lash_asyncio._host import InlineEffectHost as InlineEffectHost
+from lash_core.durable import direct_call as direct_call
+from lash_core.durable import durable_step as durable_step
+from lash_core.durable import run_effect as run_effect
 from lash_core.host import CancelToken as CancelToken
+from lash_core.journal import EffectJournal as EffectJournal
 from lash_core.turn import TurnHandlers as TurnHandlers
 from lash_core.turn import TurnStream as TurnStream
 from lash_core.turn import run_turn as run_turn
@@ -14,9 +18,13 @@ from lash_core.turn import stream_turn as stream_turn
 __all__ = [
     "AsyncioPrimitives",
     "CancelToken",
+    "EffectJournal",
     "InlineEffectHost",
     "TurnHandlers",
     "TurnStream",
+    "direct_call",
+    "durable_step",
+    "run_effect",
     "run_turn",
     "stream_turn",
 ]

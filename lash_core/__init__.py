@@ -13,13 +13,21 @@ Everything public is re-exported here; the submodules hold the details.
   :class:`WaitEnd`);
 * background processes: :class:`ProcessRegistry`, :class:`ProcessRunner`,
   :class:`ProcessContext` (the rest is in :mod:`lash_core.process`).
+* durable steps and direct model calls: :func:`durable_step`, :func:`direct_call`,
+  :func:`run_effect`, the :class:`EffectJournal` they replay from, :class:`DirectCallError`.
 """
 
 from lash_core import codes as codes
+from lash_core.durable import DirectCallError as DirectCallError
+from lash_core.durable import direct_call as direct_call
+from lash_core.durable import durable_step as durable_step
+from lash_core.durable import run_effect as run_effect
 from lash_core.errors import LashError as LashError
 from lash_core.errors import LocalProtocolError as LocalProtocolError
 from lash_core.errors import ReplayMismatchError as ReplayMismatchError
 from lash_core.errors import WireDecodeError as WireDecodeError
+from lash_core.journal import EffectJournal as EffectJournal
+from lash_core.journal import JournalEntry as JournalEntry
 from lash_core.keys import PROMISE_KEY_PREFIX as PROMISE_KEY_PREFIX
 from lash_core.keys import AwaitEventKey as AwaitEventKey
 from lash_core.keys import KeySigner as KeySigner
@@ -92,9 +100,12 @@ __all__ = [
     "AwaitEventKey",
     "AwaitEventRegistry",
     "Custom",
+    "DirectCallError",
+    "EffectJournal",
     "Err",
     "ExecutionScope",
     "ExternalCompletionError",
+    "JournalEntry",
     "JsonValue",
     "KeySigner",
     "LashError",
@@ -134,10 +145,13 @@ __all__ = [
     "codes",
     "constant_time_eq",
     "derive_key_id",
+    "direct_call",
+    "durable_step",
     "err",
     "from_json",
     "from_wire",
     "ok",
+    "run_effect",
     "sign_material",
     "stable_hash",
     "to_json",

@@ -106,6 +106,12 @@ PROCESS_SIGNAL_WAIT_CANCELLED: Final = "process_signal_wait_cancelled"
 PROCESS_FUNCTION_UNKNOWN: Final = "process_function_unknown"
 PROCESS_FUNCTION_FAILED: Final = "process_function_failed"
 PROCESS_RUNNER_ATTACHED: Final = "process_runner_attached"
+# -- durable steps, direct calls and the effect journal --------------------------------------
+EFFECT_JOURNAL_CORRUPT_ENTRY: Final = "effect_journal_corrupt_entry"
+EFFECT_JOURNAL_ENTRY_EXISTS: Final = "effect_journal_entry_exists"
+EFFECT_JOURNAL_ENTRY_IN_FLIGHT: Final = "effect_journal_entry_in_flight"
+DURABLE_STEP_VALUE_NOT_JSON: Final = "durable_step_value_not_json"
+DIRECT_CALL_FAILED: Final = "direct_call_failed"
 
 CODES: Final[dict[str, str]] = {
     WIRE_INVALID_JSON: "The input is not JSON text (or not valid UTF-8).",
@@ -251,4 +257,17 @@ CODES: Final[dict[str, str]] = {
     PROCESS_FUNCTION_FAILED: "A process function raised an exception that is not a library "
     "error (the failure output of its terminal; the message names the exception).",
     PROCESS_RUNNER_ATTACHED: "A process runner was started on a host that already has one running.",
+    EFFECT_JOURNAL_CORRUPT_ENTRY: "A line of an effect journal does not decode, or is not "
+    "consistent (its hash is not the SHA-256 of its envelope, its replay key is not the "
+    "envelope's, its outcome is of another kind, or its replay key appears twice); the message "
+    "names the line. Nothing was loaded.",
+    EFFECT_JOURNAL_ENTRY_EXISTS: "An outcome was recorded for a replay key the journal already "
+    "holds (or is loading a line for such a key); the journal is unchanged.",
+    EFFECT_JOURNAL_ENTRY_IN_FLIGHT: "An effect was started while another effect with the same "
+    "replay key was still running against the same journal (two durable steps or direct calls "
+    "with the same identity at once).",
+    DURABLE_STEP_VALUE_NOT_JSON: "A durable step's function returned a value that is not JSON "
+    "(a Python object, a non-string key, NaN or an infinity); nothing was recorded.",
+    DIRECT_CALL_FAILED: "A direct model call's handler answered with an LLM call error; the "
+    "exception carries that error (`llm_error`), whose own code and kind say why.",
 }
