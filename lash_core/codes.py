@@ -73,6 +73,12 @@ TURN_EXEC_FAILED: Final = "turn_exec_failed"
 TOOL_COMPLETION_TIMEOUT: Final = "tool_completion_timeout"
 TOOL_COMPLETION_CANCELLED: Final = "tool_completion_cancelled"
 
+# -- the simulator ---------------------------------------------------------------------------
+SIM_DEADLOCK: Final = "sim_deadlock"
+SIM_STEP_LIMIT: Final = "sim_step_limit"
+SIM_FOREIGN_AWAIT: Final = "sim_foreign_await"
+SIM_OUTSIDE_TASK: Final = "sim_outside_task"
+
 CODES: Final[dict[str, str]] = {
     WIRE_INVALID_JSON: "The input is not JSON text (or not valid UTF-8).",
     WIRE_DECODE: "The JSON does not have the shape of the requested wire type; the error's "
@@ -159,4 +165,12 @@ CODES: Final[dict[str, str]] = {
     "error tool result, or the error of a `runtime_error` stop under the `fail_turn` policy).",
     TOOL_COMPLETION_CANCELLED: "A pending tool call's completion was cancelled (an error tool "
     "result).",
+    SIM_DEADLOCK: "In the simulator, every task was blocked and no deadline lay ahead: the "
+    "simulated code waits for something that can never happen (a lost wake-up).",
+    SIM_STEP_LIMIT: "A simulation took more task steps than its limit (a livelock, or a world "
+    "too large for the limit).",
+    SIM_FOREIGN_AWAIT: "A simulated task awaited something that is not the simulator's (an "
+    "asyncio or trio primitive); simulated code must await only the host's loop primitives.",
+    SIM_OUTSIDE_TASK: "A simulator operation that needs a running task (opening a task group) "
+    "was called outside one.",
 }
