@@ -24,6 +24,7 @@ children's failures as an exception group.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from types import TracebackType
@@ -235,16 +236,28 @@ class SimLoop:
         ``sim_step_limit`` after ``max_steps`` steps.
         """
         main = self.spawn(coro)
-        self._drive(lambda: main.done)
-        leftover = [t for t in self._tasks.values() if not t.done]
-        if leftover:
-            for task in leftover:
+        try:
+            self._drive(lambda: main.done)
+            for task in list(self._tasks.values()):
                 task.scopes[0].cancel()
             self._drive(lambda: not self._tasks)
+        finally:
+            self._abandon()
         if main.error is not None:
             raise main.error
         result: T = main.result
         return result
+
+    def _abandon(self) -> None:
+        """Close the coroutines of tasks a failed run leaves behind."""
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        self._ready.clear()
+        self._timers.clear()
+        for task in tasks:
+            # A coroutine that awaits while being closed is dropped all the same.
+            with contextlib.suppress(RuntimeError):
+                task._coro.close()
 
     def _drive(self, finished: Callable[[], bool]) -> None:
         ready = self._ready

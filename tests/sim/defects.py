@@ -1,0 +1,70 @@
+"""Deliberate defects in the core, applied with ``monkeypatch``, that the simulator must find."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+import pytest
+
+import lash_core.promise as promise
+import lash_core.turn.machine as machine
+from lash_core.keys import AwaitEventKey
+from lash_core.resolution import Resolution
+from lash_core.turn.state import WaitingTools
+
+
+def _last_writer_wins(mp: pytest.MonkeyPatch) -> None:
+    def transition(state: promise.PromiseState, proposed: Resolution) -> promise.PromiseTransition:
+        if isinstance(state, promise.PromiseRevoked):
+            return promise.UnknownOrRevokedTransition()
+        return promise.StoreTransition(proposed)
+
+    mp.setattr(promise, "resolve_transition", transition)
+
+
+def _dropped_wake_up(mp: pytest.MonkeyPatch) -> None:
+    original = promise.AwaitEventRegistry._settle
+
+    def settle(
+        self: promise.AwaitEventRegistry, entry: object, terminal: Resolution
+    ) -> frozenset[int]:
+        woken = original(self, entry, terminal)  # type: ignore[arg-type]
+        return frozenset(sorted(woken)[1:])
+
+    mp.setattr(promise.AwaitEventRegistry, "_settle", settle)
+
+
+def _completion_order(mp: pytest.MonkeyPatch) -> None:
+    original = machine._maybe_settle
+    seen: dict[str, list[str]] = {}
+
+    def maybe_settle(d: machine._Draft, phase: WaitingTools) -> None:
+        order = seen.setdefault(repr(phase.batch), [])
+        for slot in phase.slots:
+            if slot.result is not None and slot.call.call_id not in order:
+                order.append(slot.call.call_id)
+        if not d.index.waiting:
+            slots = sorted(phase.slots, key=lambda s: order.index(s.call.call_id))
+            phase = attrs.evolve(phase, slots=tuple(slots))
+        return original(d, phase)
+
+    mp.setattr(machine, "_maybe_settle", maybe_settle)
+
+
+def _unchecked_signatures(mp: pytest.MonkeyPatch) -> None:
+    def matches(
+        self: promise.AwaitEventRegistry, stored: AwaitEventKey, presented: AwaitEventKey
+    ) -> bool:
+        return stored.key_id == presented.key_id
+
+    mp.setattr(promise.AwaitEventRegistry, "_matches", matches)
+
+
+DEFECTS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], str]] = {
+    "last_writer_wins": (_last_writer_wins, "one_terminal_per_key"),
+    "dropped_wake_up": (_dropped_wake_up, "wake_ups_are_delivered"),
+    "results_in_completion_order": (_completion_order, "tool_results_in_call_order"),
+    "unchecked_signatures": (_unchecked_signatures, "forged_keys_change_nothing"),
+}
+"""Each defect, with the oracle expected to catch it."""
