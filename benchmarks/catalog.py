@@ -24,6 +24,7 @@ SUITES: tuple[str, ...] = (
     "benchmarks.bench_drivers",
     "benchmarks.bench_turn",
     "benchmarks.bench_run_turn",
+    "benchmarks.bench_sim",
 )
 """Modules defining benchmarks, in the order their benchmarks run and are reported."""
 

@@ -30,6 +30,7 @@ from lash_core.keys import AwaitEventKey, KeySigner
 from lash_core.promise import AwaitEventRegistry, WaitEnd, WaitParked
 from lash_core.resolution import ok
 from lash_core.scope import ToolCompletion, TurnScope
+from lash_core.sim.run import SHAPE_FLAGS
 from lash_core.sim.world import DEFAULT_SHAPE, WorldShape
 from lash_core.wire import to_json, to_wire
 
@@ -320,15 +321,7 @@ def run_sim(
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:
-    shape = WorldShape(
-        max_sessions=args.sessions,
-        max_turns=args.turns,
-        max_steps=args.steps,
-        max_tools=args.tools,
-        max_latency_ms=args.latency,
-        fault_percent=args.faults,
-        offset_ms=args.offset,
-    )
+    shape = WorldShape(**{field: getattr(args, field) for field, _, _ in SHAPE_FLAGS})
     if args.seed is not None:
         seeds = [args.seed]
     else:
@@ -374,48 +367,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seeds", type=int, default=100, help="how many seeds to run")
     sim.add_argument("--start", type=int, default=0, help="the first seed")
     sim.add_argument("--seed", type=int, default=None, help="run this one seed only")
-    sim.add_argument(
-        "--sessions",
-        type=int,
-        default=DEFAULT_SHAPE.max_sessions,
-        help="at most this many sessions",
-    )
-    sim.add_argument(
-        "--turns",
-        type=int,
-        default=DEFAULT_SHAPE.max_turns,
-        help="at most this many turns a session",
-    )
-    sim.add_argument(
-        "--steps",
-        type=int,
-        default=DEFAULT_SHAPE.max_steps,
-        help="at most this many model calls a turn",
-    )
-    sim.add_argument(
-        "--tools",
-        type=int,
-        default=DEFAULT_SHAPE.max_tools,
-        help="at most this many tool calls a round",
-    )
-    sim.add_argument(
-        "--latency",
-        type=int,
-        default=DEFAULT_SHAPE.max_latency_ms,
-        help="at most this many ms per call",
-    )
-    sim.add_argument(
-        "--faults",
-        type=int,
-        default=DEFAULT_SHAPE.fault_percent,
-        help="percent chance of each fault",
-    )
-    sim.add_argument(
-        "--offset",
-        type=float,
-        default=DEFAULT_SHAPE.offset_ms,
-        help="ms added to cancel and revocation instants (0.5 keeps them off every other event)",
-    )
+    for field, flag, text in SHAPE_FLAGS:
+        default = getattr(DEFAULT_SHAPE, field)
+        sim.add_argument(flag, type=type(default), default=default, dest=field, help=text)
     sim.add_argument(
         "--trace", action="store_true", help="print each seed's trace as JSON lines instead"
     )

@@ -40,6 +40,13 @@ class ChoiceSource(Protocol):
     def below(self, n: int) -> int: ...
 
 
+def _trivial(n: int) -> bool:
+    """Whether ``below(n)`` has only one answer (0); refuses ``n < 1``."""
+    if n < 1:
+        raise ValueError("below(n) needs n >= 1")
+    return n == 1
+
+
 class SplitMix64:
     """The splitmix64 generator: 64-bit outputs from a 64-bit state, seeded by an integer."""
 
@@ -58,20 +65,16 @@ class SplitMix64:
 class SeededChoices:
     """Choices from a seeded :class:`SplitMix64` (``below(n)`` by multiply-shift)."""
 
-    __slots__ = ("_rng", "count", "seed")
+    __slots__ = ("_rng", "seed")
 
     def __init__(self, seed: int) -> None:
         if seed < 0:
             raise ValueError("a seed is a non-negative integer")
         self.seed = seed
         self._rng = SplitMix64(seed)
-        self.count = 0
 
     def below(self, n: int) -> int:
-        if n < 1:
-            raise ValueError("below(n) needs n >= 1")
-        self.count += 1
-        if n == 1:
+        if _trivial(n):
             return 0
         return (self._rng.next_u64() * n) >> 64
 
@@ -82,18 +85,14 @@ class DataChoices:
     Hypothesis is imported when the first choice is drawn, so the library does not need it.
     """
 
-    __slots__ = ("_data", "_integers", "count")
+    __slots__ = ("_data", "_integers")
 
     def __init__(self, data: Any) -> None:
         self._data = data
         self._integers: dict[int, Any] = {}
-        self.count = 0
 
     def below(self, n: int) -> int:
-        if n < 1:
-            raise ValueError("below(n) needs n >= 1")
-        self.count += 1
-        if n == 1:
+        if _trivial(n):
             return 0
         strategy = self._integers.get(n)
         if strategy is None:

@@ -8,7 +8,7 @@ Hypothesis can shrink and re-run.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -27,23 +27,31 @@ from lash_core.sim.world import (
     run_world,
 )
 
-__all__ = ["SimReport", "SimSummary", "reproduce_command", "simulate", "simulate_seed"]
+__all__ = [
+    "SHAPE_FLAGS",
+    "SimReport",
+    "SimSummary",
+    "reproduce_command",
+    "simulate",
+    "simulate_seed",
+]
 
-_SHAPE_FLAGS = (
-    ("max_sessions", "--sessions"),
-    ("max_turns", "--turns"),
-    ("max_steps", "--steps"),
-    ("max_tools", "--tools"),
-    ("max_latency_ms", "--latency"),
-    ("fault_percent", "--faults"),
-    ("offset_ms", "--offset"),
+SHAPE_FLAGS: Final = (
+    ("max_sessions", "--sessions", "at most this many sessions"),
+    ("max_turns", "--turns", "at most this many turns a session"),
+    ("max_steps", "--steps", "at most this many model calls a turn"),
+    ("max_tools", "--tools", "at most this many tool calls a round"),
+    ("max_latency_ms", "--latency", "at most this many ms per call"),
+    ("fault_percent", "--faults", "percent chance of each fault"),
+    ("offset_ms", "--offset", "ms added to cancel and revocation instants"),
 )
+"""The ``lash sim`` flag of each :class:`WorldShape` field, with its help."""
 
 
 def reproduce_command(seed: int, shape: WorldShape = DEFAULT_SHAPE) -> str:
     """The ``lash sim`` command that re-runs ``seed`` in a world of ``shape``."""
     parts = ["lash", "sim", "--seed", str(seed)]
-    for field, flag in _SHAPE_FLAGS:
+    for field, flag, _ in SHAPE_FLAGS:
         value = getattr(shape, field)
         if value != getattr(DEFAULT_SHAPE, field):
             parts += [flag, str(value)]

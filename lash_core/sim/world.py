@@ -232,14 +232,16 @@ def draw_world(source: ChoiceSource, shape: WorldShape = DEFAULT_SHAPE) -> World
 
 class Recorder:
     """The world's trace: plain JSON records, each stamped with the virtual time ``at`` in
-    microseconds since the world started."""
+    microseconds since the world started. ``envelopes`` keeps every envelope handed out, by
+    ``(session, turn)`` (the trace names them by replay key only)."""
 
-    __slots__ = ("_now", "_start", "records")
+    __slots__ = ("_now", "_start", "envelopes", "records")
 
     def __init__(self, now: Callable[[], float]) -> None:
         self._now = now
         self._start = now()
         self.records: list[dict[str, Any]] = []
+        self.envelopes: dict[tuple[str, str], list[EffectEnvelope]] = {}
 
     def at(self) -> int:
         return round((self._now() - self._start) * 1_000_000)
@@ -423,6 +425,9 @@ async def _run_session(
         def on_batch(step: RunEffects, where: dict[str, Any] = where) -> None:
             keys = [e.replay_key for e in step.envelopes]
             recorder.add("emit", keys=keys, **where)
+            recorder.envelopes.setdefault((where["session"], where["turn"]), []).extend(
+                step.envelopes
+            )
 
         def on_effect(
             envelope: EffectEnvelope, outcome: EffectOutcome, where: dict[str, Any] = where

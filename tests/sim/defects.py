@@ -10,29 +10,8 @@ import pytest
 import lash_core.promise as promise
 import lash_core.turn.machine as machine
 from lash_core.keys import AwaitEventKey
-from lash_core.resolution import Resolution
 from lash_core.turn.state import WaitingTools
-
-
-def _last_writer_wins(mp: pytest.MonkeyPatch) -> None:
-    def transition(state: promise.PromiseState, proposed: Resolution) -> promise.PromiseTransition:
-        if isinstance(state, promise.PromiseRevoked):
-            return promise.UnknownOrRevokedTransition()
-        return promise.StoreTransition(proposed)
-
-    mp.setattr(promise, "resolve_transition", transition)
-
-
-def _dropped_wake_up(mp: pytest.MonkeyPatch) -> None:
-    original = promise.AwaitEventRegistry._settle
-
-    def settle(
-        self: promise.AwaitEventRegistry, entry: object, terminal: Resolution
-    ) -> frozenset[int]:
-        woken = original(self, entry, terminal)  # type: ignore[arg-type]
-        return frozenset(sorted(woken)[1:])
-
-    mp.setattr(promise.AwaitEventRegistry, "_settle", settle)
+from tests.core.test_registry_machine_bites import DEFECTS as REGISTRY_DEFECTS
 
 
 def _completion_order(mp: pytest.MonkeyPatch) -> None:
@@ -62,8 +41,8 @@ def _unchecked_signatures(mp: pytest.MonkeyPatch) -> None:
 
 
 DEFECTS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], str]] = {
-    "last_writer_wins": (_last_writer_wins, "one_terminal_per_key"),
-    "dropped_wake_up": (_dropped_wake_up, "wake_ups_are_delivered"),
+    "last_writer_wins": (REGISTRY_DEFECTS["last_writer_wins"], "one_terminal_per_key"),
+    "dropped_wake_up": (REGISTRY_DEFECTS["dropped_wake_up"], "wake_ups_are_delivered"),
     "results_in_completion_order": (_completion_order, "tool_results_in_call_order"),
     "unchecked_signatures": (_unchecked_signatures, "forged_keys_change_nothing"),
 }
