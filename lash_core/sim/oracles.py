@@ -285,6 +285,27 @@ def wake_ups_are_delivered(records: Records) -> Iterator[str]:
 
 
 @oracle
+def cancel_is_prompt(records: Records) -> Iterator[str]:
+    """A cancel requested before a turn's outcome ends the turn as ``cancelled`` at that very
+    instant."""
+    for where, rs in _by_turn(records).items():
+        asked_at: int | None = None
+        for record in rs:
+            if record["ev"] == "cancel" and asked_at is None:
+                asked_at = record["at"]
+            elif record["ev"] == "event" and record["event"]["type"] == "turn_outcome":
+                if asked_at is None:
+                    break
+                reason = record["event"]["outcome"].get("reason")
+                if reason != "cancelled" or record["at"] != asked_at:
+                    yield (
+                        f"{where}: cancel asked at {asked_at}, the turn ended {reason} at "
+                        f"{record['at']}"
+                    )
+                break
+
+
+@oracle
 def cancelled_only_when_asked(records: Records) -> Iterator[str]:
     """A turn stops as ``cancelled`` only if a cancel was requested before its result.
 

@@ -3,10 +3,15 @@
 A :class:`WorldPlan` is plain data drawn from a :class:`~lash_core.sim.choices.ChoiceSource`
 (:func:`draw_world`): how many sessions, when each starts, its turns; for each model call what it
 answers (a final answer, tool calls, a retryable or non-retryable error, an output limit) and how
-long it takes; for each tool call its latency and behaviour (succeeds, fails once, raises, or
-answers *pending* and is completed later by an external resolver that is on time, late,
-resolves twice, or first presents a forged or tampered key); cancel requests and session
-revocations at chosen instants.
+long it takes; for each tool call its latency and behaviour (succeeds, fails once, raises, runs
+code that succeeds or fails, or answers *pending* and is completed later by an external resolver
+that is on time, late, resolves twice, or first presents a forged or tampered key; a missed
+deadline may fail the turn); checkpoints after each tool round that may deliver a follow-up
+message; cancel requests and session revocations at chosen instants.
+
+Processes and turn control are not simulated yet: a process plan (spawn, signals, exits) would
+be one more kind of tool call here, and a cancel through the turn's cancel gate one more kind
+of cancel, each recording what it did for the oracles.
 
 :func:`run_world` runs a plan on any :class:`~lash_core.host.InlineHost` (the simulator's, trio's
 or asyncio's): it awaits only the host's loop primitives and drives every turn with the core's
@@ -25,8 +30,11 @@ import attrs
 
 from lash_core.effects import (
     AwaitEventCommand,
+    CheckpointOutcome,
     EffectEnvelope,
     EffectOutcome,
+    ExecCodeCommand,
+    ExecCodeOutcome,
     LlmCallError,
     LlmCallOutcome,
     LlmResponse,
@@ -41,8 +49,11 @@ from lash_core.effects import (
     Usage,
 )
 from lash_core.effects.tools import (
+    CheckpointDelivery,
     Duration,
+    ExecResponse,
     PendingCompletion,
+    TimeoutPolicy,
     ToolAttemptLaunchDone,
     ToolCallRecord,
     ToolLaunchPending,
@@ -79,7 +90,7 @@ __all__ = [
 ]
 
 MODEL_KINDS: Final = ("answer", "tools", "retryable", "fatal", "output_limit")
-TOOL_KINDS: Final = ("ok", "fail", "raise", "pending")
+TOOL_KINDS: Final = ("ok", "fail", "raise", "pending", "code", "code_error")
 RESOLVERS: Final = ("on_time", "late", "twice", "forged", "tampered", "never")
 
 FORGER: Final = KeySigner(b"lash-sim-forger-secret-0123456789")
@@ -89,14 +100,17 @@ FORGER: Final = KeySigner(b"lash-sim-forger-secret-0123456789")
 @attrs.frozen
 class ToolPlan:
     """One tool call: ``kind`` is ``ok``, ``fail`` (the first attempt reports failure),
-    ``raise`` (the handler raises on the first attempt) or ``pending`` (completed later by a
-    resolver, ``resolve_ms`` after the launch, against a deadline of ``deadline_ms``)."""
+    ``raise`` (the handler raises on the first attempt), ``pending`` (completed later by a
+    resolver, ``resolve_ms`` after the launch, against a deadline of ``deadline_ms``; a missed
+    deadline fails the turn if ``fail_turn``), or ``code`` / ``code_error`` (a call of the
+    built-in code tool, run as an ``exec_code`` effect that succeeds or fails)."""
 
     kind: str = "ok"
     latency_ms: int = 0
     resolver: str = "on_time"
     resolve_ms: int = 1
     deadline_ms: int = 50
+    fail_turn: bool = False
 
 
 @attrs.frozen
@@ -112,11 +126,13 @@ class ModelStep:
 
 @attrs.frozen
 class TurnPlan:
-    """A turn: the model's answers in order (then final answers), and when (ms after the turn
-    starts) a cancel is requested, if ever."""
+    """A turn: the model's answers in order (then final answers), when (ms after the turn
+    starts) a cancel is requested, if ever, and whether its first checkpoint delivers a
+    follow-up user message."""
 
     steps: tuple[ModelStep, ...] = ()
     cancel_at_ms: float | None = None
+    deliver: bool = False
 
 
 @attrs.frozen
@@ -156,8 +172,9 @@ class WorldPlan:
                 for step in turn.steps:
                     count += step.kind in ("retryable", "fatal", "output_limit")
                     for tool in step.tools:
-                        count += tool.kind in ("fail", "raise")
+                        count += tool.kind in ("fail", "raise", "code_error")
                         count += tool.kind == "pending" and tool.resolver != "on_time"
+                        count += tool.fail_turn
         return count
 
 
@@ -190,7 +207,7 @@ def _draw_tool(source: ChoiceSource, shape: WorldShape) -> ToolPlan:
         resolve = deadline + integer(source, 1, shape.max_latency_ms + 1)
     else:
         resolve = integer(source, 1, deadline - 1)
-    return ToolPlan(kind, latency, resolver, resolve, deadline)
+    return ToolPlan(kind, latency, resolver, resolve, deadline, chance(source, 25))
 
 
 def _draw_step(source: ChoiceSource, shape: WorldShape, last: bool) -> ModelStep:
@@ -220,7 +237,8 @@ def draw_world(source: ChoiceSource, shape: WorldShape = DEFAULT_SHAPE) -> World
         for _ in range(integer(source, 1, shape.max_turns)):
             count = integer(source, 1, shape.max_steps)
             steps = tuple(_draw_step(source, shape, i == count - 1) for i in range(count))
-            turns.append(TurnPlan(steps, _instant(source, shape, horizon)))
+            cancel = _instant(source, shape, horizon)
+            turns.append(TurnPlan(steps, cancel, chance(source, 30)))
         start = integer(source, 0, shape.max_latency_ms)
         revoke = _instant(source, shape, horizon * len(turns))
         sessions.append(SessionPlan(f"s{number}", start, tuple(turns), revoke))
@@ -271,6 +289,8 @@ def world_config() -> TurnConfig:
         model="sim-model",
         tools=(ToolSpec("work", "Does some work.", {"type": "object"}),),
         max_iterations=6,
+        checkpoint_after_work=True,
+        code_tool_name="code",
         model_retry=RetryPolicy(max_attempts=2, base_delay_ms=3, max_delay_ms=3),
         tool_retry=RetryPolicy(max_attempts=2, base_delay_ms=2, max_delay_ms=2),
     )
@@ -293,6 +313,7 @@ class _Turn:
     plan: TurnPlan
     step: int = 0
     tools: dict[str, ToolPlan] = attrs.Factory(dict)
+    delivered: bool = False
 
     def _where(self) -> dict[str, Any]:
         return {"session": self.session_id, "turn": self.turn_id}
@@ -317,7 +338,10 @@ class _Turn:
             for index, tool in enumerate(step.tools):
                 call_id = f"{self.turn_id}-m{iteration}-c{index}"
                 self.tools[call_id] = tool
-                parts.append(ToolCallPart(call_id, "work", {"session": self.session_id}))
+                if tool.kind.startswith("code"):
+                    parts.append(ToolCallPart(call_id, "code", {"code": call_id}))
+                else:
+                    parts.append(ToolCallPart(call_id, "work", {"session": self.session_id}))
             message = Message(Role.ASSISTANT, tuple(parts))
             return LlmCallOutcome(Ok(LlmResponse(message, usage, StopReason.TOOL_USE)), False)
         stop = StopReason.OUTPUT_LIMIT if step.kind == "output_limit" else StopReason.STOP
@@ -340,7 +364,8 @@ class _Turn:
             scope = TurnScope(self.session_id, self.turn_id)
             key = self.host.await_event_key(scope, ToolCompletion(call.call_id))
             self.group.start(functools.partial(self.resolver, call.call_id, key, plan))
-            pending = PendingCompletion(Duration.from_ms(plan.deadline_ms))
+            policy = TimeoutPolicy.FAIL_TURN if plan.fail_turn else TimeoutPolicy.ERROR_AS_RESULT
+            pending = PendingCompletion(Duration.from_ms(plan.deadline_ms), policy)
             return ToolAttemptOutcome(ToolLaunchPending(key, pending, plan.latency_ms))
         success = not (plan.kind == "fail" and first)
         record = ToolCallRecord(
@@ -354,6 +379,25 @@ class _Turn:
             success,
         )
         return ToolAttemptOutcome(ToolAttemptLaunchDone(record))
+
+    async def code(self, envelope: EffectEnvelope) -> EffectOutcome:
+        command = envelope.command
+        assert isinstance(command, ExecCodeCommand)
+        self.recorder.add("handler", key=envelope.replay_key, kind="exec_code", **self._where())
+        plan = self.tools[command.code]
+        await self.host.primitives.sleep(plan.latency_ms / 1000)
+        if plan.kind == "code_error":
+            return ExecCodeOutcome(Err(f"{command.code} failed"))
+        response = ExecResponse(f"ran {command.code}", {**self._where(), "call": command.code})
+        return ExecCodeOutcome(Ok(response))
+
+    async def checkpoint(self, envelope: EffectEnvelope) -> EffectOutcome:
+        self.recorder.add("handler", key=envelope.replay_key, kind="checkpoint", **self._where())
+        if not self.plan.deliver or self.delivered:
+            return CheckpointOutcome(Ok(CheckpointDelivery()))
+        self.delivered = True
+        follow_up = Message(Role.USER, (TextPart(f"follow-up from {self.session_id}"),))
+        return CheckpointOutcome(Ok(CheckpointDelivery(committed_user_messages=(follow_up,))))
 
     def _resolve(self, call_id: str, how: str, key: AwaitEventKey, real: AwaitEventKey) -> None:
         host = self.host
@@ -458,7 +502,9 @@ async def _run_session(
                 functools.partial(_cancel_later, recorder, loop, plan.cancel_at_ms, token, where)
             )
         recorder.add("turn_start", **where)
-        handlers = TurnHandlers(model=turn.model, tools=turn.tool)
+        handlers = TurnHandlers(
+            model=turn.model, tools=turn.tool, code=turn.code, checkpoint=turn.checkpoint
+        )
         result = await run_turn(
             machine, host, handlers, on_event=on_event, on_effect=on_effect, cancel=token
         )

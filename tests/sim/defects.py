@@ -9,6 +9,7 @@ import pytest
 
 import lash_core.promise as promise
 import lash_core.turn.machine as machine
+from lash_core.host import CancelToken
 from lash_core.keys import AwaitEventKey
 from lash_core.turn.state import WaitingTools
 from tests.core.test_registry_machine_bites import DEFECTS as REGISTRY_DEFECTS
@@ -40,10 +41,18 @@ def _unchecked_signatures(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(promise.AwaitEventRegistry, "_matches", matches)
 
 
+def _ignored_cancel(mp: pytest.MonkeyPatch) -> None:
+    def subscribe(self: CancelToken, fn: Callable[[], None]) -> Callable[[], None]:
+        return lambda: None
+
+    mp.setattr(CancelToken, "subscribe", subscribe)
+
+
 DEFECTS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], str]] = {
     "last_writer_wins": (REGISTRY_DEFECTS["last_writer_wins"], "one_terminal_per_key"),
     "dropped_wake_up": (REGISTRY_DEFECTS["dropped_wake_up"], "wake_ups_are_delivered"),
     "results_in_completion_order": (_completion_order, "tool_results_in_call_order"),
     "unchecked_signatures": (_unchecked_signatures, "forged_keys_change_nothing"),
+    "ignored_cancel": (_ignored_cancel, "cancel_is_prompt"),
 }
 """Each defect, with the oracle expected to catch it."""
