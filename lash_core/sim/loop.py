@@ -402,17 +402,21 @@ class SimLoop:
 class _SimTaskGroup:
     """A task group of the simulator (:class:`~lash_core.host.TaskGroup`)."""
 
-    __slots__ = ("_loop", "errors", "joiner", "outer", "remaining", "scope")
+    __slots__ = ("_loop", "closed", "errors", "joiner", "outer", "remaining", "scope")
 
     def __init__(self, loop: SimLoop, outer: list[CancelScope]) -> None:
         self._loop = loop
         self.scope = CancelScope(loop)
         self.outer = outer
         self.remaining = 0
+        self.closed = False
         self.errors: list[BaseException] = []
         self.joiner: SimTask | None = None
 
     def start(self, fn: Callable[[], Awaitable[None]]) -> TaskHandle:
+        if self.closed:
+            # As trio's nurseries and asyncio's task groups do.
+            raise RuntimeError("this task group has exited; it cannot start tasks")
         own = CancelScope(self._loop)
         task = self._loop.spawn(self._child(fn), [*self.outer, self.scope, own])
         task.group = self
@@ -465,6 +469,7 @@ class _GroupScope:
         if exc is not None:
             group.scope.cancel()
         await _JoinGroup(group)
+        group.closed = True
         owner.scopes.remove(group.scope)
         if group.errors:
             errors = list(group.errors)

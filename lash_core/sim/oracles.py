@@ -254,6 +254,21 @@ def forged_keys_change_nothing(records: Records) -> Iterator[str]:
 
 
 @oracle
+def revocation_is_final(records: Records) -> Iterator[str]:
+    """Once a session is revoked, every resolve of its keys is refused
+    (``unknown_or_revoked``)."""
+    revoked: set[str] = set()
+    for record in records:
+        if record["ev"] == "revoke":
+            revoked.add(record["session"])
+        elif record["ev"] == "resolve" and record["session"] in revoked:
+            outcome = record["outcome"]
+            where = (record["session"], record["turn"], record["call"])
+            if outcome != {"status": "unknown_or_revoked"}:
+                yield f"{where}: resolved after its session was revoked: {outcome}"
+
+
+@oracle
 def wake_ups_are_delivered(records: Records) -> Iterator[str]:
     """A turn waiting on a key is woken at the instant the key is resolved (not at its
     deadline, not never)."""

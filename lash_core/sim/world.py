@@ -90,8 +90,12 @@ __all__ = [
 ]
 
 MODEL_KINDS: Final = ("answer", "tools", "retryable", "fatal", "output_limit")
-TOOL_KINDS: Final = ("ok", "fail", "raise", "pending", "code", "code_error")
+TOOL_KINDS: Final = ("ok", "code")
+FAULTY_TOOL_KINDS: Final = ("fail", "raise", "code_error")
 RESOLVERS: Final = ("on_time", "late", "twice", "forged", "tampered", "never")
+
+PENDING_PERCENT: Final = 25
+"""How often a tool call answers *pending* and is completed later by a resolver."""
 
 FORGER: Final = KeySigner(b"lash-sim-forger-secret-0123456789")
 """Signs forged keys: same scope and wait as a real key, a secret the host never had."""
@@ -197,12 +201,18 @@ DEFAULT_SHAPE: Final = WorldShape()
 
 
 def _draw_tool(source: ChoiceSource, shape: WorldShape) -> ToolPlan:
-    kind = pick(source, TOOL_KINDS) if chance(source, shape.fault_percent) else "ok"
+    faulty = chance(source, shape.fault_percent)
+    if chance(source, PENDING_PERCENT):
+        kind = "pending"
+    elif faulty:
+        kind = pick(source, FAULTY_TOOL_KINDS)
+    else:
+        kind = pick(source, TOOL_KINDS)
     latency = integer(source, 0, shape.max_latency_ms)
     if kind != "pending":
         return ToolPlan(kind, latency)
     deadline = integer(source, 2, 4 * shape.max_latency_ms + 2)
-    resolver = pick(source, RESOLVERS)
+    resolver = pick(source, RESOLVERS[1:]) if faulty else "on_time"
     if resolver == "late":
         resolve = deadline + integer(source, 1, shape.max_latency_ms + 1)
     else:
@@ -230,7 +240,8 @@ def _instant(source: ChoiceSource, shape: WorldShape, horizon: int) -> float | N
 
 def draw_world(source: ChoiceSource, shape: WorldShape = DEFAULT_SHAPE) -> WorldPlan:
     """A world plan drawn from ``source`` (all zeros: one session, one turn answered at once)."""
-    horizon = 4 * shape.max_latency_ms * max(shape.max_steps, 1)
+    # Cancels and revocations land while a turn is likely still running.
+    horizon = shape.max_latency_ms * (shape.max_steps + 1)
     sessions = []
     for number in range(integer(source, 1, shape.max_sessions)):
         turns = []
@@ -240,7 +251,7 @@ def draw_world(source: ChoiceSource, shape: WorldShape = DEFAULT_SHAPE) -> World
             cancel = _instant(source, shape, horizon)
             turns.append(TurnPlan(steps, cancel, chance(source, 30)))
         start = integer(source, 0, shape.max_latency_ms)
-        revoke = _instant(source, shape, horizon * len(turns))
+        revoke = _instant(source, shape, start + horizon * len(turns))
         sessions.append(SessionPlan(f"s{number}", start, tuple(turns), revoke))
     return WorldPlan(tuple(sessions))
 

@@ -48,11 +48,16 @@ def _ignored_cancel(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(CancelToken, "subscribe", subscribe)
 
 
+def _forgotten_revocation(mp: pytest.MonkeyPatch) -> None:
+    mp.setattr(promise, "session_allows_access", lambda revoked: True)
+
+
 DEFECTS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], str]] = {
     "last_writer_wins": (REGISTRY_DEFECTS["last_writer_wins"], "one_terminal_per_key"),
     "dropped_wake_up": (REGISTRY_DEFECTS["dropped_wake_up"], "wake_ups_are_delivered"),
     "results_in_completion_order": (_completion_order, "tool_results_in_call_order"),
     "unchecked_signatures": (_unchecked_signatures, "forged_keys_change_nothing"),
     "ignored_cancel": (_ignored_cancel, "cancel_is_prompt"),
+    "forgotten_revocation": (_forgotten_revocation, "revocation_is_final"),
 }
 """Each defect, with the oracle expected to catch it."""

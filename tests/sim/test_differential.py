@@ -19,6 +19,7 @@ from lash_asyncio import InlineEffectHost as AsyncioHost
 from lash_asyncio.clock import VirtualClock
 from lash_asyncio.clock import run as run_asyncio
 from lash_core.canonical import canonical_text_of
+from lash_core.demo_turn import DemoLine, run_demo_turn
 from lash_core.host import InlineHost
 from lash_core.sim import DataChoices, SimHost, SimLoop
 from lash_core.sim.host import derived_secret
@@ -70,6 +71,29 @@ def _on_asyncio(plan: WorldPlan) -> Recorder:
         return await _run(plan, AsyncioHost(SECRET))
 
     return run_asyncio(main(), clock=VirtualClock())
+
+
+def test_the_turn_demo_is_the_same_on_the_simulator_and_trio() -> None:
+    def lines_on(host: InlineHost, run: Any) -> list[DemoLine]:
+        lines: list[DemoLine] = []
+        run(host, lines.append)
+        return lines
+
+    loop = SimLoop()
+    on_sim = lines_on(SimHost(loop, SECRET), lambda host, emit: loop.run(run_demo_turn(host, emit)))
+    on_trio = lines_on(
+        TrioHost(SECRET),
+        lambda host, emit: trio.run(
+            run_demo_turn, host, emit, clock=trio.testing.MockClock(autojump_threshold=0)
+        ),
+    )
+
+    # Same-instant completions may be reported in either order; each instant holds the same.
+    def by_instant(lines: list[DemoLine]) -> list[DemoLine]:
+        return sorted(lines, key=lambda line: (line.at, line.kind, line.text))
+
+    assert by_instant(on_sim) == by_instant(on_trio)
+    assert on_sim[-1].kind == "result" and on_sim[-1].at == 0.2
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))

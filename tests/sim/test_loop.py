@@ -211,3 +211,16 @@ def test_hosts_with_different_labels_do_not_share_keys() -> None:
     a, b = SimHost(loop, label="a"), SimHost(loop, label="b")
     assert a.await_event_key(scope, wait) == SimHost(loop, label="a").await_event_key(scope, wait)
     assert a.await_event_key(scope, wait) != b.await_event_key(scope, wait)
+
+
+def test_a_closed_group_starts_nothing() -> None:
+    loop = SimLoop()
+    p = SimPrimitives(loop)
+
+    async def main() -> None:
+        async with p.open_task_group() as group:
+            pass
+        group.start(p.checkpoint)
+
+    with pytest.raises(RuntimeError, match="exited"):
+        loop.run(main())

@@ -208,6 +208,10 @@ BROKEN: dict[str, list[dict[str, Any]]] = {
         },
     ],
     "cancelled_only_when_asked": [_end("cancelled")],
+    "revocation_is_final": [
+        {"at": 0, "ev": "revoke", "session": "s0", "newly": True},
+        _resolve("accepted", at=1),
+    ],
     "cancel_is_prompt": [
         {"at": 3, "ev": "cancel", **W},
         {"at": 4, "ev": "event", "event": {"type": "turn_outcome", "outcome": {}}, **W},
