@@ -107,16 +107,22 @@ def one_terminal_per_key(records: Records) -> Iterator[str]:
 
 @oracle
 def every_effect_answered_once(records: Records) -> Iterator[str]:
-    """Every envelope a turn hands out is answered exactly once (at most once if the turn was
-    cancelled), and nothing is answered that was not handed out."""
+    """Every envelope a turn hands out is run by its handler at most once and answered exactly
+    once (at most once if the turn was cancelled), and nothing is answered that was not handed
+    out."""
     for where, rs in _by_turn(records).items():
         emitted: dict[str, int] = {}
         answered: dict[str, int] = {}
+        ran: set[str] = set()
         cancelled = False
         for record in rs:
             if record["ev"] == "emit":
                 for key in record["keys"]:
                     emitted[key] = emitted.get(key, 0) + 1
+            elif record["ev"] == "handler":
+                if record["key"] in ran:
+                    yield f"{where}: {record['key']} ran its handler twice"
+                ran.add(record["key"])
             elif record["ev"] == "effect":
                 answered[record["key"]] = answered.get(record["key"], 0) + 1
             elif record["ev"] == "turn_end":

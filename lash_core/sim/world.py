@@ -90,6 +90,7 @@ __all__ = [
 ]
 
 MODEL_KINDS: Final = ("answer", "tools", "retryable", "fatal", "output_limit")
+"""What a model call answers; the first two are plain, the rest are faults."""
 TOOL_KINDS: Final = ("ok", "code")
 FAULTY_TOOL_KINDS: Final = ("fail", "raise", "code_error")
 RESOLVERS: Final = ("on_time", "late", "twice", "forged", "tampered", "never")
@@ -152,6 +153,8 @@ class SessionPlan:
 
 @attrs.frozen
 class WorldPlan:
+    """A whole world: its sessions, which run concurrently."""
+
     sessions: tuple[SessionPlan, ...]
 
     @property
@@ -174,9 +177,9 @@ class WorldPlan:
             for turn in session.turns:
                 count += turn.cancel_at_ms is not None
                 for step in turn.steps:
-                    count += step.kind in ("retryable", "fatal", "output_limit")
+                    count += step.kind in MODEL_KINDS[2:]
                     for tool in step.tools:
-                        count += tool.kind in ("fail", "raise", "code_error")
+                        count += tool.kind in FAULTY_TOOL_KINDS
                         count += tool.kind == "pending" and tool.resolver != "on_time"
                         count += tool.fail_turn
         return count

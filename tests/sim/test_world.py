@@ -219,6 +219,12 @@ BROKEN: dict[str, list[dict[str, Any]]] = {
 }
 
 
+def test_a_handler_run_twice_is_caught() -> None:
+    run = {"at": 0, "ev": "handler", "key": "k1", "kind": "llm_call", **W}
+    found = check_all([{"at": 0, "ev": "emit", "keys": ["k1"], **W}, run, run])
+    assert [v.oracle for v in found] == ["every_effect_answered_once"] * 2
+
+
 @pytest.mark.parametrize("name", [o.name for o in ORACLES])
 def test_each_oracle_bites_on_a_broken_trace(name: str) -> None:
     found = {v.oracle for v in check_all(BROKEN[name])}
