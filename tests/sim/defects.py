@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 import pytest
@@ -11,22 +12,31 @@ import lash_core.promise as promise
 import lash_core.turn.machine as machine
 from lash_core.host import CancelToken
 from lash_core.keys import AwaitEventKey
-from lash_core.turn.state import WaitingTools
 from tests.core.test_registry_machine_bites import DEFECTS as REGISTRY_DEFECTS
 
 
 def _completion_order(mp: pytest.MonkeyPatch) -> None:
+    """The machine applies a round's tool results in the order they completed.
+
+    It reaches into the machine's settling step, whose round holds its calls as ``calls`` (a
+    list) or ``slots`` (a tuple) depending on the machine's version; each has a ``result``.
+    """
     original = machine._maybe_settle
     seen: dict[str, list[str]] = {}
 
-    def maybe_settle(d: machine._Draft, phase: WaitingTools) -> None:
+    def maybe_settle(d: Any, phase: Any) -> None:
+        items = phase.calls if hasattr(phase, "calls") else phase.slots
         order = seen.setdefault(repr(phase.batch), [])
-        for slot in phase.slots:
-            if slot.result is not None and slot.call.call_id not in order:
-                order.append(slot.call.call_id)
-        if not d.index.waiting:
-            slots = sorted(phase.slots, key=lambda s: order.index(s.call.call_id))
-            phase = attrs.evolve(phase, slots=tuple(slots))
+        for item in items:
+            if item.result is not None and item.result.call_id not in order:
+                order.append(item.result.call_id)
+        waiting = d.waiting if hasattr(d, "waiting") else d.index.waiting
+        if not waiting:
+            ranked = sorted(items, key=lambda item: order.index(item.result.call_id))
+            if hasattr(phase, "calls"):
+                phase.calls[:] = ranked
+            else:
+                phase = attrs.evolve(phase, slots=tuple(ranked))
         return original(d, phase)
 
     mp.setattr(machine, "_maybe_settle", maybe_settle)

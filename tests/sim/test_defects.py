@@ -14,7 +14,7 @@ from lash_core.sim.world import WorldShape
 from tests.sim.defects import DEFECTS
 
 SEED_BUDGET = 300
-HUNT = WorldShape(max_sessions=2, max_turns=2, max_steps=2, max_tools=2, fault_percent=80)
+HUNT = WorldShape(max_sessions=2, max_turns=1, max_steps=2, max_tools=2, fault_percent=80)
 """A smaller, faultier world for the hunt: fewer choices, so shrinking is quick."""
 
 
