@@ -279,6 +279,9 @@ class SimLoop:
                     )
                 self._step(task)
                 continue
+            # Timers of tasks woken some other way are stale: drop them, never jump to them.
+            while timers and (timers[0][2]._gen != timers[0][3] or timers[0][2].blocker is None):
+                heapq.heappop(timers)
             if not timers:
                 blocked = sorted(self._tasks)
                 raise LashError(

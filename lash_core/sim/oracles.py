@@ -328,25 +328,39 @@ def cancel_is_prompt(records: Records) -> Iterator[str]:
 
 @oracle
 def cancelled_only_when_asked(records: Records) -> Iterator[str]:
-    """A turn stops as ``cancelled`` only if a cancel was requested before its result.
-
-    Turn control hook: once the cancel gate exists, this is where the outcome is checked
-    against the gate's winner (a ``gate`` record: ``winner`` ``cancel`` or ``completion``).
-    """
+    """A turn stops as ``cancelled`` only if a cancel was requested before its result."""
     for where, rs in _by_turn(records).items():
         asked = False
-        gate: str | None = None
         for record in rs:
             if record["ev"] == "cancel":
                 asked = True
-            elif record["ev"] == "gate":
-                gate = record["winner"]
             elif record["ev"] == "turn_end":
                 reason = record["result"]["outcome"].get("reason")
                 if reason == "cancelled" and not asked:
                     yield f"{where}: stopped as cancelled with no cancel requested"
-                if gate is not None and (gate == "cancel") != (reason == "cancelled"):
-                    yield f"{where}: the cancel gate chose {gate} but the turn ended {reason}"
+
+
+@oracle
+def outcome_agrees_with_the_cancel_gate(records: Records) -> Iterator[str]:
+    """A turn's outcome agrees with its cancel gate's winner: ``cancelled`` exactly when the
+    gate was settled as cancel requested.
+
+    TURN CONTROL HOOK: the world does not drive turns under turn control yet, so it writes no
+    ``gate`` records and this oracle has nothing to judge in a simulated world. A world that
+    cancels through the cancel gate records, once the turn has ended, ``{"ev": "gate",
+    "winner": "cancel" | "completion"}`` read from the gate's terminal, and this oracle then
+    checks every such turn.
+    """
+    for where, rs in _by_turn(records).items():
+        gate: str | None = None
+        reason: str | None = None
+        for record in rs:
+            if record["ev"] == "gate":
+                gate = record["winner"]
+            elif record["ev"] == "turn_end":
+                reason = record["result"]["outcome"].get("reason")
+        if gate is not None and (gate == "cancel") != (reason == "cancelled"):
+            yield f"{where}: the cancel gate chose {gate} but the turn ended {reason}"
 
 
 def check_all(records: Records) -> list[Violation]:

@@ -171,6 +171,24 @@ def test_a_lost_wake_up_is_a_deadlock() -> None:
     assert info.value.code == codes.SIM_DEADLOCK
 
 
+def test_time_never_jumps_to_the_deadline_of_a_wait_that_already_ended() -> None:
+    loop = SimLoop()
+    p = SimPrimitives(loop)
+
+    async def main() -> None:
+        event = p.new_event()
+        async with p.open_task_group() as group:
+            group.start(lambda: p.wait_event(event, 100.0))
+            await p.sleep(1.0)
+            event.set()
+        await p.wait_event(p.new_event(), None)  # never set: a deadlock at t=1, not t=100
+
+    with pytest.raises(LashError) as info:
+        loop.run(main())
+    assert info.value.code == codes.SIM_DEADLOCK
+    assert "t=1.0" in info.value.message
+
+
 def test_a_livelock_hits_the_step_limit() -> None:
     loop = SimLoop(max_steps=100)
     p = SimPrimitives(loop)

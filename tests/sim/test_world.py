@@ -212,6 +212,10 @@ BROKEN: dict[str, list[dict[str, Any]]] = {
         {"at": 0, "ev": "revoke", "session": "s0", "newly": True},
         _resolve("accepted", at=1),
     ],
+    "outcome_agrees_with_the_cancel_gate": [
+        _end(),
+        {"at": 10, "ev": "gate", "winner": "cancel", **W},
+    ],
     "cancel_is_prompt": [
         {"at": 3, "ev": "cancel", **W},
         {"at": 4, "ev": "event", "event": {"type": "turn_outcome", "outcome": {}}, **W},
