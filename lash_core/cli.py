@@ -320,8 +320,19 @@ def run_sim(
     return 1 if summary.failures else 0
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
+
+
 def _cmd_sim(args: argparse.Namespace) -> int:
-    shape = WorldShape(**{field: getattr(args, field) for field, _, _ in SHAPE_FLAGS})
+    try:
+        shape = WorldShape(**{field: getattr(args, field) for field, _, _ in SHAPE_FLAGS})
+    except LashError as exc:
+        sys.stderr.write(f"lash sim: {exc.code}: {exc.message}\n")
+        return 2
     if args.seed is not None:
         seeds = [args.seed]
     else:
@@ -364,9 +375,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "(virtual time, seeded scheduling) and checks every oracle. The same seed always gives "
         "the same trace; a failing seed is printed with the command that reproduces it.",
     )
-    sim.add_argument("--seeds", type=int, default=100, help="how many seeds to run")
-    sim.add_argument("--start", type=int, default=0, help="the first seed")
-    sim.add_argument("--seed", type=int, default=None, help="run this one seed only")
+    sim.add_argument("--seeds", type=_count, default=100, help="how many seeds to run")
+    sim.add_argument("--start", type=_count, default=0, help="the first seed")
+    sim.add_argument("--seed", type=_count, default=None, help="run this one seed only")
     for field, flag, text in SHAPE_FLAGS:
         default = getattr(DEFAULT_SHAPE, field)
         sim.add_argument(flag, type=type(default), default=default, dest=field, help=text)

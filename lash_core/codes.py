@@ -78,6 +78,7 @@ SIM_DEADLOCK: Final = "sim_deadlock"
 SIM_STEP_LIMIT: Final = "sim_step_limit"
 SIM_FOREIGN_AWAIT: Final = "sim_foreign_await"
 SIM_OUTSIDE_TASK: Final = "sim_outside_task"
+SIM_WORLD_SHAPE_INVALID: Final = "sim_world_shape_invalid"
 
 CODES: Final[dict[str, str]] = {
     WIRE_INVALID_JSON: "The input is not JSON text (or not valid UTF-8).",
@@ -173,4 +174,7 @@ CODES: Final[dict[str, str]] = {
     "asyncio or trio primitive); simulated code must await only the host's loop primitives.",
     SIM_OUTSIDE_TASK: "A simulator operation that needs a running task (opening a task group) "
     "was called outside one.",
+    SIM_WORLD_SHAPE_INVALID: "A simulated world's bounds are unusable (fewer than one session, "
+    "turn, model call or tool; a negative latency; a fault percent outside 0-100; an offset "
+    "outside [0, 1) ms).",
 }

@@ -244,3 +244,12 @@ def test_sim_reports_a_failing_seed_with_a_command_that_reproduces_it(
     again = capsys.readouterr().out
     assert _table(again)["failures"] == 1
     assert f"reproduce with: {commands[0]}" in again
+
+
+def test_sim_refuses_an_unusable_world(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sim", "--seeds", "3", "--sessions", "0", "--faults", "120"]) == 2
+    err = capsys.readouterr().err
+    assert "sim_world_shape_invalid" in err
+    assert "max_sessions must be at least 1" in err and "fault_percent" in err
+    with pytest.raises(SystemExit):
+        main(["sim", "--seed", "-1"])

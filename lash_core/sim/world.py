@@ -28,6 +28,7 @@ from typing import Any, Final
 
 import attrs
 
+from lash_core import codes
 from lash_core.effects import (
     AwaitEventCommand,
     CheckpointOutcome,
@@ -58,7 +59,7 @@ from lash_core.effects.tools import (
     ToolCallRecord,
     ToolLaunchPending,
 )
-from lash_core.errors import LashError
+from lash_core.errors import LashError, LocalProtocolError
 from lash_core.host import CancelToken, InlineHost, TaskGroup
 from lash_core.keys import AwaitEventKey, KeySigner
 from lash_core.resolution import Resolution, ok
@@ -198,6 +199,21 @@ class WorldShape:
     max_latency_ms: int = 20
     fault_percent: int = 30
     offset_ms: float = 0.0
+
+    def __attrs_post_init__(self) -> None:
+        problems = [
+            f"{name} must be at least 1"
+            for name in ("max_sessions", "max_turns", "max_steps", "max_tools")
+            if getattr(self, name) < 1
+        ]
+        if self.max_latency_ms < 0:
+            problems.append("max_latency_ms must not be negative")
+        if not 0 <= self.fault_percent <= 100:
+            problems.append("fault_percent must be between 0 and 100")
+        if not 0 <= self.offset_ms < 1:
+            problems.append("offset_ms must be at least 0 and below 1")
+        if problems:
+            raise LocalProtocolError(codes.SIM_WORLD_SHAPE_INVALID, "; ".join(problems))
 
 
 DEFAULT_SHAPE: Final = WorldShape()

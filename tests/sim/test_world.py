@@ -14,6 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lash_core import codes
+from lash_core.errors import LocalProtocolError
 from lash_core.sim.choices import ChoiceSource, DataChoices, SeededChoices
 from lash_core.sim.oracles import ORACLES, Violation, check_all
 from lash_core.sim.run import SimReport, reproduce_command, simulate, simulate_seed
@@ -252,3 +254,13 @@ def test_a_report_describes_its_violations_with_the_command() -> None:
     broken = _report(report.plan)
     assert broken.failed
     assert broken.describe() == "an_oracle: what it saw\nreproduce with: lash sim --seed 1"
+
+
+def test_an_unusable_world_shape_is_refused() -> None:
+    with pytest.raises(LocalProtocolError) as info:
+        WorldShape(max_tools=0, max_latency_ms=-1, offset_ms=1.0)
+    assert info.value.code == codes.SIM_WORLD_SHAPE_INVALID
+    assert info.value.message == (
+        "max_tools must be at least 1; max_latency_ms must not be negative; "
+        "offset_ms must be at least 0 and below 1"
+    )
