@@ -175,10 +175,14 @@ def test_time_never_jumps_to_the_deadline_of_a_wait_that_already_ended() -> None
     loop = SimLoop()
     p = SimPrimitives(loop)
 
+    event = p.new_event()
+
+    async def waiter() -> None:
+        await p.wait_event(event, 100.0)
+
     async def main() -> None:
-        event = p.new_event()
         async with p.open_task_group() as group:
-            group.start(lambda: p.wait_event(event, 100.0))
+            group.start(waiter)
             await p.sleep(1.0)
             event.set()
         await p.wait_event(p.new_event(), None)  # never set: a deadlock at t=1, not t=100
