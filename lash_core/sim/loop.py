@@ -201,8 +201,6 @@ class SimLoop:
         self._max_steps = max_steps
         self.steps = 0
         """Task steps taken so far."""
-        self.choices_made = 0
-        """How many times the loop chose among several ready tasks."""
 
     # -- clock and tasks ---------------------------------------------------------------------
 
@@ -269,7 +267,6 @@ class SimLoop:
                 if n == 1 or self._choices is None:
                     task = ready.pop(0)
                 else:
-                    self.choices_made += 1
                     task = ready.pop(self._choices.below(n))
                 self.steps += 1
                 if self.steps > limit:

@@ -16,7 +16,7 @@ import attrs
 
 from lash_core import codes
 
-__all__ = ["ORACLES", "Oracle", "Violation", "check_all"]
+__all__ = ["ORACLES", "Oracle", "Trace", "Violation", "check_all"]
 
 Records = list[dict[str, Any]]
 
@@ -30,16 +30,28 @@ class Violation:
 
 
 @attrs.frozen
+class Trace:
+    """A trace as the oracles read it: every record in order, and each turn's records."""
+
+    records: Records
+    turns: dict[tuple[str, str], Records]
+
+    @classmethod
+    def of(cls, records: Records) -> Trace:
+        return cls(records, _by_turn(records))
+
+
+@attrs.frozen
 class Oracle:
     name: str
     doc: str
-    check: Callable[[Records], Iterator[str]]
+    check: Callable[[Trace], Iterator[str]]
 
 
 ORACLES: list[Oracle] = []
 
 
-def oracle(fn: Callable[[Records], Iterator[str]]) -> Callable[[Records], Iterator[str]]:
+def oracle(fn: Callable[[Trace], Iterator[str]]) -> Callable[[Trace], Iterator[str]]:
     ORACLES.append(Oracle(fn.__name__, (fn.__doc__ or "").strip(), fn))
     return fn
 
@@ -73,12 +85,12 @@ def _await_terminal(outcome: dict[str, Any]) -> Any:
 
 
 @oracle
-def one_terminal_per_key(records: Records) -> Iterator[str]:
+def one_terminal_per_key(trace: Trace) -> Iterator[str]:
     """A key is written once: at most one resolve is accepted, every later resolve is answered
     ``already_resolved`` with that same terminal, and the turn's wait saw that terminal."""
     seen: dict[tuple[str, str, str], Any] = {}
     accepted: dict[tuple[str, str, str], int] = {}
-    for record in records:
+    for record in trace.records:
         ev = record["ev"]
         if ev == "resolve" and record["how"] not in ("forged", "tampered"):
             key = (record["session"], record["turn"], record["call"])
@@ -106,11 +118,11 @@ def one_terminal_per_key(records: Records) -> Iterator[str]:
 
 
 @oracle
-def every_effect_answered_once(records: Records) -> Iterator[str]:
+def every_effect_answered_once(trace: Trace) -> Iterator[str]:
     """Every envelope a turn hands out is run by its handler at most once and answered exactly
     once (at most once if the turn was cancelled), and nothing is answered that was not handed
     out."""
-    for where, rs in _by_turn(records).items():
+    for where, rs in trace.turns.items():
         emitted: dict[str, int] = {}
         answered: dict[str, int] = {}
         ran: set[str] = set()
@@ -140,10 +152,10 @@ def every_effect_answered_once(records: Records) -> Iterator[str]:
 
 
 @oracle
-def nothing_after_the_terminal(records: Records) -> Iterator[str]:
+def nothing_after_the_terminal(trace: Trace) -> Iterator[str]:
     """Once a turn has its result, no handler runs, no envelope is handed out and no effect is
     answered for it; every turn that started ends."""
-    for where, rs in _by_turn(records).items():
+    for where, rs in trace.turns.items():
         ended = False
         for record in rs:
             if ended and record["ev"] in ("handler", "emit", "effect", "event"):
@@ -167,10 +179,10 @@ def _tool_messages(messages: list[Any]) -> Iterator[tuple[list[str], list[str]]]
 
 
 @oracle
-def tool_results_in_call_order(records: Records) -> Iterator[str]:
+def tool_results_in_call_order(trace: Trace) -> Iterator[str]:
     """Tool results reach the conversation and the event stream in the order the model called
     the tools, whatever order they finished in."""
-    for where, rs in _by_turn(records).items():
+    for where, rs in trace.turns.items():
         started: list[str] = []
         finished: list[str] = []
         for record in rs:
@@ -197,10 +209,10 @@ def _non_zero(usage: dict[str, int]) -> dict[str, int]:
 
 
 @oracle
-def usage_never_decreases(records: Records) -> Iterator[str]:
+def usage_never_decreases(trace: Trace) -> Iterator[str]:
     """A turn's cumulative usage only grows, is the sum of its model calls' usage, and is the
     usage of its result."""
-    for where, rs in _by_turn(records).items():
+    for where, rs in trace.turns.items():
         total: dict[str, int] = {}
         for record in rs:
             if record["ev"] == "event" and record["event"]["type"] == "usage":
@@ -234,10 +246,10 @@ def _sessions_in(value: Any) -> Iterator[str]:
 
 
 @oracle
-def sessions_stay_apart(records: Records) -> Iterator[str]:
+def sessions_stay_apart(trace: Trace) -> Iterator[str]:
     """Nothing from one session (tool outputs, completions, answers) appears in another
     session's events or results."""
-    for record in records:
+    for record in trace.records:
         if record["ev"] in ("event", "turn_end", "effect"):
             body = record.get("event", record.get("result", record.get("outcome")))
             for other in _sessions_in(body):
@@ -246,10 +258,10 @@ def sessions_stay_apart(records: Records) -> Iterator[str]:
 
 
 @oracle
-def forged_keys_change_nothing(records: Records) -> Iterator[str]:
+def forged_keys_change_nothing(trace: Trace) -> Iterator[str]:
     """A forged or tampered key is refused (``unknown_or_revoked``) and leaves the real key's
     state as it was."""
-    for record in records:
+    for record in trace.records:
         if record["ev"] == "resolve" and record["how"] in ("forged", "tampered"):
             where = (record["session"], record["turn"], record["call"])
             if record["outcome"] != {"status": "unknown_or_revoked"}:
@@ -260,11 +272,11 @@ def forged_keys_change_nothing(records: Records) -> Iterator[str]:
 
 
 @oracle
-def revocation_is_final(records: Records) -> Iterator[str]:
+def revocation_is_final(trace: Trace) -> Iterator[str]:
     """Once a session is revoked, every resolve of its keys is refused
     (``unknown_or_revoked``)."""
     revoked: set[str] = set()
-    for record in records:
+    for record in trace.records:
         if record["ev"] == "revoke":
             revoked.add(record["session"])
         elif record["ev"] == "resolve" and record["session"] in revoked:
@@ -275,17 +287,17 @@ def revocation_is_final(records: Records) -> Iterator[str]:
 
 
 @oracle
-def wake_ups_are_delivered(records: Records) -> Iterator[str]:
+def wake_ups_are_delivered(trace: Trace) -> Iterator[str]:
     """A turn waiting on a key is woken at the instant the key is resolved (not at its
     deadline, not never)."""
     accepted_at: dict[tuple[str, str, str], int] = {}
-    for record in records:
+    for record in trace.records:
         real = record["ev"] == "resolve" and record["how"] not in ("forged", "tampered")
         if real and record["outcome"]["status"] == "accepted":
             accepted_at.setdefault(
                 (record["session"], record["turn"], record["call"]), record["at"]
             )
-    for where, rs in _by_turn(records).items():
+    for where, rs in trace.turns.items():
         emitted_at: dict[str, int] = {}
         for record in rs:
             if record["ev"] == "emit":
@@ -306,10 +318,10 @@ def wake_ups_are_delivered(records: Records) -> Iterator[str]:
 
 
 @oracle
-def cancel_is_prompt(records: Records) -> Iterator[str]:
+def cancel_is_prompt(trace: Trace) -> Iterator[str]:
     """A cancel requested before a turn's outcome ends the turn as ``cancelled`` at that very
     instant."""
-    for where, rs in _by_turn(records).items():
+    for where, rs in trace.turns.items():
         asked_at: int | None = None
         for record in rs:
             if record["ev"] == "cancel" and asked_at is None:
@@ -327,9 +339,9 @@ def cancel_is_prompt(records: Records) -> Iterator[str]:
 
 
 @oracle
-def cancelled_only_when_asked(records: Records) -> Iterator[str]:
+def cancelled_only_when_asked(trace: Trace) -> Iterator[str]:
     """A turn stops as ``cancelled`` only if a cancel was requested before its result."""
-    for where, rs in _by_turn(records).items():
+    for where, rs in trace.turns.items():
         asked = False
         for record in rs:
             if record["ev"] == "cancel":
@@ -341,7 +353,7 @@ def cancelled_only_when_asked(records: Records) -> Iterator[str]:
 
 
 @oracle
-def outcome_agrees_with_the_cancel_gate(records: Records) -> Iterator[str]:
+def outcome_agrees_with_the_cancel_gate(trace: Trace) -> Iterator[str]:
     """A turn's outcome agrees with its cancel gate's winner: ``cancelled`` exactly when the
     gate was settled as cancel requested.
 
@@ -351,7 +363,7 @@ def outcome_agrees_with_the_cancel_gate(records: Records) -> Iterator[str]:
     "winner": "cancel" | "completion"}`` read from the gate's terminal, and this oracle then
     checks every such turn.
     """
-    for where, rs in _by_turn(records).items():
+    for where, rs in trace.turns.items():
         gate: str | None = None
         reason: str | None = None
         for record in rs:
@@ -365,8 +377,9 @@ def outcome_agrees_with_the_cancel_gate(records: Records) -> Iterator[str]:
 
 def check_all(records: Records) -> list[Violation]:
     """Every oracle's violations, oracle by oracle."""
+    trace = Trace.of(records)
     found = []
     for each in ORACLES:
-        for message in each.check(records):
+        for message in each.check(trace):
             found.append(Violation(each.name, message))
     return found
