@@ -26,6 +26,7 @@ SUITES: tuple[str, ...] = (
     "benchmarks.bench_run_turn",
     "benchmarks.bench_process",
     "benchmarks.bench_journal",
+    "benchmarks.bench_sim",
 )
 """Modules defining benchmarks, in the order their benchmarks run and are reported."""
 

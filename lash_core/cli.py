@@ -30,9 +30,11 @@ from lash_core.keys import AwaitEventKey, KeySigner
 from lash_core.promise import AwaitEventRegistry, WaitEnd, WaitParked
 from lash_core.resolution import ok
 from lash_core.scope import ToolCompletion, TurnScope
+from lash_core.sim.run import SHAPE_FLAGS
+from lash_core.sim.world import DEFAULT_SHAPE, WorldShape
 from lash_core.wire import to_json, to_wire
 
-__all__ = ["DemoEvent", "main", "run_demo", "run_turn_demo", "tamper_signature"]
+__all__ = ["DemoEvent", "main", "run_demo", "run_sim", "run_turn_demo", "tamper_signature"]
 
 
 @attrs.frozen
@@ -264,6 +266,80 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress(done: int, total: int, failures: int, out: TextIO) -> None:
+    width = 30
+    filled = width * done // total if total else width
+    bar = "#" * filled + "-" * (width - filled)
+    out.write(f"\r[{bar}] {done}/{total} seeds, {failures} failed")
+    if done == total:
+        out.write("\n")
+    out.flush()
+
+
+def run_sim(
+    seeds: Sequence[int],
+    shape: WorldShape,
+    *,
+    out: TextIO,
+    err: TextIO,
+    trace: bool = False,
+    max_shown: int = 5,
+) -> int:
+    """Simulate each seed, showing progress on ``err`` and a summary table (and any failure,
+    with the command that reproduces it) on ``out``. ``trace`` prints each seed's trace as JSON
+    lines instead. Returns 1 if any seed failed, else 0."""
+    from lash_core.sim.run import SimSummary, simulate_seed
+
+    summary = SimSummary()
+    total = len(seeds)
+    step = max(total // 100, 1)
+    for done, seed in enumerate(seeds, 1):
+        report = simulate_seed(seed, shape)
+        summary.add(report)
+        if trace:
+            out.write("".join(line + "\n" for line in report.trace_lines()))
+        elif done % step == 0 or done == total:
+            _progress(done, total, len(summary.failures), err)
+    if trace:
+        return 1 if summary.failures else 0
+    first = seeds[0] if seeds else 0
+    out.write(
+        f"lash sim: {total} seeds from {first}; worlds of up to {shape.max_sessions} sessions x "
+        f"{shape.max_turns} turns x {shape.max_steps} model calls x {shape.max_tools} tools, "
+        f"{shape.fault_percent}% faults\n"
+    )
+    rows = summary.table()
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        out.write(f"  {label:<{width}}  {value:>10,}\n")
+    for report in summary.failures[:max_shown]:
+        out.write(f"\nseed {report.seed} FAILED\n{report.describe()}\n")
+    hidden = len(summary.failures) - max_shown
+    if hidden > 0:
+        out.write(f"\n... and {hidden} more failing seeds\n")
+    return 1 if summary.failures else 0
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
+
+
+def _cmd_sim(args: argparse.Namespace) -> int:
+    try:
+        shape = WorldShape(**{field: getattr(args, field) for field, _, _ in SHAPE_FLAGS})
+    except LashError as exc:
+        sys.stderr.write(f"lash sim: {exc.code}: {exc.message}\n")
+        return 2
+    if args.seed is not None:
+        seeds = [args.seed]
+    else:
+        seeds = list(range(args.start, args.start + args.seeds))
+    return run_sim(seeds, shape, out=sys.stdout, err=sys.stderr, trace=args.trace)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lash", description="lash: a pure, synchronous effect core for LLM agents."
@@ -291,6 +367,24 @@ def _build_parser() -> argparse.ArgumentParser:
         help="run the turn on a virtual clock (no real waiting; trace times are virtual)",
     )
     demo.set_defaults(handler=_cmd_demo)
+    sim = commands.add_parser(
+        "sim",
+        help="run the deterministic simulator over many seeds and check its oracles",
+        description="`lash sim` draws a world of sessions, turns, scripted model answers, tools, "
+        "external resolvers, cancels and revocations from each seed, runs it on the simulator "
+        "(virtual time, seeded scheduling) and checks every oracle. The same seed always gives "
+        "the same trace; a failing seed is printed with the command that reproduces it.",
+    )
+    sim.add_argument("--seeds", type=_count, default=100, help="how many seeds to run")
+    sim.add_argument("--start", type=_count, default=0, help="the first seed")
+    sim.add_argument("--seed", type=_count, default=None, help="run this one seed only")
+    for field, flag, text in SHAPE_FLAGS:
+        default = getattr(DEFAULT_SHAPE, field)
+        sim.add_argument(flag, type=type(default), default=default, dest=field, help=text)
+    sim.add_argument(
+        "--trace", action="store_true", help="print each seed's trace as JSON lines instead"
+    )
+    sim.set_defaults(handler=_cmd_sim)
     return parser
 
 

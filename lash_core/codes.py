@@ -112,6 +112,12 @@ EFFECT_JOURNAL_ENTRY_EXISTS: Final = "effect_journal_entry_exists"
 EFFECT_JOURNAL_ENTRY_IN_FLIGHT: Final = "effect_journal_entry_in_flight"
 DURABLE_STEP_VALUE_NOT_JSON: Final = "durable_step_value_not_json"
 DIRECT_CALL_FAILED: Final = "direct_call_failed"
+# -- the simulator ---------------------------------------------------------------------------
+SIM_DEADLOCK: Final = "sim_deadlock"
+SIM_STEP_LIMIT: Final = "sim_step_limit"
+SIM_FOREIGN_AWAIT: Final = "sim_foreign_await"
+SIM_OUTSIDE_TASK: Final = "sim_outside_task"
+SIM_WORLD_SHAPE_INVALID: Final = "sim_world_shape_invalid"
 
 CODES: Final[dict[str, str]] = {
     WIRE_INVALID_JSON: "The input is not JSON text (or not valid UTF-8).",
@@ -270,4 +276,15 @@ CODES: Final[dict[str, str]] = {
     "(a Python object, a non-string key, NaN or an infinity); nothing was recorded.",
     DIRECT_CALL_FAILED: "A direct model call's handler answered with an LLM call error; the "
     "exception carries that error (`llm_error`), whose own code and kind say why.",
+    SIM_DEADLOCK: "In the simulator, every task was blocked and no deadline lay ahead: the "
+    "simulated code waits for something that can never happen (a lost wake-up).",
+    SIM_STEP_LIMIT: "A simulation took more task steps than its limit (a livelock, or a world "
+    "too large for the limit).",
+    SIM_FOREIGN_AWAIT: "A simulated task awaited something that is not the simulator's (an "
+    "asyncio or trio primitive); simulated code must await only the host's loop primitives.",
+    SIM_OUTSIDE_TASK: "A simulator operation that needs a running task (opening a task group) "
+    "was called outside one.",
+    SIM_WORLD_SHAPE_INVALID: "A simulated world's bounds are unusable (fewer than one session, "
+    "turn, model call or tool; a negative latency; a fault percent outside 0-100; an offset "
+    "outside [0, 1) ms).",
 }

@@ -181,3 +181,75 @@ def test_turn_demo_json_lines_are_identical_on_trio_and_asyncio(
     assert traces[0] == traces[1]
     (result,) = [line for line in traces[0] if line["kind"] == "result"]
     assert result["data"]["outcome"]["status"] == "finished"
+
+
+# -- lash sim ----------------------------------------------------------------------------------
+
+
+def _table(out: str) -> dict[str, int]:
+    rows = {}
+    for line in out.splitlines():
+        match = re.fullmatch(r"  ([a-z ]+?)\s+([\d,]+)", line)
+        if match:
+            rows[match.group(1)] = int(match.group(2).replace(",", ""))
+    return rows
+
+
+def test_sim_runs_seeds_and_prints_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    from lash_core.sim.oracles import ORACLES
+    from lash_core.sim.run import simulate_seed
+
+    assert main(["sim", "--seeds", "25", "--start", "100"]) == 0
+    captured = capsys.readouterr()
+    reports = [simulate_seed(seed) for seed in range(100, 125)]
+    assert _table(captured.out) == {
+        "seeds run": 25,
+        "effects": sum(r.effects for r in reports),
+        "faults injected": sum(r.faults for r in reports),
+        "oracles checked": 25 * len(ORACLES),
+        "failures": 0,
+    }
+    assert "25 seeds from 100" in captured.out
+    assert captured.err.rstrip().endswith("[" + "#" * 30 + "] 25/25 seeds, 0 failed")
+
+
+def test_sim_trace_is_byte_identical_and_is_the_reports(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from lash_core.sim.run import simulate_seed
+
+    assert main(["sim", "--seed", "7", "--trace"]) == 0
+    first = capsys.readouterr().out
+    assert main(["sim", "--seed", "7", "--trace"]) == 0
+    assert capsys.readouterr().out == first
+    assert first.encode() == simulate_seed(7).trace_bytes()
+    assert all(isinstance(json.loads(line), dict) for line in first.splitlines())
+
+
+def test_sim_reports_a_failing_seed_with_a_command_that_reproduces_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.sim.defects import DEFECTS
+
+    apply, oracle = DEFECTS["last_writer_wins"]
+    apply(monkeypatch)
+    assert main(["sim", "--seeds", "60", "--sessions", "2", "--faults", "60"]) == 1
+    out = capsys.readouterr().out
+    assert _table(out)["failures"] > 0
+    commands = re.findall(r"reproduce with: (lash sim .*)", out)
+    assert commands and all("--sessions 2 --faults 60" in c for c in commands)
+    assert f"{oracle}: " in out
+    argv = commands[0].split()[1:]
+    assert main(argv) == 1
+    again = capsys.readouterr().out
+    assert _table(again)["failures"] == 1
+    assert f"reproduce with: {commands[0]}" in again
+
+
+def test_sim_refuses_an_unusable_world(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sim", "--seeds", "3", "--sessions", "0", "--faults", "120"]) == 2
+    err = capsys.readouterr().err
+    assert "sim_world_shape_invalid" in err
+    assert "max_sessions must be at least 1" in err and "fault_percent" in err
+    with pytest.raises(SystemExit):
+        main(["sim", "--seed", "-1"])

@@ -1,0 +1,560 @@
+"""A simulated world: sessions of turns against a scripted model, tools and external resolvers.
+
+A :class:`WorldPlan` is plain data drawn from a :class:`~lash_core.sim.choices.ChoiceSource`
+(:func:`draw_world`): how many sessions, when each starts, its turns; for each model call what it
+answers (a final answer, tool calls, a retryable or non-retryable error, an output limit) and how
+long it takes; for each tool call its latency and behaviour (succeeds, fails once, raises, runs
+code that succeeds or fails, or answers *pending* and is completed later by an external resolver
+that is on time, late, resolves twice, or first presents a forged or tampered key; a missed
+deadline may fail the turn); checkpoints after each tool round that may deliver a follow-up
+message; cancel requests and session revocations at chosen instants.
+
+Processes and turn control are not simulated yet: a process plan (spawn, signals, exits) would
+be one more kind of tool call here, and a cancel through the turn's cancel gate one more kind
+of cancel, each recording what it did for the oracles.
+
+:func:`run_world` runs a plan on any :class:`~lash_core.host.InlineHost` (the simulator's, trio's
+or asyncio's): it awaits only the host's loop primitives and drives every turn with the core's
+own :func:`~lash_core.turn.run_turn`. Everything that happens is written to a
+:class:`Recorder` as plain JSON records; the oracles (:mod:`lash_core.sim.oracles`) judge those
+records without looking inside the implementation.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, Final
+
+import attrs
+
+from lash_core import codes
+from lash_core.effects import (
+    AwaitEventCommand,
+    CheckpointOutcome,
+    EffectEnvelope,
+    EffectOutcome,
+    ExecCodeCommand,
+    ExecCodeOutcome,
+    LlmCallError,
+    LlmCallOutcome,
+    LlmResponse,
+    Message,
+    Role,
+    StopReason,
+    TextPart,
+    ToolAttemptCommand,
+    ToolAttemptOutcome,
+    ToolCallPart,
+    ToolSpec,
+    Usage,
+)
+from lash_core.effects.tools import (
+    CheckpointDelivery,
+    Duration,
+    ExecResponse,
+    PendingCompletion,
+    TimeoutPolicy,
+    ToolAttemptLaunchDone,
+    ToolCallRecord,
+    ToolLaunchPending,
+)
+from lash_core.errors import LashError, LocalProtocolError
+from lash_core.host import CancelToken, InlineHost, TaskGroup
+from lash_core.keys import AwaitEventKey, KeySigner
+from lash_core.resolution import Resolution, ok
+from lash_core.scope import ToolCompletion, TurnScope
+from lash_core.sim.choices import ChoiceSource, chance, integer, pick
+from lash_core.turn import (
+    RetryPolicy,
+    RunEffects,
+    TurnConfig,
+    TurnEvent,
+    TurnHandlers,
+    TurnMachine,
+    run_turn,
+)
+from lash_core.wire import Err, JsonValue, Ok, to_wire
+
+__all__ = [
+    "DEFAULT_SHAPE",
+    "ModelStep",
+    "Recorder",
+    "SessionPlan",
+    "ToolPlan",
+    "TurnPlan",
+    "WorldPlan",
+    "WorldShape",
+    "draw_world",
+    "run_world",
+    "world_config",
+]
+
+MODEL_KINDS: Final = ("answer", "tools", "retryable", "fatal", "output_limit")
+"""What a model call answers; the first two are plain, the rest are faults."""
+TOOL_KINDS: Final = ("ok", "code")
+FAULTY_TOOL_KINDS: Final = ("fail", "raise", "code_error")
+RESOLVERS: Final = ("on_time", "late", "twice", "forged", "tampered", "never")
+
+PENDING_PERCENT: Final = 25
+"""How often a tool call answers *pending* and is completed later by a resolver."""
+
+FORGER: Final = KeySigner(b"lash-sim-forger-secret-0123456789")
+"""Signs forged keys: same scope and wait as a real key, a secret the host never had."""
+
+
+@attrs.frozen
+class ToolPlan:
+    """One tool call: ``kind`` is ``ok``, ``fail`` (the first attempt reports failure),
+    ``raise`` (the handler raises on the first attempt), ``pending`` (completed later by a
+    resolver, ``resolve_ms`` after the launch, against a deadline of ``deadline_ms``; a missed
+    deadline fails the turn if ``fail_turn``), or ``code`` / ``code_error`` (a call of the
+    built-in code tool, run as an ``exec_code`` effect that succeeds or fails)."""
+
+    kind: str = "ok"
+    latency_ms: int = 0
+    resolver: str = "on_time"
+    resolve_ms: int = 1
+    deadline_ms: int = 50
+    fail_turn: bool = False
+
+
+@attrs.frozen
+class ModelStep:
+    """One model call's answer: ``kind`` is one of ``answer``, ``tools``, ``retryable``,
+    ``fatal``, ``output_limit``."""
+
+    kind: str = "answer"
+    latency_ms: int = 0
+    tokens: int = 1
+    tools: tuple[ToolPlan, ...] = ()
+
+
+@attrs.frozen
+class TurnPlan:
+    """A turn: the model's answers in order (then final answers), when (ms after the turn
+    starts) a cancel is requested, if ever, and whether its first checkpoint delivers a
+    follow-up user message."""
+
+    steps: tuple[ModelStep, ...] = ()
+    cancel_at_ms: float | None = None
+    deliver: bool = False
+
+
+@attrs.frozen
+class SessionPlan:
+    """A session: its id, when it starts, its turns (one after the other), and when (ms after
+    the world starts) it is revoked, if ever."""
+
+    session_id: str
+    start_ms: int = 0
+    turns: tuple[TurnPlan, ...] = ()
+    revoke_at_ms: float | None = None
+
+
+@attrs.frozen
+class WorldPlan:
+    """A whole world: its sessions, which run concurrently."""
+
+    sessions: tuple[SessionPlan, ...]
+
+    @property
+    def size(self) -> int:
+        """A rough size: sessions + turns + model steps + tool calls."""
+        total = len(self.sessions)
+        for session in self.sessions:
+            total += len(session.turns)
+            for turn in session.turns:
+                total += len(turn.steps) + sum(len(step.tools) for step in turn.steps)
+        return total
+
+    @property
+    def faults(self) -> int:
+        """How many faults the plan injects (errors, failures, odd resolvers, cancels,
+        revocations)."""
+        count = 0
+        for session in self.sessions:
+            count += session.revoke_at_ms is not None
+            for turn in session.turns:
+                count += turn.cancel_at_ms is not None
+                for step in turn.steps:
+                    count += step.kind in MODEL_KINDS[2:]
+                    for tool in step.tools:
+                        count += tool.kind in FAULTY_TOOL_KINDS
+                        count += tool.kind == "pending" and tool.resolver != "on_time"
+                        count += tool.fail_turn
+        return count
+
+
+@attrs.frozen
+class WorldShape:
+    """Bounds of a drawn world. ``offset_ms`` is added to cancel and revocation instants
+    (0.5 keeps them off the whole milliseconds every other event happens on, so no two drivers
+    can order them differently; 0 lets them tie, which the simulator's scheduler explores)."""
+
+    max_sessions: int = 3
+    max_turns: int = 2
+    max_steps: int = 3
+    max_tools: int = 3
+    max_latency_ms: int = 20
+    fault_percent: int = 30
+    offset_ms: float = 0.0
+
+    def __attrs_post_init__(self) -> None:
+        problems = [
+            f"{name} must be at least 1"
+            for name in ("max_sessions", "max_turns", "max_steps", "max_tools")
+            if getattr(self, name) < 1
+        ]
+        if self.max_latency_ms < 0:
+            problems.append("max_latency_ms must not be negative")
+        if not 0 <= self.fault_percent <= 100:
+            problems.append("fault_percent must be between 0 and 100")
+        if not 0 <= self.offset_ms < 1:
+            problems.append("offset_ms must be at least 0 and below 1")
+        if problems:
+            raise LocalProtocolError(codes.SIM_WORLD_SHAPE_INVALID, "; ".join(problems))
+
+
+DEFAULT_SHAPE: Final = WorldShape()
+
+
+def _draw_tool(source: ChoiceSource, shape: WorldShape) -> ToolPlan:
+    faulty = chance(source, shape.fault_percent)
+    if chance(source, PENDING_PERCENT):
+        kind = "pending"
+    elif faulty:
+        kind = pick(source, FAULTY_TOOL_KINDS)
+    else:
+        kind = pick(source, TOOL_KINDS)
+    latency = integer(source, 0, shape.max_latency_ms)
+    if kind != "pending":
+        return ToolPlan(kind, latency)
+    deadline = integer(source, 2, 4 * shape.max_latency_ms + 2)
+    resolver = pick(source, RESOLVERS[1:]) if faulty else "on_time"
+    if resolver == "late":
+        resolve = deadline + integer(source, 1, shape.max_latency_ms + 1)
+    else:
+        resolve = integer(source, 1, deadline - 1)
+    return ToolPlan(kind, latency, resolver, resolve, deadline, chance(source, 25))
+
+
+def _draw_step(source: ChoiceSource, shape: WorldShape, last: bool) -> ModelStep:
+    kinds = MODEL_KINDS[:1] if last else MODEL_KINDS[:2]
+    kind = pick(source, MODEL_KINDS) if chance(source, shape.fault_percent) else pick(source, kinds)
+    latency = integer(source, 0, shape.max_latency_ms)
+    tokens = integer(source, 1, 50)
+    tools: tuple[ToolPlan, ...] = ()
+    if kind == "tools":
+        count = integer(source, 1, shape.max_tools)
+        tools = tuple(_draw_tool(source, shape) for _ in range(count))
+    return ModelStep(kind, latency, tokens, tools)
+
+
+def _instant(source: ChoiceSource, shape: WorldShape, horizon: int) -> float | None:
+    if not chance(source, shape.fault_percent // 2):
+        return None
+    return integer(source, 0, horizon) + shape.offset_ms
+
+
+def draw_world(source: ChoiceSource, shape: WorldShape = DEFAULT_SHAPE) -> WorldPlan:
+    """A world plan drawn from ``source`` (all zeros: one session, one turn answered at once)."""
+    # Cancels and revocations land while a turn is likely still running.
+    horizon = shape.max_latency_ms * (shape.max_steps + 1)
+    sessions = []
+    for number in range(integer(source, 1, shape.max_sessions)):
+        turns = []
+        for _ in range(integer(source, 1, shape.max_turns)):
+            count = integer(source, 1, shape.max_steps)
+            steps = tuple(_draw_step(source, shape, i == count - 1) for i in range(count))
+            cancel = _instant(source, shape, horizon)
+            turns.append(TurnPlan(steps, cancel, chance(source, 30)))
+        start = integer(source, 0, shape.max_latency_ms)
+        revoke = _instant(source, shape, start + horizon * len(turns))
+        sessions.append(SessionPlan(f"s{number}", start, tuple(turns), revoke))
+    return WorldPlan(tuple(sessions))
+
+
+# -- recording -------------------------------------------------------------------------------
+
+
+class Recorder:
+    """The world's trace: plain JSON records, each stamped with the virtual time ``at`` in
+    microseconds since the world started. ``envelopes`` keeps every envelope handed out, by
+    ``(session, turn)`` (the trace names them by replay key only)."""
+
+    __slots__ = ("_now", "_start", "envelopes", "records")
+
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._now = now
+        self._start = now()
+        self.records: list[dict[str, Any]] = []
+        self.envelopes: dict[tuple[str, str], list[EffectEnvelope]] = {}
+
+    def at(self) -> int:
+        return round((self._now() - self._start) * 1_000_000)
+
+    def add(self, ev: str, **fields: Any) -> None:
+        self.records.append({"at": self.at(), "ev": ev, **fields})
+
+
+class _ObservedMachine(TurnMachine):
+    """A turn machine that reports every batch it hands out (through its public API only)."""
+
+    __slots__ = ("_on_batch",)
+
+    _on_batch: Callable[[RunEffects], None]
+
+    def next(self) -> Any:
+        step = super().next()
+        if isinstance(step, RunEffects):
+            self._on_batch(step)
+        return step
+
+
+def world_config() -> TurnConfig:
+    """The configuration every simulated turn runs with (short retry delays, one tool
+    retry)."""
+    return TurnConfig(
+        model="sim-model",
+        tools=(ToolSpec("work", "Does some work.", {"type": "object"}),),
+        max_iterations=6,
+        checkpoint_after_work=True,
+        code_tool_name="code",
+        model_retry=RetryPolicy(max_attempts=2, base_delay_ms=3, max_delay_ms=3),
+        tool_retry=RetryPolicy(max_attempts=2, base_delay_ms=2, max_delay_ms=2),
+    )
+
+
+def _tamper(key: AwaitEventKey) -> AwaitEventKey:
+    last = key.signature[-1:]
+    return attrs.evolve(key, signature=key.signature[:-1] + ("1" if last == "0" else "0"))
+
+
+@attrs.define
+class _Turn:
+    """One running turn's handlers and bookkeeping."""
+
+    host: InlineHost
+    recorder: Recorder
+    group: TaskGroup
+    session_id: str
+    turn_id: str
+    plan: TurnPlan
+    step: int = 0
+    tools: dict[str, ToolPlan] = attrs.Factory(dict)
+    delivered: bool = False
+
+    def _where(self) -> dict[str, Any]:
+        return {"session": self.session_id, "turn": self.turn_id}
+
+    async def model(self, envelope: EffectEnvelope) -> EffectOutcome:
+        self.recorder.add("handler", key=envelope.replay_key, kind="llm_call", **self._where())
+        steps = self.plan.steps
+        step = steps[self.step] if self.step < len(steps) else ModelStep()
+        iteration = self.step
+        self.step += 1
+        loop = self.host.primitives
+        await loop.sleep(step.latency_ms / 1000)
+        usage = Usage(step.tokens, step.tokens)
+        if step.kind == "retryable":
+            return LlmCallOutcome(Err(LlmCallError("overloaded", True, code="overloaded")), False)
+        if step.kind == "fatal":
+            error = LlmCallError("bad request", False, code="invalid_request")
+            return LlmCallOutcome(Err(error), False)
+        text = f"answer from {self.session_id}/{self.turn_id}"
+        if step.kind == "tools":
+            parts = []
+            for index, tool in enumerate(step.tools):
+                call_id = f"{self.turn_id}-m{iteration}-c{index}"
+                self.tools[call_id] = tool
+                if tool.kind.startswith("code"):
+                    parts.append(ToolCallPart(call_id, "code", {"code": call_id}))
+                else:
+                    parts.append(ToolCallPart(call_id, "work", {"session": self.session_id}))
+            message = Message(Role.ASSISTANT, tuple(parts))
+            return LlmCallOutcome(Ok(LlmResponse(message, usage, StopReason.TOOL_USE)), False)
+        stop = StopReason.OUTPUT_LIMIT if step.kind == "output_limit" else StopReason.STOP
+        message = Message(Role.ASSISTANT, (TextPart(text),))
+        return LlmCallOutcome(Ok(LlmResponse(message, usage, stop)), False)
+
+    async def tool(self, envelope: EffectEnvelope) -> EffectOutcome:
+        command = envelope.command
+        assert isinstance(command, ToolAttemptCommand)
+        call = command.call
+        attempt = command.attempt
+        self.recorder.add("handler", key=envelope.replay_key, kind="tool_attempt", **self._where())
+        plan = self.tools[call.call_id]
+        await self.host.primitives.sleep(plan.latency_ms / 1000)
+        output: JsonValue = {**self._where(), "call": call.call_id, "attempt": attempt}
+        first = attempt == 1
+        if plan.kind == "raise" and first:
+            raise RuntimeError(f"tool {call.call_id} crashed")
+        if plan.kind == "pending" and first:
+            scope = TurnScope(self.session_id, self.turn_id)
+            key = self.host.await_event_key(scope, ToolCompletion(call.call_id))
+            self.group.start(functools.partial(self.resolver, call.call_id, key, plan))
+            policy = TimeoutPolicy.FAIL_TURN if plan.fail_turn else TimeoutPolicy.ERROR_AS_RESULT
+            pending = PendingCompletion(Duration.from_ms(plan.deadline_ms), policy)
+            return ToolAttemptOutcome(ToolLaunchPending(key, pending, plan.latency_ms))
+        success = not (plan.kind == "fail" and first)
+        record = ToolCallRecord(
+            call.call_id,
+            call.tool_name,
+            call.args,
+            output,
+            output,
+            plan.latency_ms,
+            attempt,
+            success,
+        )
+        return ToolAttemptOutcome(ToolAttemptLaunchDone(record))
+
+    async def code(self, envelope: EffectEnvelope) -> EffectOutcome:
+        command = envelope.command
+        assert isinstance(command, ExecCodeCommand)
+        self.recorder.add("handler", key=envelope.replay_key, kind="exec_code", **self._where())
+        plan = self.tools[command.code]
+        await self.host.primitives.sleep(plan.latency_ms / 1000)
+        if plan.kind == "code_error":
+            return ExecCodeOutcome(Err(f"{command.code} failed"))
+        response = ExecResponse(f"ran {command.code}", {**self._where(), "call": command.code})
+        return ExecCodeOutcome(Ok(response))
+
+    async def checkpoint(self, envelope: EffectEnvelope) -> EffectOutcome:
+        self.recorder.add("handler", key=envelope.replay_key, kind="checkpoint", **self._where())
+        if not self.plan.deliver or self.delivered:
+            return CheckpointOutcome(Ok(CheckpointDelivery()))
+        self.delivered = True
+        follow_up = Message(Role.USER, (TextPart(f"follow-up from {self.session_id}"),))
+        return CheckpointOutcome(Ok(CheckpointDelivery(committed_user_messages=(follow_up,))))
+
+    def _resolve(self, call_id: str, how: str, key: AwaitEventKey, real: AwaitEventKey) -> None:
+        host = self.host
+        resolution: Resolution = ok({**self._where(), "call": call_id, "by": how})
+        before = self._peek(real)
+        outcome = host.resolve_await_event(key, resolution)
+        after = self._peek(real)
+        self.recorder.add(
+            "resolve",
+            call=call_id,
+            how=how,
+            resolution=to_wire(resolution),
+            outcome=to_wire(outcome),
+            before=before,
+            after=after,
+            **self._where(),
+        )
+
+    def _peek(self, key: AwaitEventKey) -> Any:
+        try:
+            terminal = self.host.peek_await_event(key)
+        except LashError as exc:
+            return exc.code
+        return None if terminal is None else to_wire(terminal)
+
+    async def resolver(self, call_id: str, key: AwaitEventKey, plan: ToolPlan) -> None:
+        loop = self.host.primitives
+        await loop.sleep(plan.resolve_ms / 1000)
+        if plan.resolver == "never":
+            return
+        if plan.resolver == "forged":
+            self._resolve(call_id, "forged", FORGER.mint(key.scope, key.wait), key)
+        elif plan.resolver == "tampered":
+            self._resolve(call_id, "tampered", _tamper(key), key)
+        self._resolve(call_id, "first" if plan.resolver == "twice" else "real", key, key)
+        if plan.resolver == "twice":
+            await loop.sleep(0.001)
+            self._resolve(call_id, "second", key, key)
+
+
+async def _cancel_later(
+    recorder: Recorder, loop: Any, at_ms: float, token: CancelToken, where: dict[str, Any]
+) -> None:
+    await loop.sleep(at_ms / 1000)
+    recorder.add("cancel", **where)
+    token.cancel()
+
+
+async def _run_session(
+    host: InlineHost, recorder: Recorder, group: TaskGroup, session: SessionPlan
+) -> None:
+    loop = host.primitives
+    config = world_config()
+    await loop.sleep(session.start_ms / 1000)
+    history: tuple[Message, ...] = ()
+    for index, plan in enumerate(session.turns):
+        turn_id = f"{session.session_id}-t{index}"
+        turn = _Turn(host, recorder, group, session.session_id, turn_id, plan)
+        where = turn._where()
+        question = Message(Role.USER, (TextPart(f"question from {session.session_id}"),))
+        machine = _ObservedMachine(
+            config,
+            session_id=session.session_id,
+            turn_id=turn_id,
+            turn_index=index,
+            messages=(*history, question),
+        )
+
+        def on_batch(step: RunEffects, where: dict[str, Any] = where) -> None:
+            keys = [e.replay_key for e in step.envelopes]
+            recorder.add("emit", keys=keys, **where)
+            recorder.envelopes.setdefault((where["session"], where["turn"]), []).extend(
+                step.envelopes
+            )
+
+        def on_effect(
+            envelope: EffectEnvelope, outcome: EffectOutcome, where: dict[str, Any] = where
+        ) -> None:
+            command = envelope.command
+            extra = {}
+            if isinstance(command, AwaitEventCommand) and isinstance(
+                command.key.wait, ToolCompletion
+            ):
+                extra["call"] = command.key.wait.tool_call_id
+            recorder.add(
+                "effect",
+                key=envelope.replay_key,
+                kind=command.kind.value,
+                outcome=to_wire(outcome),
+                **extra,
+                **where,
+            )
+
+        def on_event(event: TurnEvent, where: dict[str, Any] = where) -> None:
+            recorder.add("event", event=to_wire(event), **where)
+
+        machine._on_batch = on_batch
+        token = CancelToken()
+        canceller = None
+        if plan.cancel_at_ms is not None:
+            canceller = group.start(
+                functools.partial(_cancel_later, recorder, loop, plan.cancel_at_ms, token, where)
+            )
+        recorder.add("turn_start", **where)
+        handlers = TurnHandlers(
+            model=turn.model, tools=turn.tool, code=turn.code, checkpoint=turn.checkpoint
+        )
+        result = await run_turn(
+            machine, host, handlers, on_event=on_event, on_effect=on_effect, cancel=token
+        )
+        recorder.add("turn_end", result=to_wire(result), **where)
+        if canceller is not None:
+            canceller.cancel()
+        history = result.messages
+
+
+async def _revoke_later(host: InlineHost, recorder: Recorder, session: SessionPlan) -> None:
+    assert session.revoke_at_ms is not None
+    await host.primitives.sleep(session.revoke_at_ms / 1000)
+    newly = host.revoke_await_events_for_session(session.session_id)
+    recorder.add("revoke", session=session.session_id, newly=newly)
+
+
+async def run_world(plan: WorldPlan, host: InlineHost, recorder: Recorder) -> None:
+    """Run every session of ``plan`` concurrently on ``host``, recording into ``recorder``."""
+    async with host.primitives.open_task_group() as group:
+        for session in plan.sessions:
+            group.start(functools.partial(_run_session, host, recorder, group, session))
+            if session.revoke_at_ms is not None:
+                group.start(functools.partial(_revoke_later, host, recorder, session))

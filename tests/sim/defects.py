@@ -1,0 +1,61 @@
+"""Deliberate defects in the core, applied with ``monkeypatch``, that the simulator must find."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+import lash_core.promise as promise
+import lash_core.turn.machine as machine
+from lash_core.host import CancelToken
+from lash_core.keys import AwaitEventKey
+from tests.core.test_registry_machine_bites import DEFECTS as REGISTRY_DEFECTS
+
+
+def _completion_order(mp: pytest.MonkeyPatch) -> None:
+    """The machine applies a round's tool results in the order they completed."""
+    original = machine._maybe_settle
+    seen: dict[int, list[str]] = {}
+
+    def maybe_settle(d: machine._Live, phase: machine._ToolRound) -> None:
+        order = seen.setdefault(id(phase), [])
+        for c in phase.calls:
+            if c.result is not None and c.call.call_id not in order:
+                order.append(c.call.call_id)
+        if not d.waiting:
+            phase.calls.sort(key=lambda c: order.index(c.call.call_id))
+        return original(d, phase)
+
+    mp.setattr(machine, "_maybe_settle", maybe_settle)
+
+
+def _unchecked_signatures(mp: pytest.MonkeyPatch) -> None:
+    def matches(
+        self: promise.AwaitEventRegistry, stored: AwaitEventKey, presented: AwaitEventKey
+    ) -> bool:
+        return stored.key_id == presented.key_id
+
+    mp.setattr(promise.AwaitEventRegistry, "_matches", matches)
+
+
+def _ignored_cancel(mp: pytest.MonkeyPatch) -> None:
+    def subscribe(self: CancelToken, fn: Callable[[], None]) -> Callable[[], None]:
+        return lambda: None
+
+    mp.setattr(CancelToken, "subscribe", subscribe)
+
+
+def _forgotten_revocation(mp: pytest.MonkeyPatch) -> None:
+    mp.setattr(promise, "session_allows_access", lambda revoked: True)
+
+
+DEFECTS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], str]] = {
+    "last_writer_wins": (REGISTRY_DEFECTS["last_writer_wins"], "one_terminal_per_key"),
+    "dropped_wake_up": (REGISTRY_DEFECTS["dropped_wake_up"], "wake_ups_are_delivered"),
+    "results_in_completion_order": (_completion_order, "tool_results_in_call_order"),
+    "unchecked_signatures": (_unchecked_signatures, "forged_keys_change_nothing"),
+    "ignored_cancel": (_ignored_cancel, "cancel_is_prompt"),
+    "forgotten_revocation": (_forgotten_revocation, "revocation_is_final"),
+}
+"""Each defect, with the oracle expected to catch it."""
