@@ -140,6 +140,8 @@ def every_effect_answered_once(trace: Trace) -> Iterator[str]:
             elif record["ev"] == "turn_end":
                 outcome = record["result"]["outcome"]
                 cancelled = outcome.get("reason") == "cancelled"
+            elif record["ev"] == "turn_failed":
+                cancelled = True  # its running effects were abandoned
         for key, times in emitted.items():
             if times > 1:
                 yield f"{where}: {key} handed out {times} times"
@@ -160,7 +162,7 @@ def nothing_after_the_terminal(trace: Trace) -> Iterator[str]:
         for record in rs:
             if ended and record["ev"] in ("handler", "emit", "effect", "event"):
                 yield f"{where}: {record['ev']} at {record['at']} after the turn's result"
-            if record["ev"] == "turn_end":
+            if record["ev"] in ("turn_end", "turn_failed"):
                 if ended:
                     yield f"{where}: two results"
                 ended = True
@@ -357,11 +359,8 @@ def outcome_agrees_with_the_cancel_gate(trace: Trace) -> Iterator[str]:
     """A turn's outcome agrees with its cancel gate's winner: ``cancelled`` exactly when the
     gate was settled as cancel requested.
 
-    TURN CONTROL HOOK: the world does not drive turns under turn control yet, so it writes no
-    ``gate`` records and this oracle has nothing to judge in a simulated world. A world that
-    cancels through the cancel gate records, once the turn has ended, ``{"ev": "gate",
-    "winner": "cancel" | "completion"}`` read from the gate's terminal, and this oracle then
-    checks every such turn.
+    A turn under turn control records, once it has ended, ``{"ev": "gate", "winner": "cancel" |
+    "completion"}`` read from its gate's terminal; every such turn is checked.
     """
     for where, rs in trace.turns.items():
         gate: str | None = None

@@ -9,9 +9,12 @@ that is on time, late, resolves twice, or first presents a forged or tampered ke
 deadline may fail the turn); checkpoints after each tool round that may deliver a follow-up
 message; cancel requests and session revocations at chosen instants.
 
-Processes and turn control are not simulated yet: a process plan (spawn, signals, exits) would
-be one more kind of tool call here, and a cancel through the turn's cancel gate one more kind
-of cancel, each recording what it did for the oracles.
+A turn may run under turn control (its cancel gate is read first, settled as it finishes, and
+its terminal published); its cancel is then either the ``run_turn`` token or a request through
+the gate (:func:`~lash_core.turn.request_cancel`), and the gate's winner is recorded once the
+turn has ended. A session's revocation makes its controlled turns fail to commit
+(``turn_control_unknown_or_revoked``), recorded as ``turn_failed``. Processes are not simulated
+yet: a process plan (spawn, signals, exits) would be one more kind of tool call here.
 
 :func:`run_world` runs a plan on any :class:`~lash_core.host.InlineHost` (the simulator's, trio's
 or asyncio's): it awaits only the host's loop primitives and drives every turn with the core's
@@ -66,12 +69,20 @@ from lash_core.resolution import Resolution, ok
 from lash_core.scope import ToolCompletion, TurnScope
 from lash_core.sim.choices import ChoiceSource, chance, integer, pick
 from lash_core.turn import (
+    CancelAlreadyRequested,
+    CancelRequested,
+    GateCancelRequested,
     RetryPolicy,
     RunEffects,
+    TurnAddress,
+    TurnCancelRequest,
     TurnConfig,
     TurnEvent,
     TurnHandlers,
     TurnMachine,
+    decode_gate,
+    gate_key,
+    request_cancel,
     run_turn,
 )
 from lash_core.wire import Err, JsonValue, Ok, to_wire
@@ -139,6 +150,10 @@ class TurnPlan:
     steps: tuple[ModelStep, ...] = ()
     cancel_at_ms: float | None = None
     deliver: bool = False
+    controlled: bool = False
+    """The turn runs under turn control (with its cancel gate)."""
+    cancel_by_request: bool = False
+    """Its cancel is a request through the gate, not the ``run_turn`` token."""
 
 
 @attrs.frozen
@@ -268,7 +283,10 @@ def draw_world(source: ChoiceSource, shape: WorldShape = DEFAULT_SHAPE) -> World
             count = integer(source, 1, shape.max_steps)
             steps = tuple(_draw_step(source, shape, i == count - 1) for i in range(count))
             cancel = _instant(source, shape, horizon)
-            turns.append(TurnPlan(steps, cancel, chance(source, 30)))
+            deliver = chance(source, 30)
+            controlled = chance(source, 25)
+            by_request = controlled and cancel is not None and chance(source, 50)
+            turns.append(TurnPlan(steps, cancel, deliver, controlled, by_request))
         start = integer(source, 0, shape.max_latency_ms)
         revoke = _instant(source, shape, start + horizon * len(turns))
         sessions.append(SessionPlan(f"s{number}", start, tuple(turns), revoke))
@@ -476,6 +494,28 @@ async def _cancel_later(
     token.cancel()
 
 
+async def _request_cancel_later(
+    host: InlineHost, recorder: Recorder, at_ms: float, address: TurnAddress, where: dict[str, Any]
+) -> None:
+    await host.primitives.sleep(at_ms / 1000)
+    request = TurnCancelRequest(address, f"stop-{address.turn_id}", origin="sim")
+    receipt = request_cancel(host, request)
+    won = isinstance(receipt.outcome, CancelRequested | CancelAlreadyRequested)
+    recorder.add("cancel" if won else "cancel_refused", receipt=to_wire(receipt.outcome), **where)
+
+
+def _record_gate(host: InlineHost, recorder: Recorder, address: TurnAddress, where: Any) -> None:
+    """Record which side won the ended turn's cancel gate (nothing if its session is revoked)."""
+    try:
+        terminal = host.peek_await_event(gate_key(host, address))
+    except LashError:
+        return
+    if terminal is not None:
+        winner = decode_gate(terminal)
+        side = "cancel" if isinstance(winner, GateCancelRequested) else "completion"
+        recorder.add("gate", winner=side, **where)
+
+
 async def _run_session(
     host: InlineHost, recorder: Recorder, group: TaskGroup, session: SessionPlan
 ) -> None:
@@ -488,12 +528,21 @@ async def _run_session(
         turn = _Turn(host, recorder, group, session.session_id, turn_id, plan)
         where = turn._where()
         question = Message(Role.USER, (TextPart(f"question from {session.session_id}"),))
+        address = TurnAddress(session.session_id, turn_id)
+        gate = None
+        if plan.controlled:
+            try:
+                gate = gate_key(host, address)
+            except LashError as exc:  # the session is already revoked
+                recorder.add("turn_failed", code=exc.code, **where)
+                continue
         machine = _ObservedMachine(
             config,
             session_id=session.session_id,
             turn_id=turn_id,
             turn_index=index,
             messages=(*history, question),
+            cancel_gate=gate,
         )
 
         def on_batch(step: RunEffects, where: dict[str, Any] = where) -> None:
@@ -527,7 +576,13 @@ async def _run_session(
         machine._on_batch = on_batch
         token = CancelToken()
         canceller = None
-        if plan.cancel_at_ms is not None:
+        if plan.cancel_at_ms is not None and plan.cancel_by_request:
+            canceller = group.start(
+                functools.partial(
+                    _request_cancel_later, host, recorder, plan.cancel_at_ms, address, where
+                )
+            )
+        elif plan.cancel_at_ms is not None:
             canceller = group.start(
                 functools.partial(_cancel_later, recorder, loop, plan.cancel_at_ms, token, where)
             )
@@ -535,13 +590,29 @@ async def _run_session(
         handlers = TurnHandlers(
             model=turn.model, tools=turn.tool, code=turn.code, checkpoint=turn.checkpoint
         )
-        result = await run_turn(
-            machine, host, handlers, on_event=on_event, on_effect=on_effect, cancel=token
-        )
+        try:
+            result = await run_turn(
+                machine, host, handlers, on_event=on_event, on_effect=on_effect, cancel=token
+            )
+        except LashError as exc:
+            # Only a controlled turn of a revoked session: it cannot read or settle its gate.
+            if gate is None or exc.code not in _REVOKED_CONTROL:
+                raise
+            recorder.add("turn_failed", code=exc.code, **where)
+            if canceller is not None:
+                canceller.cancel()
+            continue
         recorder.add("turn_end", result=to_wire(result), **where)
         if canceller is not None:
             canceller.cancel()
+        if gate is not None:
+            _record_gate(host, recorder, address, where)
         history = result.messages
+
+
+_REVOKED_CONTROL: Final = frozenset(
+    {codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED, codes.TURN_CONTROL_UNKNOWN_OR_REVOKED}
+)
 
 
 async def _revoke_later(host: InlineHost, recorder: Recorder, session: SessionPlan) -> None:

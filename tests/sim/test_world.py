@@ -68,6 +68,12 @@ def test_the_core_passes_every_oracle_and_the_worlds_exercise_it() -> None:
                 seen[f"resolve {record['how']} {record['outcome']['status']}"] += 1
             elif record["ev"] in ("revoke", "cancel"):
                 seen[record["ev"]] += 1
+                if "receipt" in record:
+                    seen[f"cancel {record['receipt']['outcome']}"] += 1
+            elif record["ev"] == "gate":
+                seen[f"gate {record['winner']}"] += 1
+            elif record["ev"] == "turn_failed":
+                seen[f"turn_failed {record['code']}"] += 1
             elif record["ev"] == "handler":
                 seen[f"handler {record['kind']}"] += 1
     # The worlds reach the interesting corners, not just happy paths.
@@ -85,6 +91,10 @@ def test_the_core_passes_every_oracle_and_the_worlds_exercise_it() -> None:
         "resolve tampered unknown_or_revoked",
         "resolve second already_resolved",
         "resolve real accepted",
+        "gate completion",
+        "gate cancel",
+        "cancel requested",
+        "turn_failed turn_control_unknown_or_revoked",
     ):
         assert seen[what] > 0, (what, seen)
 
