@@ -15,11 +15,18 @@ __all__ = ["InlineEffectHost", "TrioPrimitives"]
 
 T = TypeVar("T")
 
+# Looked up once: the wake path runs twice per resolve-to-wake round trip.
+_current_task = trio.lowlevel.current_task
+_reschedule = trio.lowlevel.reschedule
+_wait_task_rescheduled = trio.lowlevel.wait_task_rescheduled
+_ABORT_SUCCEEDED = trio.lowlevel.Abort.SUCCEEDED
+
 
 class _Wake:
     """A level-triggered event for exactly one waiting task (a parked waiter has one task).
 
     Lighter than ``trio.Event``: no parking lot, just the waiting task rescheduled on ``set``.
+    It is its own abort function, so a wait allocates nothing but its coroutine.
     """
 
     __slots__ = ("_flag", "_task")
@@ -34,7 +41,7 @@ class _Wake:
             task = self._task
             if task is not None:
                 self._task = None
-                trio.lowlevel.reschedule(task)
+                _reschedule(task)
 
     def is_set(self) -> bool:
         return self._flag
@@ -43,13 +50,13 @@ class _Wake:
         if self._flag:
             await trio.lowlevel.checkpoint()
             return
-        self._task = trio.lowlevel.current_task()
+        self._task = _current_task()
+        await _wait_task_rescheduled(self)
 
-        def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
-            self._task = None
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        await trio.lowlevel.wait_task_rescheduled(abort)
+    def __call__(self, _: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+        """Abort the wait (cancellation): forget the task."""
+        self._task = None
+        return _ABORT_SUCCEEDED
 
 
 class _TrioTask:
@@ -92,16 +99,14 @@ class TrioPrimitives:
         if self._token is None:
             self._token = trio.lowlevel.current_trio_token()
 
-    def new_event(self) -> WakeEvent:
-        if self._token is None:
-            self._bind()
-        return _Wake()
+    new_event = _Wake
 
     def wait_event(self, event: WakeEvent, deadline: float | None) -> Awaitable[None]:
-        assert isinstance(event, _Wake)
+        if self._token is None:
+            self._bind()
         if deadline is None:
-            return event.wait()
-        return self._wait_until(event, deadline)
+            return event.wait()  # type: ignore[attr-defined,no-any-return]
+        return self._wait_until(event, deadline)  # type: ignore[arg-type]
 
     async def _wait_until(self, event: _Wake, deadline: float) -> None:
         with trio.move_on_at(deadline):

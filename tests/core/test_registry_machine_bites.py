@@ -8,15 +8,14 @@ import pytest
 from hypothesis import settings
 
 import lash_core.promise as promise
+from lash_core.errors import LashError
 from lash_core.resolution import CANCELLED, Resolution
 from lash_core.scope import WaitIdentity
 from tests.core.test_registry_machine import RegistryMachine
 
 
-def _last_writer_wins(
-    state: promise.PromiseState, proposed: Resolution
-) -> promise.PromiseTransition:
-    return promise.StoreTransition(proposed)
+def _last_writer_wins(stored: Resolution | None) -> bool:
+    return True
 
 
 def _sweep_everything(wait: WaitIdentity, state: promise.PromiseState) -> promise.PromiseTransition:
@@ -26,19 +25,20 @@ def _sweep_everything(wait: WaitIdentity, state: promise.PromiseState) -> promis
 
 
 def _drop_one_wake(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = promise.AwaitEventRegistry._settle
+    original = promise._wake_all
 
-    def settle(
-        self: promise.AwaitEventRegistry, entry: object, terminal: Resolution
-    ) -> frozenset[int]:
-        woken = original(self, entry, terminal)  # type: ignore[arg-type]
-        return frozenset(sorted(woken)[1:])
+    def wake_all(entry: promise._Entry, outcome: Resolution | LashError) -> None:
+        # The first waiter gets its outcome, but its event is never set.
+        first = entry.pop(0) if entry else None
+        original(entry, outcome)
+        if first is not None:
+            first.outcome = outcome
 
-    monkeypatch.setattr(promise.AwaitEventRegistry, "_settle", settle)
+    monkeypatch.setattr(promise, "_wake_all", wake_all)
 
 
 DEFECTS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
-    "last_writer_wins": lambda mp: mp.setattr(promise, "resolve_transition", _last_writer_wins),
+    "last_writer_wins": lambda mp: mp.setattr(promise, "proposal_wins", _last_writer_wins),
     "sweep_turn_control": lambda mp: mp.setattr(
         promise, "cancel_sweep_transition", _sweep_everything
     ),
