@@ -285,18 +285,20 @@ class _Reported:
         self._woken.append(self.waiter_id)
 
 
-class _Entry(list["Waiter[Wakeable]"]):
-    """One promise: its ``key``, its ``terminal`` (``None`` while pending) and, as the list
-    itself, its parked waiters not yet woken (``Waiter.index`` is each one's position).
+class _Entry:
+    """One promise: its ``key``, its ``terminal`` (``None`` while pending) and its parked
+    waiters not yet woken: ``None``, one waiter, or a list of them (``Waiter.index`` is each
+    one's position).
 
-    Made by :meth:`AwaitEventRegistry._find` only (no ``__init__``: entries are made on the
-    hot path, and a list with two slots is lighter than an object holding a list).
+    Made by :meth:`AwaitEventRegistry._find` only, without an ``__init__`` (entries are made
+    on the hot path). Most promises have at most one waiter: it is held without a list.
     """
 
-    __slots__ = ("key", "terminal")
+    __slots__ = ("key", "terminal", "waiters")
 
     key: AwaitEventKey
     terminal: Resolution | None
+    waiters: Waiter[Wakeable] | list[Waiter[Wakeable]] | None
 
 
 class _Shard:
@@ -325,10 +327,15 @@ def _revoked_error() -> LashError:
 
 def _wake_all(entry: _Entry, outcome: Resolution | LashError) -> None:
     """Wake the waiters of ``entry`` with ``outcome`` (sets their events); none is left."""
-    for w in entry:
-        w.outcome = outcome
-        w.event.set()
-    entry.clear()
+    waiters = entry.waiters
+    entry.waiters = None
+    if isinstance(waiters, Waiter):
+        waiters.outcome = outcome
+        waiters.event.set()
+    elif waiters is not None:
+        for w in waiters:
+            w.outcome = outcome
+            w.event.set()
 
 
 _SCALARS: Final = frozenset((str, bool, type(None)))
@@ -389,6 +396,8 @@ class AwaitEventRegistry:
         # one of these objects was signed here and cannot have been altered (keys are frozen).
         self._minted: dict[str, AwaitEventKey] = {}
         self._shards: dict[str | None, _Shard] = {}
+        # Every stored entry (live or archived), by key id: the shards' entries together.
+        self._entries: dict[str, _Entry] = {}
         self._revoked: set[str] = set()
         # Waiters begun with begin_wait, by id, and the ids their events report.
         self._waiters: dict[int, Waiter[_Reported]] = {}
@@ -482,37 +491,42 @@ class AwaitEventRegistry:
         stored for it yet: a new pending entry with ``create``, else ``None``.
 
         Raises ``await_event_unknown_or_revoked`` (changing nothing) for a forged, tampered or
-        foreign key, or a revoked session. A key object this registry minted is authentic as
-        it stands; a stored entry holds a key verified when it was stored, so comparing against
-        it (in constant time) is as strong as recomputing the HMAC, and much cheaper.
+        foreign key, or a revoked session. A stored entry holds a key verified when it was
+        stored, so the very same key object needs no check at all, and an equal one only a
+        constant-time comparison; a key object this registry minted is authentic as it stands;
+        any other key is verified (HMAC).
         """
         if type(key) is not AwaitEventKey:
             raise _revoked_error()
         key_id = key.key_id
-        trusted = type(key_id) is str and self._minted.get(key_id) is key
+        if type(key_id) is not str:
+            raise _revoked_error()
+        entry = self._entries.get(key_id)
+        if entry is not None and entry.key is key:
+            # (A revoked session's entries are gone, so this one's session is not revoked.)
+            return entry
+        trusted = self._minted.get(key_id) is key
         if not trusted and not _well_formed(key):
+            raise _revoked_error()
+        if entry is not None:
+            if self._matches(entry.key, key):
+                return entry
             raise _revoked_error()
         sid = key.scope.session_id
         if sid in self._revoked:  # (None never is)
             raise _revoked_error()
-        shard = self._shards.get(sid)
-        if shard is not None:
-            entry = shard.entries.get(key_id)
-            if entry is None:
-                entry = shard.archive.get(key_id)
-            if entry is not None:
-                if entry.key is key or self._matches(entry.key, key):
-                    return entry
-                raise _revoked_error()
         if not trusted and not self._signer.verify(key):
             raise _revoked_error()
         if not create:
             return None
+        shard = self._shards.get(sid)
         if shard is None:
             shard = self._shards[sid] = _Shard()
-        entry = shard.entries[key_id] = _Entry()
+        entry = _Entry()
         entry.key = key
         entry.terminal = None
+        entry.waiters = None
+        shard.entries[key_id] = self._entries[key_id] = entry
         return entry
 
     def _step(self, value: T) -> Step[T]:
@@ -551,18 +565,15 @@ class AwaitEventRegistry:
             return AlreadyResolved(stored)
         # `_settle(entry, resolution)`, inlined on this hot path.
         entry.terminal = resolution
-        if entry:
-            for w in entry:
-                w.outcome = resolution
-                w.event.set()
-            entry.clear()
+        if entry.waiters is not None:
+            _wake_all(entry, resolution)
         if type(key.wait) is TurnTerminal:
             self._archive_turn_control(key)
         return ACCEPTED
 
     def _settle(self, entry: _Entry, terminal: Resolution) -> None:
         entry.terminal = terminal
-        if entry:
+        if entry.waiters is not None:
             _wake_all(entry, terminal)
 
     def _archive_turn_control(self, terminal_key: AwaitEventKey) -> None:
@@ -574,7 +585,9 @@ class AwaitEventRegistry:
                 continue
             if entry.terminal is not None:
                 shard.archive[key_id] = entry
-            elif entry:
+                continue
+            del self._entries[key_id]
+            if entry.waiters is not None:
                 # A gate still pending when the terminal is published: its waiters would wait
                 # forever, so wake them with an error (the reference drops them silently).
                 abandoned = LashError(
@@ -584,7 +597,8 @@ class AwaitEventRegistry:
                 _wake_all(entry, abandoned)
         archive = shard.archive
         while len(archive) > self._archive_limit:
-            del archive[next(iter(archive))]
+            oldest = next(iter(archive))
+            del archive[oldest], self._entries[oldest]
 
     # -- peek --------------------------------------------------------------------------------
 
@@ -621,8 +635,16 @@ class AwaitEventRegistry:
         terminal = entry.terminal
         if terminal is not None:
             return terminal
-        waiter = Waiter(entry, new_event(), len(entry))
-        entry.append(waiter)  # type: ignore[arg-type]
+        waiters = entry.waiters
+        if waiters is None:
+            waiter = Waiter(entry, new_event(), 0)
+            entry.waiters = waiter  # type: ignore[assignment]
+        elif isinstance(waiters, Waiter):
+            waiter = Waiter(entry, new_event(), 1)
+            entry.waiters = [waiters, waiter]  # type: ignore[list-item]
+        else:
+            waiter = Waiter(entry, new_event(), len(waiters))
+            waiters.append(waiter)  # type: ignore[arg-type]
         self._parked += 1
         return waiter
 
@@ -675,31 +697,35 @@ class AwaitEventRegistry:
     ) -> Resolution:
         """:meth:`end_wait` for a waiter parked with :meth:`park` (the events of the waiters it
         wakes are set). A ``reason`` of ``None`` chooses it as :meth:`finish_parked` does."""
-        if reason is None:
-            if waiter.outcome is not None:
-                reason = WaitEnd.WOKEN
-            else:
-                reason = WaitEnd.CANCELLED if cancel_requested else WaitEnd.DEADLINE
         entry = waiter.entry
         if entry is None:
             raise LocalProtocolError(codes.AWAIT_EVENT_WAITER_UNKNOWN, "this wait already ended")
         outcome = waiter.outcome
-        if outcome is None and (reason is WaitEnd.WOKEN or not isinstance(reason, WaitEnd)):
+        if outcome is not None:
+            # Woken: the outcome it was woken with, whatever the reason.
+            waiter.entry = None
+            self._parked -= 1
+            if isinstance(outcome, LashError):
+                raise LashError(outcome.code, outcome.message)
+            return outcome
+        if reason is None:
+            reason = WaitEnd.CANCELLED if cancel_requested else WaitEnd.DEADLINE
+        elif reason is WaitEnd.WOKEN or not isinstance(reason, WaitEnd):
             raise LocalProtocolError(
                 codes.AWAIT_EVENT_WAITER_NOT_WOKEN,
                 "the waiter has not been woken; end it as cancelled or deadline",
             )
         waiter.entry = None
         self._parked -= 1
-        if outcome is not None:
-            if isinstance(outcome, LashError):
-                raise LashError(outcome.code, outcome.message)
-            return outcome
         # Still parked: take it out of its entry (the last waiter fills its place).
-        last = entry.pop()
-        if last is not waiter:
-            last.index = waiter.index
-            entry[waiter.index] = last
+        waiters = entry.waiters
+        if type(waiters) is list:
+            last = waiters.pop()
+            if last is not waiter:
+                last.index = waiter.index
+                waiters[waiter.index] = last
+        else:
+            entry.waiters = None
         if entry.key.wait.is_turn_control:
             if reason is WaitEnd.CANCELLED:
                 raise LashError(
@@ -733,9 +759,13 @@ class AwaitEventRegistry:
         if shard is not None:
             # One error for all of them (each waiter raises its own copy).
             error = _revoked_error()
-            for entry in shard.entries.values():
-                if entry:
+            entries = self._entries
+            for key_id, entry in shard.entries.items():
+                del entries[key_id]
+                if entry.waiters is not None:
                     _wake_all(entry, error)
+            for key_id in shard.archive:
+                del entries[key_id]
         return self._step(True)
 
     def forget_revocation(self, session_id: str) -> bool:

@@ -16,6 +16,7 @@ __all__ = ["InlineEffectHost", "TrioPrimitives"]
 T = TypeVar("T")
 
 # Looked up once: the wake path runs twice per resolve-to-wake round trip.
+_checkpoint = trio.lowlevel.checkpoint
 _current_task = trio.lowlevel.current_task
 _reschedule = trio.lowlevel.reschedule
 _wait_task_rescheduled = trio.lowlevel.wait_task_rescheduled
@@ -26,7 +27,8 @@ class _Wake:
     """A level-triggered event for exactly one waiting task (a parked waiter has one task).
 
     Lighter than ``trio.Event``: no parking lot, just the waiting task rescheduled on ``set``.
-    It is its own abort function, so a wait allocates nothing but its coroutine.
+    It is its own abort function, and :meth:`TrioPrimitives.wait_event` hands over trio's own
+    ``wait_task_rescheduled``, so a wait adds no frame of ours to the waiting task's stack.
     """
 
     __slots__ = ("_flag", "_task")
@@ -45,13 +47,6 @@ class _Wake:
 
     def is_set(self) -> bool:
         return self._flag
-
-    async def wait(self) -> None:
-        if self._flag:
-            await trio.lowlevel.checkpoint()
-            return
-        self._task = _current_task()
-        await _wait_task_rescheduled(self)
 
     def __call__(self, _: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
         """Abort the wait (cancellation): forget the task."""
@@ -102,15 +97,22 @@ class TrioPrimitives:
     new_event = _Wake
 
     def wait_event(self, event: WakeEvent, deadline: float | None) -> Awaitable[None]:
+        """Without a deadline, the calling task is registered with ``event`` at once and
+        trio's own ``wait_task_rescheduled`` is returned: await it at once, in the same task
+        (as the host does)."""
         if self._token is None:
             self._bind()
-        if deadline is None:
-            return event.wait()  # type: ignore[attr-defined,no-any-return]
-        return self._wait_until(event, deadline)  # type: ignore[arg-type]
+        if deadline is not None:
+            return self._wait_until(event, deadline)
+        assert type(event) is _Wake
+        if event._flag:
+            return _checkpoint()
+        event._task = _current_task()
+        return _wait_task_rescheduled(event)
 
-    async def _wait_until(self, event: _Wake, deadline: float) -> None:
+    async def _wait_until(self, event: WakeEvent, deadline: float) -> None:
         with trio.move_on_at(deadline):
-            await event.wait()
+            await self.wait_event(event, None)
 
     def now(self) -> float:
         return trio.current_time()

@@ -29,7 +29,11 @@ def _drop_one_wake(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def wake_all(entry: promise._Entry, outcome: Resolution | LashError) -> None:
         # The first waiter gets its outcome, but its event is never set.
-        first = entry.pop(0) if entry else None
+        waiters = entry.waiters
+        if isinstance(waiters, list):
+            first, entry.waiters = (waiters[0] if waiters else None), waiters[1:]
+        else:
+            first, entry.waiters = waiters, None
         original(entry, outcome)
         if first is not None:
             first.outcome = outcome
