@@ -396,8 +396,6 @@ class AwaitEventRegistry:
         # one of these objects was signed here and cannot have been altered (keys are frozen).
         self._minted: dict[str, AwaitEventKey] = {}
         self._shards: dict[str | None, _Shard] = {}
-        # Every stored entry (live or archived), by key id: the shards' entries together.
-        self._entries: dict[str, _Entry] = {}
         self._revoked: set[str] = set()
         # Waiters begun with begin_wait, by id, and the ids their events report.
         self._waiters: dict[int, Waiter[_Reported]] = {}
@@ -491,42 +489,39 @@ class AwaitEventRegistry:
         stored for it yet: a new pending entry with ``create``, else ``None``.
 
         Raises ``await_event_unknown_or_revoked`` (changing nothing) for a forged, tampered or
-        foreign key, or a revoked session. A stored entry holds a key verified when it was
-        stored, so the very same key object needs no check at all, and an equal one only a
-        constant-time comparison; a key object this registry minted is authentic as it stands;
+        foreign key, or a revoked session. A key object this registry minted is authentic as
+        it stands; a stored entry holds a key verified when it was stored, so the very same
+        key object needs no further check, and an equal one only a constant-time comparison;
         any other key is verified (HMAC).
         """
         if type(key) is not AwaitEventKey:
             raise _revoked_error()
         key_id = key.key_id
-        if type(key_id) is not str:
-            raise _revoked_error()
-        entry = self._entries.get(key_id)
-        if entry is not None and entry.key is key:
-            # (A revoked session's entries are gone, so this one's session is not revoked.)
-            return entry
-        trusted = self._minted.get(key_id) is key
+        trusted = type(key_id) is str and self._minted.get(key_id) is key
         if not trusted and not _well_formed(key):
-            raise _revoked_error()
-        if entry is not None:
-            if self._matches(entry.key, key):
-                return entry
             raise _revoked_error()
         sid = key.scope.session_id
         if sid in self._revoked:  # (None never is)
             raise _revoked_error()
+        shard = self._shards.get(sid)
+        if shard is not None:
+            entry = shard.entries.get(key_id)
+            if entry is None and shard.archive:
+                entry = shard.archive.get(key_id)
+            if entry is not None:
+                if entry.key is key or self._matches(entry.key, key):
+                    return entry
+                raise _revoked_error()
         if not trusted and not self._signer.verify(key):
             raise _revoked_error()
         if not create:
             return None
-        shard = self._shards.get(sid)
         if shard is None:
             shard = self._shards[sid] = _Shard()
-        entry = _Entry()
+        entry = shard.entries[key_id] = _Entry()
         entry.key = key
         entry.terminal = None
         entry.waiters = None
-        shard.entries[key_id] = self._entries[key_id] = entry
         return entry
 
     def _step(self, value: T) -> Step[T]:
@@ -585,9 +580,7 @@ class AwaitEventRegistry:
                 continue
             if entry.terminal is not None:
                 shard.archive[key_id] = entry
-                continue
-            del self._entries[key_id]
-            if entry.waiters is not None:
+            elif entry.waiters is not None:
                 # A gate still pending when the terminal is published: its waiters would wait
                 # forever, so wake them with an error (the reference drops them silently).
                 abandoned = LashError(
@@ -597,8 +590,7 @@ class AwaitEventRegistry:
                 _wake_all(entry, abandoned)
         archive = shard.archive
         while len(archive) > self._archive_limit:
-            oldest = next(iter(archive))
-            del archive[oldest], self._entries[oldest]
+            del archive[next(iter(archive))]
 
     # -- peek --------------------------------------------------------------------------------
 
@@ -759,13 +751,9 @@ class AwaitEventRegistry:
         if shard is not None:
             # One error for all of them (each waiter raises its own copy).
             error = _revoked_error()
-            entries = self._entries
-            for key_id, entry in shard.entries.items():
-                del entries[key_id]
+            for entry in shard.entries.values():
                 if entry.waiters is not None:
                     _wake_all(entry, error)
-            for key_id in shard.archive:
-                del entries[key_id]
         return self._step(True)
 
     def forget_revocation(self, session_id: str) -> bool:
