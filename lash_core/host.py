@@ -347,7 +347,8 @@ class LoopPrimitives(Protocol):
     def wait_event(self, event: WakeEvent, deadline: float | None) -> Awaitable[None]:
         """An awaitable that ends when ``event`` is set or ``deadline`` (on :meth:`now`'s clock)
         passes. (A plain method returning an awaitable, so a driver can hand back its event's
-        own ``wait()`` without another coroutine frame.)
+        own ``wait()`` without another coroutine frame. The host awaits it at once, in the task
+        that called this, so a driver may register that task here.)
 
         Native cancellation of the caller propagates as the loop's own exception.
         """

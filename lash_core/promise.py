@@ -11,7 +11,8 @@ every operation returns, with its result, the ids of the parked waiters it woke
 (:class:`Step`). A driver keeps one level-triggered event per parked waiter, sets the events it
 is told to set, and ends each wait with :meth:`AwaitEventRegistry.end_wait`, whose answer is the
 terminal that won. So a wake-up can never be lost: a waiter is parked, and its event registered,
-before the driver gives up control.
+before the driver gives up control. The hosts use the same protocol in a form with no ids:
+:meth:`AwaitEventRegistry.park` takes the waiter's event, which the registry then sets itself.
 """
 
 from __future__ import annotations
@@ -471,7 +472,7 @@ class AwaitEventRegistry:
         validate_scope(scope)
         validate_wait(wait)
         sid = scope.session_id
-        if sid is not None and sid in self._revoked:
+        if not session_allows_access(sid in self._revoked):
             raise LashError(
                 codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED,
                 f"session {sid!r} was revoked: no keys are minted for it",
@@ -501,7 +502,7 @@ class AwaitEventRegistry:
         if not trusted and not _well_formed(key):
             raise _revoked_error()
         sid = key.scope.session_id
-        if sid in self._revoked:  # (None never is)
+        if not session_allows_access(sid in self._revoked):  # (None never is revoked)
             raise _revoked_error()
         shard = self._shards.get(sid)
         if shard is not None:

@@ -11,7 +11,7 @@ import lash_core.promise as promise
 from lash_core.errors import LashError
 from lash_core.resolution import CANCELLED, Resolution
 from lash_core.scope import WaitIdentity
-from tests.core.test_registry_machine import RegistryMachine
+from tests.core.test_registry_machine import ParkedRegistryMachine, RegistryMachine
 
 
 def _last_writer_wins(stored: Resolution | None) -> bool:
@@ -50,10 +50,15 @@ DEFECTS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
 }
 
 
+@pytest.mark.parametrize("machine", [RegistryMachine, ParkedRegistryMachine])
 @pytest.mark.parametrize("defect", sorted(DEFECTS))
-def test_state_machine_finds_the_defect(defect: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_state_machine_finds_the_defect(
+    defect: str, machine: type[RegistryMachine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both ways of driving the registry (ids and Steps; events it sets itself) go through the
+    same rules, so a defect in one rule is found through either."""
     DEFECTS[defect](monkeypatch)
-    case = RegistryMachine.TestCase("runTest")
+    case = machine.TestCase("runTest")
     case.settings = settings(  # type: ignore[misc]
         max_examples=300, stateful_step_count=40, deadline=None, database=None, derandomize=True
     )
