@@ -7,8 +7,8 @@ import asyncio
 import concurrent.futures
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from typing import Any, TypeVar
 
 from lash_core.host import InlineHost, TaskGroup, TaskHandle, WakeEvent
 
@@ -81,8 +81,9 @@ class AsyncioPrimitives:
     def now(self) -> float:
         return self._bind().time()
 
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+    def sleep(self, seconds: float) -> Coroutine[Any, Any, None]:
+        # asyncio's own coroutine, handed back: no frame of ours in the sleeping task's stack.
+        return asyncio.sleep(seconds)
 
     async def checkpoint(self) -> None:
         # asyncio does not yield when what is awaited is already done (a set Event, a finished

@@ -627,10 +627,12 @@ class InlineHost(AwaitEventResolver):
 
     # -- effects -----------------------------------------------------------------------------
 
-    async def _sleep(self, duration_ms: int, cancel: CancelToken | None) -> None:
+    def _sleep(self, duration_ms: int, cancel: CancelToken | None) -> Awaitable[None]:
         if cancel is None:
-            await self._loop.sleep(duration_ms / 1000)
-            return
+            return self._loop.sleep(duration_ms / 1000)  # the loop's own sleep, no frame of ours
+        return self._cancellable_sleep(duration_ms, cancel)
+
+    async def _cancellable_sleep(self, duration_ms: int, cancel: CancelToken) -> None:
         if not cancel.cancelled:
             event = self._loop.new_event()
             unsubscribe = cancel.subscribe(event.set)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from typing import Any, TypeVar
 
 import trio
 
@@ -117,11 +117,12 @@ class TrioPrimitives:
     def now(self) -> float:
         return trio.current_time()
 
-    async def sleep(self, seconds: float) -> None:
-        await trio.sleep(seconds)
+    # trio's own coroutines, handed back: no frame of ours in the waiting task's stack.
+    def sleep(self, seconds: float) -> Coroutine[Any, Any, None]:
+        return trio.sleep(seconds)
 
-    async def checkpoint(self) -> None:
-        await trio.lowlevel.checkpoint()
+    def checkpoint(self) -> Coroutine[Any, Any, None]:
+        return _checkpoint()
 
     @contextlib.asynccontextmanager
     async def open_task_group(self) -> AsyncIterator[TaskGroup]:
