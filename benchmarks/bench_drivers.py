@@ -569,7 +569,7 @@ async def _parked(driver: _Driver, ctx: Context) -> list[Figure]:
     bare_per = bare.bytes / n
     includes = (
         "bytes per parked wait: the task, its coroutine frames and the driver's event; lash adds "
-        "its registry entry and waiter, the host's event map and its own frames; keys minted "
+        "its registry entry and waiter (which holds the event) and its own frame; keys minted "
         "beforehand (not counted)"
     )
     memory = Figure(

@@ -17,35 +17,22 @@ __all__ = ["AsyncioPrimitives", "InlineEffectHost"]
 T = TypeVar("T")
 
 
-class _Wake:
+class _Wake(asyncio.Future[None]):
     """A level-triggered event for exactly one waiting task (a parked waiter has one task).
 
-    Lighter than ``asyncio.Event``: the waiting task awaits one future, resolved on ``set``.
+    Lighter than ``asyncio.Event``: it is itself the future its task awaits, resolved on
+    ``set``. Its wait is awaited once; if that wait is cancelled the event is finished, and a
+    later ``set`` does nothing.
     """
 
-    __slots__ = ("_flag", "_future")
-
-    def __init__(self) -> None:
-        self._flag = False
-        self._future: asyncio.Future[None] | None = None
+    __slots__ = ()
 
     def set(self) -> None:
-        if not self._flag:
-            self._flag = True
-            future = self._future
-            if future is not None and not future.done():
-                future.set_result(None)
+        if not self.done():
+            self.set_result(None)
 
     def is_set(self) -> bool:
-        return self._flag
-
-    def wait(self, loop: asyncio.AbstractEventLoop) -> Awaitable[None]:
-        future = loop.create_future()
-        if self._flag:
-            future.set_result(None)
-        else:
-            self._future = future
-        return future
+        return self.done() and not self.cancelled()
 
 
 class _AsyncioTaskGroup:
@@ -74,28 +61,26 @@ class AsyncioPrimitives:
         return loop
 
     def new_event(self) -> WakeEvent:
-        if self._loop is None:
-            self._bind()
-        return _Wake()
+        return _Wake(loop=self._loop or self._bind())
 
     def wait_event(self, event: WakeEvent, deadline: float | None) -> Awaitable[None]:
-        assert isinstance(event, _Wake)
         if deadline is None:
-            return event.wait(self._bind())
-        return self._wait_until(event, deadline)
+            return event  # type: ignore[return-value]
+        return self._wait_until(event, deadline)  # type: ignore[arg-type]
 
     async def _wait_until(self, event: _Wake, deadline: float) -> None:
         try:
             async with asyncio.timeout_at(deadline):
-                await event.wait(self._bind())
+                await event
         except TimeoutError:
             pass
 
     def now(self) -> float:
         return self._bind().time()
 
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+    def sleep(self, seconds: float) -> Coroutine[Any, Any, None]:
+        # asyncio's own coroutine, handed back: no frame of ours in the sleeping task's stack.
+        return asyncio.sleep(seconds)
 
     async def checkpoint(self) -> None:
         # asyncio does not yield when what is awaited is already done (a set Event, a finished

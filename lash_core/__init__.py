@@ -41,6 +41,7 @@ from lash_core.promise import DEFAULT_ARCHIVE_LIMIT as DEFAULT_ARCHIVE_LIMIT
 from lash_core.promise import AwaitEventRegistry as AwaitEventRegistry
 from lash_core.promise import Step as Step
 from lash_core.promise import WaitEnd as WaitEnd
+from lash_core.promise import Waiter as Waiter
 from lash_core.promise import WaitParked as WaitParked
 from lash_core.promise import WaitReady as WaitReady
 from lash_core.promise import WaitStart as WaitStart
@@ -138,6 +139,7 @@ __all__ = [
     "WaitParked",
     "WaitReady",
     "WaitStart",
+    "Waiter",
     "WireDecodeError",
     "__version__",
     "canonical_bytes",

@@ -134,8 +134,8 @@ CODES: Final[dict[str, str]] = {
     AWAIT_EVENT_UNKNOWN_OR_REVOKED: "The key is not one this registry signed, does not match the "
     "promise it names, or its session was revoked.",
     INVALID_AWAIT_EVENT_SESSION_ID: "A session id given to revoke or cancel is blank.",
-    AWAIT_EVENT_WAITER_UNKNOWN: "A waiter id is not a parked waiter of this registry (it was "
-    "never issued or its wait already ended).",
+    AWAIT_EVENT_WAITER_UNKNOWN: "A waiter is not parked in this registry (its id was never "
+    "issued, or its wait already ended).",
     AWAIT_EVENT_WAITER_NOT_WOKEN: "A parked waiter was ended as woken before the registry woke "
     "it; end it as cancelled or deadline instead.",
     AWAIT_EVENT_INVALID_RESOLUTION: "A resolution is not one of ok, err, timeout or cancelled, "

@@ -41,7 +41,7 @@ from lash_core.effects.outcomes import (
 from lash_core.effects.process import ProcessCommand
 from lash_core.errors import LashError, LocalProtocolError
 from lash_core.keys import AwaitEventKey, KeySigner
-from lash_core.promise import AwaitEventRegistry, WaitEnd, WaitReady
+from lash_core.promise import AwaitEventRegistry, WaitEnd, Waiter
 from lash_core.resolution import UNKNOWN_OR_REVOKED, Resolution, ResolveOutcome
 from lash_core.scope import ExecutionScope, WaitIdentity, validate_scope
 
@@ -367,7 +367,8 @@ def handler_failure(kind: str, exc: Exception) -> LashError:
 
 
 class WakeEvent(Protocol):
-    """A level-triggered event: once set it stays set."""
+    """A level-triggered event: once set it stays set. ``set`` must not call back into the
+    host (the registry sets events while it updates its state)."""
 
     def set(self) -> None: ...
 
@@ -384,7 +385,8 @@ class LoopPrimitives(Protocol):
     def wait_event(self, event: WakeEvent, deadline: float | None) -> Awaitable[None]:
         """An awaitable that ends when ``event`` is set or ``deadline`` (on :meth:`now`'s clock)
         passes. (A plain method returning an awaitable, so a driver can hand back its event's
-        own ``wait()`` without another coroutine frame.)
+        own ``wait()`` without another coroutine frame. The host awaits it at once, in the task
+        that called this, so a driver may register that task here.)
 
         Native cancellation of the caller propagates as the loop's own exception.
         """
@@ -553,7 +555,9 @@ class InlineHost(AwaitEventResolver):
     ) -> None:
         self._loop = loop
         self._registry = AwaitEventRegistry(KeySigner(secret, previous))
-        self._events: dict[int, WakeEvent] = {}
+        # Bound once: a parked wait uses both.
+        self._new_event = loop.new_event
+        self._wait_event = loop.wait_event
         self._process_lifetime_keys = allow_process_lifetime_completion_keys
         # Imported here: the process package builds on this module (its runner uses the host).
         from lash_core.process.service import ProcessService
@@ -587,23 +591,13 @@ class InlineHost(AwaitEventResolver):
 
     # -- registry operations -----------------------------------------------------------------
 
-    def _wake(self, waiter_ids: frozenset[int]) -> None:
-        events = self._events
-        for waiter_id in waiter_ids:
-            event = events.get(waiter_id)
-            if event is not None:
-                event.set()
-
     def await_event_key(self, scope: ExecutionScope, wait: WaitIdentity) -> AwaitEventKey:
         """The signed key for ``(scope, wait)``: stable, and creates no state."""
         return self._registry.mint(scope, wait)
 
     def resolve_await_event(self, key: AwaitEventKey, resolution: Resolution) -> ResolveOutcome:
         """Resolve ``key``; the first resolution wins. Wakes its parked waiters."""
-        step = self._registry.resolve(key, resolution)
-        if step.wake:
-            self._wake(step.wake)
-        return step.value
+        return self._registry.resolve_and_wake(key, resolution)
 
     def peek_await_event(self, key: AwaitEventKey) -> Resolution | None:
         """The key's terminal, or ``None`` (``await_event_unknown_or_revoked`` if refused)."""
@@ -612,15 +606,12 @@ class InlineHost(AwaitEventResolver):
     def revoke_await_events_for_session(self, session_id: str) -> bool:
         """Revoke a session: its keys are refused and its waiters fail. Returns whether it was
         newly revoked."""
-        step = self._registry.revoke_session(session_id)
-        self._wake(step.wake)
-        return step.value
+        # Every waiter of this host was parked with its event, which the registry sets.
+        return self._registry.revoke_session(session_id).value
 
     def cancel_await_events_for_session(self, session_id: str) -> int:
         """Cancel a session's pending waits (not turn control). Returns how many."""
-        step = self._registry.cancel_session(session_id)
-        self._wake(step.wake)
-        return step.value
+        return self._registry.cancel_session(session_id).value
 
     def resolve_threadsafe(self, key: AwaitEventKey, resolution: Resolution) -> ResolveOutcome:
         """:meth:`resolve_await_event` from another OS thread (blocks until the loop ran it)."""
@@ -636,12 +627,6 @@ class InlineHost(AwaitEventResolver):
                 codes.AWAIT_EVENT_DEADLINE_AND_TIMEOUT, "give a deadline or a timeout, not both"
             )
         return self._loop.now() + timeout
-
-    def _end_wait(self, waiter_id: int, reason: WaitEnd) -> Resolution:
-        step = self._registry.end_wait(waiter_id, reason)
-        if step.wake:
-            self._wake(step.wake)
-        return step.value
 
     async def await_await_event(
         self,
@@ -661,41 +646,40 @@ class InlineHost(AwaitEventResolver):
         """
         if timeout is not None:
             deadline = self._deadline(deadline, timeout)
-        start = self._registry.begin_wait(key)
-        if isinstance(start, WaitReady):
+        registry = self._registry
+        # The waiter's event is created as it is parked, before control is released: no
+        # wake-up can be lost. The registry sets it when it wakes the waiter.
+        waiter = registry.park(key, self._new_event)
+        if not isinstance(waiter, Waiter):
             await self._loop.checkpoint()
-            return start.resolution
-        waiter_id = start.waiter_id
-        # The event is registered before control is released: no wake-up can be lost.
-        event = self._loop.new_event()
-        self._events[waiter_id] = event
-        unsubscribe = cancel.subscribe(event.set) if cancel is not None else _noop
+            return waiter
+        event = waiter.event
         try:
-            if not event.is_set():
-                await self._loop.wait_event(event, deadline)
+            if cancel is None:
+                await self._wait_event(event, deadline)
+            else:
+                unsubscribe = cancel.subscribe(event.set)
+                try:
+                    if not cancel.cancelled:
+                        await self._wait_event(event, deadline)
+                finally:
+                    unsubscribe()
         except BaseException:
             # Native cancellation: record `cancelled` (unless a terminal already won) and let
             # the loop's exception propagate.
-            del self._events[waiter_id]
-            unsubscribe()
             with contextlib.suppress(LashError):
-                self._end_wait(waiter_id, WaitEnd.CANCELLED)
+                registry.end_parked(waiter, WaitEnd.CANCELLED)
             raise
-        del self._events[waiter_id]
-        unsubscribe()
-        step = self._registry.finish_wait(
-            waiter_id, cancel_requested=cancel is not None and cancel.cancelled
-        )
-        if step.wake:
-            self._wake(step.wake)
-        return step.value
+        return registry.end_parked(waiter, None, cancel is not None and cancel.cancelled)
 
     # -- effects -----------------------------------------------------------------------------
 
-    async def _sleep(self, duration_ms: int, cancel: CancelToken | None) -> None:
+    def _sleep(self, duration_ms: int, cancel: CancelToken | None) -> Awaitable[None]:
         if cancel is None:
-            await self._loop.sleep(duration_ms / 1000)
-            return
+            return self._loop.sleep(duration_ms / 1000)  # the loop's own sleep, no frame of ours
+        return self._cancellable_sleep(duration_ms, cancel)
+
+    async def _cancellable_sleep(self, duration_ms: int, cancel: CancelToken) -> None:
         if not cancel.cancelled:
             event = self._loop.new_event()
             unsubscribe = cancel.subscribe(event.set)

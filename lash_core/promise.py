@@ -11,14 +11,15 @@ every operation returns, with its result, the ids of the parked waiters it woke
 (:class:`Step`). A driver keeps one level-triggered event per parked waiter, sets the events it
 is told to set, and ends each wait with :meth:`AwaitEventRegistry.end_wait`, whose answer is the
 terminal that won. So a wake-up can never be lost: a waiter is parked, and its event registered,
-before the driver gives up control.
+before the driver gives up control. The hosts use the same protocol in a form with no ids:
+:meth:`AwaitEventRegistry.park` takes the waiter's event, which the registry then sets itself.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
-from typing import Final, Generic, NamedTuple, TypeAlias, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Final, Generic, NamedTuple, Protocol, TypeAlias, TypeVar
 
 import attrs
 
@@ -74,7 +75,10 @@ __all__ = [
     "WaitParked",
     "WaitReady",
     "WaitStart",
+    "Waiter",
+    "Wakeable",
     "cancel_sweep_transition",
+    "proposal_wins",
     "resolve_transition",
     "revoke_transition",
     "session_allows_access",
@@ -82,6 +86,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+E = TypeVar("E", bound="Wakeable")
 
 DEFAULT_ARCHIVE_LIMIT: Final = 4096
 """Completed turn-control keys remembered per session (the reference's bound)."""
@@ -152,13 +157,19 @@ _UNCHANGED: Final = UnchangedTransition()
 _REFUSED: Final = UnknownOrRevokedTransition()
 
 
+def proposal_wins(stored: Resolution | None) -> bool:
+    """First writer wins: a proposed terminal is stored only if no terminal is."""
+    return stored is None
+
+
 def resolve_transition(state: PromiseState, proposed: Resolution) -> PromiseTransition:
     """First writer wins; a resolution before any wait is stored (buffered)."""
-    if isinstance(state, PromiseResolved):
-        return AlreadyResolvedTransition(state.terminal)
     if isinstance(state, PromiseRevoked):
         return _REFUSED
-    return StoreTransition(proposed)
+    stored = state.terminal if isinstance(state, PromiseResolved) else None
+    if stored is None or proposal_wins(stored):
+        return StoreTransition(proposed)
+    return AlreadyResolvedTransition(stored)
 
 
 def cancel_sweep_transition(wait: WaitIdentity, state: PromiseState) -> PromiseTransition:
@@ -233,26 +244,62 @@ class WaitEnd(enum.Enum):
     """Its deadline passed."""
 
 
+class Wakeable(Protocol):
+    """What the registry sets when it wakes a waiter (a level-triggered event). ``set`` must
+    not call back into the registry."""
+
+    def set(self) -> None: ...
+
+
 # -- registry state --------------------------------------------------------------------------
 
 
-class _Waiter:
-    __slots__ = ("entry", "outcome", "waiter_id")
+class Waiter(Generic[E]):
+    """A wait parked with :meth:`AwaitEventRegistry.park`: an opaque handle holding the event
+    the registry sets when it wakes the waiter. End it with
+    :meth:`AwaitEventRegistry.finish_parked` or :meth:`AwaitEventRegistry.end_parked`."""
 
-    def __init__(self, waiter_id: int, entry: _Entry) -> None:
-        self.waiter_id = waiter_id
-        self.entry = entry
+    __slots__ = ("entry", "event", "index", "outcome")
+
+    def __init__(self, entry: _Entry, event: E, index: int) -> None:
+        # None once the wait has ended.
+        self.entry: _Entry | None = entry
+        self.event = event
+        """The event the registry sets when it wakes this waiter."""
+        # Position in its entry while parked and not woken.
+        self.index = index
         # Set when woken: the terminal that won, or the error the waiter must raise.
         self.outcome: Resolution | LashError | None = None
 
 
+class _Reported:
+    """The event of a waiter begun with ``begin_wait``: setting it reports the waiter's id in
+    the ``Step`` of the operation that woke it."""
+
+    __slots__ = ("_woken", "waiter_id")
+
+    def __init__(self, woken: list[int], waiter_id: int) -> None:
+        self._woken = woken
+        self.waiter_id = waiter_id
+
+    def set(self) -> None:
+        self._woken.append(self.waiter_id)
+
+
 class _Entry:
+    """One promise: its ``key``, its ``terminal`` (``None`` while pending) and its parked
+    waiters not yet woken: ``None``, one waiter, or a list of them (``Waiter.index`` is each
+    one's position).
+
+    Made by :meth:`AwaitEventRegistry._find` only, without an ``__init__`` (entries are made
+    on the hot path). Most promises have at most one waiter: it is held without a list.
+    """
+
     __slots__ = ("key", "terminal", "waiters")
 
-    def __init__(self, key: AwaitEventKey, terminal: Resolution | None) -> None:
-        self.key = key
-        self.terminal = terminal
-        self.waiters: dict[int, _Waiter] = {}
+    key: AwaitEventKey
+    terminal: Resolution | None
+    waiters: Waiter[Wakeable] | list[Waiter[Wakeable]] | None
 
 
 class _Shard:
@@ -260,8 +307,8 @@ class _Shard:
 
     def __init__(self) -> None:
         self.entries: dict[str, _Entry] = {}
-        # Completed turn-control keys, oldest first: key_id -> (key, terminal).
-        self.archive: dict[str, tuple[AwaitEventKey, Resolution]] = {}
+        # Completed turn-control entries, oldest first.
+        self.archive: dict[str, _Entry] = {}
 
 
 def _same_identity(stored: AwaitEventKey, presented: AwaitEventKey) -> bool:
@@ -279,12 +326,25 @@ def _revoked_error() -> LashError:
     )
 
 
-_SCALAR_PAYLOADS: Final = frozenset((str, bool, type(None)))
+def _wake_all(entry: _Entry, outcome: Resolution | LashError) -> None:
+    """Wake the waiters of ``entry`` with ``outcome`` (sets their events); none is left."""
+    waiters = entry.waiters
+    entry.waiters = None
+    if isinstance(waiters, Waiter):
+        waiters.outcome = outcome
+        waiters.event.set()
+    elif waiters is not None:
+        for w in waiters:
+            w.outcome = outcome
+            w.event.set()
+
+
+_SCALARS: Final = frozenset((str, bool, type(None)))
 
 
 def _check_resolution(resolution: object) -> Resolution:
-    if type(resolution) is ResolutionOk and type(resolution.payload) in _SCALAR_PAYLOADS:
-        return resolution
+    """``resolution`` if it is one (an ok payload normalised to JSON values), else
+    ``await_event_invalid_resolution``. (An ok with a scalar payload needs no check.)"""
     if isinstance(resolution, ResolutionTimeout | ResolutionCancelled):
         return resolution
     if isinstance(resolution, ResolutionOk):
@@ -311,6 +371,12 @@ class AwaitEventRegistry:
     operations never reach. Revoked sessions are remembered (tombstones) for the life of the
     registry unless :meth:`forget_revocation` is called.
 
+    Waits come in two forms sharing every rule. :meth:`begin_wait` parks a waiter addressed by
+    id, and each operation reports the ids it woke in its :class:`Step`. :meth:`park` parks a
+    waiter with its own event, which the registry sets itself when it wakes the waiter; the
+    hosts use this form, with :meth:`resolve_and_wake`, :meth:`finish_parked` and
+    :meth:`end_parked`, and never see a ``Step`` on their hot path.
+
     Not thread-safe: drive it from one thread (the drivers' ``resolve_threadsafe`` hops to the
     loop thread first).
     """
@@ -332,8 +398,11 @@ class AwaitEventRegistry:
         self._minted: dict[str, AwaitEventKey] = {}
         self._shards: dict[str | None, _Shard] = {}
         self._revoked: set[str] = set()
-        self._waiters: dict[int, _Waiter] = {}
+        # Waiters begun with begin_wait, by id, and the ids their events report.
+        self._waiters: dict[int, Waiter[_Reported]] = {}
+        self._woken: list[int] = []
         self._next_waiter = 1
+        self._parked = 0
 
     # -- introspection -----------------------------------------------------------------------
 
@@ -360,7 +429,7 @@ class AwaitEventRegistry:
     @property
     def parked_count(self) -> int:
         """Waiters parked or woken but not yet ended."""
-        return len(self._waiters)
+        return self._parked
 
     def total_entry_count(self) -> int:
         """Live promise entries in all shards."""
@@ -403,7 +472,7 @@ class AwaitEventRegistry:
         validate_scope(scope)
         validate_wait(wait)
         sid = scope.session_id
-        if sid is not None and sid in self._revoked:
+        if not session_allows_access(sid in self._revoked):
             raise LashError(
                 codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED,
                 f"session {sid!r} was revoked: no keys are minted for it",
@@ -416,17 +485,54 @@ class AwaitEventRegistry:
             minted[key.key_id] = key
         return key
 
-    def _trusted(self, key: AwaitEventKey) -> bool:
-        """Whether ``key`` is a key object this registry minted (so authentic as it stands)."""
-        key_id = key.key_id
-        return type(key_id) is str and self._minted.get(key_id) is key
+    def _find(self, key: AwaitEventKey, create: bool) -> _Entry | None:
+        """The promise ``key`` names: its entry (live, or archived turn control). If nothing is
+        stored for it yet: a new pending entry with ``create``, else ``None``.
 
-    def _lookup(self, key: AwaitEventKey) -> tuple[str | None, bool, _Shard | None]:
-        """(session id, revoked, shard) of a well-formed key."""
+        Raises ``await_event_unknown_or_revoked`` (changing nothing) for a forged, tampered or
+        foreign key, or a revoked session. A key object this registry minted is authentic as
+        it stands; a stored entry holds a key verified when it was stored, so the very same
+        key object needs no further check, and an equal one only a constant-time comparison;
+        any other key is verified (HMAC).
+        """
+        if type(key) is not AwaitEventKey:
+            raise _revoked_error()
+        key_id = key.key_id
+        trusted = type(key_id) is str and self._minted.get(key_id) is key
+        if not trusted and not _well_formed(key):
+            raise _revoked_error()
         sid = key.scope.session_id
-        if sid is None:
-            return None, False, self._shards.get(None)
-        return sid, sid in self._revoked, self._shards.get(sid)
+        if not session_allows_access(sid in self._revoked):  # (None never is revoked)
+            raise _revoked_error()
+        shard = self._shards.get(sid)
+        if shard is not None:
+            entry = shard.entries.get(key_id)
+            if entry is None and shard.archive:
+                entry = shard.archive.get(key_id)
+            if entry is not None:
+                if entry.key is key or self._matches(entry.key, key):
+                    return entry
+                raise _revoked_error()
+        if not trusted and not self._signer.verify(key):
+            raise _revoked_error()
+        if not create:
+            return None
+        if shard is None:
+            shard = self._shards[sid] = _Shard()
+        entry = shard.entries[key_id] = _Entry()
+        entry.key = key
+        entry.terminal = None
+        entry.waiters = None
+        return entry
+
+    def _step(self, value: T) -> Step[T]:
+        """``value`` with the ids of the waiters woken since ``_woken`` was last cleared."""
+        woken = self._woken
+        if not woken:
+            return Step(value, _NO_WAKE)
+        wake = frozenset(woken)
+        woken.clear()
+        return Step(value, wake)
 
     # -- resolve -----------------------------------------------------------------------------
 
@@ -436,86 +542,56 @@ class AwaitEventRegistry:
         Answers ``accepted``, ``already_resolved`` (with the terminal that won) or
         ``unknown_or_revoked`` (forged, tampered or foreign key, or a revoked session).
         """
-        resolution = _check_resolution(resolution)
-        if type(key) is not AwaitEventKey:
-            return Step(UNKNOWN_OR_REVOKED, _NO_WAKE)
-        trusted = self._trusted(key)
-        if not trusted and not _well_formed(key):
-            return Step(UNKNOWN_OR_REVOKED, _NO_WAKE)
-        sid, revoked, shard = self._lookup(key)
-        if not session_allows_access(revoked):
-            return Step(UNKNOWN_OR_REVOKED, _NO_WAKE)
-        key_id = key.key_id
-        entry = None
-        if shard is not None:
-            archived = shard.archive.get(key_id)
-            if archived is not None:
-                if not self._matches(archived[0], key):
-                    return Step(UNKNOWN_OR_REVOKED, _NO_WAKE)
-                return Step(AlreadyResolved(archived[1]), _NO_WAKE)
-            entry = shard.entries.get(key_id)
-        # A live entry holds a key verified when it was stored: comparing against it (in
-        # constant time) is as strong as recomputing the HMAC, and much cheaper.
-        if entry is None and not trusted and not self._signer.verify(key):
-            return Step(UNKNOWN_OR_REVOKED, _NO_WAKE)
-        if entry is not None and not self._matches(entry.key, key):
-            return Step(UNKNOWN_OR_REVOKED, _NO_WAKE)
-        state: PromiseState = (
-            _MISSING
-            if entry is None
-            else _PENDING
-            if entry.terminal is None
-            else PromiseResolved(entry.terminal)
-        )
-        transition = resolve_transition(state, resolution)
-        if isinstance(transition, AlreadyResolvedTransition):
-            return Step(AlreadyResolved(transition.terminal), _NO_WAKE)
-        wake: frozenset[int] = _NO_WAKE
-        if entry is not None:
-            wake = self._settle(entry, resolution)
-        else:
-            if shard is None:
-                shard = self._shards[sid] = _Shard()
-            shard.entries[key_id] = _Entry(key, resolution)
-        assert shard is not None
-        if isinstance(key.wait, TurnTerminal):
-            wake = self._archive_turn_control(shard, key, wake)
-        return Step(ACCEPTED, wake)
+        self._woken.clear()
+        return self._step(self.resolve_and_wake(key, resolution))
 
-    def _settle(self, entry: _Entry, terminal: Resolution) -> frozenset[int]:
+    def resolve_and_wake(self, key: AwaitEventKey, resolution: Resolution) -> ResolveOutcome:
+        """:meth:`resolve` without the :class:`Step`: the events of the waiters it wakes are
+        set, and that is all."""
+        if type(resolution) is not ResolutionOk or type(resolution.payload) not in _SCALARS:
+            resolution = _check_resolution(resolution)
+        try:
+            # A promise nobody waited for yet stores the resolution (buffered).
+            entry = self._find(key, True)
+        except LashError:
+            return UNKNOWN_OR_REVOKED
+        assert entry is not None
+        stored = entry.terminal
+        if stored is not None and not proposal_wins(stored):
+            return AlreadyResolved(stored)
+        # `_settle(entry, resolution)`, inlined on this hot path.
+        entry.terminal = resolution
+        if entry.waiters is not None:
+            _wake_all(entry, resolution)
+        if type(key.wait) is TurnTerminal:
+            self._archive_turn_control(key)
+        return ACCEPTED
+
+    def _settle(self, entry: _Entry, terminal: Resolution) -> None:
         entry.terminal = terminal
-        if not entry.waiters:
-            return _NO_WAKE
-        for w in entry.waiters.values():
-            w.outcome = terminal
-        woken = frozenset(entry.waiters)
-        entry.waiters = {}
-        return woken
+        if entry.waiters is not None:
+            _wake_all(entry, terminal)
 
-    def _archive_turn_control(
-        self, shard: _Shard, terminal_key: AwaitEventKey, wake: frozenset[int]
-    ) -> frozenset[int]:
+    def _archive_turn_control(self, terminal_key: AwaitEventKey) -> None:
+        shard = self._shards[terminal_key.scope.session_id]
         gate_id = derive_key_id(terminal_key.scope, TurnCancelGate())
-        abandoned: list[int] = []
         for key_id in (gate_id, terminal_key.key_id):
             entry = shard.entries.pop(key_id, None)
             if entry is None:
                 continue
             if entry.terminal is not None:
-                shard.archive[key_id] = (entry.key, entry.terminal)
-            else:
+                shard.archive[key_id] = entry
+            elif entry.waiters is not None:
                 # A gate still pending when the terminal is published: its waiters would wait
                 # forever, so wake them with an error (the reference drops them silently).
-                for w in entry.waiters.values():
-                    w.outcome = LashError(
-                        codes.TURN_CONTROL_WAIT_ABANDONED,
-                        "the turn's terminal was published before its cancel gate was settled",
-                    )
-                    abandoned.append(w.waiter_id)
+                abandoned = LashError(
+                    codes.TURN_CONTROL_WAIT_ABANDONED,
+                    "the turn's terminal was published before its cancel gate was settled",
+                )
+                _wake_all(entry, abandoned)
         archive = shard.archive
         while len(archive) > self._archive_limit:
             del archive[next(iter(archive))]
-        return wake | frozenset(abandoned) if abandoned else wake
 
     # -- peek --------------------------------------------------------------------------------
 
@@ -524,28 +600,8 @@ class AwaitEventRegistry:
 
         Raises ``await_event_unknown_or_revoked`` for a forged/tampered key or revoked session.
         """
-        if type(key) is not AwaitEventKey:
-            raise _revoked_error()
-        trusted = self._trusted(key)
-        if not trusted and not _well_formed(key):
-            raise _revoked_error()
-        _sid, revoked, shard = self._lookup(key)
-        if revoked:
-            raise _revoked_error()
-        if shard is not None:
-            archived = shard.archive.get(key.key_id)
-            if archived is not None:
-                if not self._matches(archived[0], key):
-                    raise _revoked_error()
-                return archived[1]
-            entry = shard.entries.get(key.key_id)
-            if entry is not None:
-                if not self._matches(entry.key, key):
-                    raise _revoked_error()
-                return entry.terminal
-        if not trusted and not self._signer.verify(key):
-            raise _revoked_error()
-        return None
+        entry = self._find(key, False)
+        return None if entry is None else entry.terminal
 
     # -- waits -------------------------------------------------------------------------------
 
@@ -555,40 +611,35 @@ class AwaitEventRegistry:
         A first waiter materialises a pending promise (which a session cancel sweeps).
         Raises ``await_event_unknown_or_revoked`` for a forged/tampered key or revoked session.
         """
-        if type(key) is not AwaitEventKey:
-            raise _revoked_error()
-        trusted = self._trusted(key)
-        if not trusted and not _well_formed(key):
-            raise _revoked_error()
-        sid, revoked, shard = self._lookup(key)
-        if revoked:
-            raise _revoked_error()
-        key_id = key.key_id
-        entry = None
-        if shard is not None:
-            archived = shard.archive.get(key_id)
-            if archived is not None:
-                if not self._matches(archived[0], key):
-                    raise _revoked_error()
-                return WaitReady(archived[1])
-            entry = shard.entries.get(key_id)
-        if entry is not None:
-            if not self._matches(entry.key, key):
-                raise _revoked_error()
-            if entry.terminal is not None:
-                return WaitReady(entry.terminal)
-        else:
-            if not trusted and not self._signer.verify(key):
-                raise _revoked_error()
-            if shard is None:
-                shard = self._shards[sid] = _Shard()
-            entry = shard.entries[key_id] = _Entry(key, None)
         waiter_id = self._next_waiter
+        start = self.park(key, lambda: _Reported(self._woken, waiter_id))
+        if not isinstance(start, Waiter):
+            return WaitReady(start)
         self._next_waiter = waiter_id + 1
-        waiter = _Waiter(waiter_id, entry)
-        entry.waiters[waiter_id] = waiter
-        self._waiters[waiter_id] = waiter
+        self._waiters[waiter_id] = start
         return WaitParked(waiter_id)
+
+    def park(self, key: AwaitEventKey, new_event: Callable[[], E]) -> Resolution | Waiter[E]:
+        """:meth:`begin_wait` for a waiter with its own event: the key's terminal now, or a
+        :class:`Waiter` holding a fresh ``new_event()``, which the registry sets when it wakes
+        the waiter (so the event exists before the caller gives up control)."""
+        entry = self._find(key, True)
+        assert entry is not None
+        terminal = entry.terminal
+        if terminal is not None:
+            return terminal
+        waiters = entry.waiters
+        if waiters is None:
+            waiter = Waiter(entry, new_event(), 0)
+            entry.waiters = waiter  # type: ignore[assignment]
+        elif isinstance(waiters, Waiter):
+            waiter = Waiter(entry, new_event(), 1)
+            entry.waiters = [waiters, waiter]  # type: ignore[list-item]
+        else:
+            waiter = Waiter(entry, new_event(), len(waiters))
+            waiters.append(waiter)  # type: ignore[arg-type]
+        self._parked += 1
+        return waiter
 
     def end_wait(self, waiter_id: int, reason: WaitEnd) -> Step[Resolution]:
         """End a parked wait and return the terminal that won.
@@ -602,25 +653,72 @@ class AwaitEventRegistry:
           nothing and raises ``turn_control_wait_cancelled``/``turn_control_wait_timeout``.
         * Ending a still-parked waiter as ``WOKEN`` is a protocol error and changes nothing.
         """
+        return self._by_id(waiter_id, lambda waiter: self.end_parked(waiter, reason))
+
+    def finish_wait(self, waiter_id: int, *, cancel_requested: bool) -> Step[Resolution]:
+        """End a wait whose event fired or whose deadline passed, choosing why.
+
+        Woken by the registry: its terminal. Otherwise ``cancel_requested`` (an explicit token
+        fired) ends it as ``CANCELLED``, else as ``DEADLINE`` (see :meth:`end_wait`).
+        """
+        return self._by_id(
+            waiter_id,
+            lambda waiter: self.finish_parked(waiter, cancel_requested=cancel_requested),
+        )
+
+    def _by_id(
+        self, waiter_id: int, end: Callable[[Waiter[_Reported]], Resolution]
+    ) -> Step[Resolution]:
         waiter = self._waiters.get(waiter_id) if type(waiter_id) is int else None
         if waiter is None:
             raise LocalProtocolError(
                 codes.AWAIT_EVENT_WAITER_UNKNOWN, f"waiter {waiter_id!r} is not parked here"
             )
+        self._woken.clear()
+        try:
+            return self._step(end(waiter))
+        finally:
+            if waiter.entry is None:
+                del self._waiters[waiter_id]
+
+    def finish_parked(self, waiter: Waiter[E], *, cancel_requested: bool) -> Resolution:
+        """:meth:`finish_wait` for a waiter parked with :meth:`park`."""
+        return self.end_parked(waiter, None, cancel_requested)
+
+    def end_parked(
+        self, waiter: Waiter[E], reason: WaitEnd | None, cancel_requested: bool = False
+    ) -> Resolution:
+        """:meth:`end_wait` for a waiter parked with :meth:`park` (the events of the waiters it
+        wakes are set). A ``reason`` of ``None`` chooses it as :meth:`finish_parked` does."""
+        entry = waiter.entry
+        if entry is None:
+            raise LocalProtocolError(codes.AWAIT_EVENT_WAITER_UNKNOWN, "this wait already ended")
         outcome = waiter.outcome
         if outcome is not None:
-            del self._waiters[waiter_id]
+            # Woken: the outcome it was woken with, whatever the reason.
+            waiter.entry = None
+            self._parked -= 1
             if isinstance(outcome, LashError):
                 raise LashError(outcome.code, outcome.message)
-            return Step(outcome, _NO_WAKE)
-        if reason is WaitEnd.WOKEN or not isinstance(reason, WaitEnd):
+            return outcome
+        if reason is None:
+            reason = WaitEnd.CANCELLED if cancel_requested else WaitEnd.DEADLINE
+        elif reason is WaitEnd.WOKEN or not isinstance(reason, WaitEnd):
             raise LocalProtocolError(
                 codes.AWAIT_EVENT_WAITER_NOT_WOKEN,
-                f"waiter {waiter_id} has not been woken; end it as cancelled or deadline",
+                "the waiter has not been woken; end it as cancelled or deadline",
             )
-        entry = waiter.entry
-        del self._waiters[waiter_id]
-        del entry.waiters[waiter_id]
+        waiter.entry = None
+        self._parked -= 1
+        # Still parked: take it out of its entry (the last waiter fills its place).
+        waiters = entry.waiters
+        if type(waiters) is list:
+            last = waiters.pop()
+            if last is not waiter:
+                last.index = waiter.index
+                waiters[waiter.index] = last
+        else:
+            entry.waiters = None
         if entry.key.wait.is_turn_control:
             if reason is WaitEnd.CANCELLED:
                 raise LashError(
@@ -633,22 +731,8 @@ class AwaitEventRegistry:
             )
         # Pending means no terminal (a woken waiter would have had an outcome).
         proposed = CANCELLED if reason is WaitEnd.CANCELLED else TIMEOUT
-        return Step(proposed, self._settle(entry, proposed))
-
-    def finish_wait(self, waiter_id: int, *, cancel_requested: bool) -> Step[Resolution]:
-        """End a wait whose event fired or whose deadline passed, choosing why.
-
-        Woken by the registry: its terminal. Otherwise ``cancel_requested`` (an explicit token
-        fired) ends it as ``CANCELLED``, else as ``DEADLINE`` (see :meth:`end_wait`).
-        """
-        waiter = self._waiters.get(waiter_id) if type(waiter_id) is int else None
-        if waiter is not None and waiter.outcome is not None:
-            reason = WaitEnd.WOKEN
-        elif cancel_requested:
-            reason = WaitEnd.CANCELLED
-        else:
-            reason = WaitEnd.DEADLINE
-        return self.end_wait(waiter_id, reason)
+        self._settle(entry, proposed)
+        return proposed
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -664,15 +748,14 @@ class AwaitEventRegistry:
             return Step(False, _NO_WAKE)
         self._revoked.add(session_id)
         shard = self._shards.pop(session_id, None)
-        if shard is None:
-            return Step(True, _NO_WAKE)
-        woken: list[int] = []
-        for entry in shard.entries.values():
-            for w in entry.waiters.values():
-                w.outcome = _revoked_error()
-                woken.append(w.waiter_id)
-            entry.waiters = {}
-        return Step(True, frozenset(woken))
+        self._woken.clear()
+        if shard is not None:
+            # One error for all of them (each waiter raises its own copy).
+            error = _revoked_error()
+            for entry in shard.entries.values():
+                if entry.waiters is not None:
+                    _wake_all(entry, error)
+        return self._step(True)
 
     def forget_revocation(self, session_id: str) -> bool:
         """Deliberately drop a session's tombstone (its keys will work again). Returns whether
@@ -693,7 +776,7 @@ class AwaitEventRegistry:
         shard = self._shards.get(session_id)
         if shard is None or session_id in self._revoked:
             return Step(0, _NO_WAKE)
-        woken: list[int] = []
+        self._woken.clear()
         count = 0
         for entry in shard.entries.values():
             state: PromiseState = (
@@ -702,8 +785,8 @@ class AwaitEventRegistry:
             transition = cancel_sweep_transition(entry.key.wait, state)
             if isinstance(transition, StoreTransition):
                 count += 1
-                woken.extend(self._settle(entry, transition.resolution))
-        return Step(count, frozenset(woken) if woken else _NO_WAKE)
+                self._settle(entry, transition.resolution)
+        return self._step(count)
 
 
 # The string fields of each scope and wait type (a ProcessSignal's ordinal is an int).

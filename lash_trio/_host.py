@@ -15,11 +15,20 @@ __all__ = ["InlineEffectHost", "TrioPrimitives"]
 
 T = TypeVar("T")
 
+# Looked up once: the wake path runs twice per resolve-to-wake round trip.
+_checkpoint = trio.lowlevel.checkpoint
+_current_task = trio.lowlevel.current_task
+_reschedule = trio.lowlevel.reschedule
+_wait_task_rescheduled = trio.lowlevel.wait_task_rescheduled
+_ABORT_SUCCEEDED = trio.lowlevel.Abort.SUCCEEDED
+
 
 class _Wake:
     """A level-triggered event for exactly one waiting task (a parked waiter has one task).
 
     Lighter than ``trio.Event``: no parking lot, just the waiting task rescheduled on ``set``.
+    It is its own abort function, and :meth:`TrioPrimitives.wait_event` hands over trio's own
+    ``wait_task_rescheduled``, so a wait adds no frame of ours to the waiting task's stack.
     """
 
     __slots__ = ("_flag", "_task")
@@ -34,22 +43,15 @@ class _Wake:
             task = self._task
             if task is not None:
                 self._task = None
-                trio.lowlevel.reschedule(task)
+                _reschedule(task)
 
     def is_set(self) -> bool:
         return self._flag
 
-    async def wait(self) -> None:
-        if self._flag:
-            await trio.lowlevel.checkpoint()
-            return
-        self._task = trio.lowlevel.current_task()
-
-        def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
-            self._task = None
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        await trio.lowlevel.wait_task_rescheduled(abort)
+    def __call__(self, _: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+        """Abort the wait (cancellation): forget the task."""
+        self._task = None
+        return _ABORT_SUCCEEDED
 
 
 class _TrioTask:
@@ -92,29 +94,35 @@ class TrioPrimitives:
         if self._token is None:
             self._token = trio.lowlevel.current_trio_token()
 
-    def new_event(self) -> WakeEvent:
-        if self._token is None:
-            self._bind()
-        return _Wake()
+    new_event = _Wake
 
     def wait_event(self, event: WakeEvent, deadline: float | None) -> Awaitable[None]:
-        assert isinstance(event, _Wake)
-        if deadline is None:
-            return event.wait()
-        return self._wait_until(event, deadline)
+        """Without a deadline, the calling task is registered with ``event`` at once and
+        trio's own ``wait_task_rescheduled`` is returned: await it at once, in the same task
+        (as the host does)."""
+        if self._token is None:
+            self._bind()
+        if deadline is not None:
+            return self._wait_until(event, deadline)
+        assert type(event) is _Wake
+        if event._flag:
+            return _checkpoint()
+        event._task = _current_task()
+        return _wait_task_rescheduled(event)
 
-    async def _wait_until(self, event: _Wake, deadline: float) -> None:
+    async def _wait_until(self, event: WakeEvent, deadline: float) -> None:
         with trio.move_on_at(deadline):
-            await event.wait()
+            await self.wait_event(event, None)
 
     def now(self) -> float:
         return trio.current_time()
 
-    async def sleep(self, seconds: float) -> None:
-        await trio.sleep(seconds)
+    # trio's own coroutines, handed back: no frame of ours in the waiting task's stack.
+    def sleep(self, seconds: float) -> Coroutine[Any, Any, None]:
+        return trio.sleep(seconds)
 
-    async def checkpoint(self) -> None:
-        await trio.lowlevel.checkpoint()
+    def checkpoint(self) -> Coroutine[Any, Any, None]:
+        return _checkpoint()
 
     @contextlib.asynccontextmanager
     async def open_task_group(self) -> AsyncIterator[TaskGroup]:

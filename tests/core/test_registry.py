@@ -23,6 +23,7 @@ from lash_core.promise import (
     UnchangedTransition,
     UnknownOrRevokedTransition,
     WaitEnd,
+    Waiter,
     WaitParked,
     WaitReady,
     cancel_sweep_transition,
@@ -457,3 +458,98 @@ def test_any_single_character_change_is_refused_and_creates_nothing(
         assert info.value.code == codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED
     assert (reg.total_entry_count(), reg.parked_count) == before
     assert reg.peek(key) == (ok("real") if resolved_first else None)
+
+
+# -- waiters parked with their own event (the hosts' form) -----------------------------------
+
+
+class Flag:
+    """A level-triggered event that counts how often it was set."""
+
+    def __init__(self) -> None:
+        self.sets = 0
+
+    def set(self) -> None:
+        self.sets += 1
+
+
+def park(reg: AwaitEventRegistry, key: AwaitEventKey) -> Waiter[Flag]:
+    waiter = reg.park(key, Flag)
+    assert isinstance(waiter, Waiter)
+    return waiter
+
+
+def test_a_parked_waiter_has_its_event_before_anything_can_wake_it_and_it_is_set_once() -> None:
+    reg = registry()
+    key = reg.mint(TURN, ToolCompletion("c"))
+    waiter = park(reg, key)
+    assert waiter.event.sets == 0 and reg.parked_count == 1
+    assert reg.resolve_and_wake(key, ok(1)) == Accepted()
+    assert waiter.event.sets == 1
+    assert reg.resolve_and_wake(key, ok(2)) == AlreadyResolved(ok(1))
+    assert waiter.event.sets == 1
+    assert reg.finish_parked(waiter, cancel_requested=True) == ok(1)  # woken: its terminal
+    assert reg.parked_count == 0
+    # A resolved key does not park (and makes no event).
+    assert reg.park(key, Flag) == ok(1)
+    assert reg.parked_count == 0
+
+
+def test_ending_a_parked_waiter_twice_or_as_woken_too_early_is_refused() -> None:
+    reg = registry()
+    key = reg.mint(TURN, ToolCompletion("c"))
+    waiter = park(reg, key)
+    with pytest.raises(LocalProtocolError) as info:
+        reg.end_parked(waiter, WaitEnd.WOKEN)
+    assert info.value.code == codes.AWAIT_EVENT_WAITER_NOT_WOKEN
+    assert reg.parked_count == 1 and reg.peek(key) is None
+    assert reg.end_parked(waiter, WaitEnd.DEADLINE) == TIMEOUT
+    with pytest.raises(LocalProtocolError) as info:
+        reg.end_parked(waiter, WaitEnd.CANCELLED)
+    assert info.value.code == codes.AWAIT_EVENT_WAITER_UNKNOWN
+    assert reg.parked_count == 0 and reg.peek(key) == TIMEOUT
+
+
+def test_removing_one_of_many_parked_waiters_keeps_the_others_parked() -> None:
+    reg = registry()
+    gate = reg.mint(TURN, TurnCancelGate())  # turn control: a cancelled waiter writes nothing
+    waiters = [park(reg, gate) for _ in range(4)]
+    for gone in (waiters[1], waiters[0]):  # a middle one, then the first
+        with pytest.raises(LashError) as info:
+            reg.end_parked(gone, WaitEnd.CANCELLED)
+        assert info.value.code == codes.TURN_CONTROL_WAIT_CANCELLED
+    assert reg.parked_count == 2
+    assert reg.resolve_and_wake(gate, ok("go")) == Accepted()
+    assert [w.event.sets for w in waiters] == [0, 0, 1, 1]
+    assert [reg.end_parked(w, WaitEnd.WOKEN) for w in waiters[2:]] == [ok("go"), ok("go")]
+
+
+def test_revoking_wakes_parked_waiters_with_the_revoked_error() -> None:
+    reg = registry()
+    waiter = park(reg, reg.mint(TURN, ToolCompletion("c")))
+    step = reg.revoke_session("session")
+    assert step.value is True and step.wake == frozenset()  # its event was set instead
+    assert waiter.event.sets == 1
+    with pytest.raises(LashError) as info:
+        reg.finish_parked(waiter, cancel_requested=False)
+    assert info.value.code == codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED
+    assert reg.parked_count == 0
+
+
+def test_both_forms_share_a_key_and_each_waiter_is_told_its_own_way() -> None:
+    reg = registry()
+    key = reg.mint(TURN, ToolCompletion("c"))
+    by_id = parked(reg.begin_wait(key))
+    with_event = park(reg, key)
+    step = reg.resolve(key, ok(1))
+    assert step.wake == frozenset({by_id}) and with_event.event.sets == 1
+    assert reg.end_wait(by_id, WaitEnd.WOKEN) == (ok(1), frozenset())
+    assert reg.end_parked(with_event, WaitEnd.WOKEN) == ok(1)
+
+    # resolve_and_wake wakes a waiter begun by id too; no later Step reports it as news.
+    other = reg.mint(TURN, ToolCompletion("d"))
+    by_id = parked(reg.begin_wait(other))
+    assert reg.resolve_and_wake(other, ok(2)) == Accepted()
+    assert reg.is_waiter_woken(by_id)
+    assert reg.cancel_session("session").wake == frozenset()
+    assert reg.end_wait(by_id, WaitEnd.WOKEN).value == ok(2)

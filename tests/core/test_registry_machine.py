@@ -20,13 +20,22 @@ from hypothesis.stateful import (
 from lash_core import codes
 from lash_core.errors import LashError, LocalProtocolError
 from lash_core.keys import AwaitEventKey, KeySigner
-from lash_core.promise import AwaitEventRegistry, WaitEnd, WaitParked, WaitReady
+from lash_core.promise import (
+    AwaitEventRegistry,
+    Step,
+    WaitEnd,
+    Waiter,
+    WaitParked,
+    WaitReady,
+    WaitStart,
+)
 from lash_core.resolution import (
     CANCELLED,
     TIMEOUT,
     Accepted,
     AlreadyResolved,
     Resolution,
+    ResolveOutcome,
     UnknownOrRevoked,
     err,
     ok,
@@ -116,6 +125,26 @@ class RegistryMachine(RuleBasedStateMachine):
         self.model_waiters: dict[int, ModelWaiter] = {}
         self.key_by_id: dict[str, AwaitEventKey] = {}
 
+    # -- the registry operations under test (the Step-returning, id-based API) --------------
+
+    def do_resolve(self, key: AwaitEventKey, resolution: Resolution) -> Step[ResolveOutcome]:
+        return self.registry.resolve(key, resolution)
+
+    def do_begin_wait(self, key: AwaitEventKey) -> WaitStart:
+        return self.registry.begin_wait(key)
+
+    def do_end_wait(self, waiter: int, reason: WaitEnd) -> Step[Resolution]:
+        return self.registry.end_wait(waiter, reason)
+
+    def do_revoke(self, session: str) -> Step[bool]:
+        return self.registry.revoke_session(session)
+
+    def do_cancel_session(self, session: str) -> Step[int]:
+        return self.registry.cancel_session(session)
+
+    def is_woken(self, waiter: int) -> bool:
+        return self.registry.is_waiter_woken(waiter)
+
     # -- helpers -----------------------------------------------------------------------------
 
     def _session(self, key: AwaitEventKey) -> str | None:
@@ -165,7 +194,7 @@ class RegistryMachine(RuleBasedStateMachine):
 
     @rule(key=keys, resolution=RESOLUTIONS)
     def resolve(self, key: AwaitEventKey, resolution: Resolution) -> None:
-        step = self.registry.resolve(key, resolution)
+        step = self.do_resolve(key, resolution)
         kid = key.key_id
         if self._is_revoked(key):
             assert step.value == UnknownOrRevoked()
@@ -193,11 +222,11 @@ class RegistryMachine(RuleBasedStateMachine):
     ) -> None:
         bad = tamper(key, how, index)
         before = self._snapshot()
-        step = self.registry.resolve(bad, resolution)
+        step = self.do_resolve(bad, resolution)
         assert step.value == UnknownOrRevoked()
         assert step.wake == frozenset()
         assert self._snapshot() == before
-        for call in (self.registry.peek, self.registry.begin_wait):
+        for call in (self.registry.peek, self.do_begin_wait):
             with pytest.raises(LashError) as info:
                 call(bad)
             assert info.value.code == codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED
@@ -218,10 +247,10 @@ class RegistryMachine(RuleBasedStateMachine):
     def begin_wait(self, key: AwaitEventKey) -> Any:
         if self._is_revoked(key):
             with pytest.raises(LashError) as info:
-                self.registry.begin_wait(key)
+                self.do_begin_wait(key)
             assert info.value.code == codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED
             return -1
-        start = self.registry.begin_wait(key)
+        start = self.do_begin_wait(key)
         kid = key.key_id
         if kid in self.terminal:
             assert start == WaitReady(self.terminal[kid])
@@ -241,17 +270,17 @@ class RegistryMachine(RuleBasedStateMachine):
             del self.model_waiters[waiter]
             if isinstance(w.outcome, str):
                 with pytest.raises(LashError) as info:
-                    self.registry.end_wait(waiter, reason)
+                    self.do_end_wait(waiter, reason)
                 assert info.value.code == w.outcome
             else:
-                step = self.registry.end_wait(waiter, reason)
+                step = self.do_end_wait(waiter, reason)
                 assert step.value == w.outcome
                 assert step.wake == frozenset()
             return
         if reason is WaitEnd.WOKEN:
             before = self._snapshot()
             with pytest.raises(LocalProtocolError) as pinfo:
-                self.registry.end_wait(waiter, reason)
+                self.do_end_wait(waiter, reason)
             assert pinfo.value.code == codes.AWAIT_EVENT_WAITER_NOT_WOKEN
             assert self._snapshot() == before
             # The waiter is still parked; end it properly so the bundle stays consistent.
@@ -260,7 +289,7 @@ class RegistryMachine(RuleBasedStateMachine):
         key = self.key_by_id[w.key_id]
         if key.wait.is_turn_control:
             with pytest.raises(LashError) as info:
-                self.registry.end_wait(waiter, reason)
+                self.do_end_wait(waiter, reason)
             expected_code = (
                 codes.TURN_CONTROL_WAIT_CANCELLED
                 if reason is WaitEnd.CANCELLED
@@ -269,7 +298,7 @@ class RegistryMachine(RuleBasedStateMachine):
             assert info.value.code == expected_code
             return
         terminal = CANCELLED if reason is WaitEnd.CANCELLED else TIMEOUT
-        step = self.registry.end_wait(waiter, reason)
+        step = self.do_end_wait(waiter, reason)
         assert step.value == terminal
         self.terminal[w.key_id] = terminal
         self.pending.discard(w.key_id)
@@ -277,7 +306,7 @@ class RegistryMachine(RuleBasedStateMachine):
 
     @rule(session=st.sampled_from(["s1", "s2"]))
     def revoke(self, session: str) -> None:
-        step = self.registry.revoke_session(session)
+        step = self.do_revoke(session)
         assert step.value == (session not in self.revoked)
         expected: set[int] = set()
         if session not in self.revoked:
@@ -294,7 +323,7 @@ class RegistryMachine(RuleBasedStateMachine):
 
     @rule(session=st.sampled_from(["s1", "s2"]))
     def cancel_session(self, session: str) -> None:
-        step = self.registry.cancel_session(session)
+        step = self.do_cancel_session(session)
         expected: set[int] = set()
         count = 0
         if session not in self.revoked:
@@ -321,7 +350,7 @@ class RegistryMachine(RuleBasedStateMachine):
     def woken_exactly_once_when_resolved(self) -> None:
         for wid, w in self.model_waiters.items():
             assert w.woken == (1 if w.outcome is not None else 0)
-            assert self.registry.is_waiter_woken(wid) == (w.outcome is not None)
+            assert self.is_woken(wid) == (w.outcome is not None)
             if w.key_id in self.terminal and not isinstance(w.outcome, str):
                 # Every parked waiter of a resolved key was woken with that terminal.
                 assert w.outcome == self.terminal[w.key_id]
@@ -334,5 +363,77 @@ class RegistryMachine(RuleBasedStateMachine):
             assert self.registry.is_revoked(sid)
 
 
+class _Recorder:
+    """A waiter's event: setting it records the waiter's model id."""
+
+    def __init__(self, fired: list[int], waiter: int) -> None:
+        self.fired = fired
+        self.waiter = waiter
+
+    def set(self) -> None:
+        self.fired.append(self.waiter)
+
+
+class ParkedRegistryMachine(RegistryMachine):
+    """The same model, driven through the API the hosts use: waiters parked with their own
+    event (``park``), ``resolve_and_wake``, ``end_parked``. The ids a ``Step`` would report
+    are the waiters whose events the registry set during the call."""
+
+    @initialize()
+    def setup_parked(self) -> None:
+        self.handles: dict[int, Waiter[_Recorder]] = {}
+        self.fired: list[int] = []
+        self.next_id = 1
+
+    def _fired(self) -> frozenset[int]:
+        fired = frozenset(self.fired)
+        assert len(fired) == len(self.fired)  # no event is set twice in one call
+        self.fired.clear()
+        return fired
+
+    def do_resolve(self, key: AwaitEventKey, resolution: Resolution) -> Step[ResolveOutcome]:
+        self.fired.clear()
+        return Step(self.registry.resolve_and_wake(key, resolution), self._fired())
+
+    def do_begin_wait(self, key: AwaitEventKey) -> WaitStart:
+        waiter = self.next_id
+        start = self.registry.park(key, lambda: _Recorder(self.fired, waiter))
+        if not isinstance(start, Waiter):
+            return WaitReady(start)
+        self.next_id += 1
+        self.handles[waiter] = start
+        return WaitParked(waiter)
+
+    def do_end_wait(self, waiter: int, reason: WaitEnd) -> Step[Resolution]:
+        self.fired.clear()
+        handle = self.handles[waiter]
+        if reason is WaitEnd.WOKEN:
+            value = self.registry.end_parked(handle, reason)
+        else:
+            # finish_parked chooses WOKEN for a woken waiter, else what the caller asked.
+            cancelled = reason is WaitEnd.CANCELLED
+            value = self.registry.finish_parked(handle, cancel_requested=cancelled)
+        return Step(value, self._fired())
+
+    def do_revoke(self, session: str) -> Step[bool]:
+        self.fired.clear()
+        step = self.registry.revoke_session(session)
+        assert step.wake == frozenset()  # no waiter of this machine has an id
+        return Step(step.value, self._fired())
+
+    def do_cancel_session(self, session: str) -> Step[int]:
+        self.fired.clear()
+        step = self.registry.cancel_session(session)
+        assert step.wake == frozenset()
+        return Step(step.value, self._fired())
+
+    def is_woken(self, waiter: int) -> bool:
+        return self.handles[waiter].outcome is not None
+
+
 TestRegistryMachine = RegistryMachine.TestCase
 TestRegistryMachine.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+TestParkedRegistryMachine = ParkedRegistryMachine.TestCase
+TestParkedRegistryMachine.settings = settings(
+    max_examples=150, stateful_step_count=40, deadline=None
+)

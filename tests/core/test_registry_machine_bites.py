@@ -8,15 +8,14 @@ import pytest
 from hypothesis import settings
 
 import lash_core.promise as promise
+from lash_core.errors import LashError
 from lash_core.resolution import CANCELLED, Resolution
 from lash_core.scope import WaitIdentity
-from tests.core.test_registry_machine import RegistryMachine
+from tests.core.test_registry_machine import ParkedRegistryMachine, RegistryMachine
 
 
-def _last_writer_wins(
-    state: promise.PromiseState, proposed: Resolution
-) -> promise.PromiseTransition:
-    return promise.StoreTransition(proposed)
+def _last_writer_wins(stored: Resolution | None) -> bool:
+    return True
 
 
 def _sweep_everything(wait: WaitIdentity, state: promise.PromiseState) -> promise.PromiseTransition:
@@ -26,19 +25,24 @@ def _sweep_everything(wait: WaitIdentity, state: promise.PromiseState) -> promis
 
 
 def _drop_one_wake(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = promise.AwaitEventRegistry._settle
+    original = promise._wake_all
 
-    def settle(
-        self: promise.AwaitEventRegistry, entry: object, terminal: Resolution
-    ) -> frozenset[int]:
-        woken = original(self, entry, terminal)  # type: ignore[arg-type]
-        return frozenset(sorted(woken)[1:])
+    def wake_all(entry: promise._Entry, outcome: Resolution | LashError) -> None:
+        # The first waiter gets its outcome, but its event is never set.
+        waiters = entry.waiters
+        if isinstance(waiters, list):
+            first, entry.waiters = (waiters[0] if waiters else None), waiters[1:]
+        else:
+            first, entry.waiters = waiters, None
+        original(entry, outcome)
+        if first is not None:
+            first.outcome = outcome
 
-    monkeypatch.setattr(promise.AwaitEventRegistry, "_settle", settle)
+    monkeypatch.setattr(promise, "_wake_all", wake_all)
 
 
 DEFECTS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
-    "last_writer_wins": lambda mp: mp.setattr(promise, "resolve_transition", _last_writer_wins),
+    "last_writer_wins": lambda mp: mp.setattr(promise, "proposal_wins", _last_writer_wins),
     "sweep_turn_control": lambda mp: mp.setattr(
         promise, "cancel_sweep_transition", _sweep_everything
     ),
@@ -46,10 +50,15 @@ DEFECTS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
 }
 
 
+@pytest.mark.parametrize("machine", [RegistryMachine, ParkedRegistryMachine])
 @pytest.mark.parametrize("defect", sorted(DEFECTS))
-def test_state_machine_finds_the_defect(defect: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_state_machine_finds_the_defect(
+    defect: str, machine: type[RegistryMachine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both ways of driving the registry (ids and Steps; events it sets itself) go through the
+    same rules, so a defect in one rule is found through either."""
     DEFECTS[defect](monkeypatch)
-    case = RegistryMachine.TestCase("runTest")
+    case = machine.TestCase("runTest")
     case.settings = settings(  # type: ignore[misc]
         max_examples=300, stateful_step_count=40, deadline=None, database=None, derandomize=True
     )
