@@ -60,7 +60,7 @@ def test_state_machine_finds_the_defect(
     DEFECTS[defect](monkeypatch)
     case = machine.TestCase("runTest")
     case.settings = settings(  # type: ignore[misc]
-        max_examples=300, stateful_step_count=40, deadline=None, database=None, derandomize=True
+        max_examples=1000, stateful_step_count=40, deadline=None, database=None, derandomize=True
     )
     with pytest.raises(AssertionError):
         case.runTest()
