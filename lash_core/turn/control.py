@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from typing import ClassVar, Final, TypeAlias
+from typing import Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -236,36 +236,37 @@ def terminal_key(host: InlineHost, address: TurnAddress) -> AwaitEventKey:
     return host.await_event_key(address.scope, _TERMINAL)
 
 
+def _decode_ok(resolution: Resolution, tp: object, what: str, not_ok: str, bad: str) -> Any:
+    """The wire value of type ``tp`` an ``ok`` resolution holds, else ``not_ok``/``bad``."""
+    if not isinstance(resolution, ResolutionOk):
+        raise LashError(not_ok, f"{what} holds a {type(resolution).__name__} resolution, not ok")
+    try:
+        return wire.from_wire(resolution.payload, tp)
+    except LashError as exc:
+        raise LashError(bad, f"{what}'s payload does not decode: {exc}") from None
+
+
 def decode_gate(resolution: Resolution) -> TurnGateTerminal:
     """The gate terminal a resolution holds (``turn_cancel_gate_invalid_terminal`` if it is not
     ``ok``, ``turn_cancel_gate_decode`` if its payload is not a gate terminal)."""
-    if not isinstance(resolution, ResolutionOk):
-        raise LashError(
-            codes.TURN_CANCEL_GATE_INVALID_TERMINAL,
-            f"the cancel gate holds a {type(resolution).__name__} terminal, not ok",
-        )
-    try:
-        gate: TurnGateTerminal = wire.from_wire(resolution.payload, TurnGateTerminal)
-    except LashError as exc:
-        raise LashError(
-            codes.TURN_CANCEL_GATE_DECODE,
-            f"the cancel gate's payload is not a gate terminal: {exc}",
-        ) from None
+    gate: TurnGateTerminal = _decode_ok(
+        resolution,
+        TurnGateTerminal,
+        "the cancel gate",
+        codes.TURN_CANCEL_GATE_INVALID_TERMINAL,
+        codes.TURN_CANCEL_GATE_DECODE,
+    )
     return gate
 
 
 def _decode_terminal(resolution: Resolution) -> TurnTerminalRecord:
-    if not isinstance(resolution, ResolutionOk):
-        raise LashError(
-            codes.TURN_TERMINAL_INVALID_RESOLUTION,
-            f"the turn terminal holds a {type(resolution).__name__} resolution, not ok",
-        )
-    try:
-        record: TurnTerminalRecord = wire.from_wire(resolution.payload, TurnTerminalRecord)
-    except LashError as exc:
-        raise LashError(
-            codes.TURN_TERMINAL_DECODE, f"the turn terminal's payload is not a terminal: {exc}"
-        ) from None
+    record: TurnTerminalRecord = _decode_ok(
+        resolution,
+        TurnTerminalRecord,
+        "the turn terminal",
+        codes.TURN_TERMINAL_INVALID_RESOLUTION,
+        codes.TURN_TERMINAL_DECODE,
+    )
     return record
 
 

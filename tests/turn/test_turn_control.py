@@ -25,8 +25,8 @@ from lash_core.effects import (
 from lash_core.effects.tools import Duration, PendingCompletion, ToolLaunchPending
 from lash_core.errors import LashError, LocalProtocolError
 from lash_core.host import CancelToken, DurabilityTier, InlineHost
-from lash_core.resolution import CANCELLED, ok
-from lash_core.scope import ToolCompletion
+from lash_core.resolution import CANCELLED, TIMEOUT, err, ok
+from lash_core.scope import ToolCompletion, TurnTerminal
 from lash_core.testing.conformance import Driver, Harness, settle
 from lash_core.turn import (
     TurnCompleted,
@@ -444,3 +444,27 @@ def test_wire_shapes_follow_the_reference(driver: Driver) -> None:
         '{"durability_tier":"inline","outcome":{"outcome":"completion_won_race"}}'
     )
     assert wire.from_json(wire.to_json(receipt), TurnCancelReceipt) == receipt
+
+
+def test_control_keys_written_by_something_else_are_reported(driver: Driver) -> None:
+    async def scenario(h: Harness) -> None:
+        host = h.new_host(SECRET)
+        with pytest.raises(LashError) as info:
+            decode_gate(TIMEOUT)
+        assert info.value.code == codes.TURN_CANCEL_GATE_INVALID_TERMINAL
+        with pytest.raises(LashError) as info:
+            decode_gate(ok({"state": "unheard_of"}))
+        assert info.value.code == codes.TURN_CANCEL_GATE_DECODE
+        terminal = host.await_event_key(TurnScope("s", "t"), TurnTerminal())
+        host.resolve_await_event(terminal, err("oops", "not a terminal"))
+        with pytest.raises(LashError) as info:
+            await await_terminal(host, ADDRESS)
+        assert info.value.code == codes.TURN_TERMINAL_INVALID_RESOLUTION
+        other = TurnAddress("s", "t2")
+        terminal = host.await_event_key(other.scope, TurnTerminal())
+        host.resolve_await_event(terminal, ok({"status": "exploded"}))
+        with pytest.raises(LashError) as info:
+            await await_terminal(host, other)
+        assert info.value.code == codes.TURN_TERMINAL_DECODE
+
+    driver.run(scenario)
