@@ -43,6 +43,7 @@ from lash_core.effects.process import (
     ProcessRegistration,
     ProcessSessionDeleteReport,
     ProcessStatus,
+    ProcessWakeDelivery,
     RunningStatus,
     SessionScope,
     SuccessOutput,
@@ -58,6 +59,7 @@ from lash_core.effects.replay_keys import (
     process_terminal_replay_key,
 )
 from lash_core.errors import LashError, LocalProtocolError
+from lash_core.process.wakes import materialize_wake, validate_wake_spec, wake_delivery
 from lash_core.wire import JsonValue
 
 __all__ = [
@@ -138,13 +140,14 @@ class Registered:
 @attrs.frozen
 class Appended:
     """The event (the existing one when its replay key was already recorded: ``appended`` is
-    then false), the record afterwards, and the awaiter ids to wake (the process reached its
-    terminal)."""
+    then false), the record afterwards, the awaiter ids to wake (the process reached its
+    terminal) and, for an event with a wake and a target scope, its wake delivery."""
 
     event: ProcessEvent
     record: ProcessRecord
     appended: bool
     wake: frozenset[int]
+    wake_delivery: ProcessWakeDelivery | None = None
 
 
 @attrs.frozen
@@ -249,6 +252,10 @@ def _with_core_event_types(registration: ProcessRegistration) -> ProcessRegistra
             raise _registration_error(
                 f"process {pid!r}: only terminal event types carry an await_output"
             )
+        if declared.wake is not None:
+            problem = validate_wake_spec(declared.wake)
+            if problem is not None:
+                raise _registration_error(f"process {pid!r}: event type {name!r}: {problem}")
     missing = tuple(t for t in CORE_EVENT_TYPES if t.name not in seen)
     if not missing:
         return registration
@@ -325,6 +332,9 @@ class ProcessRegistry:
         self._holders: dict[str, set[str]] = {}
         # session id -> the processes whose wake target is that session.
         self._wake_targets: dict[str, set[str]] = {}
+        # wake id -> its pending delivery (in delivery order); acknowledged wake ids.
+        self._wakes: dict[str, ProcessWakeDelivery] = {}
+        self._acknowledged_wakes: set[str] = set()
         self._awaiters: dict[int, str] = {}
         self._awaiting: dict[str, set[int]] = {}
         self._next_waiter = 1
@@ -335,9 +345,12 @@ class ProcessRegistry:
         records: Iterable[ProcessRecord],
         events: Iterable[ProcessEvent] = (),
         grants: Iterable[tuple[SessionScope, ProcessHandleGrant]] = (),
+        pending_wakes: Iterable[ProcessWakeDelivery] = (),
+        acknowledged_wakes: Iterable[str] = (),
     ) -> ProcessRegistry:
         """A registry rebuilt from durable rows: records as stored (their status projection is
-        taken as written), events in log order, and ``(scope, grant)`` pairs."""
+        taken as written), events in log order, ``(scope, grant)`` pairs, pending wake
+        deliveries in delivery order and the ids of acknowledged wakes."""
         registry = cls()
         for record in records:
             registry._processes[record.id] = _Process(record)
@@ -346,6 +359,9 @@ class ProcessRegistry:
             registry._get(event.process_id).log(event)
         for scope, grant in grants:
             registry._put_grant(scope, grant)
+        for delivery in pending_wakes:
+            registry._wakes[delivery.wake_id] = delivery
+        registry._acknowledged_wakes.update(acknowledged_wakes)
         return registry
 
     # -- reads -------------------------------------------------------------------------------
@@ -461,6 +477,11 @@ class ProcessRegistry:
             payload = normalize_json_value(request.payload)
         except ValueError as exc:
             raise _payload_error(process_id, str(event_type), f"is not JSON: {exc}") from None
+        target = request.wake_target_scope
+        if target is not None:
+            _check_scope(target)
+        else:
+            target = process.record.wake_target
         replay = request.replay
         if replay is not None and replay.key in process.replays:
             recorded_hash, index = process.replays[replay.key]
@@ -471,10 +492,13 @@ class ProcessRegistry:
                     "different event",
                 )
             event = process.events[index]
+            delivery = self._delivery(process, event, target)
             terminal = event.semantics.terminal
             if terminal is not None and not process.record.is_terminal:
-                return self._finish(process, event, _status_of(terminal), now_ms, appended=False)
-            return Appended(event, process.record, False, _NO_WAKE)
+                return self._finish(
+                    process, event, _status_of(terminal), now_ms, delivery, appended=False
+                )
+            return Appended(event, process.record, False, _NO_WAKE, delivery)
         declared = process.types.get(event_type) if isinstance(event_type, str) else None
         if declared is None:
             raise LocalProtocolError(
@@ -488,7 +512,7 @@ class ProcessRegistry:
                 f"process `{process_id}`: {event_type} events need a replay key",
             )
         status: ProcessStatus | None = None
-        semantics = ProcessEventSemantics()
+        terminal = None
         if declared.terminal:
             status, terminal = _terminal_status(process_id, declared, payload)
             if process.record.is_terminal:
@@ -496,8 +520,11 @@ class ProcessRegistry:
                     codes.PROCESS_ALREADY_TERMINAL,
                     f"process `{process_id}` is already terminal ({process.record.status.state})",
                 )
-            semantics = ProcessEventSemantics(terminal=terminal)
         sequence = len(process.events) + 1
+        wake = None
+        if declared.wake is not None:
+            wake = materialize_wake(process_id, sequence, event_type, payload, declared.wake)
+        semantics = ProcessEventSemantics(terminal, wake)
         event = ProcessEvent(
             process_id=process_id,
             sequence=sequence,
@@ -508,10 +535,21 @@ class ProcessRegistry:
             occurred_at=SystemTime.from_ms(now_ms),
         )
         process.log(event)
+        delivery = self._delivery(process, event, target)
+        if delivery is not None and delivery.wake_id not in self._acknowledged_wakes:
+            self._wakes.setdefault(delivery.wake_id, delivery)
         if status is not None:
-            return self._finish(process, event, status, now_ms, appended=True)
+            return self._finish(process, event, status, now_ms, delivery, appended=True)
         process.record = attrs.evolve(process.record, updated_at_ms=now_ms)
-        return Appended(event, process.record, True, _NO_WAKE)
+        return Appended(event, process.record, True, _NO_WAKE, delivery)
+
+    @staticmethod
+    def _delivery(
+        process: _Process, event: ProcessEvent, target: SessionScope | None
+    ) -> ProcessWakeDelivery | None:
+        if target is None:
+            return None
+        return wake_delivery(target, event, process.record.provenance.caused_by)
 
     def _finish(
         self,
@@ -519,6 +557,7 @@ class ProcessRegistry:
         event: ProcessEvent,
         status: ProcessStatus,
         now_ms: int,
+        delivery: ProcessWakeDelivery | None,
         *,
         appended: bool,
     ) -> Appended:
@@ -526,7 +565,7 @@ class ProcessRegistry:
             process.record, status=status, wait=None, updated_at_ms=now_ms
         )
         waiters = self._awaiting.pop(process.record.id, None)
-        return Appended(event, process.record, appended, frozenset(waiters or ()))
+        return Appended(event, process.record, appended, frozenset(waiters or ()), delivery)
 
     def request_cancel(self, process_id: str, reason: str | None, now_ms: int) -> Appended:
         """Append ``process.cancel_requested`` with payload ``{"reason": reason}`` under a key
@@ -613,6 +652,30 @@ class ProcessRegistry:
         """How many awaiters are parked."""
         return len(self._awaiters)
 
+    # -- wakes -------------------------------------------------------------------------------
+
+    def pending_wakes(self, scope: SessionScope) -> tuple[ProcessWakeDelivery, ...]:
+        """The wake deliveries for exactly this scope not acknowledged yet, in delivery order
+        (one per wake id: a later event with the same dedupe key is not delivered again)."""
+        scope_id = _check_scope(scope).id
+        return tuple(w for w in self._wakes.values() if w.target_scope_id == scope_id)
+
+    def acknowledge_wake(self, wake_id: str) -> ProcessWakeDelivery:
+        """Take a pending wake off its scope's list, for good: an event with the same target and
+        dedupe key is not delivered again. Returns the delivery; ``process_wake_unknown`` when
+        no pending wake has this id (never delivered, or already acknowledged)."""
+        delivery = self._wakes.pop(wake_id, None) if isinstance(wake_id, str) else None
+        if delivery is None:
+            raise LocalProtocolError(
+                codes.PROCESS_WAKE_UNKNOWN, f"no pending wake has the id {wake_id!r}"
+            )
+        self._acknowledged_wakes.add(wake_id)
+        return delivery
+
+    def is_wake_acknowledged(self, wake_id: str) -> bool:
+        """Whether the wake with this id was acknowledged."""
+        return wake_id in self._acknowledged_wakes
+
     # -- handle grants -----------------------------------------------------------------------
 
     def _put_grant(self, scope: SessionScope, grant: ProcessHandleGrant) -> None:
@@ -689,9 +752,10 @@ class ProcessRegistry:
             )
 
     def delete_session_process_state(self, session_id: str) -> ProcessSessionDeleteReport:
-        """Remove every grant of the session (all its scopes) and clear wake targets pointing
-        at it. Processes are never cancelled: the live ones left with no grant are reported
-        orphaned, the live ones still granted elsewhere preserved."""
+        """Remove every grant of the session (all its scopes), clear wake targets pointing at it
+        and drop its pending wake deliveries (``deleted_wake_count`` counts both; acknowledged
+        wakes stay acknowledged). Processes are never cancelled: the live ones left with no
+        grant are reported orphaned, the live ones still granted elsewhere preserved."""
         if _blank(session_id):
             raise LocalProtocolError(
                 codes.PROCESS_SESSION_INVALID, "delete_session needs a non-blank session id"
@@ -707,6 +771,9 @@ class ProcessRegistry:
         for pid in woken:
             process = self._processes[pid]
             process.record = attrs.evolve(process.record, wake_target=None)
+        dropped = [i for i, w in self._wakes.items() if w.target_session_id == session_id]
+        for wake_id in dropped:
+            del self._wakes[wake_id]
         orphaned: list[str] = []
         preserved: list[str] = []
         for pid in sorted(touched):
@@ -716,7 +783,7 @@ class ProcessRegistry:
         return ProcessSessionDeleteReport(
             session_id=session_id,
             revoked_handle_count=revoked,
-            deleted_wake_count=len(woken),
+            deleted_wake_count=len(woken) + len(dropped),
             orphaned_process_ids=tuple(orphaned),
             preserved_process_ids=tuple(preserved),
         )
