@@ -38,6 +38,8 @@ from lash_core.effects.process import (
     ProcessEventTerminal,
     ProcessEventType,
     ProcessHandleGrant,
+    ProcessLease,
+    ProcessLeaseCompletion,
     ProcessListMode,
     ProcessRecord,
     ProcessRegistration,
@@ -335,6 +337,9 @@ class ProcessRegistry:
         # wake id -> its pending delivery (in delivery order); acknowledged wake ids.
         self._wakes: dict[str, ProcessWakeDelivery] = {}
         self._acknowledged_wakes: set[str] = set()
+        # process id -> its current lease; process id -> the last fencing token issued.
+        self._leases: dict[str, ProcessLease] = {}
+        self._fences: dict[str, int] = {}
         self._awaiters: dict[int, str] = {}
         self._awaiting: dict[str, set[int]] = {}
         self._next_waiter = 1
@@ -347,10 +352,12 @@ class ProcessRegistry:
         grants: Iterable[tuple[SessionScope, ProcessHandleGrant]] = (),
         pending_wakes: Iterable[ProcessWakeDelivery] = (),
         acknowledged_wakes: Iterable[str] = (),
+        leases: Iterable[ProcessLease] = (),
     ) -> ProcessRegistry:
         """A registry rebuilt from durable rows: records as stored (their status projection is
         taken as written), events in log order, ``(scope, grant)`` pairs, pending wake
-        deliveries in delivery order and the ids of acknowledged wakes."""
+        deliveries in delivery order, the ids of acknowledged wakes and current leases (the next
+        holder of a process gets the fencing token after its lease's)."""
         registry = cls()
         for record in records:
             registry._processes[record.id] = _Process(record)
@@ -362,6 +369,9 @@ class ProcessRegistry:
         for delivery in pending_wakes:
             registry._wakes[delivery.wake_id] = delivery
         registry._acknowledged_wakes.update(acknowledged_wakes)
+        for lease in leases:
+            registry._leases[lease.process_id] = lease
+            registry._fences[lease.process_id] = lease.fencing_token
         return registry
 
     # -- reads -------------------------------------------------------------------------------
@@ -564,6 +574,7 @@ class ProcessRegistry:
         process.record = attrs.evolve(
             process.record, status=status, wait=None, updated_at_ms=now_ms
         )
+        self._leases.pop(process.record.id, None)
         waiters = self._awaiting.pop(process.record.id, None)
         return Appended(event, process.record, appended, frozenset(waiters or ()), delivery)
 
@@ -651,6 +662,155 @@ class ProcessRegistry:
     def parked_count(self) -> int:
         """How many awaiters are parked."""
         return len(self._awaiters)
+
+    # -- leases ------------------------------------------------------------------------------
+
+    def lease(self, process_id: str) -> ProcessLease | None:
+        """The process's current lease (expired or not), or ``None`` when it has none."""
+        self._get(process_id)
+        return self._leases.get(process_id)
+
+    def _new_lease(self, process_id: str, owner: str, ttl_ms: int, now_ms: int) -> ProcessLease:
+        fence = self._fences.get(process_id, 0) + 1
+        self._fences[process_id] = fence
+        lease = ProcessLease(process_id, owner, f"{owner}:{fence}", fence, now_ms, now_ms + ttl_ms)
+        self._leases[process_id] = lease
+        return lease
+
+    def _check_lease_request(self, process_id: str, owner: object, ttl_ms: object) -> _Process:
+        process = self._get(process_id)
+        if _blank(owner):
+            raise LocalProtocolError(codes.PROCESS_LEASE_INVALID, "a lease owner must not be blank")
+        if type(ttl_ms) is not int or ttl_ms < 0:
+            raise LocalProtocolError(
+                codes.PROCESS_LEASE_INVALID,
+                f"a lease ttl is a non-negative whole number of milliseconds (got {ttl_ms!r})",
+            )
+        if process.record.is_terminal:
+            raise LashError(
+                codes.PROCESS_ALREADY_TERMINAL,
+                f"process `{process_id}` is terminal and cannot be leased",
+            )
+        return process
+
+    def _current_lease(
+        self, presented: ProcessLease | ProcessLeaseCompletion, what: str
+    ) -> ProcessLease:
+        """The process's current lease, if ``presented`` is it (``process_lease_lost``)."""
+        if type(presented) not in (ProcessLease, ProcessLeaseCompletion):
+            raise LocalProtocolError(
+                codes.PROCESS_LEASE_INVALID,
+                f"expected a ProcessLease, got {type(presented).__name__}",
+            )
+        pid = presented.process_id
+        self._get(pid)
+        current = self._leases.get(pid)
+        if current is None or (current.lease_token, current.fencing_token) != (
+            presented.lease_token,
+            presented.fencing_token,
+        ):
+            raise LashError(
+                codes.PROCESS_LEASE_LOST,
+                f"cannot {what}: the lease {presented.lease_token!r} on process `{pid}` is "
+                "missing or expired and superseded",
+            )
+        return current
+
+    def claim_process_lease(
+        self, process_id: str, owner: str, ttl_ms: int, now_ms: int
+    ) -> ProcessLease:
+        """Lease a live process to ``owner`` until ``now_ms + ttl_ms``.
+
+        Without a live lease (none, released, or expired at ``now_ms``) the owner gets a new
+        lease with the next fencing token. The holder of a live lease claiming again keeps its
+        lease (same tokens), its expiry pushed to ``now_ms + ttl_ms`` if later. Another owner
+        is refused with ``process_lease_held``.
+        """
+        _check_now(now_ms)
+        self._check_lease_request(process_id, owner, ttl_ms)
+        current = self._leases.get(process_id)
+        if current is None or now_ms >= current.expires_at_ms:
+            return self._new_lease(process_id, owner, ttl_ms, now_ms)
+        if current.owner != owner:
+            raise LashError(
+                codes.PROCESS_LEASE_HELD,
+                f"process `{process_id}` is already leased to {current.owner!r} until "
+                f"{current.expires_at_ms}",
+            )
+        expires = max(current.expires_at_ms, now_ms + ttl_ms)
+        current = attrs.evolve(current, expires_at_ms=expires)
+        self._leases[process_id] = current
+        return current
+
+    def renew_process_lease(self, lease: ProcessLease, ttl_ms: int, now_ms: int) -> ProcessLease:
+        """Extend the current, unexpired lease to ``now_ms + ttl_ms`` (same fencing token).
+        ``process_lease_lost`` for a lease that is not current or expired at ``now_ms``."""
+        _check_now(now_ms)
+        current = self._current_lease(lease, "renew")
+        self._check_lease_request(current.process_id, current.owner, ttl_ms)
+        if now_ms >= current.expires_at_ms:
+            raise LashError(
+                codes.PROCESS_LEASE_LOST,
+                f"cannot renew: the lease {lease.lease_token!r} on process "
+                f"`{lease.process_id}` is missing or expired",
+            )
+        renewed = attrs.evolve(current, expires_at_ms=now_ms + ttl_ms)
+        self._leases[current.process_id] = renewed
+        return renewed
+
+    def reclaim_process_lease(
+        self, observed: ProcessLease, owner: str, ttl_ms: int, now_ms: int
+    ) -> ProcessLease:
+        """Take over exactly the lease ``observed`` (whose holder the caller judged dead): a new
+        lease for ``owner`` with the next fencing token, live or not. A stale observation (the
+        lease was renewed away from, released or reclaimed since) is ``process_lease_lost``,
+        so of two reclaims of one observation one wins."""
+        _check_now(now_ms)
+        current = self._current_lease(observed, "reclaim")
+        self._check_lease_request(current.process_id, owner, ttl_ms)
+        return self._new_lease(current.process_id, owner, ttl_ms, now_ms)
+
+    def complete_process_lease(self, completion: ProcessLeaseCompletion) -> bool:
+        """Release the lease if it is the current one and say so; a stale completion (an older
+        or already released lease) is ignored and leaves the current holder alone."""
+        try:
+            self._current_lease(completion, "release")
+        except LashError as exc:
+            if exc.code == codes.PROCESS_LEASE_LOST:
+                return False
+            raise
+        del self._leases[completion.process_id]
+        return True
+
+    def complete_leased(
+        self, completion: ProcessLeaseCompletion, output: ProcessAwaitOutput, now_ms: int
+    ) -> Appended:
+        """Append the process's terminal under its lease (a terminal releases the lease).
+
+        The same completion again after it succeeded returns the recorded terminal (its replay
+        key matches). Otherwise the lease must be current (``process_lease_lost``) and unexpired
+        at ``now_ms`` (``process_lease_expired``); a refused completion changes nothing.
+        """
+        _check_now(now_ms)
+        if type(completion) is not ProcessLeaseCompletion:
+            raise LocalProtocolError(
+                codes.PROCESS_LEASE_INVALID,
+                f"expected a ProcessLeaseCompletion, got {type(completion).__name__}",
+            )
+        pid = completion.process_id
+        process = self._get(pid)
+        if type(output) not in _EVENT_BY_OUTPUT:
+            raise _payload_error(pid, "terminal", "needs a process await output")
+        key = process_terminal_replay_key(pid, terminal_event_type(output))
+        if key not in process.replays:
+            current = self._current_lease(completion, "complete")
+            if now_ms >= current.expires_at_ms:
+                raise LashError(
+                    codes.PROCESS_LEASE_EXPIRED,
+                    f"cannot complete process `{pid}`: its lease {current.lease_token!r} "
+                    f"expired at {current.expires_at_ms}",
+                )
+        return self.append_terminal(pid, output, now_ms)
 
     # -- wakes -------------------------------------------------------------------------------
 

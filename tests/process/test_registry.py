@@ -66,6 +66,8 @@ def snapshot(registry: ProcessRegistry) -> Any:
         {k: set(v) for k, v in registry._wake_targets.items()},
         list(registry._wakes.items()),
         set(registry._acknowledged_wakes),
+        dict(registry._leases),
+        dict(registry._fences),
         dict(registry._awaiters),
         registry._next_waiter,
     )
