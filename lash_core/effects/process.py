@@ -4,8 +4,10 @@
 Shapes follow the reference's process model. Where the reference's own type is not part of
 this library, the field holds free-form JSON (``SessionTurnInput``'s fields,
 ``ProcessIdentity.definition``, ``ProcessRecord.first_started`` and ``abandon_request``, the
-``control`` of an await output). :class:`ProcessEventType` and the ``terminal``/``wake`` fields
-of :class:`ProcessEventSemantics` are lash's own compact shapes.
+``control`` of an await output). :class:`ProcessEventType` (with its wake declaration and value
+selectors), the ``terminal`` field of :class:`ProcessEventSemantics` and :class:`ProcessLease`
+are lash's own compact shapes; a wake (:class:`ProcessEventWake`) and a wake delivery
+(:class:`ProcessWakeDelivery`) keep the reference's fields.
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from lash_core import codes
 from lash_core.effects.process import CancelledOutput, ProcessLease, SuccessOutput
-from lash_core.errors import LashError
 from lash_core.process import ProcessRegistry
 from tests.process.support import registration
 from tests.process.test_registry import refused, snapshot
@@ -243,14 +242,7 @@ class LeaseMachine(RuleBasedStateMachine):
         return self.holder is not None and self.holder[:2] == (lease.owner, lease.fencing_token)
 
     def expect(self, code: str, fn: Any, *args: Any) -> None:
-        before = snapshot(self.registry)
-        try:
-            fn(*args)
-        except LashError as exc:
-            assert exc.code == code, exc
-        else:
-            raise AssertionError(f"expected {code}")
-        assert snapshot(self.registry) == before
+        refused(self.registry, code, fn, *args)
 
     @rule(step=st.integers(0, 30))
     def advance(self, step: int) -> None:
@@ -258,26 +250,11 @@ class LeaseMachine(RuleBasedStateMachine):
 
     @rule(owner=OWNERS, ttl=st.integers(0, 40))
     def claim(self, owner: str, ttl: int) -> None:
-        if self.done:
-            self.expect(
-                codes.PROCESS_ALREADY_TERMINAL,
-                self.registry.claim_process_lease,
-                "p",
-                owner,
-                ttl,
-                self.now,
-            )
-            return
         holder = self.holder
-        if holder is not None and self.now < holder[2] and holder[0] != owner:
-            self.expect(
-                codes.PROCESS_LEASE_HELD,
-                self.registry.claim_process_lease,
-                "p",
-                owner,
-                ttl,
-                self.now,
-            )
+        held = holder is not None and self.now < holder[2] and holder[0] != owner
+        if self.done or held:
+            code = codes.PROCESS_ALREADY_TERMINAL if self.done else codes.PROCESS_LEASE_HELD
+            self.expect(code, self.registry.claim_process_lease, "p", owner, ttl, self.now)
             return
         lease = self.registry.claim_process_lease("p", owner, ttl, self.now)
         if holder is not None and self.now < holder[2]:

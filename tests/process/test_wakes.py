@@ -37,6 +37,7 @@ from lash_core.effects.process import (
 )
 from lash_core.effects.replay_keys import wake_id
 from lash_core.process import (
+    CommandDone,
     ProcessRegistry,
     apply_process_command,
     select_value,
@@ -299,21 +300,18 @@ def test_signals_wake_the_scope_their_request_names() -> None:
     registry = ProcessRegistry()
     register(registry, "p", wake_type("signal.go", ProcessWakeSpec(PointerSelector("/text"))))
     command = signal_request("p", "go", "sig-1", {"text": "go now"})
-    command = type(command)(
-        command.process_id,
-        command.signal_name,
-        command.signal_id,
-        ProcessEventAppendRequest(
-            command.request.event_type,
-            command.request.payload,
-            command.request.replay,
-            scope("s1"),
-        ),
+    command = attrs.evolve(
+        command, request=attrs.evolve(command.request, wake_target_scope=scope("s1"))
     )
-    apply_process_command(registry, command, 4)
-    assert [(w.event_type, w.input) for w in registry.pending_wakes(scope("s1"))] == [
-        ("signal.go", "go now")
-    ]
+    step = apply_process_command(registry, command, 4)
+    assert isinstance(step, CommandDone)
+    assert registry.pending_wakes(scope("s1")) == (step.wake_delivery,)
+    assert step.wake_delivery is not None
+    assert (step.wake_delivery.event_type, step.wake_delivery.input) == ("signal.go", "go now")
+    # Sent again, the signal is deduplicated and its wake is not delivered twice.
+    again = apply_process_command(registry, command, 5)
+    assert isinstance(again, CommandDone) and again.wake_delivery == step.wake_delivery
+    assert registry.pending_wakes(scope("s1")) == (step.wake_delivery,)
 
 
 # -- refusals --------------------------------------------------------------------------------
