@@ -269,7 +269,8 @@ CODES: Final[dict[str, str]] = {
     "error (the failure output of its terminal; the message names the exception).",
     PROCESS_RUNNER_ATTACHED: "A process runner was started on a host that already has one running.",
     PROCESS_WAKE_UNKNOWN: "A wake id given to acknowledge is not pending (never delivered, "
-    "already acknowledged, or dropped with its session's process state).",
+    "already acknowledged, or dropped with its session's process state), or a process event "
+    "given to acknowledge has no wake.",
     PROCESS_LEASE_HELD: "A process lease was claimed while another owner holds a live lease "
     "on the process (it is already leased until its expiry).",
     PROCESS_LEASE_LOST: "A process lease presented to renew, reclaim or complete is not the "

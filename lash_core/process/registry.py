@@ -300,7 +300,7 @@ def _status_of(terminal: ProcessEventTerminal) -> ProcessStatus:
 class _Process:
     """One process: its record, its log and the replay keys of its log."""
 
-    __slots__ = ("cancel_requested", "events", "record", "replays", "types")
+    __slots__ = ("acked_wakes", "cancel_requested", "events", "record", "replays", "types")
 
     def __init__(self, record: ProcessRecord) -> None:
         self.record = record
@@ -308,6 +308,7 @@ class _Process:
         self.events: list[ProcessEvent] = []
         self.replays: dict[str, tuple[str, int]] = {}
         self.cancel_requested = False
+        self.acked_wakes: set[int] = set()
 
     def log(self, event: ProcessEvent) -> None:
         self.events.append(event)
@@ -353,11 +354,13 @@ class ProcessRegistry:
         pending_wakes: Iterable[ProcessWakeDelivery] = (),
         acknowledged_wakes: Iterable[str] = (),
         leases: Iterable[ProcessLease] = (),
+        acknowledged_wake_events: Iterable[tuple[str, int]] = (),
     ) -> ProcessRegistry:
         """A registry rebuilt from durable rows: records as stored (their status projection is
         taken as written), events in log order, ``(scope, grant)`` pairs, pending wake
-        deliveries in delivery order, the ids of acknowledged wakes and current leases (the next
-        holder of a process gets the fencing token after its lease's)."""
+        deliveries in delivery order, the ids of acknowledged wakes, current leases (the next
+        holder of a process gets the fencing token after its lease's) and the
+        ``(process id, sequence)`` of wake events acknowledged with :meth:`ack_wake`."""
         registry = cls()
         for record in records:
             registry._processes[record.id] = _Process(record)
@@ -372,6 +375,8 @@ class ProcessRegistry:
         for lease in leases:
             registry._leases[lease.process_id] = lease
             registry._fences[lease.process_id] = lease.fencing_token
+        for pid, sequence in acknowledged_wake_events:
+            registry._get(pid).acked_wakes.add(sequence)
         return registry
 
     # -- reads -------------------------------------------------------------------------------
@@ -831,6 +836,30 @@ class ProcessRegistry:
             )
         self._acknowledged_wakes.add(wake_id)
         return delivery
+
+    def wake_events_after(self, process_id: str, after: int = 0) -> tuple[ProcessEvent, ...]:
+        """The process's events that materialised a wake, with a sequence above ``after`` and
+        not acknowledged with :meth:`ack_wake`, in order (whether or not a session was
+        targeted: this is the process's own stream of wakes)."""
+        process = self._get(process_id)
+        return tuple(
+            e
+            for e in process.events[max(after, 0) :]
+            if e.semantics.wake is not None and e.sequence not in process.acked_wakes
+        )
+
+    def ack_wake(self, process_id: str, sequence: int) -> None:
+        """Mark the wake of the process's event ``sequence`` consumed, for good (idempotent):
+        :meth:`wake_events_after` leaves it out. Deleting a session's process state keeps these
+        marks. ``process_wake_unknown`` when that event has no wake."""
+        process = self._get(process_id)
+        ok = type(sequence) is int and 1 <= sequence <= len(process.events)
+        if not ok or process.events[sequence - 1].semantics.wake is None:
+            raise LocalProtocolError(
+                codes.PROCESS_WAKE_UNKNOWN,
+                f"process `{process_id}` has no wake event with sequence {sequence!r}",
+            )
+        process.acked_wakes.add(sequence)
 
     def is_wake_acknowledged(self, wake_id: str) -> bool:
         """Whether the wake with this id was acknowledged."""

@@ -55,7 +55,7 @@ from tests.process.support import note, registration, scope
 def snapshot(registry: ProcessRegistry) -> Any:
     """Everything the registry holds, as comparable values."""
     processes = {
-        pid: (p.record, tuple(p.events), dict(p.replays), p.cancel_requested)
+        pid: (p.record, tuple(p.events), dict(p.replays), p.cancel_requested, set(p.acked_wakes))
         for pid, p in registry._processes.items()
     }
     return (

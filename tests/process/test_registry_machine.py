@@ -89,6 +89,7 @@ class ProcessRegistryMachine(RuleBasedStateMachine):
         # wake id -> (scope id, process id, sequence, input); acknowledged wake ids.
         self.pending: dict[str, tuple[str, str, int, str]] = {}
         self.acked: set[str] = set()
+        self.acked_events: set[tuple[str, int]] = set()
         self.now = 0
 
     def tick(self) -> int:
@@ -225,6 +226,18 @@ class ProcessRegistryMachine(RuleBasedStateMachine):
             sequence,
         )
         self.acked.add(chosen)
+
+    @rule(pid=PIDS, sequence=st.integers(0, 8))
+    def ack_event_wake(self, pid: str, sequence: int) -> None:
+        log = self.log.get(pid)
+        if log is None:
+            self.expect_error(codes.PROCESS_UNKNOWN, self.registry.ack_wake, pid, sequence)
+            return
+        if not 1 <= sequence <= len(log) or log[sequence - 1][0] not in ("ping", "group"):
+            self.expect_error(codes.PROCESS_WAKE_UNKNOWN, self.registry.ack_wake, pid, sequence)
+            return
+        self.registry.ack_wake(pid, sequence)
+        self.acked_events.add((pid, sequence))
 
     @rule(pid=PIDS, index=st.integers(0, len(OUTPUTS) - 1))
     def finish(self, pid: str, index: int) -> None:
@@ -371,6 +384,13 @@ class ProcessRegistryMachine(RuleBasedStateMachine):
             ]
         for wake_id in self.acked:
             assert self.registry.is_wake_acknowledged(wake_id)
+        for pid, log in self.log.items():
+            expected_events = [
+                n
+                for n, (etype, _, _) in enumerate(log, start=1)
+                if etype in ("ping", "group") and (pid, n) not in self.acked_events
+            ]
+            assert [e.sequence for e in self.registry.wake_events_after(pid)] == expected_events
 
     @invariant()
     def grants_match(self) -> None:

@@ -110,6 +110,28 @@ def test_validates_custom_events_and_materializes_wakes() -> None:
     )
     assert quiet.event.semantics.wake is None and quiet.wake_delivery is None
     assert registry.pending_wakes(scope("s1")) == ()
+    # The process's own stream of wakes, acknowledged by event sequence.
+    assert registry.wake_events_after("proc-1") == (appended.event,)
+    registry.ack_wake("proc-1", appended.event.sequence)
+    registry.ack_wake("proc-1", appended.event.sequence)  # idempotent
+    assert registry.wake_events_after("proc-1") == ()
+    refused(registry, codes.PROCESS_WAKE_UNKNOWN, registry.ack_wake, "proc-1", quiet.event.sequence)
+    refused(registry, codes.PROCESS_WAKE_UNKNOWN, registry.ack_wake, "proc-1", 9)
+
+
+def test_event_streams_filter_wakes_after_a_cursor() -> None:
+    registry = ProcessRegistry()
+    register(registry, "s", ProcessEventType("producer.line"), wake_type("producer.wake"))
+    registry.append_event("s", request("producer.line", {"line": "one"}), 1)
+    wake = registry.append_event(
+        "s", request("producer.wake", {"wake_input": "wake two"}, scope("root")), 2
+    )
+    registry.append_event("s", request("producer.line", {"line": "three"}), 3)
+    untargeted = registry.append_event("s", request("producer.wake", {"wake_input": "four"}), 4)
+    assert [e.sequence for e in registry.events("s", after=1)] == [2, 3, 4]
+    assert registry.wake_events_after("s", 1) == (wake.event, untargeted.event)
+    assert registry.wake_events_after("s", 2) == (untargeted.event,)
+    assert registry.wake_events_after("s", 4) == ()
 
 
 def test_custom_wake_events_preserve_typed_provenance_and_replay() -> None:
@@ -396,6 +418,11 @@ def test_delete_session_drops_its_pending_wakes_and_counts_them() -> None:
     assert registry.pending_wakes(scope("kept")) == (kept.wake_delivery,)
     assert registry.is_wake_acknowledged(acked.wake_delivery.wake_id)
     assert registry.record("sole").wake_target is None
+    # Acknowledged wake events stay acknowledged: nothing consumed is exposed again.
+    registry.ack_wake("other", acked.event.sequence)
+    assert registry.wake_events_after("other") == (kept.event,)
+    registry.delete_session_process_state("kept")
+    assert registry.wake_events_after("other") == (kept.event,)
     # With its target gone, the process's next wake records without a delivery.
     later = registry.append_event("sole", request("w", {"wake_input": "three"}), 5)
     assert later.wake_delivery is None and later.event.semantics.wake is not None
@@ -409,12 +436,15 @@ def test_restore_keeps_pending_and_acknowledged_wakes() -> None:
     registry.append_event("p", request("w", {"wake_input": "b"}), 2)
     assert first.wake_delivery is not None
     registry.acknowledge_wake(first.wake_delivery.wake_id)
+    registry.ack_wake("p", 2)
     restored = ProcessRegistry.restore(
         registry.list_processes(),
         registry.events("p"),
         pending_wakes=registry.pending_wakes(scope("s")),
         acknowledged_wakes=[first.wake_delivery.wake_id],
+        acknowledged_wake_events=[("p", 2)],
     )
+    assert [e.sequence for e in restored.wake_events_after("p")] == [1]
     assert restored.pending_wakes(scope("s")) == registry.pending_wakes(scope("s"))
     assert restored.is_wake_acknowledged(first.wake_delivery.wake_id)
     # Replaying the keyed event after the restore delivers nothing new.
