@@ -479,6 +479,11 @@ class ProcessRegistry:
         ``process_event_replay_conflict`` otherwise. A new event must be declared; terminal and
         ``process.cancel_requested`` events need a replay key; a terminal ends the process
         (``process_already_terminal`` if it had ended), clears its wait and wakes its awaiters.
+
+        An event of a wake-declaring type carries its materialised wake; with a target scope
+        (the request's ``wake_target_scope``, else the record's ``wake_target``) the result has
+        its wake delivery, recorded as pending unless its wake id is pending or acknowledged
+        already. A replayed event re-materialises the same delivery without recording it again.
         """
         _check_now(now_ms)
         process = self._get(process_id)
