@@ -106,6 +106,11 @@ PROCESS_SIGNAL_WAIT_CANCELLED: Final = "process_signal_wait_cancelled"
 PROCESS_FUNCTION_UNKNOWN: Final = "process_function_unknown"
 PROCESS_FUNCTION_FAILED: Final = "process_function_failed"
 PROCESS_RUNNER_ATTACHED: Final = "process_runner_attached"
+PROCESS_WAKE_UNKNOWN: Final = "process_wake_unknown"
+PROCESS_LEASE_HELD: Final = "process_lease_held"
+PROCESS_LEASE_LOST: Final = "process_lease_lost"
+PROCESS_LEASE_EXPIRED: Final = "process_lease_expired"
+PROCESS_LEASE_INVALID: Final = "process_lease_invalid"
 # -- durable steps, direct calls and the effect journal --------------------------------------
 EFFECT_JOURNAL_CORRUPT_ENTRY: Final = "effect_journal_corrupt_entry"
 EFFECT_JOURNAL_ENTRY_EXISTS: Final = "effect_journal_entry_exists"
@@ -263,6 +268,17 @@ CODES: Final[dict[str, str]] = {
     PROCESS_FUNCTION_FAILED: "A process function raised an exception that is not a library "
     "error (the failure output of its terminal; the message names the exception).",
     PROCESS_RUNNER_ATTACHED: "A process runner was started on a host that already has one running.",
+    PROCESS_WAKE_UNKNOWN: "A wake id given to acknowledge is not pending (never delivered, "
+    "already acknowledged, or dropped with its session's process state), or a process event "
+    "given to acknowledge has no wake.",
+    PROCESS_LEASE_HELD: "A process lease was claimed while another owner holds a live lease "
+    "on the process (it is already leased until its expiry).",
+    PROCESS_LEASE_LOST: "A process lease presented to renew, reclaim or complete is not the "
+    "process's current lease (missing, released, or superseded by a newer holder).",
+    PROCESS_LEASE_EXPIRED: "A process was completed under its current lease after that lease "
+    "expired; claim it again first.",
+    PROCESS_LEASE_INVALID: "A lease request is malformed: a blank owner, a negative or "
+    "non-integer ttl, or a lease of another process.",
     EFFECT_JOURNAL_CORRUPT_ENTRY: "A line of an effect journal does not decode, or is not "
     "consistent (its hash is not the SHA-256 of its envelope, its replay key is not the "
     "envelope's, its outcome is of another kind, or its replay key appears twice); the message "

@@ -4,8 +4,10 @@
 Shapes follow the reference's process model. Where the reference's own type is not part of
 this library, the field holds free-form JSON (``SessionTurnInput``'s fields,
 ``ProcessIdentity.definition``, ``ProcessRecord.first_started`` and ``abandon_request``, the
-``control`` of an await output). :class:`ProcessEventType` and the ``terminal``/``wake`` fields
-of :class:`ProcessEventSemantics` are lash's own compact shapes.
+``control`` of an await output). :class:`ProcessEventType` (with its wake declaration and value
+selectors), the ``terminal`` field of :class:`ProcessEventSemantics` and :class:`ProcessLease`
+are lash's own compact shapes; a wake (:class:`ProcessEventWake`) and a wake delivery
+(:class:`ProcessWakeDelivery`) keep the reference's fields.
 """
 
 from __future__ import annotations
@@ -31,12 +33,16 @@ __all__ = [
     "CancelledOutput",
     "CancelledStatus",
     "CompletedStatus",
+    "ConstSelector",
     "EngineInput",
     "ExternalInput",
     "FailedStatus",
     "FailureOutput",
     "HandleDescriptor",
     "HostOriginator",
+    "PayloadSelector",
+    "PointerSelector",
+    "PresentSelector",
     "ProcessAwait",
     "ProcessAwaitOutput",
     "ProcessAwaited",
@@ -48,12 +54,16 @@ __all__ = [
     "ProcessEvent",
     "ProcessEventAppendRequest",
     "ProcessEventSemantics",
+    "ProcessEventTerminal",
     "ProcessEventType",
+    "ProcessEventWake",
     "ProcessExecutionContext",
     "ProcessExternalRef",
     "ProcessHandleGrant",
     "ProcessIdentity",
     "ProcessInput",
+    "ProcessLease",
+    "ProcessLeaseCompletion",
     "ProcessList",
     "ProcessListMode",
     "ProcessListed",
@@ -71,6 +81,11 @@ __all__ = [
     "ProcessStatus",
     "ProcessTransfer",
     "ProcessTransferred",
+    "ProcessValueSelector",
+    "ProcessWakeDelivery",
+    "ProcessWakeOrigin",
+    "ProcessWakeSpec",
+    "ProcessWakeTurnCause",
     "RecoveryDisposition",
     "RunningStatus",
     "SessionOriginator",
@@ -79,6 +94,8 @@ __all__ = [
     "SignalWait",
     "SuccessOutput",
     "SystemTime",
+    "TemplateField",
+    "TemplateSelector",
     "ToolCallInput",
     "WaitKind",
     "WaitState",
@@ -178,17 +195,105 @@ class ProcessIdentity:
     definition: JsonValue = omit_if_none()
 
 
+# -- value selectors and wake declarations --------------------------------------------------
+
+
+@attrs.frozen
+class PayloadSelector:
+    """The whole event payload."""
+
+    select: ClassVar[str] = "payload"
+
+
+@attrs.frozen
+class PointerSelector:
+    """The payload value at a JSON pointer (``""`` is the whole payload, else it starts with
+    ``/``); appending an event whose payload has no value there is refused."""
+
+    select: ClassVar[str] = "pointer"
+    pointer: str
+
+
+@attrs.frozen
+class ConstSelector:
+    """A constant value, whatever the payload."""
+
+    select: ClassVar[str] = "const"
+    value: JsonValue
+
+
+@attrs.frozen
+class PresentSelector:
+    """``true`` when the payload has a value at the JSON pointer, else ``false``."""
+
+    select: ClassVar[str] = "present"
+    pointer: str
+
+
+@attrs.frozen
+class TemplateField:
+    """A ``{name}`` placeholder of a template and the selector that fills it."""
+
+    name: str
+    selector: ProcessValueSelector
+
+
+@attrs.frozen
+class TemplateSelector:
+    """A string: ``template`` with every ``{name}`` replaced by its field's value (a string
+    as is, any other value as compact JSON)."""
+
+    select: ClassVar[str] = "template"
+    template: str
+    fields: tuple[TemplateField, ...] = ()
+
+
+ProcessValueSelector: TypeAlias = (
+    PayloadSelector | PointerSelector | ConstSelector | PresentSelector | TemplateSelector
+)
+"""Picks a value out of an event payload (tag ``select``)."""
+
+wire.tagged_union(
+    ProcessValueSelector,
+    "select",
+    {
+        "payload": PayloadSelector,
+        "pointer": PointerSelector,
+        "const": ConstSelector,
+        "present": PresentSelector,
+        "template": TemplateSelector,
+    },
+)
+
+
+@attrs.frozen
+class ProcessWakeSpec:
+    """What an event of a wake-declaring type wakes a session with (lash's compact shape).
+
+    ``input`` selects the wake's input (a string as is, any other value as compact JSON);
+    ``when``, if given, must select a truthy value (not ``null``, ``false``, ``""``, ``[]`` or
+    ``{}``) for the event to wake at all; ``dedupe_key`` selects the wake's dedupe key, and
+    without it the key is the event's identity ``{process_id}:{sequence}``.
+    """
+
+    input: ProcessValueSelector
+    when: ProcessValueSelector | None = omit_if_none()
+    dedupe_key: ProcessValueSelector | None = omit_if_none()
+
+
 @attrs.frozen
 class ProcessEventType:
     """An event type a process declares (lash's own compact shape).
 
     ``terminal`` events end the process; ``await_output`` says the payload carries the
-    process's await output under ``await_output``.
+    process's await output under ``await_output``; ``wake`` (left out when ``None``) makes the
+    type's events wake a session.
     """
 
     name: str
     terminal: bool = False
     await_output: bool = False
+    wake: ProcessWakeSpec | None = omit_if_none()
 
 
 # -- provenance and registration -------------------------------------------------------------
@@ -469,9 +574,9 @@ class ProcessEventTerminal:
 
 @attrs.frozen
 class ProcessEventWake:
-    """A wake an event delivers to a session: its input and the dedupe key of the wake."""
+    """A wake an event delivers to a session: its input text and the dedupe key of the wake."""
 
-    input: JsonValue
+    input: str
     dedupe_key: str
 
 
@@ -505,6 +610,70 @@ class ProcessEventAppendRequest:
     payload: JsonValue
     replay: Replay | None = omit_if_none()
     wake_target_scope: SessionScope | None = omit_if_none()
+
+
+@attrs.frozen
+class ProcessWakeOrigin:
+    """Where a wake turn's message comes from: one event of a process."""
+
+    type: ClassVar[str] = "process"
+    process_id: str
+    event_type: str
+    sequence: int
+    wake_id: str | None = omit_if_none()
+    caused_by: CausalRef | None = omit_if_none()
+
+
+wire.tagged_union(ProcessWakeOrigin, "type", {"process": ProcessWakeOrigin})
+
+
+@attrs.frozen
+class ProcessWakeTurnCause:
+    """Why a session runs a turn for a wake: the wake id, the event type, the origin and
+    the model-visible text."""
+
+    id: str
+    event_type: str
+    origin: ProcessWakeOrigin
+    text: str
+
+
+@attrs.frozen(kw_only=True)
+class ProcessWakeDelivery:
+    """A wake materialised for a target session scope.
+
+    ``wake_id`` is ``wake:`` + the SHA-256 of the canonical JSON
+    ``[target_scope_id, dedupe_key]``, so events with one dedupe key wake a scope once.
+    Keyword-only (the optional ``process_caused_by`` precedes required fields).
+    """
+
+    wake_id: str
+    target_session_id: str
+    target_scope_id: str
+    process_id: str
+    sequence: int
+    event_type: str
+    event_invocation: Invocation
+    process_caused_by: CausalRef | None = omit_if_none()
+    dedupe_key: str
+    input: str
+    created_at_ms: int
+
+    @property
+    def text(self) -> str:
+        """The wake as model-visible context: process, event and wake input."""
+        return (
+            f"Background process wake\nProcess: {self.process_id}\n"
+            f"Event: {self.event_type} #{self.sequence}\nWake input:\n{self.input}"
+        )
+
+    @property
+    def cause(self) -> ProcessWakeTurnCause:
+        """The cause of the turn that delivers this wake (its id is the wake id)."""
+        origin = ProcessWakeOrigin(
+            self.process_id, self.event_type, self.sequence, self.wake_id, self.process_caused_by
+        )
+        return ProcessWakeTurnCause(self.wake_id, self.event_type, origin, self.text)
 
 
 # -- grants ----------------------------------------------------------------------------------
@@ -546,6 +715,39 @@ class ProcessSessionDeleteReport:
     deleted_wake_count: int
     orphaned_process_ids: tuple[str, ...]
     preserved_process_ids: tuple[str, ...]
+
+
+@attrs.frozen
+class ProcessLease:
+    """The right of one owner to run a process until ``expires_at_ms`` (lash's compact shape).
+
+    ``fencing_token`` grows by one with every new holder (a claim after a release or an expiry,
+    or a reclaim), never on renewal; ``lease_token`` is ``{owner}:{fencing_token}``. Writers
+    present their lease, and a lease that is not the current one is refused.
+    """
+
+    process_id: str
+    owner: str
+    lease_token: str
+    fencing_token: int
+    claimed_at_ms: int
+    expires_at_ms: int
+
+    def completion(self) -> ProcessLeaseCompletion:
+        """What the holder presents to release this lease (or to complete under it)."""
+        return ProcessLeaseCompletion(
+            self.process_id, self.owner, self.lease_token, self.fencing_token
+        )
+
+
+@attrs.frozen
+class ProcessLeaseCompletion:
+    """The lease a holder releases, or completes its process under."""
+
+    process_id: str
+    owner: str
+    lease_token: str
+    fencing_token: int
 
 
 @attrs.frozen

@@ -6,6 +6,8 @@ a runner.
 * :func:`apply_process_command`: one ``process`` command against a registry, with what the host
   must do next;
 * the signal rules (:func:`signal_request`, :func:`signal_ordinal`, ...);
+* wakes: what events of wake-declaring types deliver to sessions (:func:`materialize_wake`,
+  :func:`wake_delivery`, :meth:`ProcessRegistry.pending_wakes`);
 * :class:`ProcessRunner`: runs started processes on a host, on any driver.
 """
 
@@ -43,3 +45,7 @@ from lash_core.process.runner import ProcessRunner as ProcessRunner
 from lash_core.process.runner import function_name as function_name
 from lash_core.process.service import ProcessLauncher as ProcessLauncher
 from lash_core.process.service import ProcessService as ProcessService
+from lash_core.process.wakes import materialize_wake as materialize_wake
+from lash_core.process.wakes import select_value as select_value
+from lash_core.process.wakes import wake_delivery as wake_delivery
+from lash_core.process.wakes import wake_input_from_payload as wake_input_from_payload

@@ -41,6 +41,7 @@ from lash_core.effects.process import (
     ProcessStarted,
     ProcessTransfer,
     ProcessTransferred,
+    ProcessWakeDelivery,
     SignalWait,
     WaitState,
 )
@@ -190,13 +191,15 @@ class SignalDelivery:
 class CommandDone:
     """The command's outcome and what the host does next: wake these process awaiters,
     deliver a signal, run a newly ``started`` process, tell the runner of a ``cancelled``
-    process id."""
+    process id; ``wake_delivery`` is the session wake a signal event materialised (it is
+    already pending in the registry)."""
 
     outcome: ProcessEffectOutcome
     wake: frozenset[int] = frozenset()
     signal: SignalDelivery | None = None
     started: ProcessRecord | None = None
     cancelled: str | None = None
+    wake_delivery: ProcessWakeDelivery | None = None
 
 
 @attrs.frozen
@@ -233,7 +236,9 @@ def _signal(registry: ProcessRegistry, command: ProcessSignalSend, now_ms: int) 
         delivery = SignalDelivery(
             ProcessScope(pid), signal_wait_identity(pid, name, ordinal), event.payload
         )
-    return CommandDone(ProcessSignalled(event), appended.wake, delivery)
+    return CommandDone(
+        ProcessSignalled(event), appended.wake, delivery, wake_delivery=appended.wake_delivery
+    )
 
 
 def apply_process_command(

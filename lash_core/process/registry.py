@@ -38,11 +38,14 @@ from lash_core.effects.process import (
     ProcessEventTerminal,
     ProcessEventType,
     ProcessHandleGrant,
+    ProcessLease,
+    ProcessLeaseCompletion,
     ProcessListMode,
     ProcessRecord,
     ProcessRegistration,
     ProcessSessionDeleteReport,
     ProcessStatus,
+    ProcessWakeDelivery,
     RunningStatus,
     SessionScope,
     SuccessOutput,
@@ -58,6 +61,7 @@ from lash_core.effects.replay_keys import (
     process_terminal_replay_key,
 )
 from lash_core.errors import LashError, LocalProtocolError
+from lash_core.process.wakes import materialize_wake, validate_wake_spec, wake_delivery
 from lash_core.wire import JsonValue
 
 __all__ = [
@@ -138,13 +142,14 @@ class Registered:
 @attrs.frozen
 class Appended:
     """The event (the existing one when its replay key was already recorded: ``appended`` is
-    then false), the record afterwards, and the awaiter ids to wake (the process reached its
-    terminal)."""
+    then false), the record afterwards, the awaiter ids to wake (the process reached its
+    terminal) and, for an event with a wake and a target scope, its wake delivery."""
 
     event: ProcessEvent
     record: ProcessRecord
     appended: bool
     wake: frozenset[int]
+    wake_delivery: ProcessWakeDelivery | None = None
 
 
 @attrs.frozen
@@ -249,6 +254,10 @@ def _with_core_event_types(registration: ProcessRegistration) -> ProcessRegistra
             raise _registration_error(
                 f"process {pid!r}: only terminal event types carry an await_output"
             )
+        if declared.wake is not None:
+            problem = validate_wake_spec(declared.wake)
+            if problem is not None:
+                raise _registration_error(f"process {pid!r}: event type {name!r}: {problem}")
     missing = tuple(t for t in CORE_EVENT_TYPES if t.name not in seen)
     if not missing:
         return registration
@@ -291,7 +300,7 @@ def _status_of(terminal: ProcessEventTerminal) -> ProcessStatus:
 class _Process:
     """One process: its record, its log and the replay keys of its log."""
 
-    __slots__ = ("cancel_requested", "events", "record", "replays", "types")
+    __slots__ = ("acked_wakes", "cancel_requested", "events", "record", "replays", "types")
 
     def __init__(self, record: ProcessRecord) -> None:
         self.record = record
@@ -299,6 +308,7 @@ class _Process:
         self.events: list[ProcessEvent] = []
         self.replays: dict[str, tuple[str, int]] = {}
         self.cancel_requested = False
+        self.acked_wakes: set[int] = set()
 
     def log(self, event: ProcessEvent) -> None:
         self.events.append(event)
@@ -325,6 +335,12 @@ class ProcessRegistry:
         self._holders: dict[str, set[str]] = {}
         # session id -> the processes whose wake target is that session.
         self._wake_targets: dict[str, set[str]] = {}
+        # wake id -> its pending delivery (in delivery order); acknowledged wake ids.
+        self._wakes: dict[str, ProcessWakeDelivery] = {}
+        self._acknowledged_wakes: set[str] = set()
+        # process id -> its current lease; process id -> the last fencing token issued.
+        self._leases: dict[str, ProcessLease] = {}
+        self._fences: dict[str, int] = {}
         self._awaiters: dict[int, str] = {}
         self._awaiting: dict[str, set[int]] = {}
         self._next_waiter = 1
@@ -335,9 +351,16 @@ class ProcessRegistry:
         records: Iterable[ProcessRecord],
         events: Iterable[ProcessEvent] = (),
         grants: Iterable[tuple[SessionScope, ProcessHandleGrant]] = (),
+        pending_wakes: Iterable[ProcessWakeDelivery] = (),
+        acknowledged_wakes: Iterable[str] = (),
+        leases: Iterable[ProcessLease] = (),
+        acknowledged_wake_events: Iterable[tuple[str, int]] = (),
     ) -> ProcessRegistry:
         """A registry rebuilt from durable rows: records as stored (their status projection is
-        taken as written), events in log order, and ``(scope, grant)`` pairs."""
+        taken as written), events in log order, ``(scope, grant)`` pairs, pending wake
+        deliveries in delivery order, the ids of acknowledged wakes, current leases (the next
+        holder of a process gets the fencing token after its lease's) and the
+        ``(process id, sequence)`` of wake events acknowledged with :meth:`ack_wake`."""
         registry = cls()
         for record in records:
             registry._processes[record.id] = _Process(record)
@@ -346,6 +369,14 @@ class ProcessRegistry:
             registry._get(event.process_id).log(event)
         for scope, grant in grants:
             registry._put_grant(scope, grant)
+        for delivery in pending_wakes:
+            registry._wakes[delivery.wake_id] = delivery
+        registry._acknowledged_wakes.update(acknowledged_wakes)
+        for lease in leases:
+            registry._leases[lease.process_id] = lease
+            registry._fences[lease.process_id] = lease.fencing_token
+        for pid, sequence in acknowledged_wake_events:
+            registry._get(pid).acked_wakes.add(sequence)
         return registry
 
     # -- reads -------------------------------------------------------------------------------
@@ -448,6 +479,11 @@ class ProcessRegistry:
         ``process_event_replay_conflict`` otherwise. A new event must be declared; terminal and
         ``process.cancel_requested`` events need a replay key; a terminal ends the process
         (``process_already_terminal`` if it had ended), clears its wait and wakes its awaiters.
+
+        An event of a wake-declaring type carries its materialised wake; with a target scope
+        (the request's ``wake_target_scope``, else the record's ``wake_target``) the result has
+        its wake delivery, recorded as pending unless its wake id is pending or acknowledged
+        already. A replayed event re-materialises the same delivery without recording it again.
         """
         _check_now(now_ms)
         process = self._get(process_id)
@@ -461,6 +497,11 @@ class ProcessRegistry:
             payload = normalize_json_value(request.payload)
         except ValueError as exc:
             raise _payload_error(process_id, str(event_type), f"is not JSON: {exc}") from None
+        target = request.wake_target_scope
+        if target is not None:
+            _check_scope(target)
+        else:
+            target = process.record.wake_target
         replay = request.replay
         if replay is not None and replay.key in process.replays:
             recorded_hash, index = process.replays[replay.key]
@@ -471,10 +512,13 @@ class ProcessRegistry:
                     "different event",
                 )
             event = process.events[index]
+            delivery = self._delivery(process, event, target)
             terminal = event.semantics.terminal
             if terminal is not None and not process.record.is_terminal:
-                return self._finish(process, event, _status_of(terminal), now_ms, appended=False)
-            return Appended(event, process.record, False, _NO_WAKE)
+                return self._finish(
+                    process, event, _status_of(terminal), now_ms, delivery, appended=False
+                )
+            return Appended(event, process.record, False, _NO_WAKE, delivery)
         declared = process.types.get(event_type) if isinstance(event_type, str) else None
         if declared is None:
             raise LocalProtocolError(
@@ -488,7 +532,7 @@ class ProcessRegistry:
                 f"process `{process_id}`: {event_type} events need a replay key",
             )
         status: ProcessStatus | None = None
-        semantics = ProcessEventSemantics()
+        terminal = None
         if declared.terminal:
             status, terminal = _terminal_status(process_id, declared, payload)
             if process.record.is_terminal:
@@ -496,8 +540,11 @@ class ProcessRegistry:
                     codes.PROCESS_ALREADY_TERMINAL,
                     f"process `{process_id}` is already terminal ({process.record.status.state})",
                 )
-            semantics = ProcessEventSemantics(terminal=terminal)
         sequence = len(process.events) + 1
+        wake = None
+        if declared.wake is not None:
+            wake = materialize_wake(process_id, sequence, event_type, payload, declared.wake)
+        semantics = ProcessEventSemantics(terminal, wake)
         event = ProcessEvent(
             process_id=process_id,
             sequence=sequence,
@@ -508,10 +555,21 @@ class ProcessRegistry:
             occurred_at=SystemTime.from_ms(now_ms),
         )
         process.log(event)
+        delivery = self._delivery(process, event, target)
+        if delivery is not None and delivery.wake_id not in self._acknowledged_wakes:
+            self._wakes.setdefault(delivery.wake_id, delivery)
         if status is not None:
-            return self._finish(process, event, status, now_ms, appended=True)
+            return self._finish(process, event, status, now_ms, delivery, appended=True)
         process.record = attrs.evolve(process.record, updated_at_ms=now_ms)
-        return Appended(event, process.record, True, _NO_WAKE)
+        return Appended(event, process.record, True, _NO_WAKE, delivery)
+
+    @staticmethod
+    def _delivery(
+        process: _Process, event: ProcessEvent, target: SessionScope | None
+    ) -> ProcessWakeDelivery | None:
+        if target is None:
+            return None
+        return wake_delivery(target, event, process.record.provenance.caused_by)
 
     def _finish(
         self,
@@ -519,14 +577,16 @@ class ProcessRegistry:
         event: ProcessEvent,
         status: ProcessStatus,
         now_ms: int,
+        delivery: ProcessWakeDelivery | None,
         *,
         appended: bool,
     ) -> Appended:
         process.record = attrs.evolve(
             process.record, status=status, wait=None, updated_at_ms=now_ms
         )
+        self._leases.pop(process.record.id, None)
         waiters = self._awaiting.pop(process.record.id, None)
-        return Appended(event, process.record, appended, frozenset(waiters or ()))
+        return Appended(event, process.record, appended, frozenset(waiters or ()), delivery)
 
     def request_cancel(self, process_id: str, reason: str | None, now_ms: int) -> Appended:
         """Append ``process.cancel_requested`` with payload ``{"reason": reason}`` under a key
@@ -613,6 +673,203 @@ class ProcessRegistry:
         """How many awaiters are parked."""
         return len(self._awaiters)
 
+    # -- leases ------------------------------------------------------------------------------
+
+    def lease(self, process_id: str) -> ProcessLease | None:
+        """The process's current lease (expired or not), or ``None`` when it has none."""
+        self._get(process_id)
+        return self._leases.get(process_id)
+
+    def _new_lease(self, process_id: str, owner: str, ttl_ms: int, now_ms: int) -> ProcessLease:
+        fence = self._fences.get(process_id, 0) + 1
+        self._fences[process_id] = fence
+        lease = ProcessLease(process_id, owner, f"{owner}:{fence}", fence, now_ms, now_ms + ttl_ms)
+        self._leases[process_id] = lease
+        return lease
+
+    def _check_lease_request(self, process_id: str, owner: object, ttl_ms: object) -> _Process:
+        process = self._get(process_id)
+        if _blank(owner):
+            raise LocalProtocolError(codes.PROCESS_LEASE_INVALID, "a lease owner must not be blank")
+        if type(ttl_ms) is not int or ttl_ms < 0:
+            raise LocalProtocolError(
+                codes.PROCESS_LEASE_INVALID,
+                f"a lease ttl is a non-negative whole number of milliseconds (got {ttl_ms!r})",
+            )
+        if process.record.is_terminal:
+            raise LashError(
+                codes.PROCESS_ALREADY_TERMINAL,
+                f"process `{process_id}` is terminal and cannot be leased",
+            )
+        return process
+
+    def _current_lease(
+        self, presented: ProcessLease | ProcessLeaseCompletion, what: str
+    ) -> ProcessLease:
+        """The process's current lease, if ``presented`` is it (``process_lease_lost``)."""
+        if type(presented) not in (ProcessLease, ProcessLeaseCompletion):
+            raise LocalProtocolError(
+                codes.PROCESS_LEASE_INVALID,
+                f"expected a ProcessLease, got {type(presented).__name__}",
+            )
+        pid = presented.process_id
+        self._get(pid)
+        current = self._leases.get(pid)
+        if current is None or (current.lease_token, current.fencing_token) != (
+            presented.lease_token,
+            presented.fencing_token,
+        ):
+            raise LashError(
+                codes.PROCESS_LEASE_LOST,
+                f"cannot {what}: the lease {presented.lease_token!r} on process `{pid}` is "
+                "missing or expired and superseded",
+            )
+        return current
+
+    def claim_process_lease(
+        self, process_id: str, owner: str, ttl_ms: int, now_ms: int
+    ) -> ProcessLease:
+        """Lease a live process to ``owner`` until ``now_ms + ttl_ms``.
+
+        Without a live lease (none, released, or expired at ``now_ms``) the owner gets a new
+        lease with the next fencing token. The holder of a live lease claiming again keeps its
+        lease (same tokens), its expiry pushed to ``now_ms + ttl_ms`` if later. Another owner
+        is refused with ``process_lease_held``.
+        """
+        _check_now(now_ms)
+        self._check_lease_request(process_id, owner, ttl_ms)
+        current = self._leases.get(process_id)
+        if current is None or now_ms >= current.expires_at_ms:
+            return self._new_lease(process_id, owner, ttl_ms, now_ms)
+        if current.owner != owner:
+            raise LashError(
+                codes.PROCESS_LEASE_HELD,
+                f"process `{process_id}` is already leased to {current.owner!r} until "
+                f"{current.expires_at_ms}",
+            )
+        expires = max(current.expires_at_ms, now_ms + ttl_ms)
+        current = attrs.evolve(current, expires_at_ms=expires)
+        self._leases[process_id] = current
+        return current
+
+    def renew_process_lease(self, lease: ProcessLease, ttl_ms: int, now_ms: int) -> ProcessLease:
+        """Extend the current, unexpired lease to ``now_ms + ttl_ms`` (same fencing token).
+        ``process_lease_lost`` for a lease that is not current or expired at ``now_ms``."""
+        _check_now(now_ms)
+        current = self._current_lease(lease, "renew")
+        self._check_lease_request(current.process_id, current.owner, ttl_ms)
+        if now_ms >= current.expires_at_ms:
+            raise LashError(
+                codes.PROCESS_LEASE_LOST,
+                f"cannot renew: the lease {lease.lease_token!r} on process "
+                f"`{lease.process_id}` is missing or expired",
+            )
+        renewed = attrs.evolve(current, expires_at_ms=now_ms + ttl_ms)
+        self._leases[current.process_id] = renewed
+        return renewed
+
+    def reclaim_process_lease(
+        self, observed: ProcessLease, owner: str, ttl_ms: int, now_ms: int
+    ) -> ProcessLease:
+        """Take over exactly the lease ``observed`` (whose holder the caller judged dead): a new
+        lease for ``owner`` with the next fencing token, live or not. A stale observation (the
+        lease was renewed away from, released or reclaimed since) is ``process_lease_lost``,
+        so of two reclaims of one observation one wins."""
+        _check_now(now_ms)
+        current = self._current_lease(observed, "reclaim")
+        self._check_lease_request(current.process_id, owner, ttl_ms)
+        return self._new_lease(current.process_id, owner, ttl_ms, now_ms)
+
+    def complete_process_lease(self, completion: ProcessLeaseCompletion) -> bool:
+        """Release the lease if it is the current one and say so; a stale completion (an older
+        or already released lease) is ignored and leaves the current holder alone."""
+        try:
+            self._current_lease(completion, "release")
+        except LashError as exc:
+            if exc.code == codes.PROCESS_LEASE_LOST:
+                return False
+            raise
+        del self._leases[completion.process_id]
+        return True
+
+    def complete_leased(
+        self, completion: ProcessLeaseCompletion, output: ProcessAwaitOutput, now_ms: int
+    ) -> Appended:
+        """Append the process's terminal under its lease (a terminal releases the lease).
+
+        The same completion again after it succeeded returns the recorded terminal (its replay
+        key matches). Otherwise the lease must be current (``process_lease_lost``) and unexpired
+        at ``now_ms`` (``process_lease_expired``); a refused completion changes nothing.
+        """
+        _check_now(now_ms)
+        if type(completion) is not ProcessLeaseCompletion:
+            raise LocalProtocolError(
+                codes.PROCESS_LEASE_INVALID,
+                f"expected a ProcessLeaseCompletion, got {type(completion).__name__}",
+            )
+        pid = completion.process_id
+        process = self._get(pid)
+        if type(output) not in _EVENT_BY_OUTPUT:
+            raise _payload_error(pid, "terminal", "needs a process await output")
+        key = process_terminal_replay_key(pid, terminal_event_type(output))
+        if key not in process.replays:
+            current = self._current_lease(completion, "complete")
+            if now_ms >= current.expires_at_ms:
+                raise LashError(
+                    codes.PROCESS_LEASE_EXPIRED,
+                    f"cannot complete process `{pid}`: its lease {current.lease_token!r} "
+                    f"expired at {current.expires_at_ms}",
+                )
+        return self.append_terminal(pid, output, now_ms)
+
+    # -- wakes -------------------------------------------------------------------------------
+
+    def pending_wakes(self, scope: SessionScope) -> tuple[ProcessWakeDelivery, ...]:
+        """The wake deliveries for exactly this scope not acknowledged yet, in delivery order
+        (one per wake id: a later event with the same dedupe key is not delivered again)."""
+        scope_id = _check_scope(scope).id
+        return tuple(w for w in self._wakes.values() if w.target_scope_id == scope_id)
+
+    def acknowledge_wake(self, wake_id: str) -> ProcessWakeDelivery:
+        """Take a pending wake off its scope's list, for good: an event with the same target and
+        dedupe key is not delivered again. Returns the delivery; ``process_wake_unknown`` when
+        no pending wake has this id (never delivered, or already acknowledged)."""
+        delivery = self._wakes.pop(wake_id, None) if isinstance(wake_id, str) else None
+        if delivery is None:
+            raise LocalProtocolError(
+                codes.PROCESS_WAKE_UNKNOWN, f"no pending wake has the id {wake_id!r}"
+            )
+        self._acknowledged_wakes.add(wake_id)
+        return delivery
+
+    def wake_events_after(self, process_id: str, after: int = 0) -> tuple[ProcessEvent, ...]:
+        """The process's events that materialised a wake, with a sequence above ``after`` and
+        not acknowledged with :meth:`ack_wake`, in order (whether or not a session was
+        targeted: this is the process's own stream of wakes)."""
+        process = self._get(process_id)
+        return tuple(
+            e
+            for e in process.events[max(after, 0) :]
+            if e.semantics.wake is not None and e.sequence not in process.acked_wakes
+        )
+
+    def ack_wake(self, process_id: str, sequence: int) -> None:
+        """Mark the wake of the process's event ``sequence`` consumed, for good (idempotent):
+        :meth:`wake_events_after` leaves it out. Deleting a session's process state keeps these
+        marks. ``process_wake_unknown`` when that event has no wake."""
+        process = self._get(process_id)
+        ok = type(sequence) is int and 1 <= sequence <= len(process.events)
+        if not ok or process.events[sequence - 1].semantics.wake is None:
+            raise LocalProtocolError(
+                codes.PROCESS_WAKE_UNKNOWN,
+                f"process `{process_id}` has no wake event with sequence {sequence!r}",
+            )
+        process.acked_wakes.add(sequence)
+
+    def is_wake_acknowledged(self, wake_id: str) -> bool:
+        """Whether the wake with this id was acknowledged."""
+        return wake_id in self._acknowledged_wakes
+
     # -- handle grants -----------------------------------------------------------------------
 
     def _put_grant(self, scope: SessionScope, grant: ProcessHandleGrant) -> None:
@@ -689,9 +946,10 @@ class ProcessRegistry:
             )
 
     def delete_session_process_state(self, session_id: str) -> ProcessSessionDeleteReport:
-        """Remove every grant of the session (all its scopes) and clear wake targets pointing
-        at it. Processes are never cancelled: the live ones left with no grant are reported
-        orphaned, the live ones still granted elsewhere preserved."""
+        """Remove every grant of the session (all its scopes), clear wake targets pointing at it
+        and drop its pending wake deliveries (``deleted_wake_count`` counts both; acknowledged
+        wakes stay acknowledged). Processes are never cancelled: the live ones left with no
+        grant are reported orphaned, the live ones still granted elsewhere preserved."""
         if _blank(session_id):
             raise LocalProtocolError(
                 codes.PROCESS_SESSION_INVALID, "delete_session needs a non-blank session id"
@@ -707,6 +965,9 @@ class ProcessRegistry:
         for pid in woken:
             process = self._processes[pid]
             process.record = attrs.evolve(process.record, wake_target=None)
+        dropped = [i for i, w in self._wakes.items() if w.target_session_id == session_id]
+        for wake_id in dropped:
+            del self._wakes[wake_id]
         orphaned: list[str] = []
         preserved: list[str] = []
         for pid in sorted(touched):
@@ -716,7 +977,7 @@ class ProcessRegistry:
         return ProcessSessionDeleteReport(
             session_id=session_id,
             revoked_handle_count=revoked,
-            deleted_wake_count=len(woken),
+            deleted_wake_count=len(woken) + len(dropped),
             orphaned_process_ids=tuple(orphaned),
             preserved_process_ids=tuple(preserved),
         )

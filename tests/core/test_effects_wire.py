@@ -649,11 +649,11 @@ CASES: list[tuple[str, Any, Any, str]] = [
         "event_semantics",
         ProcessEventSemantics(
             ProcessEventTerminal("completed", {"type": "success", "value": 1}),
-            ProcessEventWake({"text": "hi"}, "wake-1"),
+            ProcessEventWake("hi", "wake-1"),
         ),
         ProcessEventSemantics,
         '{"terminal":{"state":"completed","await_output":{"type":"success","value":1}},'
-        '"wake":{"input":{"text":"hi"},"dedupe_key":"wake-1"}}',
+        '"wake":{"input":"hi","dedupe_key":"wake-1"}}',
     ),
     ("append_request", SIGNAL_REQUEST, ProcessEventAppendRequest, SIGNAL_REQUEST_JSON),
     ("grant_handle", GRANT, ProcessHandleGrant, GRANT_JSON),

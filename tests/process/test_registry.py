@@ -55,7 +55,7 @@ from tests.process.support import note, registration, scope
 def snapshot(registry: ProcessRegistry) -> Any:
     """Everything the registry holds, as comparable values."""
     processes = {
-        pid: (p.record, tuple(p.events), dict(p.replays), p.cancel_requested)
+        pid: (p.record, tuple(p.events), dict(p.replays), p.cancel_requested, set(p.acked_wakes))
         for pid, p in registry._processes.items()
     }
     return (
@@ -64,6 +64,10 @@ def snapshot(registry: ProcessRegistry) -> Any:
         {k: set(v) for k, v in registry._session_scopes.items()},
         {k: set(v) for k, v in registry._holders.items()},
         {k: set(v) for k, v in registry._wake_targets.items()},
+        list(registry._wakes.items()),
+        set(registry._acknowledged_wakes),
+        dict(registry._leases),
+        dict(registry._fences),
         dict(registry._awaiters),
         registry._next_waiter,
     )

@@ -3,13 +3,16 @@
 The model keeps, per process, which registration variant it was registered with, its log as
 ``(event_type, payload, replay key)`` triples, its terminal state and its parked awaiters;
 grants as a map from scope id to ``{process id: session id}``; wake targets as a map from
-process to session. Every
+process to session; pending wake deliveries in delivery order and the acknowledged wake ids
+(a wake id computed here from its definition, SHA-256 of ``[scope id, dedupe key]``). Every
 rule predicts the registry's answer (or its error code) from the model alone, and a refused
 operation must leave the registry's state unchanged.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 import hypothesis.strategies as st
@@ -17,18 +20,24 @@ from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from lash_core import codes
+from lash_core.effects.invocation import Replay
 from lash_core.effects.process import (
     CancelledOutput,
     FailureOutput,
     HandleDescriptor,
+    PointerSelector,
     ProcessAwaitOutput,
+    ProcessEventAppendRequest,
+    ProcessEventType,
     ProcessListMode,
+    ProcessWakeSpec,
     SessionScope,
     SuccessOutput,
 )
 from lash_core.errors import LashError
 from lash_core.process import AwaitParked, AwaitReady, ProcessRegistry, terminal_event_type
-from tests.process.support import note, registration
+from lash_core.wire import JsonValue
+from tests.process.support import SIGNAL_TYPES, note, registration
 from tests.process.test_registry import snapshot
 
 PIDS = st.sampled_from(["a", "b", "c"])
@@ -48,6 +57,20 @@ STATES = {
     CancelledOutput: "cancelled",
 }
 D = HandleDescriptor("job")
+ALL_SCOPES = [SessionScope("s1"), SessionScope("s2"), SessionScope("s1", "f"), SessionScope("s3")]
+# ``ping`` wakes once per event (its identity), ``group`` once per ``k`` per scope.
+WAKE_TYPES = (
+    ProcessEventType("ping", wake=ProcessWakeSpec(PointerSelector("/text"))),
+    ProcessEventType(
+        "group", wake=ProcessWakeSpec(PointerSelector("/text"), dedupe_key=PointerSelector("/k"))
+    ),
+)
+MACHINE_TYPES = SIGNAL_TYPES + WAKE_TYPES
+
+
+def model_wake_id(scope_id: str, dedupe_key: str) -> str:
+    text = json.dumps([scope_id, dedupe_key], separators=(",", ":"), ensure_ascii=False)
+    return "wake:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 class ProcessRegistryMachine(RuleBasedStateMachine):
@@ -63,6 +86,10 @@ class ProcessRegistryMachine(RuleBasedStateMachine):
         self.registered_target: dict[str, str | None] = {}
         self.parked: dict[str, list[int]] = {}
         self.awaiters: dict[int, str] = {}
+        # wake id -> (scope id, process id, sequence, input); acknowledged wake ids.
+        self.pending: dict[str, tuple[str, str, int, str]] = {}
+        self.acked: set[str] = set()
+        self.acked_events: set[tuple[str, int]] = set()
         self.now = 0
 
     def tick(self) -> int:
@@ -84,7 +111,7 @@ class ProcessRegistryMachine(RuleBasedStateMachine):
     @rule(pid=PIDS, variant=st.integers(0, 1), wake_to=st.none() | SESSIONS)
     def register(self, pid: str, variant: int, wake_to: str | None) -> None:
         scope = None if wake_to is None else SessionScope(wake_to)
-        reg = registration(pid, payload=variant, wake_target=scope)
+        reg = registration(pid, payload=variant, wake_target=scope, event_types=MACHINE_TYPES)
         if pid in self.variant:
             if (self.variant[pid], self.registered_target[pid]) != (variant, wake_to):
                 self.expect_error(
@@ -121,7 +148,7 @@ class ProcessRegistryMachine(RuleBasedStateMachine):
                 assert not result.appended
                 assert result.event.sequence == index + 1
                 assert result.wake == frozenset()
-                return None
+                return result
         terminal = event_type.startswith("process.") and event_type not in (
             "process.cancel_requested",
         )
@@ -141,6 +168,76 @@ class ProcessRegistryMachine(RuleBasedStateMachine):
     def append_note(self, pid: str, payload: int, key: str | None) -> None:
         fn = lambda: self.registry.append_event(pid, note(payload, key), self.tick())  # noqa: E731
         self._append(pid, "note", payload, key, fn)
+
+    @rule(
+        pid=PIDS,
+        kind=st.sampled_from(["ping", "group"]),
+        text=st.sampled_from(["a", "b"]),
+        group=st.sampled_from(["g1", "g2"]),
+        key=st.none() | st.sampled_from(["w1", "w2"]),
+        to=st.none() | SCOPES,
+    )
+    def append_wake(
+        self, pid: str, kind: str, text: str, group: str, key: str | None, to: Any
+    ) -> None:
+        target: SessionScope | None = to
+        payload: dict[str, JsonValue] = {"k": group, "text": text}
+        request = ProcessEventAppendRequest(
+            kind, payload, None if key is None else Replay(key), target
+        )
+        fn = lambda: self.registry.append_event(pid, request, self.tick())  # noqa: E731
+        before = len(self.log.get(pid, ()))
+        result = self._append(pid, kind, payload, key, fn)
+        if result is None:
+            return
+        sequence = result.event.sequence
+        etype, epayload, _ = self.log[pid][sequence - 1]
+        scope_id = (
+            target.id
+            if target is not None
+            else (SessionScope(self.wake[pid]).id if pid in self.wake else None)
+        )
+        if etype not in ("ping", "group") or scope_id is None:
+            assert result.wake_delivery is None
+            return
+        dedupe = f"{pid}:{sequence}" if etype == "ping" else epayload["k"]
+        delivery = result.wake_delivery
+        assert delivery is not None
+        assert (delivery.target_scope_id, delivery.dedupe_key) == (scope_id, dedupe)
+        assert (delivery.process_id, delivery.sequence) == (pid, sequence)
+        assert delivery.input == epayload["text"]
+        assert delivery.wake_id == model_wake_id(scope_id, dedupe)
+        fresh = len(self.log[pid]) > before
+        if fresh and delivery.wake_id not in self.acked:
+            self.pending.setdefault(delivery.wake_id, (scope_id, pid, sequence, epayload["text"]))
+
+    @rule(data=st.data())
+    def acknowledge(self, data: st.DataObject) -> None:
+        choices = sorted(self.pending) + sorted(self.acked) + ["wake:unknown"]
+        chosen = data.draw(st.sampled_from(choices))
+        if chosen not in self.pending:
+            self.expect_error(codes.PROCESS_WAKE_UNKNOWN, self.registry.acknowledge_wake, chosen)
+            return
+        scope_id, pid, sequence, _ = self.pending.pop(chosen)
+        delivery = self.registry.acknowledge_wake(chosen)
+        assert (delivery.target_scope_id, delivery.process_id, delivery.sequence) == (
+            scope_id,
+            pid,
+            sequence,
+        )
+        self.acked.add(chosen)
+
+    @rule(pid=PIDS, sequence=st.integers(0, 8))
+    def ack_event_wake(self, pid: str, sequence: int) -> None:
+        log = self.log.get(pid)
+        if log is None:
+            self.expect_error(codes.PROCESS_UNKNOWN, self.registry.ack_wake, pid, sequence)
+            return
+        if not 1 <= sequence <= len(log) or log[sequence - 1][0] not in ("ping", "group"):
+            self.expect_error(codes.PROCESS_WAKE_UNKNOWN, self.registry.ack_wake, pid, sequence)
+            return
+        self.registry.ack_wake(pid, sequence)
+        self.acked_events.add((pid, sequence))
 
     @rule(pid=PIDS, index=st.integers(0, len(OUTPUTS) - 1))
     def finish(self, pid: str, index: int) -> None:
@@ -204,10 +301,14 @@ class ProcessRegistryMachine(RuleBasedStateMachine):
         wakes = [pid for pid, sid in self.wake.items() if sid == session]
         for pid in wakes:
             del self.wake[pid]
+        prefix = SessionScope(session).id
+        dropped = [w for w, (sid, _, _, _) in self.pending.items() if sid.split("/")[0] == prefix]
+        for wake_id in dropped:
+            del self.pending[wake_id]
         held = {pid for grants in self.grants.values() for pid in grants}
         live = sorted(pid for pid in touched if self.state[pid] == "running")
         assert report.revoked_handle_count == revoked
-        assert report.deleted_wake_count == len(wakes)
+        assert report.deleted_wake_count == len(wakes) + len(dropped)
         assert report.orphaned_process_ids == tuple(p for p in live if p not in held)
         assert report.preserved_process_ids == tuple(p for p in live if p in held)
 
@@ -272,6 +373,24 @@ class ProcessRegistryMachine(RuleBasedStateMachine):
             )
             cancels = any(t == "process.cancel_requested" for t, _, _ in self.log[pid])
             assert self.registry.is_cancel_requested(pid) == cancels
+
+    @invariant()
+    def wakes_match(self) -> None:
+        for scope in ALL_SCOPES:
+            pending = self.registry.pending_wakes(scope)
+            expected = [(w, v) for w, v in self.pending.items() if v[0] == scope.id]
+            assert [(w.wake_id, w.process_id, w.sequence, w.input) for w in pending] == [
+                (w, pid, seq, text) for w, (_, pid, seq, text) in expected
+            ]
+        for wake_id in self.acked:
+            assert self.registry.is_wake_acknowledged(wake_id)
+        for pid, log in self.log.items():
+            expected_events = [
+                n
+                for n, (etype, _, _) in enumerate(log, start=1)
+                if etype in ("ping", "group") and (pid, n) not in self.acked_events
+            ]
+            assert [e.sequence for e in self.registry.wake_events_after(pid)] == expected_events
 
     @invariant()
     def grants_match(self) -> None:
