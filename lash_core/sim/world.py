@@ -13,8 +13,13 @@ A turn may run under turn control (its cancel gate is read first, settled as it 
 its terminal published); its cancel is then either the ``run_turn`` token or a request through
 the gate (:func:`~lash_core.turn.request_cancel`), and the gate's winner is recorded once the
 turn has ended. A session's revocation makes its controlled turns fail to commit
-(``turn_control_unknown_or_revoked``), recorded as ``turn_failed``. Processes are not simulated
-yet: a process plan (spawn, signals, exits) would be one more kind of tool call here.
+(``turn_control_unknown_or_revoked``), recorded as ``turn_failed``.
+
+A tool call may start a background process (a :class:`ProcessPlan`) through the host's process
+API and await its terminal. The process waits for one or two named signals; a sender signals it
+at chosen instants (sometimes before it waits), and its cancel may be requested at a chosen
+instant. A :class:`~lash_core.process.ProcessRunner` runs the world's processes for the world's
+lifetime, and the world ends once every process has its terminal.
 
 :func:`run_world` runs a plan on any :class:`~lash_core.host.InlineHost` (the simulator's, trio's
 or asyncio's): it awaits only the host's loop primitives and drives every turn with the core's
