@@ -456,9 +456,9 @@ _CANCEL_ENDS: Final = ("cancelled", "success")
 
 @oracle
 def cancelled_processes_end_cancelled(trace: Trace) -> Iterator[str]:
-    """A process whose cancel is requested while it runs ends ``cancelled`` at that instant (or
-    had already completed); a process ends ``cancelled`` only if its cancel was requested, and
-    otherwise completes."""
+    """A process whose cancel is requested while it runs ends at that instant, ``cancelled``
+    (or completed, if its function had just returned); a process ends ``cancelled`` only if its
+    cancel was requested, and otherwise completes."""
     for pid, rs in _by_process(trace).items():
         asked_at: int | None = None
         for record in rs:
@@ -470,8 +470,8 @@ def cancelled_processes_end_cancelled(trace: Trace) -> Iterator[str]:
                     yield f"process {pid} ended {end} with no cancel requested"
                 elif asked_at is not None and end not in _CANCEL_ENDS:
                     yield f"process {pid} was asked to cancel and ended {end}"
-                elif end == "cancelled" and record["at"] != asked_at:
-                    yield f"process {pid} cancelled at {asked_at} ended at {record['at']}"
+                elif asked_at is not None and record["at"] != asked_at:
+                    yield f"process {pid} cancelled at {asked_at} ended {end} at {record['at']}"
 
 
 @oracle

@@ -363,6 +363,15 @@ BROKEN.update(BROKEN_PROCESSES)
                 _process_end(3, CANCELLED),
             ],
         ),
+        # Asked to cancel while running, it completed later anyway.
+        (
+            "cancelled_processes_end_cancelled",
+            [
+                PROCESS_START,
+                {"at": 2, "ev": "process_cancel", "state": "running", **P},
+                _process_end(3),
+            ],
+        ),
         # A process resumed with another session's signal.
         ("processes_stay_in_their_session", [PROCESS_START, _resumed(2, {"session": "s1"})]),
     ],
