@@ -24,6 +24,7 @@ from lash_core.sim.run import SimReport, reproduce_command, simulate, simulate_s
 from lash_core.sim.world import (
     DEFAULT_SHAPE,
     ModelStep,
+    ProcessPlan,
     Recorder,
     SessionPlan,
     ToolPlan,
@@ -153,6 +154,43 @@ def test_a_controlled_turn_cancelled_as_its_session_is_revoked_stops_at_once(see
     ends = [(r["ev"], r["at"]) for r in recorder.records if r["ev"].startswith("turn_")]
     assert ends[0] == ("turn_start", 0)
     assert ends[-1][1] == 2000
+
+
+def _run_plan(plan: WorldPlan, seed: int) -> list[dict[str, Any]]:
+    loop = SimLoop(SeededChoices(seed))
+    recorder = Recorder(loop.now)
+    loop.run(run_world(plan, SimHost(loop, label="world"), recorder))
+    assert check_all(recorder.records) == []
+    return recorder.records
+
+
+def _process_world(tool: ToolPlan, cancel_at_ms: float | None = None) -> WorldPlan:
+    turn = TurnPlan((ModelStep("tools", 0, 1, (tool,)), ModelStep("answer")), cancel_at_ms)
+    return WorldPlan((SessionPlan("s0", 0, (turn,)),))
+
+
+def test_a_signal_arriving_as_the_process_finds_an_earlier_one_is_not_lost() -> None:
+    """Found by a seed: the first ``go`` is sent before the process waits; the second arrives
+    at the instant the process starts its first wait, which has found the first signal but not
+    yet resumed. The second signal answers the second wait, on every schedule."""
+    tool = ToolPlan("process", 0, process=ProcessPlan(("go", "go"), 5, (2.0, 5.0)))
+    schedules = set()
+    for seed in range(16):
+        records = _run_plan(_process_world(tool), seed)
+        resumed = [r["payload"]["signal"] for r in records if r["ev"] == "process_resumed"]
+        assert resumed == ["s0-t0-m0-c0/1", "s0-t0-m0-c0/2"]
+        schedules.add(tuple(r["ev"] for r in records if r["at"] == 5000 and "pid" in r))
+    assert len(schedules) > 1  # the sender and the process met in both orders
+
+
+def test_a_process_started_as_its_turn_is_cancelled_still_ends() -> None:
+    """Found by a seed: the turn is cancelled at the instant its tool call's process start
+    returns. The process still gets its signal and ends, and the world runs to its end."""
+    tool = ToolPlan("process", 3, process=ProcessPlan(("go",), 1, (4.0,)))
+    for seed in range(16):
+        records = _run_plan(_process_world(tool, cancel_at_ms=3.0), seed)
+        ends = [r["output"]["type"] for r in records if r["ev"] == "process_end"]
+        assert ends == ["success"]
 
 
 def test_all_zero_choices_give_the_plainest_world() -> None:
