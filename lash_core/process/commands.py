@@ -180,11 +180,13 @@ def signal_result(resolution: Resolution) -> JsonValue:
 
 @attrs.frozen
 class SignalDelivery:
-    """Resolve the key of ``(scope, wait)`` with ``ok(payload)``."""
+    """Resolve the key of ``(scope, wait)`` with ``ok(payload)``. ``appended`` is false for a
+    signal sent again under its id: it only resolves its key again (a no-op once resolved)."""
 
     scope: ProcessScope
     wait: ProcessSignal
     payload: JsonValue
+    appended: bool = attrs.field(default=True, eq=False)
 
 
 @attrs.frozen
@@ -234,7 +236,10 @@ def _signal(registry: ProcessRegistry, command: ProcessSignalSend, now_ms: int) 
     delivery = None
     if ordinal > 0:
         delivery = SignalDelivery(
-            ProcessScope(pid), signal_wait_identity(pid, name, ordinal), event.payload
+            ProcessScope(pid),
+            signal_wait_identity(pid, name, ordinal),
+            event.payload,
+            appended.appended,
         )
     return CommandDone(
         ProcessSignalled(event), appended.wake, delivery, wake_delivery=appended.wake_delivery

@@ -27,13 +27,15 @@ from lash_core.errors import LocalProtocolError
 from lash_core.keys import AwaitEventKey
 from lash_core.process.commands import (
     CommandDone,
+    SignalDelivery,
     apply_process_command,
     resumed_request,
+    signal_wait_identity,
     signal_wait_state,
     waiting_request,
 )
 from lash_core.process.registry import AwaitReady, ProcessRegistry
-from lash_core.resolution import ok
+from lash_core.resolution import AlreadyResolved, ok
 
 if TYPE_CHECKING:
     from lash_core.host import InlineHost, WakeEvent
@@ -90,10 +92,8 @@ class ProcessService:
 
     def _follow(self, step: CommandDone) -> ProcessEffectOutcome:
         self._wake(step.wake)
-        signal = step.signal
-        if signal is not None:
-            key = self._host.await_event_key(signal.scope, signal.wait)
-            self._host.resolve_await_event(key, ok(signal.payload))
+        if step.signal is not None:
+            self._deliver(step.signal)
         launcher = self._launcher
         if launcher is not None:
             if step.started is not None:
@@ -101,6 +101,18 @@ class ProcessService:
             if step.cancelled is not None:
                 launcher.cancel_requested(step.cancelled)
         return step.outcome
+
+    def _deliver(self, signal: SignalDelivery) -> None:
+        """Resolve the key of the wait a signal answers. For a new signal, a key already
+        resolved means its wait got an earlier signal and has not resumed yet (its record still
+        names it), so the signal answers the next ordinal instead of being lost."""
+        wait = signal.wait
+        while True:
+            key = self._host.await_event_key(signal.scope, wait)
+            outcome = self._host.resolve_await_event(key, ok(signal.payload))
+            if not signal.appended or not isinstance(outcome, AlreadyResolved):
+                return
+            wait = signal_wait_identity(wait.process_id, wait.signal_name, wait.ordinal + 1)
 
     async def execute(self, command: ProcessCommand) -> ProcessEffectOutcome:
         """Run one ``process`` command; an ``await`` parks until the process is terminal."""

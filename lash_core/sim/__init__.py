@@ -5,8 +5,8 @@
   host its loop primitives.
 * :mod:`lash_core.sim.host`: :class:`SimHost`, the core inline host on a simulated loop.
 * :mod:`lash_core.sim.choices`: where every choice comes from (a seed or Hypothesis data).
-* :mod:`lash_core.sim.world`: a world of sessions, turns, tools, resolvers, cancels and
-  revocations drawn from a choice source, run on any host.
+* :mod:`lash_core.sim.world`: a world of sessions, turns, tools, resolvers, cancels,
+  revocations and background processes drawn from a choice source, run on any host.
 * :mod:`lash_core.sim.oracles`: the properties every world must satisfy, judged from its trace.
 * :mod:`lash_core.sim.run`: :func:`simulate` / :func:`simulate_seed`, one judged world.
 """

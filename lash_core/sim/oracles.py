@@ -382,3 +382,109 @@ def check_all(records: Records) -> list[Violation]:
         for message in each.check(trace):
             found.append(Violation(each.name, message))
     return found
+
+
+# -- background processes --------------------------------------------------------------------
+
+
+def _by_process(trace: Trace) -> dict[str, Records]:
+    """Each started process's records, in order."""
+    processes: dict[str, Records] = {}
+    for record in trace.records:
+        if "pid" in record:
+            processes.setdefault(record["pid"], []).append(record)
+    return processes
+
+
+@oracle
+def one_terminal_per_process(trace: Trace) -> Iterator[str]:
+    """Every process a turn starts gets exactly one terminal: one terminal event in its log,
+    observed once, and every await of it answers that same terminal."""
+    for pid, rs in _by_process(trace).items():
+        ends = [r["output"] for r in rs if r["ev"] == "process_end"]
+        if len(ends) != 1:
+            yield f"process {pid} observed {len(ends)} terminals: {ends}"
+        for record in rs:
+            if record["ev"] == "process_log" and len(record["terminals"]) != 1:
+                yield f"process {pid} logged the terminals {record['terminals']}"
+            elif record["ev"] == "process_awaited" and ends and record["output"] != ends[0]:
+                yield f"an await of {pid} answered {record['output']}, its terminal is {ends[0]}"
+
+
+@oracle
+def signals_resume_waits_in_order(trace: Trace) -> Iterator[str]:
+    """The n-th wait of a process for a signal resumes with the payload of the n-th signal of
+    that name sent to it, at the instant both the wait and the signal are there (so a signal
+    sent before the wait is found at once), unless the process's cancel came first."""
+    for pid, rs in _by_process(trace).items():
+        sent: dict[str, list[dict[str, Any]]] = {}
+        waits: dict[tuple[str, int], int] = {}
+        resumed: dict[tuple[str, int], dict[str, Any]] = {}
+        cancel_at: int | None = None
+        for record in rs:
+            ev = record["ev"]
+            if ev == "signal":
+                sent.setdefault(record["name"], []).append(record)
+            elif ev == "process_wait":
+                waits[record["name"], record["ordinal"]] = record["at"]
+            elif ev == "process_resumed":
+                resumed[record["name"], record["ordinal"]] = record
+            elif ev == "process_cancel" and cancel_at is None:
+                cancel_at = record["at"]
+        for (name, ordinal), waited_at in waits.items():
+            signals = sent.get(name, [])
+            signal = signals[ordinal - 1] if ordinal <= len(signals) else None
+            resume = resumed.get((name, ordinal))
+            what = f"process {pid}: wait {ordinal} for {name!r}"
+            if signal is None:
+                if resume is not None:
+                    yield f"{what} resumed with {resume['payload']} but no such signal was sent"
+                continue
+            due = max(waited_at, signal["at"])
+            if resume is None:
+                if cancel_at is None or cancel_at > due:
+                    yield f"{what} never resumed, though its signal was sent at {signal['at']}"
+                continue
+            if resume["payload"] != signal["payload"]:
+                yield f"{what} resumed with {resume['payload']}, sent {signal['payload']}"
+            if resume["at"] != due:
+                yield f"{what} resumed at {resume['at']}, its signal was there at {due}"
+
+
+_CANCEL_ENDS: Final = ("cancelled", "success")
+
+
+@oracle
+def cancelled_processes_end_cancelled(trace: Trace) -> Iterator[str]:
+    """A process whose cancel is requested while it runs ends at that instant, ``cancelled``
+    (or completed, if its function had just returned); a process ends ``cancelled`` only if its
+    cancel was requested, and otherwise completes."""
+    for pid, rs in _by_process(trace).items():
+        asked_at: int | None = None
+        for record in rs:
+            if record["ev"] == "process_cancel" and record["state"] == "running":
+                asked_at = record["at"] if asked_at is None else asked_at
+            elif record["ev"] == "process_end":
+                end = record["output"]["type"]
+                if asked_at is None and end != "success":
+                    yield f"process {pid} ended {end} with no cancel requested"
+                elif asked_at is not None and end not in _CANCEL_ENDS:
+                    yield f"process {pid} was asked to cancel and ended {end}"
+                elif asked_at is not None and record["at"] != asked_at:
+                    yield f"process {pid} cancelled at {asked_at} ended {end} at {record['at']}"
+
+
+@oracle
+def processes_stay_in_their_session(trace: Trace) -> Iterator[str]:
+    """No process output crosses sessions: a process's signals, what it resumes with, its
+    terminal and every await of it belong to the session that started it."""
+    owners: dict[str, str] = {}
+    for pid, rs in _by_process(trace).items():
+        for record in rs:
+            if record["ev"] == "process_start":
+                owners.setdefault(pid, record["session"])
+            owner = owners.get(pid)
+            body = {k: v for k, v in record.items() if k not in ("pid", "at", "ev")}
+            for other in sorted(set(_sessions_in(body))):
+                if owner is not None and other != owner:
+                    yield f"process {pid} of session {owner}: {record['ev']} carries {other}"

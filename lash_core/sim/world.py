@@ -13,8 +13,13 @@ A turn may run under turn control (its cancel gate is read first, settled as it 
 its terminal published); its cancel is then either the ``run_turn`` token or a request through
 the gate (:func:`~lash_core.turn.request_cancel`), and the gate's winner is recorded once the
 turn has ended. A session's revocation makes its controlled turns fail to commit
-(``turn_control_unknown_or_revoked``), recorded as ``turn_failed``. Processes are not simulated
-yet: a process plan (spawn, signals, exits) would be one more kind of tool call here.
+(``turn_control_unknown_or_revoked``), recorded as ``turn_failed``.
+
+A tool call may start a background process (a :class:`ProcessPlan`) through the host's process
+API and await its terminal. The process waits for one or two named signals; a sender signals it
+at chosen instants (sometimes before it waits), and its cancel may be requested at a chosen
+instant. A :class:`~lash_core.process.ProcessRunner` runs the world's processes for the world's
+lifetime, and the world ends once every process has its terminal.
 
 :func:`run_world` runs a plan on any :class:`~lash_core.host.InlineHost` (the simulator's, trio's
 or asyncio's): it awaits only the host's loop primitives and drives every turn with the core's
@@ -43,6 +48,8 @@ from lash_core.effects import (
     LlmCallOutcome,
     LlmResponse,
     Message,
+    ProcessEffectCommand,
+    ProcessOutcome,
     Role,
     StopReason,
     TextPart,
@@ -52,6 +59,25 @@ from lash_core.effects import (
     ToolSpec,
     Usage,
 )
+from lash_core.effects.process import (
+    EngineInput,
+    HandleDescriptor,
+    HostOriginator,
+    ProcessAwait,
+    ProcessAwaited,
+    ProcessCancel,
+    ProcessCommand,
+    ProcessEffectOutcome,
+    ProcessEventType,
+    ProcessIdentity,
+    ProcessProvenance,
+    ProcessRegistration,
+    ProcessStart,
+    ProcessStartGrant,
+    RecoveryDisposition,
+    SessionScope,
+)
+from lash_core.effects.replay_keys import process_effect_invocation
 from lash_core.effects.tools import (
     CheckpointDelivery,
     Duration,
@@ -63,8 +89,9 @@ from lash_core.effects.tools import (
     ToolLaunchPending,
 )
 from lash_core.errors import LashError, LocalProtocolError
-from lash_core.host import CancelToken, InlineHost, TaskGroup
+from lash_core.host import CancelToken, InlineHost, ProcessExecutor, TaskGroup
 from lash_core.keys import AwaitEventKey, KeySigner
+from lash_core.process import ProcessContext, ProcessRunner, signal_event_type, signal_request
 from lash_core.resolution import Resolution, ok
 from lash_core.scope import ToolCompletion, TurnScope
 from lash_core.sim.choices import ChoiceSource, chance, integer, pick
@@ -90,6 +117,7 @@ from lash_core.wire import Err, JsonValue, Ok, to_wire
 __all__ = [
     "DEFAULT_SHAPE",
     "ModelStep",
+    "ProcessPlan",
     "Recorder",
     "SessionPlan",
     "ToolPlan",
@@ -106,6 +134,18 @@ MODEL_KINDS: Final = ("answer", "tools", "retryable", "fatal", "output_limit")
 TOOL_KINDS: Final = ("ok", "code")
 FAULTY_TOOL_KINDS: Final = ("fail", "raise", "code_error")
 RESOLVERS: Final = ("on_time", "late", "twice", "forged", "tampered", "never")
+SIGNAL_NAMES: Final = ("go", "more")
+"""The signals a simulated process may wait for."""
+
+PROCESS_PERCENT: Final = 8
+"""How often a tool call (that is not *pending*) starts a background process."""
+EARLY_SIGNAL_PERCENT: Final = 35
+"""How often a process's first signal is sent before (or as) it starts waiting."""
+PROCESS_KIND: Final = "sim-process"
+"""The engine kind of simulated processes (the runner's function name)."""
+PROCESS_PATIENCE_S: Final = 60.0
+"""A process's signal wait gives up after this long (virtual seconds; every planned signal
+arrives well before, so only a lost signal makes a process fail)."""
 
 PENDING_PERCENT: Final = 25
 """How often a tool call answers *pending* and is completed later by a resolver."""
@@ -115,12 +155,27 @@ FORGER: Final = KeySigner(b"lash-sim-forger-secret-0123456789")
 
 
 @attrs.frozen
+class ProcessPlan:
+    """A background process a tool call starts and then awaits: after ``wait_ms`` it waits for
+    the signals ``waits`` in order; a sender sends one signal for each wait, ``signal_ms``
+    after the start (increasing, so signals of one name go out in order; a signal may go out
+    before the process waits for it); ``cancel_at_ms`` after the start its cancel is
+    requested, if ever."""
+
+    waits: tuple[str, ...] = ("go",)
+    wait_ms: int = 0
+    signal_ms: tuple[float, ...] = (0.0,)
+    cancel_at_ms: float | None = None
+
+
+@attrs.frozen
 class ToolPlan:
     """One tool call: ``kind`` is ``ok``, ``fail`` (the first attempt reports failure),
     ``raise`` (the handler raises on the first attempt), ``pending`` (completed later by a
     resolver, ``resolve_ms`` after the launch, against a deadline of ``deadline_ms``; a missed
-    deadline fails the turn if ``fail_turn``), or ``code`` / ``code_error`` (a call of the
-    built-in code tool, run as an ``exec_code`` effect that succeeds or fails)."""
+    deadline fails the turn if ``fail_turn``), ``code`` / ``code_error`` (a call of the
+    built-in code tool, run as an ``exec_code`` effect that succeeds or fails), or ``process``
+    (starts the background process ``process`` and answers with its terminal)."""
 
     kind: str = "ok"
     latency_ms: int = 0
@@ -128,6 +183,7 @@ class ToolPlan:
     resolve_ms: int = 1
     deadline_ms: int = 50
     fail_turn: bool = False
+    process: ProcessPlan | None = None
 
 
 @attrs.frozen
@@ -185,8 +241,8 @@ class WorldPlan:
 
     @property
     def faults(self) -> int:
-        """How many faults the plan injects (errors, failures, odd resolvers, cancels,
-        revocations)."""
+        """How many faults the plan injects (errors, failures, odd resolvers, cancels of turns
+        and processes, revocations)."""
         count = 0
         for session in self.sessions:
             count += session.revoke_at_ms is not None
@@ -198,12 +254,14 @@ class WorldPlan:
                         count += tool.kind in FAULTY_TOOL_KINDS
                         count += tool.kind == "pending" and tool.resolver != "on_time"
                         count += tool.fail_turn
+                        if tool.process is not None:
+                            count += tool.process.cancel_at_ms is not None
         return count
 
 
 @attrs.frozen
 class WorldShape:
-    """Bounds of a drawn world. ``offset_ms`` is added to cancel and revocation instants
+    """Bounds of a drawn world. ``offset_ms`` is added to cancel, revocation and signal instants
     (0.5 keeps them off the whole milliseconds every other event happens on, so no two drivers
     can order them differently; 0 lets them tie, which the simulator's scheduler explores)."""
 
@@ -234,10 +292,30 @@ class WorldShape:
 DEFAULT_SHAPE: Final = WorldShape()
 
 
+def _draw_process(source: ChoiceSource, shape: WorldShape, faulty: bool) -> ProcessPlan:
+    latency = shape.max_latency_ms
+    waits = tuple(pick(source, SIGNAL_NAMES) for _ in range(integer(source, 1, 2)))
+    wait_ms = integer(source, 0, latency)
+    # The first signal is plainly sent once the process waits; sometimes before it waits.
+    early = chance(source, EARLY_SIGNAL_PERCENT)
+    instants = [integer(source, 0, wait_ms) if early else wait_ms + integer(source, 1, latency)]
+    for _ in waits[1:]:
+        instants.append(instants[-1] + integer(source, 1, latency + 1))
+    signal_ms = tuple(at + shape.offset_ms for at in instants)
+    cancel = integer(source, 0, 2 * latency) + shape.offset_ms if faulty else None
+    return ProcessPlan(waits, wait_ms, signal_ms, cancel)
+
+
 def _draw_tool(source: ChoiceSource, shape: WorldShape) -> ToolPlan:
     faulty = chance(source, shape.fault_percent)
-    if chance(source, PENDING_PERCENT):
+    # One roll: the top PENDING_PERCENT answer pending, the PROCESS_PERCENT below start a
+    # process (so worlds without processes draw exactly as they did before processes).
+    roll = source.below(100)
+    if roll >= 100 - PENDING_PERCENT:
         kind = "pending"
+    elif roll >= 100 - PENDING_PERCENT - PROCESS_PERCENT:
+        latency = integer(source, 0, shape.max_latency_ms)
+        return ToolPlan("process", latency, process=_draw_process(source, shape, faulty))
     elif faulty:
         kind = pick(source, FAULTY_TOOL_KINDS)
     else:
@@ -404,10 +482,12 @@ class _Turn:
         self.recorder.add("handler", key=envelope.replay_key, kind="tool_attempt", **self._where())
         plan = self.tools[call.call_id]
         await self.host.primitives.sleep(plan.latency_ms / 1000)
-        output: JsonValue = {**self._where(), "call": call.call_id, "attempt": attempt}
+        output: dict[str, JsonValue] = {**self._where(), "call": call.call_id, "attempt": attempt}
         first = attempt == 1
         if plan.kind == "raise" and first:
             raise RuntimeError(f"tool {call.call_id} crashed")
+        if plan.kind == "process":
+            output["process"] = await _start_and_await(self, envelope, call.call_id, plan)
         if plan.kind == "pending" and first:
             scope = TurnScope(self.session_id, self.turn_id)
             key = self.host.await_event_key(scope, ToolCompletion(call.call_id))
@@ -486,12 +566,150 @@ class _Turn:
             self._resolve(call_id, "second", key, key)
 
 
+# -- background processes -------------------------------------------------------------------
+
+
+async def _process_effect(
+    host: InlineHost, session_id: str, command: ProcessCommand, parent: EffectEnvelope | None
+) -> ProcessEffectOutcome:
+    """Run ``command`` as a ``process`` effect (a child of ``parent``, if given)."""
+    invocation = process_effect_invocation(
+        session_id, command.effect_id, None if parent is None else parent.invocation
+    )
+    envelope = EffectEnvelope.build(invocation, ProcessEffectCommand(command))
+    outcome = await host.execute_effect(envelope, ProcessExecutor())
+    assert isinstance(outcome, ProcessOutcome)
+    return outcome.result
+
+
+def _registration(pid: str, session_id: str, plan: ProcessPlan) -> ProcessRegistration:
+    payload: JsonValue = {"session": session_id, "waits": list(plan.waits), "wait_ms": plan.wait_ms}
+    return ProcessRegistration(
+        id=pid,
+        input=EngineInput(PROCESS_KIND, payload),
+        disposition=RecoveryDisposition.RERUNNABLE,
+        identity=ProcessIdentity(PROCESS_KIND),
+        event_types=tuple(ProcessEventType(signal_event_type(n)) for n in SIGNAL_NAMES),
+        provenance=ProcessProvenance(HostOriginator()),
+        env_ref="env:sim",
+    )
+
+
+async def _start_and_await(
+    turn: _Turn, envelope: EffectEnvelope, pid: str, tool: ToolPlan
+) -> JsonValue:
+    """Start ``tool``'s process, schedule its signals and cancel, and await its terminal."""
+    plan = tool.process
+    assert plan is not None
+    host, recorder, session = turn.host, turn.recorder, turn.session_id
+    where = turn._where()
+    recorder.add("process_start", pid=pid, waits=list(plan.waits), **where)
+    grant = ProcessStartGrant(SessionScope(session), HandleDescriptor("sim"))
+    start = ProcessStart(_registration(pid, session, plan), grant)
+    try:
+        await _process_effect(host, session, start, envelope)
+    finally:
+        # The start registers the process before it yields, so even when the turn is
+        # cancelled as the start returns, the process gets its signals, cancel and watcher.
+        group = turn.group
+        group.start(functools.partial(_watch_process, host, recorder, pid, session))
+        group.start(functools.partial(_send_signals, host, recorder, session, pid, plan))
+        if plan.cancel_at_ms is not None:
+            group.start(
+                functools.partial(_cancel_process, host, recorder, session, pid, plan.cancel_at_ms)
+            )
+    awaited = await _process_effect(host, session, ProcessAwait(pid), envelope)
+    assert isinstance(awaited, ProcessAwaited)
+    output: JsonValue = to_wire(awaited.output)
+    recorder.add("process_awaited", pid=pid, output=output, **where)
+    return output
+
+
+async def _send_signals(
+    host: InlineHost, recorder: Recorder, session: str, pid: str, plan: ProcessPlan
+) -> None:
+    """Send one signal for each of the process's waits, at their instants (after the start)."""
+    loop = host.primitives
+    previous = 0.0
+    for number, (name, at_ms) in enumerate(zip(plan.waits, plan.signal_ms, strict=True), 1):
+        await loop.sleep((at_ms - previous) / 1000)
+        previous = at_ms
+        record = host.processes.registry.record(pid)
+        wait = record.wait
+        waiting = wait.kind.ordinal if wait is not None and wait.kind.name == name else None
+        payload: JsonValue = {"session": session, "signal": f"{pid}/{number}"}
+        recorder.add(
+            "signal",
+            pid=pid,
+            name=name,
+            payload=payload,
+            waiting=waiting,
+            state=record.status.state,
+            session=session,
+        )
+        await _process_effect(host, session, signal_request(pid, name, str(number), payload), None)
+
+
+async def _cancel_process(
+    host: InlineHost, recorder: Recorder, session: str, pid: str, at_ms: float
+) -> None:
+    await host.primitives.sleep(at_ms / 1000)
+    state = host.processes.registry.record(pid).status.state
+    recorder.add("process_cancel", pid=pid, state=state, session=session)
+    await _process_effect(host, session, ProcessCancel(pid, "sim"), None)
+
+
+async def _watch_process(host: InlineHost, recorder: Recorder, pid: str, session: str) -> None:
+    """Record the process's terminal once it is written."""
+    output = await host.processes.await_terminal(pid)
+    recorder.add("process_end", pid=pid, output=to_wire(output), session=session)
+
+
+async def _run_process(recorder: Recorder, ctx: ProcessContext) -> JsonValue:
+    """A simulated process: sleeps, then waits for its signals in order, recording each wait
+    and what it resumed with; returns the payloads it got."""
+    spec = ctx.input
+    assert isinstance(spec, EngineInput) and isinstance(spec.payload, dict)
+    session = spec.payload["session"]
+    waits = spec.payload["waits"]
+    wait_ms = spec.payload["wait_ms"]
+    assert isinstance(session, str) and isinstance(waits, list) and isinstance(wait_ms, int)
+    where = {"pid": ctx.process_id, "session": session}
+    await ctx.sleep(wait_ms / 1000)
+    got: list[JsonValue] = []
+    ordinals: dict[str, int] = {}
+    for name in waits:
+        assert isinstance(name, str)
+        ordinal = ordinals[name] = ordinals.get(name, 0) + 1
+        recorder.add("process_wait", name=name, ordinal=ordinal, **where)
+        payload = await ctx.wait_signal(name, timeout=PROCESS_PATIENCE_S)
+        recorder.add("process_resumed", name=name, ordinal=ordinal, payload=payload, **where)
+        got.append(payload)
+    return {"session": session, "got": got}
+
+
+def _process_log(host: InlineHost, recorder: Recorder) -> None:
+    """Record each process's terminal events, read from its log once the world has ended."""
+    registry = host.processes.registry
+    for record in registry.list_processes():
+        terminals = [
+            e.event_type for e in registry.events(record.id) if e.semantics.terminal is not None
+        ]
+        recorder.add("process_log", pid=record.id, terminals=terminals)
+
+
 async def _cancel_later(
     recorder: Recorder, loop: Any, at_ms: float, token: CancelToken, where: dict[str, Any]
 ) -> None:
     await loop.sleep(at_ms / 1000)
     recorder.add("cancel", **where)
-    token.cancel()
+    try:
+        token.cancel()
+    except LashError as exc:
+        # A controlled turn that finishes as the cancel lands commits in the cancel's step;
+        # its session's revocation at that same instant makes the commit raise here.
+        if exc.code not in _REVOKED_CONTROL:
+            raise
 
 
 async def _request_cancel_later(
@@ -623,9 +841,15 @@ async def _revoke_later(host: InlineHost, recorder: Recorder, session: SessionPl
 
 
 async def run_world(plan: WorldPlan, host: InlineHost, recorder: Recorder) -> None:
-    """Run every session of ``plan`` concurrently on ``host``, recording into ``recorder``."""
-    async with host.primitives.open_task_group() as group:
-        for session in plan.sessions:
-            group.start(functools.partial(_run_session, host, recorder, group, session))
-            if session.revoke_at_ms is not None:
-                group.start(functools.partial(_revoke_later, host, recorder, session))
+    """Run every session of ``plan`` concurrently on ``host``, recording into ``recorder``.
+
+    A process runner runs the world's background processes for the world's lifetime; the
+    world ends once every session, signal sender, canceller and process has finished."""
+    runner = ProcessRunner(host, {PROCESS_KIND: functools.partial(_run_process, recorder)})
+    async with runner.running():
+        async with host.primitives.open_task_group() as group:
+            for session in plan.sessions:
+                group.start(functools.partial(_run_session, host, recorder, group, session))
+                if session.revoke_at_ms is not None:
+                    group.start(functools.partial(_revoke_later, host, recorder, session))
+        _process_log(host, recorder)

@@ -262,15 +262,18 @@ async def run_turn(
                 feed(key, outcome)
 
     def stop(message: str = "the turn was cancelled") -> None:
-        if not machine.finished:
-            machine.cancel(message)
-            commit_if_finished()
-        for task in list(running.values()):
-            task.cancel()
-        running.clear()
-        if driver:
-            driver[0].cancel()
-        wake[0].set()
+        try:
+            if not machine.finished:
+                machine.cancel(message)
+                commit_if_finished()
+        finally:
+            # Even when the commit is refused (a revoked session), the turn stops now.
+            for task in list(running.values()):
+                task.cancel()
+            running.clear()
+            if driver:
+                driver[0].cancel()
+            wake[0].set()
 
     def on_gate_cancel(cancellation: TurnCancellation) -> None:
         stop(cancel_message(cancellation))

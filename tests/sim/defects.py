@@ -6,10 +6,13 @@ from collections.abc import Callable
 
 import pytest
 
+import lash_core.process.commands as process_commands
 import lash_core.promise as promise
 import lash_core.turn.machine as machine
+from lash_core.effects.process import ProcessEvent, ProcessRecord
 from lash_core.host import CancelToken
 from lash_core.keys import AwaitEventKey
+from lash_core.process import ProcessRunner
 from tests.core.test_registry_machine_bites import DEFECTS as REGISTRY_DEFECTS
 
 
@@ -50,6 +53,25 @@ def _forgotten_revocation(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(promise, "session_allows_access", lambda revoked: True)
 
 
+def _signal_skips_the_wait(mp: pytest.MonkeyPatch) -> None:
+    """A signal sent to a process already waiting resolves the ordinal after the one it waits
+    on (so the wait it should answer stays waiting)."""
+    original = process_commands.signal_ordinal
+
+    def signal_ordinal(
+        record: ProcessRecord, events: tuple[ProcessEvent, ...], event: ProcessEvent
+    ) -> int:
+        ordinal = original(record, events, event)
+        return ordinal + 1 if record.wait is not None else ordinal
+
+    mp.setattr(process_commands, "signal_ordinal", signal_ordinal)
+
+
+def _ignored_process_cancel(mp: pytest.MonkeyPatch) -> None:
+    """The runner is never told of a cancel request: the process runs on."""
+    mp.setattr(ProcessRunner, "cancel_requested", lambda self, process_id: None)
+
+
 DEFECTS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], str]] = {
     "last_writer_wins": (REGISTRY_DEFECTS["last_writer_wins"], "one_terminal_per_key"),
     "dropped_wake_up": (REGISTRY_DEFECTS["dropped_wake_up"], "wake_ups_are_delivered"),
@@ -57,5 +79,7 @@ DEFECTS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], str]] = {
     "unchecked_signatures": (_unchecked_signatures, "forged_keys_change_nothing"),
     "ignored_cancel": (_ignored_cancel, "cancel_is_prompt"),
     "forgotten_revocation": (_forgotten_revocation, "revocation_is_final"),
+    "signal_skips_the_wait": (_signal_skips_the_wait, "signals_resume_waits_in_order"),
+    "ignored_process_cancel": (_ignored_process_cancel, "cancelled_processes_end_cancelled"),
 }
 """Each defect, with the oracle expected to catch it."""

@@ -60,7 +60,7 @@ def test_hypothesis_shrinks_the_failing_world(defect: str, monkeypatch: pytest.M
         probe()
     shrunk = runs[-1]  # Hypothesis re-runs the minimal example last
     assert shrunk.failed
-    assert oracle in {v.oracle for v in shrunk.violations}
+    assert oracle in {v.oracle for v in shrunk.violations}, (shrunk.describe(), shrunk.plan)
     first = next(r for r in runs if r.failed)
     assert shrunk.plan.size <= first.plan.size
     # At most two turns and two tool calls: the failing turn, beside at most one trivial

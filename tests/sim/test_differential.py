@@ -8,6 +8,7 @@ own scheduling choices come from the same Hypothesis data.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import trio
@@ -26,6 +27,7 @@ from lash_core.sim.host import derived_secret
 from lash_core.sim.oracles import check_all
 from lash_core.sim.world import (
     ModelStep,
+    ProcessPlan,
     Recorder,
     SessionPlan,
     ToolPlan,
@@ -150,3 +152,30 @@ def test_same_instant_outcomes_handed_out_together_or_apart_agree() -> None:
         loop = SimLoop(SeededChoices(seed))
         on_sim = loop.run(_run(plan, SimHost(loop, SECRET)))
         assert _observed(on_sim) == expected
+
+
+def test_processes_signalled_before_and_after_their_waits_and_cancelled_agree() -> None:
+    """Two sessions' tool calls start processes: one gets its first signal before it waits and
+    its second while it waits, one is cancelled while it waits, one completes before its
+    cancel arrives. Every driver gives the same records."""
+    signalled = ProcessPlan(("go", "go"), 3, (1.5, 6.5))
+    cancelled = ProcessPlan(("more",), 0, (9.5,), cancel_at_ms=2.5)
+    finished = ProcessPlan(("go",), 0, (0.5,), cancel_at_ms=4.5)
+    tools = (ToolPlan("process", 1, process=signalled), ToolPlan("process", 0, process=cancelled))
+    first = TurnPlan((ModelStep("tools", 0, 1, tools), ModelStep("answer")))
+    second = TurnPlan((ModelStep("tools", 2, 1, (ToolPlan("process", 0, process=finished),)),))
+    plan = WorldPlan((SessionPlan("s0", 0, (first,)), SessionPlan("s1", 1, (second,))))
+    expected = _observed(_on_trio(plan))
+    assert _observed(_on_asyncio(plan)) == expected
+    for seed in range(8):
+        loop = SimLoop(SeededChoices(seed))
+        on_sim = loop.run(_run(plan, SimHost(loop, SECRET)))
+        assert check_all(on_sim.records) == []
+        assert _observed(on_sim) == expected
+    records = [json.loads(text) for _, text in expected["records"]]
+    ends = {r["pid"]: r["output"]["type"] for r in records if r["ev"] == "process_end"}
+    assert ends == {"s0-t0-m0-c0": "success", "s0-t0-m0-c1": "cancelled", "s1-t0-m0-c0": "success"}
+    signals = [(r["pid"], r["waiting"]) for r in records if r["ev"] == "signal"]
+    assert ("s0-t0-m0-c0", None) in signals and ("s0-t0-m0-c0", 2) in signals
+    resumed = [r["payload"] for r in records if r["ev"] == "process_resumed"]
+    assert {"session": "s0", "signal": "s0-t0-m0-c0/1"} in resumed

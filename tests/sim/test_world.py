@@ -17,9 +17,23 @@ from hypothesis import strategies as st
 from lash_core import codes
 from lash_core.errors import LocalProtocolError
 from lash_core.sim.choices import ChoiceSource, DataChoices, SeededChoices
+from lash_core.sim.host import SimHost
+from lash_core.sim.loop import SimLoop
 from lash_core.sim.oracles import ORACLES, Violation, check_all
 from lash_core.sim.run import SimReport, reproduce_command, simulate, simulate_seed
-from lash_core.sim.world import DEFAULT_SHAPE, WorldPlan, WorldShape, draw_world
+from lash_core.sim.world import (
+    DEFAULT_SHAPE,
+    ModelStep,
+    ProcessPlan,
+    Recorder,
+    SessionPlan,
+    ToolPlan,
+    TurnPlan,
+    WorldPlan,
+    WorldShape,
+    draw_world,
+    run_world,
+)
 
 
 class _Zeros:
@@ -76,6 +90,17 @@ def test_the_core_passes_every_oracle_and_the_worlds_exercise_it() -> None:
                 seen[f"turn_failed {record['code']}"] += 1
             elif record["ev"] == "handler":
                 seen[f"handler {record['kind']}"] += 1
+            elif record["ev"] == "process_start":
+                seen["process started"] += 1
+            elif record["ev"] == "signal":
+                if record["waiting"] is not None:
+                    seen["signal to a waiting process"] += 1
+                elif record["state"] == "running":
+                    seen["early signal"] += 1
+            elif record["ev"] == "process_end":
+                seen[f"process {record['output']['type']}"] += 1
+            elif record["ev"] == "process_cancel":
+                seen[f"process cancel while {record['state']}"] += 1
     # The worlds reach the interesting corners, not just happy paths.
     for what in (
         "finished",
@@ -95,6 +120,13 @@ def test_the_core_passes_every_oracle_and_the_worlds_exercise_it() -> None:
         "gate cancel",
         "cancel requested",
         "turn_failed turn_control_unknown_or_revoked",
+        "process started",
+        "early signal",
+        "signal to a waiting process",
+        "process success",
+        "process cancelled",
+        "process cancel while running",
+        "process cancel while completed",
     ):
         assert seen[what] > 0, (what, seen)
 
@@ -104,6 +136,61 @@ def test_the_core_passes_every_oracle_and_the_worlds_exercise_it() -> None:
 def test_worlds_drawn_by_hypothesis_pass_every_oracle(data: st.DataObject) -> None:
     report = simulate(DataChoices(data))
     assert not report.failed, report.describe()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_controlled_turn_cancelled_as_its_session_is_revoked_stops_at_once(seed: int) -> None:
+    """Found by Hypothesis: a controlled turn finishing its tool round as its cancel and its
+    session's revocation land at the same instant. The cancel's commit is refused; the turn
+    still stops at that instant and fails to commit, and the world runs to its end."""
+    tools = (ToolPlan("ok", 1),)
+    steps = (ModelStep("tools", 1, 1, tools), ModelStep("answer", 1))
+    turn = TurnPlan(steps, cancel_at_ms=2.0, controlled=True)
+    plan = WorldPlan((SessionPlan("s0", 0, (turn,), revoke_at_ms=2.0),))
+    loop = SimLoop(SeededChoices(seed))
+    recorder = Recorder(loop.now)
+    loop.run(run_world(plan, SimHost(loop, label="world"), recorder))
+    assert check_all(recorder.records) == []
+    ends = [(r["ev"], r["at"]) for r in recorder.records if r["ev"].startswith("turn_")]
+    assert ends[0] == ("turn_start", 0)
+    assert ends[-1][1] == 2000
+
+
+def _run_plan(plan: WorldPlan, seed: int) -> list[dict[str, Any]]:
+    loop = SimLoop(SeededChoices(seed))
+    recorder = Recorder(loop.now)
+    loop.run(run_world(plan, SimHost(loop, label="world"), recorder))
+    assert check_all(recorder.records) == []
+    return recorder.records
+
+
+def _process_world(tool: ToolPlan, cancel_at_ms: float | None = None) -> WorldPlan:
+    turn = TurnPlan((ModelStep("tools", 0, 1, (tool,)), ModelStep("answer")), cancel_at_ms)
+    return WorldPlan((SessionPlan("s0", 0, (turn,)),))
+
+
+def test_a_signal_arriving_as_the_process_finds_an_earlier_one_is_not_lost() -> None:
+    """Found by a seed: the first ``go`` is sent before the process waits; the second arrives
+    at the instant the process starts its first wait, which has found the first signal but not
+    yet resumed. The second signal answers the second wait, on every schedule."""
+    tool = ToolPlan("process", 0, process=ProcessPlan(("go", "go"), 5, (2.0, 5.0)))
+    schedules = set()
+    for seed in range(16):
+        records = _run_plan(_process_world(tool), seed)
+        resumed = [r["payload"]["signal"] for r in records if r["ev"] == "process_resumed"]
+        assert resumed == ["s0-t0-m0-c0/1", "s0-t0-m0-c0/2"]
+        schedules.add(tuple(r["ev"] for r in records if r["at"] == 5000 and "pid" in r))
+    assert len(schedules) > 1  # the sender and the process met in both orders
+
+
+def test_a_process_started_as_its_turn_is_cancelled_still_ends() -> None:
+    """Found by a seed: the turn is cancelled at the instant its tool call's process start
+    returns. The process still gets its signal and ends, and the world runs to its end."""
+    tool = ToolPlan("process", 3, process=ProcessPlan(("go",), 1, (4.0,)))
+    for seed in range(16):
+        records = _run_plan(_process_world(tool, cancel_at_ms=3.0), seed)
+        ends = [r["output"]["type"] for r in records if r["ev"] == "process_end"]
+        assert ends == ["success"]
 
 
 def test_all_zero_choices_give_the_plainest_world() -> None:
@@ -233,6 +320,115 @@ BROKEN: dict[str, list[dict[str, Any]]] = {
         {"at": 4, "ev": "event", "event": {"type": "turn_outcome", "outcome": {}}, **W},
     ],
 }
+
+
+P = {"pid": "p", "session": "s0"}
+SUCCESS = {"type": "success", "value": {"session": "s0", "got": []}}
+CANCELLED = {"type": "cancelled", "message": "process cancelled: sim"}
+
+
+def _signal(at: int, payload: Any, name: str = "go") -> Any:
+    return {"at": at, "ev": "signal", "name": name, "payload": payload, "waiting": None, **P}
+
+
+def _wait(at: int, ordinal: int = 1, name: str = "go") -> Any:
+    return {"at": at, "ev": "process_wait", "name": name, "ordinal": ordinal, **P}
+
+
+def _resumed(at: int, payload: Any, ordinal: int = 1, name: str = "go") -> Any:
+    record = {"at": at, "ev": "process_resumed", "name": name, "ordinal": ordinal}
+    return {**record, "payload": payload, **P}
+
+
+def _process_end(at: int, output: Any = SUCCESS) -> Any:
+    return {"at": at, "ev": "process_end", "output": output, **P}
+
+
+PROCESS_START = {"at": 0, "ev": "process_start", "waits": ["go"], **P, "turn": "s0-t0"}
+
+BROKEN_PROCESSES: dict[str, list[dict[str, Any]]] = {
+    "one_terminal_per_process": [
+        PROCESS_START,
+        _process_end(5),
+        {"at": 9, "ev": "process_log", "pid": "p", "terminals": ["process.completed"] * 2},
+    ],
+    # The second signal's payload reaches the first wait (a signal sent before the wait).
+    "signals_resume_waits_in_order": [
+        PROCESS_START,
+        _signal(1, {"n": 1}),
+        _signal(2, {"n": 2}),
+        _wait(3),
+        _resumed(3, {"n": 2}),
+    ],
+    "cancelled_processes_end_cancelled": [
+        PROCESS_START,
+        {"at": 4, "ev": "process_cancel", "state": "running", **P},
+        _process_end(4, {"type": "failure", "code": "x", "class": "process", "message": "x"}),
+    ],
+    "processes_stay_in_their_session": [
+        PROCESS_START,
+        {"at": 5, "ev": "process_awaited", "output": SUCCESS, "pid": "p", **W, "session": "s1"},
+    ],
+}
+BROKEN.update(BROKEN_PROCESSES)
+
+
+@pytest.mark.parametrize(
+    ("name", "records"),
+    [
+        # A wait whose signal was sent never resumes.
+        ("signals_resume_waits_in_order", [PROCESS_START, _wait(1), _signal(2, 7)]),
+        # It resumes late, or with no signal sent at all.
+        ("signals_resume_waits_in_order", [PROCESS_START, _wait(1), _signal(2, 7), _resumed(3, 7)]),
+        ("signals_resume_waits_in_order", [PROCESS_START, _wait(1), _resumed(3, 7)]),
+        # No terminal, or an await answering another terminal than the process's.
+        ("one_terminal_per_process", [PROCESS_START]),
+        (
+            "one_terminal_per_process",
+            [
+                PROCESS_START,
+                _process_end(3),
+                {"at": 4, "ev": "process_awaited", "output": CANCELLED, **P, "turn": "s0-t0"},
+            ],
+        ),
+        # Cancelled with no cancel requested, or later than the request.
+        ("cancelled_processes_end_cancelled", [PROCESS_START, _process_end(3, CANCELLED)]),
+        (
+            "cancelled_processes_end_cancelled",
+            [
+                PROCESS_START,
+                {"at": 2, "ev": "process_cancel", "state": "running", **P},
+                _process_end(3, CANCELLED),
+            ],
+        ),
+        # Asked to cancel while running, it completed later anyway.
+        (
+            "cancelled_processes_end_cancelled",
+            [
+                PROCESS_START,
+                {"at": 2, "ev": "process_cancel", "state": "running", **P},
+                _process_end(3),
+            ],
+        ),
+        # A process resumed with another session's signal.
+        ("processes_stay_in_their_session", [PROCESS_START, _resumed(2, {"session": "s1"})]),
+    ],
+)
+def test_each_process_promise_is_checked(name: str, records: list[dict[str, Any]]) -> None:
+    assert name in {v.oracle for v in check_all(records)}
+
+
+def test_a_signal_before_its_wait_and_a_cancel_after_the_terminal_are_fine() -> None:
+    records = [
+        PROCESS_START,
+        _signal(1, {"session": "s0", "n": 1}),
+        _wait(3),
+        _resumed(3, {"session": "s0", "n": 1}),
+        _process_end(3),
+        {"at": 4, "ev": "process_cancel", "state": "completed", **P},
+        {"at": 5, "ev": "process_log", "pid": "p", "terminals": ["process.completed"]},
+    ]
+    assert check_all(records) == []
 
 
 def test_a_handler_run_twice_is_caught() -> None:
