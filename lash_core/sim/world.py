@@ -606,18 +606,17 @@ async def _start_and_await(
     recorder.add("process_start", pid=pid, waits=list(plan.waits), **where)
     grant = ProcessStartGrant(SessionScope(session), HandleDescriptor("sim"))
     start = ProcessStart(_registration(pid, session, plan), grant)
-    try:
-        await _process_effect(host, session, start, envelope)
-    finally:
-        # The start registers the process before it yields, so even when the turn is
-        # cancelled as the start returns, the process gets its signals, cancel and watcher.
-        group = turn.group
-        group.start(functools.partial(_watch_process, host, recorder, pid, session))
-        group.start(functools.partial(_send_signals, host, recorder, session, pid, plan))
-        if plan.cancel_at_ms is not None:
-            group.start(
-                functools.partial(_cancel_process, host, recorder, session, pid, plan.cancel_at_ms)
-            )
+    # The world's tasks that signal, cancel and watch the process start first: they begin
+    # once the start below has registered the process (it does before it yields), and they
+    # outlive this call, so a turn cancelled as the start returns leaves no process waiting.
+    group = turn.group
+    group.start(functools.partial(_watch_process, host, recorder, pid, session))
+    group.start(functools.partial(_send_signals, host, recorder, session, pid, plan))
+    if plan.cancel_at_ms is not None:
+        group.start(
+            functools.partial(_cancel_process, host, recorder, session, pid, plan.cancel_at_ms)
+        )
+    await _process_effect(host, session, start, envelope)
     awaited = await _process_effect(host, session, ProcessAwait(pid), envelope)
     assert isinstance(awaited, ProcessAwaited)
     output: JsonValue = to_wire(awaited.output)
