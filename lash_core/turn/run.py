@@ -262,18 +262,20 @@ async def run_turn(
                 feed(key, outcome)
 
     def stop(message: str = "the turn was cancelled") -> None:
-        try:
-            if not machine.finished:
-                machine.cancel(message)
+        if not machine.finished:
+            machine.cancel(message)
+            try:
                 commit_if_finished()
-        finally:
-            # Even when the commit is refused (a revoked session), the turn stops now.
-            for task in list(running.values()):
-                task.cancel()
-            running.clear()
-            if driver:
-                driver[0].cancel()
-            wake[0].set()
+            except LashError as exc:
+                # A commit refused (a revoked session) is the turn's failure, raised by
+                # run_turn, not by whoever cancelled; the turn stops now all the same.
+                failure.append(exc)
+        for task in list(running.values()):
+            task.cancel()
+        running.clear()
+        if driver:
+            driver[0].cancel()
+        wake[0].set()
 
     def on_gate_cancel(cancellation: TurnCancellation) -> None:
         stop(cancel_message(cancellation))

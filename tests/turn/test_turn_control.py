@@ -468,3 +468,26 @@ def test_control_keys_written_by_something_else_are_reported(driver: Driver) -> 
         assert info.value.code == codes.TURN_TERMINAL_DECODE
 
     driver.run(scenario)
+
+
+def test_cancelling_a_controlled_turn_of_a_revoked_session(driver: Driver) -> None:
+    """The commit a cancel triggers is refused (the session was revoked): the canceller is not
+    disturbed, the turn stops at once, and run_turn raises the refusal plainly."""
+
+    async def scenario(h: Harness) -> None:
+        host = h.new_host(SECRET)
+        token = CancelToken()
+
+        async def revoke_then_cancel() -> None:
+            await h.sleep(0.5)
+            host.revoke_await_events_for_session("s")
+            token.cancel()  # must not raise
+
+        canceller = h.spawn(revoke_then_cancel)
+        with pytest.raises(LashError) as info:
+            await Script(h, host).run(_machine(host), cancel=token)
+        assert info.value.code == codes.TURN_CONTROL_UNKNOWN_OR_REVOKED
+        assert h.now() == 0.5
+        assert (await canceller.join()).error is None
+
+    driver.run(scenario)
