@@ -27,17 +27,10 @@ import trio.testing
 
 from benchmarks.async_timing import compare
 from benchmarks.catalog import BenchmarkFn, benchmark
-from benchmarks.fixtures import SECRET, KeyPool, signer
+from benchmarks.fixtures import SECRET, KeyPool, signer, sleep_envelope
 from benchmarks.harness import Context, Detail, Figure, Sample, paused_gc, require
 from lash_asyncio import InlineEffectHost as AsyncioHost
 from lash_core.effects import (
-    EffectEnvelope,
-    EffectKind,
-    EffectSubject,
-    Invocation,
-    InvocationScope,
-    Replay,
-    SleepCommand,
     SleepOutcome,
 )
 from lash_core.errors import LashError
@@ -230,17 +223,6 @@ PARKED_KEYS: Final = 0
 REVOKE_BIG_KEYS: Final = 1_000_000
 REVOKE_SMALL_KEYS: Final = 2_000_000
 SAMPLE_KEYS: Final = 5_000_000
-
-
-@functools.cache
-def _sleep_envelope() -> EffectEnvelope:
-    """A validated zero-length sleep effect (built once)."""
-    invocation = Invocation(
-        scope=InvocationScope.for_turn("sess_bench", "turn_bench", 0, 0),
-        subject=EffectSubject("e", EffectKind.SLEEP),
-        replay=Replay("k"),
-    )
-    return EffectEnvelope.build(invocation, SleepCommand(0))
 
 
 def _sessions(prefix: int, count: int) -> list[tuple[str, list[AwaitEventKey]]]:
@@ -618,7 +600,7 @@ async def _parked(driver: _Driver, ctx: Context) -> list[Figure]:
 
 
 async def _sleep0_effect(driver: _Driver, ctx: Context) -> list[Figure]:
-    envelope = _sleep_envelope()
+    envelope = sleep_envelope(0)
     executor = SleepExecutor()
 
     async def lash(n: int) -> int:

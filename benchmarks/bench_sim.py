@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Generator
 from typing import Final
 
@@ -31,17 +30,11 @@ from benchmarks.bench_turn import (
     script,
 )
 from benchmarks.catalog import benchmark
-from benchmarks.fixtures import SECRET
+from benchmarks.fixtures import SECRET, sleep_envelope
 from benchmarks.harness import Body, Context, Figure, Sample, require
 from lash_core.effects import (
     EffectEnvelope,
-    EffectKind,
     EffectOutcome,
-    EffectSubject,
-    Invocation,
-    InvocationScope,
-    Replay,
-    SleepCommand,
     SleepOutcome,
 )
 from lash_core.host import SleepExecutor
@@ -96,21 +89,11 @@ def _bare(n: int) -> Body:
 # -- 1. one effect through the host on the simulated loop ----------------------------------
 
 
-@functools.cache
-def _sleep_envelope() -> EffectEnvelope:
-    invocation = Invocation(
-        scope=InvocationScope.for_turn("sess_sim", "turn_sim", 0, 0),
-        subject=EffectSubject("e", EffectKind.SLEEP),
-        replay=Replay("k"),
-    )
-    return EffectEnvelope.build(invocation, SleepCommand(1))
-
-
 def _host_effects(n: int) -> Body:
     loop = SimLoop(SeededChoices(1))
     host = SimHost(loop, SECRET)
     primitives = host.primitives
-    envelope = _sleep_envelope()
+    envelope = sleep_envelope(1)
     executor = SleepExecutor()
     done: list[EffectOutcome] = []
 

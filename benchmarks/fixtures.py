@@ -3,19 +3,40 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from typing import Any
 
+from lash_core.effects import (
+    EffectEnvelope,
+    EffectKind,
+    EffectSubject,
+    Invocation,
+    InvocationScope,
+    Replay,
+    SleepCommand,
+)
 from lash_core.keys import AwaitEventKey, KeySigner
 from lash_core.scope import ToolCompletion, TurnScope
 
-__all__ = ["SECRET", "KeyPool", "identity", "identity_dicts", "signer"]
+__all__ = ["SECRET", "KeyPool", "identity", "identity_dicts", "signer", "sleep_envelope"]
 
 SECRET = b"lash-benchmark-secret-0123456789abcdef"
 
 
 def signer() -> KeySigner:
     return KeySigner(SECRET)
+
+
+@functools.cache
+def sleep_envelope(duration_ms: int) -> EffectEnvelope:
+    """A validated sleep effect of ``duration_ms`` (built once per duration)."""
+    invocation = Invocation(
+        scope=InvocationScope.for_turn("sess_bench", "turn_bench", 0, 0),
+        subject=EffectSubject("e", EffectKind.SLEEP),
+        replay=Replay("k"),
+    )
+    return EffectEnvelope.build(invocation, SleepCommand(duration_ms))
 
 
 def _ulid_like(kind: str, n: int) -> str:
