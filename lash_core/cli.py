@@ -339,8 +339,16 @@ def run_turn_demo(loop: str, *, json_lines: bool, out: Output, virtual_time: boo
 def _cmd_demo(args: argparse.Namespace) -> int:
     out = _Degrading(sys.stdout, json_escapes=args.json)
     if args.what == "turn":
-        return run_turn_demo(
-            args.loop, json_lines=args.json, out=out, virtual_time=args.virtual_time
+        loop = args.loop or "trio"
+        return run_turn_demo(loop, json_lines=args.json, out=out, virtual_time=args.virtual_time)
+    turn_only = [
+        flag
+        for flag, given in (("--loop", args.loop), ("--virtual-time", args.virtual_time))
+        if given
+    ]
+    if turn_only:
+        return _usage_error(
+            "lash demo", f"argument {turn_only[0]}: applies to the turn demo, not to `demo keys`"
         )
     events = run_demo(secrets.token_bytes(32))
     if args.json:
@@ -500,15 +508,22 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         return _usage_error("lash sim", f"{exc.code}: {exc.message}")
     seeds: Iterable[int]
     if args.seed is not None:
+        if args.seeds is not None or args.start is not None:
+            flag = "--seeds" if args.seeds is not None else "--start"
+            return _usage_error(
+                "lash sim", f"argument --seed: runs one seed, so {flag} cannot be given too"
+            )
         seeds = [args.seed]
     else:
-        if args.start + args.seeds > SEED_LIMIT:
+        count = 100 if args.seeds is None else args.seeds
+        start = 0 if args.start is None else args.start
+        if start + count > SEED_LIMIT:
             return _usage_error(
                 "lash sim",
                 f"argument --seeds: the last seed is {SEED_LIMIT - 1}, so at most "
-                f"{SEED_LIMIT - args.start} seeds run from --start {args.start}, not {args.seeds}",
+                f"{SEED_LIMIT - start} seeds run from --start {start}, not {count}",
             )
-        seeds = range(args.start, args.start + args.seeds)
+        seeds = range(start, start + count)
     return run_sim(seeds, shape, out=sys.stdout, err=sys.stderr, trace=args.trace)
 
 
@@ -530,7 +545,10 @@ def _build_parser() -> argparse.ArgumentParser:
         "what", nargs="?", choices=("turn", "keys"), default="turn", help="which demo to run"
     )
     demo.add_argument(
-        "--loop", choices=("trio", "asyncio"), default="trio", help="event loop for the turn"
+        "--loop",
+        choices=("trio", "asyncio"),
+        default=None,
+        help="event loop for the turn (default: trio)",
     )
     demo.add_argument("--json", action="store_true", help="print the trace as JSON lines")
     demo.add_argument(
@@ -549,9 +567,9 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     seed = _WholeNumber(0, SEED_LIMIT - 1)
     sim.add_argument(
-        "--seeds", type=_WholeNumber(1, SEED_LIMIT), default=100, help="how many seeds to run"
+        "--seeds", type=_WholeNumber(1, SEED_LIMIT), help="how many seeds to run (default: 100)"
     )
-    sim.add_argument("--start", type=seed, default=0, help="the first seed")
+    sim.add_argument("--start", type=seed, help="the first seed (default: 0)")
     sim.add_argument("--seed", type=seed, default=None, help="run this one seed only")
     for field, flag, text in SHAPE_FLAGS:
         default = getattr(DEFAULT_SHAPE, field)
