@@ -213,6 +213,8 @@ class _Degrading:
         self._json_escapes = json_escapes
 
     def _fits(self, text: str) -> bool:
+        if text.isascii():  # every encoding a terminal or a file uses carries ASCII
+            return True
         try:
             text.encode(self._encoding)
         except UnicodeEncodeError:
