@@ -522,3 +522,21 @@ def test_a_latency_beyond_the_bound_is_refused() -> None:
         WorldShape(max_latency_ms=MAX_LATENCY_MS + 1)
     assert info.value.code == codes.SIM_WORLD_SHAPE_INVALID
     assert info.value.message == f"max_latency_ms must be at most {MAX_LATENCY_MS}"
+
+
+def test_a_summary_keeps_only_the_failures_it_is_asked_to() -> None:
+    """``lash sim`` over many seeds kept every failing report (with its whole trace)."""
+    from lash_core.sim.run import SimSummary
+
+    broken = _report(simulate_seed(1).plan)
+    summary = SimSummary(keep=2)
+    for _ in range(5):
+        summary.add(broken)
+    summary.add(simulate_seed(2))
+    assert summary.seeds == 6 and summary.failed == 5
+    assert summary.failures == [broken, broken]
+    assert dict(summary.table())["failures"] == 5
+    every = SimSummary()
+    every.add(broken)
+    every.add(broken)
+    assert len(every.failures) == 2
