@@ -16,10 +16,11 @@ either trace as JSON lines.
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Final, NoReturn, Protocol
 
 import attrs
 
@@ -31,10 +32,29 @@ from lash_core.promise import AwaitEventRegistry, WaitEnd, WaitParked
 from lash_core.resolution import ok
 from lash_core.scope import ToolCompletion, TurnScope
 from lash_core.sim.run import SHAPE_FLAGS
-from lash_core.sim.world import DEFAULT_SHAPE, WorldShape
+from lash_core.sim.world import DEFAULT_SHAPE, MAX_LATENCY_MS, WorldShape
 from lash_core.wire import to_json, to_wire
 
-__all__ = ["DemoEvent", "main", "run_demo", "run_sim", "run_turn_demo", "tamper_signature"]
+__all__ = [
+    "EXIT_BROKEN_PIPE",
+    "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
+    "DemoEvent",
+    "Output",
+    "main",
+    "run_demo",
+    "run_sim",
+    "run_turn_demo",
+    "tamper_signature",
+]
+
+EXIT_USAGE: Final = 2
+"""The exit status of a bad command line (an unknown flag, a value out of its range)."""
+EXIT_BROKEN_PIPE: Final = 141
+"""The exit status once the reader of stdout has gone (``lash sim --trace | head``): what a
+shell reports for a command stopped by ``SIGPIPE``, the command printing nothing more."""
+EXIT_INTERRUPTED: Final = 130
+"""The exit status after Ctrl-C: what a shell reports for a command stopped by ``SIGINT``."""
 
 
 @attrs.frozen
@@ -173,7 +193,71 @@ def run_demo(secret: bytes) -> list[DemoEvent]:
 # -- output ----------------------------------------------------------------------------------
 
 
-def _print_text(events: Sequence[DemoEvent], out: TextIO) -> None:
+class Output(Protocol):
+    """Where the command writes: any text stream (``sys.stdout``, ``io.StringIO``)."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
+class _Degrading:
+    """Writes to ``stream`` what its encoding can carry, degrading every other character: to
+    ``?`` in text, and to a ``\\uXXXX`` escape in JSON lines (which stay valid JSON and decode
+    to the same values). So ``PYTHONIOENCODING=ascii`` or a legacy console never crashes the
+    command."""
+
+    def __init__(self, stream: Output, *, json_escapes: bool) -> None:
+        self._stream = stream
+        self._encoding = getattr(stream, "encoding", None) or "utf-8"
+        self._json_escapes = json_escapes
+
+    def _fits(self, text: str) -> bool:
+        if text.isascii():  # every encoding a terminal or a file uses carries ASCII
+            return True
+        try:
+            text.encode(self._encoding)
+        except UnicodeEncodeError:
+            return False
+        except LookupError:  # an encoding Python does not know: keep to ASCII
+            return text.isascii()
+        return True
+
+    def _degrade(self, char: str) -> str:
+        if self._fits(char):
+            return char
+        if not self._json_escapes:
+            return "?"
+        code = ord(char)
+        if code > 0xFFFF:  # JSON escapes a character beyond the BMP as a surrogate pair
+            code -= 0x10000
+            return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+        return f"\\u{code:04x}"
+
+    def write(self, text: str, /) -> int:
+        if not self._fits(text):
+            text = "".join(self._degrade(char) for char in text)
+        return self._stream.write(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return _is_terminal(self._stream)
+
+
+def _is_terminal(stream: object) -> bool:
+    """Whether ``stream`` is an open terminal."""
+    isatty = getattr(stream, "isatty", None)
+    if not callable(isatty):
+        return False
+    try:
+        return bool(isatty())
+    except (OSError, ValueError):  # closed or detached
+        return False
+
+
+def _print_text(events: Sequence[DemoEvent], out: Output) -> None:
     out.write("lash demo: one await-event key, driven by hand through the registry\n")
     width = max(len(e.step) for e in events)
     for number, event in enumerate(events, 1):
@@ -183,7 +267,7 @@ def _print_text(events: Sequence[DemoEvent], out: TextIO) -> None:
             out.write(f"{indent}{label}: {_wire_text(value)}\n")
 
 
-def _print_json_lines(events: Sequence[DemoEvent], out: TextIO) -> None:
+def _print_json_lines(events: Sequence[DemoEvent], out: Output) -> None:
     for event in events:
         line: dict[str, Any] = {"step": event.step, "message": event.message}
         for label, value in event.values:
@@ -191,7 +275,7 @@ def _print_json_lines(events: Sequence[DemoEvent], out: TextIO) -> None:
         out.write(canonical_text_of(line) + "\n")
 
 
-def run_turn_demo(loop: str, *, json_lines: bool, out: TextIO, virtual_time: bool = False) -> int:
+def run_turn_demo(loop: str, *, json_lines: bool, out: Output, virtual_time: bool = False) -> int:
     """Run the scripted turn of :mod:`lash_core.demo_turn` on ``loop`` and print its trace."""
     from lash_core.demo_turn import DemoLine, run_demo_turn
 
@@ -226,8 +310,9 @@ def run_turn_demo(loop: str, *, json_lines: bool, out: TextIO, virtual_time: boo
 
             from lash_trio import InlineEffectHost as TrioHost
         except ImportError:
-            out.write(
-                "trio is not installed: pip install 'lash-effects[trio]' or use --loop asyncio\n"
+            sys.stderr.write(
+                "lash demo: error: trio is not installed: pip install 'lash-effects[trio]' or "
+                "use --loop asyncio\n"
             )
             return 2
         clock = None
@@ -254,19 +339,32 @@ def run_turn_demo(loop: str, *, json_lines: bool, out: TextIO, virtual_time: boo
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    out = _Degrading(sys.stdout, json_escapes=args.json)
     if args.what == "turn":
-        return run_turn_demo(
-            args.loop, json_lines=args.json, out=sys.stdout, virtual_time=args.virtual_time
+        loop = args.loop or "trio"
+        return run_turn_demo(loop, json_lines=args.json, out=out, virtual_time=args.virtual_time)
+    turn_only = [
+        flag
+        for flag, given in (("--loop", args.loop), ("--virtual-time", args.virtual_time))
+        if given
+    ]
+    if turn_only:
+        return _usage_error(
+            "lash demo", f"argument {turn_only[0]}: applies to the turn demo, not to `demo keys`"
         )
     events = run_demo(secrets.token_bytes(32))
     if args.json:
-        _print_json_lines(events, sys.stdout)
+        _print_json_lines(events, out)
     else:
-        _print_text(events, sys.stdout)
+        _print_text(events, out)
     return 0
 
 
-def _progress(done: int, total: int, failures: int, out: TextIO) -> None:
+def _progress(done: int, total: int | None, failures: int, out: Output) -> None:
+    if total is None:
+        out.write(f"\r{done} seeds, {failures} failed")
+        out.flush()
+        return
     width = 30
     filled = width * done // total if total else width
     bar = "#" * filled + "-" * (width - filled)
@@ -276,37 +374,58 @@ def _progress(done: int, total: int, failures: int, out: TextIO) -> None:
     out.flush()
 
 
+def _length(seeds: Iterable[int]) -> int | None:
+    """How many seeds there are, if that is known without going through them (``len`` of a
+    ``range`` fails beyond ``sys.maxsize``: it is computed here)."""
+    if isinstance(seeds, range):
+        return max(seeds.stop - seeds.start, 0) if seeds.step == 1 else None
+    if isinstance(seeds, Sequence):
+        return len(seeds)
+    return None
+
+
 def run_sim(
-    seeds: Sequence[int],
+    seeds: Iterable[int],
     shape: WorldShape,
     *,
-    out: TextIO,
-    err: TextIO,
+    out: Output,
+    err: Output,
     trace: bool = False,
     max_shown: int = 5,
 ) -> int:
-    """Simulate each seed, showing progress on ``err`` and a summary table (and any failure,
-    with the command that reproduces it) on ``out``. ``trace`` prints each seed's trace as JSON
-    lines instead. Returns 1 if any seed failed, else 0."""
+    """Simulate each seed, showing progress on ``err`` (only if it is a terminal) and a summary
+    table (and the first ``max_shown`` failures, each with the command that reproduces it) on
+    ``out``. ``trace`` prints each seed's trace as JSON lines instead. Seeds are taken one at a
+    time (a ``range`` of any size is fine) and only the failures shown are kept. Characters a
+    stream's encoding cannot carry are degraded, never an error. Returns 1 if any seed failed,
+    else 0."""
     from lash_core.sim.run import SimSummary, simulate_seed
 
-    summary = SimSummary()
-    total = len(seeds)
-    step = max(total // 100, 1)
+    out = _Degrading(out, json_escapes=trace)
+    show_progress = not trace and _is_terminal(err)
+    summary = SimSummary(keep=max_shown)
+    total = _length(seeds)
+    step = max((total or 0) // 100, 1) if total is not None else 100
+    first: int | None = None
+    done = 0
     for done, seed in enumerate(seeds, 1):
+        if first is None:
+            first = seed
         report = simulate_seed(seed, shape)
         summary.add(report)
         if trace:
             out.write("".join(line + "\n" for line in report.trace_lines()))
-        elif done % step == 0 or done == total:
-            _progress(done, total, len(summary.failures), err)
+        elif show_progress and (done % step == 0 or done == total):
+            _progress(done, total, summary.failed, err)
+    if show_progress and total is None:
+        _progress(done, None, summary.failed, err)
+        err.write("\n")
     if trace:
-        return 1 if summary.failures else 0
-    first = seeds[0] if seeds else 0
+        return 1 if summary.failed else 0
     out.write(
-        f"lash sim: {total} seeds from {first}; worlds of up to {shape.max_sessions} sessions x "
-        f"{shape.max_turns} turns x {shape.max_steps} model calls x {shape.max_tools} tools, "
-        f"{shape.fault_percent}% faults\n"
+        f"lash sim: {done} seeds from {first or 0}; worlds of up to {shape.max_sessions} "
+        f"sessions x {shape.max_turns} turns x {shape.max_steps} model calls x "
+        f"{shape.max_tools} tools, {shape.fault_percent}% faults\n"
     )
     rows = summary.table()
     width = max(len(label) for label, _ in rows)
@@ -314,34 +433,104 @@ def run_sim(
         out.write(f"  {label:<{width}}  {value:>10,}\n")
     for report in summary.failures[:max_shown]:
         out.write(f"\nseed {report.seed} FAILED\n{report.describe()}\n")
-    hidden = len(summary.failures) - max_shown
+    hidden = summary.failed - min(max_shown, len(summary.failures))
     if hidden > 0:
         out.write(f"\n... and {hidden} more failing seeds\n")
-    return 1 if summary.failures else 0
+    return 1 if summary.failed else 0
 
 
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is negative")
+# -- the command line ------------------------------------------------------------------------
+
+SEED_LIMIT: Final = 2**64
+"""Seeds are ``0`` to ``2**64 - 1`` (the seeded generator's state is 64 bits)."""
+WORLD_SIZE_LIMIT: Final = 1000
+"""The largest ``--sessions``, ``--turns``, ``--steps`` and ``--tools``."""
+
+SHAPE_RANGES: Final = {
+    "max_sessions": (1, WORLD_SIZE_LIMIT),
+    "max_turns": (1, WORLD_SIZE_LIMIT),
+    "max_steps": (1, WORLD_SIZE_LIMIT),
+    "max_tools": (1, WORLD_SIZE_LIMIT),
+    "max_latency_ms": (0, MAX_LATENCY_MS),
+    "fault_percent": (0, 100),
+}
+"""The range of each whole-number ``lash sim`` world flag (``--offset`` is a number in
+``[0, 1)``)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (with where to find help) and exit
+    with status :data:`EXIT_USAGE`."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class _WholeNumber:
+    """An argparse type: a whole number in ``[low, high]``, or an error naming the range."""
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low = low
+        self.high = high
+
+    def __call__(self, text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not self.low <= value <= self.high:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number from {self.low} to {self.high}, got {text!r}"
+            )
+        return value
+
+
+def _offset(text: str) -> float:
+    """An argparse type: a number of ms at least 0 and below 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value < 1:  # NaN fails too
+        raise argparse.ArgumentTypeError(
+            f"expected a number of ms at least 0 and below 1, got {text!r}"
+        )
     return value
+
+
+def _usage_error(command: str, message: str) -> int:
+    sys.stderr.write(f"{command}: error: {message} (see {command} --help)\n")
+    return EXIT_USAGE
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:
     try:
         shape = WorldShape(**{field: getattr(args, field) for field, _, _ in SHAPE_FLAGS})
     except LashError as exc:
-        sys.stderr.write(f"lash sim: {exc.code}: {exc.message}\n")
-        return 2
+        return _usage_error("lash sim", f"{exc.code}: {exc.message}")
+    seeds: Iterable[int]
     if args.seed is not None:
+        if args.seeds is not None or args.start is not None:
+            flag = "--seeds" if args.seeds is not None else "--start"
+            return _usage_error(
+                "lash sim", f"argument --seed: runs one seed, so {flag} cannot be given too"
+            )
         seeds = [args.seed]
     else:
-        seeds = list(range(args.start, args.start + args.seeds))
+        count = 100 if args.seeds is None else args.seeds
+        start = 0 if args.start is None else args.start
+        if start + count > SEED_LIMIT:
+            return _usage_error(
+                "lash sim",
+                f"argument --seeds: the last seed is {SEED_LIMIT - 1}, so at most "
+                f"{SEED_LIMIT - start} seeds run from --start {start}, not {count}",
+            )
+        seeds = range(start, start + count)
     return run_sim(seeds, shape, out=sys.stdout, err=sys.stderr, trace=args.trace)
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lash", description="lash: a pure, synchronous effect core for LLM agents."
     )
     parser.add_argument("--version", action="version", version=f"lash {__version__}")
@@ -358,7 +547,10 @@ def _build_parser() -> argparse.ArgumentParser:
         "what", nargs="?", choices=("turn", "keys"), default="turn", help="which demo to run"
     )
     demo.add_argument(
-        "--loop", choices=("trio", "asyncio"), default="trio", help="event loop for the turn"
+        "--loop",
+        choices=("trio", "asyncio"),
+        default=None,
+        help="event loop for the turn (default: trio)",
     )
     demo.add_argument("--json", action="store_true", help="print the trace as JSON lines")
     demo.add_argument(
@@ -375,12 +567,17 @@ def _build_parser() -> argparse.ArgumentParser:
         "(virtual time, seeded scheduling) and checks every oracle. The same seed always gives "
         "the same trace; a failing seed is printed with the command that reproduces it.",
     )
-    sim.add_argument("--seeds", type=_count, default=100, help="how many seeds to run")
-    sim.add_argument("--start", type=_count, default=0, help="the first seed")
-    sim.add_argument("--seed", type=_count, default=None, help="run this one seed only")
+    seed = _WholeNumber(0, SEED_LIMIT - 1)
+    sim.add_argument(
+        "--seeds", type=_WholeNumber(1, SEED_LIMIT), help="how many seeds to run (default: 100)"
+    )
+    sim.add_argument("--start", type=seed, help="the first seed (default: 0)")
+    sim.add_argument("--seed", type=seed, default=None, help="run this one seed only")
     for field, flag, text in SHAPE_FLAGS:
         default = getattr(DEFAULT_SHAPE, field)
-        sim.add_argument(flag, type=type(default), default=default, dest=field, help=text)
+        bounds = SHAPE_RANGES.get(field)
+        kind: Callable[[str], Any] = _offset if bounds is None else _WholeNumber(*bounds)
+        sim.add_argument(flag, type=kind, default=default, dest=field, help=text)
     sim.add_argument(
         "--trace", action="store_true", help="print each seed's trace as JSON lines instead"
     )
@@ -388,15 +585,40 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_stdout() -> None:
+    """Point stdout at the null device, so nothing more (not even the final flush as Python
+    exits) writes into a pipe whose reader has gone."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (an in-process capture)
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``lash`` command; returns the exit status."""
+    """Run the ``lash`` command; returns the exit status.
+
+    A bad command line prints one line on stderr and exits with :data:`EXIT_USAGE` (as
+    ``SystemExit``, like ``--help`` and ``--version``). A reader of stdout that goes away
+    (``lash sim --trace | head``) ends the command quietly with :data:`EXIT_BROKEN_PIPE`, and
+    Ctrl-C with :data:`EXIT_INTERRUPTED`."""
     parser = _build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
-        return 2
-    return handler(args)
+        return EXIT_USAGE
+    status = 0
+    try:
+        status = handler(args)
+        sys.stdout.flush()
+    except* BrokenPipeError:
+        _quiet_stdout()
+        status = EXIT_BROKEN_PIPE
+    except* KeyboardInterrupt:
+        sys.stderr.write("\nlash: interrupted\n")
+        status = EXIT_INTERRUPTED
+    return status
 
 
 if __name__ == "__main__":

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -12,7 +16,15 @@ import attrs
 import pytest
 
 import lash_core
-from lash_core.cli import main, run_demo, tamper_signature
+from lash_core.cli import (
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    main,
+    run_demo,
+    run_sim,
+    tamper_signature,
+)
 from lash_core.keys import KeySigner
 from lash_core.scope import Custom, TurnScope
 from lash_core.wire import from_wire, to_json, to_wire
@@ -210,7 +222,7 @@ def test_sim_runs_seeds_and_prints_a_summary(capsys: pytest.CaptureFixture[str])
         "failures": 0,
     }
     assert "25 seeds from 100" in captured.out
-    assert captured.err.rstrip().endswith("[" + "#" * 30 + "] 25/25 seeds, 0 failed")
+    assert captured.err == ""  # not a terminal: no progress bar
 
 
 def test_sim_trace_is_byte_identical_and_is_the_reports(
@@ -247,9 +259,238 @@ def test_sim_reports_a_failing_seed_with_a_command_that_reproduces_it(
 
 
 def test_sim_refuses_an_unusable_world(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["sim", "--seeds", "3", "--sessions", "0", "--faults", "120"]) == 2
+    with pytest.raises(SystemExit) as info:
+        main(["sim", "--seeds", "3", "--sessions", "0", "--faults", "120"])
+    assert info.value.code == EXIT_USAGE
     err = capsys.readouterr().err
-    assert "sim_world_shape_invalid" in err
-    assert "max_sessions must be at least 1" in err and "fault_percent" in err
-    with pytest.raises(SystemExit):
-        main(["sim", "--seed", "-1"])
+    assert err == (
+        "lash sim: error: argument --sessions: expected a whole number from 1 to 1000, "
+        "got '0' (see lash sim --help)\n"
+    )
+
+
+# -- bad flags, pipes, encodings, terminals ---------------------------------------------------
+
+SEEDS_RANGE = "expected a whole number from 1 to 18446744073709551616"
+
+
+def _usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """The one line a bad command line prints (its status is 2, no traceback): argparse's
+    checks exit, the checks of flags together return."""
+    try:
+        status = main(argv)
+    except SystemExit as exit:
+        status = exit.code  # type: ignore[assignment]
+    assert status == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and captured.err.endswith("\n")
+    assert "Traceback" not in captured.err
+    return captured.err.rstrip("\n")
+
+
+def test_sim_seeds_10_to_the_20_is_a_usage_error_not_an_overflow(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--seeds 100000000000000000000`` raised ``OverflowError`` (the seeds' ``len``)."""
+    err = _usage_error(["sim", "--seeds", str(10**20)], capsys)
+    assert err == f"lash sim: error: argument --seeds: {SEEDS_RANGE}, got '{10**20}' " + (
+        "(see lash sim --help)"
+    )
+    # The whole seed space is a valid count: it starts, lazily (see the next test).
+
+
+def test_sim_seeds_0_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--seeds 0`` reported success over no seeds."""
+    err = _usage_error(["sim", "--seeds", "0"], capsys)
+    assert err.startswith(f"lash sim: error: argument --seeds: {SEEDS_RANGE}, got '0'")
+
+
+def test_sim_invalid_count_value_names_the_flag_and_its_range(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--seeds x`` said "invalid _count value: 'x'"."""
+    err = _usage_error(["sim", "--seeds", "10**20"], capsys)
+    assert "_count" not in err
+    assert err == f"lash sim: error: argument --seeds: {SEEDS_RANGE}, got '10**20' " + (
+        "(see lash sim --help)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["sim", "--start", "-1"], "argument --start: expected a whole number from 0 to "),
+        (["sim", "--seed", "1.5"], "argument --seed: expected a whole number from 0 to "),
+        (["sim", "--seed", str(2**64)], "argument --seed: expected a whole number from 0 to "),
+        (["sim", "--latency", "-1"], "argument --latency: expected a whole number from 0 to "),
+        (["sim", "--latency", "1000000001"], "argument --latency: expected a whole number"),
+        (["sim", "--sessions", "1001"], "argument --sessions: expected a whole number from 1 "),
+        (["sim", "--turns", "0"], "argument --turns: expected a whole number from 1 to 1000"),
+        (["sim", "--steps", ""], "argument --steps: expected a whole number from 1 to 1000"),
+        (["sim", "--tools", "9" * 5000], "argument --tools: expected a whole number from 1"),
+        (["sim", "--faults", "101"], "argument --faults: expected a whole number from 0 to 100"),
+        (["sim", "--offset", "nan"], "argument --offset: expected a number of ms at least 0"),
+        (["sim", "--offset", "1"], "argument --offset: expected a number of ms at least 0 and"),
+        (["sim", "--offset=-inf"], "argument --offset: expected a number of ms at least 0"),
+        (["sim", "--seeds"], "argument --seeds: expected one argument"),
+        (
+            ["sim", "--start", str(2**64 - 1), "--seeds", "2"],
+            "lash sim: error: argument --seeds: the last seed is 18446744073709551615, so at "
+            "most 1 seeds run from --start 18446744073709551615, not 2 (see lash sim --help)",
+        ),
+        (["sim", "--seed", "3", "--seeds", "4"], "argument --seed: runs one seed, so --seeds"),
+        (["sim", "--start", "3", "--seed", "4"], "argument --seed: runs one seed, so --start"),
+        (["demo", "keys", "--loop", "trio"], "argument --loop: applies to the turn demo, not"),
+        (["demo", "keys", "--virtual-time"], "argument --virtual-time: applies to the turn"),
+        (["sim", "--what"], "unrecognized arguments: --what"),
+        (["demo", "nope"], "argument what: invalid choice: 'nope'"),
+        (["demo", "--loop", "curio"], "argument --loop: invalid choice: 'curio'"),
+        (["demo", "--json=yes"], "argument --json: ignored explicit argument 'yes'"),
+        (["nope"], "argument COMMAND: invalid choice: 'nope'"),
+    ],
+)
+def test_every_bad_flag_value_exits_2_with_one_line(
+    argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = _usage_error(argv, capsys)
+    assert expected in err
+    assert err.startswith("lash")
+    assert err.endswith("--help)")
+
+
+class _Interrupt:
+    """A stand-in for ``simulate_seed`` that lets ``count`` seeds run, then presses Ctrl-C."""
+
+    def __init__(self, count: int) -> None:
+        from lash_core.sim.run import simulate_seed
+
+        self.real = simulate_seed
+        self.seen: list[int] = []
+        self.count = count
+
+    def __call__(self, seed: int, shape: Any) -> Any:
+        if len(self.seen) == self.count:
+            raise KeyboardInterrupt
+        self.seen.append(seed)
+        return self.real(seed, shape)
+
+
+@pytest.mark.parametrize(("count", "start"), [(10**9, 5), (2**64, 0)])
+def test_sim_seeds_1e9_iterates_lazily(
+    count: int, start: int, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--seeds 1000000000`` built the list of every seed before running the first."""
+    interrupt = _Interrupt(3)
+    monkeypatch.setattr("lash_core.sim.run.simulate_seed", interrupt)
+    assert main(["sim", "--seeds", str(count), "--start", str(start)]) == EXIT_INTERRUPTED
+    assert interrupt.seen == [start, start + 1, start + 2]
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == "\nlash: interrupted\n"
+
+
+def test_sim_latency_0_runs_its_worlds(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--latency 0`` raised ``ValueError: below(n) needs n >= 1``."""
+    assert main(["sim", "--seeds", "50", "--latency", "0"]) == 0
+    assert _table(capsys.readouterr().out)["failures"] == 0
+
+
+def test_sim_latency_100000_passes_every_oracle(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--latency 100000`` failed seeds 13, 23, 38, 85 and 91 (among 89 of 2,000): processes
+    gave up on signals planned later than their fixed 60 s patience."""
+    assert main(["sim", "--seeds", "100", "--latency", "100000"]) == 0
+    assert _table(capsys.readouterr().out) | {"failures": 0} == _table_of_100_slow_seeds()
+
+
+def _table_of_100_slow_seeds() -> dict[str, int]:
+    from lash_core.sim.oracles import ORACLES
+    from lash_core.sim.run import simulate_seed
+    from lash_core.sim.world import WorldShape
+
+    shape = WorldShape(max_latency_ms=100_000)
+    reports = [simulate_seed(seed, shape) for seed in range(100)]
+    assert not any(r.failed for r in reports)
+    return {
+        "seeds run": 100,
+        "effects": sum(r.effects for r in reports),
+        "faults injected": sum(r.faults for r in reports),
+        "oracles checked": 100 * len(ORACLES),
+        "failures": 0,
+    }
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_sim_progress_bar_is_drawn_only_on_a_terminal() -> None:
+    """The progress bar was written to stderr even when it was a file or a pipe."""
+    from lash_core.sim.world import DEFAULT_SHAPE
+
+    out, piped, terminal = io.StringIO(), io.StringIO(), _Terminal()
+    assert run_sim(range(4), DEFAULT_SHAPE, out=out, err=piped) == 0
+    assert piped.getvalue() == ""
+    assert run_sim(range(4), DEFAULT_SHAPE, out=out, err=terminal) == 0
+    assert terminal.getvalue().endswith("\r[" + "#" * 30 + "] 4/4 seeds, 0 failed\n")
+    # Seeds whose number is not known up front: a count, no bar.
+    counted = _Terminal()
+    assert run_sim(iter(range(2)), DEFAULT_SHAPE, out=out, err=counted) == 0
+    assert counted.getvalue() == "\r2 seeds, 0 failed\n"
+
+
+def _lash(*argv: str) -> list[str]:
+    script = os.path.join(os.path.dirname(sys.executable), "lash")
+    command = [script] if os.path.exists(script) else [sys.executable, "-m", "lash_core.cli"]
+    return [*command, *argv]
+
+
+def test_broken_pipe_into_head_exits_quietly() -> None:
+    """``lash sim --trace | head`` ended with a ``BrokenPipeError`` traceback."""
+    for argv in (["sim", "--seeds", "3000", "--trace"], ["demo", "--virtual-time", "--json"]):
+        process = subprocess.Popen(
+            _lash(*argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0
+        )
+        assert process.stdout is not None and process.stderr is not None
+        first = process.stdout.read(10)
+        assert first.startswith(b"{")
+        process.stdout.close()  # the reader goes away, as `head` does
+        err = process.stderr.read()
+        assert process.wait() == EXIT_BROKEN_PIPE, err
+        assert err == b""
+
+
+def test_ascii_output_encoding_degrades_instead_of_crashing() -> None:
+    """Under ``PYTHONIOENCODING=ascii`` the demo crashed on the ``°`` of its answer."""
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+
+    def run(*argv: str) -> subprocess.CompletedProcess[bytes]:
+        done = subprocess.run(_lash(*argv), env=env, capture_output=True, check=False)
+        assert done.returncode == 0, done.stderr.decode()
+        assert done.stderr == b""
+        done.stdout.decode("ascii")  # nothing but ASCII went out
+        return done
+
+    text = run("demo", "--virtual-time").stdout.decode()
+    assert "answer: It is 21 ?C in Oslo" in text
+    lines = run("demo", "--loop", "asyncio", "--virtual-time", "--json").stdout.decode()
+    (result,) = [json.loads(x) for x in lines.splitlines() if '"kind":"result"' in x]
+    (part,) = result["data"]["outcome"]["message"]["parts"]
+    assert part["text"].startswith("It is 21 °C in Oslo")  # JSON escapes decode to the text
+    assert "lash sim: 3 seeds from 0" in run("sim", "--seeds", "3").stdout.decode()
+
+
+def test_degraded_json_escapes_any_character() -> None:
+    from lash_core.cli import _Degrading
+
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="ascii")
+    _Degrading(stream, json_escapes=True).write(json.dumps({"t": "°C 🦊 ok"}, ensure_ascii=False))
+    stream.flush()
+    assert json.loads(raw.getvalue().decode("ascii")) == {"t": "°C 🦊 ok"}
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="latin-1")
+    _Degrading(stream, json_escapes=False).write("°C 🦊 ok")
+    stream.flush()
+    assert raw.getvalue().decode("latin-1") == "°C ? ok"

@@ -136,14 +136,18 @@ def simulate_seed(seed: int, shape: WorldShape = DEFAULT_SHAPE) -> SimReport:
 
 @attrs.define
 class SimSummary:
-    """Totals over many simulations, and the reports of those that failed."""
+    """Totals over many simulations, and the reports of those that failed: all of them, or
+    only the first ``keep`` (so a summary of any number of seeds stays small)."""
 
     seeds: int = 0
     effects: int = 0
     faults: int = 0
     oracles_checked: int = 0
     steps: int = 0
+    failed: int = 0
+    """How many simulations failed (kept or not)."""
     failures: list[SimReport] = attrs.Factory(list)
+    keep: int | None = None
 
     def add(self, report: SimReport) -> None:
         self.seeds += 1
@@ -152,7 +156,9 @@ class SimSummary:
         self.oracles_checked += report.oracles_checked
         self.steps += report.steps
         if report.failed:
-            self.failures.append(report)
+            self.failed += 1
+            if self.keep is None or len(self.failures) < self.keep:
+                self.failures.append(report)
 
     def table(self) -> list[tuple[str, int]]:
         """The summary rows: seeds run, effects, faults injected, oracles checked, failures."""
@@ -161,5 +167,5 @@ class SimSummary:
             ("effects", self.effects),
             ("faults injected", self.faults),
             ("oracles checked", self.oracles_checked),
-            ("failures", len(self.failures)),
+            ("failures", self.failed),
         ]

@@ -116,6 +116,7 @@ from lash_core.wire import Err, JsonValue, Ok, to_wire
 
 __all__ = [
     "DEFAULT_SHAPE",
+    "MAX_LATENCY_MS",
     "ModelStep",
     "ProcessPlan",
     "Recorder",
@@ -125,6 +126,7 @@ __all__ = [
     "WorldPlan",
     "WorldShape",
     "draw_world",
+    "process_patience_s",
     "run_world",
     "world_config",
 ]
@@ -144,8 +146,14 @@ EARLY_SIGNAL_PERCENT: Final = 35
 PROCESS_KIND: Final = "sim-process"
 """The engine kind of simulated processes (the runner's function name)."""
 PROCESS_PATIENCE_S: Final = 60.0
-"""A process's signal wait gives up after this long (virtual seconds; every planned signal
-arrives well before, so only a lost signal makes a process fail)."""
+"""The least time a process's signal wait waits before giving up (virtual seconds); a world
+with slower signals waits longer (:func:`process_patience_s`)."""
+PATIENCE_FACTOR: Final = 4
+"""A process waits at least this many times its world's latest planned signal instant."""
+
+MAX_LATENCY_MS: Final = 1_000_000_000
+"""The largest ``max_latency_ms`` of a world (about 11.6 days): virtual instants stay exact to
+well below a millisecond."""
 
 PENDING_PERCENT: Final = 25
 """How often a tool call answers *pending* and is completed later by a resolver."""
@@ -281,6 +289,8 @@ class WorldShape:
         ]
         if self.max_latency_ms < 0:
             problems.append("max_latency_ms must not be negative")
+        elif self.max_latency_ms > MAX_LATENCY_MS:
+            problems.append(f"max_latency_ms must be at most {MAX_LATENCY_MS}")
         if not 0 <= self.fault_percent <= 100:
             problems.append("fault_percent must be between 0 and 100")
         if not 0 <= self.offset_ms < 1:
@@ -298,7 +308,9 @@ def _draw_process(source: ChoiceSource, shape: WorldShape, faulty: bool) -> Proc
     wait_ms = integer(source, 0, latency)
     # The first signal is plainly sent once the process waits; sometimes before it waits.
     early = chance(source, EARLY_SIGNAL_PERCENT)
-    instants = [integer(source, 0, wait_ms) if early else wait_ms + integer(source, 1, latency)]
+    # (A latency of 0 still sends a late first signal 1 ms after the wait begins.)
+    late = max(latency, 1)
+    instants = [integer(source, 0, wait_ms) if early else wait_ms + integer(source, 1, late)]
     for _ in waits[1:]:
         instants.append(instants[-1] + integer(source, 1, latency + 1))
     signal_ms = tuple(at + shape.offset_ms for at in instants)
@@ -664,9 +676,27 @@ async def _watch_process(host: InlineHost, recorder: Recorder, pid: str, session
     recorder.add("process_end", pid=pid, output=to_wire(output), session=session)
 
 
-async def _run_process(recorder: Recorder, ctx: ProcessContext) -> JsonValue:
+def process_patience_s(plan: WorldPlan) -> float:
+    """How long (virtual seconds) a process of ``plan`` waits for a signal before it gives up.
+
+    Every planned signal must arrive well within it, so that only a lost signal makes a process
+    fail: :data:`PATIENCE_FACTOR` times the latest planned signal instant (measured from the
+    process's start, as its waits are), and never less than :data:`PROCESS_PATIENCE_S`. Worlds
+    of the default shape never come near that floor, so their traces do not depend on it."""
+    latest = 0.0
+    for session in plan.sessions:
+        for turn in session.turns:
+            for step in turn.steps:
+                for tool in step.tools:
+                    if tool.process is not None and tool.process.signal_ms:
+                        latest = max(latest, tool.process.signal_ms[-1])
+    return max(PROCESS_PATIENCE_S, PATIENCE_FACTOR * latest / 1000)
+
+
+async def _run_process(recorder: Recorder, patience_s: float, ctx: ProcessContext) -> JsonValue:
     """A simulated process: sleeps, then waits for its signals in order, recording each wait
-    and what it resumed with; returns the payloads it got."""
+    and what it resumed with; returns the payloads it got. Each wait gives up after
+    ``patience_s``."""
     spec = ctx.input
     assert isinstance(spec, EngineInput) and isinstance(spec.payload, dict)
     session = spec.payload["session"]
@@ -681,7 +711,7 @@ async def _run_process(recorder: Recorder, ctx: ProcessContext) -> JsonValue:
         assert isinstance(name, str)
         ordinal = ordinals[name] = ordinals.get(name, 0) + 1
         recorder.add("process_wait", name=name, ordinal=ordinal, **where)
-        payload = await ctx.wait_signal(name, timeout=PROCESS_PATIENCE_S)
+        payload = await ctx.wait_signal(name, timeout=patience_s)
         recorder.add("process_resumed", name=name, ordinal=ordinal, payload=payload, **where)
         got.append(payload)
     return {"session": session, "got": got}
@@ -838,7 +868,9 @@ async def run_world(plan: WorldPlan, host: InlineHost, recorder: Recorder) -> No
 
     A process runner runs the world's background processes for the world's lifetime; the
     world ends once every session, signal sender, canceller and process has finished."""
-    runner = ProcessRunner(host, {PROCESS_KIND: functools.partial(_run_process, recorder)})
+    patience = process_patience_s(plan)
+    run = functools.partial(_run_process, recorder, patience)
+    runner = ProcessRunner(host, {PROCESS_KIND: run})
     async with runner.running():
         async with host.primitives.open_task_group() as group:
             for session in plan.sessions:

@@ -23,6 +23,9 @@ from lash_core.sim.oracles import ORACLES, Violation, check_all
 from lash_core.sim.run import SimReport, reproduce_command, simulate, simulate_seed
 from lash_core.sim.world import (
     DEFAULT_SHAPE,
+    MAX_LATENCY_MS,
+    PATIENCE_FACTOR,
+    PROCESS_PATIENCE_S,
     ModelStep,
     ProcessPlan,
     Recorder,
@@ -32,6 +35,7 @@ from lash_core.sim.world import (
     WorldPlan,
     WorldShape,
     draw_world,
+    process_patience_s,
     run_world,
 )
 
@@ -470,3 +474,69 @@ def test_an_unusable_world_shape_is_refused() -> None:
         "max_tools must be at least 1; max_latency_ms must not be negative; "
         "offset_ms must be at least 0 and below 1"
     )
+
+
+# -- slow and instant worlds ------------------------------------------------------------------
+
+
+def test_latency_100000_gives_processes_patience_to_match() -> None:
+    """Once failed two oracles: a process gave up on its signal after a fixed 60 s, though the
+    signal was planned (and sent) later than that in a world of 100 s latencies."""
+    shape = WorldShape(max_latency_ms=100_000)
+    for seed in (13, 23, 38, 85, 91):
+        report = simulate_seed(seed, shape)
+        assert report.violations == ()
+        latest = max(
+            tool.process.signal_ms[-1]
+            for session in report.plan.sessions
+            for turn in session.turns
+            for step in turn.steps
+            for tool in step.tools
+            if tool.process is not None
+        )
+        assert latest > 60_000  # the old patience was too short for this world
+        assert process_patience_s(report.plan) == PATIENCE_FACTOR * latest / 1000
+
+
+def test_default_worlds_keep_the_fixed_patience() -> None:
+    """Patience grows only past the 60 s floor, which default worlds never reach, so their
+    traces are what they were before patience followed the latency."""
+    for seed in range(2000):
+        plan = draw_world(SeededChoices(seed))
+        assert process_patience_s(plan) == PROCESS_PATIENCE_S
+
+
+def test_latency_0_draws_and_runs_a_world() -> None:
+    """Once raised ``ValueError: below(n) needs n >= 1`` drawing a late process signal."""
+    shape = WorldShape(max_latency_ms=0)
+    for seed in (6, 12, 22, 37, 40):
+        report = simulate_seed(seed, shape)
+        assert report.violations == ()
+        tools = [t for s in report.plan.sessions for u in s.turns for m in u.steps for t in m.tools]
+        assert any(t.process is not None and t.process.wait_ms == 0 for t in tools)
+
+
+def test_a_latency_beyond_the_bound_is_refused() -> None:
+    WorldShape(max_latency_ms=MAX_LATENCY_MS)
+    with pytest.raises(LocalProtocolError) as info:
+        WorldShape(max_latency_ms=MAX_LATENCY_MS + 1)
+    assert info.value.code == codes.SIM_WORLD_SHAPE_INVALID
+    assert info.value.message == f"max_latency_ms must be at most {MAX_LATENCY_MS}"
+
+
+def test_a_summary_keeps_only_the_failures_it_is_asked_to() -> None:
+    """``lash sim`` over many seeds kept every failing report (with its whole trace)."""
+    from lash_core.sim.run import SimSummary
+
+    broken = _report(simulate_seed(1).plan)
+    summary = SimSummary(keep=2)
+    for _ in range(5):
+        summary.add(broken)
+    summary.add(simulate_seed(2))
+    assert summary.seeds == 6 and summary.failed == 5
+    assert summary.failures == [broken, broken]
+    assert dict(summary.table())["failures"] == 5
+    every = SimSummary()
+    every.add(broken)
+    every.add(broken)
+    assert len(every.failures) == 2
