@@ -25,21 +25,23 @@ from benchmarks.bench_drivers import DRIVERS, _Driver
 from benchmarks.catalog import benchmark
 from benchmarks.harness import Body, Context, Figure, require
 from lash_core.effects.invocation import Replay
-from lash_core.effects.process import (
-    EngineInput,
+from lash_core.process import ProcessRegistry
+from lash_core.process.events import ProcessEventAppendRequest
+from lash_core.process.grants import (
     HandleDescriptor,
+    ProcessListMode,
+)
+from lash_core.process.records import (
+    EngineInput,
     HostOriginator,
-    ProcessEventAppendRequest,
     ProcessEventType,
     ProcessIdentity,
-    ProcessListMode,
     ProcessProvenance,
     ProcessRegistration,
     RecoveryDisposition,
     SessionScope,
     SuccessOutput,
 )
-from lash_core.process import ProcessRegistry
 from lash_core.wire import JsonValue
 
 APPEND_BUDGET: Final = 6.0

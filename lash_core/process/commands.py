@@ -29,11 +29,8 @@ from lash_core.effects.process import (
     ProcessCommand,
     ProcessDeleteSession,
     ProcessEffectOutcome,
-    ProcessEvent,
-    ProcessEventAppendRequest,
     ProcessList,
     ProcessListed,
-    ProcessRecord,
     ProcessSessionDeleted,
     ProcessSignalled,
     ProcessSignalSend,
@@ -41,19 +38,28 @@ from lash_core.effects.process import (
     ProcessStarted,
     ProcessTransfer,
     ProcessTransferred,
-    ProcessWakeDelivery,
-    SignalWait,
-    WaitState,
 )
 from lash_core.errors import LashError, LocalProtocolError
 from lash_core.keys import AwaitEventKey
-from lash_core.process.registry import (
+from lash_core.process.events import (
+    ProcessEvent,
+    ProcessEventAppendRequest,
+    ProcessWakeDelivery,
+)
+from lash_core.process.grants import validate_grant
+from lash_core.process.lifecycle import (
     PROCESS_RESUMED,
     PROCESS_WAITING,
+    validate_process_id,
+)
+from lash_core.process.records import (
+    ProcessRecord,
+    SignalWait,
+    WaitState,
+)
+from lash_core.process.registry import (
     AwaitParked,
     ProcessRegistry,
-    validate_grant,
-    validate_process_id,
 )
 from lash_core.resolution import (
     Resolution,

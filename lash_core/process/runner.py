@@ -31,7 +31,15 @@ from typing import Final, TypeAlias
 from lash_core import codes
 from lash_core.canonical import normalize_json_value
 from lash_core.effects.invocation import Replay
-from lash_core.effects.process import (
+from lash_core.effects.replay_keys import PROCESS_CANCEL_REQUESTED
+from lash_core.errors import LashError
+from lash_core.host import CancelToken, InlineHost, TaskGroup, TaskHandle
+from lash_core.process.commands import signal_result, signal_wait_identity, validate_signal_name
+from lash_core.process.events import (
+    ProcessEvent,
+    ProcessEventAppendRequest,
+)
+from lash_core.process.records import (
     AbandonedOutput,
     AbandonEvidence,
     AbandonWriter,
@@ -39,17 +47,11 @@ from lash_core.effects.process import (
     EngineInput,
     FailureOutput,
     ProcessAwaitOutput,
-    ProcessEvent,
-    ProcessEventAppendRequest,
     ProcessInput,
     ProcessRecord,
     SuccessOutput,
     ToolCallInput,
 )
-from lash_core.effects.replay_keys import PROCESS_CANCEL_REQUESTED
-from lash_core.errors import LashError
-from lash_core.host import CancelToken, InlineHost, TaskGroup, TaskHandle
-from lash_core.process.commands import signal_result, signal_wait_identity, validate_signal_name
 from lash_core.scope import ProcessScope
 from lash_core.wire import JsonValue
 

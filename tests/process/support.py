@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from lash_core.effects.invocation import Replay
-from lash_core.effects.process import (
+from lash_core.process.events import ProcessEventAppendRequest
+from lash_core.process.records import (
     EngineInput,
     ExternalInput,
     HostOriginator,
-    ProcessEventAppendRequest,
     ProcessEventType,
     ProcessIdentity,
     ProcessInput,

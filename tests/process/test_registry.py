@@ -10,30 +10,15 @@ import pytest
 from lash_core import codes, wire
 from lash_core.effects.invocation import ProcessCause, ProcessEventSubject, Replay
 from lash_core.effects.process import (
-    CancelledOutput,
-    CancelledStatus,
-    CompletedStatus,
-    ExternalInput,
-    FailedStatus,
-    FailureOutput,
-    HandleDescriptor,
     ProcessAwait,
     ProcessCancel,
     ProcessCancelled,
     ProcessDeleteSession,
-    ProcessEventAppendRequest,
-    ProcessEventType,
     ProcessList,
     ProcessListed,
-    ProcessListMode,
     ProcessSessionDeleted,
     ProcessStart,
     ProcessStarted,
-    ProcessStartGrant,
-    RunningStatus,
-    SignalWait,
-    SuccessOutput,
-    WaitState,
 )
 from lash_core.effects.replay_keys import process_terminal_replay_key
 from lash_core.errors import LashError
@@ -46,6 +31,25 @@ from lash_core.process import (
     CommandParked,
     ProcessRegistry,
     apply_process_command,
+)
+from lash_core.process.events import ProcessEventAppendRequest
+from lash_core.process.grants import (
+    HandleDescriptor,
+    ProcessListMode,
+    ProcessStartGrant,
+)
+from lash_core.process.records import (
+    CancelledOutput,
+    CancelledStatus,
+    CompletedStatus,
+    ExternalInput,
+    FailedStatus,
+    FailureOutput,
+    ProcessEventType,
+    RunningStatus,
+    SignalWait,
+    SuccessOutput,
+    WaitState,
 )
 from lash_core.scope import ProcessScope, ProcessSignal
 from lash_core.wire import JsonValue

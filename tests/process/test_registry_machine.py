@@ -21,21 +21,23 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from lash_core import codes
 from lash_core.effects.invocation import Replay
-from lash_core.effects.process import (
+from lash_core.errors import LashError
+from lash_core.process import AwaitParked, AwaitReady, ProcessRegistry, terminal_event_type
+from lash_core.process.events import ProcessEventAppendRequest
+from lash_core.process.grants import (
+    HandleDescriptor,
+    ProcessListMode,
+)
+from lash_core.process.records import (
     CancelledOutput,
     FailureOutput,
-    HandleDescriptor,
     PointerSelector,
     ProcessAwaitOutput,
-    ProcessEventAppendRequest,
     ProcessEventType,
-    ProcessListMode,
     ProcessWakeSpec,
     SessionScope,
     SuccessOutput,
 )
-from lash_core.errors import LashError
-from lash_core.process import AwaitParked, AwaitReady, ProcessRegistry, terminal_event_type
 from lash_core.wire import JsonValue
 from tests.process.support import SIGNAL_TYPES, note, registration
 from tests.process.test_registry import snapshot

@@ -18,16 +18,9 @@ from lash_core.effects import (
     SleepCommand,
 )
 from lash_core.effects.process import (
-    AbandonedOutput,
-    AbandonWriter,
-    CancelledOutput,
-    ExternalInput,
-    FailureOutput,
     ProcessAwait,
     ProcessCancel,
     ProcessStart,
-    SuccessOutput,
-    ToolCallInput,
 )
 from lash_core.effects.replay_keys import process_effect_invocation
 from lash_core.effects.tools import PreparedToolCall
@@ -45,6 +38,15 @@ from lash_core.process import (
     ProcessRunner,
     signal_request,
     signal_wait_identity,
+)
+from lash_core.process.records import (
+    AbandonedOutput,
+    AbandonWriter,
+    CancelledOutput,
+    ExternalInput,
+    FailureOutput,
+    SuccessOutput,
+    ToolCallInput,
 )
 from lash_core.scope import ProcessScope
 from lash_core.testing.conformance import Driver, Harness
