@@ -20,8 +20,15 @@ WING = [
 VALUE_MODULES = ("records", "events", "grants", "leases", "lifecycle", "state", "wakes")
 # What the value modules and the registry may never load: the host (being split into
 # loop/routing/host), turns and the simulator sit above them.
-FORBIDDEN_PREFIXES = ("lash_core.host", "lash_core.loop", "lash_core.routing", "lash_core.turn")
-FORBIDDEN_PREFIXES += ("lash_core.sim", "lash_core.process.runner", "lash_core.process.service")
+FORBIDDEN_PREFIXES: tuple[str, ...] = (
+    "lash_core.host",
+    "lash_core.loop",
+    "lash_core.routing",
+    "lash_core.turn",
+    "lash_core.sim",
+    "lash_core.process.runner",
+    "lash_core.process.service",
+)
 
 
 def _module_imports(path: Path) -> set[str]:
