@@ -35,12 +35,12 @@ from lash_core.process.grants import validate_grant as validate_grant
 from lash_core.process.lifecycle import CORE_EVENT_TYPES as CORE_EVENT_TYPES
 from lash_core.process.lifecycle import terminal_event_type as terminal_event_type
 from lash_core.process.lifecycle import validate_process_id as validate_process_id
-from lash_core.process.registry import Appended as Appended
-from lash_core.process.registry import AwaitParked as AwaitParked
-from lash_core.process.registry import AwaitReady as AwaitReady
-from lash_core.process.registry import AwaitStart as AwaitStart
 from lash_core.process.registry import ProcessRegistry as ProcessRegistry
-from lash_core.process.registry import Registered as Registered
+from lash_core.process.results import Appended as Appended
+from lash_core.process.results import AwaitParked as AwaitParked
+from lash_core.process.results import AwaitReady as AwaitReady
+from lash_core.process.results import AwaitStart as AwaitStart
+from lash_core.process.results import Registered as Registered
 from lash_core.process.runner import FAILURE_CLASS as FAILURE_CLASS
 from lash_core.process.runner import ProcessContext as ProcessContext
 from lash_core.process.runner import ProcessFunction as ProcessFunction

@@ -10,7 +10,7 @@ import attrs
 
 from lash_core import codes
 from lash_core.errors import LashError, LocalProtocolError
-from lash_core.process.lifecycle import blank
+from lash_core.process.lifecycle import argument_error, check_scope, checked_value
 from lash_core.process.records import ProcessRecord, SessionScope
 from lash_core.process.state import RegistryBase
 from lash_core.wire import omit_if_none
@@ -22,7 +22,6 @@ __all__ = [
     "ProcessListMode",
     "ProcessSessionDeleteReport",
     "ProcessStartGrant",
-    "check_scope",
     "validate_grant",
 ]
 
@@ -78,25 +77,34 @@ class ProcessSessionDeleteReport:
 # -- validation ------------------------------------------------------------------------------
 
 
-def check_scope(scope: object) -> SessionScope:
-    """``scope`` if it is a session scope with a non-blank session id
-    (``process_session_invalid`` otherwise)."""
-    if type(scope) is not SessionScope or blank(scope.session_id):
-        raise LocalProtocolError(
-            codes.PROCESS_SESSION_INVALID, "a session scope needs a non-blank session id"
-        )
-    return scope
-
-
 def validate_grant(scope: object, descriptor: object) -> None:
     """Raise ``process_session_invalid`` unless ``scope`` is a session scope with a non-blank
-    session id and ``descriptor`` a handle descriptor."""
+    session id and ``descriptor`` a handle descriptor (its kind and label strings or None)."""
     check_scope(scope)
     if type(descriptor) is not HandleDescriptor:
         raise LocalProtocolError(
             codes.PROCESS_SESSION_INVALID,
             f"expected a HandleDescriptor, got {type(descriptor).__name__}",
         )
+    checked_value(descriptor, HandleDescriptor, codes.PROCESS_SESSION_INVALID, "a descriptor")
+
+
+def _check_mode(mode: object) -> ProcessListMode:
+    if type(mode) is not ProcessListMode:
+        raise argument_error("a list mode is a ProcessListMode", mode)
+    return mode
+
+
+def _check_ids(process_ids: object) -> list[str]:
+    """The ids, in order and deduplicated, if ``process_ids`` is an iterable of strings (and
+    not a string itself)."""
+    if isinstance(process_ids, str | bytes) or not isinstance(process_ids, Iterable):
+        raise argument_error("process ids are an iterable of strings", process_ids)
+    ids = list(process_ids)
+    for pid in ids:
+        if type(pid) is not str:
+            raise argument_error("process ids are an iterable of strings", pid)
+    return list(dict.fromkeys(ids))
 
 
 # -- the registry's grant part ---------------------------------------------------------------
@@ -161,10 +169,10 @@ class GrantsMixin(RegistryBase):
         """``(grant, record)`` pairs of the scope, sorted by process id; ``live`` leaves out
         terminal processes."""
         check_scope(scope)
+        live = _check_mode(mode) is ProcessListMode.LIVE
         grants = self._grants.get(scope.id)
         if not grants:
             return ()
-        live = mode is ProcessListMode.LIVE
         processes = self._processes
         out = []
         for pid in sorted(grants):
@@ -181,7 +189,7 @@ class GrantsMixin(RegistryBase):
         (``process_handle_not_granted`` names the ids the source does not hold)."""
         check_scope(from_scope)
         check_scope(to_scope)
-        wanted = list(dict.fromkeys(process_ids))
+        wanted = _check_ids(process_ids)
         held = self._grants.get(from_scope.id, {})
         missing = [pid for pid in wanted if pid not in held]
         if missing:

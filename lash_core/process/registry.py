@@ -25,18 +25,15 @@ keep in sync, while each part's state is still initialised and changed only by i
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final, TypeAlias
 
 import attrs
 
 from lash_core import codes, wire
-from lash_core.canonical import normalize_json_value
 from lash_core.effects.invocation import Replay
 from lash_core.effects.replay_keys import (
     PROCESS_CANCEL_REQUESTED,
     process_cancel_requested_replay_key,
     process_event_invocation,
-    process_event_payload_hash,
     process_terminal_replay_key,
 )
 from lash_core.errors import LashError, LocalProtocolError
@@ -51,13 +48,19 @@ from lash_core.process.grants import (
     GrantsMixin,
     ProcessHandleGrant,
     ProcessSessionDeleteReport,
-    check_scope,
 )
 from lash_core.process.leases import LeasesMixin, ProcessLease, ProcessLeaseCompletion
 from lash_core.process.lifecycle import (
+    argument_error,
     blank,
+    check_append_request,
+    check_bool_filter,
+    check_cursor,
     check_now,
+    check_scope,
+    checked_value,
     is_await_output,
+    is_signal,
     payload_error,
     status_of,
     terminal_event_type,
@@ -73,61 +76,19 @@ from lash_core.process.records import (
     SessionScope,
     WaitState,
 )
-from lash_core.process.state import ProcessState
+from lash_core.process.results import (
+    NO_WAKE,
+    Appended,
+    AwaitParked,
+    AwaitReady,
+    AwaitStart,
+    Registered,
+)
+from lash_core.process.state import EventLog, ProcessState
 from lash_core.process.wakes import materialize_wake, wake_delivery
 from lash_core.wire import JsonValue
 
-__all__ = [
-    "Appended",
-    "AwaitParked",
-    "AwaitReady",
-    "AwaitStart",
-    "ProcessRegistry",
-    "Registered",
-]
-
-
-# -- results ---------------------------------------------------------------------------------
-
-_NO_WAKE: Final[frozenset[int]] = frozenset()
-
-
-@attrs.frozen
-class Registered:
-    """The process's record; ``created`` is false when an identical registration existed."""
-
-    record: ProcessRecord
-    created: bool
-
-
-@attrs.frozen
-class Appended:
-    """The event (the existing one when its replay key was already recorded: ``appended`` is
-    then false), the record afterwards, the awaiter ids to wake (the process reached its
-    terminal) and, for an event with a wake and a target scope, its wake delivery."""
-
-    event: ProcessEvent
-    record: ProcessRecord
-    appended: bool
-    wake: frozenset[int]
-    wake_delivery: ProcessWakeDelivery | None = None
-
-
-@attrs.frozen
-class AwaitReady:
-    """The process is terminal: its await output."""
-
-    output: ProcessAwaitOutput
-
-
-@attrs.frozen
-class AwaitParked:
-    """Not terminal yet: wait for the awaiter's wake, then :meth:`ProcessRegistry.end_await`."""
-
-    waiter_id: int
-
-
-AwaitStart: TypeAlias = AwaitReady | AwaitParked
+__all__ = ["ProcessRegistry"]
 
 
 # -- the registry ----------------------------------------------------------------------------
@@ -190,7 +151,9 @@ class ProcessRegistry(GrantsMixin, LeasesMixin):
         return len(self._processes)
 
     def get(self, process_id: str) -> ProcessRecord | None:
-        """The process's record, or ``None``."""
+        """The process's record, or ``None`` (``process_argument_invalid`` for a non-string)."""
+        if type(process_id) is not str:
+            raise argument_error("a process id is a string", process_id)
         process = self._processes.get(process_id)
         return None if process is None else process.record
 
@@ -200,7 +163,8 @@ class ProcessRegistry(GrantsMixin, LeasesMixin):
 
     def events(self, process_id: str, after: int = 0) -> tuple[ProcessEvent, ...]:
         """The process's events with a sequence above ``after``, in order."""
-        return tuple(self._get(process_id).events[max(after, 0) :])
+        process = self._get(process_id)
+        return tuple(process.events[max(check_cursor(after, "after"), 0) :])
 
     def event_count(self, process_id: str) -> int:
         """How many events the process's log holds."""
@@ -209,7 +173,31 @@ class ProcessRegistry(GrantsMixin, LeasesMixin):
     def recent_events(self, process_id: str, limit: int) -> tuple[ProcessEvent, ...]:
         """The last ``limit`` events of the log, oldest first."""
         events = self._get(process_id).events
+        limit = check_cursor(limit, "limit")
         return tuple(events[-limit:]) if limit > 0 else ()
+
+    def event_type_count(self, process_id: str, event_type: str) -> int:
+        """How many ``event_type`` events the process's log holds (O(1))."""
+        process = self._get(process_id)
+        if type(event_type) is not str:
+            raise argument_error("an event type is a string", event_type)
+        return process.counts.get(event_type, 0)
+
+    def event_log(self, process_id: str) -> EventLog:
+        """A read-only, live view of the process's log (nothing is copied)."""
+        return EventLog(self._get(process_id))
+
+    def event_type_ordinal(self, process_id: str, sequence: int) -> int:
+        """Which of its type the event ``sequence`` is: how many events of that type the log
+        holds up to and including it (O(1); ``process_argument_invalid`` for a sequence the
+        log does not hold)."""
+        process = self._get(process_id)
+        if type(sequence) is not int or not 1 <= sequence <= len(process.events):
+            raise argument_error(
+                f"a sequence of process `{process_id}` is an int in 1..{len(process.events)}",
+                sequence,
+            )
+        return process.ordinals[sequence - 1]
 
     def is_cancel_requested(self, process_id: str) -> bool:
         """Whether the log holds a ``process.cancel_requested`` event."""
@@ -219,6 +207,8 @@ class ProcessRegistry(GrantsMixin, LeasesMixin):
         self, *, terminal: bool | None = None, waiting: bool | None = None
     ) -> tuple[ProcessRecord, ...]:
         """Records sorted by id, optionally only terminal (or live) and only waiting (or not)."""
+        check_bool_filter(terminal, "terminal")
+        check_bool_filter(waiting, "waiting")
         out = []
         for pid in sorted(self._processes):
             record = self._processes[pid].record
@@ -276,35 +266,27 @@ class ProcessRegistry(GrantsMixin, LeasesMixin):
         A replay key already recorded returns the recorded event when the event type and
         payload hash match (repairing a running status from a recorded terminal), and raises
         ``process_event_replay_conflict`` otherwise. A new event must be declared; terminal and
-        ``process.cancel_requested`` events need a replay key; a terminal ends the process
-        (``process_already_terminal`` if it had ended), clears its wait and wakes its awaiters.
+        ``process.cancel_requested`` events need a replay key; a terminal ends the process,
+        clears its wait and wakes its awaiters. A process that has its terminal takes no new
+        event (``process_already_terminal``) except a signal (``signal.{name}``), which is
+        logged as the reference logs it: its sender cannot know the process ended.
 
         An event of a wake-declaring type carries its materialised wake; with a target scope
         (the request's ``wake_target_scope``, else the record's ``wake_target``) the result has
         its wake delivery, recorded as pending unless its wake id is pending or acknowledged
         already. A replayed event re-materialises the same delivery without recording it again.
+
+        The whole request is checked, its payload normalised and hashed and the event and its
+        delivery built before anything changes: a refused append leaves the registry as it was.
         """
         check_now(now_ms)
         process = self._get(process_id)
-        if type(request) is not ProcessEventAppendRequest:
-            raise LocalProtocolError(
-                codes.PROCESS_EVENT_PAYLOAD_INVALID,
-                f"expected a ProcessEventAppendRequest, got {type(request).__name__}",
-            )
-        event_type = request.event_type
-        try:
-            payload = normalize_json_value(request.payload)
-        except ValueError as exc:
-            raise payload_error(process_id, str(event_type), f"is not JSON: {exc}") from None
-        target = request.wake_target_scope
-        if target is not None:
-            check_scope(target)
-        else:
-            target = process.record.wake_target
-        replay = request.replay
+        checked = check_append_request(process_id, request)
+        event_type, payload, replay = checked.event_type, checked.payload, checked.replay
+        target = checked.target if checked.target is not None else process.record.wake_target
         if replay is not None and replay.key in process.replays:
             recorded_hash, index = process.replays[replay.key]
-            if process_event_payload_hash(event_type, payload) != recorded_hash:
+            if checked.digest != recorded_hash:
                 raise LashError(
                     codes.PROCESS_EVENT_REPLAY_CONFLICT,
                     f"process `{process_id}`: replay key {replay.key!r} was recorded with a "
@@ -317,8 +299,8 @@ class ProcessRegistry(GrantsMixin, LeasesMixin):
                 return self._finish(
                     process, event, status_of(terminal), now_ms, delivery, appended=False
                 )
-            return Appended(event, process.record, False, _NO_WAKE, delivery)
-        declared = process.types.get(event_type) if isinstance(event_type, str) else None
+            return Appended(event, process.record, False, NO_WAKE, delivery)
+        declared = process.types.get(event_type)
         if declared is None:
             raise LocalProtocolError(
                 codes.PROCESS_EVENT_TYPE_UNDECLARED,
@@ -334,33 +316,34 @@ class ProcessRegistry(GrantsMixin, LeasesMixin):
         terminal = None
         if declared.terminal:
             status, terminal = terminal_status(process_id, declared, payload)
-            if process.record.is_terminal:
-                raise LashError(
-                    codes.PROCESS_ALREADY_TERMINAL,
-                    f"process `{process_id}` is already terminal ({process.record.status.state})",
-                )
+        if process.record.is_terminal and (declared.terminal or not is_signal(event_type)):
+            raise LashError(
+                codes.PROCESS_ALREADY_TERMINAL,
+                f"process `{process_id}` is already terminal ({process.record.status.state}): "
+                f"it takes no new {event_type} event",
+            )
         sequence = len(process.events) + 1
         wake = None
         if declared.wake is not None:
             wake = materialize_wake(process_id, sequence, event_type, payload, declared.wake)
-        semantics = ProcessEventSemantics(terminal, wake)
         event = ProcessEvent(
             process_id=process_id,
             sequence=sequence,
             event_type=event_type,
             payload=payload,
             invocation=process_event_invocation(process_id, sequence, event_type, replay),
-            semantics=semantics,
+            semantics=ProcessEventSemantics(terminal, wake),
             occurred_at=SystemTime.from_ms(now_ms),
         )
-        process.log(event)
         delivery = self._delivery(process, event, target)
+        # Everything is checked and built: from here on nothing can fail.
+        process.log(event, checked.digest)
         if delivery is not None and delivery.wake_id not in self._acknowledged_wakes:
             self._wakes.setdefault(delivery.wake_id, delivery)
         if status is not None:
             return self._finish(process, event, status, now_ms, delivery, appended=True)
         process.record = attrs.evolve(process.record, updated_at_ms=now_ms)
-        return Appended(event, process.record, True, _NO_WAKE, delivery)
+        return Appended(event, process.record, True, NO_WAKE, delivery)
 
     @staticmethod
     def _delivery(
@@ -424,11 +407,13 @@ class ProcessRegistry(GrantsMixin, LeasesMixin):
         """Record (or with ``None`` clear) what a running process waits for."""
         check_now(now_ms)
         process = self._get(process_id)
-        if wait is not None and type(wait) is not WaitState:
-            raise LocalProtocolError(
-                codes.PROCESS_EVENT_PAYLOAD_INVALID,
-                f"expected a WaitState, got {type(wait).__name__}",
-            )
+        if wait is not None:
+            if type(wait) is not WaitState:
+                raise LocalProtocolError(
+                    codes.PROCESS_EVENT_PAYLOAD_INVALID,
+                    f"expected a WaitState, got {type(wait).__name__}",
+                )
+            wait = checked_value(wait, WaitState, codes.PROCESS_EVENT_PAYLOAD_INVALID, "a wait")
         if wait is not None and process.record.is_terminal:
             raise LashError(
                 codes.PROCESS_ALREADY_TERMINAL,
@@ -542,6 +527,8 @@ class ProcessRegistry(GrantsMixin, LeasesMixin):
 
     def is_wake_acknowledged(self, wake_id: str) -> bool:
         """Whether the wake with this id was acknowledged."""
+        if type(wake_id) is not str:
+            raise argument_error("a wake id is a string", wake_id)
         return wake_id in self._acknowledged_wakes
 
     # -- sessions ------------------------------------------------------------------------------

@@ -38,10 +38,8 @@ from lash_core.process.records import (
     ProcessAwaitOutput,
     ProcessRecord,
 )
-from lash_core.process.registry import (
-    AwaitReady,
-    ProcessRegistry,
-)
+from lash_core.process.registry import ProcessRegistry
+from lash_core.process.results import AwaitReady
 from lash_core.resolution import AlreadyResolved, ok
 
 if TYPE_CHECKING:

@@ -16,8 +16,8 @@ from lash_core.process.records import (
     CancelledOutput,
     SuccessOutput,
 )
-from tests.process.support import registration
-from tests.process.test_registry import refused, snapshot
+from tests.process.support import registration, snapshot
+from tests.process.test_registry import refused
 
 MINUTE = 60_000
 

@@ -39,8 +39,7 @@ from lash_core.process.records import (
     SuccessOutput,
 )
 from lash_core.wire import JsonValue
-from tests.process.support import SIGNAL_TYPES, note, registration
-from tests.process.test_registry import snapshot
+from tests.process.support import SIGNAL_TYPES, note, registration, snapshot
 
 PIDS = st.sampled_from(["a", "b", "c"])
 SCOPES = st.sampled_from(
@@ -154,7 +153,8 @@ class ProcessRegistryMachine(RuleBasedStateMachine):
         terminal = event_type.startswith("process.") and event_type not in (
             "process.cancel_requested",
         )
-        if terminal and self.state[pid] != "running":
+        # A process that has its terminal takes no new event but a signal.
+        if self.state[pid] != "running" and (terminal or not event_type.startswith("signal.")):
             self.expect_error(codes.PROCESS_ALREADY_TERMINAL, fn)
             return
         result = fn()
