@@ -51,6 +51,7 @@ from lash_core.process.grants import ProcessStartGrant, validate_grant
 from lash_core.process.lifecycle import (
     PROCESS_RESUMED,
     PROCESS_WAITING,
+    check_now,
     validate_process_id,
 )
 from lash_core.process.records import (
@@ -277,6 +278,7 @@ def apply_process_command(
     durable cancel request, ``signal`` appends the signal event and names the key to resolve,
     ``await`` answers at once for a terminal process and parks otherwise.
     """
+    check_now(now_ms)
     if isinstance(command, ProcessStart):
         grant = command.grant
         if grant is not None and type(grant) is not ProcessStartGrant:

@@ -7,7 +7,7 @@ import attrs
 
 from lash_core import codes
 from lash_core.errors import LashError, LocalProtocolError
-from lash_core.process.lifecycle import blank, check_now
+from lash_core.process.lifecycle import blank, check_now, checked_value
 from lash_core.process.state import RegistryBase
 
 __all__ = ["LeasesMixin", "ProcessLease", "ProcessLeaseCompletion"]
@@ -102,6 +102,7 @@ class LeasesMixin(RegistryBase):
                 codes.PROCESS_LEASE_INVALID,
                 f"expected a ProcessLease, got {type(presented).__name__}",
             )
+        checked_value(presented, type(presented), codes.PROCESS_LEASE_INVALID, "a lease")
         pid = presented.process_id
         self._get(pid)
         current = self._leases.get(pid)

@@ -54,6 +54,7 @@ __all__ = [
     "terminal_event_type",
     "terminal_status",
     "validate_process_id",
+    "wire_form",
     "with_core_event_types",
 ]
 
@@ -196,10 +197,21 @@ def checked_value(value: object, tp: type[_T], code: str, what: str) -> _T:
     decoded value (free-form JSON normalised). Raises ``code`` for anything else, before the
     caller changes any state: a value of another type, a field of the wrong type, a payload
     that is not JSON (NaN, a non-string key, an object), or one nested too deeply."""
+    data = wire_form(value, code, what)
     try:
-        data = wire.to_wire(value)
+        strict_json(data)
         wire.stable_hash(value)
         return wire.from_wire(data, tp)
+    except (LashError, RecursionError, ValueError) as exc:
+        detail = exc.message if isinstance(exc, LashError) else str(exc) or "nested too deeply"
+        raise LocalProtocolError(code, f"{what} is malformed: {detail}") from None
+
+
+def wire_form(value: object, code: str, what: str) -> JsonValue:
+    """The wire form of ``value``, or ``code`` when it has none (a field of the wrong type, a
+    value nested too deeply)."""
+    try:
+        return wire.to_wire(value)  # type: ignore[no-any-return]
     except (LashError, TypeError, ValueError, AttributeError, KeyError, RecursionError) as exc:
         # Any of these means the value has no wire form: user data, refused with a code.
         detail = exc.message if isinstance(exc, LashError) else f"{type(exc).__name__}: {exc}"

@@ -65,6 +65,7 @@ from lash_core.process.lifecycle import (
     status_of,
     terminal_event_type,
     terminal_status,
+    wire_form,
     with_core_event_types,
 )
 from lash_core.process.records import (
@@ -395,7 +396,8 @@ class ProcessRegistry(GrantsMixin, LeasesMixin):
         if not is_await_output(output):
             raise payload_error(process_id, "terminal", "needs a process await output")
         event_type = terminal_event_type(output)
-        payload: dict[str, JsonValue] = {"await_output": wire.to_wire(output)}
+        output_data = wire_form(output, codes.PROCESS_EVENT_PAYLOAD_INVALID, "an await output")
+        payload: dict[str, JsonValue] = {"await_output": output_data}
         if completion_authority is not None:
             payload["completion_authority"] = completion_authority
         request = ProcessEventAppendRequest(
@@ -506,9 +508,10 @@ class ProcessRegistry(GrantsMixin, LeasesMixin):
         not acknowledged with :meth:`ack_wake`, in order (whether or not a session was
         targeted: this is the process's own stream of wakes)."""
         process = self._get(process_id)
+        start = max(check_cursor(after, "after"), 0)
         return tuple(
             e
-            for e in process.events[max(after, 0) :]
+            for e in process.events[start:]
             if e.semantics.wake is not None and e.sequence not in process.acked_wakes
         )
 

@@ -237,3 +237,42 @@ def test_signal_to_an_ended_process_is_logged_and_resolves_no_wait() -> None:
     assert step.outcome.event.sequence == registry.event_count("p")
     assert step.signal is None
     assert registry.record("p").status.state == "completed"
+
+
+# -- 4. found by the bad-input property (tests/process/test_bad_input.py) ------------------
+
+
+def test_terminal_with_an_output_nested_too_deeply_is_a_lash_error() -> None:
+    """``append_terminal`` (and ``complete_leased``) let a ``RecursionError`` escape from
+    encoding an await output nested too deeply."""
+    registry = ProcessRegistry()
+    registry.register(registration("p"), 0)
+    deep = SuccessOutput(_deep(5_000))
+    code = codes.PROCESS_EVENT_PAYLOAD_INVALID
+    refused(registry, code, registry.append_terminal, "p", deep, 1)
+    lease = registry.claim_process_lease("p", "owner", 100, 1)
+    refused(registry, code, registry.complete_leased, lease.completion(), deep, 2)
+
+
+def test_wake_events_after_a_cursor_that_is_not_an_int_is_a_lash_error() -> None:
+    """``wake_events_after`` let a ``TypeError`` escape from comparing a non-int cursor."""
+    registry = ProcessRegistry()
+    registry.register(registration("p"), 0)
+    code = codes.PROCESS_ARGUMENT_INVALID
+    refused(registry, code, registry.wake_events_after, "p", object())
+    refused(registry, code, registry.events, "p", "1")
+    refused(registry, code, registry.recent_events, "p", None)
+
+
+def test_registration_with_a_nan_payload_is_refused() -> None:
+    """A registration whose input payload held NaN was accepted (its hash writes ``null``), so
+    the record differed from the one a store reads back."""
+    registry = ProcessRegistry()
+    refused(
+        registry,
+        codes.PROCESS_REGISTRATION_INVALID,
+        registry.register,
+        registration("p", payload={"x": math.nan}),
+        0,
+    )
+    assert len(registry) == 0
