@@ -9,6 +9,10 @@
   ``asyncio.run`` on their real clocks (the drivers of :mod:`benchmarks.bench_drivers`).
 * ``process_list_grants_10k``: listing the live grants of a scope holding 10,000 processes,
   against sorting the same number of plain ``(grant, record)`` dict pairs and filtering them.
+* ``process_signal_scaling``: the per-signal cost of ``signal`` commands to a process that is not
+  waiting and whose log already holds 100,000 signals, against the same to a process holding
+  100 (a signal's ordinal is a per-type count, so the ratio stays near 1; it used to scan the
+  whole log).
 """
 
 from __future__ import annotations
@@ -23,23 +27,25 @@ from typing import Any, Final
 from benchmarks.async_timing import compare
 from benchmarks.bench_drivers import DRIVERS, _Driver
 from benchmarks.catalog import benchmark
-from benchmarks.harness import Body, Context, Figure, require
+from benchmarks.harness import Body, Context, Figure, paused_gc, require
 from lash_core.effects.invocation import Replay
-from lash_core.effects.process import (
-    EngineInput,
+from lash_core.process import CommandDone, ProcessRegistry, apply_process_command, signal_request
+from lash_core.process.events import ProcessEventAppendRequest
+from lash_core.process.grants import (
     HandleDescriptor,
+    ProcessListMode,
+)
+from lash_core.process.records import (
+    EngineInput,
     HostOriginator,
-    ProcessEventAppendRequest,
     ProcessEventType,
     ProcessIdentity,
-    ProcessListMode,
     ProcessProvenance,
     ProcessRegistration,
     RecoveryDisposition,
     SessionScope,
     SuccessOutput,
 )
-from lash_core.process import ProcessRegistry
 from lash_core.wire import JsonValue
 
 APPEND_BUDGET: Final = 6.0
@@ -48,6 +54,14 @@ AWAIT_BUDGET: Final = 8.0
 """Terminal ping-pong hop, as a ratio of the bare-Event ping-pong (it writes a terminal)."""
 LIST_BUDGET: Final = 3.0
 """Listing 10,000 live grants, as a ratio of sorting and filtering plain pairs."""
+SIGNAL_BUDGET: Final = 1.5
+"""Per-signal cost at 100,000 logged signals, as a ratio of the cost at 100."""
+SIGNAL_SMALL: Final = 100
+SIGNAL_BIG_FULL: Final = 100_000
+SIGNAL_BIG_SMOKE: Final = 1_000
+SIGNAL_BATCH: Final = 100
+"""Signals sent per timed repeat (each repeat of the small side starts again from 100)."""
+SIGNAL_REPEATS: Final = 31
 LIST_SIZE_FULL: Final = 10_000
 LIST_SIZE_SMOKE: Final = 200
 OUTPUT: Final = SuccessOutput(None)
@@ -61,7 +75,7 @@ def _registration(pid: str) -> ProcessRegistration:
         input=EngineInput("bench"),
         disposition=RecoveryDisposition.RERUNNABLE,
         identity=ProcessIdentity("bench"),
-        event_types=(ProcessEventType("note"),),
+        event_types=(ProcessEventType("note"), ProcessEventType("signal.go")),
         provenance=ProcessProvenance(HostOriginator()),
         env_ref="env:bench",
     )
@@ -268,5 +282,82 @@ def process_list_grants_10k(ctx: Context) -> list[Figure]:
             base,
             budget=LIST_BUDGET,
             detail={"processes": size, "live": len(live)},
+        )
+    ]
+
+
+# -- 4. signal scaling -------------------------------------------------------------------------
+
+
+class _SignalLog:
+    """A process ``p`` that is not waiting, its log holding ``size`` ``signal.go`` events;
+    :meth:`prepare` returns a body sending ``loops`` more ``signal`` commands. ``fresh``
+    rebuilds the registry for every repeat (so each starts at ``size``); otherwise one registry
+    keeps growing (by ``loops`` a repeat, small against ``size``)."""
+
+    def __init__(self, size: int, *, fresh: bool) -> None:
+        self.size = size
+        self.fresh = fresh
+        self.registry = self._build()
+        self.sent = size
+
+    def _build(self) -> ProcessRegistry:
+        registry = ProcessRegistry()
+        registry.register(_registration("p"), 0)
+        with paused_gc():
+            for i in range(self.size):
+                apply_process_command(registry, signal_request("p", "go", f"s{i}"), 0)
+        require(registry.event_type_count("p", "signal.go") == self.size, "the log is built")
+        return registry
+
+    def prepare(self, loops: int) -> Body:
+        if self.fresh:
+            self.registry = self._build()
+            self.sent = self.size
+        registry, first = self.registry, self.sent
+        commands = [signal_request("p", "go", f"s{first + i}") for i in range(loops)]
+        self.sent += loops
+
+        def body() -> None:
+            for command in commands:
+                apply_process_command(registry, command, 1)
+
+        return body
+
+    def check(self) -> None:
+        """The next signal answers the next ordinal (one more than the log holds)."""
+        step = apply_process_command(self.registry, signal_request("p", "go", "check"), 1)
+        ordinal = step.signal.wait.ordinal if isinstance(step, CommandDone) and step.signal else 0
+        require(ordinal == self.sent + 1, "a signal answers the next ordinal")
+        self.sent += 1
+
+
+@benchmark("process_signal_scaling")
+def process_signal_scaling(ctx: Context) -> list[Figure]:
+    """signal commands to a process not waiting: log of 100,000 signals vs 100."""
+    big_size = ctx.size(SIGNAL_BIG_FULL, SIGNAL_BIG_SMOKE)
+    started = time.perf_counter()
+    big = _SignalLog(big_size, fresh=False)
+    build_s = time.perf_counter() - started
+    small = _SignalLog(SIGNAL_SMALL, fresh=True)
+    big.check()
+    small.check()
+    loops = ctx.size(SIGNAL_BATCH, ctx.settings.smoke_loops)
+    repeats = ctx.size(SIGNAL_REPEATS, ctx.settings.repeats)
+    sub, base = ctx.compare(big.prepare, small.prepare, loops=loops, repeats=repeats)
+    return [
+        ctx.figure(
+            "process_signal_scaling",
+            sub,
+            f"signal @ {SIGNAL_SMALL:,} logged signals",
+            base,
+            budget=SIGNAL_BUDGET,
+            detail={
+                "subject": f"signal @ {big_size:,} logged signals",
+                "signals_per_repeat": loops,
+                "big_size": big_size,
+                "small_size": SIGNAL_SMALL,
+                "build_s": round(build_s, 3),
+            },
         )
     ]

@@ -111,6 +111,7 @@ PROCESS_LEASE_HELD: Final = "process_lease_held"
 PROCESS_LEASE_LOST: Final = "process_lease_lost"
 PROCESS_LEASE_EXPIRED: Final = "process_lease_expired"
 PROCESS_LEASE_INVALID: Final = "process_lease_invalid"
+PROCESS_ARGUMENT_INVALID: Final = "process_argument_invalid"
 # -- durable steps, direct calls and the effect journal --------------------------------------
 EFFECT_JOURNAL_CORRUPT_ENTRY: Final = "effect_journal_corrupt_entry"
 EFFECT_JOURNAL_ENTRY_EXISTS: Final = "effect_journal_entry_exists"
@@ -244,10 +245,12 @@ CODES: Final[dict[str, str]] = {
     "without a replay key.",
     PROCESS_EVENT_REPLAY_CONFLICT: "An event's replay key was already used for a different event "
     "type or payload (their hashes differ).",
-    PROCESS_EVENT_PAYLOAD_INVALID: "An event payload is not JSON, or a terminal event's payload "
-    "has no valid `await_output`.",
-    PROCESS_ALREADY_TERMINAL: "A terminal event was appended to a process that already has its "
-    "terminal.",
+    PROCESS_EVENT_PAYLOAD_INVALID: "An event payload is not JSON or cannot be hashed (NaN, "
+    "infinity, a lone surrogate, nesting too deep), an append request or its replay has the "
+    "wrong type, or a terminal event's payload has no valid `await_output`; nothing was logged.",
+    PROCESS_ALREADY_TERMINAL: "A new event (a second terminal, a progress or custom event, a "
+    "cancel request, a wait) was appended to a process that already has its terminal; replays "
+    "of recorded events still answer.",
     PROCESS_SESSION_INVALID: "A session scope or session id given to the process registry is "
     "blank.",
     PROCESS_TIMESTAMP_INVALID: "A timestamp given to the process registry is not a whole, "
@@ -279,6 +282,10 @@ CODES: Final[dict[str, str]] = {
     "expired; claim it again first.",
     PROCESS_LEASE_INVALID: "A lease request is malformed: a blank owner, a negative or "
     "non-integer ttl, or a lease of another process.",
+    PROCESS_ARGUMENT_INVALID: "An argument of a process-registry call has the wrong Python type "
+    "(a cursor or limit that is not an int, a filter that is not a bool, a list mode that is not "
+    "a ProcessListMode, an id list that is a string or holds non-strings, a non-string id); "
+    "nothing changed.",
     EFFECT_JOURNAL_CORRUPT_ENTRY: "A line of an effect journal does not decode, or is not "
     "consistent (its hash is not the SHA-256 of its envelope, its replay key is not the "
     "envelope's, its outcome is of another kind, or its replay key appears twice); the message "

@@ -7,6 +7,10 @@ envelope with :meth:`EffectEnvelope.build` (it validates), hand it to a host, an
 
 from __future__ import annotations
 
+# The process value types this package re-exports live in lash_core.process, whose commands
+# use this package's process commands: loading lash_core.process first (it loads the
+# submodules it needs from here, never this facade) keeps either import order working.
+import lash_core.process  # noqa: F401
 from lash_core.effects.commands import AwaitEventCommand as AwaitEventCommand
 from lash_core.effects.commands import CheckpointCommand as CheckpointCommand
 from lash_core.effects.commands import DirectCommand as DirectCommand
@@ -87,66 +91,23 @@ from lash_core.effects.outcomes import (
 )
 from lash_core.effects.outcomes import into_tool_attempt as into_tool_attempt
 from lash_core.effects.outcomes import into_tool_batch as into_tool_batch
-from lash_core.effects.process import AbandonedOutput as AbandonedOutput
-from lash_core.effects.process import AbandonedStatus as AbandonedStatus
-from lash_core.effects.process import AbandonEvidence as AbandonEvidence
-from lash_core.effects.process import AbandonWriter as AbandonWriter
-from lash_core.effects.process import CancelledOutput as CancelledOutput
-from lash_core.effects.process import CancelledStatus as CancelledStatus
-from lash_core.effects.process import CompletedStatus as CompletedStatus
-from lash_core.effects.process import EngineInput as EngineInput
-from lash_core.effects.process import ExternalInput as ExternalInput
-from lash_core.effects.process import FailedStatus as FailedStatus
-from lash_core.effects.process import FailureOutput as FailureOutput
-from lash_core.effects.process import HandleDescriptor as HandleDescriptor
-from lash_core.effects.process import HostOriginator as HostOriginator
 from lash_core.effects.process import ProcessAwait as ProcessAwait
 from lash_core.effects.process import ProcessAwaited as ProcessAwaited
-from lash_core.effects.process import ProcessAwaitOutput as ProcessAwaitOutput
 from lash_core.effects.process import ProcessCancel as ProcessCancel
 from lash_core.effects.process import ProcessCancelled as ProcessCancelled
 from lash_core.effects.process import ProcessCommand as ProcessCommand
 from lash_core.effects.process import ProcessDeleteSession as ProcessDeleteSession
 from lash_core.effects.process import ProcessEffectOutcome as ProcessEffectOutcome
-from lash_core.effects.process import ProcessEvent as ProcessEvent
-from lash_core.effects.process import ProcessEventAppendRequest as ProcessEventAppendRequest
-from lash_core.effects.process import ProcessEventSemantics as ProcessEventSemantics
-from lash_core.effects.process import ProcessEventTerminal as ProcessEventTerminal
-from lash_core.effects.process import ProcessEventType as ProcessEventType
-from lash_core.effects.process import ProcessEventWake as ProcessEventWake
 from lash_core.effects.process import ProcessExecutionContext as ProcessExecutionContext
-from lash_core.effects.process import ProcessExternalRef as ProcessExternalRef
-from lash_core.effects.process import ProcessHandleGrant as ProcessHandleGrant
-from lash_core.effects.process import ProcessIdentity as ProcessIdentity
-from lash_core.effects.process import ProcessInput as ProcessInput
 from lash_core.effects.process import ProcessList as ProcessList
 from lash_core.effects.process import ProcessListed as ProcessListed
-from lash_core.effects.process import ProcessListMode as ProcessListMode
-from lash_core.effects.process import ProcessOriginator as ProcessOriginator
-from lash_core.effects.process import ProcessProvenance as ProcessProvenance
-from lash_core.effects.process import ProcessRecord as ProcessRecord
-from lash_core.effects.process import ProcessRegistration as ProcessRegistration
 from lash_core.effects.process import ProcessSessionDeleted as ProcessSessionDeleted
-from lash_core.effects.process import ProcessSessionDeleteReport as ProcessSessionDeleteReport
 from lash_core.effects.process import ProcessSignalled as ProcessSignalled
 from lash_core.effects.process import ProcessSignalSend as ProcessSignalSend
 from lash_core.effects.process import ProcessStart as ProcessStart
 from lash_core.effects.process import ProcessStarted as ProcessStarted
-from lash_core.effects.process import ProcessStartGrant as ProcessStartGrant
-from lash_core.effects.process import ProcessStatus as ProcessStatus
 from lash_core.effects.process import ProcessTransfer as ProcessTransfer
 from lash_core.effects.process import ProcessTransferred as ProcessTransferred
-from lash_core.effects.process import RecoveryDisposition as RecoveryDisposition
-from lash_core.effects.process import RunningStatus as RunningStatus
-from lash_core.effects.process import SessionOriginator as SessionOriginator
-from lash_core.effects.process import SessionScope as SessionScope
-from lash_core.effects.process import SessionTurnInput as SessionTurnInput
-from lash_core.effects.process import SignalWait as SignalWait
-from lash_core.effects.process import SuccessOutput as SuccessOutput
-from lash_core.effects.process import SystemTime as SystemTime
-from lash_core.effects.process import ToolCallInput as ToolCallInput
-from lash_core.effects.process import WaitKind as WaitKind
-from lash_core.effects.process import WaitState as WaitState
 from lash_core.effects.replay_keys import PROCESS_CANCEL_REQUESTED as PROCESS_CANCEL_REQUESTED
 from lash_core.effects.replay_keys import PROCESS_EVENT_SESSION as PROCESS_EVENT_SESSION
 from lash_core.effects.replay_keys import TURN_CANCEL_POST_ABORT_GATE as TURN_CANCEL_POST_ABORT_GATE
@@ -215,6 +176,49 @@ from lash_core.effects.tools import ToolCallLaunch as ToolCallLaunch
 from lash_core.effects.tools import ToolCallRecord as ToolCallRecord
 from lash_core.effects.tools import ToolExecutionGrant as ToolExecutionGrant
 from lash_core.effects.tools import ToolLaunchPending as ToolLaunchPending
+from lash_core.process.events import ProcessEvent as ProcessEvent
+from lash_core.process.events import ProcessEventAppendRequest as ProcessEventAppendRequest
+from lash_core.process.events import ProcessEventSemantics as ProcessEventSemantics
+from lash_core.process.events import ProcessEventTerminal as ProcessEventTerminal
+from lash_core.process.events import ProcessEventWake as ProcessEventWake
+from lash_core.process.events import SystemTime as SystemTime
+from lash_core.process.grants import HandleDescriptor as HandleDescriptor
+from lash_core.process.grants import ProcessHandleGrant as ProcessHandleGrant
+from lash_core.process.grants import ProcessListMode as ProcessListMode
+from lash_core.process.grants import ProcessSessionDeleteReport as ProcessSessionDeleteReport
+from lash_core.process.grants import ProcessStartGrant as ProcessStartGrant
+from lash_core.process.records import AbandonedOutput as AbandonedOutput
+from lash_core.process.records import AbandonedStatus as AbandonedStatus
+from lash_core.process.records import AbandonEvidence as AbandonEvidence
+from lash_core.process.records import AbandonWriter as AbandonWriter
+from lash_core.process.records import CancelledOutput as CancelledOutput
+from lash_core.process.records import CancelledStatus as CancelledStatus
+from lash_core.process.records import CompletedStatus as CompletedStatus
+from lash_core.process.records import EngineInput as EngineInput
+from lash_core.process.records import ExternalInput as ExternalInput
+from lash_core.process.records import FailedStatus as FailedStatus
+from lash_core.process.records import FailureOutput as FailureOutput
+from lash_core.process.records import HostOriginator as HostOriginator
+from lash_core.process.records import ProcessAwaitOutput as ProcessAwaitOutput
+from lash_core.process.records import ProcessEventType as ProcessEventType
+from lash_core.process.records import ProcessExternalRef as ProcessExternalRef
+from lash_core.process.records import ProcessIdentity as ProcessIdentity
+from lash_core.process.records import ProcessInput as ProcessInput
+from lash_core.process.records import ProcessOriginator as ProcessOriginator
+from lash_core.process.records import ProcessProvenance as ProcessProvenance
+from lash_core.process.records import ProcessRecord as ProcessRecord
+from lash_core.process.records import ProcessRegistration as ProcessRegistration
+from lash_core.process.records import ProcessStatus as ProcessStatus
+from lash_core.process.records import RecoveryDisposition as RecoveryDisposition
+from lash_core.process.records import RunningStatus as RunningStatus
+from lash_core.process.records import SessionOriginator as SessionOriginator
+from lash_core.process.records import SessionScope as SessionScope
+from lash_core.process.records import SessionTurnInput as SessionTurnInput
+from lash_core.process.records import SignalWait as SignalWait
+from lash_core.process.records import SuccessOutput as SuccessOutput
+from lash_core.process.records import ToolCallInput as ToolCallInput
+from lash_core.process.records import WaitKind as WaitKind
+from lash_core.process.records import WaitState as WaitState
 
 __all__ = [
     "PROCESS_CANCEL_REQUESTED",

@@ -13,6 +13,9 @@ a runner.
 
 from __future__ import annotations
 
+# lash_core.effects re-exports this package's value types and its process commands carry them:
+# load it first, so whichever facade is imported first, the other finds its modules complete.
+import lash_core.effects  # noqa: F401
 from lash_core.process.commands import CommandDone as CommandDone
 from lash_core.process.commands import CommandParked as CommandParked
 from lash_core.process.commands import CommandStep as CommandStep
@@ -28,16 +31,16 @@ from lash_core.process.commands import signal_wait_identity as signal_wait_ident
 from lash_core.process.commands import signal_wait_state as signal_wait_state
 from lash_core.process.commands import validate_signal_name as validate_signal_name
 from lash_core.process.commands import waiting_request as waiting_request
-from lash_core.process.registry import CORE_EVENT_TYPES as CORE_EVENT_TYPES
-from lash_core.process.registry import Appended as Appended
-from lash_core.process.registry import AwaitParked as AwaitParked
-from lash_core.process.registry import AwaitReady as AwaitReady
-from lash_core.process.registry import AwaitStart as AwaitStart
+from lash_core.process.grants import validate_grant as validate_grant
+from lash_core.process.lifecycle import CORE_EVENT_TYPES as CORE_EVENT_TYPES
+from lash_core.process.lifecycle import terminal_event_type as terminal_event_type
+from lash_core.process.lifecycle import validate_process_id as validate_process_id
 from lash_core.process.registry import ProcessRegistry as ProcessRegistry
-from lash_core.process.registry import Registered as Registered
-from lash_core.process.registry import terminal_event_type as terminal_event_type
-from lash_core.process.registry import validate_grant as validate_grant
-from lash_core.process.registry import validate_process_id as validate_process_id
+from lash_core.process.results import Appended as Appended
+from lash_core.process.results import AwaitParked as AwaitParked
+from lash_core.process.results import AwaitReady as AwaitReady
+from lash_core.process.results import AwaitStart as AwaitStart
+from lash_core.process.results import Registered as Registered
 from lash_core.process.runner import FAILURE_CLASS as FAILURE_CLASS
 from lash_core.process.runner import ProcessContext as ProcessContext
 from lash_core.process.runner import ProcessFunction as ProcessFunction

@@ -15,6 +15,7 @@ buffered by the key and found at once by the wait.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Final, TypeAlias
 
 import attrs
@@ -29,11 +30,8 @@ from lash_core.effects.process import (
     ProcessCommand,
     ProcessDeleteSession,
     ProcessEffectOutcome,
-    ProcessEvent,
-    ProcessEventAppendRequest,
     ProcessList,
     ProcessListed,
-    ProcessRecord,
     ProcessSessionDeleted,
     ProcessSignalled,
     ProcessSignalSend,
@@ -41,20 +39,29 @@ from lash_core.effects.process import (
     ProcessStarted,
     ProcessTransfer,
     ProcessTransferred,
-    ProcessWakeDelivery,
-    SignalWait,
-    WaitState,
 )
 from lash_core.errors import LashError, LocalProtocolError
 from lash_core.keys import AwaitEventKey
-from lash_core.process.registry import (
+from lash_core.process.events import (
+    ProcessEvent,
+    ProcessEventAppendRequest,
+    ProcessWakeDelivery,
+)
+from lash_core.process.grants import ProcessStartGrant, validate_grant
+from lash_core.process.lifecycle import (
     PROCESS_RESUMED,
     PROCESS_WAITING,
-    AwaitParked,
-    ProcessRegistry,
-    validate_grant,
+    check_now,
     validate_process_id,
 )
+from lash_core.process.records import (
+    ProcessRecord,
+    SignalWait,
+    WaitState,
+)
+from lash_core.process.registry import ProcessRegistry
+from lash_core.process.results import AwaitParked
+from lash_core.process.state import EventLog
 from lash_core.resolution import (
     Resolution,
     ResolutionCancelled,
@@ -149,14 +156,21 @@ def signal_wait_state(name: str, ordinal: int, key: AwaitEventKey, since_ms: int
 
 
 def signal_ordinal(
-    record: ProcessRecord, events: tuple[ProcessEvent, ...], event: ProcessEvent
+    record: ProcessRecord, events: Sequence[ProcessEvent], event: ProcessEvent
 ) -> int:
     """Which wait a ``signal.{name}`` event answers: the ordinal the process is waiting on for
-    that name, else how many ``signal.{name}`` events the log holds up to this one."""
+    that name, else how many ``signal.{name}`` events the log holds up to this one.
+
+    Given the registry's own view of the log (:meth:`ProcessRegistry.event_log`, as
+    :func:`apply_process_command` passes it) the count is read from the registry's per-type
+    counts in O(1), so a signal costs the same however long the log is; any other sequence of
+    events is scanned."""
     wait = record.wait
     name = event.event_type.removeprefix("signal.")
     if wait is not None and wait.kind.name == name:
         return wait.kind.ordinal
+    if isinstance(events, EventLog):
+        return events.ordinal(event.sequence)
     return sum(
         1 for e in events if e.event_type == event.event_type and e.sequence <= event.sequence
     )
@@ -226,14 +240,22 @@ def _signal(registry: ProcessRegistry, command: ProcessSignalSend, now_ms: int) 
             codes.PROCESS_SIGNAL_REQUEST_INVALID,
             f"a {name!r} signal appends a {signal_event_type(name)!r} event",
         )
+    signal_id = command.signal_id
+    if type(signal_id) is not str or not signal_id:
+        raise LocalProtocolError(
+            codes.PROCESS_SIGNAL_REQUEST_INVALID,
+            f"a signal id is a non-empty string (got {type(signal_id).__name__} {signal_id!r:.80})",
+        )
     if request.replay is None:
-        key = signal_replay_key(pid, name, command.signal_id)
-        request = attrs.evolve(request, replay=Replay(key))
+        request = attrs.evolve(request, replay=Replay(signal_replay_key(pid, name, signal_id)))
     before = registry.record(pid)
     appended = registry.append_event(pid, request, now_ms)
     event = appended.event
-    ordinal = signal_ordinal(before, registry.events(pid), event)
     delivery = None
+    # A process that has ended waits for nothing: its late signal is logged, and resolves no key.
+    ordinal = 0
+    if not appended.record.is_terminal:
+        ordinal = signal_ordinal(before, registry.event_log(pid), event)
     if ordinal > 0:
         delivery = SignalDelivery(
             ProcessScope(pid),
@@ -256,8 +278,14 @@ def apply_process_command(
     durable cancel request, ``signal`` appends the signal event and names the key to resolve,
     ``await`` answers at once for a terminal process and parks otherwise.
     """
+    check_now(now_ms)
     if isinstance(command, ProcessStart):
         grant = command.grant
+        if grant is not None and type(grant) is not ProcessStartGrant:
+            raise LocalProtocolError(
+                codes.PROCESS_SESSION_INVALID,
+                f"a start's grant is a ProcessStartGrant, got {type(grant).__name__}",
+            )
         if grant is not None:
             # Checked before registering, so a bad grant registers nothing.
             validate_grant(grant.session_scope, grant.descriptor)
@@ -283,7 +311,15 @@ def apply_process_command(
             return CommandParked(start.waiter_id)
         return CommandDone(ProcessAwaited(start.output))
     if isinstance(command, ProcessCancel):
-        appended = registry.request_cancel(command.process_id, command.reason, now_ms)
+        try:
+            appended = registry.request_cancel(command.process_id, command.reason, now_ms)
+        except LashError as exc:
+            if exc.code != codes.PROCESS_ALREADY_TERMINAL:
+                raise
+            # A finished process has nothing to cancel: its record as it is, nothing logged.
+            # The runner is still told, so a function outliving its terminal stops.
+            record = registry.record(command.process_id)
+            return CommandDone(ProcessCancelled(record), cancelled=record.id)
         return CommandDone(
             ProcessCancelled(appended.record), appended.wake, cancelled=command.process_id
         )

@@ -28,10 +28,18 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Final, TypeAlias
 
-from lash_core import codes
-from lash_core.canonical import normalize_json_value
+from lash_core import codes, wire
 from lash_core.effects.invocation import Replay
-from lash_core.effects.process import (
+from lash_core.effects.replay_keys import PROCESS_CANCEL_REQUESTED
+from lash_core.errors import LashError
+from lash_core.host import CancelToken, InlineHost, TaskGroup, TaskHandle
+from lash_core.process.commands import signal_result, signal_wait_identity, validate_signal_name
+from lash_core.process.events import (
+    ProcessEvent,
+    ProcessEventAppendRequest,
+)
+from lash_core.process.lifecycle import check_append_request, strict_json
+from lash_core.process.records import (
     AbandonedOutput,
     AbandonEvidence,
     AbandonWriter,
@@ -39,17 +47,11 @@ from lash_core.effects.process import (
     EngineInput,
     FailureOutput,
     ProcessAwaitOutput,
-    ProcessEvent,
-    ProcessEventAppendRequest,
     ProcessInput,
     ProcessRecord,
     SuccessOutput,
     ToolCallInput,
 )
-from lash_core.effects.replay_keys import PROCESS_CANCEL_REQUESTED
-from lash_core.errors import LashError
-from lash_core.host import CancelToken, InlineHost, TaskGroup, TaskHandle
-from lash_core.process.commands import signal_result, signal_wait_identity, validate_signal_name
 from lash_core.scope import ProcessScope
 from lash_core.wire import JsonValue
 
@@ -240,12 +242,23 @@ class ProcessRunner:
             )
             return
         try:
-            run.result = SuccessOutput(normalize_json_value(value))
-        except ValueError as exc:
+            output = SuccessOutput(strict_json(value))
+            # The terminal's own check, so a value its append would refuse is a failure here.
+            payload: JsonValue = {"await_output": wire.to_wire(output)}
+            check_append_request(context.process_id, ProcessEventAppendRequest("x", payload))
+        except (ValueError, RecursionError) as exc:
+            detail = str(exc) if isinstance(exc, ValueError) else "it nests too deeply"
             run.result = _failure(
                 codes.PROCESS_FUNCTION_FAILED,
-                f"process function {name!r} returned a value that is not JSON: {exc}",
+                f"process function {name!r} returned a value that is not JSON: {detail}",
             )
+        except LashError as exc:
+            run.result = _failure(
+                codes.PROCESS_FUNCTION_FAILED,
+                f"process function {name!r} returned a value that is not JSON: {exc.message}",
+            )
+        else:
+            run.result = output
 
     def _write_terminal(self, run: _Run) -> None:
         service = self._host.processes

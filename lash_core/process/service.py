@@ -16,12 +16,8 @@ from typing import TYPE_CHECKING, Protocol
 from lash_core import codes
 from lash_core.effects.process import (
     ProcessAwaited,
-    ProcessAwaitOutput,
     ProcessCommand,
     ProcessEffectOutcome,
-    ProcessEvent,
-    ProcessEventAppendRequest,
-    ProcessRecord,
 )
 from lash_core.errors import LocalProtocolError
 from lash_core.keys import AwaitEventKey
@@ -34,7 +30,16 @@ from lash_core.process.commands import (
     signal_wait_state,
     waiting_request,
 )
-from lash_core.process.registry import AwaitReady, ProcessRegistry
+from lash_core.process.events import (
+    ProcessEvent,
+    ProcessEventAppendRequest,
+)
+from lash_core.process.records import (
+    ProcessAwaitOutput,
+    ProcessRecord,
+)
+from lash_core.process.registry import ProcessRegistry
+from lash_core.process.results import AwaitReady
 from lash_core.resolution import AlreadyResolved, ok
 
 if TYPE_CHECKING:

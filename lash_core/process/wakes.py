@@ -1,9 +1,9 @@
 """Wakes: what an event of a wake-declaring type delivers to a session.
 
-An event type declares a wake with a :class:`~lash_core.effects.process.ProcessWakeSpec`. When
+An event type declares a wake with a :class:`~lash_core.process.records.ProcessWakeSpec`. When
 such an event is appended, its wake (input text and dedupe key) is materialised from the payload
 into the event's semantics; when the process has a wake target (or the append request names
-one), a :class:`~lash_core.effects.process.ProcessWakeDelivery` is recorded for that scope, with
+one), a :class:`~lash_core.process.events.ProcessWakeDelivery` is recorded for that scope, with
 the id ``wake:`` + SHA-256 of ``[target_scope_id, dedupe_key]``.
 
 Everything here is a pure function of its arguments.
@@ -16,21 +16,23 @@ from typing import Final
 from lash_core import codes
 from lash_core.canonical import canonical_text_of, sort_json_value
 from lash_core.effects.invocation import CausalRef
-from lash_core.effects.process import (
+from lash_core.effects.replay_keys import wake_id
+from lash_core.errors import LocalProtocolError
+from lash_core.process.events import (
+    ProcessEvent,
+    ProcessEventWake,
+    ProcessWakeDelivery,
+)
+from lash_core.process.records import (
     ConstSelector,
     PayloadSelector,
     PointerSelector,
     PresentSelector,
-    ProcessEvent,
-    ProcessEventWake,
     ProcessValueSelector,
-    ProcessWakeDelivery,
     ProcessWakeSpec,
     SessionScope,
     TemplateSelector,
 )
-from lash_core.effects.replay_keys import wake_id
-from lash_core.errors import LocalProtocolError
 from lash_core.wire import JsonValue
 
 __all__ = [

@@ -60,22 +60,12 @@ from lash_core.effects import (
     Usage,
 )
 from lash_core.effects.process import (
-    EngineInput,
-    HandleDescriptor,
-    HostOriginator,
     ProcessAwait,
     ProcessAwaited,
     ProcessCancel,
     ProcessCommand,
     ProcessEffectOutcome,
-    ProcessEventType,
-    ProcessIdentity,
-    ProcessProvenance,
-    ProcessRegistration,
     ProcessStart,
-    ProcessStartGrant,
-    RecoveryDisposition,
-    SessionScope,
 )
 from lash_core.effects.replay_keys import process_effect_invocation
 from lash_core.effects.tools import (
@@ -92,6 +82,20 @@ from lash_core.errors import LashError, LocalProtocolError
 from lash_core.host import CancelToken, InlineHost, ProcessExecutor, TaskGroup
 from lash_core.keys import AwaitEventKey, KeySigner
 from lash_core.process import ProcessContext, ProcessRunner, signal_event_type, signal_request
+from lash_core.process.grants import (
+    HandleDescriptor,
+    ProcessStartGrant,
+)
+from lash_core.process.records import (
+    EngineInput,
+    HostOriginator,
+    ProcessEventType,
+    ProcessIdentity,
+    ProcessProvenance,
+    ProcessRegistration,
+    RecoveryDisposition,
+    SessionScope,
+)
 from lash_core.resolution import Resolution, ok
 from lash_core.scope import ToolCompletion, TurnScope
 from lash_core.sim.choices import ChoiceSource, chance, integer, pick

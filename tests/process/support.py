@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from lash_core.effects.invocation import Replay
-from lash_core.effects.process import (
+from lash_core.process import ProcessRegistry
+from lash_core.process.events import ProcessEventAppendRequest
+from lash_core.process.records import (
     EngineInput,
     ExternalInput,
     HostOriginator,
-    ProcessEventAppendRequest,
     ProcessEventType,
     ProcessIdentity,
     ProcessInput,
@@ -51,3 +54,35 @@ def note(payload: JsonValue = None, key: str | None = None) -> ProcessEventAppen
 
 def scope(session_id: str, frame: str | None = None) -> SessionScope:
     return SessionScope(session_id, frame)
+
+
+def snapshot(registry: ProcessRegistry) -> Any:
+    """Everything the registry holds, as comparable values: each process's record, log,
+    replay keys, per-type counts and ordinals, cancel flag and acknowledged wake events; the
+    grants, wake targets, pending and acknowledged wakes, leases, fences and awaiters."""
+    processes = {
+        pid: (
+            p.record,
+            tuple(p.events),
+            dict(p.replays),
+            dict(p.counts),
+            tuple(p.ordinals),
+            p.cancel_requested,
+            set(p.acked_wakes),
+        )
+        for pid, p in registry._processes.items()
+    }
+    return (
+        processes,
+        {k: dict(v) for k, v in registry._grants.items()},
+        {k: set(v) for k, v in registry._session_scopes.items()},
+        {k: set(v) for k, v in registry._holders.items()},
+        {k: set(v) for k, v in registry._wake_targets.items()},
+        list(registry._wakes.items()),
+        set(registry._acknowledged_wakes),
+        dict(registry._leases),
+        dict(registry._fences),
+        dict(registry._awaiters),
+        {k: set(v) for k, v in registry._awaiting.items()},
+        registry._next_waiter,
+    )

@@ -25,10 +25,6 @@ from lash_core.effects import (
     ToolSpec,
 )
 from lash_core.effects.process import (
-    CancelledOutput,
-    CancelledStatus,
-    CompletedStatus,
-    HandleDescriptor,
     ProcessAwait,
     ProcessAwaited,
     ProcessCancel,
@@ -38,14 +34,22 @@ from lash_core.effects.process import (
     ProcessListed,
     ProcessSignalled,
     ProcessStart,
-    ProcessStartGrant,
-    SessionScope,
-    SignalWait,
-    SuccessOutput,
 )
 from lash_core.effects.replay_keys import process_effect_invocation
 from lash_core.host import InlineHost, ProcessExecutor
 from lash_core.process import ProcessContext, ProcessRunner, signal_request
+from lash_core.process.grants import (
+    HandleDescriptor,
+    ProcessStartGrant,
+)
+from lash_core.process.records import (
+    CancelledOutput,
+    CancelledStatus,
+    CompletedStatus,
+    SessionScope,
+    SignalWait,
+    SuccessOutput,
+)
 from lash_core.testing.conformance import Driver, Harness
 from lash_core.turn import TurnCompleted, TurnConfig, TurnHandlers, TurnMachine, run_turn
 from lash_core.wire import JsonValue

@@ -10,10 +10,14 @@ from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from lash_core import codes
-from lash_core.effects.process import CancelledOutput, ProcessLease, SuccessOutput
 from lash_core.process import ProcessRegistry
-from tests.process.support import registration
-from tests.process.test_registry import refused, snapshot
+from lash_core.process.leases import ProcessLease
+from lash_core.process.records import (
+    CancelledOutput,
+    SuccessOutput,
+)
+from tests.process.support import registration, snapshot
+from tests.process.test_registry import refused
 
 MINUTE = 60_000
 

@@ -10,30 +10,15 @@ import pytest
 from lash_core import codes, wire
 from lash_core.effects.invocation import ProcessCause, ProcessEventSubject, Replay
 from lash_core.effects.process import (
-    CancelledOutput,
-    CancelledStatus,
-    CompletedStatus,
-    ExternalInput,
-    FailedStatus,
-    FailureOutput,
-    HandleDescriptor,
     ProcessAwait,
     ProcessCancel,
     ProcessCancelled,
     ProcessDeleteSession,
-    ProcessEventAppendRequest,
-    ProcessEventType,
     ProcessList,
     ProcessListed,
-    ProcessListMode,
     ProcessSessionDeleted,
     ProcessStart,
     ProcessStarted,
-    ProcessStartGrant,
-    RunningStatus,
-    SignalWait,
-    SuccessOutput,
-    WaitState,
 )
 from lash_core.effects.replay_keys import process_terminal_replay_key
 from lash_core.errors import LashError
@@ -47,30 +32,28 @@ from lash_core.process import (
     ProcessRegistry,
     apply_process_command,
 )
+from lash_core.process.events import ProcessEventAppendRequest
+from lash_core.process.grants import (
+    HandleDescriptor,
+    ProcessListMode,
+    ProcessStartGrant,
+)
+from lash_core.process.records import (
+    CancelledOutput,
+    CancelledStatus,
+    CompletedStatus,
+    ExternalInput,
+    FailedStatus,
+    FailureOutput,
+    ProcessEventType,
+    RunningStatus,
+    SignalWait,
+    SuccessOutput,
+    WaitState,
+)
 from lash_core.scope import ProcessScope, ProcessSignal
 from lash_core.wire import JsonValue
-from tests.process.support import note, registration, scope
-
-
-def snapshot(registry: ProcessRegistry) -> Any:
-    """Everything the registry holds, as comparable values."""
-    processes = {
-        pid: (p.record, tuple(p.events), dict(p.replays), p.cancel_requested, set(p.acked_wakes))
-        for pid, p in registry._processes.items()
-    }
-    return (
-        processes,
-        {k: dict(v) for k, v in registry._grants.items()},
-        {k: set(v) for k, v in registry._session_scopes.items()},
-        {k: set(v) for k, v in registry._holders.items()},
-        {k: set(v) for k, v in registry._wake_targets.items()},
-        list(registry._wakes.items()),
-        set(registry._acknowledged_wakes),
-        dict(registry._leases),
-        dict(registry._fences),
-        dict(registry._awaiters),
-        registry._next_waiter,
-    )
+from tests.process.support import note, registration, scope, snapshot
 
 
 def refused(registry: ProcessRegistry, code: str, fn: Any, *args: Any) -> LashError:

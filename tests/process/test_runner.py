@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,16 +19,9 @@ from lash_core.effects import (
     SleepCommand,
 )
 from lash_core.effects.process import (
-    AbandonedOutput,
-    AbandonWriter,
-    CancelledOutput,
-    ExternalInput,
-    FailureOutput,
     ProcessAwait,
     ProcessCancel,
     ProcessStart,
-    SuccessOutput,
-    ToolCallInput,
 )
 from lash_core.effects.replay_keys import process_effect_invocation
 from lash_core.effects.tools import PreparedToolCall
@@ -45,6 +39,15 @@ from lash_core.process import (
     ProcessRunner,
     signal_request,
     signal_wait_identity,
+)
+from lash_core.process.records import (
+    AbandonedOutput,
+    AbandonWriter,
+    CancelledOutput,
+    ExternalInput,
+    FailureOutput,
+    SuccessOutput,
+    ToolCallInput,
 )
 from lash_core.scope import ProcessScope
 from lash_core.testing.conformance import Driver, Harness
@@ -89,6 +92,17 @@ async def returns_non_json(ctx: ProcessContext) -> JsonValue:
     return object()  # type: ignore[return-value]
 
 
+async def returns_nan(ctx: ProcessContext) -> JsonValue:
+    return {"ratio": math.nan}
+
+
+async def returns_too_deep(ctx: ProcessContext) -> JsonValue:
+    value: JsonValue = []
+    for _ in range(5_000):
+        value = [value]
+    return value
+
+
 async def waits_forever(ctx: ProcessContext) -> JsonValue:
     return await ctx.wait_signal("go")
 
@@ -110,6 +124,8 @@ FUNCTIONS = {
     "raises_lash": raises_lash,
     "raises_other": raises_other,
     "non_json": returns_non_json,
+    "nan": returns_nan,
+    "too_deep": returns_too_deep,
     "waits": waits_forever,
     "times_out": times_out,
     "two": two_signals,
@@ -120,6 +136,7 @@ FUNCTIONS = {
 def test_each_way_a_function_ends_writes_one_terminal(driver: Driver) -> None:
     async def body(h: Harness, host: InlineHost) -> Any:
         kinds = ["returns", "raises_lash", "raises_other", "non_json", "missing", "times_out"]
+        kinds += ["nan", "too_deep"]
         async with ProcessRunner(host, FUNCTIONS).running():
             for kind in kinds:
                 await start(host, kind, kind)
@@ -138,6 +155,9 @@ def test_each_way_a_function_ends_writes_one_terminal(driver: Driver) -> None:
     assert outputs["raises_other"].code == codes.PROCESS_FUNCTION_FAILED
     assert "ValueError: bad value" in outputs["raises_other"].message
     assert outputs["non_json"].code == codes.PROCESS_FUNCTION_FAILED
+    # A value its terminal's append would refuse (NaN, nesting too deep) is a failure too.
+    assert outputs["nan"].code == codes.PROCESS_FUNCTION_FAILED
+    assert outputs["too_deep"].code == codes.PROCESS_FUNCTION_FAILED
     assert outputs["missing"].code == codes.PROCESS_FUNCTION_UNKNOWN
     assert outputs["times_out"] == SuccessOutput(codes.PROCESS_SIGNAL_WAIT_TIMEOUT)
     assert all(len(events) == 1 for events in terminals.values())

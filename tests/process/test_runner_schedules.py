@@ -20,14 +20,16 @@ from hypothesis import assume, example, given, settings
 
 from lash_asyncio.testing import AsyncioDriver
 from lash_core.effects.process import (
-    AbandonedOutput,
-    CancelledOutput,
     ProcessCancel,
     ProcessStart,
-    SuccessOutput,
 )
 from lash_core.host import InlineHost
 from lash_core.process import ProcessContext, ProcessRunner, signal_request
+from lash_core.process.records import (
+    AbandonedOutput,
+    CancelledOutput,
+    SuccessOutput,
+)
 from lash_core.testing.conformance import Driver, Harness
 from lash_core.wire import JsonValue
 from lash_trio.testing import TrioDriver

@@ -8,7 +8,6 @@ import pytest
 from lash_core import codes
 from lash_core.effects.invocation import Replay
 from lash_core.effects.process import (
-    ProcessEventAppendRequest,
     ProcessSignalled,
     ProcessSignalSend,
     ProcessStart,
@@ -24,6 +23,7 @@ from lash_core.process import (
     signal_wait_state,
     waiting_request,
 )
+from lash_core.process.events import ProcessEventAppendRequest
 from lash_core.scope import ProcessScope, ProcessSignal
 from tests.process.support import registration
 from tests.process.test_registry import refused

@@ -9,10 +9,11 @@ import pytest
 import lash_core.process.commands as process_commands
 import lash_core.promise as promise
 import lash_core.turn.machine as machine
-from lash_core.effects.process import ProcessEvent, ProcessRecord
 from lash_core.host import CancelToken
 from lash_core.keys import AwaitEventKey
 from lash_core.process import ProcessRunner
+from lash_core.process.events import ProcessEvent
+from lash_core.process.records import ProcessRecord
 from tests.core.test_registry_machine_bites import DEFECTS as REGISTRY_DEFECTS
 
 

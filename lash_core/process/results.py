@@ -1,0 +1,54 @@
+"""What the registry's operations answer: a registration, an append, the start of an await."""
+
+from __future__ import annotations
+
+from typing import Final, TypeAlias
+
+import attrs
+
+from lash_core.process.events import ProcessEvent, ProcessWakeDelivery
+from lash_core.process.records import ProcessAwaitOutput, ProcessRecord
+
+__all__ = ["NO_WAKE", "Appended", "AwaitParked", "AwaitReady", "AwaitStart", "Registered"]
+
+NO_WAKE: Final[frozenset[int]] = frozenset()
+"""No awaiter to wake."""
+
+
+@attrs.frozen
+class Registered:
+    """The process's record; ``created`` is false when an identical registration existed."""
+
+    record: ProcessRecord
+    created: bool
+
+
+@attrs.frozen
+class Appended:
+    """The event (the existing one when its replay key was already recorded: ``appended`` is
+    then false), the record afterwards, the awaiter ids to wake (the process reached its
+    terminal) and, for an event with a wake and a target scope, its wake delivery."""
+
+    event: ProcessEvent
+    record: ProcessRecord
+    appended: bool
+    wake: frozenset[int]
+    wake_delivery: ProcessWakeDelivery | None = None
+
+
+@attrs.frozen
+class AwaitReady:
+    """The process is terminal: its await output."""
+
+    output: ProcessAwaitOutput
+
+
+@attrs.frozen
+class AwaitParked:
+    """Not terminal yet: wait for the awaiter's wake, then
+    :meth:`~lash_core.process.registry.ProcessRegistry.end_await`."""
+
+    waiter_id: int
+
+
+AwaitStart: TypeAlias = AwaitReady | AwaitParked

@@ -1,0 +1,100 @@
+"""The state the registry's parts share: each process's record and log, and the base class
+that owns the process table (see :mod:`lash_core.process.registry` for how the parts
+combine)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import overload
+
+from lash_core import codes
+from lash_core.effects.replay_keys import PROCESS_CANCEL_REQUESTED, process_event_payload_hash
+from lash_core.errors import LashError
+from lash_core.process.events import ProcessEvent
+from lash_core.process.records import ProcessRecord
+
+__all__ = ["EventLog", "ProcessState", "RegistryBase"]
+
+
+class ProcessState:
+    """One process: its record, its log, the replay keys of its log and, per event type, how
+    many events of that type the log holds (``counts``) and which of its type each event is
+    (``ordinals``, 1-based, by log index), so a signal's ordinal is read in O(1)."""
+
+    __slots__ = (
+        "acked_wakes",
+        "cancel_requested",
+        "counts",
+        "events",
+        "ordinals",
+        "record",
+        "replays",
+        "types",
+    )
+
+    def __init__(self, record: ProcessRecord) -> None:
+        self.record = record
+        self.types = {t.name: t for t in record.event_types}
+        self.events: list[ProcessEvent] = []
+        self.replays: dict[str, tuple[str, int]] = {}
+        self.counts: dict[str, int] = {}
+        self.ordinals: list[int] = []
+        self.cancel_requested = False
+        self.acked_wakes: set[int] = set()
+
+    def log(self, event: ProcessEvent, digest: str | None = None) -> None:
+        """Append ``event``; ``digest`` is its payload hash (computed here when not given, as
+        for restored events; an append computes it before it changes anything)."""
+        replay = event.invocation.replay
+        if replay is not None and digest is None:
+            digest = process_event_payload_hash(event.event_type, event.payload)
+        self.events.append(event)
+        if replay is not None:
+            assert digest is not None
+            self.replays[replay.key] = (digest, len(self.events) - 1)
+        count = self.counts.get(event.event_type, 0) + 1
+        self.counts[event.event_type] = count
+        self.ordinals.append(count)
+        if event.event_type == PROCESS_CANCEL_REQUESTED:
+            self.cancel_requested = True
+
+
+class EventLog(Sequence[ProcessEvent]):
+    """A read-only, live view of one process's log (no copy): its events in order, and
+    :meth:`ordinal`, which of its type an event is, read in O(1)."""
+
+    __slots__ = ("_process",)
+
+    def __init__(self, process: ProcessState) -> None:
+        self._process = process
+
+    def __len__(self) -> int:
+        return len(self._process.events)
+
+    @overload
+    def __getitem__(self, index: int) -> ProcessEvent: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[ProcessEvent]: ...
+    def __getitem__(self, index: int | slice) -> ProcessEvent | Sequence[ProcessEvent]:
+        return self._process.events[index]
+
+    def ordinal(self, sequence: int) -> int:
+        """How many events of the type of event ``sequence`` the log holds up to and including
+        it (``IndexError`` for a sequence the log does not hold)."""
+        if not 1 <= sequence <= len(self._process.events):
+            raise IndexError(sequence)
+        return self._process.ordinals[sequence - 1]
+
+
+class RegistryBase:
+    """The process table every part of the registry reads. Each part (mixin) initialises its
+    own state in ``__init__`` and calls ``super().__init__()``."""
+
+    def __init__(self) -> None:
+        self._processes: dict[str, ProcessState] = {}
+
+    def _get(self, process_id: str) -> ProcessState:
+        process = self._processes.get(process_id) if isinstance(process_id, str) else None
+        if process is None:
+            raise LashError(codes.PROCESS_UNKNOWN, f"unknown process `{process_id}`")
+        return process
