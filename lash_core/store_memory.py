@@ -14,7 +14,7 @@ import attrs
 
 from lash_core import codes
 from lash_core.effects.envelope import CanonicalEnvelope
-from lash_core.errors import LocalProtocolError
+from lash_core.errors import LashError, LocalProtocolError
 from lash_core.keys import AwaitEventKey, KeySigner
 from lash_core.promise import (
     StoreTransition,
@@ -185,7 +185,7 @@ class MemoryStore:
         resolution = check_resolution(resolution)
         try:
             row = self._authentic(key)
-        except Exception:
+        except LashError:
             return UNKNOWN_OR_REVOKED
         state = promise_state(False, row is not None, None if row is None else row.terminal)
         transition = resolve_transition(state, resolution)
