@@ -9,9 +9,9 @@ from lash_core.durable import direct_call_envelope
 from lash_core.effects.llm import LlmRequest, Message, Role, TextPart, ToolSpec
 from lash_core.store import join_envelope, message_chain, split_envelope
 
-texts = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40
-) | st.sampled_from(['"', "\\", '\\"', "]", "}", "[{", '","', "\\\\\\"])
+texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=40) | st.sampled_from(
+    ['"', "\\", '\\"', "]", "}", "[{", '","', "\\\\\\"]
+)
 
 
 @settings(max_examples=200, deadline=None)
