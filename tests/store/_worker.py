@@ -9,11 +9,25 @@ from __future__ import annotations
 
 import sys
 
+from lash_core.durable import durable_step_envelope
 from lash_core.keys import AwaitEventKey
-from lash_core.resolution import Resolution
+from lash_core.resolution import Resolution, ok
 from lash_core.scope import Custom, TurnScope
+from lash_core.store import Owner, Started
 from lash_core.wire import from_json, to_json
 from lash_sqlite import Doorbell, SqliteStore
+
+
+def _race(store: SqliteStore, count: int, index: str) -> int:
+    lease = store.acquire(f"session-{index}", Owner(index), 600_000, 0)
+    for i in range(count):
+        key = store.mint(TurnScope("race", f"t{i}"), Custom("k"))
+        outcome = store.resolve(key, ok(index))
+        envelope = durable_step_envelope(f"session-{index}", f"step-{i}", i).canonical()
+        assert isinstance(store.begin(lease, envelope, 1), Started)
+        store.complete(lease, f"session-{index}:durable:step-{i}", str(i), 2)
+        print(f"{i} {outcome.status}", flush=True)
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -26,6 +40,8 @@ def main(argv: list[str]) -> int:
             print(to_json(key), flush=True)
             sys.stdin.readline()  # killed here
             return 0
+        if command == "race":
+            return _race(store, int(argv[2]), argv[3])
         key = from_json(argv[2], AwaitEventKey)
         if command == "resolve":
             resolution: Resolution = from_json(argv[3], Resolution)

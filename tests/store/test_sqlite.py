@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from lash_core import codes
-from lash_core.durable import direct_call_envelope
+from lash_core.durable import direct_call_envelope, durable_step_envelope
 from lash_core.effects.envelope import CanonicalEnvelope
 from lash_core.effects.llm import LlmRequest, Message, Role, TextPart, ToolSpec
 from lash_core.errors import LashError
@@ -255,3 +255,34 @@ def test_a_parked_waiter_is_woken_by_a_resolver_in_another_process(tmp_path: Pat
         assert woken_by == [key.key_id], "woken by the resolver's doorbell datagram"
         assert json.loads(out) == {"status": "accepted"}
         assert store.peek(key) == ok("go")
+
+
+def test_racing_processes_get_one_winner_per_key_and_no_lock_errors(tmp_path: Path) -> None:
+    db = str(tmp_path / "race.db")
+    SqliteStore(db).close()
+    count, racers = 40, 4
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.store._worker", "race", db, str(count), str(index)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for index in range(racers)
+    ]
+    results = [p.communicate(timeout=300) for p in procs]
+    for p, (_, err_text) in zip(procs, results, strict=True):
+        assert p.returncode == 0, err_text  # no "database is locked" reached a caller
+    accepted: dict[int, int] = {}
+    for out, _ in results:
+        for line in out.splitlines():
+            i, status = line.split()
+            assert status in ("accepted", "already_resolved")
+            accepted[int(i)] = accepted.get(int(i), 0) + (status == "accepted")
+    assert accepted == {i: 1 for i in range(count)}, "exactly one first writer per key"
+    with SqliteStore(db) as store:
+        for index in range(racers):
+            lease = store.acquire(f"session-{index}", Owner(str(index)), 1_000, 700_000)
+            envelope = durable_step_envelope(f"session-{index}", "step-7", 7).canonical()
+            assert store.begin(lease, envelope, 700_001) == Recorded("7", 1)
