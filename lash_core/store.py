@@ -45,7 +45,7 @@ from lash_core import codes
 from lash_core.canonical import normalize_json_value
 from lash_core.effects.envelope import CanonicalEnvelope
 from lash_core.errors import LashError, LocalProtocolError, ReplayMismatchError
-from lash_core.keys import AwaitEventKey, KeySigner
+from lash_core.keys import AwaitEventKey, KeySigner, derive_key_id
 from lash_core.promise import (
     PromiseMissing,
     PromisePending,
@@ -64,7 +64,7 @@ from lash_core.resolution import (
     ResolutionTimeout,
     ResolveOutcome,
 )
-from lash_core.scope import ExecutionScope, WaitIdentity
+from lash_core.scope import ExecutionScope, TurnCancelGate, TurnTerminal, WaitIdentity
 from lash_core.wire import canonical_json, from_json
 
 __all__ = [
@@ -83,6 +83,7 @@ __all__ = [
     "TurnRow",
     "TurnStatus",
     "abandon_allowed",
+    "abandoned_gate_id",
     "acquire_transition",
     "begin_transition",
     "check_fence",
@@ -767,6 +768,15 @@ def diverge_turn_transition(existing: TurnRow | None, ref: TurnRef) -> bool:
 
 
 # -- await-event rules for stores ------------------------------------------------------------
+
+
+def abandoned_gate_id(key: AwaitEventKey) -> str | None:
+    """When ``key`` is a turn's terminal: the key id of that turn's cancel gate, whose parked
+    waiters a store wakes when the terminal is published while the gate is still pending (the
+    in-memory registry wakes them with ``turn_control_wait_abandoned``). Otherwise ``None``."""
+    if type(key.wait) is not TurnTerminal:
+        return None
+    return derive_key_id(key.scope, TurnCancelGate())
 
 
 def key_is_authentic(signer: KeySigner, key: object) -> bool:

@@ -40,6 +40,7 @@ from lash_core.store import (
     TurnRow,
     TurnStatus,
     abandon_allowed,
+    abandoned_gate_id,
     acquire_transition,
     begin_transition,
     check_fence,
@@ -191,6 +192,10 @@ class MemoryStore:
         transition = resolve_transition(state, resolution)
         if isinstance(transition, StoreTransition):
             self._settle(key, row, transition.resolution)
+            gate_id = abandoned_gate_id(key)
+            gate = None if gate_id is None else self._s.promises.get(gate_id)
+            if gate_id is not None and (gate is None or gate.terminal is None):
+                self._ring_waiters(gate_id)
         outcome = transition_outcome(transition)
         assert outcome is not None
         return outcome

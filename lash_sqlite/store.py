@@ -49,6 +49,7 @@ from lash_core.store import (
     TurnRow,
     TurnStatus,
     abandon_allowed,
+    abandoned_gate_id,
     acquire_transition,
     begin_transition,
     check_fence,
@@ -365,6 +366,22 @@ class SqliteStore:
             ),
         )
 
+    def _ring_abandoned_gate(
+        self, db: sqlite3.Connection, gate_id: str, rings: list[tuple[str, str]]
+    ) -> None:
+        """A turn's terminal was published: wake the waiters of its still-pending cancel gate
+        (they would otherwise wait forever; their gate is left unwritten)."""
+        pending = db.execute(
+            "SELECT 1 FROM await_events WHERE key_id = ? AND terminal_json IS NULL", (gate_id,)
+        ).fetchone()
+        if pending is None:
+            return
+        for (address,) in db.execute(
+            "SELECT address FROM waits WHERE key_id = ? ORDER BY address", (gate_id,)
+        ).fetchall():
+            rings.append((address, gate_id))
+        db.execute("DELETE FROM waits WHERE key_id = ?", (gate_id,))
+
     def park(
         self, key: AwaitEventKey, doorbell: str | None = None, deadline_ms: int | None = None
     ) -> Resolution | None:
@@ -406,11 +423,16 @@ class SqliteStore:
         with self._write() as db:
             try:
                 exists, terminal, _ = self._promise(db, key)
-            except LashError:
+            except LashError as exc:
+                if exc.code != codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED:
+                    raise
                 return UNKNOWN_OR_REVOKED
             transition = resolve_transition(promise_state(False, exists, terminal), resolution)
             if isinstance(transition, StoreTransition):
                 self._settle(db, key, exists, transition.resolution, rings)
+                gate_id = abandoned_gate_id(key)
+                if gate_id is not None:
+                    self._ring_abandoned_gate(db, gate_id, rings)
         self._ring_all(rings)
         outcome = transition_outcome(transition)
         assert outcome is not None

@@ -183,6 +183,15 @@ def test_turn_control_waits_never_write_on_cancel_or_deadline(backend: Backend) 
     assert cold.resolve(terminal, ok({"committed": True})) == ACCEPTED
 
 
+def test_publishing_the_terminal_wakes_the_pending_gate_waiters(backend: Backend) -> None:
+    store = backend.open()
+    gate, terminal = store.mint(TURN, TurnCancelGate()), store.mint(TURN, TurnTerminal())
+    store.park(gate, "bell-gate")
+    assert backend.open().resolve(terminal, ok({"committed": True})) == ACCEPTED
+    assert backend.rings == [("bell-gate", gate.key_id)]
+    assert backend.open().peek(gate) is None, "the gate itself is not written"
+
+
 def test_deadlines_are_absolute_and_survive_reopen(backend: Backend) -> None:
     key = backend.open().mint(TURN, Custom("approval"))
     # A 30 s wait parked at t=0 ...
