@@ -17,6 +17,9 @@ processes.
   detail splits the subject into the resolver's ``resolve`` call (its transaction, whose
   COMMIT is an fsync at FULL, and the ring) and what follows it. Judged: p50 at most
   :data:`WAKE_P50_BUDGET_US` µs, p99 at most :data:`WAKE_P99_BUDGET_US` µs.
+* ``store_wake_normal_p50`` / ``_p99``: the same with the resolver's store at
+  ``synchronous=NORMAL`` (its COMMIT does not wait for the disk), against the same polling
+  figures: the wake itself, without the fsync.
 """
 
 from __future__ import annotations
@@ -126,10 +129,10 @@ def _durable_effect(ctx: Context, synchronous: Literal["FULL", "NORMAL"]) -> Fig
 # -- 2. a wake across processes --------------------------------------------------------------
 
 
-def _resolver(db: str) -> int:
+def _resolver(db: str, synchronous: Literal["FULL", "NORMAL"]) -> int:
     """The resolver process: for each ``delay_ms key_json`` line, sleep, then resolve the key
     with the monotonic time it started resolving."""
-    with SqliteStore(db) as store:
+    with SqliteStore(db, synchronous=synchronous) as store:
         print("ready", flush=True)
         for line in sys.stdin:
             delay, key_json = line.split(" ", 1)
@@ -142,12 +145,16 @@ def _resolver(db: str) -> int:
 
 
 def _wake_latencies(
-    db: Path, count: int, delays: tuple[int, int], poll: bool
+    db: Path,
+    count: int,
+    delays: tuple[int, int],
+    poll: bool,
+    synchronous: Literal["FULL", "NORMAL"] = "FULL",
 ) -> tuple[list[float], list[float]]:
     """Per wait: ns from the resolver's start to this process having read the terminal, and
     ns the resolver's ``resolve`` took (its write transaction, COMMIT and ring)."""
     resolver = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.bench_store", "resolver", str(db)],
+        [sys.executable, "-m", "benchmarks.bench_store", "resolver", str(db), synchronous],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -161,7 +168,7 @@ def _wake_latencies(
         require(resolver.stdout.readline().strip() == "ready", "the resolver started")
         with SqliteStore(db, ring=None) as store, Doorbell() as bell:
             for i in range(count):
-                key = store.mint(TurnScope("s1", f"t{poll}"), Custom(f"wait-{i}"))
+                key = store.mint(TurnScope("s1", f"t{poll}{synchronous}"), Custom(f"w{i}"))
                 require(store.park(key, None if poll else bell.address) is None, "pending")
                 resolver.stdin.write(f"{rng.randint(*delays)} {to_json(key)}\n")
                 resolver.stdin.flush()
@@ -205,11 +212,28 @@ def store_wake(ctx: Context) -> list[Figure]:
         SqliteStore(db).close()
         bell, resolves = _wake_latencies(db, bell_count, delays, poll=False)
         polled, _ = _wake_latencies(db, poll_count, delays, poll=True)
+        bell_normal, resolves_normal = _wake_latencies(
+            db, bell_count, delays, poll=False, synchronous="NORMAL"
+        )
+    return [
+        *_wake_figures(ctx, "store_wake", bell, resolves, polled, delays),
+        *_wake_figures(ctx, "store_wake_normal", bell_normal, resolves_normal, polled, delays),
+    ]
+
+
+def _wake_figures(
+    ctx: Context,
+    prefix: str,
+    bell: list[float],
+    resolves: list[float],
+    polled: list[float],
+    delays: tuple[int, int],
+) -> list[Figure]:
     after_commit = [w - r for w, r in zip(bell, resolves, strict=True)]
     figures = []
     for name, q, budget in (
-        ("store_wake_p50", 0.5, WAKE_P50_BUDGET_US),
-        ("store_wake_p99", 0.99, WAKE_P99_BUDGET_US),
+        (f"{prefix}_p50", 0.5, WAKE_P50_BUDGET_US),
+        (f"{prefix}_p99", 0.99, WAKE_P99_BUDGET_US),
     ):
         subject = Sample(len(bell), (_percentile(bell, q),))
         base = Sample(len(polled), (_percentile(polled, q),))
@@ -236,5 +260,7 @@ def store_wake(ctx: Context) -> list[Figure]:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["resolver"]:
-        raise SystemExit(_resolver(sys.argv[2]))
+        raise SystemExit(
+            _resolver(sys.argv[2], "NORMAL" if sys.argv[3:4] == ["NORMAL"] else "FULL")
+        )
     raise SystemExit("usage: python -m benchmarks.bench_store resolver DB")

@@ -19,6 +19,8 @@ FIGURES = {
     "store_durable_effect_normal",
     "store_wake_p50",
     "store_wake_p99",
+    "store_wake_normal_p50",
+    "store_wake_normal_p99",
     *(
         f"{driver}_{figure}"
         for driver in ("trio", "asyncio")
