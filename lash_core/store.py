@@ -178,17 +178,29 @@ def _check_lease_request(session_id: object, owner: object, ttl_ms: object, now_
 
 
 def acquire_transition(
-    session_id: str, state: LeaseState | None, owner: Owner, ttl_ms: int, now_ms: int
+    session_id: str,
+    state: LeaseState | None,
+    owner: Owner,
+    ttl_ms: int,
+    now_ms: int,
+    *,
+    holder_dead: bool = False,
 ) -> Lease:
     """The lease ``owner`` gets on ``session_id`` (the store then writes it).
 
     No live lease (none, released, or expired at ``now_ms``): a new lease with the next fencing
     token. The live holder acquiring again: the same token, its expiry pushed to
-    ``now_ms + ttl_ms`` if later. Another owner while the lease is live: ``lease_held``.
+    ``now_ms + ttl_ms`` if later. Another owner while the lease is live: ``lease_held``, unless
+    the store proved the holder dead (``holder_dead``: its process is gone), when the lease is
+    taken over at once with the next token.
     """
     _check_lease_request(session_id, owner, ttl_ms, now_ms)
     current = _NO_LEASE if state is None else state
-    if current.holder is None or now_ms >= current.expires_ms:
+    if (
+        current.holder is None
+        or now_ms >= current.expires_ms
+        or (holder_dead and current.holder != owner)
+    ):
         return Lease(session_id, owner, current.fencing_token + 1, now_ms + ttl_ms)
     if current.holder != owner:
         raise LashError(

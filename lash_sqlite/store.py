@@ -79,8 +79,9 @@ from lash_core.store import (
 from lash_core.store_memory import Ring
 from lash_core.wire import canonical_json, from_json
 from lash_sqlite.doorbell import ring as ring_doorbell
+from lash_sqlite.liveness import provably_dead
 
-__all__ = ["SCHEMA_VERSION", "SECRET_BYTES", "SqliteStore", "new_owner"]
+__all__ = ["SCHEMA_VERSION", "SECRET_BYTES", "SqliteStore"]
 
 SCHEMA_VERSION: Final = 1
 """The schema this version writes (``PRAGMA user_version``)."""
@@ -132,12 +133,6 @@ SELECT b.body FROM walk JOIN blobs b ON b.hash = walk.blob ORDER BY walk.depth D
 
 def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def new_owner(name: str) -> Owner:
-    """An :class:`~lash_core.store.Owner` named ``name`` for this process: its incarnation is
-    the host name, the pid and a random id, so a restarted process is a new holder."""
-    return Owner(name, f"{os.uname().nodename}:{os.getpid()}:{secrets.token_hex(6)}")
 
 
 def _corrupt(what: str, exc: BaseException) -> LashError:
@@ -561,10 +556,20 @@ class SqliteStore:
 
     def acquire(self, session_id: str, owner: Owner, ttl_ms: int, now_ms: int) -> Lease:
         """Lease the session to ``owner`` until ``now_ms + ttl_ms`` (``lease_held`` while
-        another owner's lease is live; a successor gets the next fencing token)."""
+        another owner's lease is live; a successor gets the next fencing token). A live lease
+        whose holder is provably dead (an owner of :func:`~lash_sqlite.new_owner` on this
+        machine whose process is gone) is taken over at once."""
         with self._write() as db:
             state = self._lease_state(db, session_id) if isinstance(session_id, str) else None
-            lease = acquire_transition(session_id, state, owner, ttl_ms, now_ms)
+            dead = (
+                state is not None
+                and state.holder is not None
+                and state.holder != owner
+                and isinstance(now_ms, int)
+                and now_ms < state.expires_ms
+                and provably_dead(state.holder)
+            )
+            lease = acquire_transition(session_id, state, owner, ttl_ms, now_ms, holder_dead=dead)
             self._write_lease(db, lease)
         return lease
 

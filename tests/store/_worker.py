@@ -15,7 +15,7 @@ from lash_core.resolution import Resolution, ok
 from lash_core.scope import Custom, TurnScope
 from lash_core.store import Owner, Started
 from lash_core.wire import from_json, to_json
-from lash_sqlite import Doorbell, SqliteStore
+from lash_sqlite import Doorbell, SqliteStore, new_owner
 
 
 def _race(store: SqliteStore, count: int, index: str) -> int:
@@ -38,6 +38,11 @@ def main(argv: list[str]) -> int:
             key = store.mint(TurnScope("s1", "t1"), Custom("approval"))
             assert store.park(key, bell.address, deadline_ms=30_000) is None
             print(to_json(key), flush=True)
+            sys.stdin.readline()  # killed here
+            return 0
+        if command == "hold":
+            lease = store.acquire("held", new_owner("holder"), 600_000, 1_000)
+            print(lease.fencing_token, flush=True)
             sys.stdin.readline()  # killed here
             return 0
         if command == "race":

@@ -23,7 +23,7 @@ from lash_core.resolution import ACCEPTED, UNKNOWN_OR_REVOKED, ok
 from lash_core.scope import Custom, TurnScope
 from lash_core.store import Owner, Recorded, Started, join_envelope, split_envelope
 from lash_core.wire import from_json, to_json
-from lash_sqlite import SCHEMA_VERSION, Doorbell, SqliteStore, new_owner, ring
+from lash_sqlite import SCHEMA_VERSION, Doorbell, SqliteStore, new_owner, provably_dead, ring
 
 ROOT = Path(__file__).resolve().parents[2]
 TURN = TurnScope("s1", "t1")
@@ -286,3 +286,32 @@ def test_racing_processes_get_one_winner_per_key_and_no_lock_errors(tmp_path: Pa
             lease = store.acquire(f"session-{index}", Owner(str(index)), 1_000, 700_000)
             envelope = durable_step_envelope(f"session-{index}", "step-7", 7).canonical()
             assert store.begin(lease, envelope, 700_001) == Recorded("7", 1)
+
+
+def test_a_lease_of_a_dead_process_is_taken_over_at_once(tmp_path: Path) -> None:
+    db = str(tmp_path / "held.db")
+    holder = subprocess.Popen(
+        [sys.executable, "-m", "tests.store._worker", "hold", db],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "1"
+    with SqliteStore(db) as store:
+        with pytest.raises(LashError) as caught:
+            store.acquire("held", new_owner("successor"), 600_000, 2_000)
+        assert caught.value.code == codes.LEASE_HELD, "a live holder keeps its lease"
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=120)
+        # Long before the holder's ttl runs out, its lease is taken over with the next fence.
+        lease = store.acquire("held", new_owner("successor"), 600_000, 3_000)
+        assert lease.fencing_token == 2
+
+
+def test_owners_elsewhere_are_never_proved_dead() -> None:
+    assert not provably_dead(Owner("a"))
+    assert not provably_dead(Owner("a", "another-boot:1:2:x"))
+    me = new_owner("me")
+    assert not provably_dead(me)
