@@ -315,3 +315,15 @@ def test_owners_elsewhere_are_never_proved_dead() -> None:
     assert not provably_dead(Owner("a", "another-boot:1:2:x"))
     me = new_owner("me")
     assert not provably_dead(me)
+
+
+def test_a_lost_datagram_is_caught_by_the_data_version_safety_net(tmp_path: Path) -> None:
+    path = tmp_path / "net.db"
+    with SqliteStore(path) as waiter, SqliteStore(path, ring=None) as silent:
+        key = waiter.mint(TURN, Custom("approval"))
+        assert waiter.park(key, "/nonexistent/doorbell") is None
+        seen = waiter.data_version()
+        assert waiter.data_version() == seen, "an idle store reads the same version"
+        assert silent.resolve(key, ok("quiet")) == ACCEPTED  # no datagram is sent
+        assert waiter.data_version() != seen
+        assert waiter.peek(key) == ok("quiet")
