@@ -44,8 +44,17 @@ import attrs
 from lash_core import codes
 from lash_core.canonical import normalize_json_value
 from lash_core.effects.envelope import CanonicalEnvelope
+from lash_core.effects.process import (
+    ProcessEvent,
+    ProcessHandleGrant,
+    ProcessLease,
+    ProcessRecord,
+    ProcessWakeDelivery,
+    SessionScope,
+)
 from lash_core.errors import LashError, LocalProtocolError, ReplayMismatchError
 from lash_core.keys import AwaitEventKey, KeySigner, derive_key_id
+from lash_core.process.registry import ProcessRegistry
 from lash_core.promise import (
     PromiseMissing,
     PromisePending,
@@ -77,6 +86,7 @@ __all__ = [
     "Lease",
     "LeaseState",
     "Owner",
+    "ProcessRows",
     "Recorded",
     "Started",
     "TurnRef",
@@ -711,6 +721,11 @@ class DurableStore(Protocol):
 
     def unfinished_turns(self) -> list[TurnRef]: ...
 
+    # the process registry
+    def save_process_rows(self, rows: ProcessRows) -> None: ...
+
+    def process_rows(self) -> ProcessRows: ...
+
     # change detection
     def data_version(self) -> int: ...
 
@@ -891,4 +906,40 @@ def check_lease_covers(lease: Lease, session_id: str | None) -> None:
         raise LocalProtocolError(
             codes.LEASE_INVALID,
             f"a lease on session {lease.session_id!r} cannot write for session {session_id!r}",
+        )
+
+
+# -- the process registry --------------------------------------------------------------------
+
+
+@attrs.frozen
+class ProcessRows:
+    """The durable rows of a :class:`~lash_core.process.ProcessRegistry`, in the shape
+    :meth:`~lash_core.process.ProcessRegistry.restore` takes them: records, events in log order,
+    ``(scope, grant)`` pairs, pending wake deliveries in delivery order, acknowledged wake ids,
+    current leases, and ``(process id, sequence)`` of acknowledged wake events.
+
+    :meth:`DurableStore.save_process_rows` upserts them (a record, grant or lease replaces the
+    stored one with its key; an event, a wake or an acknowledgement is written once);
+    :meth:`DurableStore.process_rows` reads them all back.
+    """
+
+    records: tuple[ProcessRecord, ...] = ()
+    events: tuple[ProcessEvent, ...] = ()
+    grants: tuple[tuple[SessionScope, ProcessHandleGrant], ...] = ()
+    pending_wakes: tuple[ProcessWakeDelivery, ...] = ()
+    acknowledged_wakes: tuple[str, ...] = ()
+    leases: tuple[ProcessLease, ...] = ()
+    acknowledged_wake_events: tuple[tuple[str, int], ...] = ()
+
+    def restore(self) -> ProcessRegistry:
+        """The registry these rows describe."""
+        return ProcessRegistry.restore(
+            self.records,
+            self.events,
+            self.grants,
+            self.pending_wakes,
+            self.acknowledged_wakes,
+            self.leases,
+            self.acknowledged_wake_events,
         )

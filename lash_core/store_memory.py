@@ -14,6 +14,14 @@ import attrs
 
 from lash_core import codes
 from lash_core.effects.envelope import CanonicalEnvelope
+from lash_core.effects.process import (
+    ProcessEvent,
+    ProcessHandleGrant,
+    ProcessLease,
+    ProcessRecord,
+    ProcessWakeDelivery,
+    SessionScope,
+)
 from lash_core.errors import LashError, LocalProtocolError
 from lash_core.keys import AwaitEventKey, KeySigner
 from lash_core.promise import (
@@ -35,6 +43,7 @@ from lash_core.store import (
     Lease,
     LeaseState,
     Owner,
+    ProcessRows,
     Started,
     TurnRef,
     TurnRow,
@@ -94,6 +103,13 @@ class MemoryStoreState:
         self.leases: dict[str, LeaseState] = {}
         self.effects: dict[tuple[str, str], _Effect] = {}
         self.turns: dict[TurnRef, TurnRow] = {}
+        self.processes: dict[str, ProcessRecord] = {}
+        self.process_events: dict[tuple[str, int], ProcessEvent] = {}
+        self.grants: dict[tuple[str, str], tuple[SessionScope, ProcessHandleGrant]] = {}
+        self.wakes: dict[str, ProcessWakeDelivery] = {}
+        self.acked_wakes: dict[str, None] = {}
+        self.process_leases: dict[str, ProcessLease] = {}
+        self.acked_wake_events: dict[tuple[str, int], None] = {}
         self.version = 0
 
     def rotate(self, secret: bytes, keep: int) -> None:
@@ -395,6 +411,40 @@ class MemoryStore:
         return sorted(
             (ref for ref, row in self._s.turns.items() if row.status is TurnStatus.RUNNING),
             key=lambda r: (r.session_id, r.turn_id),
+        )
+
+    # -- the process registry ----------------------------------------------------------------
+
+    def save_process_rows(self, rows: ProcessRows) -> None:
+        s = self._s
+        for record in rows.records:
+            s.processes[record.id] = record
+        for event in rows.events:
+            s.process_events.setdefault((event.process_id, event.sequence), event)
+        for scope, grant in rows.grants:
+            s.grants[(scope.id, grant.process_id)] = (scope, grant)
+        for wake_id in rows.acknowledged_wakes:
+            s.acked_wakes[wake_id] = None
+            s.wakes.pop(wake_id, None)
+        for delivery in rows.pending_wakes:
+            if delivery.wake_id not in s.acked_wakes:
+                s.wakes.setdefault(delivery.wake_id, delivery)
+        for lease in rows.leases:
+            s.process_leases[lease.process_id] = lease
+        for pair in rows.acknowledged_wake_events:
+            s.acked_wake_events[pair] = None
+        self._changed()
+
+    def process_rows(self) -> ProcessRows:
+        s = self._s
+        return ProcessRows(
+            tuple(s.processes.values()),
+            tuple(s.process_events[k] for k in sorted(s.process_events)),
+            tuple(s.grants[k] for k in sorted(s.grants)),
+            tuple(s.wakes.values()),
+            tuple(s.acked_wakes),
+            tuple(s.process_leases[k] for k in sorted(s.process_leases)),
+            tuple(sorted(s.acked_wake_events)),
         )
 
     def data_version(self) -> int:

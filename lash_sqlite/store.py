@@ -23,6 +23,14 @@ from typing import Final, Literal
 
 from lash_core import codes
 from lash_core.effects.envelope import CanonicalEnvelope
+from lash_core.effects.process import (
+    ProcessEvent,
+    ProcessHandleGrant,
+    ProcessLease,
+    ProcessRecord,
+    ProcessWakeDelivery,
+    SessionScope,
+)
 from lash_core.errors import LashError, LocalProtocolError
 from lash_core.keys import AwaitEventKey, KeySigner
 from lash_core.promise import (
@@ -44,6 +52,7 @@ from lash_core.store import (
     Lease,
     LeaseState,
     Owner,
+    ProcessRows,
     Started,
     TurnRef,
     TurnRow,
@@ -119,6 +128,20 @@ _SCHEMA: Final = (
         fencing_token INTEGER NOT NULL, opened_ms INTEGER NOT NULL,
         updated_ms INTEGER NOT NULL, PRIMARY KEY(session_id, turn_id)) WITHOUT ROWID""",
     """CREATE INDEX turns_running ON turns(session_id, turn_id) WHERE status = 'running'""",
+    """CREATE TABLE process_records(process_id TEXT PRIMARY KEY, record_json TEXT NOT NULL)""",
+    """CREATE TABLE process_events(
+        process_id TEXT NOT NULL, sequence INTEGER NOT NULL, event_json TEXT NOT NULL,
+        PRIMARY KEY(process_id, sequence)) WITHOUT ROWID""",
+    """CREATE TABLE process_grants(
+        scope_id TEXT NOT NULL, process_id TEXT NOT NULL, scope_json TEXT NOT NULL,
+        grant_json TEXT NOT NULL, PRIMARY KEY(scope_id, process_id)) WITHOUT ROWID""",
+    """CREATE TABLE process_wakes(
+        wake_id TEXT PRIMARY KEY, delivery_json TEXT, acknowledged INTEGER NOT NULL)""",
+    """CREATE TABLE process_leases(process_id TEXT PRIMARY KEY, lease_json TEXT NOT NULL)
+        WITHOUT ROWID""",
+    """CREATE TABLE process_acked_wake_events(
+        process_id TEXT NOT NULL, sequence INTEGER NOT NULL, PRIMARY KEY(process_id, sequence))
+        WITHOUT ROWID""",
 )
 
 _MESSAGES_SQL: Final = """
@@ -834,6 +857,107 @@ class SqliteStore:
                 "ORDER BY session_id, turn_id"
             ).fetchall()
         return [TurnRef(s, t) for s, t in rows]
+
+    # -- the process registry ----------------------------------------------------------------
+
+    def save_process_rows(self, rows: ProcessRows) -> None:
+        """Upsert the rows of a process registry in one transaction (a record, grant or lease
+        replaces the stored one; an event, wake or acknowledgement is written once)."""
+        with self._write() as db:
+            for record in rows.records:
+                db.execute(
+                    "INSERT INTO process_records(process_id, record_json) VALUES (?, ?) "
+                    "ON CONFLICT(process_id) DO UPDATE SET record_json = excluded.record_json",
+                    (record.id, canonical_json(record)),
+                )
+            db.executemany(
+                "INSERT OR IGNORE INTO process_events(process_id, sequence, event_json) "
+                "VALUES (?, ?, ?)",
+                [(e.process_id, e.sequence, canonical_json(e)) for e in rows.events],
+            )
+            db.executemany(
+                "INSERT INTO process_grants(scope_id, process_id, scope_json, grant_json) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(scope_id, process_id) DO UPDATE SET "
+                "scope_json = excluded.scope_json, grant_json = excluded.grant_json",
+                [
+                    (scope.id, grant.process_id, canonical_json(scope), canonical_json(grant))
+                    for scope, grant in rows.grants
+                ],
+            )
+            db.executemany(
+                "INSERT INTO process_wakes(wake_id, delivery_json, acknowledged) "
+                "VALUES (?, NULL, 1) ON CONFLICT(wake_id) DO UPDATE SET acknowledged = 1",
+                [(wake_id,) for wake_id in rows.acknowledged_wakes],
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO process_wakes(wake_id, delivery_json, acknowledged) "
+                "VALUES (?, ?, 0)",
+                [(d.wake_id, canonical_json(d)) for d in rows.pending_wakes],
+            )
+            db.executemany(
+                "INSERT INTO process_leases(process_id, lease_json) VALUES (?, ?) "
+                "ON CONFLICT(process_id) DO UPDATE SET lease_json = excluded.lease_json",
+                [(lease.process_id, canonical_json(lease)) for lease in rows.leases],
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO process_acked_wake_events(process_id, sequence) "
+                "VALUES (?, ?)",
+                list(rows.acknowledged_wake_events),
+            )
+
+    def process_rows(self) -> ProcessRows:
+        """Every stored process row, ready for :meth:`~lash_core.store.ProcessRows.restore`."""
+        with self._lock:
+            db = self._db
+            try:
+                records = tuple(
+                    from_json(text, ProcessRecord)
+                    for (text,) in db.execute(
+                        "SELECT record_json FROM process_records ORDER BY rowid"
+                    )
+                )
+                events = tuple(
+                    from_json(text, ProcessEvent)
+                    for (text,) in db.execute(
+                        "SELECT event_json FROM process_events ORDER BY process_id, sequence"
+                    )
+                )
+                grants = tuple(
+                    (from_json(scope, SessionScope), from_json(grant, ProcessHandleGrant))
+                    for scope, grant in db.execute(
+                        "SELECT scope_json, grant_json FROM process_grants "
+                        "ORDER BY scope_id, process_id"
+                    )
+                )
+                pending = tuple(
+                    from_json(text, ProcessWakeDelivery)
+                    for (text,) in db.execute(
+                        "SELECT delivery_json FROM process_wakes WHERE acknowledged = 0 "
+                        "ORDER BY rowid"
+                    )
+                )
+                acknowledged = tuple(
+                    wake_id
+                    for (wake_id,) in db.execute(
+                        "SELECT wake_id FROM process_wakes WHERE acknowledged = 1 ORDER BY rowid"
+                    )
+                )
+                leases = tuple(
+                    from_json(text, ProcessLease)
+                    for (text,) in db.execute(
+                        "SELECT lease_json FROM process_leases ORDER BY process_id"
+                    )
+                )
+                acked_events = tuple(
+                    (pid, seq)
+                    for pid, seq in db.execute(
+                        "SELECT process_id, sequence FROM process_acked_wake_events "
+                        "ORDER BY process_id, sequence"
+                    )
+                )
+            except LashError as exc:
+                raise _corrupt("a stored process row", exc) from None
+        return ProcessRows(records, events, grants, pending, acknowledged, leases, acked_events)
 
     # -- change detection --------------------------------------------------------------------
 

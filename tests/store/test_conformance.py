@@ -15,8 +15,10 @@ import pytest
 from lash_core import codes
 from lash_core.durable import durable_step_envelope
 from lash_core.effects.envelope import CanonicalEnvelope
+from lash_core.effects.process import HandleDescriptor, SessionScope
 from lash_core.errors import LashError, ReplayMismatchError
 from lash_core.keys import AwaitEventKey, KeySigner
+from lash_core.process import ProcessRegistry
 from lash_core.promise import AwaitEventRegistry
 from lash_core.resolution import (
     ACCEPTED,
@@ -43,12 +45,15 @@ from lash_core.store import (
     DurableStore,
     Lease,
     Owner,
+    ProcessRows,
     Recorded,
     Started,
     TurnRef,
     TurnStatus,
 )
 from lash_core.wire import JsonValue
+from tests.process.support import registration
+from tests.process.test_wakes import request, wake_type
 from tests.store.conftest import Backend
 
 TURN = TurnScope("s1", "t1")
@@ -456,3 +461,51 @@ def test_recorded_outcome_is_an_error_resolution_too(backend: Backend) -> None:
     key = backend.open().mint(TURN, ToolCompletion("c"))
     assert backend.open().resolve(key, err("denied", "no")) == ACCEPTED
     assert backend.open().peek(key) == err("denied", "no")
+
+
+# -- the process registry --------------------------------------------------------------------
+
+
+def _rows(registry: ProcessRegistry, scopes: list[SessionScope], acked: list[str]) -> ProcessRows:
+    pids = [r.id for r in registry.list_processes()]
+    return ProcessRows(
+        records=tuple(registry.list_processes()),
+        events=tuple(e for pid in pids for e in registry.events(pid)),
+        grants=tuple((s, g) for s in scopes for g, _ in registry.list_handle_grants(s)),
+        pending_wakes=tuple(w for s in scopes for w in registry.pending_wakes(s)),
+        acknowledged_wakes=tuple(acked),
+        leases=tuple(lease for pid in pids if (lease := registry.lease(pid)) is not None),
+    )
+
+
+def test_process_registry_survives_reopen(backend: Backend) -> None:
+    registry = ProcessRegistry()
+    target = SessionScope("s1")
+    registry.register(registration("p1", event_types=(wake_type("line"),), wake_target=target), 0)
+    registry.register(registration("p2"), 0)
+    first = registry.append_event("p1", request("line", {"wake_input": "a"}, key="a"), 1)
+    registry.grant_handle(target, "p1", HandleDescriptor("job", "a job"))
+    registry.claim_process_lease("p2", "worker", 1_000, 2)
+    backend.open().save_process_rows(_rows(registry, [target], []))
+    # Later changes are upserted over the first rows.
+    assert first.wake_delivery is not None
+    registry.acknowledge_wake(first.wake_delivery.wake_id)
+    registry.append_event("p1", request("line", {"wake_input": "b"}), 3)
+    registry.ack_wake("p1", 1)
+    rows = attrs.evolve(
+        _rows(registry, [target], [first.wake_delivery.wake_id]),
+        acknowledged_wake_events=(("p1", 1),),
+    )
+    backend.open().save_process_rows(rows)
+    restored = backend.open().process_rows().restore()
+    assert restored.list_processes() == registry.list_processes()
+    assert restored.events("p1") == registry.events("p1")
+    assert restored.pending_wakes(target) == registry.pending_wakes(target)
+    assert [w.input for w in restored.pending_wakes(target)] == ["b"]
+    assert restored.is_wake_acknowledged(first.wake_delivery.wake_id)
+    assert restored.wake_events_after("p1") == registry.wake_events_after("p1")
+    assert restored.lease("p2") == registry.lease("p2")
+    assert restored.list_handle_grants(target) == registry.list_handle_grants(target)
+    # The restored registry goes on with the next fencing token and sequence.
+    assert restored.claim_process_lease("p2", "other", 1_000, 5_000).fencing_token == 2
+    assert restored.append_event("p1", request("line", {"x": 1}), 6).event.sequence == 3
