@@ -8,7 +8,7 @@ input, and a doorbell is rung by calling ``ring(address, key_id)``, which the ca
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import attrs
 
@@ -343,17 +343,25 @@ class MemoryStore:
         return verdict  # type: ignore[return-value]
 
     def complete(self, lease: Lease, replay_key: str, outcome_json: str, now_ms: int) -> None:
+        self.complete_many(lease, [(replay_key, outcome_json)], now_ms)
+
+    def complete_many(self, lease: Lease, outcomes: Sequence[tuple[str, str]], now_ms: int) -> None:
+        """:meth:`complete` for several effects at once: all recorded, or none."""
         self._fence(lease, now_ms, "complete an effect")
-        if not isinstance(outcome_json, str):
-            raise LocalProtocolError(codes.STORE_CORRUPT, "an outcome is a JSON string")
-        row = self._s.effects.get((lease.session_id, replay_key))
-        if complete_transition(
-            None if row is None else row.state, outcome_json, lease.fencing_token
-        ):
-            assert row is not None
-            row.state = attrs.evolve(
-                row.state, status=EffectStatus.COMPLETED, outcome_json=outcome_json
-            )
+        planned: dict[str, EffectState] = {}
+        for replay_key, outcome_json in outcomes:
+            if not isinstance(outcome_json, str):
+                raise LocalProtocolError(codes.STORE_CORRUPT, "an outcome is a JSON string")
+            row = self._s.effects.get((lease.session_id, replay_key))
+            state = planned.get(replay_key, None if row is None else row.state)
+            if complete_transition(state, outcome_json, lease.fencing_token):
+                assert state is not None
+                planned[replay_key] = attrs.evolve(
+                    state, status=EffectStatus.COMPLETED, outcome_json=outcome_json
+                )
+        for replay_key, state in planned.items():
+            self._s.effects[(lease.session_id, replay_key)].state = state
+        if planned:
             self._changed()
 
     def abandon(self, lease: Lease, replay_key: str, now_ms: int) -> bool:

@@ -16,7 +16,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Literal
@@ -728,20 +728,27 @@ class SqliteStore:
     def complete(self, lease: Lease, replay_key: str, outcome_json: str, now_ms: int) -> None:
         """Record the effect's outcome (or failure) as JSON; the same outcome again is
         harmless. Fenced: the UPDATE matches only the row running under this lease's token."""
-        if not isinstance(outcome_json, str):
-            raise LocalProtocolError(codes.STORE_CORRUPT, "an outcome is a JSON string")
+        self.complete_many(lease, [(replay_key, outcome_json)], now_ms)
+
+    def complete_many(self, lease: Lease, outcomes: Sequence[tuple[str, str]], now_ms: int) -> None:
+        """:meth:`complete` for several effects (a fan-out's children) in one transaction,
+        so one COMMIT: all recorded, or none."""
+        for _, outcome_json in outcomes:
+            if not isinstance(outcome_json, str):
+                raise LocalProtocolError(codes.STORE_CORRUPT, "an outcome is a JSON string")
         with self._write() as db:
             self._fence(db, lease, now_ms, "complete an effect")
-            row = self._effect(db, lease.session_id, replay_key)
-            if complete_transition(row, outcome_json, lease.fencing_token):
-                changed = db.execute(
-                    "UPDATE effects SET status = 'completed', outcome_json = ?, "
-                    "completed_ms = ? WHERE session_id = ? AND replay_key = ? "
-                    "AND status = 'running' AND fencing_token = ?",
-                    (outcome_json, now_ms, lease.session_id, replay_key, lease.fencing_token),
-                ).rowcount
-                if changed != 1:  # pragma: no cover - the rule saw the row under the lock
-                    raise LashError(codes.LEASE_LOST, "the effect row changed under the lock")
+            for replay_key, outcome_json in outcomes:
+                row = self._effect(db, lease.session_id, replay_key)
+                if complete_transition(row, outcome_json, lease.fencing_token):
+                    changed = db.execute(
+                        "UPDATE effects SET status = 'completed', outcome_json = ?, "
+                        "completed_ms = ? WHERE session_id = ? AND replay_key = ? "
+                        "AND status = 'running' AND fencing_token = ?",
+                        (outcome_json, now_ms, lease.session_id, replay_key, lease.fencing_token),
+                    ).rowcount
+                    if changed != 1:  # pragma: no cover - the rule saw the row under the lock
+                        raise LashError(codes.LEASE_LOST, "the effect row changed under the lock")
 
     def abandon(self, lease: Lease, replay_key: str, now_ms: int) -> bool:
         """Mark a running effect of this lease abandoned (it failed, nothing is recorded; the

@@ -349,6 +349,25 @@ def test_in_doubt_effect_runs_again_once_with_the_next_attempt(backend: Backend)
     assert backend.open().begin(second, env, 2_004) == Recorded('"charged"', 2)
 
 
+def test_a_fan_out_completes_in_one_group_all_or_nothing(backend: Backend) -> None:
+    store = backend.open()
+    lease = store.acquire("s1", A, 60_000, 0)
+    children = [step(f"child-{i}") for i in range(3)]
+    for env in children:
+        store.begin(lease, env, 1)
+    keys = [f"s1:t1:durable:child-{i}" for i in range(3)]
+    watcher = backend.open()
+    version = watcher.data_version()
+    with raises_code(codes.STORE_EFFECT_NOT_STARTED):
+        store.complete_many(lease, [(keys[0], "0"), ("s1:t1:durable:never", "x")], 2)
+    assert watcher.data_version() == version, "a refused group records nothing"
+    store.complete_many(lease, [(k, str(i)) for i, k in enumerate(keys)], 3)
+    cold = backend.open()
+    assert [cold.begin(lease, env, 4) for env in children] == [
+        Recorded(str(i), 1) for i in range(3)
+    ]
+
+
 def test_abandoned_effect_runs_again_not_in_doubt(backend: Backend) -> None:
     store = backend.open()
     lease = store.acquire("s1", A, 1_000, 0)
