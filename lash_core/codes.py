@@ -126,6 +126,7 @@ STORE_EFFECT_NOT_STARTED: Final = "store_effect_not_started"
 STORE_TURN_CONFLICT: Final = "store_turn_conflict"
 STORE_TURN_UNKNOWN: Final = "store_turn_unknown"
 STORE_CORRUPT: Final = "store_corrupt"
+STORE_UNAVAILABLE: Final = "store_unavailable"
 # -- the simulator ---------------------------------------------------------------------------
 SIM_DEADLOCK: Final = "sim_deadlock"
 SIM_STEP_LIMIT: Final = "sim_step_limit"
@@ -317,6 +318,9 @@ CODES: Final[dict[str, str]] = {
     STORE_TURN_UNKNOWN: "A turn write named a turn the store does not hold (open it first).",
     STORE_CORRUPT: "A stored row does not decode (edited by hand, or a bug); the message names "
     "it. Nothing was changed.",
+    STORE_UNAVAILABLE: "The store's file could not be read or written: another process held the "
+    "write lock longer than the busy timeout, a disk error, or a file that is not a store. "
+    "The operation's transaction was rolled back: nothing was written.",
     SIM_DEADLOCK: "In the simulator, every task was blocked and no deadline lay ahead: the "
     "simulated code waits for something that can never happen (a lost wake-up).",
     SIM_STEP_LIMIT: "A simulation took more task steps than its limit (a livelock, or a world "

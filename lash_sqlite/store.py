@@ -158,6 +158,18 @@ def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+@contextlib.contextmanager
+def _sqlite_errors(path: Path) -> Iterator[None]:
+    """``sqlite3`` errors as ``store_unavailable`` (the caller's transaction rolled back)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise LashError(
+            codes.STORE_UNAVAILABLE,
+            f"the store {str(path)!r} could not be read or written: {type(exc).__name__}: {exc}",
+        ) from exc
+
+
 def _corrupt(what: str, exc: BaseException) -> LashError:
     return LashError(codes.STORE_CORRUPT, f"{what} does not decode: {exc}")
 
@@ -189,18 +201,20 @@ class SqliteStore:
         self._ring = ring
         self._keep = keep_previous_secrets
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(
-            str(self.path),
-            isolation_level=None,
-            check_same_thread=False,
-            timeout=busy_timeout_ms / 1000,
-        )
+        with _sqlite_errors(self.path):
+            self._db = sqlite3.connect(
+                str(self.path),
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=busy_timeout_ms / 1000,
+            )
         try:
-            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute(f"PRAGMA synchronous = {synchronous}")
-            self._migrate()
-            self._signer, self._secret_count = self._load_signer()
+            with _sqlite_errors(self.path):
+                self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute(f"PRAGMA synchronous = {synchronous}")
+                self._migrate()
+                self._signer, self._secret_count = self._load_signer()
         except BaseException:
             self._db.close()
             raise
@@ -226,15 +240,27 @@ class SqliteStore:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction: committed if the block returns, rolled back
         (nothing written) if it raises."""
-        with self._lock:
+        with self._lock, _sqlite_errors(self.path):
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
+            try:
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read (autocommit: one consistent snapshot per statement)."""
+        with self._lock, _sqlite_errors(self.path):
+            yield self._db
 
     def _schema_version(self) -> int:
         version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -307,7 +333,7 @@ class SqliteStore:
         return row is not None
 
     def is_revoked(self, session_id: str) -> bool:
-        with self._lock:
+        with self._read():
             return self._revoked(self._db, session_id)
 
     def mint(self, scope: ExecutionScope, wait: WaitIdentity) -> AwaitEventKey:
@@ -459,13 +485,13 @@ class SqliteStore:
     def peek(self, key: AwaitEventKey) -> Resolution | None:
         """The key's terminal, or ``None``; never writes (``await_event_unknown_or_revoked``
         for a forged or tampered key or a revoked session)."""
-        with self._lock:
+        with self._read():
             return self._promise(self._db, key)[1]
 
     def deadline_ms(self, key: AwaitEventKey) -> int | None:
         """The absolute deadline stored with the pending promise (a restarted waiter waits
         only for what is left of it)."""
-        with self._lock:
+        with self._read():
             return self._promise(self._db, key)[2]
 
     def _end(self, key: AwaitEventKey, cancelled: bool, now_ms: int | None) -> Resolution | None:
@@ -798,7 +824,7 @@ class SqliteStore:
 
     def recorded_envelope(self, session_id: str, replay_key: str) -> CanonicalEnvelope | None:
         """The canonical envelope recorded under ``replay_key`` (joined from its parts)."""
-        with self._lock:
+        with self._read():
             return self._load_envelope(self._db, session_id, replay_key)
 
     # -- turns -------------------------------------------------------------------------------
@@ -853,12 +879,12 @@ class SqliteStore:
                 )
 
     def turn(self, ref: TurnRef) -> TurnRow | None:
-        with self._lock:
+        with self._read():
             return self._turn(self._db, ref)
 
     def unfinished_turns(self) -> list[TurnRef]:
         """Every turn still running (what a crashed process left), by session and turn id."""
-        with self._lock:
+        with self._read():
             rows = self._db.execute(
                 "SELECT session_id, turn_id FROM turns WHERE status = 'running' "
                 "ORDER BY session_id, turn_id"
@@ -914,7 +940,7 @@ class SqliteStore:
 
     def process_rows(self) -> ProcessRows:
         """Every stored process row, ready for :meth:`~lash_core.store.ProcessRows.restore`."""
-        with self._lock:
+        with self._read():
             db = self._db
             try:
                 records = tuple(
@@ -971,6 +997,6 @@ class SqliteStore:
     def data_version(self) -> int:
         """``PRAGMA data_version``: changes when another connection commits (a waiter's cheap
         check that something may have been resolved while a datagram was lost)."""
-        with self._lock:
+        with self._read():
             version: int = self._db.execute("PRAGMA data_version").fetchone()[0]
         return version

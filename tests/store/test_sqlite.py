@@ -327,3 +327,26 @@ def test_a_lost_datagram_is_caught_by_the_data_version_safety_net(tmp_path: Path
         assert silent.resolve(key, ok("quiet")) == ACCEPTED  # no datagram is sent
         assert waiter.data_version() != seen
         assert waiter.peek(key) == ok("quiet")
+
+
+def test_a_file_that_is_not_a_store_is_refused_with_a_code(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"these are not the pages you are looking for" * 100)
+    with pytest.raises(LashError) as caught:
+        SqliteStore(path)
+    assert caught.value.code == codes.STORE_UNAVAILABLE
+
+
+def test_a_write_lock_held_past_the_busy_timeout_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    with SqliteStore(path, busy_timeout_ms=0) as store:
+        key = store.mint(TURN, Custom("x"))
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        with pytest.raises(LashError) as caught:
+            store.resolve(key, ok(1))
+        assert caught.value.code == codes.STORE_UNAVAILABLE
+        other.execute("ROLLBACK")
+        other.close()
+        assert store.peek(key) is None, "nothing was written"
+        assert store.resolve(key, ok(2)) == ACCEPTED, "the store works again"
