@@ -27,6 +27,7 @@ SUITES: tuple[str, ...] = (
     "benchmarks.bench_process",
     "benchmarks.bench_journal",
     "benchmarks.bench_sim",
+    "benchmarks.bench_store",
 )
 """Modules defining benchmarks, in the order their benchmarks run and are reported."""
 

@@ -14,7 +14,11 @@ Everything public is re-exported here; the submodules hold the details.
 * background processes: :class:`ProcessRegistry`, :class:`ProcessRunner`,
   :class:`ProcessContext` (the rest is in :mod:`lash_core.process`).
 * durable steps and direct model calls: :func:`durable_step`, :func:`direct_call`,
-  :func:`run_effect`, the :class:`EffectJournal` they replay from, :class:`DirectCallError`.
+  :func:`run_effect`, the :class:`EffectJournal` they replay from, :class:`DirectCallError`;
+* durable stores: the :class:`DurableStore` protocol and its types (:class:`Lease`,
+  :class:`Owner`, :class:`Recorded`, :class:`Diverged`, :class:`Started`, :class:`TurnRef`,
+  :class:`TurnRow`, :class:`ProcessRows`), and :class:`MemoryStore` (the SQLite store is
+  ``lash_sqlite.SqliteStore``).
 """
 
 from lash_core import codes as codes
@@ -75,6 +79,17 @@ from lash_core.scope import TurnTerminal as TurnTerminal
 from lash_core.scope import WaitIdentity as WaitIdentity
 from lash_core.scope import validate_scope as validate_scope
 from lash_core.scope import validate_wait as validate_wait
+from lash_core.store import Diverged as Diverged
+from lash_core.store import DurableStore as DurableStore
+from lash_core.store import Lease as Lease
+from lash_core.store import Owner as Owner
+from lash_core.store import ProcessRows as ProcessRows
+from lash_core.store import Recorded as Recorded
+from lash_core.store import Started as Started
+from lash_core.store import TurnRef as TurnRef
+from lash_core.store import TurnRow as TurnRow
+from lash_core.store_memory import MemoryStore as MemoryStore
+from lash_core.store_memory import MemoryStoreState as MemoryStoreState
 from lash_core.wire import Err as Err
 from lash_core.wire import JsonValue as JsonValue
 from lash_core.wire import Ok as Ok
@@ -102,6 +117,8 @@ __all__ = [
     "AwaitEventRegistry",
     "Custom",
     "DirectCallError",
+    "Diverged",
+    "DurableStore",
     "EffectJournal",
     "Err",
     "ExecutionScope",
@@ -110,14 +127,20 @@ __all__ = [
     "JsonValue",
     "KeySigner",
     "LashError",
+    "Lease",
     "LocalProtocolError",
+    "MemoryStore",
+    "MemoryStoreState",
     "Ok",
+    "Owner",
     "ProcessContext",
     "ProcessRegistry",
+    "ProcessRows",
     "ProcessRunner",
     "ProcessScope",
     "ProcessSignal",
     "QueueDrainScope",
+    "Recorded",
     "ReplayMismatchError",
     "Resolution",
     "ResolutionCancelled",
@@ -128,9 +151,12 @@ __all__ = [
     "Result",
     "RuntimeOperationScope",
     "SessionDeleteScope",
+    "Started",
     "Step",
     "ToolCompletion",
     "TurnCancelGate",
+    "TurnRef",
+    "TurnRow",
     "TurnScope",
     "TurnTerminal",
     "UnknownOrRevoked",

@@ -118,6 +118,16 @@ EFFECT_JOURNAL_ENTRY_EXISTS: Final = "effect_journal_entry_exists"
 EFFECT_JOURNAL_ENTRY_IN_FLIGHT: Final = "effect_journal_entry_in_flight"
 DURABLE_STEP_VALUE_NOT_JSON: Final = "durable_step_value_not_json"
 DIRECT_CALL_FAILED: Final = "direct_call_failed"
+# -- durable stores --------------------------------------------------------------------------
+LEASE_HELD: Final = "lease_held"
+LEASE_LOST: Final = "lease_lost"
+LEASE_INVALID: Final = "lease_invalid"
+STORE_SCHEMA_TOO_NEW: Final = "store_schema_too_new"
+STORE_EFFECT_NOT_STARTED: Final = "store_effect_not_started"
+STORE_TURN_CONFLICT: Final = "store_turn_conflict"
+STORE_TURN_UNKNOWN: Final = "store_turn_unknown"
+STORE_CORRUPT: Final = "store_corrupt"
+STORE_UNAVAILABLE: Final = "store_unavailable"
 # -- the simulator ---------------------------------------------------------------------------
 SIM_DEADLOCK: Final = "sim_deadlock"
 SIM_STEP_LIMIT: Final = "sim_step_limit"
@@ -299,6 +309,25 @@ CODES: Final[dict[str, str]] = {
     "(a Python object, a non-string key, NaN or an infinity); nothing was recorded.",
     DIRECT_CALL_FAILED: "A direct model call's handler answered with an LLM call error; the "
     "exception carries that error (`llm_error`), whose own code and kind say why.",
+    LEASE_HELD: "A session lease was acquired while another owner holds a live lease on the "
+    "session; wait for it to expire or be released.",
+    LEASE_LOST: "A session lease presented to a store write (begin, complete, a turn write, "
+    "renew) is not the current one, or has expired: another owner took the session over, or "
+    "the holder paused past its ttl. Nothing was written; stop running the turn.",
+    LEASE_INVALID: "A lease request is malformed: a blank session id or owner, or a ttl or time "
+    "that is not a non-negative whole number of milliseconds.",
+    STORE_SCHEMA_TOO_NEW: "The store file was written by a newer lash (its schema version is "
+    "higher than this one knows); it was not changed. Upgrade lash to open it.",
+    STORE_EFFECT_NOT_STARTED: "An effect was completed under a replay key the store has no "
+    "running record of (never begun, or abandoned); call `begin` first.",
+    STORE_TURN_CONFLICT: "A turn was opened again with another start, or finished again with "
+    "another result; the stored turn is unchanged.",
+    STORE_TURN_UNKNOWN: "A turn write named a turn the store does not hold (open it first).",
+    STORE_CORRUPT: "A stored row does not decode (edited by hand, or a bug); the message names "
+    "it. Nothing was changed.",
+    STORE_UNAVAILABLE: "The store's file could not be read or written: another process held the "
+    "write lock longer than the busy timeout, a disk error, or a file that is not a store. "
+    "The operation's transaction was rolled back: nothing was written.",
     SIM_DEADLOCK: "In the simulator, every task was blocked and no deadline lay ahead: the "
     "simulated code waits for something that can never happen (a lost wake-up).",
     SIM_STEP_LIMIT: "A simulation took more task steps than its limit (a livelock, or a world "

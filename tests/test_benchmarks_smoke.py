@@ -15,6 +15,12 @@ FIGURES = {
     "revoke_scaling",
     "turn_core_per_effect",
     "turn_linearity",
+    "store_durable_effect",
+    "store_durable_effect_normal",
+    "store_wake_p50",
+    "store_wake_p99",
+    "store_wake_normal_p50",
+    "store_wake_normal_p99",
     *(
         f"{driver}_{figure}"
         for driver in ("trio", "asyncio")

@@ -1,0 +1,17 @@
+"""lash on embedded SQLite: a durable store in one file, and doorbells for cross-process wakes.
+
+* :class:`SqliteStore`: a :class:`~lash_core.store.DurableStore` (stdlib ``sqlite3``, WAL);
+* :class:`Doorbell` and :func:`ring`: one unix datagram socket per process, rung by resolvers
+  in other processes after they commit;
+* :func:`new_owner`: a lease owner for this process, which another process on this machine can
+  prove dead (:func:`provably_dead`), so its lease is taken over at once.
+"""
+
+from lash_sqlite.doorbell import Doorbell as Doorbell
+from lash_sqlite.doorbell import ring as ring
+from lash_sqlite.liveness import new_owner as new_owner
+from lash_sqlite.liveness import provably_dead as provably_dead
+from lash_sqlite.store import SCHEMA_VERSION as SCHEMA_VERSION
+from lash_sqlite.store import SqliteStore as SqliteStore
+
+__all__ = ["SCHEMA_VERSION", "Doorbell", "SqliteStore", "new_owner", "provably_dead", "ring"]

@@ -1,0 +1,57 @@
+"""Backends for the store conformance tests: each opens fresh store objects over one backing
+(a memory state, or one SQLite file), as separate processes over one database would."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from lash_core.store import DurableStore
+from lash_core.store_memory import MemoryStore, MemoryStoreState
+from lash_sqlite import SqliteStore
+
+SECRET = b"conformance-secret-0123456789abcdef"
+
+
+class Backend:
+    """Opens store objects over one backing; ``rings`` collects every doorbell rung."""
+
+    def __init__(self, name: str, opener: Callable[[Backend], DurableStore]) -> None:
+        self.name = name
+        self._opener = opener
+        self.rings: list[tuple[str, str]] = []
+        self.opened: list[DurableStore] = []
+
+    def ring(self, address: str, key_id: str) -> None:
+        self.rings.append((address, key_id))
+
+    def open(self) -> DurableStore:
+        """A fresh store object (a "cold" start: nothing carried over in memory)."""
+        store = self._opener(self)
+        self.opened.append(store)
+        return store
+
+    def close(self) -> None:
+        for store in self.opened:
+            if isinstance(store, SqliteStore):
+                store.close()
+
+
+def memory_backend() -> Backend:
+    state = MemoryStoreState(SECRET)
+    return Backend("memory", lambda b: MemoryStore(state, ring=b.ring))
+
+
+def sqlite_backend(path: Path) -> Backend:
+    return Backend("sqlite", lambda b: SqliteStore(path, ring=b.ring))
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    b = memory_backend() if request.param == "memory" else sqlite_backend(tmp_path / "lash.db")
+    try:
+        yield b
+    finally:
+        b.close()
