@@ -12,6 +12,7 @@ from typing import Final
 WIRE_INVALID_JSON: Final = "wire_invalid_json"
 WIRE_DECODE: Final = "wire_decode"
 CANONICAL_JSON_UNENCODABLE: Final = "canonical_json_unencodable"
+WIRE_TOO_DEEP: Final = "wire_too_deep"
 
 # -- scopes, wait identities, keys -----------------------------------------------------------
 MISSING_EXECUTION_SCOPE_ID: Final = "missing_execution_scope_id"
@@ -130,6 +131,8 @@ CODES: Final[dict[str, str]] = {
     "`path` names the first offending place.",
     CANONICAL_JSON_UNENCODABLE: "A value cannot be written as canonical JSON (a lone surrogate "
     "in a string, an object key that is not a string, or a Python object that is not JSON).",
+    WIRE_TOO_DEEP: "A JSON value nests arrays and objects deeper than `MAX_JSON_DEPTH` (128), on "
+    "input or output; the message names the path where the limit was exceeded.",
     MISSING_EXECUTION_SCOPE_ID: "An execution scope has a blank id (empty after trimming).",
     INVALID_AWAIT_EVENT_WAIT_IDENTITY: "A wait identity has a blank field or a signal ordinal "
     "of 0.",
