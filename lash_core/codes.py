@@ -19,6 +19,7 @@ MISSING_EXECUTION_SCOPE_ID: Final = "missing_execution_scope_id"
 INVALID_AWAIT_EVENT_WAIT_IDENTITY: Final = "invalid_await_event_wait_identity"
 AWAIT_EVENT_KEY_HASH: Final = "await_event_key_hash"
 AWAIT_EVENT_SECRET_INVALID: Final = "await_event_secret_invalid"
+AWAIT_EVENT_KEY_MATERIAL_INVALID: Final = "await_event_key_material_invalid"
 
 # -- the await-event registry ----------------------------------------------------------------
 AWAIT_EVENT_UNKNOWN_OR_REVOKED: Final = "await_event_unknown_or_revoked"
@@ -138,7 +139,10 @@ CODES: Final[dict[str, str]] = {
     "of 0.",
     AWAIT_EVENT_KEY_HASH: "The scope and wait of a key could not be hashed (their canonical "
     "JSON could not be written).",
-    AWAIT_EVENT_SECRET_INVALID: "A signing secret is not bytes of at least 16 bytes.",
+    AWAIT_EVENT_SECRET_INVALID: "A signing secret is not bytes of at least 16 bytes (a `str`, "
+    "an int, `None`, too short), or `previous` is not a sequence of such secrets; the message "
+    "names the argument (`secret`, `previous`, `previous[i]`).",
+    AWAIT_EVENT_KEY_MATERIAL_INVALID: "`KeySigner.sign` was given material that is not bytes.",
     AWAIT_EVENT_UNKNOWN_OR_REVOKED: "The key is not one this registry signed, does not match the "
     "promise it names, or its session was revoked.",
     INVALID_AWAIT_EVENT_SESSION_ID: "A session id given to revoke or cancel is blank.",
