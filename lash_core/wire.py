@@ -570,9 +570,9 @@ def _build_result(args: tuple[Any, ...]) -> tuple[_Unst, _St]:
         if depth >= MAX_JSON_DEPTH:
             raise _JsonFault(TOO_DEEP, too_deep=True)
         t = type(v)
-        key, fn, inner = ("Ok", ok_u, v.value) if t is Ok else ("Err", err_u, v.error)
         if t is not Ok and t is not Err:
             raise _JsonFault(f"expected Ok or Err, got {t.__name__}")
+        key, fn, inner = ("Ok", ok_u, v.value) if t is Ok else ("Err", err_u, v.error)
         try:
             return {key: fn(inner, depth + 1)}
         except _JsonFault as f:

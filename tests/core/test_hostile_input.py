@@ -493,6 +493,34 @@ def test_arbitrary_python_values_get_only_coded_errors(a: Any, b: Any, c: Any) -
     assert after == before
 
 
+def _typed_values() -> st.SearchStrategy[Any]:
+    import lash_core.effects as effects
+
+    classes = [
+        obj
+        for name in effects.__all__
+        if isinstance(obj := getattr(effects, name), type) and attrs.has(obj)
+    ]
+    return st.sampled_from([*classes, AwaitEventKey, ExternalCompletionError]).flatmap(
+        lst.wire_values
+    )
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=_typed_values(), junk=any_value, data=st.data())
+def test_encoding_a_typed_value_with_a_hostile_field_gets_only_coded_errors(
+    value: Any, junk: Any, data: st.DataObject
+) -> None:
+    # A handler may hand back a record whose field holds anything: force one in, past the
+    # constructor, as a bug in user code would.
+    fields = attrs.fields(type(value))
+    if fields:
+        field = data.draw(st.sampled_from(fields))
+        object.__setattr__(value, field.name, junk)
+    for encode in (to_json, to_wire, canonical_json, stable_hash):
+        _only_coded(encode, value)
+
+
 def test_evolving_a_resolution_checks_it_again() -> None:
     with pytest.raises(LocalProtocolError) as info:
         int_keys: Any = {2: 3}
