@@ -138,7 +138,7 @@ CODES: Final[dict[str, str]] = {
     INVALID_AWAIT_EVENT_WAIT_IDENTITY: "A wait identity has a blank field or a signal ordinal "
     "of 0.",
     AWAIT_EVENT_KEY_HASH: "The scope and wait of a key could not be hashed (their canonical "
-    "JSON could not be written).",
+    "JSON could not be written), or a key id to sign is not a string.",
     AWAIT_EVENT_SECRET_INVALID: "A signing secret is not bytes of at least 16 bytes (a `str`, "
     "an int, `None`, too short), or `previous` is not a sequence of such secrets; the message "
     "names the argument (`secret`, `previous`, `previous[i]`).",

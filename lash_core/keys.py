@@ -84,7 +84,15 @@ def derive_key_id(scope: ExecutionScope, wait: WaitIdentity) -> str:
 
 
 def sign_material(scope: ExecutionScope, wait: WaitIdentity, key_id: str) -> bytes:
-    """The bytes a signature covers: canonical JSON ``[scope, wait, key_id]``."""
+    """The bytes a signature covers: canonical JSON ``[scope, wait, key_id]``.
+
+    A scope, wait or key id that cannot be written (a ``key_id`` that is not a string, a lone
+    surrogate) is ``await_event_key_hash``.
+    """
+    if type(key_id) is not str:
+        raise LashError(
+            codes.AWAIT_EVENT_KEY_HASH, f"`key_id` must be a str, got {type(key_id).__name__}"
+        )
     text = _identity_text(scope, wait)
     try:
         return _material_from(text, key_id)

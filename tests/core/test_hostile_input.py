@@ -22,7 +22,13 @@ from lash_core import codes
 from lash_core.canonical import normalize_json_value, sort_json_value
 from lash_core.effects import DurableStepCommand
 from lash_core.errors import LashError, LocalProtocolError, WireDecodeError
-from lash_core.keys import AwaitEventKey, KeySigner, derive_key_id
+from lash_core.keys import (
+    AwaitEventKey,
+    KeySigner,
+    constant_time_eq,
+    derive_key_id,
+    sign_material,
+)
 from lash_core.promise import AwaitEventRegistry
 from lash_core.resolution import (
     AlreadyResolved,
@@ -38,10 +44,12 @@ from lash_core.scope import ToolCompletion, TurnScope
 from lash_core.testing import strategies as lst
 from lash_core.wire import (
     MAX_JSON_DEPTH,
+    canonical_bytes,
     canonical_json,
     check_json_value,
     from_json,
     from_wire,
+    parse_json,
     stable_hash,
     to_json,
     to_wire,
@@ -353,6 +361,18 @@ def test_sign_refuses_material_that_is_not_bytes() -> None:
     assert info.value.code == codes.AWAIT_EVENT_KEY_MATERIAL_INVALID
 
 
+def test_sign_material_refuses_a_key_id_that_is_not_a_string() -> None:
+    with pytest.raises(LashError) as info:
+        sign_material(TURN, ToolCompletion("call"), 5)  # type: ignore[arg-type]
+    assert info.value.code == codes.AWAIT_EVENT_KEY_HASH
+
+
+def test_constant_time_eq_of_what_is_not_text_is_false() -> None:
+    assert constant_time_eq("a", "a") and constant_time_eq(b"a", b"a")
+    assert not constant_time_eq(None, None)  # type: ignore[arg-type]
+    assert not constant_time_eq(5, 5)  # type: ignore[arg-type]
+
+
 # -- 5. property: arbitrary values and text reach every entry point ----------------------------
 
 
@@ -432,6 +452,7 @@ def _only_coded(fn: Any, *args: Any) -> Any:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=json_texts(), tp=st.sampled_from(json_types))
 def test_arbitrary_json_text_gets_only_coded_errors(text: Any, tp: Any) -> None:
+    _only_coded(parse_json, text)
     value = _only_coded(from_json, text, tp)
     if value is not None:
         # Whatever decodes encodes, and decodes back to itself.
@@ -458,7 +479,7 @@ def test_arbitrary_python_values_get_only_coded_errors(a: Any, b: Any, c: Any) -
         value = _only_coded(from_wire, a, tp)
         if value is not None:
             assert from_json(to_json(value), tp) == value
-    for encode in (to_json, to_wire, canonical_json, stable_hash):
+    for encode in (to_json, to_wire, canonical_json, canonical_bytes, stable_hash):
         _only_coded(encode, a)
         _only_coded(encode, DurableStepCommand("step", a))
     made = [
@@ -480,6 +501,9 @@ def test_arbitrary_python_values_get_only_coded_errors(a: Any, b: Any, c: Any) -
     assert signer.verify(a) is False
     _only_coded(signer.mint, a, b)
     _only_coded(derive_key_id, a, b)
+    _only_coded(sign_material, a, b, c)
+    _only_coded(sign_material, TURN, ToolCompletion("call"), a)
+    assert constant_time_eq(a, b) in (True, False)
     assert signer.verify(AwaitEventKey(a, b, c, a)) is False
 
     # The registry: hostile keys and resolutions are refused (or answered) and change nothing.
