@@ -40,7 +40,7 @@ from lash_core.resolution import (
     err,
     ok,
 )
-from lash_core.scope import ToolCompletion, TurnScope
+from lash_core.scope import Custom, ProcessScope, ProcessSignal, ToolCompletion, TurnScope
 from lash_core.testing import strategies as lst
 from lash_core.wire import (
     MAX_JSON_DEPTH,
@@ -502,6 +502,14 @@ def test_arbitrary_python_values_get_only_coded_errors(a: Any, b: Any, c: Any) -
     _only_coded(signer.mint, a, b)
     _only_coded(derive_key_id, a, b)
     _only_coded(sign_material, a, b, c)
+    for scope, wait in (
+        (TurnScope(a, b), ToolCompletion(c)),
+        (TURN, ProcessSignal(a, b, c)),
+        (ProcessScope(a), Custom(b)),
+    ):
+        _only_coded(derive_key_id, scope, wait)
+        _only_coded(signer.mint, scope, wait)
+        _only_coded(sign_material, scope, wait, "0" * 64)
     _only_coded(sign_material, TURN, ToolCompletion("call"), a)
     assert constant_time_eq(a, b) in (True, False)
     assert signer.verify(AwaitEventKey(a, b, c, a)) is False
