@@ -18,6 +18,14 @@ Every wire type is a frozen ``attrs`` class. Its JSON form is derived from the c
 :func:`from_wire`, :func:`to_json`, :func:`from_json` are the short ways in. Malformed input
 raises :class:`~lash_core.errors.WireDecodeError` with code ``wire_decode`` (or
 ``wire_invalid_json`` for text that is not JSON) and the JSON path of the problem.
+
+Arrays and objects nest at most :data:`MAX_JSON_DEPTH` deep, counted from the root of each
+free-form value and through typed records alike; decoding and encoding both refuse deeper
+values with ``wire_too_deep``, so whatever decodes encodes. Every (un)structure function takes
+the depth it runs at. Checks are linear in the input; a JSON path is assembled only when a
+value is refused (each level adds its key while the refusal propagates).
+:func:`check_json_value` is the same check for values from user code, and :func:`json_field`
+declares a free-form field that runs it whenever a record is made.
 """
 
 from __future__ import annotations
