@@ -20,6 +20,7 @@ BenchmarkFn = Callable[[Context], list[Figure]]
 SUITES: tuple[str, ...] = (
     "benchmarks.bench_keys",
     "benchmarks.bench_envelope",
+    "benchmarks.bench_wire",
     "benchmarks.bench_registry",
     "benchmarks.bench_drivers",
     "benchmarks.bench_turn",

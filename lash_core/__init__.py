@@ -4,7 +4,8 @@ Everything public is re-exported here; the submodules hold the details.
 
 * errors: :class:`LashError` and its subclasses; :mod:`lash_core.codes` lists every code;
 * the wire format: :func:`to_json`, :func:`from_json`, :func:`to_wire`, :func:`from_wire`,
-  :func:`canonical_json`, :func:`stable_hash`, :data:`JsonValue`, :class:`Ok`, :class:`Err`;
+  :func:`canonical_json`, :func:`stable_hash`, :data:`JsonValue`, :class:`Ok`, :class:`Err`,
+  :func:`check_json_value` and :data:`MAX_JSON_DEPTH`;
 * scopes and wait identities: :data:`ExecutionScope`, :data:`WaitIdentity` and their variants;
 * resolutions and resolve outcomes: :data:`Resolution`, :func:`ok`, :func:`err`,
   :data:`TIMEOUT`, :data:`CANCELLED`, :data:`ResolveOutcome`;
@@ -90,12 +91,14 @@ from lash_core.store import TurnRef as TurnRef
 from lash_core.store import TurnRow as TurnRow
 from lash_core.store_memory import MemoryStore as MemoryStore
 from lash_core.store_memory import MemoryStoreState as MemoryStoreState
+from lash_core.wire import MAX_JSON_DEPTH as MAX_JSON_DEPTH
 from lash_core.wire import Err as Err
 from lash_core.wire import JsonValue as JsonValue
 from lash_core.wire import Ok as Ok
 from lash_core.wire import Result as Result
 from lash_core.wire import canonical_bytes as canonical_bytes
 from lash_core.wire import canonical_json as canonical_json
+from lash_core.wire import check_json_value as check_json_value
 from lash_core.wire import from_json as from_json
 from lash_core.wire import from_wire as from_wire
 from lash_core.wire import stable_hash as stable_hash
@@ -108,6 +111,7 @@ __all__ = [
     "ACCEPTED",
     "CANCELLED",
     "DEFAULT_ARCHIVE_LIMIT",
+    "MAX_JSON_DEPTH",
     "PROMISE_KEY_PREFIX",
     "TIMEOUT",
     "UNKNOWN_OR_REVOKED",
@@ -170,6 +174,7 @@ __all__ = [
     "__version__",
     "canonical_bytes",
     "canonical_json",
+    "check_json_value",
     "codes",
     "constant_time_eq",
     "derive_key_id",

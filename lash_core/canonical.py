@@ -6,6 +6,10 @@ only for ``"``, ``\\`` and control characters; shortest round-trip floats laid o
 reference does, with ``1e+20`` style exponents; ``NaN``/``inf`` as ``null``; integers above the
 64-bit range written as floats) are implemented here once.
 
+Free-form JSON values are checked (:func:`normalize_json_value`) and sorted
+(:func:`sort_json_value`) in time linear in their size, nesting at most :data:`MAX_JSON_DEPTH`
+deep; a refusal names the JSON path, which is only built when a refusal happens.
+
 The fast path hands the document to the C JSON encoder and only falls back to the pure-Python
 encoder when the output contains a number whose layout differs between Python and the
 reference (a small float, a non-finite float or a 20-digit integer).
@@ -24,9 +28,13 @@ from lash_core import codes
 from lash_core.errors import LashError
 
 __all__ = [
+    "MAX_JSON_DEPTH",
+    "TOO_DEEP",
     "canonical_bytes_of",
     "canonical_text_of",
+    "fault_error",
     "format_float",
+    "json_path",
     "json_string",
     "normalize_json_value",
     "sha256_hex",
@@ -181,7 +189,9 @@ def wire_text_of(data: Any) -> str:
 def _fast(data: Any) -> str:
     try:
         return _encode_fast(data)
-    except (TypeError, ValueError, RecursionError) as exc:
+    except RecursionError:
+        raise LashError(codes.WIRE_TOO_DEEP, f"value {TOO_DEEP}") from None
+    except (TypeError, ValueError) as exc:
         raise _unencodable(str(exc)) from None
 
 
@@ -190,7 +200,7 @@ def _exact(data: Any) -> str:
     try:
         _encode_py(data, out)
     except RecursionError:
-        raise _unencodable("value nests too deeply") from None
+        raise LashError(codes.WIRE_TOO_DEEP, f"value {TOO_DEEP}") from None
     return "".join(out)
 
 
@@ -207,92 +217,309 @@ def utf8(text: str) -> bytes:
         raise _unencodable("a string holds a lone surrogate, which UTF-8 cannot carry") from None
 
 
-def sort_json_value(value: Any) -> Any:
-    """A copy of a free-form JSON value with every object's keys sorted (recursively).
+# -- free-form JSON values: checking, normalising, sorting -----------------------------------
 
-    Integers outside the 64-bit range become floats, as the reference reads them.
+MAX_JSON_DEPTH: Final = 128
+"""How deeply arrays and objects may nest: in a free-form JSON value (counted from its own root)
+and in a typed wire record. Decoding, encoding and the constructors of values holding user JSON
+all refuse deeper nesting with ``wire_too_deep``, so whatever decodes also encodes."""
+
+TOO_DEEP: Final = f"nests deeper than {MAX_JSON_DEPTH} arrays and objects (MAX_JSON_DEPTH)"
+
+_LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+_PATH_KEY_CHARS: Final = 64
+"""Longer object keys are cut in the paths of error messages (a message stays small)."""
+
+
+class _JsonFault(ValueError):
+    """A value is not JSON, or nests too deeply. ``parts`` is its path, innermost first: each
+    level appends its key or index while the fault propagates, so paths cost nothing until a
+    fault happens."""
+
+    def __init__(self, message: str, *, too_deep: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.too_deep = too_deep
+        self.parts: list[str | int] = []
+
+    @property
+    def path(self) -> str:
+        return json_path(self.parts)
+
+
+def _too_deep() -> _JsonFault:
+    return _JsonFault(TOO_DEEP, too_deep=True)
+
+
+def json_path(parts: list[str | int]) -> str:
+    """The JSON path (``$.a[0].b``) of ``parts`` given innermost first; long keys are cut."""
+    out = ["$"]
+    for p in reversed(parts):
+        if isinstance(p, int):
+            out.append(f"[{p}]")
+        elif len(p) > _PATH_KEY_CHARS:
+            out.append(f".{p[:_PATH_KEY_CHARS]}...({len(p)} chars)")
+        else:
+            out.append(f".{p}")
+    return "".join(out)
+
+
+def _short_repr(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def _not_json(value: object) -> _JsonFault:
+    t = type(value)
+    if t is float:
+        return _JsonFault(f"{value!r} is not a JSON number (JSON has no NaN or infinity)")
+    if t is str:
+        return _JsonFault("string holds a lone surrogate, which UTF-8 cannot carry")
+    if t is int:
+        return _JsonFault("integer is out of the range of a JSON number")
+    return _JsonFault(f"{t.__name__} is not a JSON value")
+
+
+def _bad_key(key: object) -> _JsonFault:
+    if type(key) is str:
+        return _JsonFault("an object key holds a lone surrogate, which UTF-8 cannot carry")
+    return _JsonFault(f"object key {_short_repr(key)} is not a string")
+
+
+_FLAT: Final = 32
+"""From this many items, an array or object of scalars is checked with C-level passes."""
+
+_NO_CHECK_TYPES: Final = frozenset((bool, type(None)))
+
+
+def _flat_ok(values: Any) -> bool:
+    """Whether ``values`` (a list or a dict's values) are all JSON scalars needing no change
+    (integers in range, finite floats, strings without surrogates), checked in C-level passes.
+    False means "look item by item", not "refused"."""
+    types = set(map(type, values))
+    if len(types) != 1:
+        # Mixed scalars: only null and booleans need no look (else item by item).
+        return types <= _NO_CHECK_TYPES
+    (t,) = types
+    if t is int:
+        return bool(min(values) >= _I64_MIN and max(values) <= _U64_MAX)
+    if t is float:
+        total = sum(values)
+        return bool(total - total == 0.0)  # False for NaN, an infinity, or an overflowing sum
+    if t is str:
+        return all(map(str.isascii, values)) or not any(map(_LONE_SURROGATE.search, values))
+    return t in _NO_CHECK_TYPES
+
+
+def _keys_ok(value: dict[Any, Any]) -> bool:
+    """Whether every key of ``value`` is a string without surrogates (C-level passes)."""
+    if set(map(type, value)) != {str}:
+        return False
+    return all(map(str.isascii, value)) or not any(map(_LONE_SURROGATE.search, value))
+
+
+def _norm(value: Any, depth: int) -> Any:
+    """``value`` as a JSON value of the reference's model, or a :class:`_JsonFault`.
+
+    Tuples become lists and integers outside the 64-bit range become floats; anything else is
+    returned as is (the same object when nothing changed). ``depth`` is how many arrays and
+    objects enclose ``value``; recursion stops at :data:`MAX_JSON_DEPTH`. Scalars inside a
+    container are checked inline, without a call.
     """
     t = type(value)
+    if t is dict:
+        if depth >= MAX_JSON_DEPTH:
+            raise _too_deep()
+        if len(value) >= _FLAT and _keys_ok(value) and _flat_ok(value.values()):
+            return value
+        d1 = depth + 1
+        out: dict[str, Any] | None = None
+        for k, v in value.items():
+            if type(k) is not str or (not k.isascii() and _LONE_SURROGATE.search(k)):
+                raise _bad_key(k)
+            tv = type(v)
+            if tv is str:
+                if v.isascii() or not _LONE_SURROGATE.search(v):
+                    continue
+            elif tv is int:
+                if _I64_MIN <= v <= _U64_MAX:
+                    continue
+            elif tv is bool or v is None or (tv is float and v - v == 0.0):
+                continue
+            try:
+                nv = _norm(v, d1)
+            except _JsonFault as fault:
+                fault.parts.append(k)
+                raise
+            if nv is not v:
+                if out is None:
+                    out = dict(value)
+                out[k] = nv
+        return value if out is None else out
+    if t is list or t is tuple:
+        if depth >= MAX_JSON_DEPTH:
+            raise _too_deep()
+        if len(value) >= _FLAT and _flat_ok(value):
+            return value if t is list else list(value)
+        d1 = depth + 1
+        items: list[Any] | None = None if t is list else list(value)
+        for i, v in enumerate(value):
+            tv = type(v)
+            if tv is str:
+                if v.isascii() or not _LONE_SURROGATE.search(v):
+                    continue
+            elif tv is int:
+                if _I64_MIN <= v <= _U64_MAX:
+                    continue
+            elif tv is bool or v is None or (tv is float and v - v == 0.0):
+                continue
+            try:
+                nv = _norm(v, d1)
+            except _JsonFault as fault:
+                fault.parts.append(i)
+                raise
+            if nv is not v:
+                if items is None:
+                    items = list(value)
+                items[i] = nv
+        return value if items is None else items
+    if t is str:
+        if value.isascii() or not _LONE_SURROGATE.search(value):
+            return value
+    elif t is int:
+        if _I64_MIN <= value <= _U64_MAX:
+            return value
+        try:
+            return float(value)
+        except OverflowError:
+            pass
+    elif t is bool or value is None or (t is float and value - value == 0.0):
+        return value
+    raise _not_json(value)
+
+
+def _sort(value: Any, depth: int) -> Any:
+    """A copy of ``value`` with every object's keys sorted, for encoding; a :class:`_JsonFault`
+    for a non-JSON object, a non-string key or nesting deeper than :data:`MAX_JSON_DEPTH`.
+
+    Integers outside the 64-bit range become floats; NaN and infinities pass (the encoder writes
+    them as ``null``, as the reference does); strings are checked by the encoder.
+    """
+    t = type(value)
+    if t is dict:
+        if depth >= MAX_JSON_DEPTH:
+            raise _too_deep()
+        if not value:
+            return {}
+        big = len(value) >= _FLAT
+        if not big or set(map(type, value)) != {str}:
+            for k in value:
+                if type(k) is not str:
+                    raise _bad_key(k)
+        if big and _flat_ok(value.values()):
+            return dict(sorted(value.items()))
+        d1 = depth + 1
+        out: dict[str, Any] = {}
+        for k in sorted(value):
+            v = value[k]
+            tv = type(v)
+            if tv is str or tv is float or tv is bool or v is None:
+                out[k] = v
+                continue
+            if tv is int and _I64_MIN <= v <= _U64_MAX:
+                out[k] = v
+                continue
+            try:
+                out[k] = _sort(v, d1)
+            except _JsonFault as fault:
+                fault.parts.append(k)
+                raise
+        return out
+    if t is list or t is tuple:
+        if depth >= MAX_JSON_DEPTH:
+            raise _too_deep()
+        if len(value) >= _FLAT and _flat_ok(value):
+            return list(value)
+        d1 = depth + 1
+        items: list[Any] = []
+        append = items.append
+        for i, v in enumerate(value):
+            tv = type(v)
+            if tv is str or tv is float or tv is bool or v is None:
+                append(v)
+                continue
+            if tv is int and _I64_MIN <= v <= _U64_MAX:
+                append(v)
+                continue
+            try:
+                append(_sort(v, d1))
+            except _JsonFault as fault:
+                fault.parts.append(i)
+                raise
+        return items
+    if t is str or t is float or t is bool or value is None:
+        return value
     if t is int:
         if _I64_MIN <= value <= _U64_MAX:
             return value
         try:
             return float(value)
         except OverflowError:
-            raise _unencodable("integer too large for a JSON number") from None
-    if t is dict:
-        if not value:
-            return {}
-        for k in value:
-            if type(k) is not str:
-                raise _unencodable(f"object key {k!r} is not a string")
-        return {k: sort_json_value(value[k]) for k in sorted(value)}
-    if t is list or t is tuple:
-        return [sort_json_value(v) for v in value]
-    return value
+            pass
+    raise _not_json(value)
+
+
+def fault_error(fault: _JsonFault, what: str = "value", code: str | None = None) -> LashError:
+    """The coded error of ``fault``: ``wire_too_deep``, else ``code`` (by default
+    ``canonical_json_unencodable``), the message naming ``what`` and the path."""
+    if fault.too_deep:
+        return LashError(codes.WIRE_TOO_DEEP, f"{what} {TOO_DEEP} (at {fault.path})")
+    return LashError(
+        code or codes.CANONICAL_JSON_UNENCODABLE,
+        f"{what} is not JSON: {fault.message} (at {fault.path})",
+    )
+
+
+def sort_json_value(value: Any) -> Any:
+    """A copy of a free-form JSON value with every object's keys sorted (at every level).
+
+    Integers outside the 64-bit range become floats, as the reference reads them. A value that
+    is not JSON is ``canonical_json_unencodable``; one nesting deeper than
+    :data:`MAX_JSON_DEPTH` is ``wire_too_deep`` (both naming the path).
+    """
+    try:
+        return _sort(value, 0)
+    except _JsonFault as fault:
+        raise fault_error(fault) from None
+    except RecursionError:
+        raise LashError(codes.WIRE_TOO_DEEP, f"value {TOO_DEEP}") from None
 
 
 def normalize_json_value(value: Any) -> Any:
     """Check that ``value`` is a free-form JSON value, returning it in the reference's model.
 
-    Integers outside the 64-bit range become floats, as the reference parses them. Raises
-    ``ValueError`` with a JSON path suffix for anything that is not JSON.
+    Tuples become lists and integers outside the 64-bit range become floats, as the reference
+    parses them; the same object is returned when nothing changed. Raises ``ValueError`` (a
+    ``_PathError`` with ``path``, ``message`` and ``code``) for anything that is not JSON
+    (a Python object, a non-string key, a lone surrogate, NaN or an infinity) or that nests
+    deeper than :data:`MAX_JSON_DEPTH`. Linear in the size of ``value``.
     """
-    return _normalize(value, "")
-
-
-def _check_text(text: str, path: str) -> None:
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise _PathError(
-                path, "string holds a lone surrogate, which UTF-8 cannot carry"
-            ) from None
-
-
-def _normalize(value: Any, path: str) -> Any:
-    t = type(value)
-    if t is str:
-        _check_text(value, path)
-        return value
-    if t is bool or value is None:
-        return value
-    if t is int:
-        if _I64_MIN <= value <= _U64_MAX:
-            return value
-        try:
-            return float(value)
-        except OverflowError:
-            raise _PathError(path, "integer is out of the range of a JSON number") from None
-    if t is float:
-        return value
-    if t is dict:
-        changed = False
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            if type(k) is not str:
-                raise _PathError(path, f"object key {k!r} is not a string")
-            _check_text(k, path)
-            nv = _normalize(v, f"{path}.{k}")
-            changed = changed or nv is not v
-            out[k] = nv
-        return out if changed else value
-    if t is list:
-        changed = False
-        items: list[Any] = []
-        for i, v in enumerate(value):
-            nv = _normalize(v, f"{path}[{i}]")
-            changed = changed or nv is not v
-            items.append(nv)
-        return items if changed else value
-    if t is tuple:
-        return [_normalize(v, f"{path}[{i}]") for i, v in enumerate(value)]
-    raise _PathError(path, f"{t.__name__} is not a JSON value")
+    try:
+        return _norm(value, 0)
+    except _JsonFault as fault:
+        code = codes.WIRE_TOO_DEEP if fault.too_deep else codes.CANONICAL_JSON_UNENCODABLE
+        raise _PathError(fault.path[1:], fault.message, code) from None
+    except RecursionError:
+        raise _PathError("", TOO_DEEP, codes.WIRE_TOO_DEEP) from None
 
 
 class _PathError(ValueError):
-    def __init__(self, path: str, message: str) -> None:
+    """``normalize_json_value``'s refusal: ``path`` is the JSON path without its leading ``$``."""
+
+    def __init__(
+        self, path: str, message: str, code: str = codes.CANONICAL_JSON_UNENCODABLE
+    ) -> None:
         super().__init__(message)
         self.path = path
         self.message = message
+        self.code = code

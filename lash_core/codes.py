@@ -12,12 +12,14 @@ from typing import Final
 WIRE_INVALID_JSON: Final = "wire_invalid_json"
 WIRE_DECODE: Final = "wire_decode"
 CANONICAL_JSON_UNENCODABLE: Final = "canonical_json_unencodable"
+WIRE_TOO_DEEP: Final = "wire_too_deep"
 
 # -- scopes, wait identities, keys -----------------------------------------------------------
 MISSING_EXECUTION_SCOPE_ID: Final = "missing_execution_scope_id"
 INVALID_AWAIT_EVENT_WAIT_IDENTITY: Final = "invalid_await_event_wait_identity"
 AWAIT_EVENT_KEY_HASH: Final = "await_event_key_hash"
 AWAIT_EVENT_SECRET_INVALID: Final = "await_event_secret_invalid"
+AWAIT_EVENT_KEY_MATERIAL_INVALID: Final = "await_event_key_material_invalid"
 
 # -- the await-event registry ----------------------------------------------------------------
 AWAIT_EVENT_UNKNOWN_OR_REVOKED: Final = "await_event_unknown_or_revoked"
@@ -141,12 +143,17 @@ CODES: Final[dict[str, str]] = {
     "`path` names the first offending place.",
     CANONICAL_JSON_UNENCODABLE: "A value cannot be written as canonical JSON (a lone surrogate "
     "in a string, an object key that is not a string, or a Python object that is not JSON).",
+    WIRE_TOO_DEEP: "A JSON value nests arrays and objects deeper than `MAX_JSON_DEPTH` (128), on "
+    "input or output; the message names the path where the limit was exceeded.",
     MISSING_EXECUTION_SCOPE_ID: "An execution scope has a blank id (empty after trimming).",
     INVALID_AWAIT_EVENT_WAIT_IDENTITY: "A wait identity has a blank field or a signal ordinal "
     "of 0.",
     AWAIT_EVENT_KEY_HASH: "The scope and wait of a key could not be hashed (their canonical "
-    "JSON could not be written).",
-    AWAIT_EVENT_SECRET_INVALID: "A signing secret is not bytes of at least 16 bytes.",
+    "JSON could not be written), or a key id to sign is not a string.",
+    AWAIT_EVENT_SECRET_INVALID: "A signing secret is not bytes of at least 16 bytes (a `str`, "
+    "an int, `None`, too short), or `previous` is not a sequence of such secrets; the message "
+    "names the argument (`secret`, `previous`, `previous[i]`).",
+    AWAIT_EVENT_KEY_MATERIAL_INVALID: "`KeySigner.sign` was given material that is not bytes.",
     AWAIT_EVENT_UNKNOWN_OR_REVOKED: "The key is not one this registry signed, does not match the "
     "promise it names, or its session was revoked.",
     INVALID_AWAIT_EVENT_SESSION_ID: "A session id given to revoke or cancel is blank.",

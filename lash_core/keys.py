@@ -84,7 +84,15 @@ def derive_key_id(scope: ExecutionScope, wait: WaitIdentity) -> str:
 
 
 def sign_material(scope: ExecutionScope, wait: WaitIdentity, key_id: str) -> bytes:
-    """The bytes a signature covers: canonical JSON ``[scope, wait, key_id]``."""
+    """The bytes a signature covers: canonical JSON ``[scope, wait, key_id]``.
+
+    A scope, wait or key id that cannot be written (a ``key_id`` that is not a string, a lone
+    surrogate) is ``await_event_key_hash``.
+    """
+    if type(key_id) is not str:
+        raise LashError(
+            codes.AWAIT_EVENT_KEY_HASH, f"`key_id` must be a str, got {type(key_id).__name__}"
+        )
     text = _identity_text(scope, wait)
     try:
         return _material_from(text, key_id)
@@ -93,34 +101,68 @@ def sign_material(scope: ExecutionScope, wait: WaitIdentity, key_id: str) -> byt
 
 
 def constant_time_eq(a: str | bytes, b: str | bytes) -> bool:
-    """Compare two strings or byte strings in time independent of where they differ."""
+    """Compare two strings or byte strings in time independent of where they differ.
+
+    Anything else (``None``, say) is never equal: the answer is ``False``.
+    """
+    if not isinstance(a, str | bytes) or not isinstance(b, str | bytes):
+        return False
     ab = a.encode("utf-8", "surrogatepass") if isinstance(a, str) else a
     bb = b.encode("utf-8", "surrogatepass") if isinstance(b, str) else b
     return hmac.compare_digest(ab, bb)
 
 
-def _check_secret(secret: bytes) -> bytes:
+def _describe(value: object) -> str:
+    if isinstance(value, bytes | bytearray):
+        return f"{len(value)} bytes"
+    if isinstance(value, str):
+        return "a str (encode it: secret.encode())"
+    if value is None:
+        return "None"
+    name = type(value).__name__
+    return f"an {name}" if name[0] in "aeiou" else f"a {name}"
+
+
+def _check_secret(secret: object, argument: str) -> bytes:
     if not isinstance(secret, bytes | bytearray) or len(secret) < MIN_SECRET_BYTES:
         raise LocalProtocolError(
             codes.AWAIT_EVENT_SECRET_INVALID,
-            f"a signing secret must be at least {MIN_SECRET_BYTES} bytes",
+            f"`{argument}` must be a signing secret of at least {MIN_SECRET_BYTES} bytes, "
+            f"got {_describe(secret)}",
         )
     return bytes(secret)
+
+
+def _check_previous(previous: object) -> tuple[bytes, ...]:
+    if isinstance(previous, bytes | bytearray | str):
+        raise LocalProtocolError(
+            codes.AWAIT_EVENT_SECRET_INVALID,
+            "`previous` must be a sequence of older secrets, not one secret: pass (secret,)",
+        )
+    if not isinstance(previous, Iterable):
+        raise LocalProtocolError(
+            codes.AWAIT_EVENT_SECRET_INVALID,
+            f"`previous` must be a sequence of older secrets (() for none), "
+            f"got {_describe(previous)}",
+        )
+    return tuple(_check_secret(s, f"previous[{i}]") for i, s in enumerate(previous))
 
 
 class KeySigner:
     """Mints and verifies keys with a secret given as input.
 
-    ``previous`` secrets are still accepted by :meth:`verify` (but never used to sign), so a
-    host can rotate its secret without invalidating keys already handed out.
+    ``secret`` is bytes, at least 16 of them (``MIN_SECRET_BYTES``). ``previous`` secrets (a
+    sequence of such bytes) are still accepted by :meth:`verify` but never used to sign, so a
+    host can rotate its secret without invalidating keys already handed out. Anything else is
+    ``await_event_secret_invalid``, naming the argument.
     """
 
     __slots__ = ("_secrets",)
 
     def __init__(self, secret: bytes, previous: Iterable[bytes] = ()) -> None:
         self._secrets: tuple[bytes, ...] = (
-            _check_secret(secret),
-            *(_check_secret(s) for s in previous),
+            _check_secret(secret, "secret"),
+            *_check_previous(previous),
         )
 
     @property
@@ -129,7 +171,12 @@ class KeySigner:
         return len(self._secrets) > 1
 
     def sign(self, material: bytes) -> str:
-        """Lowercase hex HMAC-SHA256 of ``material`` under the current secret."""
+        """Lowercase hex HMAC-SHA256 of ``material`` (bytes) under the current secret."""
+        if not isinstance(material, bytes | bytearray):
+            raise LocalProtocolError(
+                codes.AWAIT_EVENT_KEY_MATERIAL_INVALID,
+                f"`material` must be bytes, got {type(material).__name__}",
+            )
         return hmac.new(self._secrets[0], material, hashlib.sha256).hexdigest()
 
     def mint(self, scope: ExecutionScope, wait: WaitIdentity) -> AwaitEventKey:

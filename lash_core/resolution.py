@@ -1,13 +1,21 @@
-"""Resolutions (the terminal of a wait) and resolve outcomes (the answer to a resolve)."""
+"""Resolutions (the terminal of a wait) and resolve outcomes (the answer to a resolve).
+
+A resolution checks the values it holds when it is made, so nothing that cannot travel the
+wire ever reaches a registry: an ``ok`` payload or an ``err``'s ``raw`` that is not JSON, or an
+``err`` code or message that is not a string, is ``await_event_invalid_resolution``; a payload
+nesting deeper than :data:`~lash_core.wire.MAX_JSON_DEPTH` is ``wire_too_deep``.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar, Final, TypeAlias
+from typing import Any, ClassVar, Final, TypeAlias
 
 import attrs
 
-from lash_core import wire
-from lash_core.wire import JsonValue, omit_if_none
+from lash_core import codes, wire
+from lash_core.canonical import _LONE_SURROGATE
+from lash_core.errors import LocalProtocolError
+from lash_core.wire import JsonValue, json_field
 
 __all__ = [
     "ACCEPTED",
@@ -29,21 +37,43 @@ __all__ = [
 ]
 
 
+def _text(instance: object, attribute: Any, value: str) -> None:
+    if type(value) is not str:
+        raise LocalProtocolError(
+            codes.AWAIT_EVENT_INVALID_RESOLUTION,
+            f"an err's {attribute.name} must be a str, got {type(value).__name__}",
+        )
+    if not value.isascii() and _LONE_SURROGATE.search(value):
+        raise LocalProtocolError(
+            codes.AWAIT_EVENT_INVALID_RESOLUTION,
+            f"an err's {attribute.name} holds a lone surrogate, which UTF-8 cannot carry",
+        )
+
+
 @attrs.frozen
 class ExternalCompletionError:
-    """An error reported by whoever completed a wait from outside."""
+    """An error reported by whoever completed a wait from outside.
 
-    code: str
-    message: str
-    raw: JsonValue = omit_if_none()
+    ``code`` and ``message`` must be strings and ``raw`` JSON (checked when it is made).
+    """
+
+    code: str = attrs.field(validator=_text)
+    message: str = attrs.field(validator=_text)
+    raw: JsonValue = json_field(
+        what="an err's raw", code=codes.AWAIT_EVENT_INVALID_RESOLUTION, omit_none=True
+    )
 
 
 @attrs.frozen
 class ResolutionOk:
-    """The wait completed with a value: ``{"status":"ok","payload":...}``."""
+    """The wait completed with a value: ``{"status":"ok","payload":...}``.
+
+    ``payload`` is checked when the resolution is made: it must be JSON nesting at most
+    :data:`~lash_core.wire.MAX_JSON_DEPTH` deep (tuples become lists).
+    """
 
     status: ClassVar[str] = "ok"
-    payload: JsonValue
+    payload: JsonValue = json_field(what="an ok payload", code=codes.AWAIT_EVENT_INVALID_RESOLUTION)
 
 
 @attrs.frozen
@@ -88,12 +118,12 @@ CANCELLED: Final = ResolutionCancelled()
 
 
 def ok(payload: JsonValue = None) -> ResolutionOk:
-    """A successful resolution carrying ``payload``."""
+    """A successful resolution carrying ``payload`` (any JSON value, checked now)."""
     return ResolutionOk(payload)
 
 
 def err(code: str, message: str, raw: JsonValue = None) -> ResolutionErr:
-    """A failed resolution."""
+    """A failed resolution (``code`` and ``message`` strings, ``raw`` JSON; checked now)."""
     return ResolutionErr(ExternalCompletionError(code, message, raw))
 
 

@@ -389,10 +389,14 @@ def test_a_promise_stored_under_an_old_secret_answers_keys_signed_with_the_new_o
 def test_invalid_resolutions_are_refused_without_change() -> None:
     reg = registry()
     key = reg.mint(TURN, ToolCompletion("call"))
-    for bad in ("ok", None, ok({1, 2})):  # type: ignore[arg-type]
+    for bad in ("ok", None):
         with pytest.raises(LocalProtocolError) as info:
             reg.resolve(key, bad)  # type: ignore[arg-type]
         assert info.value.code == codes.AWAIT_EVENT_INVALID_RESOLUTION
+    # A payload that is not JSON is refused when the resolution is made: it never gets here.
+    with pytest.raises(LocalProtocolError) as info:
+        reg.resolve(key, ok({1, 2}))  # type: ignore[arg-type]
+    assert info.value.code == codes.AWAIT_EVENT_INVALID_RESOLUTION
     assert reg.total_entry_count() == 0
 
 
