@@ -47,6 +47,7 @@ from lash_core.scope import ExecutionScope, WaitIdentity, validate_scope
 
 if TYPE_CHECKING:
     from lash_core.process.service import ProcessService
+    from lash_core.turn.gate import TurnCancellation
 
 __all__ = [
     "UNAVAILABLE",
@@ -54,6 +55,7 @@ __all__ = [
     "AwaitEventResolver",
     "AwaitRoute",
     "CancelToken",
+    "CancelWatchers",
     "DurabilityTier",
     "EffectHandler",
     "HandlerExecutor",
@@ -533,6 +535,40 @@ class ScopedEffectController:
         return await self._host.execute_effect(envelope, executor)
 
 
+class CancelWatchers:
+    """Who to tell, synchronously, when a cancel request wins the gate of a running turn.
+
+    One per host: ``run_turn`` watches the turn it runs (``(session_id, turn_id)``) and
+    :func:`~lash_core.turn.control.request_cancel` notifies the watcher of the turn whose gate it
+    won, so the cancel takes effect in the same step as the request.
+    """
+
+    __slots__ = ("_by_turn",)
+
+    def __init__(self) -> None:
+        self._by_turn: dict[tuple[str, str], Callable[[TurnCancellation], None]] = {}
+
+    def watch(
+        self, session_id: str, turn_id: str, on_cancel: Callable[[TurnCancellation], None]
+    ) -> Callable[[], None]:
+        """Watch the turn (replacing an earlier watcher); returns the function that stops."""
+        by_turn = self._by_turn
+        where = (session_id, turn_id)
+        by_turn[where] = on_cancel
+
+        def unwatch() -> None:
+            if by_turn.get(where) is on_cancel:
+                del by_turn[where]
+
+        return unwatch
+
+    def notify(self, session_id: str, turn_id: str, evidence: TurnCancellation) -> None:
+        """Tell the turn's watcher, if it has one, that a cancel won its gate."""
+        watcher = self._by_turn.get((session_id, turn_id))
+        if watcher is not None:
+            watcher(evidence)
+
+
 class InlineHost(AwaitEventResolver):
     """An inline effect host: one registry, one secret, waits in this process.
 
@@ -559,6 +595,8 @@ class InlineHost(AwaitEventResolver):
         self._new_event = loop.new_event
         self._wait_event = loop.wait_event
         self._process_lifetime_keys = allow_process_lifetime_completion_keys
+        self.cancel_watchers = CancelWatchers()
+        """The running turns that watch for a cancel request winning their gate."""
         # Imported here: the process package builds on this module (its runner uses the host).
         from lash_core.process.service import ProcessService
 

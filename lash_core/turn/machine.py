@@ -87,7 +87,6 @@ from lash_core.keys import AwaitEventKey
 from lash_core.resolution import ResolutionErr, ResolutionOk, ResolutionTimeout
 from lash_core.scope import TurnCancelGate, TurnScope
 from lash_core.turn.config import TurnConfig
-from lash_core.turn.control import GateCancelRequested, cancel_message, decode_gate
 from lash_core.turn.events import (
     AwaitDeadline,
     NeedOutcomes,
@@ -107,6 +106,7 @@ from lash_core.turn.events import (
     TurnStopReason,
     UsageEvent,
 )
+from lash_core.turn.gate import GateCancelRequested, cancel_message, decode_gate
 from lash_core.turn.state import (
     CallKind,
     CheckingGate,
