@@ -48,7 +48,8 @@ from lash_core.effects.process import (
 )
 from lash_core.effects.replay_keys import PROCESS_CANCEL_REQUESTED
 from lash_core.errors import LashError
-from lash_core.host import CancelToken, InlineHost, TaskGroup, TaskHandle
+from lash_core.host import InlineHost
+from lash_core.loop import CancelToken, TaskGroup, TaskHandle
 from lash_core.process.commands import signal_result, signal_wait_identity, validate_signal_name
 from lash_core.scope import ProcessScope
 from lash_core.wire import JsonValue

@@ -37,18 +37,16 @@ from lash_core.effects.outcomes import (
 )
 from lash_core.effects.tools import ToolAttemptLaunchDone, ToolCallRecord
 from lash_core.errors import LashError
-from lash_core.host import (
+from lash_core.host import InlineHost
+from lash_core.loop import CancelToken, TaskGroup, TaskHandle
+from lash_core.resolution import ExternalCompletionError, ResolutionErr
+from lash_core.routing import (
     AwaitEventOptions,
-    CancelToken,
     EffectHandler,
     HandlerExecutor,
-    InlineHost,
     LocalExecutor,
     SleepExecutor,
-    TaskGroup,
-    TaskHandle,
 )
-from lash_core.resolution import ExternalCompletionError, ResolutionErr
 from lash_core.turn.control import (
     TurnAddress,
     TurnCancellation,
