@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from lash_core import codes
+from lash_core.effects.commands import AwaitEventCommand, PeekAwaitEventCommand, SleepCommand
 from lash_core.effects.envelope import EffectEnvelope
+from lash_core.effects.invocation import EffectKind
+from lash_core.effects.kinds import KINDS, Family
+from lash_core.effects.kinds import check_outcome as check_kind_outcome
 from lash_core.effects.outcomes import (
     AwaitEventOutcome,
     EffectOutcome,
@@ -54,6 +58,7 @@ from lash_core.routing import SleepRoute as SleepRoute
 from lash_core.routing import UnavailableExecutor as UnavailableExecutor
 from lash_core.routing import check_outcome as check_outcome
 from lash_core.routing import handler_failure as handler_failure
+from lash_core.routing import process_unavailable, unavailable
 from lash_core.routing import route_effect as route_effect
 from lash_core.scope import ExecutionScope, WaitIdentity, validate_scope
 
@@ -439,3 +444,57 @@ class InlineHost(AwaitEventResolver):
         assert isinstance(route, SleepRoute)
         await self._sleep(route.duration_ms, route.cancel)
         return SleepOutcome()
+
+    async def run_envelope(
+        self,
+        envelope: EffectEnvelope,
+        handlers: Mapping[EffectKind, EffectHandler],
+        deadline: float | None = None,
+    ) -> EffectOutcome:
+        """Run one envelope of a turn and return its outcome, failures included.
+
+        The envelope's kind is looked up once, in :data:`~lash_core.effects.kinds.KINDS`: its
+        family says who runs it (the handler ``handlers`` has for the kind, a sleep on the
+        loop's clock, the await-event registry with ``deadline``, absolute on the loop's clock,
+        the process registry), its outcome class checks what a handler returns, and its
+        ``error_outcome`` turns a failure (no handler:
+        ``runtime_effect_local_executor_unavailable``; a handler's exception:
+        ``runtime_effect_handler_failed`` or its own code; a wrong outcome) into the kind's
+        outcome. A failure that is not an outcome (a sleep's, a turn-control
+        wait's) is raised as its :class:`~lash_core.errors.LashError`.
+        """
+        command = envelope.command
+        spec = KINDS[command.kind]
+        try:
+            family = spec.family
+            if family is Family.HANDLER:
+                handler = handlers.get(spec.kind)
+                if handler is None:
+                    raise unavailable(spec.kind)
+                try:
+                    outcome = await handler(envelope)
+                except Exception as exc:
+                    raise handler_failure(spec.kind, exc) from exc
+                if type(outcome) is not spec.outcome:
+                    outcome = check_kind_outcome(spec.kind, outcome)
+                return outcome
+            if family is Family.AWAIT:
+                assert isinstance(command, AwaitEventCommand)
+                return AwaitEventOutcome(
+                    await self.await_await_event(command.key, deadline=deadline)
+                )
+            if family is Family.SLEEP:
+                assert isinstance(command, SleepCommand)
+                await self._loop.sleep(command.duration_ms / 1000)
+                return SleepOutcome()
+            if family is Family.PEEK:
+                assert isinstance(command, PeekAwaitEventCommand)
+                terminal = self.peek_await_event(command.key)
+                await self._loop.checkpoint()
+                return PeekAwaitEventOutcome(terminal)
+            raise process_unavailable()
+        except LashError as error:
+            failed = spec.error_outcome(envelope, error)
+            if failed is None:
+                raise
+            return failed

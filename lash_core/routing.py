@@ -24,6 +24,8 @@ from lash_core.effects.commands import (
 )
 from lash_core.effects.envelope import EffectEnvelope
 from lash_core.effects.invocation import EffectKind
+from lash_core.effects.kinds import KINDS, Family, runner_kinds
+from lash_core.effects.kinds import check_outcome as check_kind_outcome
 from lash_core.effects.outcomes import EffectOutcome
 from lash_core.effects.process import ProcessCommand
 from lash_core.errors import LashError
@@ -47,7 +49,9 @@ __all__ = [
     "UnavailableExecutor",
     "check_outcome",
     "handler_failure",
+    "process_unavailable",
     "route_effect",
+    "unavailable",
 ]
 
 
@@ -84,28 +88,6 @@ class ProcessExecutor:
     """Runs ``process`` effects against the host's process registry."""
 
 
-_RUNNER_KINDS: Final[dict[str, frozenset[EffectKind]]] = {
-    "turn": frozenset(
-        {
-            EffectKind.LLM_CALL,
-            EffectKind.TOOL_BATCH,
-            EffectKind.EXEC_CODE,
-            EffectKind.CHECKPOINT,
-            EffectKind.SYNC_EXECUTION_ENVIRONMENT,
-            EffectKind.SLEEP,
-        }
-    ),
-    "direct": frozenset({EffectKind.DIRECT, EffectKind.SLEEP}),
-    "tool": frozenset({EffectKind.TOOL_BATCH, EffectKind.TOOL_ATTEMPT}),
-    "durable_step": frozenset({EffectKind.DURABLE_STEP}),
-}
-
-
-_NEVER_HANDLED: Final = frozenset(
-    {EffectKind.SLEEP, EffectKind.AWAIT_EVENT, EffectKind.PEEK_AWAIT_EVENT, EffectKind.PROCESS}
-)
-
-
 @attrs.frozen
 class HandlerExecutor:
     """A runner of user handlers.
@@ -123,13 +105,17 @@ class HandlerExecutor:
     for, not ``sleep`` (the host sleeps) nor the registry's and processes' kinds."""
 
     def __attrs_post_init__(self) -> None:
-        handled = (self.kinds & frozenset(self.handlers)) - _NEVER_HANDLED
-        routes = {kind: HandlerRoute(self.handlers[kind]) for kind in handled}
+        handled = self.kinds & frozenset(self.handlers)
+        routes = {
+            kind: HandlerRoute(self.handlers[kind])
+            for kind in handled
+            if kind in KINDS and KINDS[kind].family is Family.HANDLER
+        }
         object.__setattr__(self, "routes", routes)
 
     @property
     def kinds(self) -> frozenset[EffectKind]:
-        allowed = _RUNNER_KINDS.get(self.name)
+        allowed = runner_kinds(self.name)
         return frozenset(self.handlers) if allowed is None else allowed
 
     @classmethod
@@ -141,11 +127,11 @@ class HandlerExecutor:
     @classmethod
     def testing(cls, handler: EffectHandler, kinds: Iterable[EffectKind] = ()) -> HandlerExecutor:
         """Runs ``handler`` for every kind in ``kinds`` (default: every kind but the
-        registry's)."""
+        registry's and the process registry's)."""
         chosen = set(kinds) or set(EffectKind) - {
-            EffectKind.AWAIT_EVENT,
-            EffectKind.PEEK_AWAIT_EVENT,
-            EffectKind.PROCESS,
+            spec.kind
+            for spec in KINDS.values()
+            if spec.family in (Family.AWAIT, Family.PEEK, Family.PROCESS)
         }
         return cls("testing", dict.fromkeys(chosen, handler))
 
@@ -201,10 +187,19 @@ class ProcessRoute:
 Route: TypeAlias = PeekRoute | AwaitRoute | SleepRoute | HandlerRoute | ProcessRoute
 
 
-def _unavailable(kind: str) -> LashError:
+def unavailable(kind: str) -> LashError:
+    """``runtime_effect_local_executor_unavailable``: nothing may run ``kind`` effects here."""
     return LashError(
         codes.RUNTIME_EFFECT_LOCAL_EXECUTOR_UNAVAILABLE,
         f"no local executor is available for {kind} effects",
+    )
+
+
+def process_unavailable() -> LashError:
+    """``runtime_effect_local_executor_unavailable`` for a ``process`` effect."""
+    return LashError(
+        codes.RUNTIME_EFFECT_LOCAL_EXECUTOR_UNAVAILABLE,
+        "no process executor is available for process command",
     )
 
 
@@ -213,7 +208,8 @@ def _mismatch(message: str) -> LashError:
 
 
 def route_effect(envelope: EffectEnvelope, executor: LocalExecutor) -> Route:
-    """Decide where one envelope goes. Raises the reference's unavailable/mismatch errors."""
+    """Decide where one envelope goes, by its kind's family (:data:`~lash_core.effects.kinds.KINDS`)
+    and the executor. Raises the reference's unavailable/mismatch errors."""
     command = envelope.command
     kind = command.kind
     if type(executor) is HandlerExecutor:
@@ -222,50 +218,46 @@ def route_effect(envelope: EffectEnvelope, executor: LocalExecutor) -> Route:
         route = executor.routes.get(kind)
         if route is not None:
             return route
-    if isinstance(command, PeekAwaitEventCommand):
+    family = KINDS[kind].family
+    if family is Family.PEEK:
+        assert isinstance(command, PeekAwaitEventCommand)
         return PeekRoute(command.key)
-    if isinstance(command, AwaitEventCommand):
+    if family is Family.AWAIT:
+        assert isinstance(command, AwaitEventCommand)
         if isinstance(executor, AwaitEventOptions):
             return AwaitRoute(command.key, executor.cancel, executor.deadline)
         return AwaitRoute(command.key, None, None)
-    if isinstance(command, ProcessEffectCommand):
+    if family is Family.PROCESS:
+        assert isinstance(command, ProcessEffectCommand)
         if isinstance(executor, ProcessExecutor):
             return ProcessRoute(command.command)
-        raise LashError(
-            codes.RUNTIME_EFFECT_LOCAL_EXECUTOR_UNAVAILABLE,
-            "no process executor is available for process command",
-        )
+        raise process_unavailable()
     if isinstance(executor, UnavailableExecutor):
-        raise _unavailable(kind)
+        raise unavailable(kind)
     if isinstance(executor, AwaitEventOptions):
         raise _mismatch(f"local await-event options cannot execute {kind} command directly")
     if isinstance(executor, ProcessExecutor):
         raise _mismatch(f"process executor cannot execute {kind} command directly")
     if isinstance(executor, SleepExecutor):
-        if isinstance(command, SleepCommand):
+        if family is Family.SLEEP:
+            assert isinstance(command, SleepCommand)
             return SleepRoute(command.duration_ms, executor.cancel)
         raise _mismatch(f"local sleep executor cannot execute {kind} command")
     if kind not in executor.kinds:
         raise _mismatch(f"local {executor.name} executor cannot execute {kind} command")
-    if isinstance(command, SleepCommand):
+    if family is Family.SLEEP:
+        assert isinstance(command, SleepCommand)
         return SleepRoute(command.duration_ms, executor.cancel)
     handler = executor.handlers.get(kind)
     if handler is None:
-        raise _unavailable(kind)
+        raise unavailable(kind)
     return HandlerRoute(handler)
 
 
 def check_outcome(envelope: EffectEnvelope, outcome: object) -> EffectOutcome:
     """The handler's outcome, if it is of the envelope's kind (``runtime_effect_wrong_outcome``
-    otherwise)."""
-    expected = envelope.command.kind
-    actual = getattr(type(outcome), "kind", None)
-    if actual is not expected:
-        got = actual if isinstance(actual, EffectKind) else type(outcome).__name__
-        raise LashError(
-            codes.RUNTIME_EFFECT_WRONG_OUTCOME, f"expected {expected} outcome, got {got}"
-        )
-    return outcome  # type: ignore[return-value]
+    otherwise; see :func:`lash_core.effects.kinds.check_outcome`)."""
+    return check_kind_outcome(envelope.command.kind, outcome)
 
 
 def handler_failure(kind: str, exc: Exception) -> LashError:

@@ -46,6 +46,7 @@ from lash_core.effects.commands import (
 from lash_core.effects.envelope import EffectEnvelope
 from lash_core.effects.errors import ControllerError
 from lash_core.effects.invocation import EffectKind, Invocation, InvocationScope
+from lash_core.effects.kinds import KINDS, check_outcome
 from lash_core.effects.llm import (
     LlmCallError,
     LlmRequest,
@@ -67,7 +68,6 @@ from lash_core.effects.outcomes import (
     SleepOutcome,
     SyncExecutionEnvironmentOutcome,
     ToolAttemptOutcome,
-    expect_outcome,
 )
 from lash_core.effects.replay_keys import (
     ChildInvocations,
@@ -88,8 +88,8 @@ from lash_core.resolution import ResolutionErr, ResolutionOk, ResolutionTimeout
 from lash_core.scope import TurnCancelGate, TurnScope
 from lash_core.turn.config import TurnConfig
 from lash_core.turn.events import (
-    AwaitDeadline,
     NeedOutcomes,
+    PlannedEffect,
     ProgressEvent,
     RunEffects,
     TextEvent,
@@ -123,18 +123,6 @@ from lash_core.wire import Err, JsonValue
 __all__ = ["TurnMachine"]
 
 _evolve = attrs.evolve
-
-_EXPECTED: Final[dict[EffectKind, type[EffectOutcome]]] = {
-    EffectKind.SYNC_EXECUTION_ENVIRONMENT: SyncExecutionEnvironmentOutcome,
-    EffectKind.LLM_CALL: LlmCallOutcome,
-    EffectKind.SLEEP: SleepOutcome,
-    EffectKind.TOOL_ATTEMPT: ToolAttemptOutcome,
-    EffectKind.AWAIT_EVENT: AwaitEventOutcome,
-    EffectKind.EXEC_CODE: ExecCodeOutcome,
-    EffectKind.CHECKPOINT: CheckpointOutcome,
-    EffectKind.PEEK_AWAIT_EVENT: PeekAwaitEventOutcome,
-}
-_OUTCOME_TYPES: Final[tuple[type[EffectOutcome], ...]] = typing.get_args(EffectOutcome)
 
 _CONTEXT_OVERFLOW_PERCENT: Final = 95
 
@@ -277,10 +265,9 @@ class TurnMachine:
             self._refuse()
         live = self._live
         if live.outbox:
-            envelopes = tuple(live.outbox.values())
-            deadlines = _deadlines(live, envelopes)
+            effects = _planned(live)
             self._change(_hand_out)
-            return RunEffects(envelopes, deadlines)
+            return RunEffects(effects)
         phase = live.phase
         if isinstance(phase, TurnDone):
             return TurnFinished(phase.result)
@@ -305,14 +292,9 @@ class TurnMachine:
             raise LocalProtocolError(
                 codes.TURN_UNKNOWN_REPLAY_KEY, f"replay key {replay_key!r} {why}"
             )
-        expected = _EXPECTED[envelope.command.kind]
-        if type(outcome) is not expected:
-            if not isinstance(outcome, _OUTCOME_TYPES):
-                raise LashError(
-                    codes.RUNTIME_EFFECT_WRONG_OUTCOME,
-                    f"expected {envelope.kind.value} outcome, got {type(outcome).__name__}",
-                )
-            outcome = expect_outcome(outcome, expected)
+        kind = envelope.command.kind
+        if type(outcome) is not KINDS[kind].outcome:
+            outcome = check_outcome(kind, outcome)
         self._frozen = None
         try:
             del live.inflight[replay_key]
@@ -588,19 +570,21 @@ def _invocation_key(invocation: Invocation) -> str:
     return key
 
 
-def _deadlines(d: _Live, envelopes: tuple[EffectEnvelope, ...]) -> tuple[AwaitDeadline, ...]:
+def _planned(d: _Live) -> tuple[PlannedEffect, ...]:
+    """The queued envelopes, each with its relative deadline (a pending tool completion's
+    ``await_event`` envelope may have one; nothing else does)."""
     phase = d.phase
     if not isinstance(phase, _ToolRound):
-        return ()
-    out = []
-    for envelope in envelopes:
-        if envelope.kind is not EffectKind.AWAIT_EVENT:
-            continue
-        key = _key(envelope)
-        i = d.waiting.get(key)
-        pending = None if i is None else phase.calls[i].pending
-        if pending is not None and pending.deadline is not None:
-            out.append(AwaitDeadline(key, pending.deadline.to_ms()))
+        return tuple((envelope, None) for envelope in d.outbox.values())
+    out: list[PlannedEffect] = []
+    for key, envelope in d.outbox.items():
+        timeout_ms = None
+        if envelope.kind is EffectKind.AWAIT_EVENT:
+            i = d.waiting.get(key)
+            pending = None if i is None else phase.calls[i].pending
+            if pending is not None and pending.deadline is not None:
+                timeout_ms = pending.deadline.to_ms()
+        out.append((envelope, timeout_ms))
     return tuple(out)
 
 

@@ -16,36 +16,21 @@ the turn does with it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import attrs
 
-from lash_core.effects.commands import ToolAttemptCommand
 from lash_core.effects.envelope import EffectEnvelope
-from lash_core.effects.errors import ControllerError
 from lash_core.effects.invocation import EffectKind
-from lash_core.effects.llm import LlmCallError
+from lash_core.effects.kinds import KINDS
 from lash_core.effects.outcomes import (
-    AwaitEventOutcome,
-    CheckpointOutcome,
-    DirectOutcome,
     EffectOutcome,
-    ExecCodeOutcome,
-    LlmCallOutcome,
-    SyncExecutionEnvironmentOutcome,
-    ToolAttemptOutcome,
 )
-from lash_core.effects.tools import ToolAttemptLaunchDone, ToolCallRecord
 from lash_core.errors import LashError
 from lash_core.host import InlineHost
 from lash_core.loop import CancelToken, TaskGroup, TaskHandle
-from lash_core.resolution import ExternalCompletionError, ResolutionErr
 from lash_core.routing import (
-    AwaitEventOptions,
     EffectHandler,
-    HandlerExecutor,
-    LocalExecutor,
-    SleepExecutor,
 )
 from lash_core.turn.control import (
     TurnAddress,
@@ -57,11 +42,8 @@ from lash_core.turn.control import (
 )
 from lash_core.turn.events import RunEffects, TurnEvent, TurnFinished, TurnResult
 from lash_core.turn.machine import TurnMachine
-from lash_core.wire import Err, JsonValue
 
 __all__ = ["TurnHandlers", "error_outcome", "run_turn"]
-
-_SLEEP = SleepExecutor()
 
 
 @attrs.frozen
@@ -82,63 +64,31 @@ class TurnHandlers:
     code: EffectHandler | None = None
     checkpoint: EffectHandler | None = None
     environment: EffectHandler | None = None
-    executors: tuple[LocalExecutor, LocalExecutor] = attrs.field(init=False, repr=False, eq=False)
-    """The turn's and the tools' executors, built once."""
+    by_kind: Mapping[EffectKind, EffectHandler] = attrs.field(init=False, repr=False, eq=False)
+    """The handler of each kind, built once (what the host's ``run_envelope`` is given)."""
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "executors", _executors(self))
+        object.__setattr__(self, "by_kind", _by_kind(self))
 
 
 def error_outcome(envelope: EffectEnvelope, error: LashError) -> EffectOutcome | None:
     """The outcome that reports ``error`` for ``envelope`` (``None`` for kinds whose failure is
-    not an outcome: a sleep or a turn-control wait)."""
-    text = f"{error.code}: {error.message}"
-    kind = envelope.command.kind
-    if kind is EffectKind.LLM_CALL:
-        llm_error = LlmCallError(message=text, retryable=False, code=error.code)
-        return LlmCallOutcome(Err(llm_error), text_streamed=False)
-    if kind is EffectKind.DIRECT:
-        llm_error = LlmCallError(message=text, retryable=False, code=error.code)
-        return DirectOutcome(Err(llm_error))
-    if kind is EffectKind.TOOL_ATTEMPT:
-        command = envelope.command
-        assert isinstance(command, ToolAttemptCommand)
-        call = command.call
-        detail: JsonValue = {"error": {"code": error.code, "message": error.message}}
-        record = ToolCallRecord(
-            call_id=call.call_id,
-            tool_name=call.tool_name,
-            args=call.args,
-            output=detail,
-            model_return=detail,
-            duration_ms=0,
-            attempt=command.attempt,
-            success=False,
-        )
-        return ToolAttemptOutcome(ToolAttemptLaunchDone(record))
-    if kind is EffectKind.EXEC_CODE:
-        return ExecCodeOutcome(Err(text))
-    if kind is EffectKind.CHECKPOINT:
-        return CheckpointOutcome(Err(ControllerError(code=error.code, message=error.message)))
-    if kind is EffectKind.SYNC_EXECUTION_ENVIRONMENT:
-        return SyncExecutionEnvironmentOutcome(Err(text))
-    if kind is EffectKind.AWAIT_EVENT and not error.code.startswith("turn_control"):
-        return AwaitEventOutcome(ResolutionErr(ExternalCompletionError(error.code, error.message)))
-    return None
+    not an outcome: a sleep or a turn-control wait). The kind's row of
+    :data:`~lash_core.effects.kinds.KINDS` decides."""
+    return KINDS[envelope.command.kind].error_outcome(envelope, error)
 
 
-def _executors(handlers: TurnHandlers) -> tuple[LocalExecutor, LocalExecutor]:
-    turn: dict[EffectKind, EffectHandler] = {EffectKind.LLM_CALL: handlers.model}
-    if handlers.code is not None:
-        turn[EffectKind.EXEC_CODE] = handlers.code
-    if handlers.checkpoint is not None:
-        turn[EffectKind.CHECKPOINT] = handlers.checkpoint
-    if handlers.environment is not None:
-        turn[EffectKind.SYNC_EXECUTION_ENVIRONMENT] = handlers.environment
-    tools: dict[EffectKind, EffectHandler] = {}
+def _by_kind(handlers: TurnHandlers) -> Mapping[EffectKind, EffectHandler]:
+    by_kind: dict[EffectKind, EffectHandler] = {EffectKind.LLM_CALL: handlers.model}
     if handlers.tools is not None:
-        tools[EffectKind.TOOL_ATTEMPT] = handlers.tools
-    return HandlerExecutor.turn(turn), HandlerExecutor("tool", tools)
+        by_kind[EffectKind.TOOL_ATTEMPT] = handlers.tools
+    if handlers.code is not None:
+        by_kind[EffectKind.EXEC_CODE] = handlers.code
+    if handlers.checkpoint is not None:
+        by_kind[EffectKind.CHECKPOINT] = handlers.checkpoint
+    if handlers.environment is not None:
+        by_kind[EffectKind.SYNC_EXECUTION_ENVIRONMENT] = handlers.environment
+    return by_kind
 
 
 async def run_turn(
@@ -162,7 +112,7 @@ async def run_turn(
     propagates.
     """
     loop = host.primitives
-    turn_executor, tool_executor = handlers.executors
+    by_kind = handlers.by_kind
     arrived: list[tuple[str, EffectOutcome]] = []
     wake = [loop.new_event()]
     running: dict[str, TaskHandle] = {}
@@ -191,36 +141,20 @@ async def run_turn(
             commit_if_finished()
             flush_events()
 
-    async def execute(envelope: EffectEnvelope, executor: LocalExecutor) -> EffectOutcome:
-        try:
-            outcome = await host.execute_effect(envelope, executor)
-        except LashError as error:
-            failed = error_outcome(envelope, error)
-            if failed is None:
-                raise
-            outcome = failed
+    async def execute(envelope: EffectEnvelope, deadline: float | None) -> EffectOutcome:
+        outcome = await host.run_envelope(envelope, by_kind, deadline)
         if on_effect is not None:
             on_effect(envelope, outcome)
         return outcome
 
-    async def run_one(key: str, envelope: EffectEnvelope, executor: LocalExecutor) -> None:
-        outcome = await execute(envelope, executor)
+    async def run_one(key: str, envelope: EffectEnvelope, deadline: float | None) -> None:
+        outcome = await execute(envelope, deadline)
         running.pop(key, None)
         arrived.append((key, outcome))
         wake[0].set()
 
-    def executor_for(step: RunEffects, envelope: EffectEnvelope) -> LocalExecutor:
-        kind = envelope.command.kind
-        if kind is EffectKind.TOOL_ATTEMPT:
-            return tool_executor
-        if kind is EffectKind.SLEEP:
-            return _SLEEP
-        if kind is EffectKind.AWAIT_EVENT:
-            key = envelope.invocation.replay_key
-            timeout_ms = None if key is None else step.timeout_ms(key)
-            deadline = None if timeout_ms is None else loop.now() + timeout_ms / 1000
-            return AwaitEventOptions(None, deadline)
-        return turn_executor
+    def deadline_of(timeout_ms: int | None) -> float | None:
+        return None if timeout_ms is None else loop.now() + timeout_ms / 1000
 
     async def drive(group: TaskGroup) -> None:
         try:
@@ -237,17 +171,17 @@ async def run_turn(
             if isinstance(step, TurnFinished):
                 return
             if isinstance(step, RunEffects):
-                envelopes = step.envelopes
-                if len(envelopes) == 1 and not running:
+                effects = step.effects
+                if len(effects) == 1 and not running:
                     # Nothing else runs: run the effect in this task (no task, no wake-up).
-                    envelope = envelopes[0]
+                    envelope, timeout_ms = effects[0]
                     key = _replay_key(envelope)
-                    feed(key, await execute(envelope, executor_for(step, envelope)))
+                    feed(key, await execute(envelope, deadline_of(timeout_ms)))
                     continue
-                for envelope in envelopes:
+                for envelope, timeout_ms in effects:
                     key = _replay_key(envelope)
                     running[key] = group.start(
-                        functools.partial(run_one, key, envelope, executor_for(step, envelope))
+                        functools.partial(run_one, key, envelope, deadline_of(timeout_ms))
                     )
                 continue
             while not arrived and not machine.finished:
