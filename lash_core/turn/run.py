@@ -294,14 +294,11 @@ class TurnRunner:
             if self._hooks is not None:
                 self._hooks.on_checkpoint(machine)
 
-    async def _execute(self, envelope: EffectEnvelope, deadline: float | None) -> EffectOutcome:
+    async def _run_one(self, key: str, envelope: EffectEnvelope, deadline: float | None) -> None:
+        """Run one envelope of a batch in a task of its own, and report its outcome."""
         outcome = await self._host.run_envelope(envelope, self._by_kind, deadline)
         if self._hooks is not None:
             self._hooks.after_outcome(envelope, outcome)
-        return outcome
-
-    async def _run_one(self, key: str, envelope: EffectEnvelope, deadline: float | None) -> None:
-        outcome = await self._execute(envelope, deadline)
         self._running.pop(key, None)
         self._arrived.append((key, outcome))
         self._wake.set()
@@ -314,9 +311,6 @@ class TurnRunner:
         if outcome is not None:
             hooks.after_outcome(envelope, outcome)
         return outcome
-
-    def _deadline(self, timeout_ms: int | None) -> float | None:
-        return None if timeout_ms is None else self._loop.now() + timeout_ms / 1000
 
     async def _drive(self, group: TaskGroup) -> None:
         try:
@@ -333,6 +327,8 @@ class TurnRunner:
         arrived = self._arrived
         loop = self._loop
         hooks = self._hooks
+        run_envelope = self._host.run_envelope
+        by_kind = self._by_kind
         while True:
             step = machine.next()
             if isinstance(step, RunEffects):
@@ -348,7 +344,10 @@ class TurnRunner:
                     envelope, timeout_ms = effects[0]
                     outcome = None if supplied is None else supplied[0]
                     if outcome is None:
-                        outcome = await self._execute(envelope, self._deadline(timeout_ms))
+                        deadline = None if timeout_ms is None else loop.now() + timeout_ms / 1000
+                        outcome = await run_envelope(envelope, by_kind, deadline)
+                        if hooks is not None:
+                            hooks.after_outcome(envelope, outcome)
                     self._feed(_replay_key(envelope), outcome)
                     continue
                 for i, (envelope, timeout_ms) in enumerate(effects):
@@ -357,8 +356,9 @@ class TurnRunner:
                     if outcome is not None:
                         arrived.append((key, outcome))
                         continue
+                    deadline = None if timeout_ms is None else loop.now() + timeout_ms / 1000
                     running[key] = group.start(
-                        functools.partial(self._run_one, key, envelope, self._deadline(timeout_ms))
+                        functools.partial(self._run_one, key, envelope, deadline)
                     )
                 continue
             self._flush_events()
