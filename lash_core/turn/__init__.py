@@ -59,6 +59,8 @@ from lash_core.turn.gate import committed_result as committed_result
 from lash_core.turn.gate import decode_gate as decode_gate
 from lash_core.turn.machine import TurnMachine as TurnMachine
 from lash_core.turn.run import TurnHandlers as TurnHandlers
+from lash_core.turn.run import TurnHooks as TurnHooks
+from lash_core.turn.run import TurnRunner as TurnRunner
 from lash_core.turn.run import error_outcome as error_outcome
 from lash_core.turn.run import run_turn as run_turn
 from lash_core.turn.state import CallKind as CallKind
@@ -107,10 +109,12 @@ __all__ = [
     "TurnFinished",
     "TurnGateTerminal",
     "TurnHandlers",
+    "TurnHooks",
     "TurnMachine",
     "TurnOutcome",
     "TurnOutcomeEvent",
     "TurnResult",
+    "TurnRunner",
     "TurnState",
     "TurnStep",
     "TurnStopReason",
