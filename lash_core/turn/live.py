@@ -11,27 +11,14 @@ from typing import Final, TypeAlias
 
 import attrs
 
-from lash_core.effects.commands import (
-    EffectCommand,
-)
+from lash_core.effects.commands import EffectCommand
 from lash_core.effects.envelope import EffectEnvelope
 from lash_core.effects.errors import ControllerError
 from lash_core.effects.invocation import EffectKind, Invocation, InvocationScope
-from lash_core.effects.llm import (
-    ToolCallPart,
-    ToolResultPart,
-)
-from lash_core.effects.replay_keys import (
-    ChildInvocations,
-    turn_effect_in_scope,
-)
-from lash_core.effects.tools import (
-    PendingCompletion,
-)
-from lash_core.turn.events import (
-    PlannedEffect,
-    TurnEvent,
-)
+from lash_core.effects.llm import ToolCallPart, ToolResultPart
+from lash_core.effects.replay_keys import ChildInvocations, turn_effect_in_scope
+from lash_core.effects.tools import PendingCompletion
+from lash_core.turn.events import PlannedEffect, TurnEvent
 from lash_core.turn.state import (
     CallKind,
     CheckingGate,

@@ -35,12 +35,8 @@ import attrs
 from lash_core import codes
 from lash_core.effects.errors import ControllerError
 from lash_core.effects.kinds import KINDS, check_outcome
-from lash_core.effects.llm import (
-    Message,
-)
-from lash_core.effects.outcomes import (
-    EffectOutcome,
-)
+from lash_core.effects.llm import Message
+from lash_core.effects.outcomes import EffectOutcome
 from lash_core.errors import LocalProtocolError
 from lash_core.keys import AwaitEventKey
 from lash_core.scope import TurnCancelGate, TurnScope
@@ -55,11 +51,7 @@ from lash_core.turn.events import (
     TurnStopReason,
 )
 from lash_core.turn.live import Live, hand_out, planned
-from lash_core.turn.state import (
-    CheckingGate,
-    TurnDone,
-    TurnState,
-)
+from lash_core.turn.state import CheckingGate, TurnDone, TurnState
 from lash_core.turn.transitions import apply as _apply
 from lash_core.turn.transitions import start as _start
 from lash_core.turn.transitions import stop as _stop

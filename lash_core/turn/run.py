@@ -26,15 +26,11 @@ import attrs
 from lash_core.effects.envelope import EffectEnvelope
 from lash_core.effects.invocation import EffectKind
 from lash_core.effects.kinds import KINDS
-from lash_core.effects.outcomes import (
-    EffectOutcome,
-)
+from lash_core.effects.outcomes import EffectOutcome
 from lash_core.errors import LashError
 from lash_core.host import InlineHost
 from lash_core.loop import CancelToken, TaskGroup, TaskHandle
-from lash_core.routing import (
-    EffectHandler,
-)
+from lash_core.routing import EffectHandler
 from lash_core.turn.control import (
     TurnAddress,
     TurnCancellation,

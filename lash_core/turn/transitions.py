@@ -46,10 +46,7 @@ from lash_core.effects.outcomes import (
     SyncExecutionEnvironmentOutcome,
     ToolAttemptOutcome,
 )
-from lash_core.effects.replay_keys import (
-    child_effect_invocation,
-    turn_cancel_start_gate_invocation,
-)
+from lash_core.effects.replay_keys import child_effect_invocation, turn_cancel_start_gate_invocation
 from lash_core.effects.tools import (
     CheckpointKind,
     PreparedToolCall,
