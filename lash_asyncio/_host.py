@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
-from lash_core.host import InlineHost, TaskGroup, TaskHandle, WakeEvent
+from lash_core.host import InlineHost
+from lash_core.loop import TaskGroup, TaskHandle, WakeEvent
+from lash_core.process.service import ProcessService
 
 __all__ = ["AsyncioPrimitives", "InlineEffectHost"]
 
@@ -59,6 +62,10 @@ class AsyncioPrimitives:
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
         return loop
+
+    def bind(self) -> None:
+        with contextlib.suppress(RuntimeError):  # outside a running loop: bound on first use
+            self._bind()
 
     def new_event(self) -> WakeEvent:
         return _Wake(loop=self._loop or self._bind())
@@ -111,6 +118,10 @@ class AsyncioPrimitives:
         return future.result()
 
 
+_fresh_secret = functools.partial(secrets.token_bytes, 32)
+"""The default signing secret of a host: 32 fresh random bytes."""
+
+
 class InlineEffectHost(InlineHost):
     """An inline effect host for asyncio.
 
@@ -126,13 +137,11 @@ class InlineEffectHost(InlineHost):
         *,
         allow_process_lifetime_completion_keys: bool = False,
     ) -> None:
-        primitives = AsyncioPrimitives()
-        # Constructed outside a running loop: bound on first wait.
-        with contextlib.suppress(RuntimeError):
-            primitives._bind()
         super().__init__(
-            primitives,
-            secrets.token_bytes(32) if secret is None else secret,
+            AsyncioPrimitives(),
+            secret,
             previous,
+            secret_source=_fresh_secret,
+            processes=ProcessService,
             allow_process_lifetime_completion_keys=allow_process_lifetime_completion_keys,
         )

@@ -50,8 +50,9 @@ from lash_core.effects.outcomes import (
 )
 from lash_core.effects.replay_keys import ChildInvocations, direct_discriminator, direct_invocation
 from lash_core.errors import LashError
-from lash_core.host import EffectHandler, HandlerExecutor, InlineHost, LocalExecutor
+from lash_core.host import InlineHost
 from lash_core.journal import EffectJournal
+from lash_core.routing import EffectHandler, HandlerExecutor, LocalExecutor
 from lash_core.wire import Err, JsonValue, parse_json
 
 __all__ = [

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -33,9 +34,7 @@ class LashError(Exception):
 
     def to_controller_error(self) -> ControllerError:
         """This error as the wire value ``{code, message, summary?}``."""
-        from lash_core.effects.errors import ControllerError
-
-        return ControllerError(code=self.code, message=self.message)
+        return _controller_error(self.code, self.message, None)
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.code, self.message))
@@ -70,9 +69,27 @@ class ReplayMismatchError(LashError):
         self.summary = summary
 
     def to_controller_error(self) -> ControllerError:
-        from lash_core.effects.errors import ControllerError
-
-        return ControllerError(code=self.code, message=self.message, summary=self.summary)
+        return _controller_error(self.code, self.message, self.summary)
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.code, self.message, self.summary))
+
+
+_CONTROLLER_ERROR: list[Callable[[str, str, ReplayMismatchSummary | None], ControllerError]] = []
+"""The constructor of :class:`~lash_core.effects.errors.ControllerError`, registered by that
+module as it is imported (it builds on this one, so this one does not import it)."""
+
+
+def register_controller_error(
+    build: Callable[[str, str, ReplayMismatchSummary | None], ControllerError],
+) -> None:
+    """Called once by :mod:`lash_core.effects.errors`: how an error becomes its wire value."""
+    _CONTROLLER_ERROR[:] = [build]
+
+
+def _controller_error(
+    code: str, message: str, summary: ReplayMismatchSummary | None
+) -> ControllerError:
+    # lash_core/__init__ imports lash_core.effects.errors, so the constructor is registered
+    # before any error can be converted.
+    return _CONTROLLER_ERROR[0](code, message, summary)

@@ -1,36 +1,31 @@
-"""The driver-independent effect host.
+"""The driver-independent effect host: :class:`InlineHost` and its resolver API.
 
-Everything an inline host decides lives here: where an envelope goes (the await-event
-registry, the process registry, a sleep, a user handler), which local executor may run what
-(with the reference's exact mismatch and unavailable codes and messages), how a parked wait
-is begun, woken, cancelled or timed out, and how its terminal is chosen. The trio and asyncio
-drivers only supply :class:`LoopPrimitives`: a level-triggered event, a wait with an optional
-deadline, the clock, a checkpoint and a way in from other threads.
+An inline host owns one await-event registry and one signing secret, and runs envelopes: how a
+parked wait is begun, woken, cancelled or timed out and how its terminal is chosen are decided
+here; where an envelope goes is decided in :mod:`lash_core.routing`, what kind it is in
+:mod:`lash_core.effects.kinds`. The trio and asyncio drivers (and the simulator) only supply
+:class:`~lash_core.loop.LoopPrimitives` (see :mod:`lash_core.loop`), a source of fresh secrets
+and the host's process service, all passed to the constructor once.
 
 The host's async methods await only those primitives, so this module imports no event loop and
 does no I/O: a deterministic simulator can drive the same code by running its coroutines
-itself.
+itself. The names of :mod:`lash_core.loop` and :mod:`lash_core.routing` are re-exported here,
+where they were first defined.
 """
 
 from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
-from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias, TypeVar
-
-import attrs
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from lash_core import codes
-from lash_core.effects.commands import (
-    AwaitEventCommand,
-    PeekAwaitEventCommand,
-    ProcessEffectCommand,
-    SleepCommand,
-)
+from lash_core.effects.commands import AwaitEventCommand, PeekAwaitEventCommand, SleepCommand
 from lash_core.effects.envelope import EffectEnvelope
 from lash_core.effects.invocation import EffectKind
+from lash_core.effects.kinds import KINDS, Family
+from lash_core.effects.kinds import check_outcome as check_kind_outcome
 from lash_core.effects.outcomes import (
     AwaitEventOutcome,
     EffectOutcome,
@@ -38,15 +33,38 @@ from lash_core.effects.outcomes import (
     ProcessOutcome,
     SleepOutcome,
 )
-from lash_core.effects.process import ProcessCommand
 from lash_core.errors import LashError, LocalProtocolError
 from lash_core.keys import AwaitEventKey, KeySigner
+from lash_core.loop import CancelToken as CancelToken
+from lash_core.loop import LoopPrimitives as LoopPrimitives
+from lash_core.loop import TaskGroup as TaskGroup
+from lash_core.loop import TaskHandle as TaskHandle
+from lash_core.loop import WakeEvent as WakeEvent
 from lash_core.promise import AwaitEventRegistry, WaitEnd, Waiter
 from lash_core.resolution import UNKNOWN_OR_REVOKED, Resolution, ResolveOutcome
+from lash_core.routing import UNAVAILABLE as UNAVAILABLE
+from lash_core.routing import AwaitEventOptions as AwaitEventOptions
+from lash_core.routing import AwaitRoute as AwaitRoute
+from lash_core.routing import EffectHandler as EffectHandler
+from lash_core.routing import HandlerExecutor as HandlerExecutor
+from lash_core.routing import HandlerRoute as HandlerRoute
+from lash_core.routing import LocalExecutor as LocalExecutor
+from lash_core.routing import PeekRoute as PeekRoute
+from lash_core.routing import ProcessExecutor as ProcessExecutor
+from lash_core.routing import ProcessRoute as ProcessRoute
+from lash_core.routing import Route as Route
+from lash_core.routing import SleepExecutor as SleepExecutor
+from lash_core.routing import SleepRoute as SleepRoute
+from lash_core.routing import UnavailableExecutor as UnavailableExecutor
+from lash_core.routing import check_outcome as check_outcome
+from lash_core.routing import handler_failure as handler_failure
+from lash_core.routing import process_unavailable, unavailable
+from lash_core.routing import route_effect as route_effect
 from lash_core.scope import ExecutionScope, WaitIdentity, validate_scope
 
 if TYPE_CHECKING:
     from lash_core.process.service import ProcessService
+    from lash_core.turn.gate import TurnCancellation
 
 __all__ = [
     "UNAVAILABLE",
@@ -54,6 +72,7 @@ __all__ = [
     "AwaitEventResolver",
     "AwaitRoute",
     "CancelToken",
+    "CancelWatchers",
     "DurabilityTier",
     "EffectHandler",
     "HandlerExecutor",
@@ -77,353 +96,12 @@ __all__ = [
     "route_effect",
 ]
 
-T = TypeVar("T")
-
 
 class DurabilityTier(enum.StrEnum):
     """``inline``: waits live in this process. ``durable``: they survive its loss."""
 
     INLINE = "inline"
     DURABLE = "durable"
-
-
-# -- cancellation ----------------------------------------------------------------------------
-
-
-class CancelToken:
-    """An explicit, level-triggered cancellation request.
-
-    ``cancel()`` is idempotent and calls every subscriber once, synchronously. Call it from the
-    event loop's thread (a driver's ``call_threadsafe`` gets you there from elsewhere).
-    """
-
-    __slots__ = ("_cancelled", "_next", "_subscribers")
-
-    def __init__(self) -> None:
-        self._cancelled = False
-        self._next = 0
-        self._subscribers: dict[int, Callable[[], None]] = {}
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled
-
-    def cancel(self) -> None:
-        if self._cancelled:
-            return
-        self._cancelled = True
-        subscribers, self._subscribers = self._subscribers, {}
-        for fn in subscribers.values():
-            fn()
-
-    def subscribe(self, fn: Callable[[], None]) -> Callable[[], None]:
-        """Call ``fn`` on cancellation (at once if already cancelled); returns an unsubscribe."""
-        if self._cancelled:
-            fn()
-            return _noop
-        handle = self._next
-        self._next = handle + 1
-        subscribers = self._subscribers
-        subscribers[handle] = fn
-
-        def unsubscribe() -> None:
-            subscribers.pop(handle, None)
-
-        return unsubscribe
-
-
-def _noop() -> None:
-    return None
-
-
-# -- local executors (the reference's 9.1 variants) -----------------------------------------
-
-EffectHandler: TypeAlias = Callable[[EffectEnvelope], Awaitable[EffectOutcome]]
-"""A user handler: runs one envelope and returns its outcome."""
-
-
-@attrs.frozen
-class UnavailableExecutor:
-    """Runs nothing (``runtime_effect_local_executor_unavailable``)."""
-
-
-@attrs.frozen
-class SleepExecutor:
-    """Runs ``sleep`` effects only; ``cancel`` ends a sleep with
-    ``runtime_effect_sleep_cancelled``."""
-
-    cancel: CancelToken | None = None
-
-
-@attrs.frozen
-class AwaitEventOptions:
-    """Options for ``await_event`` effects: a cancel token and an absolute deadline on the
-    driver's clock. Runs nothing directly."""
-
-    cancel: CancelToken | None = None
-    deadline: float | None = None
-
-
-@attrs.frozen
-class ProcessExecutor:
-    """Runs ``process`` effects against the host's process registry."""
-
-
-_RUNNER_KINDS: Final[dict[str, frozenset[EffectKind]]] = {
-    "turn": frozenset(
-        {
-            EffectKind.LLM_CALL,
-            EffectKind.TOOL_BATCH,
-            EffectKind.EXEC_CODE,
-            EffectKind.CHECKPOINT,
-            EffectKind.SYNC_EXECUTION_ENVIRONMENT,
-            EffectKind.SLEEP,
-        }
-    ),
-    "direct": frozenset({EffectKind.DIRECT, EffectKind.SLEEP}),
-    "tool": frozenset({EffectKind.TOOL_BATCH, EffectKind.TOOL_ATTEMPT}),
-    "durable_step": frozenset({EffectKind.DURABLE_STEP}),
-}
-
-
-_NEVER_HANDLED: Final = frozenset(
-    {EffectKind.SLEEP, EffectKind.AWAIT_EVENT, EffectKind.PEEK_AWAIT_EVENT, EffectKind.PROCESS}
-)
-
-
-@attrs.frozen
-class HandlerExecutor:
-    """A runner of user handlers.
-
-    ``name`` is ``turn``, ``direct``, ``tool``, ``durable_step`` (each runs the kinds the
-    reference lets it run) or ``testing`` (runs whatever it has a handler for). ``sleep``
-    effects are slept by the host, honouring ``cancel``.
-    """
-
-    name: str
-    handlers: Mapping[EffectKind, EffectHandler]
-    cancel: CancelToken | None = None
-    routes: Mapping[EffectKind, HandlerRoute] = attrs.field(init=False, repr=False, eq=False)
-    """The route of each kind it runs through a handler: its allowed kinds it has a handler
-    for, not ``sleep`` (the host sleeps) nor the registry's and processes' kinds."""
-
-    def __attrs_post_init__(self) -> None:
-        handled = (self.kinds & frozenset(self.handlers)) - _NEVER_HANDLED
-        routes = {kind: HandlerRoute(self.handlers[kind]) for kind in handled}
-        object.__setattr__(self, "routes", routes)
-
-    @property
-    def kinds(self) -> frozenset[EffectKind]:
-        allowed = _RUNNER_KINDS.get(self.name)
-        return frozenset(self.handlers) if allowed is None else allowed
-
-    @classmethod
-    def turn(
-        cls, handlers: Mapping[EffectKind, EffectHandler], cancel: CancelToken | None = None
-    ) -> HandlerExecutor:
-        return cls("turn", dict(handlers), cancel)
-
-    @classmethod
-    def testing(cls, handler: EffectHandler, kinds: Iterable[EffectKind] = ()) -> HandlerExecutor:
-        """Runs ``handler`` for every kind in ``kinds`` (default: every kind but the
-        registry's)."""
-        chosen = set(kinds) or set(EffectKind) - {
-            EffectKind.AWAIT_EVENT,
-            EffectKind.PEEK_AWAIT_EVENT,
-            EffectKind.PROCESS,
-        }
-        return cls("testing", dict.fromkeys(chosen, handler))
-
-
-LocalExecutor: TypeAlias = (
-    UnavailableExecutor | SleepExecutor | AwaitEventOptions | ProcessExecutor | HandlerExecutor
-)
-UNAVAILABLE: Final = UnavailableExecutor()
-
-
-# -- routing ---------------------------------------------------------------------------------
-
-
-@attrs.frozen
-class PeekRoute:
-    """Read the key's terminal from the registry now."""
-
-    key: AwaitEventKey
-
-
-@attrs.frozen
-class AwaitRoute:
-    """Wait on the key, with the executor's cancel token and deadline."""
-
-    key: AwaitEventKey
-    cancel: CancelToken | None
-    deadline: float | None
-
-
-@attrs.frozen
-class SleepRoute:
-    """Sleep ``duration_ms``; ``cancel`` ends it with ``runtime_effect_sleep_cancelled``."""
-
-    duration_ms: int
-    cancel: CancelToken | None
-
-
-@attrs.frozen
-class HandlerRoute:
-    """Call a user handler."""
-
-    handler: EffectHandler
-
-
-@attrs.frozen
-class ProcessRoute:
-    """Apply the command to the host's process registry (an ``await`` parks until the
-    terminal)."""
-
-    command: ProcessCommand
-
-
-Route: TypeAlias = PeekRoute | AwaitRoute | SleepRoute | HandlerRoute | ProcessRoute
-
-
-def _unavailable(kind: str) -> LashError:
-    return LashError(
-        codes.RUNTIME_EFFECT_LOCAL_EXECUTOR_UNAVAILABLE,
-        f"no local executor is available for {kind} effects",
-    )
-
-
-def _mismatch(message: str) -> LashError:
-    return LashError(codes.RUNTIME_EFFECT_LOCAL_EXECUTOR_MISMATCH, message)
-
-
-def route_effect(envelope: EffectEnvelope, executor: LocalExecutor) -> Route:
-    """Decide where one envelope goes. Raises the reference's unavailable/mismatch errors."""
-    command = envelope.command
-    kind = command.kind
-    if type(executor) is HandlerExecutor:
-        # The common case, decided as the general rules below would: a handler this executor
-        # may run (never a registry, process or sleep effect).
-        route = executor.routes.get(kind)
-        if route is not None:
-            return route
-    if isinstance(command, PeekAwaitEventCommand):
-        return PeekRoute(command.key)
-    if isinstance(command, AwaitEventCommand):
-        if isinstance(executor, AwaitEventOptions):
-            return AwaitRoute(command.key, executor.cancel, executor.deadline)
-        return AwaitRoute(command.key, None, None)
-    if isinstance(command, ProcessEffectCommand):
-        if isinstance(executor, ProcessExecutor):
-            return ProcessRoute(command.command)
-        raise LashError(
-            codes.RUNTIME_EFFECT_LOCAL_EXECUTOR_UNAVAILABLE,
-            "no process executor is available for process command",
-        )
-    if isinstance(executor, UnavailableExecutor):
-        raise _unavailable(kind)
-    if isinstance(executor, AwaitEventOptions):
-        raise _mismatch(f"local await-event options cannot execute {kind} command directly")
-    if isinstance(executor, ProcessExecutor):
-        raise _mismatch(f"process executor cannot execute {kind} command directly")
-    if isinstance(executor, SleepExecutor):
-        if isinstance(command, SleepCommand):
-            return SleepRoute(command.duration_ms, executor.cancel)
-        raise _mismatch(f"local sleep executor cannot execute {kind} command")
-    if kind not in executor.kinds:
-        raise _mismatch(f"local {executor.name} executor cannot execute {kind} command")
-    if isinstance(command, SleepCommand):
-        return SleepRoute(command.duration_ms, executor.cancel)
-    handler = executor.handlers.get(kind)
-    if handler is None:
-        raise _unavailable(kind)
-    return HandlerRoute(handler)
-
-
-def check_outcome(envelope: EffectEnvelope, outcome: object) -> EffectOutcome:
-    """The handler's outcome, if it is of the envelope's kind (``runtime_effect_wrong_outcome``
-    otherwise)."""
-    expected = envelope.command.kind
-    actual = getattr(type(outcome), "kind", None)
-    if actual is not expected:
-        got = actual if isinstance(actual, EffectKind) else type(outcome).__name__
-        raise LashError(
-            codes.RUNTIME_EFFECT_WRONG_OUTCOME, f"expected {expected} outcome, got {got}"
-        )
-    return outcome  # type: ignore[return-value]
-
-
-def handler_failure(kind: str, exc: Exception) -> LashError:
-    """A handler's exception as a library error (its own code if it is one)."""
-    if isinstance(exc, LashError):
-        return exc
-    return LashError(
-        codes.RUNTIME_EFFECT_HANDLER_FAILED,
-        f"{kind} handler raised {type(exc).__name__}: {exc}",
-    )
-
-
-# -- the loop primitives a driver supplies ---------------------------------------------------
-
-
-class WakeEvent(Protocol):
-    """A level-triggered event: once set it stays set. ``set`` must not call back into the
-    host (the registry sets events while it updates its state)."""
-
-    def set(self) -> None: ...
-
-    def is_set(self) -> bool: ...
-
-
-class LoopPrimitives(Protocol):
-    """What a driver gives the host: waiting, time and a way in from other threads."""
-
-    def new_event(self) -> WakeEvent:
-        """A fresh, unset event."""
-        ...
-
-    def wait_event(self, event: WakeEvent, deadline: float | None) -> Awaitable[None]:
-        """An awaitable that ends when ``event`` is set or ``deadline`` (on :meth:`now`'s clock)
-        passes. (A plain method returning an awaitable, so a driver can hand back its event's
-        own ``wait()`` without another coroutine frame. The host awaits it at once, in the task
-        that called this, so a driver may register that task here.)
-
-        Native cancellation of the caller propagates as the loop's own exception.
-        """
-        ...
-
-    def now(self) -> float:
-        """The loop's clock, in seconds (virtual under a virtual clock)."""
-        ...
-
-    async def sleep(self, seconds: float) -> None:
-        """A plain sleep (a checkpoint even for 0)."""
-        ...
-
-    async def checkpoint(self) -> None:
-        """A cancellation and scheduling point."""
-        ...
-
-    def call_threadsafe(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` on the loop's thread from another thread and return its result."""
-        ...
-
-    def open_task_group(self) -> AbstractAsyncContextManager[TaskGroup]:
-        """A scope whose tasks all end before it exits (a trio nursery, an asyncio
-        ``TaskGroup``). Native cancellation of the scope's owner cancels its tasks."""
-        ...
-
-
-class TaskHandle(Protocol):
-    def cancel(self) -> object:
-        """Cancel this task natively (it ends with the loop's cancellation)."""
-        ...
-
-
-class TaskGroup(Protocol):
-    def start(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> TaskHandle:
-        """Run ``fn()`` (an async function's coroutine) as a task of the group."""
-        ...
 
 
 # -- the resolver surface and its defaults ---------------------------------------------------
@@ -533,12 +211,47 @@ class ScopedEffectController:
         return await self._host.execute_effect(envelope, executor)
 
 
+class CancelWatchers:
+    """Who to tell, synchronously, when a cancel request wins the gate of a running turn.
+
+    One per host: ``run_turn`` watches the turn it runs (``(session_id, turn_id)``) and
+    :func:`~lash_core.turn.control.request_cancel` notifies the watcher of the turn whose gate it
+    won, so the cancel takes effect in the same step as the request.
+    """
+
+    __slots__ = ("_by_turn",)
+
+    def __init__(self) -> None:
+        self._by_turn: dict[tuple[str, str], Callable[[TurnCancellation], None]] = {}
+
+    def watch(
+        self, session_id: str, turn_id: str, on_cancel: Callable[[TurnCancellation], None]
+    ) -> Callable[[], None]:
+        """Watch the turn (replacing an earlier watcher); returns the function that stops."""
+        by_turn = self._by_turn
+        where = (session_id, turn_id)
+        by_turn[where] = on_cancel
+
+        def unwatch() -> None:
+            if by_turn.get(where) is on_cancel:
+                del by_turn[where]
+
+        return unwatch
+
+    def notify(self, session_id: str, turn_id: str, evidence: TurnCancellation) -> None:
+        """Tell the turn's watcher, if it has one, that a cancel won its gate."""
+        watcher = self._by_turn.get((session_id, turn_id))
+        if watcher is not None:
+            watcher(evidence)
+
+
 class InlineHost(AwaitEventResolver):
     """An inline effect host: one registry, one secret, waits in this process.
 
-    Drivers subclass it to bind their :class:`LoopPrimitives` (``lash_trio.InlineEffectHost``,
-    ``lash_asyncio.InlineEffectHost``). Two hosts never share keys: each signs with its own
-    secret (given, or the driver's fresh random one) and ``previous`` secrets are still accepted.
+    Drivers subclass it to bind their :class:`~lash_core.loop.LoopPrimitives`
+    (``lash_trio.InlineEffectHost``, ``lash_asyncio.InlineEffectHost``, the simulator's
+    ``SimHost``). Two hosts never share keys: each signs with its own secret (given, or one from
+    the driver's ``secret_source``) and ``previous`` secrets are still accepted.
 
     Registry operations (mint, resolve, peek, revoke, session cancel) never wait, so they are
     plain methods; waits and effects are async. None of them is thread-safe: from another
@@ -548,21 +261,29 @@ class InlineHost(AwaitEventResolver):
     def __init__(
         self,
         loop: LoopPrimitives,
-        secret: bytes,
+        secret: bytes | None = None,
         previous: Iterable[bytes] = (),
         *,
+        secret_source: Callable[[], bytes],
+        processes: Callable[[InlineHost], ProcessService],
         allow_process_lifetime_completion_keys: bool = False,
     ) -> None:
+        """Bind to ``loop`` (:meth:`~lash_core.loop.LoopPrimitives.bind`: at once if a loop is
+        running, else on first use) and sign with ``secret``, or with ``secret_source()`` (a
+        driver's fresh random bytes, the simulator's derived ones) when none is given.
+        ``processes`` builds the host's process service from the host."""
+        loop.bind()
         self._loop = loop
-        self._registry = AwaitEventRegistry(KeySigner(secret, previous))
+        self._registry = AwaitEventRegistry(
+            KeySigner(secret_source() if secret is None else secret, previous)
+        )
         # Bound once: a parked wait uses both.
         self._new_event = loop.new_event
         self._wait_event = loop.wait_event
         self._process_lifetime_keys = allow_process_lifetime_completion_keys
-        # Imported here: the process package builds on this module (its runner uses the host).
-        from lash_core.process.service import ProcessService
-
-        self._processes = ProcessService(self)
+        self.cancel_watchers = CancelWatchers()
+        """The running turns that watch for a cancel request winning their gate."""
+        self._processes = processes(self)
 
     # -- introspection -----------------------------------------------------------------------
 
@@ -723,3 +444,57 @@ class InlineHost(AwaitEventResolver):
         assert isinstance(route, SleepRoute)
         await self._sleep(route.duration_ms, route.cancel)
         return SleepOutcome()
+
+    async def run_envelope(
+        self,
+        envelope: EffectEnvelope,
+        handlers: Mapping[EffectKind, EffectHandler],
+        deadline: float | None = None,
+    ) -> EffectOutcome:
+        """Run one envelope of a turn and return its outcome, failures included.
+
+        The envelope's kind is looked up once, in :data:`~lash_core.effects.kinds.KINDS`: its
+        family says who runs it (the handler ``handlers`` has for the kind, a sleep on the
+        loop's clock, the await-event registry with ``deadline``, absolute on the loop's clock,
+        the process registry), its outcome class checks what a handler returns, and its
+        ``error_outcome`` turns a failure (no handler:
+        ``runtime_effect_local_executor_unavailable``; a handler's exception:
+        ``runtime_effect_handler_failed`` or its own code; a wrong outcome) into the kind's
+        outcome. A failure that is not an outcome (a sleep's, a turn-control
+        wait's) is raised as its :class:`~lash_core.errors.LashError`.
+        """
+        command = envelope.command
+        spec = KINDS[command.kind]
+        try:
+            family = spec.family
+            if family is Family.HANDLER:
+                handler = handlers.get(spec.kind)
+                if handler is None:
+                    raise unavailable(spec.kind)
+                try:
+                    outcome = await handler(envelope)
+                except Exception as exc:
+                    raise handler_failure(spec.kind, exc) from exc
+                if type(outcome) is not spec.outcome:
+                    outcome = check_kind_outcome(spec.kind, outcome)
+                return outcome
+            if family is Family.AWAIT:
+                assert isinstance(command, AwaitEventCommand)
+                return AwaitEventOutcome(
+                    await self.await_await_event(command.key, deadline=deadline)
+                )
+            if family is Family.SLEEP:
+                assert isinstance(command, SleepCommand)
+                await self._loop.sleep(command.duration_ms / 1000)
+                return SleepOutcome()
+            if family is Family.PEEK:
+                assert isinstance(command, PeekAwaitEventCommand)
+                terminal = self.peek_await_event(command.key)
+                await self._loop.checkpoint()
+                return PeekAwaitEventOutcome(terminal)
+            raise process_unavailable()
+        except LashError as error:
+            failed = spec.error_outcome(envelope, error)
+            if failed is None:
+                raise
+            return failed

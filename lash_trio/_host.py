@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 import trio
 
-from lash_core.host import InlineHost, TaskGroup, TaskHandle, WakeEvent
+from lash_core.host import InlineHost
+from lash_core.loop import TaskGroup, TaskHandle, WakeEvent
+from lash_core.process.service import ProcessService
 
 __all__ = ["InlineEffectHost", "TrioPrimitives"]
 
@@ -94,6 +97,10 @@ class TrioPrimitives:
         if self._token is None:
             self._token = trio.lowlevel.current_trio_token()
 
+    def bind(self) -> None:
+        with contextlib.suppress(RuntimeError):  # outside trio.run: bound on first wait
+            self._bind()
+
     new_event = _Wake
 
     def wait_event(self, event: WakeEvent, deadline: float | None) -> Awaitable[None]:
@@ -138,6 +145,10 @@ class TrioPrimitives:
         return trio.from_thread.run_sync(fn, trio_token=self._token)
 
 
+_fresh_secret = functools.partial(secrets.token_bytes, 32)
+"""The default signing secret of a host: 32 fresh random bytes."""
+
+
 class InlineEffectHost(InlineHost):
     """An inline effect host for trio.
 
@@ -153,12 +164,11 @@ class InlineEffectHost(InlineHost):
         *,
         allow_process_lifetime_completion_keys: bool = False,
     ) -> None:
-        primitives = TrioPrimitives()
-        with contextlib.suppress(RuntimeError):  # constructed outside trio.run: bound on first wait
-            primitives._bind()
         super().__init__(
-            primitives,
-            secrets.token_bytes(32) if secret is None else secret,
+            TrioPrimitives(),
+            secret,
             previous,
+            secret_source=_fresh_secret,
+            processes=ProcessService,
             allow_process_lifetime_completion_keys=allow_process_lifetime_completion_keys,
         )

@@ -7,10 +7,6 @@ envelope with :meth:`EffectEnvelope.build` (it validates), hand it to a host, an
 
 from __future__ import annotations
 
-# The process value types this package re-exports live in lash_core.process, whose commands
-# use this package's process commands: loading lash_core.process first (it loads the
-# submodules it needs from here, never this facade) keeps either import order working.
-import lash_core.process  # noqa: F401
 from lash_core.effects.commands import AwaitEventCommand as AwaitEventCommand
 from lash_core.effects.commands import CheckpointCommand as CheckpointCommand
 from lash_core.effects.commands import DirectCommand as DirectCommand

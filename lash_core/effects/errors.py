@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from lash_core.errors import LashError, ReplayMismatchError
+from lash_core.errors import LashError, ReplayMismatchError, register_controller_error
 from lash_core.wire import omit_if_none
 
 __all__ = ["ControllerError", "ReplayMismatchSummary"]
@@ -39,3 +39,6 @@ class ControllerError:
         if self.summary is not None:
             return ReplayMismatchError(self.code, self.message, self.summary)
         return LashError(self.code, self.message)
+
+
+register_controller_error(ControllerError)

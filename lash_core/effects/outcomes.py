@@ -58,6 +58,7 @@ __all__ = [
     "into_sync_execution_environment",
     "into_tool_attempt",
     "into_tool_batch",
+    "wrong_outcome",
 ]
 
 
@@ -201,15 +202,23 @@ class _HasKind(Protocol):
 OutcomeT = TypeVar("OutcomeT", bound=_HasKind)
 
 
+def wrong_outcome(expected: EffectKind, outcome: object) -> LashError:
+    """The ``runtime_effect_wrong_outcome`` error for ``outcome`` answering an envelope of kind
+    ``expected``, naming both kinds (``expected sleep outcome, got durable_step``; a value that
+    is no outcome is named by its type)."""
+    got = outcome.kind.value if isinstance(outcome, _OUTCOMES) else type(outcome).__name__
+    return LashError(
+        codes.RUNTIME_EFFECT_WRONG_OUTCOME, f"expected {expected.value} outcome, got {got}"
+    )
+
+
 def expect_outcome(outcome: EffectOutcome, expected: type[OutcomeT]) -> OutcomeT:
     """``outcome`` if it is an ``expected``; else ``runtime_effect_wrong_outcome`` naming both
-    kinds (``expected sleep outcome, got durable_step``)."""
+    kinds (``expected sleep outcome, got durable_step``).
+    :func:`lash_core.effects.kinds.check_outcome` checks an outcome against an envelope's kind."""
     if isinstance(outcome, expected):
         return outcome
-    raise LashError(
-        codes.RUNTIME_EFFECT_WRONG_OUTCOME,
-        f"expected {expected.kind.value} outcome, got {outcome.kind.value}",
-    )
+    raise wrong_outcome(expected.kind, outcome)
 
 
 def into_llm_call(

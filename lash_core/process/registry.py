@@ -11,8 +11,8 @@ Every operation validates its whole input before it changes anything, so a refus
 the registry exactly as it was.
 
 The registry is put together from parts, one per concern, each owning its own state:
-:class:`~lash_core.process.grants.GrantsMixin` (handle grants) and
-:class:`~lash_core.process.leases.LeasesMixin` (leases), on top of
+:class:`~lash_core.process.registry_grants.GrantsMixin` (handle grants) and
+:class:`~lash_core.process.registry_leases.LeasesMixin` (leases), on top of
 :class:`~lash_core.process.state.RegistryBase` (the process table); this module adds the
 registration, the event log, session wakes and awaiters. They are mixins rather than composed
 objects because a registry is one state machine with one public surface: every part checks the
@@ -45,11 +45,10 @@ from lash_core.process.events import (
     SystemTime,
 )
 from lash_core.process.grants import (
-    GrantsMixin,
     ProcessHandleGrant,
     ProcessSessionDeleteReport,
 )
-from lash_core.process.leases import LeasesMixin, ProcessLease, ProcessLeaseCompletion
+from lash_core.process.leases import ProcessLease, ProcessLeaseCompletion
 from lash_core.process.lifecycle import (
     argument_error,
     blank,
@@ -77,6 +76,8 @@ from lash_core.process.records import (
     SessionScope,
     WaitState,
 )
+from lash_core.process.registry_grants import GrantsMixin
+from lash_core.process.registry_leases import LeasesMixin
 from lash_core.process.results import (
     NO_WAKE,
     Appended,

@@ -32,7 +32,8 @@ from lash_core import codes, wire
 from lash_core.effects.invocation import Replay
 from lash_core.effects.replay_keys import PROCESS_CANCEL_REQUESTED
 from lash_core.errors import LashError
-from lash_core.host import CancelToken, InlineHost, TaskGroup, TaskHandle
+from lash_core.host import InlineHost
+from lash_core.loop import CancelToken, TaskGroup, TaskHandle
 from lash_core.process.commands import signal_result, signal_wait_identity, validate_signal_name
 from lash_core.process.events import (
     ProcessEvent,

@@ -11,7 +11,7 @@ wake events until the terminal. It awaits only the host's loop primitives.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from lash_core import codes
 from lash_core.effects.process import (
@@ -21,6 +21,7 @@ from lash_core.effects.process import (
 )
 from lash_core.errors import LocalProtocolError
 from lash_core.keys import AwaitEventKey
+from lash_core.loop import LoopPrimitives, WakeEvent
 from lash_core.process.commands import (
     CommandDone,
     SignalDelivery,
@@ -40,12 +41,22 @@ from lash_core.process.records import (
 )
 from lash_core.process.registry import ProcessRegistry
 from lash_core.process.results import AwaitReady
-from lash_core.resolution import AlreadyResolved, ok
+from lash_core.resolution import AlreadyResolved, Resolution, ResolveOutcome, ok
+from lash_core.scope import ExecutionScope, WaitIdentity
 
-if TYPE_CHECKING:
-    from lash_core.host import InlineHost, WakeEvent
+__all__ = ["ProcessHost", "ProcessLauncher", "ProcessService"]
 
-__all__ = ["ProcessLauncher", "ProcessService"]
+
+class ProcessHost(Protocol):
+    """What the service needs of its host (an :class:`~lash_core.host.InlineHost`): its loop
+    primitives and its await-event registry, where signals are delivered."""
+
+    @property
+    def primitives(self) -> LoopPrimitives: ...
+
+    def await_event_key(self, scope: ExecutionScope, wait: WaitIdentity) -> AwaitEventKey: ...
+
+    def resolve_await_event(self, key: AwaitEventKey, resolution: Resolution) -> ResolveOutcome: ...
 
 
 class ProcessLauncher(Protocol):
@@ -65,7 +76,7 @@ class ProcessService:
 
     __slots__ = ("_events", "_host", "_launcher", "registry")
 
-    def __init__(self, host: InlineHost) -> None:
+    def __init__(self, host: ProcessHost) -> None:
         self._host = host
         self.registry = ProcessRegistry()
         self._events: dict[int, WakeEvent] = {}

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable
 
 from lash_core.host import InlineHost
+from lash_core.process.service import ProcessService
 from lash_core.sim.loop import SimLoop, SimPrimitives
 
 __all__ = ["SimHost", "derived_secret"]
@@ -36,8 +38,10 @@ class SimHost(InlineHost):
     ) -> None:
         super().__init__(
             SimPrimitives(loop),
-            derived_secret(label) if secret is None else secret,
+            secret,
             previous,
+            secret_source=functools.partial(derived_secret, label),
+            processes=ProcessService,
             allow_process_lifetime_completion_keys=allow_process_lifetime_completion_keys,
         )
         self.loop = loop

@@ -4,7 +4,7 @@
 ``coro.throw(exc)`` itself. The only things a simulated coroutine may await are the loop's own
 traps (a checkpoint, a wait on an event with an optional deadline, a sleep, joining a task group
 or a task), which :class:`SimPrimitives` hands out as the host's
-:class:`~lash_core.host.LoopPrimitives`.
+:class:`~lash_core.loop.LoopPrimitives`.
 
 The loop owns time and readiness. Time is virtual: it moves only when no task can run, straight to
 the next deadline. Whenever several tasks are ready at the same instant, the loop's
@@ -32,7 +32,7 @@ from typing import Any, Final, TypeVar
 
 from lash_core import codes
 from lash_core.errors import LashError
-from lash_core.host import TaskGroup, TaskHandle, WakeEvent
+from lash_core.loop import TaskGroup, TaskHandle, WakeEvent
 from lash_core.sim.choices import ChoiceSource
 
 __all__ = ["DEFAULT_MAX_STEPS", "CancelScope", "Cancelled", "SimLoop", "SimPrimitives", "SimTask"]
@@ -480,12 +480,16 @@ class _GroupScope:
 
 
 class SimPrimitives:
-    """:class:`~lash_core.host.LoopPrimitives` for the simulator."""
+    """:class:`~lash_core.loop.LoopPrimitives` for the simulator."""
 
     __slots__ = ("loop",)
 
     def __init__(self, loop: SimLoop) -> None:
         self.loop = loop
+
+    def bind(self) -> None:
+        """Bound from the start: the simulated loop is given."""
+        return None
 
     def new_event(self) -> WakeEvent:
         return SimEvent(self.loop)

@@ -104,7 +104,6 @@ from lash_core.turn import (
     CancelRequested,
     GateCancelRequested,
     RetryPolicy,
-    RunEffects,
     TurnAddress,
     TurnCancelRequest,
     TurnConfig,
@@ -114,8 +113,8 @@ from lash_core.turn import (
     decode_gate,
     gate_key,
     request_cancel,
-    run_turn,
 )
+from lash_core.turn.run import TurnHooks, TurnRunner
 from lash_core.wire import Err, JsonValue, Ok, to_wire
 
 __all__ = [
@@ -395,33 +394,75 @@ class Recorder:
     microseconds since the world started. ``envelopes`` keeps every envelope handed out, by
     ``(session, turn)`` (the trace names them by replay key only)."""
 
-    __slots__ = ("_now", "_start", "envelopes", "records")
+    __slots__ = ("_batch", "_now", "_records", "_start", "envelopes")
 
     def __init__(self, now: Callable[[], float]) -> None:
         self._now = now
         self._start = now()
-        self.records: list[dict[str, Any]] = []
+        self._records: list[dict[str, Any]] = []
+        self._batch: tuple[int, dict[str, Any], list[str | None]] | None = None
         self.envelopes: dict[tuple[str, str], list[EffectEnvelope]] = {}
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        self._flush()
+        return self._records
 
     def at(self) -> int:
         return round((self._now() - self._start) * 1_000_000)
 
     def add(self, ev: str, **fields: Any) -> None:
-        self.records.append({"at": self.at(), "ev": ev, **fields})
+        self._flush()
+        self._records.append({"at": self.at(), "ev": ev, **fields})
+
+    def emit(self, envelope: EffectEnvelope, where: dict[str, Any]) -> None:
+        """One envelope of a batch a turn (``where``) handed out. A turn's runner reports a
+        batch's envelopes one after the other, before anything else happens, so they are
+        written as one ``emit`` record (at the time of the first) before the next record."""
+        batch = self._batch
+        if batch is None or batch[1] is not where:
+            self._flush()
+            batch = self._batch = (self.at(), where, [])
+        batch[2].append(envelope.replay_key)
+        self.envelopes.setdefault((where["session"], where["turn"]), []).append(envelope)
+
+    def _flush(self) -> None:
+        batch = self._batch
+        if batch is not None:
+            self._batch = None
+            at, where, keys = batch
+            self._records.append({"at": at, "ev": "emit", "keys": keys, **where})
 
 
-class _ObservedMachine(TurnMachine):
-    """A turn machine that reports every batch it hands out (through its public API only)."""
+class _TurnObserver(TurnHooks):
+    """Records a turn's batches (``emit``) and its effects' outcomes (``effect``) through the
+    runner's hooks."""
 
-    __slots__ = ("_on_batch",)
+    __slots__ = ("_recorder", "_where")
 
-    _on_batch: Callable[[RunEffects], None]
+    def __init__(self, recorder: Recorder, where: dict[str, Any]) -> None:
+        self._recorder = recorder
+        self._where = where
 
-    def next(self) -> Any:
-        step = super().next()
-        if isinstance(step, RunEffects):
-            self._on_batch(step)
-        return step
+    def before_effect(
+        self, envelope: EffectEnvelope, timeout_ms: int | None
+    ) -> EffectOutcome | None:
+        self._recorder.emit(envelope, self._where)
+        return None
+
+    def after_outcome(self, envelope: EffectEnvelope, outcome: EffectOutcome) -> None:
+        command = envelope.command
+        extra = {}
+        if isinstance(command, AwaitEventCommand) and isinstance(command.key.wait, ToolCompletion):
+            extra["call"] = command.key.wait.tool_call_id
+        self._recorder.add(
+            "effect",
+            key=envelope.replay_key,
+            kind=command.kind.value,
+            outcome=to_wire(outcome),
+            **extra,
+            **self._where,
+        )
 
 
 def world_config() -> TurnConfig:
@@ -781,7 +822,7 @@ async def _run_session(
             except LashError as exc:  # the session is already revoked
                 recorder.add("turn_failed", code=exc.code, **where)
                 continue
-        machine = _ObservedMachine(
+        machine = TurnMachine(
             config,
             session_id=session.session_id,
             turn_id=turn_id,
@@ -790,35 +831,9 @@ async def _run_session(
             cancel_gate=gate,
         )
 
-        def on_batch(step: RunEffects, where: dict[str, Any] = where) -> None:
-            keys = [e.replay_key for e in step.envelopes]
-            recorder.add("emit", keys=keys, **where)
-            recorder.envelopes.setdefault((where["session"], where["turn"]), []).extend(
-                step.envelopes
-            )
-
-        def on_effect(
-            envelope: EffectEnvelope, outcome: EffectOutcome, where: dict[str, Any] = where
-        ) -> None:
-            command = envelope.command
-            extra = {}
-            if isinstance(command, AwaitEventCommand) and isinstance(
-                command.key.wait, ToolCompletion
-            ):
-                extra["call"] = command.key.wait.tool_call_id
-            recorder.add(
-                "effect",
-                key=envelope.replay_key,
-                kind=command.kind.value,
-                outcome=to_wire(outcome),
-                **extra,
-                **where,
-            )
-
         def on_event(event: TurnEvent, where: dict[str, Any] = where) -> None:
             recorder.add("event", event=to_wire(event), **where)
 
-        machine._on_batch = on_batch
         token = CancelToken()
         canceller = None
         if plan.cancel_at_ms is not None and plan.cancel_by_request:
@@ -836,9 +851,15 @@ async def _run_session(
             model=turn.model, tools=turn.tool, code=turn.code, checkpoint=turn.checkpoint
         )
         try:
-            result = await run_turn(
-                machine, host, handlers, on_event=on_event, on_effect=on_effect, cancel=token
+            runner = TurnRunner(
+                machine,
+                host,
+                handlers,
+                hooks=_TurnObserver(recorder, where),
+                on_event=on_event,
+                cancel=token,
             )
+            result = await runner.run()
         except LashError as exc:
             # Only a controlled turn of a revoked session: it cannot read or settle its gate.
             if gate is None or exc.code not in _REVOKED_CONTROL:

@@ -12,26 +12,9 @@ from __future__ import annotations
 
 from lash_core.turn.config import RetryPolicy as RetryPolicy
 from lash_core.turn.config import TurnConfig as TurnConfig
-from lash_core.turn.control import CancelAlreadyRequested as CancelAlreadyRequested
-from lash_core.turn.control import CancelRequested as CancelRequested
-from lash_core.turn.control import CompletionWonRace as CompletionWonRace
-from lash_core.turn.control import ControlUnknownOrRevoked as ControlUnknownOrRevoked
-from lash_core.turn.control import GateCancelRequested as GateCancelRequested
-from lash_core.turn.control import GateCompletionSealed as GateCompletionSealed
-from lash_core.turn.control import TerminalCommitted as TerminalCommitted
-from lash_core.turn.control import TerminalFailed as TerminalFailed
-from lash_core.turn.control import TurnAddress as TurnAddress
-from lash_core.turn.control import TurnCancellation as TurnCancellation
-from lash_core.turn.control import TurnCancelOutcome as TurnCancelOutcome
 from lash_core.turn.control import TurnCancelReceipt as TurnCancelReceipt
-from lash_core.turn.control import TurnCancelRequest as TurnCancelRequest
-from lash_core.turn.control import TurnGateTerminal as TurnGateTerminal
-from lash_core.turn.control import TurnTerminalRecord as TurnTerminalRecord
 from lash_core.turn.control import await_terminal as await_terminal
-from lash_core.turn.control import cancel_message as cancel_message
 from lash_core.turn.control import commit_turn as commit_turn
-from lash_core.turn.control import committed_result as committed_result
-from lash_core.turn.control import decode_gate as decode_gate
 from lash_core.turn.control import fail_turn as fail_turn
 from lash_core.turn.control import gate_key as gate_key
 from lash_core.turn.control import publish_terminal as publish_terminal
@@ -57,8 +40,27 @@ from lash_core.turn.events import TurnStep as TurnStep
 from lash_core.turn.events import TurnStopped as TurnStopped
 from lash_core.turn.events import TurnStopReason as TurnStopReason
 from lash_core.turn.events import UsageEvent as UsageEvent
+from lash_core.turn.gate import CancelAlreadyRequested as CancelAlreadyRequested
+from lash_core.turn.gate import CancelRequested as CancelRequested
+from lash_core.turn.gate import CompletionWonRace as CompletionWonRace
+from lash_core.turn.gate import ControlUnknownOrRevoked as ControlUnknownOrRevoked
+from lash_core.turn.gate import GateCancelRequested as GateCancelRequested
+from lash_core.turn.gate import GateCompletionSealed as GateCompletionSealed
+from lash_core.turn.gate import TerminalCommitted as TerminalCommitted
+from lash_core.turn.gate import TerminalFailed as TerminalFailed
+from lash_core.turn.gate import TurnAddress as TurnAddress
+from lash_core.turn.gate import TurnCancellation as TurnCancellation
+from lash_core.turn.gate import TurnCancelOutcome as TurnCancelOutcome
+from lash_core.turn.gate import TurnCancelRequest as TurnCancelRequest
+from lash_core.turn.gate import TurnGateTerminal as TurnGateTerminal
+from lash_core.turn.gate import TurnTerminalRecord as TurnTerminalRecord
+from lash_core.turn.gate import cancel_message as cancel_message
+from lash_core.turn.gate import committed_result as committed_result
+from lash_core.turn.gate import decode_gate as decode_gate
 from lash_core.turn.machine import TurnMachine as TurnMachine
 from lash_core.turn.run import TurnHandlers as TurnHandlers
+from lash_core.turn.run import TurnHooks as TurnHooks
+from lash_core.turn.run import TurnRunner as TurnRunner
 from lash_core.turn.run import error_outcome as error_outcome
 from lash_core.turn.run import run_turn as run_turn
 from lash_core.turn.state import CallKind as CallKind
@@ -107,10 +109,12 @@ __all__ = [
     "TurnFinished",
     "TurnGateTerminal",
     "TurnHandlers",
+    "TurnHooks",
     "TurnMachine",
     "TurnOutcome",
     "TurnOutcomeEvent",
     "TurnResult",
+    "TurnRunner",
     "TurnState",
     "TurnStep",
     "TurnStopReason",

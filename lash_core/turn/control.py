@@ -13,14 +13,15 @@ Every turn has two reserved await-event keys in its ``turn`` scope:
 turn's owner calls before committing its outcome (``run_turn`` does it), and the gate's winner
 decides the committed outcome (:func:`committed_result`). :func:`publish_terminal` and
 :func:`await_terminal` write and read the terminal. The functions take the host whose registry
-holds the keys; everything they decide is decided here, the same on every driver.
+holds the keys (the values and the pure decisions are in :mod:`lash_core.turn.gate`); a running
+turn learns of a cancel that won its gate through the host's
+:attr:`~lash_core.host.InlineHost.cancel_watchers`.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
-from typing import Any, ClassVar, Final, TypeAlias
+from typing import Final
 
 import attrs
 
@@ -29,17 +30,27 @@ from lash_core.effects.errors import ControllerError
 from lash_core.errors import LashError, LocalProtocolError
 from lash_core.host import DurabilityTier, InlineHost
 from lash_core.keys import AwaitEventKey
-from lash_core.resolution import (
-    AlreadyResolved,
-    Resolution,
-    ResolutionOk,
-    ResolveOutcome,
-    UnknownOrRevoked,
-    ok,
-)
-from lash_core.scope import TurnCancelGate, TurnScope, TurnTerminal
-from lash_core.turn.events import TurnOutcome, TurnResult, TurnStopped, TurnStopReason
-from lash_core.wire import omit_if_none
+from lash_core.resolution import AlreadyResolved, ResolveOutcome, UnknownOrRevoked, ok
+from lash_core.scope import TurnCancelGate, TurnTerminal
+from lash_core.turn.events import TurnResult, TurnStopped, TurnStopReason
+from lash_core.turn.gate import CancelAlreadyRequested as CancelAlreadyRequested
+from lash_core.turn.gate import CancelRequested as CancelRequested
+from lash_core.turn.gate import CompletionWonRace as CompletionWonRace
+from lash_core.turn.gate import ControlUnknownOrRevoked as ControlUnknownOrRevoked
+from lash_core.turn.gate import GateCancelRequested as GateCancelRequested
+from lash_core.turn.gate import GateCompletionSealed as GateCompletionSealed
+from lash_core.turn.gate import TerminalCommitted as TerminalCommitted
+from lash_core.turn.gate import TerminalFailed as TerminalFailed
+from lash_core.turn.gate import TurnAddress as TurnAddress
+from lash_core.turn.gate import TurnCancellation as TurnCancellation
+from lash_core.turn.gate import TurnCancelOutcome as TurnCancelOutcome
+from lash_core.turn.gate import TurnCancelRequest as TurnCancelRequest
+from lash_core.turn.gate import TurnGateTerminal as TurnGateTerminal
+from lash_core.turn.gate import TurnTerminalRecord as TurnTerminalRecord
+from lash_core.turn.gate import cancel_message as cancel_message
+from lash_core.turn.gate import committed_result as committed_result
+from lash_core.turn.gate import decode_gate as decode_gate
+from lash_core.turn.gate import decode_terminal
 
 __all__ = [
     "CancelAlreadyRequested",
@@ -73,151 +84,12 @@ __all__ = [
 ]
 
 
-# -- wire values -----------------------------------------------------------------------------
-
-
-@attrs.frozen
-class TurnAddress:
-    """Which turn: a session and a turn id."""
-
-    session_id: str
-    turn_id: str
-
-    @property
-    def scope(self) -> TurnScope:
-        return TurnScope(self.session_id, self.turn_id)
-
-
-@attrs.frozen
-class TurnCancellation:
-    """The evidence of a cancel request: who asked (``request_id``), from where, and why."""
-
-    request_id: str
-    origin: str | None = omit_if_none()
-    reason: str | None = omit_if_none()
-
-
-@attrs.frozen
-class TurnCancelRequest:
-    """A request to cancel the turn at ``address`` (``request_id`` must not be blank)."""
-
-    address: TurnAddress
-    request_id: str
-    origin: str | None = None
-    reason: str | None = None
-
-    @property
-    def evidence(self) -> TurnCancellation:
-        return TurnCancellation(self.request_id, self.origin, self.reason)
-
-
-@attrs.frozen
-class GateCancelRequested:
-    """The gate's terminal when a cancel came first."""
-
-    state: ClassVar[str] = "cancel_requested"
-    cancellation: TurnCancellation
-
-
-@attrs.frozen
-class GateCompletionSealed:
-    """The gate's terminal when the turn sealed its completion first."""
-
-    state: ClassVar[str] = "completion_sealed"
-
-
-TurnGateTerminal: TypeAlias = GateCancelRequested | GateCompletionSealed
-"""What won the cancel gate (tag ``state``, content ``cancellation``)."""
-
-wire.tagged_union(
-    TurnGateTerminal,
-    "state",
-    {"cancel_requested": GateCancelRequested, "completion_sealed": GateCompletionSealed},
-    content="cancellation",
-)
-
-
-@attrs.frozen
-class CancelRequested:
-    """This request won the gate: the turn will stop."""
-
-    outcome: ClassVar[str] = "requested"
-    cancellation: TurnCancellation
-
-
-@attrs.frozen
-class CancelAlreadyRequested:
-    """An earlier request won the gate; ``cancellation`` is that first request's evidence."""
-
-    outcome: ClassVar[str] = "already_requested"
-    cancellation: TurnCancellation
-
-
-@attrs.frozen
-class CompletionWonRace:
-    """The turn had sealed its completion first: it was not cancelled."""
-
-    outcome: ClassVar[str] = "completion_won_race"
-
-
-@attrs.frozen
-class ControlUnknownOrRevoked:
-    """The turn's session was revoked (or the key refused): nothing was written."""
-
-    outcome: ClassVar[str] = "unknown_or_revoked"
-
-
-TurnCancelOutcome: TypeAlias = (
-    CancelRequested | CancelAlreadyRequested | CompletionWonRace | ControlUnknownOrRevoked
-)
-"""What a cancel request achieved (tag ``outcome``, content ``cancellation``)."""
-
-wire.tagged_union(
-    TurnCancelOutcome,
-    "outcome",
-    {
-        "requested": CancelRequested,
-        "already_requested": CancelAlreadyRequested,
-        "completion_won_race": CompletionWonRace,
-        "unknown_or_revoked": ControlUnknownOrRevoked,
-    },
-    content="cancellation",
-)
-
-
 @attrs.frozen
 class TurnCancelReceipt:
     """The answer to :func:`request_cancel`, with the host's durability tier."""
 
     durability_tier: DurabilityTier
     outcome: TurnCancelOutcome
-
-
-@attrs.frozen
-class TerminalCommitted:
-    """The turn committed ``outcome``; ``cancellation`` is the evidence of the cancel that won
-    its gate, if one did."""
-
-    status: ClassVar[str] = "committed"
-    outcome: TurnOutcome
-    cancellation: TurnCancellation | None = omit_if_none()
-    session_revision: int | None = omit_if_none()
-
-
-@attrs.frozen
-class TerminalFailed:
-    """The turn failed before it could commit an outcome."""
-
-    status: ClassVar[str] = "failed"
-    error: ControllerError
-
-
-TurnTerminalRecord: TypeAlias = TerminalCommitted | TerminalFailed
-"""How a turn ended, as published on its terminal key (tag ``status``)."""
-
-wire.tagged_union(
-    TurnTerminalRecord, "status", {"committed": TerminalCommitted, "failed": TerminalFailed}
-)
 
 
 # -- keys and decoding -----------------------------------------------------------------------
@@ -236,40 +108,6 @@ def terminal_key(host: InlineHost, address: TurnAddress) -> AwaitEventKey:
     return host.await_event_key(address.scope, _TERMINAL)
 
 
-def _decode_ok(resolution: Resolution, tp: object, what: str, not_ok: str, bad: str) -> Any:
-    """The wire value of type ``tp`` an ``ok`` resolution holds, else ``not_ok``/``bad``."""
-    if not isinstance(resolution, ResolutionOk):
-        raise LashError(not_ok, f"{what} holds a {type(resolution).__name__} resolution, not ok")
-    try:
-        return wire.from_wire(resolution.payload, tp)
-    except LashError as exc:
-        raise LashError(bad, f"{what}'s payload does not decode: {exc}") from None
-
-
-def decode_gate(resolution: Resolution) -> TurnGateTerminal:
-    """The gate terminal a resolution holds (``turn_cancel_gate_invalid_terminal`` if it is not
-    ``ok``, ``turn_cancel_gate_decode`` if its payload is not a gate terminal)."""
-    gate: TurnGateTerminal = _decode_ok(
-        resolution,
-        TurnGateTerminal,
-        "the cancel gate",
-        codes.TURN_CANCEL_GATE_INVALID_TERMINAL,
-        codes.TURN_CANCEL_GATE_DECODE,
-    )
-    return gate
-
-
-def _decode_terminal(resolution: Resolution) -> TurnTerminalRecord:
-    record: TurnTerminalRecord = _decode_ok(
-        resolution,
-        TurnTerminalRecord,
-        "the turn terminal",
-        codes.TURN_TERMINAL_INVALID_RESOLUTION,
-        codes.TURN_TERMINAL_DECODE,
-    )
-    return record
-
-
 def _propose(
     host: InlineHost, address: TurnAddress, wait: TurnCancelGate | TurnTerminal, value: object
 ) -> ResolveOutcome:
@@ -282,12 +120,6 @@ def _propose(
             raise
         return UnknownOrRevoked()
     return host.resolve_await_event(key, ok(wire.to_wire(value)))
-
-
-def cancel_message(cancellation: TurnCancellation) -> str:
-    """The message of a turn stopped by a cancel request."""
-    why = f": {cancellation.reason}" if cancellation.reason else ""
-    return f"the turn was cancelled by request {cancellation.request_id!r}{why}"
 
 
 # -- the operations --------------------------------------------------------------------------
@@ -326,15 +158,8 @@ def request_cancel(host: InlineHost, request: TurnCancelRequest) -> TurnCancelRe
         if isinstance(winner, GateCancelRequested):
             return TurnCancelReceipt(tier, CancelAlreadyRequested(winner.cancellation))
         return TurnCancelReceipt(tier, CompletionWonRace())
-    watcher = _WATCHERS.get(host, {}).get((request.address.session_id, request.address.turn_id))
-    if watcher is not None:
-        watcher(evidence)
+    host.cancel_watchers.notify(request.address.session_id, request.address.turn_id, evidence)
     return TurnCancelReceipt(tier, CancelRequested(evidence))
-
-
-_WATCHERS: Final[
-    weakref.WeakKeyDictionary[InlineHost, dict[tuple[str, str], Callable[[TurnCancellation], None]]]
-] = weakref.WeakKeyDictionary()
 
 
 def watch_cancel(
@@ -346,15 +171,7 @@ def watch_cancel(
     ``run_turn`` watches the turn it runs, so a cancel takes effect in the same step as the
     request: no effect of the turn can complete between the two.
     """
-    watchers = _WATCHERS.setdefault(host, {})
-    where = (address.session_id, address.turn_id)
-    watchers[where] = on_cancel
-
-    def unwatch() -> None:
-        if watchers.get(where) is on_cancel:
-            del watchers[where]
-
-    return unwatch
+    return host.cancel_watchers.watch(address.session_id, address.turn_id, on_cancel)
 
 
 def request_cancel_threadsafe(host: InlineHost, request: TurnCancelRequest) -> TurnCancelReceipt:
@@ -391,18 +208,6 @@ def settle_before_commit(
     if isinstance(answer, AlreadyResolved):
         return decode_gate(answer.terminal)
     return proposal
-
-
-def committed_result(result: TurnResult, winner: TurnGateTerminal) -> TurnResult:
-    """The result to commit once the gate is settled: the turn's own, unless a cancel won the
-    gate and the turn did not already stop as cancelled."""
-    if isinstance(winner, GateCompletionSealed):
-        return result
-    outcome = result.outcome
-    if isinstance(outcome, TurnStopped) and outcome.reason is TurnStopReason.CANCELLED:
-        return result
-    error = ControllerError(codes.TURN_CANCELLED, cancel_message(winner.cancellation))
-    return attrs.evolve(result, outcome=TurnStopped(TurnStopReason.CANCELLED, error=error))
 
 
 def commit_turn(host: InlineHost, address: TurnAddress, result: TurnResult) -> TurnResult:
@@ -469,4 +274,4 @@ async def await_terminal(
                 f"turn {address.turn_id!r} published no terminal within {timeout} s",
             ) from None
         raise
-    return _decode_terminal(resolution)
+    return decode_terminal(resolution)

@@ -20,6 +20,7 @@ from lash_core.wire import JsonValue, omit_if_none
 __all__ = [
     "AwaitDeadline",
     "NeedOutcomes",
+    "PlannedEffect",
     "ProgressEvent",
     "RunEffects",
     "TextEvent",
@@ -180,33 +181,50 @@ wire.tagged_union(
 
 @attrs.frozen
 class AwaitDeadline:
-    """The relative deadline of a pending tool completion's ``await_event`` envelope.
+    """The relative deadline of a pending tool completion's ``await_event`` envelope (what
+    :attr:`RunEffects.deadlines` lists).
 
     The machine has no clock, so it cannot write an absolute deadline into the envelope. The
-    driver computes one when it starts the wait: ``now + timeout_ms`` on its own clock (for
-    example ``AwaitEventOptions(deadline=now + timeout_ms / 1000)``). After a restore the
-    re-emitted envelope carries the same relative deadline, so the wait starts afresh; a
-    driver that must keep the original instant records it in its own journal.
+    driver computes one when it starts the wait: ``now + timeout_ms`` on its own clock. After a
+    restore the re-emitted envelope carries the same relative deadline, so the wait starts
+    afresh; a driver that must keep the original instant records it in its own journal.
     """
 
     replay_key: str
     timeout_ms: int
 
 
+PlannedEffect: TypeAlias = tuple[EffectEnvelope, int | None]
+"""An envelope to run and its relative deadline in milliseconds (``None``: it has none; only a
+pending tool completion's ``await_event`` envelope has one). See :class:`AwaitDeadline`."""
+
+
 @attrs.frozen
 class RunEffects:
-    """Envelopes to run now, in any order and concurrently; answer each with
-    :meth:`~lash_core.turn.TurnMachine.send`. ``deadlines`` lists the relative deadlines of
-    the ``await_event`` envelopes that have one."""
+    """Envelopes to run now, in any order and concurrently, each with its relative deadline
+    (``effects``); answer each with :meth:`~lash_core.turn.TurnMachine.send`."""
 
-    envelopes: tuple[EffectEnvelope, ...]
-    deadlines: tuple[AwaitDeadline, ...] = ()
+    effects: tuple[PlannedEffect, ...]
+
+    @property
+    def envelopes(self) -> tuple[EffectEnvelope, ...]:
+        """The envelopes, in order."""
+        return tuple(envelope for envelope, _ in self.effects)
+
+    @property
+    def deadlines(self) -> tuple[AwaitDeadline, ...]:
+        """The relative deadlines of the envelopes that have one, in order."""
+        return tuple(
+            AwaitDeadline(key, timeout_ms)
+            for envelope, timeout_ms in self.effects
+            if timeout_ms is not None and (key := envelope.replay_key) is not None
+        )
 
     def timeout_ms(self, replay_key: str) -> int | None:
         """The relative deadline of the envelope with ``replay_key``, if it has one."""
-        for deadline in self.deadlines:
-            if deadline.replay_key == replay_key:
-                return deadline.timeout_ms
+        for envelope, timeout_ms in self.effects:
+            if envelope.replay_key == replay_key:
+                return timeout_ms
         return None
 
 

@@ -1,12 +1,15 @@
 """Running a turn machine on an effect host, with user handlers.
 
-:func:`run_turn` is the whole loop a driver needs: it asks the machine what to run, runs every
-envelope of a batch concurrently on the host (model and tool calls through your handlers,
-sleeps on the loop's clock, pending tool completions through the await-event registry with
-their deadlines), feeds each outcome back as it arrives, streams the machine's events to a
-callback, and returns the turn's result. It awaits only the host's loop primitives, so the same
-function runs on trio and asyncio (``lash_trio.run_turn`` and ``lash_asyncio.run_turn`` are
-this function).
+:class:`TurnRunner` is the whole loop a driver needs (:func:`run_turn` is its one-call form):
+it asks the machine what to run, runs every envelope of a batch concurrently on the host (model
+and tool calls through your handlers, sleeps on the loop's clock, pending tool completions
+through the await-event registry with their deadlines), feeds each outcome back as it arrives,
+streams the machine's events to a callback, and returns the turn's result. It awaits only the
+host's loop primitives, so the same code runs on trio and asyncio (``lash_trio.run_turn`` and
+``lash_asyncio.run_turn`` are :func:`run_turn`). Its hooks (:class:`TurnHooks`) let an
+observer, a simulator or a durable host see every envelope before it runs (and supply a
+recorded outcome instead), every outcome before the machine gets it, and every change of the
+machine's state.
 
 A handler's exception never crashes the loop: it becomes the error outcome of its envelope's
 kind (:func:`error_outcome`), with the library error's stable code, and the machine decides what
@@ -16,39 +19,18 @@ the turn does with it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import attrs
 
-from lash_core.effects.commands import ToolAttemptCommand
 from lash_core.effects.envelope import EffectEnvelope
-from lash_core.effects.errors import ControllerError
 from lash_core.effects.invocation import EffectKind
-from lash_core.effects.llm import LlmCallError
-from lash_core.effects.outcomes import (
-    AwaitEventOutcome,
-    CheckpointOutcome,
-    DirectOutcome,
-    EffectOutcome,
-    ExecCodeOutcome,
-    LlmCallOutcome,
-    SyncExecutionEnvironmentOutcome,
-    ToolAttemptOutcome,
-)
-from lash_core.effects.tools import ToolAttemptLaunchDone, ToolCallRecord
+from lash_core.effects.kinds import KINDS
+from lash_core.effects.outcomes import EffectOutcome
 from lash_core.errors import LashError
-from lash_core.host import (
-    AwaitEventOptions,
-    CancelToken,
-    EffectHandler,
-    HandlerExecutor,
-    InlineHost,
-    LocalExecutor,
-    SleepExecutor,
-    TaskGroup,
-    TaskHandle,
-)
-from lash_core.resolution import ExternalCompletionError, ResolutionErr
+from lash_core.host import InlineHost
+from lash_core.loop import CancelToken, TaskGroup, TaskHandle
+from lash_core.routing import EffectHandler
 from lash_core.turn.control import (
     TurnAddress,
     TurnCancellation,
@@ -59,11 +41,8 @@ from lash_core.turn.control import (
 )
 from lash_core.turn.events import RunEffects, TurnEvent, TurnFinished, TurnResult
 from lash_core.turn.machine import TurnMachine
-from lash_core.wire import Err, JsonValue
 
-__all__ = ["TurnHandlers", "error_outcome", "run_turn"]
-
-_SLEEP = SleepExecutor()
+__all__ = ["TurnHandlers", "TurnHooks", "TurnRunner", "error_outcome", "run_turn"]
 
 
 @attrs.frozen
@@ -84,63 +63,311 @@ class TurnHandlers:
     code: EffectHandler | None = None
     checkpoint: EffectHandler | None = None
     environment: EffectHandler | None = None
-    executors: tuple[LocalExecutor, LocalExecutor] = attrs.field(init=False, repr=False, eq=False)
-    """The turn's and the tools' executors, built once."""
+    by_kind: Mapping[EffectKind, EffectHandler] = attrs.field(init=False, repr=False, eq=False)
+    """The handler of each kind, built once (what the host's ``run_envelope`` is given)."""
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "executors", _executors(self))
+        object.__setattr__(self, "by_kind", _by_kind(self))
 
 
 def error_outcome(envelope: EffectEnvelope, error: LashError) -> EffectOutcome | None:
     """The outcome that reports ``error`` for ``envelope`` (``None`` for kinds whose failure is
-    not an outcome: a sleep or a turn-control wait)."""
-    text = f"{error.code}: {error.message}"
-    kind = envelope.command.kind
-    if kind is EffectKind.LLM_CALL:
-        llm_error = LlmCallError(message=text, retryable=False, code=error.code)
-        return LlmCallOutcome(Err(llm_error), text_streamed=False)
-    if kind is EffectKind.DIRECT:
-        llm_error = LlmCallError(message=text, retryable=False, code=error.code)
-        return DirectOutcome(Err(llm_error))
-    if kind is EffectKind.TOOL_ATTEMPT:
-        command = envelope.command
-        assert isinstance(command, ToolAttemptCommand)
-        call = command.call
-        detail: JsonValue = {"error": {"code": error.code, "message": error.message}}
-        record = ToolCallRecord(
-            call_id=call.call_id,
-            tool_name=call.tool_name,
-            args=call.args,
-            output=detail,
-            model_return=detail,
-            duration_ms=0,
-            attempt=command.attempt,
-            success=False,
-        )
-        return ToolAttemptOutcome(ToolAttemptLaunchDone(record))
-    if kind is EffectKind.EXEC_CODE:
-        return ExecCodeOutcome(Err(text))
-    if kind is EffectKind.CHECKPOINT:
-        return CheckpointOutcome(Err(ControllerError(code=error.code, message=error.message)))
-    if kind is EffectKind.SYNC_EXECUTION_ENVIRONMENT:
-        return SyncExecutionEnvironmentOutcome(Err(text))
-    if kind is EffectKind.AWAIT_EVENT and not error.code.startswith("turn_control"):
-        return AwaitEventOutcome(ResolutionErr(ExternalCompletionError(error.code, error.message)))
-    return None
+    not an outcome: a sleep or a turn-control wait). The kind's row of
+    :data:`~lash_core.effects.kinds.KINDS` decides."""
+    return KINDS[envelope.command.kind].error_outcome(envelope, error)
 
 
-def _executors(handlers: TurnHandlers) -> tuple[LocalExecutor, LocalExecutor]:
-    turn: dict[EffectKind, EffectHandler] = {EffectKind.LLM_CALL: handlers.model}
-    if handlers.code is not None:
-        turn[EffectKind.EXEC_CODE] = handlers.code
-    if handlers.checkpoint is not None:
-        turn[EffectKind.CHECKPOINT] = handlers.checkpoint
-    if handlers.environment is not None:
-        turn[EffectKind.SYNC_EXECUTION_ENVIRONMENT] = handlers.environment
-    tools: dict[EffectKind, EffectHandler] = {}
+def _by_kind(handlers: TurnHandlers) -> Mapping[EffectKind, EffectHandler]:
+    by_kind: dict[EffectKind, EffectHandler] = {EffectKind.LLM_CALL: handlers.model}
     if handlers.tools is not None:
-        tools[EffectKind.TOOL_ATTEMPT] = handlers.tools
-    return HandlerExecutor.turn(turn), HandlerExecutor("tool", tools)
+        by_kind[EffectKind.TOOL_ATTEMPT] = handlers.tools
+    if handlers.code is not None:
+        by_kind[EffectKind.EXEC_CODE] = handlers.code
+    if handlers.checkpoint is not None:
+        by_kind[EffectKind.CHECKPOINT] = handlers.checkpoint
+    if handlers.environment is not None:
+        by_kind[EffectKind.SYNC_EXECUTION_ENVIRONMENT] = handlers.environment
+    return by_kind
+
+
+class TurnHooks:
+    """What a :class:`TurnRunner` tells an observer of its turn (every method is a no-op here:
+    subclass and override what you need).
+
+    The hooks are called synchronously, in the loop's task that reaches them; none may await.
+    """
+
+    def before_effect(
+        self, envelope: EffectEnvelope, timeout_ms: int | None
+    ) -> EffectOutcome | None:
+        """``envelope`` is about to run; ``timeout_ms`` is its relative deadline (see
+        :class:`~lash_core.turn.events.AwaitDeadline`). Called once per envelope the machine
+        hands out, in the order of its batch, as the batch is handed out (before the stream
+        events of that step are delivered and before any envelope of the batch runs).
+
+        Return ``None`` to let it run, or an outcome to use instead of running it (a replay:
+        the envelope is not run, and the outcome is fed to the machine as if it had).
+        """
+        return None
+
+    def after_outcome(self, envelope: EffectEnvelope, outcome: EffectOutcome) -> None:
+        """``envelope``'s outcome arrived (run, failed into its kind's error outcome, or
+        supplied by :meth:`before_effect`); called once per outcome, as it arrives and before
+        the machine is fed it."""
+        return None
+
+    def on_checkpoint(self, machine: TurnMachine) -> None:
+        """The machine's state changed: an outcome was fed (and the turn committed, if it
+        finished). ``machine.checkpoint()`` is the state to persist now."""
+        return None
+
+
+class _EffectTrace(TurnHooks):
+    """``run_turn``'s ``on_effect`` as a hook."""
+
+    __slots__ = ("_on_effect",)
+
+    def __init__(self, on_effect: Callable[[EffectEnvelope, EffectOutcome], None]) -> None:
+        self._on_effect = on_effect
+
+    def after_outcome(self, envelope: EffectEnvelope, outcome: EffectOutcome) -> None:
+        self._on_effect(envelope, outcome)
+
+
+class TurnRunner:
+    """Runs one :class:`~lash_core.turn.TurnMachine` to its end on an :class:`InlineHost`.
+
+    Each step it asks the machine what to run and runs every envelope of a batch concurrently
+    (a lone envelope runs in the runner's own task) through
+    :meth:`~lash_core.host.InlineHost.run_envelope`, with the handler of its kind and its
+    deadline. Outcomes are fed back as they arrive; stream events go to ``on_event``, in order.
+    Under turn control the turn is committed (its gate settled, its terminal published) in the
+    same step as it finishes, so no cancel request can come between the two.
+
+    ``hooks`` (:class:`TurnHooks`) sees the turn from outside, through three seams:
+
+    * **before an effect** (``before_effect(envelope, timeout_ms)``): every envelope once, with
+      its relative deadline, as its batch is handed out. It may *supply* the outcome instead of
+      letting the envelope run: a durable host journals each envelope here and, when replaying
+      a journal, returns the recorded outcome, so a recorded effect is never run twice;
+    * **after an outcome** (``after_outcome(envelope, outcome)``): every outcome once, as it
+      arrives and before the machine is fed it, so a journal holds an outcome before the
+      machine acts on it;
+    * **on checkpoint** (``on_checkpoint(machine)``): after each outcome is fed (and the turn
+      committed if it finished), when ``machine.checkpoint()`` is the state to persist.
+
+    ``cancel`` stops the turn cleanly: running effects are cancelled natively (a pending tool
+    completion's wait records ``cancelled``) and the result is ``stopped``/``cancelled``. Native
+    cancellation of the task running :meth:`run` cancels every running effect and propagates.
+    """
+
+    __slots__ = (
+        "_address",
+        "_arrived",
+        "_by_kind",
+        "_cancel",
+        "_committed",
+        "_driver",
+        "_failure",
+        "_hooks",
+        "_host",
+        "_loop",
+        "_machine",
+        "_on_event",
+        "_running",
+        "_wake",
+    )
+
+    def __init__(
+        self,
+        machine: TurnMachine,
+        host: InlineHost,
+        handlers: TurnHandlers,
+        *,
+        hooks: TurnHooks | None = None,
+        on_event: Callable[[TurnEvent], None] | None = None,
+        cancel: CancelToken | None = None,
+    ) -> None:
+        self._machine = machine
+        self._host = host
+        self._loop = host.primitives
+        self._by_kind = handlers.by_kind
+        self._hooks = hooks
+        self._on_event = on_event
+        self._cancel = cancel
+        self._arrived: list[tuple[str, EffectOutcome]] = []
+        self._wake = self._loop.new_event()
+        self._running: dict[str, TaskHandle] = {}
+        self._address = (
+            None
+            if machine.cancel_gate is None
+            else TurnAddress(machine.session_id, machine.turn_id)
+        )
+        self._committed: TurnResult | None = None
+        self._driver: TaskHandle | None = None
+        self._failure: Exception | None = None
+
+    async def run(self) -> TurnResult:
+        """Run the turn to its end and return its (committed) result. Run it once."""
+        machine = self._machine
+        address = self._address
+        unsubscribe: list[Callable[[], None]] = []
+        if address is not None:
+            unsubscribe.append(watch_cancel(self._host, address, self._on_gate_cancel))
+        try:
+            async with self._loop.open_task_group() as group:
+                self._driver = group.start(functools.partial(self._drive, group))
+                if self._cancel is not None:
+                    unsubscribe.append(self._cancel.subscribe(self.stop))
+        except BaseException:
+            # Native cancellation of the whole turn: a turn under turn control still commits
+            # as cancelled, so whoever awaits its terminal learns how it ended.
+            if address is not None and not machine.finished:
+                machine.cancel()
+                self._commit_if_finished()
+            raise
+        finally:
+            for undo in unsubscribe:
+                undo()
+        failure = self._failure
+        if failure is not None:
+            if address is not None and self._committed is None:
+                fail_turn(self._host, address, failure)
+            raise failure
+        step = machine.next()
+        self._commit_if_finished()
+        self._flush_events()
+        assert isinstance(step, TurnFinished), "the turn ran to its end"
+        committed = self._committed
+        return step.result if committed is None else committed
+
+    def stop(self, message: str = "the turn was cancelled") -> None:
+        """Stop the turn now as ``cancelled`` (running effects are cancelled natively)."""
+        machine = self._machine
+        if not machine.finished:
+            machine.cancel(message)
+            try:
+                self._commit_if_finished()
+            except LashError as exc:
+                # A commit refused (a revoked session) is the turn's failure, raised by run,
+                # not by whoever cancelled; the turn stops now all the same.
+                if self._failure is None:
+                    self._failure = exc
+        running = self._running
+        for task in list(running.values()):
+            task.cancel()
+        running.clear()
+        if self._driver is not None:
+            self._driver.cancel()
+        self._wake.set()
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def _on_gate_cancel(self, cancellation: TurnCancellation) -> None:
+        self.stop(cancel_message(cancellation))
+
+    def _commit_if_finished(self) -> None:
+        address = self._address
+        if address is not None and self._committed is None:
+            result = self._machine.result
+            if result is not None:
+                self._committed = commit_turn(self._host, address, result)
+
+    def _flush_events(self) -> None:
+        events = self._machine.drain_events()
+        on_event = self._on_event
+        if on_event is not None:
+            for event in events:
+                on_event(event)
+
+    def _feed(self, key: str, outcome: EffectOutcome) -> None:
+        machine = self._machine
+        if machine.is_awaiting(key):
+            machine.send(key, outcome)
+            if self._address is not None:
+                self._commit_if_finished()
+            self._flush_events()
+            if self._hooks is not None:
+                self._hooks.on_checkpoint(machine)
+
+    async def _run_one(self, key: str, envelope: EffectEnvelope, deadline: float | None) -> None:
+        """Run one envelope of a batch in a task of its own, and report its outcome."""
+        outcome = await self._host.run_envelope(envelope, self._by_kind, deadline)
+        if self._hooks is not None:
+            self._hooks.after_outcome(envelope, outcome)
+        self._running.pop(key, None)
+        self._arrived.append((key, outcome))
+        self._wake.set()
+
+    def _supplied(self, envelope: EffectEnvelope, timeout_ms: int | None) -> EffectOutcome | None:
+        hooks = self._hooks
+        if hooks is None:
+            return None
+        outcome = hooks.before_effect(envelope, timeout_ms)
+        if outcome is not None:
+            hooks.after_outcome(envelope, outcome)
+        return outcome
+
+    async def _drive(self, group: TaskGroup) -> None:
+        try:
+            await self._steps(group)
+        except Exception as exc:  # raised plainly by run, not in an exception group
+            if self._failure is None:
+                self._failure = exc
+            for task in self._running.values():
+                task.cancel()
+
+    async def _steps(self, group: TaskGroup) -> None:
+        machine = self._machine
+        running = self._running
+        arrived = self._arrived
+        loop = self._loop
+        hooks = self._hooks
+        run_envelope = self._host.run_envelope
+        by_kind = self._by_kind
+        while True:
+            step = machine.next()
+            if isinstance(step, RunEffects):
+                effects = step.effects
+                supplied = (
+                    None
+                    if hooks is None
+                    else [self._supplied(envelope, ms) for envelope, ms in effects]
+                )
+                self._flush_events()
+                if len(effects) == 1 and not running:
+                    # Nothing else runs: run the effect in this task (no task, no wake-up).
+                    envelope, timeout_ms = effects[0]
+                    outcome = None if supplied is None else supplied[0]
+                    if outcome is None:
+                        deadline = None if timeout_ms is None else loop.now() + timeout_ms / 1000
+                        outcome = await run_envelope(envelope, by_kind, deadline)
+                        if hooks is not None:
+                            hooks.after_outcome(envelope, outcome)
+                    self._feed(_replay_key(envelope), outcome)
+                    continue
+                for i, (envelope, timeout_ms) in enumerate(effects):
+                    key = _replay_key(envelope)
+                    outcome = None if supplied is None else supplied[i]
+                    if outcome is not None:
+                        arrived.append((key, outcome))
+                        continue
+                    deadline = None if timeout_ms is None else loop.now() + timeout_ms / 1000
+                    running[key] = group.start(
+                        functools.partial(self._run_one, key, envelope, deadline)
+                    )
+                continue
+            self._flush_events()
+            if isinstance(step, TurnFinished):
+                return
+            while not arrived and not machine.finished:
+                event = self._wake = loop.new_event()
+                if arrived or machine.finished:
+                    break
+                await loop.wait_event(event, None)
+            batch, arrived[:] = list(arrived), []
+            for key, outcome in batch:
+                self._feed(key, outcome)
 
 
 async def run_turn(
@@ -152,7 +379,7 @@ async def run_turn(
     on_effect: Callable[[EffectEnvelope, EffectOutcome], None] | None = None,
     cancel: CancelToken | None = None,
 ) -> TurnResult:
-    """Run ``machine`` to its end on ``host`` and return the result.
+    """Run ``machine`` to its end on ``host`` and return the result (a :class:`TurnRunner`).
 
     Every envelope of a batch runs concurrently; outcomes are fed back as they arrive (the
     machine applies tool results in call order whatever order they finish in). ``on_event``
@@ -163,152 +390,9 @@ async def run_turn(
     running this (a trio cancel scope, ``Task.cancel()``) cancels every running effect and
     propagates.
     """
-    loop = host.primitives
-    turn_executor, tool_executor = handlers.executors
-    arrived: list[tuple[str, EffectOutcome]] = []
-    wake = [loop.new_event()]
-    running: dict[str, TaskHandle] = {}
-    # Under turn control the turn is committed (its gate settled, its terminal published) in
-    # the same step as it finishes, so no cancel request can come between the two.
-    address = (
-        None if machine.cancel_gate is None else TurnAddress(machine.session_id, machine.turn_id)
-    )
-    committed: list[TurnResult] = []
-
-    def commit_if_finished() -> None:
-        if address is not None and not committed:
-            result = machine.result
-            if result is not None:
-                committed.append(commit_turn(host, address, result))
-
-    def flush_events() -> None:
-        events = machine.drain_events()
-        if on_event is not None:
-            for event in events:
-                on_event(event)
-
-    def feed(key: str, outcome: EffectOutcome) -> None:
-        if machine.is_awaiting(key):
-            machine.send(key, outcome)
-            commit_if_finished()
-            flush_events()
-
-    async def execute(envelope: EffectEnvelope, executor: LocalExecutor) -> EffectOutcome:
-        try:
-            outcome = await host.execute_effect(envelope, executor)
-        except LashError as error:
-            failed = error_outcome(envelope, error)
-            if failed is None:
-                raise
-            outcome = failed
-        if on_effect is not None:
-            on_effect(envelope, outcome)
-        return outcome
-
-    async def run_one(key: str, envelope: EffectEnvelope, executor: LocalExecutor) -> None:
-        outcome = await execute(envelope, executor)
-        running.pop(key, None)
-        arrived.append((key, outcome))
-        wake[0].set()
-
-    def executor_for(step: RunEffects, envelope: EffectEnvelope) -> LocalExecutor:
-        kind = envelope.command.kind
-        if kind is EffectKind.TOOL_ATTEMPT:
-            return tool_executor
-        if kind is EffectKind.SLEEP:
-            return _SLEEP
-        if kind is EffectKind.AWAIT_EVENT:
-            key = envelope.invocation.replay_key
-            timeout_ms = None if key is None else step.timeout_ms(key)
-            deadline = None if timeout_ms is None else loop.now() + timeout_ms / 1000
-            return AwaitEventOptions(None, deadline)
-        return turn_executor
-
-    async def drive(group: TaskGroup) -> None:
-        try:
-            await steps(group)
-        except Exception as exc:  # raised plainly by run_turn, not in an exception group
-            failure.append(exc)
-            for task in running.values():
-                task.cancel()
-
-    async def steps(group: TaskGroup) -> None:
-        while True:
-            step = machine.next()
-            flush_events()
-            if isinstance(step, TurnFinished):
-                return
-            if isinstance(step, RunEffects):
-                envelopes = step.envelopes
-                if len(envelopes) == 1 and not running:
-                    # Nothing else runs: run the effect in this task (no task, no wake-up).
-                    envelope = envelopes[0]
-                    key = _replay_key(envelope)
-                    feed(key, await execute(envelope, executor_for(step, envelope)))
-                    continue
-                for envelope in envelopes:
-                    key = _replay_key(envelope)
-                    running[key] = group.start(
-                        functools.partial(run_one, key, envelope, executor_for(step, envelope))
-                    )
-                continue
-            while not arrived and not machine.finished:
-                event = wake[0] = loop.new_event()
-                if arrived or machine.finished:
-                    break
-                await loop.wait_event(event, None)
-            batch, arrived[:] = list(arrived), []
-            for key, outcome in batch:
-                feed(key, outcome)
-
-    def stop(message: str = "the turn was cancelled") -> None:
-        if not machine.finished:
-            machine.cancel(message)
-            try:
-                commit_if_finished()
-            except LashError as exc:
-                # A commit refused (a revoked session) is the turn's failure, raised by
-                # run_turn, not by whoever cancelled; the turn stops now all the same.
-                failure.append(exc)
-        for task in list(running.values()):
-            task.cancel()
-        running.clear()
-        if driver:
-            driver[0].cancel()
-        wake[0].set()
-
-    def on_gate_cancel(cancellation: TurnCancellation) -> None:
-        stop(cancel_message(cancellation))
-
-    driver: list[TaskHandle] = []
-    failure: list[Exception] = []
-    unsubscribe: list[Callable[[], None]] = []
-    if address is not None:
-        unsubscribe.append(watch_cancel(host, address, on_gate_cancel))
-    try:
-        async with loop.open_task_group() as group:
-            driver.append(group.start(functools.partial(drive, group)))
-            if cancel is not None:
-                unsubscribe.append(cancel.subscribe(stop))
-    except BaseException:
-        # Native cancellation of the whole turn: a turn under turn control still commits as
-        # cancelled, so whoever awaits its terminal learns how it ended.
-        if address is not None and not machine.finished:
-            machine.cancel()
-            commit_if_finished()
-        raise
-    finally:
-        for undo in unsubscribe:
-            undo()
-    if failure:
-        if address is not None and not committed:
-            fail_turn(host, address, failure[0])
-        raise failure[0]
-    step = machine.next()
-    commit_if_finished()
-    flush_events()
-    assert isinstance(step, TurnFinished), "the turn ran to its end"
-    return committed[0] if committed else step.result
+    hooks = None if on_effect is None else _EffectTrace(on_effect)
+    runner = TurnRunner(machine, host, handlers, hooks=hooks, on_event=on_event, cancel=cancel)
+    return await runner.run()
 
 
 def _replay_key(envelope: EffectEnvelope) -> str:

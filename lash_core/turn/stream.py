@@ -24,7 +24,8 @@ from lash_core import codes
 from lash_core.effects.envelope import EffectEnvelope
 from lash_core.effects.outcomes import EffectOutcome
 from lash_core.errors import LocalProtocolError
-from lash_core.host import CancelToken, InlineHost, WakeEvent
+from lash_core.host import InlineHost
+from lash_core.loop import CancelToken, WakeEvent
 from lash_core.turn.events import TurnEvent, TurnResult
 from lash_core.turn.machine import TurnMachine
 from lash_core.turn.run import TurnHandlers, run_turn

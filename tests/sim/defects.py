@@ -8,21 +8,22 @@ import pytest
 
 import lash_core.process.commands as process_commands
 import lash_core.promise as promise
-import lash_core.turn.machine as machine
+import lash_core.turn.transitions as transitions
 from lash_core.host import CancelToken
 from lash_core.keys import AwaitEventKey
 from lash_core.process import ProcessRunner
 from lash_core.process.events import ProcessEvent
 from lash_core.process.records import ProcessRecord
+from lash_core.turn.live import Live, ToolRound
 from tests.core.test_registry_machine_bites import DEFECTS as REGISTRY_DEFECTS
 
 
 def _completion_order(mp: pytest.MonkeyPatch) -> None:
     """The machine applies a round's tool results in the order they completed."""
-    original = machine._maybe_settle
+    original = transitions._maybe_settle
     seen: dict[int, list[str]] = {}
 
-    def maybe_settle(d: machine._Live, phase: machine._ToolRound) -> None:
+    def maybe_settle(d: Live, phase: ToolRound) -> None:
         order = seen.setdefault(id(phase), [])
         for c in phase.calls:
             if c.result is not None and c.call.call_id not in order:
@@ -31,7 +32,7 @@ def _completion_order(mp: pytest.MonkeyPatch) -> None:
             phase.calls.sort(key=lambda c: order.index(c.call.call_id))
         return original(d, phase)
 
-    mp.setattr(machine, "_maybe_settle", maybe_settle)
+    mp.setattr(transitions, "_maybe_settle", maybe_settle)
 
 
 def _unchecked_signatures(mp: pytest.MonkeyPatch) -> None:

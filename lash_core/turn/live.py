@@ -1,0 +1,294 @@
+"""The turn machine's live state: :class:`Live`, the mutable twin of
+:class:`~lash_core.turn.state.TurnState`, with a tool round's calls (:class:`Call`,
+:class:`ToolRound`) mutable too, so a transition changes a few items whatever the size of the
+round. :meth:`Live.freeze` gives the frozen wire value and the constructor takes one back;
+:func:`planned` and :func:`hand_out` are how ``next()`` hands the queued envelopes out.
+"""
+
+from __future__ import annotations
+
+from typing import Final, TypeAlias
+
+import attrs
+
+from lash_core.effects.commands import EffectCommand
+from lash_core.effects.envelope import EffectEnvelope
+from lash_core.effects.errors import ControllerError
+from lash_core.effects.invocation import EffectKind, Invocation, InvocationScope
+from lash_core.effects.llm import ToolCallPart, ToolResultPart
+from lash_core.effects.replay_keys import ChildInvocations, turn_effect_in_scope
+from lash_core.effects.tools import PendingCompletion
+from lash_core.turn.events import PlannedEffect, TurnEvent
+from lash_core.turn.state import (
+    CallKind,
+    CheckingGate,
+    ToolSlot,
+    TurnDone,
+    TurnState,
+    WaitingCheckpoint,
+    WaitingLlm,
+    WaitingSync,
+    WaitingTools,
+)
+from lash_core.wire import JsonValue
+
+__all__ = [
+    "Call",
+    "Live",
+    "LivePhase",
+    "ToolRound",
+    "hand_out",
+    "invocation_key",
+    "key_of",
+    "planned",
+]
+
+
+# -- the live state ----------------------------------------------------------------------------
+
+
+class Call:
+    """One call of a round in progress: a :class:`ToolSlot`, mutable (see its fields)."""
+
+    __slots__ = (
+        "attempt",
+        "call",
+        "duration_ms",
+        "failure",
+        "kind",
+        "pending",
+        "replay_suffix",
+        "result",
+        "waiting",
+    )
+
+    def __init__(
+        self,
+        call: ToolCallPart,
+        kind: CallKind,
+        replay_suffix: str | None = None,
+        waiting: str | None = None,
+        result: ToolResultPart | None = None,
+    ) -> None:
+        self.call = call
+        self.kind = kind
+        self.replay_suffix = replay_suffix
+        self.attempt = 1
+        self.waiting = waiting
+        self.pending: PendingCompletion | None = None
+        self.result = result
+        self.failure: ControllerError | None = None
+        self.duration_ms = 0
+
+    @classmethod
+    def of(cls, slot: ToolSlot) -> Call:
+        c = cls(slot.call, slot.kind, slot.replay_suffix, slot.waiting, slot.result)
+        c.attempt, c.pending, c.failure = slot.attempt, slot.pending, slot.failure
+        c.duration_ms = slot.duration_ms
+        return c
+
+    def frozen(self) -> ToolSlot:
+        return ToolSlot(
+            call=self.call,
+            kind=self.kind,
+            replay_suffix=self.replay_suffix,
+            attempt=self.attempt,
+            waiting=self.waiting,
+            pending=self.pending,
+            result=self.result,
+            failure=self.failure,
+            duration_ms=self.duration_ms,
+        )
+
+    def settle(self, output: JsonValue, is_error: bool, duration_ms: int) -> None:
+        """The call settled with a result carrying ``output``."""
+        call = self.call
+        self.result = ToolResultPart(call.call_id, call.tool_name, output, is_error)
+        self.duration_ms = duration_ms
+        self.waiting = None
+
+
+_CALL_FIELDS: Final = frozenset(f.name for f in attrs.fields(ToolSlot))
+assert frozenset(Call.__slots__) == _CALL_FIELDS, "a live call mirrors ToolSlot"
+
+
+class ToolRound:
+    """A round of tool calls in progress: :class:`WaitingTools` with its calls mutable in a
+    list, so settling one call changes one item, and the builder of its batch's children."""
+
+    __slots__ = ("batch", "calls", "children")
+
+    def __init__(self, calls: list[Call], batch: Invocation | None) -> None:
+        self.calls = calls
+        self.batch = batch
+        self.children = None if batch is None else ChildInvocations(batch)
+
+
+LivePhase: TypeAlias = (
+    CheckingGate | WaitingSync | WaitingLlm | ToolRound | WaitingCheckpoint | TurnDone
+)
+
+
+class Live:
+    """The machine's state, mutable: :class:`TurnState`'s fields with the collections a
+    transition changes held as lists and dicts, plus one lookup derived from them.
+
+    ``outbox`` holds envelopes not yet handed out, by replay key in emission order;
+    ``inflight`` those handed out and not answered, by replay key in hand-out order;
+    ``events`` the undrained stream events.
+    ``waiting`` maps the replay key each unsettled call of a tool round waits on to the call's
+    slot index: it is empty exactly when every call of the round has settled. ``scope`` is the
+    invocation scope of the current protocol iteration, built once.
+    :meth:`freeze` gives the frozen state; the constructor takes one back.
+    """
+
+    __slots__ = (
+        "cancel_gate",
+        "config",
+        "events",
+        "inflight",
+        "messages",
+        "next_effect_id",
+        "outbox",
+        "phase",
+        "progress_cursor",
+        "protocol_iteration",
+        "scope",
+        "session_id",
+        "synced_iteration",
+        "system",
+        "tools",
+        "transient",
+        "turn_causes",
+        "turn_id",
+        "turn_index",
+        "usage",
+        "waiting",
+    )
+
+    def __init__(self, s: TurnState) -> None:
+        self.config = s.config
+        self.session_id = s.session_id
+        self.turn_id = s.turn_id
+        self.turn_index = s.turn_index
+        self.cancel_gate = s.cancel_gate
+        self.protocol_iteration = s.protocol_iteration
+        self.next_effect_id = s.next_effect_id
+        self.synced_iteration = s.synced_iteration
+        self.system = s.system
+        self.tools = s.tools
+        self.messages = s.messages
+        self.transient = s.transient
+        self.turn_causes = s.turn_causes
+        self.usage = s.usage
+        self.progress_cursor = s.progress_cursor
+        self.outbox: dict[str, EffectEnvelope] = {key_of(e): e for e in s.outbox}
+        self.inflight: dict[str, EffectEnvelope] = {key_of(e): e for e in s.inflight}
+        self.events: list[TurnEvent] = list(s.events)
+        self.waiting: dict[str, int] = {}
+        self.scope: InvocationScope | None = None
+        phase = s.phase
+        self.phase: LivePhase
+        if isinstance(phase, WaitingTools):
+            self.phase = ToolRound([Call.of(slot) for slot in phase.slots], phase.batch)
+            for i, slot in enumerate(phase.slots):
+                if slot.waiting is not None:
+                    self.waiting[slot.waiting] = i
+        else:
+            self.phase = phase
+
+    def freeze(self) -> TurnState:
+        """The state as a frozen wire value."""
+        phase = self.phase
+        return TurnState(
+            config=self.config,
+            session_id=self.session_id,
+            turn_id=self.turn_id,
+            turn_index=self.turn_index,
+            cancel_gate=self.cancel_gate,
+            protocol_iteration=self.protocol_iteration,
+            next_effect_id=self.next_effect_id,
+            synced_iteration=self.synced_iteration,
+            system=self.system,
+            tools=self.tools,
+            messages=self.messages,
+            transient=self.transient,
+            turn_causes=self.turn_causes,
+            usage=self.usage,
+            progress_cursor=self.progress_cursor,
+            phase=(
+                WaitingTools(tuple(c.frozen() for c in phase.calls), phase.batch)
+                if isinstance(phase, ToolRound)
+                else phase
+            ),
+            outbox=tuple(self.outbox.values()),
+            inflight=tuple(self.inflight.values()),
+            events=tuple(self.events),
+        )
+
+    def emit(self, invocation: Invocation, command: EffectCommand) -> None:
+        """Queue an envelope for ``next()``."""
+        # Valid by construction (the machine's tests validate every envelope it emits), so
+        # built without EffectEnvelope.build's checks.
+        replay = invocation.replay
+        assert replay is not None
+        self.outbox[replay.key] = EffectEnvelope(invocation, command)
+
+    def event(self, event: TurnEvent) -> None:
+        """Queue a stream event for ``drain_events()``."""
+        self.events.append(event)
+
+    def turn_effect(self, kind: EffectKind) -> Invocation:
+        """The invocation of the turn's next effect of ``kind`` (taking an effect id)."""
+        scope = self.scope
+        if scope is None or scope.protocol_iteration != self.protocol_iteration:
+            scope = self.scope = InvocationScope.for_turn(
+                self.session_id, self.turn_id, self.turn_index, self.protocol_iteration
+            )
+        invocation = turn_effect_in_scope(scope, kind, self.next_effect_id)
+        self.next_effect_id += 1
+        return invocation
+
+
+_STATE_FIELDS: Final = frozenset(f.name for f in attrs.fields(TurnState))
+assert frozenset(Live.__slots__) - {"scope", "waiting"} == _STATE_FIELDS, (
+    "live state mirrors TurnState"
+)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def key_of(envelope: EffectEnvelope) -> str:
+    key = envelope.replay_key
+    assert key is not None  # every envelope is built with a replay key
+    return key
+
+
+def invocation_key(invocation: Invocation) -> str:
+    key = invocation.replay_key
+    assert key is not None  # every invocation the machine builds has a replay key
+    return key
+
+
+def planned(d: Live) -> tuple[PlannedEffect, ...]:
+    """The queued envelopes, each with its relative deadline (a pending tool completion's
+    ``await_event`` envelope may have one; nothing else does)."""
+    phase = d.phase
+    if not isinstance(phase, ToolRound):
+        return tuple((envelope, None) for envelope in d.outbox.values())
+    out: list[PlannedEffect] = []
+    for key, envelope in d.outbox.items():
+        timeout_ms = None
+        if envelope.kind is EffectKind.AWAIT_EVENT:
+            i = d.waiting.get(key)
+            pending = None if i is None else phase.calls[i].pending
+            if pending is not None and pending.deadline is not None:
+                timeout_ms = pending.deadline.to_ms()
+        out.append((envelope, timeout_ms))
+    return tuple(out)
+
+
+def hand_out(d: Live) -> None:
+    d.inflight.update(d.outbox)
+    d.outbox = {}

@@ -1,0 +1,462 @@
+"""The turn machine's transitions: what starting a turn and each outcome do to its live state.
+
+Each function takes the :class:`~lash_core.turn.live.Live` state and changes it in place:
+:func:`start` begins a turn (reading the cancel gate first under turn control), :func:`apply`
+applies one outcome (the model's answer, a tool round's attempts, retries and pending
+completions, a checkpoint's delivery), :func:`stop` ends the turn. Every refusal has happened
+before (in :class:`~lash_core.turn.machine.TurnMachine`), so nothing here checks its input.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from lash_core import codes
+from lash_core.effects.commands import (
+    AwaitEventCommand,
+    CheckpointCommand,
+    ExecCodeCommand,
+    LlmCallCommand,
+    PeekAwaitEventCommand,
+    SleepCommand,
+    SyncExecutionEnvironmentCommand,
+    ToolAttemptCommand,
+)
+from lash_core.effects.errors import ControllerError
+from lash_core.effects.invocation import EffectKind, Invocation
+from lash_core.effects.llm import (
+    LlmCallError,
+    LlmRequest,
+    LlmResponse,
+    Message,
+    Role,
+    StopReason,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+)
+from lash_core.effects.outcomes import (
+    AwaitEventOutcome,
+    CheckpointOutcome,
+    EffectOutcome,
+    ExecCodeOutcome,
+    LlmCallOutcome,
+    PeekAwaitEventOutcome,
+    SleepOutcome,
+    SyncExecutionEnvironmentOutcome,
+    ToolAttemptOutcome,
+)
+from lash_core.effects.replay_keys import child_effect_invocation, turn_cancel_start_gate_invocation
+from lash_core.effects.tools import (
+    CheckpointKind,
+    PreparedToolCall,
+    TimeoutPolicy,
+    ToolAttemptLaunchDone,
+)
+from lash_core.errors import LashError
+from lash_core.resolution import ResolutionErr, ResolutionOk, ResolutionTimeout
+from lash_core.turn.events import (
+    ProgressEvent,
+    TextEvent,
+    ToolCallFinishedEvent,
+    ToolCallStartedEvent,
+    TurnCompleted,
+    TurnOutcome,
+    TurnOutcomeEvent,
+    TurnResult,
+    TurnStopped,
+    TurnStopReason,
+    UsageEvent,
+)
+from lash_core.turn.gate import GateCancelRequested, cancel_message, decode_gate
+from lash_core.turn.live import Call, Live, ToolRound, invocation_key
+from lash_core.turn.state import (
+    CallKind,
+    CheckingGate,
+    TurnDone,
+    WaitingCheckpoint,
+    WaitingLlm,
+    WaitingSync,
+)
+from lash_core.wire import Err, JsonValue
+
+__all__ = ["apply", "start", "stop"]
+
+_CONTEXT_OVERFLOW_PERCENT: Final = 95
+
+
+def _finish(d: Live, outcome: TurnOutcome) -> None:
+    result = TurnResult(outcome, d.messages, d.usage, d.protocol_iteration, d.turn_causes)
+    d.event(TurnOutcomeEvent(outcome))
+    d.phase = TurnDone(result)
+    d.outbox = {}
+    d.inflight = {}
+    d.waiting = {}
+
+
+def stop(
+    d: Live,
+    reason: TurnStopReason,
+    *,
+    detail: str | None = None,
+    error: ControllerError | None = None,
+) -> None:
+    _finish(d, TurnStopped(reason, detail, error))
+
+
+def start(d: Live) -> None:
+    """Read the cancel gate first if there is one, else start the first iteration."""
+    gate = d.cancel_gate
+    if gate is None:
+        return _start_iteration(d)
+    d.emit(turn_cancel_start_gate_invocation(d.session_id, d.turn_id), PeekAwaitEventCommand(gate))
+    d.phase = CheckingGate()
+    return None
+
+
+def _on_start_gate(d: Live, outcome: PeekAwaitEventOutcome) -> None:
+    """A cancel already on the gate stops the turn before it runs anything."""
+    terminal = outcome.resolution
+    if terminal is None:
+        return _start_iteration(d)
+    try:
+        winner = decode_gate(terminal)
+    except LashError as exc:
+        error = ControllerError(exc.code, exc.message)
+        return stop(d, TurnStopReason.RUNTIME_ERROR, detail="turn_control", error=error)
+    if isinstance(winner, GateCancelRequested):
+        error = ControllerError(codes.TURN_CANCELLED, cancel_message(winner.cancellation))
+        return stop(d, TurnStopReason.CANCELLED, error=error)
+    error = ControllerError(
+        codes.TURN_CANCEL_GATE_INVALID_TERMINAL,
+        "the cancel gate is already sealed: this turn completed in an earlier run",
+    )
+    return stop(d, TurnStopReason.RUNTIME_ERROR, detail="turn_control", error=error)
+
+
+def _advance_iteration(d: Live) -> None:
+    """Move to the next protocol iteration, report progress and prepare it."""
+    d.protocol_iteration += 1
+    d.event(ProgressEvent(d.protocol_iteration, d.messages[d.progress_cursor :]))
+    d.progress_cursor = len(d.messages)
+    _start_iteration(d)
+
+
+def _start_iteration(d: Live) -> None:
+    """Sync the execution environment if due, else start the model call."""
+    config = d.config
+    if d.protocol_iteration >= config.max_iterations:
+        return stop(d, TurnStopReason.MAX_ITERATIONS)
+    if config.sync_execution_environment and d.synced_iteration != d.protocol_iteration:
+        invocation = d.turn_effect(EffectKind.SYNC_EXECUTION_ENVIRONMENT)
+        d.emit(invocation, SyncExecutionEnvironmentCommand(d.synced_iteration is not None))
+        d.phase = WaitingSync()
+        return None
+    return _start_llm(d)
+
+
+def _start_llm(d: Live) -> None:
+    config = d.config
+    request = LlmRequest(
+        config.model, d.messages + d.transient, d.tools, d.system, config.max_output_tokens
+    )
+    invocation = d.turn_effect(EffectKind.LLM_CALL)
+    d.emit(invocation, LlmCallCommand(request))
+    d.phase = WaitingLlm(request, invocation)
+    d.transient = ()
+
+
+def _llm_attempt(first: Invocation, attempt: int) -> Invocation:
+    if attempt == 1:
+        return first
+    suffix = f"attempt:{attempt}"
+    return child_effect_invocation(
+        first, f"{first.effect_id}:{suffix}", EffectKind.LLM_CALL, suffix
+    )
+
+
+def _llm_sleep(first: Invocation, attempt: int) -> Invocation:
+    suffix = f"attempt:{attempt}:sleep"
+    return child_effect_invocation(first, f"{first.effect_id}:{suffix}", EffectKind.SLEEP, suffix)
+
+
+# -- applying outcomes -----------------------------------------------------------------------
+
+
+def apply(d: Live, key: str, outcome: EffectOutcome) -> None:
+    """Apply the outcome of the handed-out envelope with replay key ``key``."""
+    phase = d.phase
+    if type(phase) is ToolRound:
+        return _on_tool_outcome(d, phase, key, outcome)
+    if isinstance(outcome, SyncExecutionEnvironmentOutcome):
+        return _on_sync(d, outcome)
+    if isinstance(outcome, PeekAwaitEventOutcome):
+        return _on_start_gate(d, outcome)
+    if isinstance(phase, WaitingLlm):
+        if isinstance(outcome, SleepOutcome):
+            attempt = phase.attempt + 1
+            d.emit(_llm_attempt(phase.first, attempt), LlmCallCommand(phase.request))
+            d.phase = WaitingLlm(phase.request, phase.first, attempt)
+            return None
+        assert isinstance(outcome, LlmCallOutcome)
+        return _on_llm(d, phase, outcome)
+    assert isinstance(phase, WaitingCheckpoint) and isinstance(outcome, CheckpointOutcome)
+    return _on_checkpoint(d, phase, outcome)
+
+
+def _on_sync(d: Live, outcome: SyncExecutionEnvironmentOutcome) -> None:
+    result = outcome.result
+    if isinstance(result, Err):
+        error = ControllerError(codes.RECONFIGURE_FAILED, result.error)
+        return stop(d, TurnStopReason.RUNTIME_ERROR, detail="execution_environment", error=error)
+    d.synced_iteration = d.protocol_iteration
+    if result.value is not None:
+        d.system, d.tools = result.value.system_prompt, result.value.tool_specs
+    return _start_llm(d)
+
+
+def _on_llm(d: Live, phase: WaitingLlm, outcome: LlmCallOutcome) -> None:
+    result = outcome.result
+    if isinstance(result, Err):
+        return _on_llm_error(d, phase, result.error)
+    response: LlmResponse = result.value
+    d.usage = d.usage + response.usage
+    d.event(UsageEvent(response.usage, d.usage))
+    reason = response.stop_reason
+    limit = d.config.max_context_tokens
+    if (
+        reason is StopReason.OUTPUT_LIMIT
+        and limit is not None
+        and response.usage.output_tokens == 0
+        and response.usage.input_tokens * 100 >= limit * _CONTEXT_OVERFLOW_PERCENT
+    ):
+        reason = StopReason.CONTEXT_OVERFLOW
+    if reason is StopReason.OUTPUT_LIMIT:
+        return stop(d, TurnStopReason.INCOMPLETE, detail=reason.value)
+    if reason in (
+        StopReason.CONTENT_FILTER,
+        StopReason.CONTEXT_OVERFLOW,
+        StopReason.PROVIDER_ERROR,
+    ):
+        return stop(d, TurnStopReason.PROVIDER_ERROR, detail=reason.value)
+    if reason is StopReason.CANCELLED:
+        return stop(d, TurnStopReason.CANCELLED, detail=reason.value)
+    message = response.message
+    texts: list[str] = []
+    calls: list[ToolCallPart] = []
+    for part in message.parts:
+        if isinstance(part, ToolCallPart):
+            calls.append(part)
+        elif isinstance(part, TextPart):
+            texts.append(part.text)
+    if texts and not outcome.text_streamed:
+        text = "".join(texts)
+        if text:
+            d.event(TextEvent(text))
+    d.messages = (*d.messages, message)
+    if calls:
+        return _start_round(d, calls)
+    if d.config.checkpoint_before_completion:
+        return _start_checkpoint(d, CheckpointKind.BEFORE_COMPLETION, message)
+    return _finish(d, TurnCompleted(message))
+
+
+def _on_llm_error(d: Live, phase: WaitingLlm, error: LlmCallError) -> None:
+    policy = d.config.model_retry
+    if error.retryable and phase.attempt < policy.max_attempts:
+        command = SleepCommand(policy.delay_ms(phase.attempt))
+        return d.emit(_llm_sleep(phase.first, phase.attempt), command)
+    controller = ControllerError(error.code or codes.TURN_LLM_CALL_FAILED, error.message)
+    return stop(d, TurnStopReason.PROVIDER_ERROR, detail=error.kind.value, error=controller)
+
+
+# -- tool rounds -----------------------------------------------------------------------------
+
+
+def _error_output(code: str, message: str) -> JsonValue:
+    return {"code": code, "message": message}
+
+
+def _invalid_calls(calls: list[ToolCallPart]) -> str | None:
+    seen: set[str] = set()
+    for call in calls:
+        if not call.call_id.strip():
+            return f"tool call to {call.tool_name!r} has an empty call id"
+        if call.call_id in seen:
+            return f"tool call id {call.call_id!r} is used twice"
+        seen.add(call.call_id)
+    return None
+
+
+def _code_args(args: JsonValue, default_language: str) -> tuple[str, str] | None:
+    if not isinstance(args, dict):
+        return None
+    code, language = args.get("code"), args.get("language", default_language)
+    if not isinstance(code, str) or not isinstance(language, str):
+        return None
+    return language, code
+
+
+def _start_round(d: Live, calls: list[ToolCallPart]) -> None:
+    """Start every call of the model's response: tool attempts and code runs, concurrently."""
+    problem = _invalid_calls(calls)
+    if problem is not None:
+        error = ControllerError(codes.TURN_INVALID_TOOL_CALL, problem)
+        return stop(d, TurnStopReason.RUNTIME_ERROR, error=error)
+    code_tool = d.config.code_tool_name
+    batch: Invocation | None = None
+    if any(c.tool_name != code_tool for c in calls):
+        batch = d.turn_effect(EffectKind.TOOL_BATCH)
+    waiting = d.waiting
+    phase = ToolRound([], batch)
+    round_calls = phase.calls
+    index = 0
+    for call in calls:
+        d.event(ToolCallStartedEvent(call.call_id, call.tool_name, call.args))
+        if call.tool_name == code_tool:
+            parsed = _code_args(call.args, d.config.code_language)
+            if parsed is None:
+                output = _error_output(
+                    codes.TURN_EXEC_ARGS_INVALID,
+                    'code tool arguments must be {"code": str, "language"?: str}',
+                )
+                result = ToolResultPart(call.call_id, call.tool_name, output, True)
+                round_calls.append(Call(call, CallKind.CODE, result=result))
+                continue
+            invocation = d.turn_effect(EffectKind.EXEC_CODE)
+            d.emit(invocation, ExecCodeCommand(*parsed))
+            key = invocation_key(invocation)
+            waiting[key] = len(round_calls)
+            round_calls.append(Call(call, CallKind.CODE, waiting=key))
+            continue
+        suffix = f"child:{index}:{call.call_id}"
+        index += 1
+        key = _attempt(d, phase, call, suffix, 1)
+        waiting[key] = len(round_calls)
+        round_calls.append(Call(call, CallKind.TOOL, suffix, key))
+    d.phase = phase
+    return _maybe_settle(d, phase)
+
+
+def _attempt(d: Live, phase: ToolRound, call: ToolCallPart, suffix: str, n: int) -> str:
+    """Emit attempt ``n`` of ``call`` (replay suffix ``suffix``); returns its replay key."""
+    assert phase.children is not None  # a round with tool calls has a batch
+    invocation = phase.children.tool_attempt(suffix, n)
+    prepared = PreparedToolCall(call.call_id, call.tool_name, call.tool_name, call.args)
+    command = ToolAttemptCommand(
+        call=prepared, attempt=n, max_attempts=d.config.tool_retry.max_attempts
+    )
+    d.emit(invocation, command)
+    return invocation_key(invocation)
+
+
+def _on_tool_outcome(d: Live, phase: ToolRound, key: str, outcome: EffectOutcome) -> None:
+    index = d.waiting.pop(key)
+    c = phase.calls[index]
+    if isinstance(outcome, ToolAttemptOutcome):
+        children, suffix = phase.children, c.replay_suffix
+        assert children is not None and suffix is not None
+        launch = outcome.launch
+        if isinstance(launch, ToolAttemptLaunchDone):
+            record = launch.record
+            policy = d.config.tool_retry
+            if record.success or c.attempt >= policy.max_attempts:
+                c.settle(record.model_return, not record.success, record.duration_ms)
+            else:
+                sleep = children.tool_retry_sleep(suffix, c.attempt)
+                d.emit(sleep, SleepCommand(policy.delay_ms(c.attempt)))
+                c.waiting = invocation_key(sleep)
+        else:
+            wait = children.pending_completion(c.call.call_id)
+            d.emit(wait, AwaitEventCommand(launch.key))
+            c.waiting = invocation_key(wait)
+            c.pending = launch.pending
+            c.duration_ms = launch.duration_ms
+    elif isinstance(outcome, ExecCodeOutcome):
+        if isinstance(outcome.result, Err):
+            c.settle(_error_output(codes.TURN_EXEC_FAILED, outcome.result.error), True, 0)
+        else:
+            response = outcome.result.value
+            output: JsonValue = {"output": response.output, "result": response.result}
+            c.settle(output, response.is_error, 0)
+    elif isinstance(outcome, SleepOutcome):
+        assert c.replay_suffix is not None
+        c.attempt += 1
+        c.waiting = _attempt(d, phase, c.call, c.replay_suffix, c.attempt)
+    else:
+        assert isinstance(outcome, AwaitEventOutcome)
+        resolution = outcome.resolution
+        call_id = c.call.call_id
+        if isinstance(resolution, ResolutionOk):
+            c.settle(resolution.payload, False, c.duration_ms)
+        elif isinstance(resolution, ResolutionErr):
+            payload = resolution.payload
+            c.settle(_error_output(payload.code, payload.message), True, c.duration_ms)
+        elif isinstance(resolution, ResolutionTimeout):
+            message = f"tool call {call_id!r} did not complete before its deadline"
+            error = _error_output(codes.TOOL_COMPLETION_TIMEOUT, message)
+            c.settle(error, True, c.duration_ms)
+            pending = c.pending
+            if pending is not None and pending.on_timeout is TimeoutPolicy.FAIL_TURN:
+                c.failure = ControllerError(codes.TOOL_COMPLETION_TIMEOUT, message)
+        else:
+            message = f"tool call {call_id!r} was cancelled before it completed"
+            error = _error_output(codes.TOOL_COMPLETION_CANCELLED, message)
+            c.settle(error, True, c.duration_ms)
+    if c.waiting is not None:
+        d.waiting[c.waiting] = index
+    return _maybe_settle(d, phase)
+
+
+def _maybe_settle(d: Live, phase: ToolRound) -> None:
+    """Once every call settled, apply the results in call order."""
+    if d.waiting:
+        return None
+    results: list[ToolResultPart] = []
+    failure: ControllerError | None = None
+    for c in phase.calls:
+        result = c.result
+        assert result is not None
+        results.append(result)
+        d.event(
+            ToolCallFinishedEvent(
+                result.call_id, result.tool_name, result.output, result.is_error, c.duration_ms
+            )
+        )
+        if failure is None:
+            failure = c.failure
+    if failure is not None:
+        return stop(d, TurnStopReason.RUNTIME_ERROR, detail="tool_completion", error=failure)
+    d.messages = (*d.messages, Message(Role.TOOL, tuple(results)))
+    if d.config.checkpoint_after_work:
+        return _start_checkpoint(d, CheckpointKind.AFTER_WORK, None)
+    return _advance_iteration(d)
+
+
+# -- checkpoints -----------------------------------------------------------------------------
+
+
+def _start_checkpoint(d: Live, kind: CheckpointKind, final: Message | None) -> None:
+    d.emit(d.turn_effect(EffectKind.CHECKPOINT), CheckpointCommand(kind))
+    d.phase = WaitingCheckpoint(kind, final)
+
+
+def _on_checkpoint(d: Live, phase: WaitingCheckpoint, outcome: CheckpointOutcome) -> None:
+    result = outcome.result
+    if isinstance(result, Err):
+        return stop(d, TurnStopReason.RUNTIME_ERROR, detail="checkpoint", error=result.error)
+    delivery = result.value
+    delivered = (
+        delivery.committed_user_messages
+        or delivery.messages
+        or delivery.transient_messages
+        or delivery.turn_causes
+    )
+    if delivered:
+        d.messages = d.messages + delivery.committed_user_messages + delivery.messages
+        d.transient = delivery.transient_messages
+        d.turn_causes = d.turn_causes + delivery.turn_causes
+        return _advance_iteration(d)
+    if phase.checkpoint is CheckpointKind.BEFORE_COMPLETION and phase.final is not None:
+        return _finish(d, TurnCompleted(phase.final))
+    return _advance_iteration(d)
