@@ -18,6 +18,7 @@ before the driver gives up control. The hosts use the same protocol in a form wi
 from __future__ import annotations
 
 import enum
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Final, Generic, NamedTuple, Protocol, TypeAlias, TypeVar
 
@@ -393,9 +394,12 @@ class AwaitEventRegistry:
         self._signer = signer
         self._archive_limit = archive_limit
         self._mint_cache = mint_cache
-        # key_id -> the key object this registry minted (oldest first). A presented key that IS
-        # one of these objects was signed here and cannot have been altered (keys are frozen).
+        # key_id -> the key object this registry minted. A presented key that IS one of these
+        # objects was signed here and cannot have been altered (keys are frozen). Their ids,
+        # oldest first, in a queue: evicting the oldest is O(1) (taking the first key of a dict
+        # that has had many deletions walks over their empty slots).
         self._minted: dict[str, AwaitEventKey] = {}
+        self._minted_order: deque[str] = deque()
         self._shards: dict[str | None, _Shard] = {}
         self._revoked: set[str] = set()
         # Waiters begun with begin_wait, by id, and the ids their events report.
@@ -478,11 +482,15 @@ class AwaitEventRegistry:
                 f"session {sid!r} was revoked: no keys are minted for it",
             )
         key = self._signer.mint(scope, wait)
-        minted = self._minted
         if self._mint_cache:
-            if key.key_id not in minted and len(minted) >= self._mint_cache:
-                del minted[next(iter(minted))]
-            minted[key.key_id] = key
+            minted = self._minted
+            key_id = key.key_id
+            if key_id not in minted:
+                order = self._minted_order
+                if len(order) >= self._mint_cache:
+                    del minted[order.popleft()]
+                order.append(key_id)
+            minted[key_id] = key
         return key
 
     def _find(self, key: AwaitEventKey, create: bool) -> _Entry | None:

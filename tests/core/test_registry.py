@@ -553,3 +553,20 @@ def test_both_forms_share_a_key_and_each_waiter_is_told_its_own_way() -> None:
     assert reg.is_waiter_woken(by_id)
     assert reg.cancel_session("session").wake == frozenset()
     assert reg.end_wait(by_id, WaitEnd.WOKEN).value == ok(2)
+
+
+def test_mint_cache_eviction_is_first_in_first_out_and_bounded() -> None:
+    """Regression: evicting from a full mint cache took the first key of a dict with many
+    deleted slots (``del d[next(iter(d))]``), a walk over the deletions on every mint. The cache
+    is now a queue of ids beside the dict: both stay at the bound, oldest evicted first."""
+    signer = CountingSigner(SECRET)
+    reg = AwaitEventRegistry(signer, mint_cache=3)
+    keys = [reg.mint(TURN, ToolCompletion(f"call-{i}")) for i in range(50)]
+    keys[47] = reg.mint(TURN, ToolCompletion("call-47"))  # re-minted: no new slot
+    assert len(reg._minted) == len(reg._minted_order) == 3
+    assert list(reg._minted_order) == [k.key_id for k in keys[47:]]
+    for key in keys[47:]:
+        reg.peek(key)
+    assert signer.verifications == 0
+    reg.peek(keys[46])
+    assert signer.verifications == 1
