@@ -581,9 +581,9 @@ class AwaitEventRegistry:
                 raise _revoked_error()
         if not trusted and not self._signer.verify(key):
             raise _revoked_error()
-        if shard is not None and shard.retired is not None:
-            if _fingerprint(key_id) in shard.retired:
-                raise _retired_error(self._retain_recent)
+        retired = None if shard is None else shard.retired
+        if retired is not None and _fingerprint(key_id) in retired:
+            raise _retired_error(self._retain_recent)
         if not create:
             return None
         if shard is None:
