@@ -46,7 +46,6 @@ from lash_core.scope import (
     TurnTerminal,
     WaitIdentity,
 )
-from lash_core.wire import to_json, to_wire
 
 SECRET = bytes(range(32))
 OTHER_SECRET = bytes(range(1, 33))
@@ -129,7 +128,7 @@ class RegistryMachine(RuleBasedStateMachine):
     (materialised) keys, revoked sessions, waiters (by model id, each parked with an event that
     records the id when the registry sets it)."""
 
-    RETAIN = 3
+    RETAIN = 2
     """The registry's ``retain_recent`` (small, so retirement happens often)."""
 
     keys = Bundle("keys")
@@ -284,13 +283,6 @@ class RegistryMachine(RuleBasedStateMachine):
         assert self._snapshot() == before
         self._refused(self.registry.peek, bad, codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED)
         self._refused(self._park, bad, codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED)
-
-    @rule(key=keys, form=st.sampled_from(["json", "dict", "none"]))
-    def present_undecoded(self, key: AwaitEventKey, form: str) -> None:
-        undecoded: Any = {"json": to_json(key), "dict": to_wire(key), "none": None}[form]
-        self._refused(lambda k: self.registry.resolve(k, ok(1)), undecoded, KEY_TYPE)
-        self._refused(self.registry.peek, undecoded, KEY_TYPE)
-        self._refused(self._park, undecoded, KEY_TYPE)
 
     @rule(key=keys)
     def peek(self, key: AwaitEventKey) -> None:
@@ -468,7 +460,6 @@ class UnboundedRegistryMachine(RegistryMachine):
 
 
 RETIRED = codes.AWAIT_EVENT_RETIRED
-KEY_TYPE = codes.AWAIT_EVENT_KEY_TYPE
 CLOSED = codes.AWAIT_EVENT_SESSION_CLOSED
 
 TestRegistryMachine = RegistryMachine.TestCase
