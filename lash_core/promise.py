@@ -270,11 +270,14 @@ class _Entry:
     waiters: Waiter[Wakeable] | list[Waiter[Wakeable]] | None
 
 
+_FINGERPRINT_MASK: Final = (1 << 64) - 1
+
+
 def _fingerprint(key_id: str) -> int:
-    """64 bits of a key id (a hex SHA-256, so uniformly distributed); never 0 (the empty slot).
-    A key id that is not hex (a well-formed but forged key) is never looked up here: keys are
-    verified first."""
-    return int(key_id[:16], 16) or 1
+    """64 bits of a key id, never 0 (the empty slot): the string's own hash, which Python
+    computed when the id was first used as a dict key and keeps on the string. It is stable
+    for the life of the process, which is all an in-memory registry needs."""
+    return (hash(key_id) & _FINGERPRINT_MASK) or 1
 
 
 class _Retired:
@@ -301,28 +304,34 @@ class _Retired:
             i = (i + 1) & mask
 
     def add(self, fp: int) -> None:
-        if 3 * (self.count + 1) > 2 * len(self.slots):
-            old = self.slots
-            self.slots = array("Q", bytes(16 * len(old)))
-            self.count = 0
-            for held in old:
-                if held:
-                    self._insert(held)
-        self._insert(fp)
-
-    def _insert(self, fp: int) -> None:
         slots = self.slots
-        mask = len(slots) - 1
+        size = len(slots)
+        if 3 * (self.count + 1) > 2 * size:
+            self._grow()
+            slots = self.slots
+            size = len(slots)
+        mask = size - 1
         i = fp & mask
         while True:
             held = slots[i]
-            if held == fp:
-                return
             if held == 0:
                 slots[i] = fp
                 self.count += 1
                 return
+            if held == fp:
+                return
             i = (i + 1) & mask
+
+    def _grow(self) -> None:
+        old = self.slots
+        slots = self.slots = array("Q", bytes(16 * len(old)))
+        mask = len(slots) - 1
+        for held in old:
+            if held:
+                i = held & mask
+                while slots[i]:
+                    i = (i + 1) & mask
+                slots[i] = held
 
 
 class _Shard:
@@ -598,14 +607,12 @@ class AwaitEventRegistry:
 
     def _keep(self, entry: _Entry) -> None:
         """``entry`` just got its terminal: it joins the recent window, and the oldest terminal
-        beyond the window is retired."""
+        beyond the window is retired: its entry is dropped, its key id's fingerprint kept."""
         recent = self._recent
         recent[entry] = None
-        if len(recent) > self._retain_recent:
-            self._retire(recent.popitem(last=False)[0])
-
-    def _retire(self, entry: _Entry) -> None:
-        key = entry.key
+        if len(recent) <= self._retain_recent:
+            return
+        key = recent.popitem(last=False)[0].key
         # The shard exists: closing or revoking a session takes its entries out of the window.
         shard = self._shards[key.scope.session_id]
         entries = shard.entries

@@ -43,11 +43,10 @@ def _drop_one_wake(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _retire_without_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
     # A retired key is dropped without a trace: a duplicate resolve is accepted again.
-    def retire(self: promise.AwaitEventRegistry, entry: promise._Entry) -> None:
-        shard = self._shards[entry.key.scope.session_id]
-        del shard.entries[entry.key.key_id]
+    def add(self: promise._Retired, fp: int) -> None:
+        pass
 
-    monkeypatch.setattr(promise.AwaitEventRegistry, "_retire", retire)
+    monkeypatch.setattr(promise._Retired, "add", add)
 
 
 def _close_leaves_terminals(monkeypatch: pytest.MonkeyPatch) -> None:
