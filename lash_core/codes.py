@@ -27,6 +27,9 @@ INVALID_AWAIT_EVENT_SESSION_ID: Final = "invalid_await_event_session_id"
 AWAIT_EVENT_WAITER_UNKNOWN: Final = "await_event_waiter_unknown"
 AWAIT_EVENT_WAITER_NOT_WOKEN: Final = "await_event_waiter_not_woken"
 AWAIT_EVENT_INVALID_RESOLUTION: Final = "await_event_invalid_resolution"
+AWAIT_EVENT_KEY_TYPE: Final = "await_event_key_type"
+AWAIT_EVENT_RETIRED: Final = "await_event_retired"
+AWAIT_EVENT_SESSION_CLOSED: Final = "await_event_session_closed"
 TURN_CONTROL_WAIT_CANCELLED: Final = "turn_control_wait_cancelled"
 TURN_CONTROL_WAIT_TIMEOUT: Final = "turn_control_wait_timeout"
 TURN_CONTROL_WAIT_ABANDONED: Final = "turn_control_wait_abandoned"
@@ -156,13 +159,20 @@ CODES: Final[dict[str, str]] = {
     AWAIT_EVENT_KEY_MATERIAL_INVALID: "`KeySigner.sign` was given material that is not bytes.",
     AWAIT_EVENT_UNKNOWN_OR_REVOKED: "The key is not one this registry signed, does not match the "
     "promise it names, or its session was revoked.",
-    INVALID_AWAIT_EVENT_SESSION_ID: "A session id given to revoke or cancel is blank.",
-    AWAIT_EVENT_WAITER_UNKNOWN: "A waiter is not parked in this registry (its id was never "
-    "issued, or its wait already ended).",
+    INVALID_AWAIT_EVENT_SESSION_ID: "A session id given to revoke, close or cancel is blank.",
+    AWAIT_EVENT_WAITER_UNKNOWN: "A waiter given to end_parked is not a parked wait of this "
+    "registry (not a Waiter, or its wait already ended).",
     AWAIT_EVENT_WAITER_NOT_WOKEN: "A parked waiter was ended as woken before the registry woke "
     "it; end it as cancelled or deadline instead.",
     AWAIT_EVENT_INVALID_RESOLUTION: "A resolution is not one of ok, err, timeout or cancelled, "
     "or its ok payload is not JSON.",
+    AWAIT_EVENT_KEY_TYPE: "Something that is not an AwaitEventKey (a JSON text or dict not yet "
+    "decoded) was presented as a key; decode it with from_json(AwaitEventKey, text).",
+    AWAIT_EVENT_RETIRED: "The key was resolved long ago and its terminal was retired from "
+    "memory (beyond the registry's retain_recent window): it stays resolved, but its terminal "
+    "can no longer be read.",
+    AWAIT_EVENT_SESSION_CLOSED: "A parked wait's session was closed (close_session) while it "
+    "waited; its promises were dropped.",
     TURN_CONTROL_WAIT_CANCELLED: "A wait on a turn-control key (cancel gate or terminal) was "
     "cancelled; nothing was written to the key.",
     TURN_CONTROL_WAIT_TIMEOUT: "A wait on a turn-control key reached its deadline; nothing was "

@@ -318,7 +318,7 @@ class InlineHost(AwaitEventResolver):
 
     def resolve_await_event(self, key: AwaitEventKey, resolution: Resolution) -> ResolveOutcome:
         """Resolve ``key``; the first resolution wins. Wakes its parked waiters."""
-        return self._registry.resolve_and_wake(key, resolution)
+        return self._registry.resolve(key, resolution)
 
     def peek_await_event(self, key: AwaitEventKey) -> Resolution | None:
         """The key's terminal, or ``None`` (``await_event_unknown_or_revoked`` if refused)."""
@@ -328,11 +328,11 @@ class InlineHost(AwaitEventResolver):
         """Revoke a session: its keys are refused and its waiters fail. Returns whether it was
         newly revoked."""
         # Every waiter of this host was parked with its event, which the registry sets.
-        return self._registry.revoke_session(session_id).value
+        return self._registry.revoke_session(session_id)
 
     def cancel_await_events_for_session(self, session_id: str) -> int:
         """Cancel a session's pending waits (not turn control). Returns how many."""
-        return self._registry.cancel_session(session_id).value
+        return self._registry.cancel_session(session_id)
 
     def resolve_threadsafe(self, key: AwaitEventKey, resolution: Resolution) -> ResolveOutcome:
         """:meth:`resolve_await_event` from another OS thread (blocks until the loop ran it)."""
@@ -391,7 +391,8 @@ class InlineHost(AwaitEventResolver):
             with contextlib.suppress(LashError):
                 registry.end_parked(waiter, WaitEnd.CANCELLED)
             raise
-        return registry.end_parked(waiter, None, cancel is not None and cancel.cancelled)
+        cancelled = cancel is not None and cancel.cancelled
+        return registry.end_parked(waiter, WaitEnd.CANCELLED if cancelled else WaitEnd.DEADLINE)
 
     # -- effects -----------------------------------------------------------------------------
 

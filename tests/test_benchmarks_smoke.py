@@ -13,6 +13,8 @@ FIGURES = {
     "envelope_canonical",
     "registry_resolve",
     "revoke_scaling",
+    "mint_scaling",
+    "registry_retired_memory",
     "turn_core_per_effect",
     "turn_linearity",
     "store_durable_effect",
