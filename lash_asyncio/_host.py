@@ -136,3 +136,8 @@ class InlineEffectHost(InlineHost):
             previous,
             allow_process_lifetime_completion_keys=allow_process_lifetime_completion_keys,
         )
+
+    def _natively_cancelled(self) -> bool:
+        # A task being cancelled counts its pending cancel requests (Python 3.11+).
+        task = asyncio.current_task()
+        return task is None or task.cancelling() > 0

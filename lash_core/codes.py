@@ -163,7 +163,8 @@ CODES: Final[dict[str, str]] = {
     "effect (for example a sleep executor asked to run a tool call).",
     RUNTIME_EFFECT_SLEEP_CANCELLED: "A sleep effect was cancelled through its cancel token.",
     RUNTIME_EFFECT_HANDLER_FAILED: "A user handler raised an exception that is not a library "
-    "error; the message names the effect kind and the exception.",
+    "error (or the loop's own cancellation while nothing cancelled its task); the message "
+    "names the effect kind and the exception.",
     RUNTIME_EFFECT_INVOCATION_SUBJECT: "An envelope's subject is not an effect, or its effect id "
     "is blank.",
     RUNTIME_EFFECT_INVOCATION_KIND: "An envelope's subject kind differs from its command kind.",

@@ -353,14 +353,27 @@ def check_outcome(envelope: EffectEnvelope, outcome: object) -> EffectOutcome:
     return outcome  # type: ignore[return-value]
 
 
-def handler_failure(kind: str, exc: Exception) -> LashError:
+def handler_failure(kind: str, exc: BaseException) -> LashError:
     """A handler's exception as a library error (its own code if it is one)."""
     if isinstance(exc, LashError):
         return exc
+    if not isinstance(exc, Exception):
+        return LashError(
+            codes.RUNTIME_EFFECT_HANDLER_FAILED,
+            f"{kind} handler raised {type(exc).__name__}, but nothing cancelled it",
+        )
     return LashError(
         codes.RUNTIME_EFFECT_HANDLER_FAILED,
         f"{kind} handler raised {type(exc).__name__}: {exc}",
     )
+
+
+def _always_propagates(exc: BaseException) -> bool:
+    """``KeyboardInterrupt``, ``SystemExit`` and ``GeneratorExit`` (alone or in a group) are
+    never a handler's failure."""
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_always_propagates(inner) for inner in exc.exceptions)
+    return isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit)
 
 
 # -- the loop primitives a driver supplies ---------------------------------------------------
@@ -674,6 +687,11 @@ class InlineHost(AwaitEventResolver):
 
     # -- effects -----------------------------------------------------------------------------
 
+    def _natively_cancelled(self) -> bool:
+        """Whether the loop is cancelling the current task (a driver answers; by default every
+        ``BaseException`` a handler raises propagates)."""
+        return True
+
     def _sleep(self, duration_ms: int, cancel: CancelToken | None) -> Awaitable[None]:
         if cancel is None:
             return self._loop.sleep(duration_ms / 1000)  # the loop's own sleep, no frame of ours
@@ -707,6 +725,12 @@ class InlineHost(AwaitEventResolver):
             try:
                 outcome = await route.handler(envelope)
             except Exception as exc:
+                raise handler_failure(envelope.command.kind, exc) from exc
+            except BaseException as exc:
+                # The loop's cancellation (or another BaseException) that is not a cancel of
+                # this task is the handler's failure, not the turn's end.
+                if _always_propagates(exc) or self._natively_cancelled():
+                    raise
                 raise handler_failure(envelope.command.kind, exc) from exc
             return check_outcome(envelope, outcome)
         if isinstance(route, PeekRoute):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
@@ -81,6 +82,18 @@ class _TrioTaskGroup:
         return task
 
 
+def _first_exit(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The first ``KeyboardInterrupt`` or ``SystemExit`` in ``group`` (nested groups included)."""
+    for exc in group.exceptions:
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = _first_exit(exc)
+            if found is not None:
+                return found
+    return None
+
+
 class TrioPrimitives:
     """:class:`lash_core.host.LoopPrimitives` for trio (any ``trio.abc.Clock``, so
     ``MockClock(autojump_threshold=0)`` gives virtual time)."""
@@ -126,8 +139,17 @@ class TrioPrimitives:
 
     @contextlib.asynccontextmanager
     async def open_task_group(self) -> AsyncIterator[TaskGroup]:
-        async with trio.open_nursery() as nursery:
-            yield _TrioTaskGroup(nursery)
+        try:
+            async with trio.open_nursery() as nursery:
+                yield _TrioTaskGroup(nursery)
+        except BaseExceptionGroup as group:
+            # As asyncio's TaskGroup does: KeyboardInterrupt and SystemExit leave the group as
+            # themselves (the first one, if several tasks raised), so `sys.exit(3)` in a handler
+            # still exits with status 3.
+            exit_exc = _first_exit(group)
+            if exit_exc is None:
+                raise
+            raise exit_exc from None
 
     def call_threadsafe(self, fn: Callable[[], T]) -> T:
         if self._token is None:
@@ -162,3 +184,7 @@ class InlineEffectHost(InlineHost):
             previous,
             allow_process_lifetime_completion_keys=allow_process_lifetime_completion_keys,
         )
+
+    def _natively_cancelled(self) -> bool:
+        # A cancelled scope around the current task makes its effective deadline -inf.
+        return bool(trio.current_effective_deadline() == -math.inf)
