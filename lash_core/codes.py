@@ -37,6 +37,9 @@ RUNTIME_EFFECT_LOCAL_EXECUTOR_UNAVAILABLE: Final = "runtime_effect_local_executo
 RUNTIME_EFFECT_LOCAL_EXECUTOR_MISMATCH: Final = "runtime_effect_local_executor_mismatch"
 RUNTIME_EFFECT_SLEEP_CANCELLED: Final = "runtime_effect_sleep_cancelled"
 RUNTIME_EFFECT_HANDLER_FAILED: Final = "runtime_effect_handler_failed"
+HOST_WRONG_EVENT_LOOP: Final = "host_wrong_event_loop"
+RESOLVE_THREADSAFE_ON_LOOP_THREAD: Final = "resolve_threadsafe_on_loop_thread"
+RESOLVE_THREADSAFE_LOOP_NOT_RUNNING: Final = "resolve_threadsafe_loop_not_running"
 
 # -- envelopes -------------------------------------------------------------------------------
 RUNTIME_EFFECT_INVOCATION_SUBJECT: Final = "runtime_effect_invocation_subject"
@@ -165,6 +168,13 @@ CODES: Final[dict[str, str]] = {
     RUNTIME_EFFECT_HANDLER_FAILED: "A user handler raised an exception that is not a library "
     "error (or the loop's own cancellation while nothing cancelled its task); the message "
     "names the effect kind and the exception.",
+    HOST_WRONG_EVENT_LOOP: "A driver's host was used outside its event loop: the trio host "
+    "outside trio.run (under asyncio, say), or the asyncio host outside a running asyncio loop.",
+    RESOLVE_THREADSAFE_ON_LOOP_THREAD: "resolve_threadsafe was called on the host's own event "
+    "loop thread, where waiting for the loop would never end; call resolve_await_event there.",
+    RESOLVE_THREADSAFE_LOOP_NOT_RUNNING: "resolve_threadsafe found no loop to run on: the host "
+    "has not been used in a loop yet, or the loop it was last used in has finished or closed "
+    "(also while the call waited). Nothing was resolved.",
     RUNTIME_EFFECT_INVOCATION_SUBJECT: "An envelope's subject is not an effect, or its effect id "
     "is blank.",
     RUNTIME_EFFECT_INVOCATION_KIND: "An envelope's subject kind differs from its command kind.",

@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 
 import trio
 
+from lash_core import codes
+from lash_core.errors import LashError, LocalProtocolError
 from lash_core.host import InlineHost, TaskGroup, TaskHandle, WakeEvent
 
 __all__ = ["InlineEffectHost", "TrioPrimitives"]
@@ -19,6 +21,7 @@ T = TypeVar("T")
 # Looked up once: the wake path runs twice per resolve-to-wake round trip.
 _checkpoint = trio.lowlevel.checkpoint
 _current_task = trio.lowlevel.current_task
+_current_trio_token = trio.lowlevel.current_trio_token
 _reschedule = trio.lowlevel.reschedule
 _wait_task_rescheduled = trio.lowlevel.wait_task_rescheduled
 _ABORT_SUCCEEDED = trio.lowlevel.Abort.SUCCEEDED
@@ -104,8 +107,16 @@ class TrioPrimitives:
         self._token: trio.lowlevel.TrioToken | None = None
 
     def _bind(self) -> None:
-        if self._token is None:
-            self._token = trio.lowlevel.current_trio_token()
+        """Follow the current ``trio.run`` (a host used in a later run follows it there);
+        ``host_wrong_event_loop`` outside trio."""
+        try:
+            self._token = _current_trio_token()
+        except RuntimeError:
+            raise LocalProtocolError(
+                codes.HOST_WRONG_EVENT_LOOP,
+                "lash_trio's InlineEffectHost must be used inside trio.run "
+                "(under asyncio, use lash_asyncio.InlineEffectHost)",
+            ) from None
 
     new_event = _Wake
 
@@ -113,8 +124,7 @@ class TrioPrimitives:
         """Without a deadline, the calling task is registered with ``event`` at once and
         trio's own ``wait_task_rescheduled`` is returned: await it at once, in the same task
         (as the host does)."""
-        if self._token is None:
-            self._bind()
+        self._bind()
         if deadline is not None:
             return self._wait_until(event, deadline)
         assert type(event) is _Wake
@@ -128,17 +138,21 @@ class TrioPrimitives:
             await self.wait_event(event, None)
 
     def now(self) -> float:
+        self._bind()
         return trio.current_time()
 
     # trio's own coroutines, handed back: no frame of ours in the waiting task's stack.
     def sleep(self, seconds: float) -> Coroutine[Any, Any, None]:
+        self._bind()
         return trio.sleep(seconds)
 
     def checkpoint(self) -> Coroutine[Any, Any, None]:
+        self._bind()
         return _checkpoint()
 
     @contextlib.asynccontextmanager
     async def open_task_group(self) -> AsyncIterator[TaskGroup]:
+        self._bind()
         try:
             async with trio.open_nursery() as nursery:
                 yield _TrioTaskGroup(nursery)
@@ -152,12 +166,30 @@ class TrioPrimitives:
             raise exit_exc from None
 
     def call_threadsafe(self, fn: Callable[[], T]) -> T:
-        if self._token is None:
-            raise RuntimeError(
-                "this host has not run inside trio yet; call resolve_threadsafe after the host "
-                "has been used in trio.run (or construct it inside trio.run)"
+        token = self._token
+        try:
+            here: trio.lowlevel.TrioToken | None = _current_trio_token()
+        except RuntimeError:
+            here = None
+        if here is not None and (token is None or here is token):
+            raise LocalProtocolError(
+                codes.RESOLVE_THREADSAFE_ON_LOOP_THREAD,
+                "resolve_threadsafe was called on trio's own thread, where it would wait for "
+                "itself; call resolve_await_event there",
             )
-        return trio.from_thread.run_sync(fn, trio_token=self._token)
+        if token is None:
+            raise LashError(
+                codes.RESOLVE_THREADSAFE_LOOP_NOT_RUNNING,
+                "this host has not run inside trio yet; call resolve_threadsafe after the host "
+                "has been used in trio.run (or construct it inside trio.run)",
+            )
+        try:
+            return trio.from_thread.run_sync(fn, trio_token=token)
+        except trio.RunFinishedError:
+            raise LashError(
+                codes.RESOLVE_THREADSAFE_LOOP_NOT_RUNNING,
+                "the trio.run this host was last used in has finished; nothing was resolved",
+            ) from None
 
 
 class InlineEffectHost(InlineHost):
@@ -176,7 +208,7 @@ class InlineEffectHost(InlineHost):
         allow_process_lifetime_completion_keys: bool = False,
     ) -> None:
         primitives = TrioPrimitives()
-        with contextlib.suppress(RuntimeError):  # constructed outside trio.run: bound on first wait
+        with contextlib.suppress(LashError):  # constructed outside trio.run: bound on first use
             primitives._bind()
         super().__init__(
             primitives,
