@@ -41,6 +41,8 @@ HOST_WRONG_EVENT_LOOP: Final = "host_wrong_event_loop"
 RESOLVE_THREADSAFE_ON_LOOP_THREAD: Final = "resolve_threadsafe_on_loop_thread"
 RESOLVE_THREADSAFE_LOOP_NOT_RUNNING: Final = "resolve_threadsafe_loop_not_running"
 
+LLM_VALUE_INVALID: Final = "llm_value_invalid"
+
 # -- envelopes -------------------------------------------------------------------------------
 RUNTIME_EFFECT_INVOCATION_SUBJECT: Final = "runtime_effect_invocation_subject"
 RUNTIME_EFFECT_INVOCATION_KIND: Final = "runtime_effect_invocation_kind"
@@ -133,9 +135,10 @@ CODES: Final[dict[str, str]] = {
     "`path` names the first offending place.",
     CANONICAL_JSON_UNENCODABLE: "A value cannot be written as canonical JSON (a lone surrogate "
     "in a string, an object key that is not a string, or a Python object that is not JSON).",
-    MISSING_EXECUTION_SCOPE_ID: "An execution scope has a blank id (empty after trimming).",
-    INVALID_AWAIT_EVENT_WAIT_IDENTITY: "A wait identity has a blank field or a signal ordinal "
-    "of 0.",
+    MISSING_EXECUTION_SCOPE_ID: "An execution scope has a blank id (empty after trimming), or "
+    "an id that is not a str.",
+    INVALID_AWAIT_EVENT_WAIT_IDENTITY: "A wait identity has a blank field, a field of the wrong "
+    "type or a signal ordinal of 0.",
     AWAIT_EVENT_KEY_HASH: "The scope and wait of a key could not be hashed (their canonical "
     "JSON could not be written).",
     AWAIT_EVENT_SECRET_INVALID: "A signing secret is not bytes of at least 16 bytes.",
@@ -175,6 +178,9 @@ CODES: Final[dict[str, str]] = {
     RESOLVE_THREADSAFE_LOOP_NOT_RUNNING: "resolve_threadsafe found no loop to run on: the host "
     "has not been used in a loop yet, or the loop it was last used in has finished or closed "
     "(also while the call waited). Nothing was resolved.",
+    LLM_VALUE_INVALID: "A message, a message part or a tool spec was built with a field of the "
+    'wrong type (`Message("user", ...)`, a str among a message\'s parts); the message names '
+    "the field and what it expects.",
     RUNTIME_EFFECT_INVOCATION_SUBJECT: "An envelope's subject is not an effect, or its effect id "
     "is blank.",
     RUNTIME_EFFECT_INVOCATION_KIND: "An envelope's subject kind differs from its command kind.",
@@ -203,7 +209,9 @@ CODES: Final[dict[str, str]] = {
     "`sqlite_effect_replay_hash_conflict`).",
     TURN_CONFIG_INVALID: "A turn machine was given an unusable configuration (an empty model, "
     "max_iterations or a retry policy's max_attempts of 0, a negative delay), a blank session "
-    "or turn id, or restore() was given something other than a TurnState.",
+    "or turn id, or restore() was given something other than a TurnState; or a config field "
+    "or a turn machine argument has the wrong type (`TurnConfig(model=None)`, "
+    '`messages=["hello"]`).',
     TURN_UNKNOWN_REPLAY_KEY: "An outcome was sent to a turn machine for a replay key it does "
     "not await (never emitted, already answered, or not yet handed out by next()).",
     TURN_FINISHED: "An outcome or a cancel was sent to a turn machine whose turn is over.",
