@@ -42,6 +42,11 @@ RUNTIME_EFFECT_LOCAL_EXECUTOR_UNAVAILABLE: Final = "runtime_effect_local_executo
 RUNTIME_EFFECT_LOCAL_EXECUTOR_MISMATCH: Final = "runtime_effect_local_executor_mismatch"
 RUNTIME_EFFECT_SLEEP_CANCELLED: Final = "runtime_effect_sleep_cancelled"
 RUNTIME_EFFECT_HANDLER_FAILED: Final = "runtime_effect_handler_failed"
+HOST_WRONG_EVENT_LOOP: Final = "host_wrong_event_loop"
+RESOLVE_THREADSAFE_ON_LOOP_THREAD: Final = "resolve_threadsafe_on_loop_thread"
+RESOLVE_THREADSAFE_LOOP_NOT_RUNNING: Final = "resolve_threadsafe_loop_not_running"
+
+LLM_VALUE_INVALID: Final = "llm_value_invalid"
 
 # -- envelopes -------------------------------------------------------------------------------
 RUNTIME_EFFECT_INVOCATION_SUBJECT: Final = "runtime_effect_invocation_subject"
@@ -148,9 +153,10 @@ CODES: Final[dict[str, str]] = {
     "in a string, an object key that is not a string, or a Python object that is not JSON).",
     WIRE_TOO_DEEP: "A JSON value nests arrays and objects deeper than `MAX_JSON_DEPTH` (128), on "
     "input or output; the message names the path where the limit was exceeded.",
-    MISSING_EXECUTION_SCOPE_ID: "An execution scope has a blank id (empty after trimming).",
-    INVALID_AWAIT_EVENT_WAIT_IDENTITY: "A wait identity has a blank field or a signal ordinal "
-    "of 0.",
+    MISSING_EXECUTION_SCOPE_ID: "An execution scope has a blank id (empty after trimming), or "
+    "an id that is not a str.",
+    INVALID_AWAIT_EVENT_WAIT_IDENTITY: "A wait identity has a blank field, a field of the wrong "
+    "type or a signal ordinal of 0.",
     AWAIT_EVENT_KEY_HASH: "The scope and wait of a key could not be hashed (their canonical "
     "JSON could not be written), or a key id to sign is not a string.",
     AWAIT_EVENT_SECRET_INVALID: "A signing secret is not bytes of at least 16 bytes (a `str`, "
@@ -191,7 +197,18 @@ CODES: Final[dict[str, str]] = {
     "effect (for example a sleep executor asked to run a tool call).",
     RUNTIME_EFFECT_SLEEP_CANCELLED: "A sleep effect was cancelled through its cancel token.",
     RUNTIME_EFFECT_HANDLER_FAILED: "A user handler raised an exception that is not a library "
-    "error; the message names the effect kind and the exception.",
+    "error (or the loop's own cancellation while nothing cancelled its task); the message "
+    "names the effect kind and the exception.",
+    HOST_WRONG_EVENT_LOOP: "A driver's host was used outside its event loop: the trio host "
+    "outside trio.run (under asyncio, say), or the asyncio host outside a running asyncio loop.",
+    RESOLVE_THREADSAFE_ON_LOOP_THREAD: "resolve_threadsafe was called on the host's own event "
+    "loop thread, where waiting for the loop would never end; call resolve_await_event there.",
+    RESOLVE_THREADSAFE_LOOP_NOT_RUNNING: "resolve_threadsafe found no loop to run on: the host "
+    "has not been used in a loop yet, or the loop it was last used in has finished or closed "
+    "(also while the call waited). Nothing was resolved.",
+    LLM_VALUE_INVALID: "A message, a message part or a tool spec was built with a field of the "
+    'wrong type (`Message("user", ...)`, a str among a message\'s parts); the message names '
+    "the field and what it expects.",
     RUNTIME_EFFECT_INVOCATION_SUBJECT: "An envelope's subject is not an effect, or its effect id "
     "is blank.",
     RUNTIME_EFFECT_INVOCATION_KIND: "An envelope's subject kind differs from its command kind.",
@@ -220,7 +237,9 @@ CODES: Final[dict[str, str]] = {
     "`sqlite_effect_replay_hash_conflict`).",
     TURN_CONFIG_INVALID: "A turn machine was given an unusable configuration (an empty model, "
     "max_iterations or a retry policy's max_attempts of 0, a negative delay), a blank session "
-    "or turn id, or restore() was given something other than a TurnState.",
+    "or turn id, or restore() was given something other than a TurnState; or a config field "
+    "or a turn machine argument has the wrong type (`TurnConfig(model=None)`, "
+    '`messages=["hello"]`).',
     TURN_UNKNOWN_REPLAY_KEY: "An outcome was sent to a turn machine for a replay key it does "
     "not await (never emitted, already answered, or not yet handed out by next()).",
     TURN_FINISHED: "An outcome or a cancel was sent to a turn machine whose turn is over.",

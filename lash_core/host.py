@@ -56,9 +56,9 @@ from lash_core.routing import Route as Route
 from lash_core.routing import SleepExecutor as SleepExecutor
 from lash_core.routing import SleepRoute as SleepRoute
 from lash_core.routing import UnavailableExecutor as UnavailableExecutor
+from lash_core.routing import always_propagates, process_unavailable, unavailable
 from lash_core.routing import check_outcome as check_outcome
 from lash_core.routing import handler_failure as handler_failure
-from lash_core.routing import process_unavailable, unavailable
 from lash_core.routing import route_effect as route_effect
 from lash_core.scope import ExecutionScope, WaitIdentity, validate_scope
 
@@ -396,6 +396,11 @@ class InlineHost(AwaitEventResolver):
 
     # -- effects -----------------------------------------------------------------------------
 
+    def _natively_cancelled(self) -> bool:
+        """Whether the loop is cancelling the current task (a driver answers; by default every
+        ``BaseException`` a handler raises propagates)."""
+        return True
+
     def _sleep(self, duration_ms: int, cancel: CancelToken | None) -> Awaitable[None]:
         if cancel is None:
             return self._loop.sleep(duration_ms / 1000)  # the loop's own sleep, no frame of ours
@@ -429,6 +434,12 @@ class InlineHost(AwaitEventResolver):
             try:
                 outcome = await route.handler(envelope)
             except Exception as exc:
+                raise handler_failure(envelope.command.kind, exc) from exc
+            except BaseException as exc:
+                # The loop's cancellation (or another BaseException) that is not a cancel of
+                # this task is the handler's failure, not the turn's end.
+                if always_propagates(exc) or self._natively_cancelled():
+                    raise
                 raise handler_failure(envelope.command.kind, exc) from exc
             return check_outcome(envelope, outcome)
         if isinstance(route, PeekRoute):
@@ -475,6 +486,12 @@ class InlineHost(AwaitEventResolver):
                 try:
                     outcome = await handler(envelope)
                 except Exception as exc:
+                    raise handler_failure(spec.kind, exc) from exc
+                except BaseException as exc:
+                    # The loop's cancellation (or another BaseException) that is not a cancel
+                    # of this task is the handler's failure, not the turn's end.
+                    if always_propagates(exc) or self._natively_cancelled():
+                        raise
                     raise handler_failure(spec.kind, exc) from exc
                 if type(outcome) is not spec.outcome:
                     outcome = check_kind_outcome(spec.kind, outcome)
