@@ -44,16 +44,12 @@ import attrs
 from lash_core import codes
 from lash_core.canonical import normalize_json_value
 from lash_core.effects.envelope import CanonicalEnvelope
-from lash_core.effects.process import (
-    ProcessEvent,
-    ProcessHandleGrant,
-    ProcessLease,
-    ProcessRecord,
-    ProcessWakeDelivery,
-    SessionScope,
-)
 from lash_core.errors import LashError, LocalProtocolError, ReplayMismatchError
 from lash_core.keys import AwaitEventKey, KeySigner, derive_key_id
+from lash_core.process.events import ProcessEvent, ProcessWakeDelivery
+from lash_core.process.grants import ProcessHandleGrant
+from lash_core.process.leases import ProcessLease
+from lash_core.process.records import ProcessRecord, SessionScope
 from lash_core.process.registry import ProcessRegistry
 from lash_core.promise import (
     PromiseMissing,

@@ -23,16 +23,12 @@ from typing import Final, Literal
 
 from lash_core import codes
 from lash_core.effects.envelope import CanonicalEnvelope
-from lash_core.effects.process import (
-    ProcessEvent,
-    ProcessHandleGrant,
-    ProcessLease,
-    ProcessRecord,
-    ProcessWakeDelivery,
-    SessionScope,
-)
 from lash_core.errors import LashError, LocalProtocolError
 from lash_core.keys import AwaitEventKey, KeySigner
+from lash_core.process.events import ProcessEvent, ProcessWakeDelivery
+from lash_core.process.grants import ProcessHandleGrant
+from lash_core.process.leases import ProcessLease
+from lash_core.process.records import ProcessRecord, SessionScope
 from lash_core.promise import (
     StoreTransition,
     cancel_sweep_transition,

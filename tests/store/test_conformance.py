@@ -15,10 +15,11 @@ import pytest
 from lash_core import codes
 from lash_core.durable import durable_step_envelope
 from lash_core.effects.envelope import CanonicalEnvelope
-from lash_core.effects.process import HandleDescriptor, SessionScope
 from lash_core.errors import LashError, ReplayMismatchError
 from lash_core.keys import AwaitEventKey, KeySigner
 from lash_core.process import ProcessRegistry
+from lash_core.process.grants import HandleDescriptor
+from lash_core.process.records import SessionScope
 from lash_core.promise import AwaitEventRegistry
 from lash_core.resolution import (
     ACCEPTED,
