@@ -8,11 +8,11 @@ from typing import Protocol
 import attrs
 
 from lash_core.effects.envelope import CanonicalEnvelope
+from lash_core.keys import AwaitEventKey, KeySigner
 from lash_core.process.events import ProcessEvent, ProcessWakeDelivery
 from lash_core.process.grants import ProcessHandleGrant
 from lash_core.process.leases import ProcessLease
 from lash_core.process.records import ProcessRecord, SessionScope
-from lash_core.keys import AwaitEventKey, KeySigner
 from lash_core.process.registry import ProcessRegistry
 from lash_core.resolution import Resolution, ResolveOutcome
 from lash_core.scope import ExecutionScope, WaitIdentity
