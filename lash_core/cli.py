@@ -529,6 +529,42 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     return run_sim(seeds, shape, out=sys.stdout, err=sys.stderr, trace=args.trace)
 
 
+def _cmd_store(args: argparse.Namespace) -> int:
+    # lash_sqlite is imported only when a store command runs (lash_core never needs it).
+    from lash_sqlite.cli import inspect_command, resolve_command
+
+    if args.store_command == "inspect":
+        return inspect_command(args.path, json_output=args.json, out=sys.stdout, err=sys.stderr)
+    return resolve_command(
+        args.path, args.key_json, args.resolution_json, out=sys.stdout, err=sys.stderr
+    )
+
+
+def _add_store_parser(commands: Any) -> None:
+    store = commands.add_parser(
+        "store",
+        help="inspect a store file, or resolve a key in it while no process runs",
+        description="`lash store inspect PATH` prints a store's sessions, turns, pending waits "
+        "(with their keys) and leases; `lash store resolve PATH KEY_JSON RESOLUTION_JSON` "
+        "resolves a key in it and prints the outcome JSON. Neither creates a missing store.",
+    )
+    actions = store.add_subparsers(dest="store_command", metavar="ACTION", required=True)
+    inspect = actions.add_parser(
+        "inspect", help="print sessions, turns, pending waits and leases (writes nothing)"
+    )
+    inspect.add_argument("path", metavar="PATH", help="the store file")
+    inspect.add_argument("--json", action="store_true", help="print one JSON object instead")
+    resolve = actions.add_parser(
+        "resolve", help="resolve a key (first writer wins) and print the outcome JSON"
+    )
+    resolve.add_argument("path", metavar="PATH", help="the store file")
+    resolve.add_argument("key_json", metavar="KEY_JSON", help="the await-event key, as JSON")
+    resolve.add_argument(
+        "resolution_json", metavar="RESOLUTION_JSON", help='e.g. {"status":"ok","payload":1}'
+    )
+    store.set_defaults(handler=_cmd_store)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="lash", description="lash: a pure, synchronous effect core for LLM agents."
@@ -582,6 +618,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--trace", action="store_true", help="print each seed's trace as JSON lines instead"
     )
     sim.set_defaults(handler=_cmd_sim)
+    _add_store_parser(commands)
     return parser
 
 
