@@ -37,11 +37,11 @@ __all__ = [
 ]
 
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 """The schema this version writes (``PRAGMA user_version``)."""
 SECRET_BYTES: Final = 32
 
-SCHEMA: Final = (
+SCHEMA: Final = (  # version 1; MIGRATIONS take it on from there
     """CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID""",
     """CREATE TABLE secrets(
         id INTEGER PRIMARY KEY, secret BLOB NOT NULL, created_ms INTEGER NOT NULL)""",
@@ -88,6 +88,18 @@ SCHEMA: Final = (
         process_id TEXT NOT NULL, sequence INTEGER NOT NULL, PRIMARY KEY(process_id, sequence))
         WITHOUT ROWID""",
 )
+
+MIGRATIONS: Final = {
+    2: (
+        # The last fencing token issued per process, kept after its lease ends (version 1
+        # kept it only in the current lease, so a release lost it across a reopen).
+        """CREATE TABLE process_fences(
+            process_id TEXT PRIMARY KEY, fencing_token INTEGER NOT NULL) WITHOUT ROWID""",
+        """INSERT INTO process_fences(process_id, fencing_token)
+            SELECT process_id, json_extract(lease_json, '$.fencing_token') FROM process_leases""",
+    ),
+}
+"""Per schema version, the statements that migrate a file from the version before it."""
 
 _MESSAGES_SQL: Final = """
 WITH RECURSIVE walk(node, prev, blob, depth) AS (
@@ -221,7 +233,11 @@ class SqliteConnection:
                     "INSERT INTO secrets(secret, created_ms) VALUES (?, ?)",
                     (secrets.token_bytes(SECRET_BYTES), wall_ms()),
                 )
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                version = 1
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[step]:
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _load_signer(self) -> tuple[KeySigner, int]:
         rows = self._db.execute(

@@ -97,9 +97,23 @@ class TurnTables(JournalTables):
     # -- the process registry ----------------------------------------------------------------
 
     def save_process_rows(self, rows: ProcessRows) -> None:
-        """Upsert the rows of a process registry in one transaction (a record, grant or lease
-        replaces the stored one; an event, wake or acknowledgement is written once)."""
+        """Apply the rows of a process registry in one transaction: first the deletions
+        (removed grants, dropped wakes, released leases), then the upserts (a record, grant,
+        lease or fence replaces the stored one; an event, wake or acknowledgement is written
+        once)."""
         with self._write() as db:
+            db.executemany(
+                "DELETE FROM process_grants WHERE scope_id = ? AND process_id = ?",
+                list(rows.removed_grants),
+            )
+            db.executemany(
+                "DELETE FROM process_wakes WHERE wake_id = ? AND acknowledged = 0",
+                [(wake_id,) for wake_id in rows.dropped_wakes],
+            )
+            db.executemany(
+                "DELETE FROM process_leases WHERE process_id = ?",
+                [(process_id,) for process_id in rows.released_leases],
+            )
             for record in rows.records:
                 db.execute(
                     "INSERT INTO process_records(process_id, record_json) VALUES (?, ?) "
@@ -134,6 +148,11 @@ class TurnTables(JournalTables):
                 "INSERT INTO process_leases(process_id, lease_json) VALUES (?, ?) "
                 "ON CONFLICT(process_id) DO UPDATE SET lease_json = excluded.lease_json",
                 [(lease.process_id, canonical_json(lease)) for lease in rows.leases],
+            )
+            db.executemany(
+                "INSERT INTO process_fences(process_id, fencing_token) VALUES (?, ?) "
+                "ON CONFLICT(process_id) DO UPDATE SET fencing_token = excluded.fencing_token",
+                list(rows.fences),
             )
             db.executemany(
                 "INSERT OR IGNORE INTO process_acked_wake_events(process_id, sequence) "
@@ -184,6 +203,12 @@ class TurnTables(JournalTables):
                         "SELECT lease_json FROM process_leases ORDER BY process_id"
                     )
                 )
+                fences = tuple(
+                    (pid, token)
+                    for pid, token in db.execute(
+                        "SELECT process_id, fencing_token FROM process_fences ORDER BY process_id"
+                    )
+                )
                 acked_events = tuple(
                     (pid, seq)
                     for pid, seq in db.execute(
@@ -193,4 +218,6 @@ class TurnTables(JournalTables):
                 )
             except LashError as exc:
                 raise corrupt("a stored process row", exc) from None
-        return ProcessRows(records, events, grants, pending, acknowledged, leases, acked_events)
+        return ProcessRows(
+            records, events, grants, pending, acknowledged, leases, acked_events, fences
+        )

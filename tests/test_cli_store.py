@@ -21,7 +21,7 @@ from lash_core.resolution import ok
 from lash_core.scope import ToolCompletion, TurnCancelGate, TurnScope
 from lash_core.store import Owner, TurnRef, TurnStatus
 from lash_core.wire import from_json, from_wire, to_json
-from lash_sqlite import Doorbell, SqliteStore
+from lash_sqlite import SCHEMA_VERSION, Doorbell, SqliteStore
 from lash_sqlite.cli import inspect_command
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,7 +100,7 @@ def test_inspect_json_is_one_object_with_every_section(
     status, out, err = run("store", "inspect", str(path), "--json")
     assert (status, err) == (0, "")
     data: dict[str, Any] = json.loads(out)
-    assert data["schema_version"] == 1 and data["path"] == str(path)
+    assert data["schema_version"] == SCHEMA_VERSION and data["path"] == str(path)
     sessions = {s["session_id"]: s for s in data["sessions"]}
     assert sessions["session-1"] == {
         "session_id": "session-1",

@@ -1,19 +1,14 @@
-"""The :class:`DurableStore` protocol and :class:`ProcessRows`, the process registry's rows."""
+"""The :class:`DurableStore` protocol (and :class:`ProcessRows`, the process registry's rows,
+defined in :mod:`lash_core.process.rows`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Protocol
 
-import attrs
-
 from lash_core.effects.envelope import CanonicalEnvelope
 from lash_core.keys import AwaitEventKey, KeySigner
-from lash_core.process.events import ProcessEvent, ProcessWakeDelivery
-from lash_core.process.grants import ProcessHandleGrant
-from lash_core.process.leases import ProcessLease
-from lash_core.process.records import ProcessRecord, SessionScope
-from lash_core.process.registry import ProcessRegistry
+from lash_core.process.rows import ProcessRows as ProcessRows
 from lash_core.resolution import Resolution, ResolveOutcome
 from lash_core.scope import ExecutionScope, WaitIdentity
 from lash_core.store.journal import BeginResult
@@ -104,36 +99,3 @@ class DurableStore(Protocol):
 
     # change detection
     def data_version(self) -> int: ...
-
-
-@attrs.frozen
-class ProcessRows:
-    """The durable rows of a :class:`~lash_core.process.ProcessRegistry`, in the shape
-    :meth:`~lash_core.process.ProcessRegistry.restore` takes them: records, events in log order,
-    ``(scope, grant)`` pairs, pending wake deliveries in delivery order, acknowledged wake ids,
-    current leases, and ``(process id, sequence)`` of acknowledged wake events.
-
-    :meth:`DurableStore.save_process_rows` upserts them (a record, grant or lease replaces the
-    stored one with its key; an event, a wake or an acknowledgement is written once);
-    :meth:`DurableStore.process_rows` reads them all back.
-    """
-
-    records: tuple[ProcessRecord, ...] = ()
-    events: tuple[ProcessEvent, ...] = ()
-    grants: tuple[tuple[SessionScope, ProcessHandleGrant], ...] = ()
-    pending_wakes: tuple[ProcessWakeDelivery, ...] = ()
-    acknowledged_wakes: tuple[str, ...] = ()
-    leases: tuple[ProcessLease, ...] = ()
-    acknowledged_wake_events: tuple[tuple[str, int], ...] = ()
-
-    def restore(self) -> ProcessRegistry:
-        """The registry these rows describe."""
-        return ProcessRegistry.restore(
-            self.records,
-            self.events,
-            self.grants,
-            self.pending_wakes,
-            self.acknowledged_wakes,
-            self.leases,
-            self.acknowledged_wake_events,
-        )
