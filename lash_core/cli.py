@@ -11,6 +11,9 @@ stream events and the result. ``lash demo keys`` drives an
 :class:`~lash_core.promise.AwaitEventRegistry` by hand through the life of one key: mint, park a
 waiter, resolve, wake, duplicate resolve, tampered key, session revocation. ``--json`` prints
 either trace as JSON lines.
+
+``lash store inspect PATH`` and ``lash store resolve PATH KEY_JSON RESOLUTION_JSON`` work on a
+SQLite store file; they live in :mod:`lash_sqlite.cli`, imported only when they run.
 """
 
 from __future__ import annotations
