@@ -31,7 +31,8 @@ The journal (:func:`begin_transition`):
 
 The rules live in one module per concern, all re-exported here:
 
-* :mod:`lash_core.store.protocol`: the :class:`DurableStore` protocol and :class:`ProcessRows`;
+* :mod:`lash_core.store.protocol`: the :class:`DurableStore` protocol (and :class:`ProcessRows`,
+  the process registry's rows, from :mod:`lash_core.process.rows`);
 * :mod:`lash_core.store.leases`: :class:`Owner`, :class:`Lease` and the fencing rules;
 * :mod:`lash_core.store.journal`: the effect journal's rules and answers;
 * :mod:`lash_core.store.turns`: stored turns and their rules;
