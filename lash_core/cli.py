@@ -9,8 +9,11 @@ is called) asks for two tools; one answers at once, the other completes later th
 await-event key, resolved by a separate task as a webhook would. It prints the effect trace, the
 stream events and the result. ``lash demo keys`` drives an
 :class:`~lash_core.promise.AwaitEventRegistry` by hand through the life of one key: mint, park a
-waiter, resolve, wake, duplicate resolve, tampered key, session revocation. ``--json`` prints
-either trace as JSON lines.
+waiter, resolve, wake, duplicate resolve, tampered key, session revocation
+(:mod:`lash_core.demo_keys`). ``--json`` prints either trace as JSON lines.
+
+``lash store inspect PATH`` and ``lash store resolve PATH KEY_JSON RESOLUTION_JSON`` work on a
+SQLite store file; they live in :mod:`lash_sqlite.cli`, imported only when they run.
 """
 
 from __future__ import annotations
@@ -26,11 +29,10 @@ import attrs
 
 from lash_core import __version__
 from lash_core.canonical import canonical_text_of
+from lash_core.demo_keys import DemoEvent as DemoEvent
+from lash_core.demo_keys import run_demo as run_demo
+from lash_core.demo_keys import tamper_signature as tamper_signature
 from lash_core.errors import LashError
-from lash_core.keys import AwaitEventKey, KeySigner
-from lash_core.promise import AwaitEventRegistry, WaitEnd, Waiter
-from lash_core.resolution import ok
-from lash_core.scope import ToolCompletion, TurnScope
 from lash_core.sim.run import SHAPE_FLAGS
 from lash_core.sim.world import DEFAULT_SHAPE, MAX_LATENCY_MS, WorldShape
 from lash_core.wire import to_json, to_wire
@@ -57,19 +59,6 @@ EXIT_INTERRUPTED: Final = 130
 """The exit status after Ctrl-C: what a shell reports for a command stopped by ``SIGINT``."""
 
 
-@attrs.frozen
-class DemoEvent:
-    """One step of the demo trace.
-
-    ``values`` maps a label to a wire value (a key, a resolution, an outcome) or to plain JSON
-    data (ids, flags, codes). Wire values are shown in their JSON wire form.
-    """
-
-    step: str
-    message: str
-    values: tuple[tuple[str, Any], ...] = ()
-
-
 def _wire_data(value: Any) -> Any:
     """Plain JSON data for a value: wire values by their wire form, the rest as they are."""
     if attrs.has(type(value)):
@@ -81,118 +70,6 @@ def _wire_text(value: Any) -> str:
     if attrs.has(type(value)):
         return to_json(value)
     return canonical_text_of(value)
-
-
-def tamper_signature(key: AwaitEventKey) -> AwaitEventKey:
-    """``key`` with the first character of its signature changed to another hex digit."""
-    first = key.signature[:1]
-    replacement = "1" if first == "0" else "0"
-    return attrs.evolve(key, signature=replacement + key.signature[1:])
-
-
-class _Flag:
-    """A level-triggered event the demo's waiter is parked with."""
-
-    def __init__(self) -> None:
-        self.is_set = False
-
-    def set(self) -> None:
-        self.is_set = True
-
-
-def run_demo(secret: bytes) -> list[DemoEvent]:
-    """Drive a registry through the life of one key and return the trace.
-
-    The secret is an input, so the trace is a pure function of it.
-    """
-    events: list[DemoEvent] = []
-
-    def emit(step: str, message: str, **values: Any) -> None:
-        events.append(DemoEvent(step, message, tuple(values.items())))
-
-    registry = AwaitEventRegistry(KeySigner(secret))
-    emit(
-        "setup",
-        f"a registry signing with a fresh {len(secret)}-byte secret (the secret is not shown)",
-    )
-
-    scope = TurnScope(session_id="session-1", turn_id="turn-1")
-    wait = ToolCompletion(tool_call_id="call-1")
-    key = registry.mint(scope, wait)
-    emit("mint", "minted the key for a tool completion in a turn scope", key=key)
-
-    waiter = registry.park(key, _Flag)
-    if not isinstance(waiter, Waiter):
-        raise AssertionError(f"a fresh key must park its first waiter, got {waiter!r}")
-    emit(
-        "park",
-        "no terminal yet: the waiter is parked with its event (a driver now waits on it)",
-        woken=waiter.event.is_set,
-    )
-
-    first = ok({"temperature_c": 21.5, "city": "Oslo"})
-    outcome = registry.resolve(key, first)
-    emit(
-        "resolve",
-        f"resolved ok: {outcome.status}",
-        resolution=first,
-        outcome=outcome,
-    )
-    emit(
-        "woken",
-        "the registry set the waiter's event",
-        woken=waiter.event.is_set,
-    )
-
-    ended = registry.end_parked(waiter, WaitEnd.WOKEN)
-    emit(
-        "end_parked",
-        "the waiter ends and receives the terminal that won",
-        terminal=ended,
-    )
-
-    second = ok({"temperature_c": -40.0, "city": "Oslo"})
-    again = registry.resolve(key, second)
-    emit(
-        "resolve_again",
-        f"a second, different resolution: {again.status} (first writer wins)",
-        resolution=second,
-        outcome=again,
-    )
-
-    tampered = tamper_signature(key)
-    refused = registry.resolve(tampered, ok("forged"))
-    kept = registry.peek(key)
-    emit(
-        "resolve_tampered",
-        f"a key with one signature character changed: {refused.status}; the real key "
-        "still holds its first terminal",
-        tampered_key=tampered,
-        outcome=refused,
-        terminal=kept,
-    )
-
-    revoked = registry.revoke_session(scope.session_id)
-    emit(
-        "revoke_session",
-        f"revoked session {scope.session_id!r}: its keys are refused from now on",
-        session_id=scope.session_id,
-        newly_revoked=revoked,
-    )
-
-    later = ToolCompletion(tool_call_id="call-2")
-    try:
-        registry.mint(scope, later)
-    except LashError as exc:
-        emit(
-            "mint_after_revoke",
-            f"minting a new key in the revoked session is refused: {exc.code}",
-            code=exc.code,
-            error=exc.message,
-        )
-    else:
-        raise AssertionError("a revoked session must refuse to mint")
-    return events
 
 
 # -- output ----------------------------------------------------------------------------------
@@ -534,6 +411,42 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     return run_sim(seeds, shape, out=sys.stdout, err=sys.stderr, trace=args.trace)
 
 
+def _cmd_store(args: argparse.Namespace) -> int:
+    # lash_sqlite is imported only when a store command runs (lash_core never needs it).
+    from lash_sqlite.cli import inspect_command, resolve_command
+
+    if args.store_command == "inspect":
+        return inspect_command(args.path, json_output=args.json, out=sys.stdout, err=sys.stderr)
+    return resolve_command(
+        args.path, args.key_json, args.resolution_json, out=sys.stdout, err=sys.stderr
+    )
+
+
+def _add_store_parser(commands: Any) -> None:
+    store = commands.add_parser(
+        "store",
+        help="inspect a store file, or resolve a key in it while no process runs",
+        description="`lash store inspect PATH` prints a store's sessions, turns, pending waits "
+        "(with their keys) and leases; `lash store resolve PATH KEY_JSON RESOLUTION_JSON` "
+        "resolves a key in it and prints the outcome JSON. Neither creates a missing store.",
+    )
+    actions = store.add_subparsers(dest="store_command", metavar="ACTION", required=True)
+    inspect = actions.add_parser(
+        "inspect", help="print sessions, turns, pending waits and leases (writes nothing)"
+    )
+    inspect.add_argument("path", metavar="PATH", help="the store file")
+    inspect.add_argument("--json", action="store_true", help="print one JSON object instead")
+    resolve = actions.add_parser(
+        "resolve", help="resolve a key (first writer wins) and print the outcome JSON"
+    )
+    resolve.add_argument("path", metavar="PATH", help="the store file")
+    resolve.add_argument("key_json", metavar="KEY_JSON", help="the await-event key, as JSON")
+    resolve.add_argument(
+        "resolution_json", metavar="RESOLUTION_JSON", help='e.g. {"status":"ok","payload":1}'
+    )
+    store.set_defaults(handler=_cmd_store)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="lash", description="lash: a pure, synchronous effect core for LLM agents."
@@ -587,6 +500,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--trace", action="store_true", help="print each seed's trace as JSON lines instead"
     )
     sim.set_defaults(handler=_cmd_sim)
+    _add_store_parser(commands)
     return parser
 
 

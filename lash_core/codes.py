@@ -138,6 +138,7 @@ STORE_TURN_CONFLICT: Final = "store_turn_conflict"
 STORE_TURN_UNKNOWN: Final = "store_turn_unknown"
 STORE_CORRUPT: Final = "store_corrupt"
 STORE_UNAVAILABLE: Final = "store_unavailable"
+STORE_NOT_FOUND: Final = "store_not_found"
 # -- the simulator ---------------------------------------------------------------------------
 SIM_DEADLOCK: Final = "sim_deadlock"
 SIM_STEP_LIMIT: Final = "sim_step_limit"
@@ -364,6 +365,8 @@ CODES: Final[dict[str, str]] = {
     STORE_UNAVAILABLE: "The store's file could not be read or written: another process held the "
     "write lock longer than the busy timeout, a disk error, or a file that is not a store. "
     "The operation's transaction was rolled back: nothing was written.",
+    STORE_NOT_FOUND: "`lash store` was given a path with no store: no file there, or a file that "
+    "holds no lash store (its schema version is 0). Nothing was created; check the path.",
     SIM_DEADLOCK: "In the simulator, every task was blocked and no deadline lay ahead: the "
     "simulated code waits for something that can never happen (a lost wake-up).",
     SIM_STEP_LIMIT: "A simulation took more task steps than its limit (a livelock, or a world "
