@@ -3,23 +3,18 @@
 A process is a registered record plus an append-only event log. The registry never reads a
 clock and never waits: timestamps (``now_ms``) are inputs, and an await that cannot finish at
 once is *parked* under an awaiter id. Every operation that can finish a process returns, with
-its result, the awaiter ids it woke (like :class:`lash_core.promise.AwaitEventRegistry`): a host
-keeps one level-triggered event per parked awaiter, sets the ones it is told to set, then calls
-:meth:`ProcessRegistry.end_await`.
-
-Every operation validates its whole input before it changes anything, so a refused call leaves
-the registry exactly as it was.
+its result, the awaiter ids it woke: a host sets one level-triggered event per woken awaiter,
+then calls :meth:`ProcessRegistry.end_await`. Every operation validates its whole input before
+it changes anything, so a refused call leaves the registry exactly as it was.
 
 The registry is put together from parts, one per concern, each owning its own state:
 :class:`~lash_core.process.registry_grants.GrantsMixin` (handle grants) and
 :class:`~lash_core.process.registry_leases.LeasesMixin` (leases), on top of
 :class:`~lash_core.process.state.RegistryBase` (the process table); this module adds the
-registration, the event log, session wakes and awaiters. They are mixins rather than composed
-objects because a registry is one state machine with one public surface: every part checks the
-same process table (a lease or a grant needs a known, often live, process) and one terminal
-touches several parts at once (it ends the log, drops the lease and wakes the awaiters). Mixins
-keep those cross-part steps plain method calls on one object, with no forwarding methods to
-keep in sync, while each part's state is still initialised and changed only by its own module.
+registration, the event log, session wakes and awaiters. Mixins, not composed objects: the
+registry is one state machine with one surface, every part checks the same process table, and
+one terminal touches several parts at once (log, lease, awaiters), so cross-part steps stay
+plain method calls while each part's state is changed only by its own module.
 """
 
 from __future__ import annotations
@@ -120,18 +115,12 @@ class ProcessRegistry(GrantsMixin, LeasesMixin, ChangesMixin):
 
     @classmethod
     def from_rows(cls, rows: ProcessRows, *, track_changes: bool = False) -> ProcessRegistry:
-        """The registry ``rows`` describe (what a store's ``process_rows()`` gives back);
-        ``track_changes``: it records its changes from now on, for :meth:`drain_changes`."""
+        """The registry ``rows`` (a store's ``process_rows()``) describe; with
+        ``track_changes`` it records its changes from now on (:meth:`drain_changes`)."""
+        r = rows
+        parts = (r.records, r.events, r.grants, r.pending_wakes, r.acknowledged_wakes, r.leases)
         return cls.restore(
-            rows.records,
-            rows.events,
-            rows.grants,
-            rows.pending_wakes,
-            rows.acknowledged_wakes,
-            rows.leases,
-            rows.acknowledged_wake_events,
-            fences=rows.fences,
-            track_changes=track_changes,
+            *parts, r.acknowledged_wake_events, fences=r.fences, track_changes=track_changes
         )
 
     @classmethod
