@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
@@ -135,6 +136,11 @@ class TrioPrimitives:
     async def open_task_group(self) -> AsyncIterator[TaskGroup]:
         async with trio.open_nursery() as nursery:
             yield _TrioTaskGroup(nursery)
+
+    async def wait_readable(self, fileno: int, deadline: float | None) -> bool:
+        with trio.move_on_at(math.inf if deadline is None else deadline) as scope:
+            await trio.lowlevel.wait_readable(fileno)
+        return not scope.cancelled_caught
 
     def call_threadsafe(self, fn: Callable[[], T]) -> T:
         if self._token is None:
