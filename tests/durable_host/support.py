@@ -69,6 +69,7 @@ class Counts:
     """What the handlers ran in this process."""
 
     model: int = 0
+    model_times: list[float] = attrs.field(factory=list)
     tools: dict[str, int] = attrs.field(factory=dict)
     attempts: dict[str, EffectAttempt | None] = attrs.field(factory=dict)
 
@@ -92,6 +93,7 @@ def handlers(
         command = envelope.command
         assert isinstance(command, LlmCallCommand)
         counts.model += 1
+        counts.model_times.append(loop.now())
         if len(command.request.messages) == 1:
             specs = [(f"c{i + 1}", name) for i, name in enumerate(tools)]
             return LlmCallOutcome(calls(*specs), text_streamed=False)
