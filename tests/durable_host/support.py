@@ -84,8 +84,10 @@ def handlers(
     *,
     delays: dict[str, float] | None = None,
     tools: tuple[str, ...] = ("lookup", "weather", "send_report"),
+    log: Callable[[EffectEnvelope], None] | None = None,
 ) -> TurnHandlers:
-    """The scripted turn's handlers on ``host``; ``delays`` (seconds, virtual) per tool."""
+    """The scripted turn's handlers on ``host``; ``delays`` (seconds, virtual) per tool;
+    ``log`` is told of every envelope a handler runs, as it starts."""
     loop = host.primitives
     delays = delays or {}
 
@@ -93,6 +95,8 @@ def handlers(
         command = envelope.command
         assert isinstance(command, LlmCallCommand)
         counts.model += 1
+        if log is not None:
+            log(envelope)
         counts.model_times.append(loop.now())
         if len(command.request.messages) == 1:
             specs = [(f"c{i + 1}", name) for i, name in enumerate(tools)]
@@ -104,6 +108,8 @@ def handlers(
         assert isinstance(command, ToolAttemptCommand)
         name = command.call.tool_name
         counts.tools[name] = counts.tools.get(name, 0) + 1
+        if log is not None:
+            log(envelope)
         counts.attempts[name] = host.effect_attempt(envelope)
         if delays.get(name):
             await loop.sleep(delays[name])
