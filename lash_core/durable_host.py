@@ -453,6 +453,12 @@ class DurableHost(InlineHost):
                 runners.discard(runner)
                 if not runners:
                     self._runners.pop(session_id, None)
+            for key in journal.awaited:
+                # The turn ended (finished, or stopped by a cancel): a wait it left pending is
+                # cancelled, first writer wins. A process stopping (native cancellation
+                # propagating out of run) writes nothing, so a resumed turn waits again.
+                with contextlib.suppress(LashError):
+                    self.store.cancel_wait(key)
             self.store.finish_turn(cell.lease, ref, canonical_json(result), self._now_ms())
             return result
         finally:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 import attrs
 
 from lash_core import codes
-from lash_core.effects.commands import SleepCommand
+from lash_core.effects.commands import AwaitEventCommand, SleepCommand
 from lash_core.effects.envelope import EffectEnvelope
 from lash_core.effects.invocation import EffectKind
 from lash_core.effects.llm import Message
@@ -185,6 +185,7 @@ class JournalHooks(TurnHooks):
         "_ref",
         "_store",
         "attempts",
+        "awaited",
         "in_doubt",
         "replayed",
         "sleeps",
@@ -213,6 +214,9 @@ class JournalHooks(TurnHooks):
         """The attempt of each effect running now, by replay key."""
         self.sleeps: dict[str, int] = {} if sleeps is None else sleeps
         """The absolute due time (``now_ms``'s clock) of each sleep about to run."""
+        self.awaited: list[AwaitEventKey] = []
+        """The keys the turn's await envelopes waited on (a finished turn's pending ones are
+        cancelled: nothing will consume them)."""
         self.replayed = 0
         self.started = 0
         self.in_doubt = 0
@@ -240,12 +244,13 @@ class JournalHooks(TurnHooks):
     ) -> EffectOutcome | None:
         self._check()
         command = envelope.command
-        kind = command.kind
-        sleep = isinstance(command, SleepCommand)
-        if kind in JOURNALED_KINDS or sleep:
-            outcome = self._begin(envelope, command.duration_ms if sleep else None)  # type: ignore[union-attr]
+        if isinstance(command, SleepCommand) or command.kind in JOURNALED_KINDS:
+            sleep_ms = command.duration_ms if isinstance(command, SleepCommand) else None
+            outcome = self._begin(envelope, sleep_ms)
             if outcome is not None:
                 return outcome
+        elif isinstance(command, AwaitEventCommand):
+            self.awaited.append(command.key)
         inner = self._inner
         return None if inner is None else inner.before_effect(envelope, timeout_ms)
 

@@ -35,7 +35,7 @@ from lash_core.keys import AwaitEventKey
 from lash_core.scope import ToolCompletion, TurnScope
 from lash_core.store import DurableStore
 from lash_core.turn import TurnConfig, TurnHandlers, TurnMachine
-from tests.turn.world import answer, calls, done, user
+from tests.turn.world import answer, calls, done, llm_error, user
 
 T = TypeVar("T")
 
@@ -85,9 +85,11 @@ def handlers(
     delays: dict[str, float] | None = None,
     tools: tuple[str, ...] = ("lookup", "weather", "send_report"),
     log: Callable[[EffectEnvelope], None] | None = None,
+    fail_first_model: bool = False,
 ) -> TurnHandlers:
     """The scripted turn's handlers on ``host``; ``delays`` (seconds, virtual) per tool;
-    ``log`` is told of every envelope a handler runs, as it starts."""
+    ``log`` is told of every envelope a handler runs, as it starts; ``fail_first_model``: the
+    first attempt of the first model call fails (retryable)."""
     loop = host.primitives
     delays = delays or {}
 
@@ -98,6 +100,9 @@ def handlers(
         if log is not None:
             log(envelope)
         counts.model_times.append(loop.now())
+        first_attempt = ":attempt:" not in (envelope.replay_key or "")
+        if fail_first_model and first_attempt and len(command.request.messages) == 1:
+            return LlmCallOutcome(llm_error(True), text_streamed=False)
         if len(command.request.messages) == 1:
             specs = [(f"c{i + 1}", name) for i, name in enumerate(tools)]
             return LlmCallOutcome(calls(*specs), text_streamed=False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import pytest
 
 from lash_core import ok
@@ -14,12 +15,28 @@ from lash_core.durable_host import resume_turn
 from lash_core.durable_turn import EffectAttempt
 from lash_core.effects import EffectEnvelope, EffectOutcome, ToolAttemptCommand
 from lash_core.errors import LashError
-from lash_core.resolution import TIMEOUT
+from lash_core.resolution import CANCELLED, TIMEOUT
+from lash_core.scope import TurnCancelGate, TurnScope, TurnTerminal
 from lash_core.store import Owner, TurnRef
-from lash_core.turn import TurnResult, run_turn
+from lash_core.turn import (
+    CancelRequested,
+    RetryPolicy,
+    TerminalCommitted,
+    TurnAddress,
+    TurnCancellation,
+    TurnCancelRequest,
+    TurnMachine,
+    TurnResult,
+    TurnStopped,
+    await_terminal,
+    gate_key,
+    request_cancel,
+    run_turn,
+)
 from lash_core.wire import canonical_json
 from lash_sqlite import SqliteStore
 from tests.durable_host.support import (
+    CONFIG,
     FLAVORS,
     SESSION,
     TURN,
@@ -288,3 +305,81 @@ def test_a_lost_renewal_ends_a_waiting_turn_without_writing_its_wait(
     assert store.peek(report_key(store)) is None  # the wait itself was not written
     assert store.unfinished_turns() == [REF]
     store.close()
+
+
+@pytest.mark.parametrize("flavor", FLAVORS, ids=lambda f: f.name)
+def test_a_retry_sleep_resumes_to_its_stored_due_time(flavor: Flavor, tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    # The first model call fails (retryable); the retry waits 10 s first.
+    config = attrs.evolve(CONFIG, model_retry=RetryPolicy(max_attempts=2, base_delay_ms=10_000))
+    store = SqliteStore(path)
+    store.resolve(report_key(store), ok({"delivered": True}))
+
+    async def first() -> object:
+        async with flavor.open(store, Wall(1_000_000), owner="first") as host:
+            scripted = handlers(host, Counts(), fail_first_model=True)
+            # The process stops 4 s into the 10 s back-off.
+            return await run_until(host, 4, lambda: run_turn(new_machine(config), host, scripted))
+
+    assert flavor.run(first) is None
+    store.close()
+
+    store = SqliteStore(path)
+    counts = Counts()
+
+    async def second() -> TurnResult:
+        # Restarted 4 s later: 6 s of the back-off are left.
+        async with flavor.open(store, Wall(1_004_000), owner="second") as host:
+            scripted = handlers(host, counts, fail_first_model=True)
+            return await resume_turn(host, SESSION, TURN, scripted)
+
+    result = flavor.run(second)
+    store.close()
+    assert counts.model == 2  # the retry and the final answer; the failed attempt replayed
+    assert counts.model_times[0] == pytest.approx(6.0, abs=1e-3)
+    assert "all done" in canonical_json(result)
+
+
+@pytest.mark.parametrize("flavor", FLAVORS, ids=lambda f: f.name)
+def test_a_stop_request_ends_a_durable_turn_and_its_terminal_is_in_the_store(
+    flavor: Flavor, tmp_path: Path
+) -> None:
+    path = tmp_path / "a.db"
+    store = SqliteStore(path)
+    address = TurnAddress(SESSION, TURN)
+    outcome: list[object] = []
+
+    async def main() -> TurnResult:
+        async with flavor.open(store, Wall()) as host:
+            loop = host.primitives
+            machine = TurnMachine(
+                CONFIG,
+                session_id=SESSION,
+                turn_id=TURN,
+                turn_index=0,
+                messages=new_machine().checkpoint().messages,
+                cancel_gate=gate_key(host, address),
+            )
+
+            async def stop_button() -> None:
+                await loop.sleep(5)  # while the turn waits for the report
+                receipt = request_cancel(host, TurnCancelRequest(address, "stop-1", origin="web"))
+                outcome.append(receipt.outcome)
+
+            async with loop.open_task_group() as group:
+                group.start(stop_button)
+                result = await run_turn(machine, host, handlers(host, Counts()))
+            outcome.append(await await_terminal(host, address))
+            return result
+
+    result = flavor.run(main)
+    store.close()
+    assert isinstance(result.outcome, TurnStopped)
+    assert outcome[0] == CancelRequested(TurnCancellation("stop-1", "web", None))
+    assert isinstance(outcome[1], TerminalCommitted)
+    with SqliteStore(path) as other:  # another process sees the gate, the terminal, the result
+        assert other.peek(other.mint(TurnScope(SESSION, TURN), TurnTerminal())) is not None
+        assert other.peek(other.mint(TurnScope(SESSION, TURN), TurnCancelGate())) is not None
+        assert other.peek(report_key(other)) == CANCELLED  # the stopped wait, written durably
+        row = other.turn(REF)
+        assert row is not None and row.result_json == canonical_json(result)
