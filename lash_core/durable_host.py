@@ -59,6 +59,8 @@ SAFETY_NET_FIRST = 0.25
 """Seconds between the listener's first checks of ``data_version`` after a change."""
 SAFETY_NET_LAST = 1.0
 """The longest interval between two checks (the interval doubles while nothing changes)."""
+KEEP_JOURNALS = 64
+"""How many journals of turns that ended a host keeps for inspection (``host.journals``)."""
 
 
 class DoorbellPort(Protocol):
@@ -130,8 +132,9 @@ class DurableHost(InlineHost):
         self.safety_net_wakes = 0
         """Waiters woken by the safety net (a changed ``data_version``, keys re-read)."""
         self.journals: dict[TurnRef, JournalHooks] = {}
-        """The journal of each turn this host ran or is running (its counters say how many
-        outcomes were replayed and how many effects ran live)."""
+        """The journal of each turn this host is running or ran last (the latest
+        :data:`KEEP_JOURNALS`): its counters say how many outcomes were replayed and how many
+        effects ran live."""
 
     # -- introspection -----------------------------------------------------------------------
 
@@ -441,6 +444,7 @@ class DurableHost(InlineHost):
                 sleeps=self._sleeps,
                 inner=hooks,
             )
+            self.journals.pop(ref, None)
             self.journals[ref] = journal
             runner = TurnRunner(
                 machine, self, handlers, hooks=journal, on_event=on_event, cancel=cancel
@@ -450,9 +454,13 @@ class DurableHost(InlineHost):
             try:
                 result = await runner.run()
             finally:
+                journal.forget()
                 runners.discard(runner)
                 if not runners:
                     self._runners.pop(session_id, None)
+                journals = self.journals
+                while len(journals) > KEEP_JOURNALS:
+                    del journals[next(iter(journals))]
             for key in journal.awaited:
                 # The turn ended (finished, or stopped by a cancel): a wait it left pending is
                 # cancelled, first writer wins. A process stopping (native cancellation

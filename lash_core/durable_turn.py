@@ -299,6 +299,13 @@ class JournalHooks(TurnHooks):
         if inner is not None:
             inner.after_outcome(envelope, outcome)
 
+    def forget(self) -> None:
+        """Drop what the host's shared maps hold for this turn (its run ended)."""
+        for key in self._begun:
+            self.attempts.pop(key, None)
+            self.sleeps.pop(key, None)
+        self._begun.clear()
+
     def on_checkpoint(self, machine: TurnMachine) -> None:
         inner = self._inner
         if inner is not None:

@@ -204,3 +204,23 @@ def test_code_changed_between_run_and_resume_is_a_terminal_replay_mismatch(
     store.close()
     assert refused.value.code == "runtime_effect_replay_hash_mismatch"
     assert counts.total == 0
+
+
+@pytest.mark.parametrize("flavor", FLAVORS, ids=lambda f: f.name)
+def test_a_machine_that_already_ran_is_refused_and_nothing_is_written(
+    flavor: Flavor, tmp_path: Path
+) -> None:
+    store = SqliteStore(tmp_path / "a.db")
+    machine = new_machine()
+    machine.next()  # its first envelope was handed out elsewhere
+    counts = Counts()
+
+    async def main() -> None:
+        async with flavor.open(store, Wall()) as host:
+            await run_turn(machine, host, handlers(host, counts))
+
+    with pytest.raises(LashError) as caught:
+        flavor.run(main)
+    assert caught.value.code == "durable_turn_not_fresh"
+    assert counts.total == 0 and store.turn(REF) is None
+    store.close()
