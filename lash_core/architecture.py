@@ -98,6 +98,8 @@ LAYERS: Final[tuple[Layer, ...]] = (
             "lash_core.turn",
             "lash_core.process",
             "lash_core.durable",
+            "lash_core.durable_turn",
+            "lash_core.durable_host",
             "lash_core.demo_turn",
         ),
     ),

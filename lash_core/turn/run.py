@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 import attrs
 
@@ -42,7 +43,14 @@ from lash_core.turn.control import (
 from lash_core.turn.events import RunEffects, TurnEvent, TurnFinished, TurnResult
 from lash_core.turn.machine import TurnMachine
 
-__all__ = ["TurnHandlers", "TurnHooks", "TurnRunner", "error_outcome", "run_turn"]
+__all__ = [
+    "TurnHandlers",
+    "TurnHooks",
+    "TurnJournaling",
+    "TurnRunner",
+    "error_outcome",
+    "run_turn",
+]
 
 
 @attrs.frozen
@@ -120,6 +128,21 @@ class TurnHooks:
         """The machine's state changed: an outcome was fed (and the turn committed, if it
         finished). ``machine.checkpoint()`` is the state to persist now."""
         return None
+
+
+class TurnJournaling(Protocol):
+    """What a durable host gives :func:`run_turn`: a way to run a turn journaled in its store
+    (``hooks`` are the caller's own, called after the journal's)."""
+
+    async def run_journaled(
+        self,
+        machine: TurnMachine,
+        handlers: TurnHandlers,
+        *,
+        hooks: TurnHooks | None,
+        on_event: Callable[[TurnEvent], None] | None,
+        cancel: CancelToken | None,
+    ) -> TurnResult: ...
 
 
 class _EffectTrace(TurnHooks):
@@ -290,11 +313,29 @@ class TurnRunner:
             if self._hooks is not None:
                 self._hooks.on_checkpoint(machine)
 
+    def fail(self, error: Exception) -> None:
+        """End the turn now with ``error`` (raised by :meth:`run`): nothing further runs and
+        every running effect is cancelled natively. A durable host calls it when its lease is
+        lost; a hook's exception does the same."""
+        if self._failure is None:
+            self._failure = error
+        running = self._running
+        for task in list(running.values()):
+            task.cancel()
+        running.clear()
+        if self._driver is not None:
+            self._driver.cancel()
+        self._wake.set()
+
     async def _run_one(self, key: str, envelope: EffectEnvelope, deadline: float | None) -> None:
         """Run one envelope of a batch in a task of its own, and report its outcome."""
         outcome = await self._host.run_envelope(envelope, self._by_kind, deadline)
         if self._hooks is not None:
-            self._hooks.after_outcome(envelope, outcome)
+            try:
+                self._hooks.after_outcome(envelope, outcome)
+            except Exception as exc:  # the turn ends with the hook's error, nothing more runs
+                self.fail(exc)
+                return
         self._running.pop(key, None)
         self._arrived.append((key, outcome))
         self._wake.set()
@@ -389,8 +430,16 @@ async def run_turn(
     ``stopped``/``cancelled``. Native cancellation of the task
     running this (a trio cancel scope, ``Task.cancel()``) cancels every running effect and
     propagates.
+
+    On a durable host (``host.turn_journaling()`` is not ``None``) the turn is opened in the
+    host's store and journaled: see :class:`~lash_core.durable_host.DurableHost`.
     """
     hooks = None if on_effect is None else _EffectTrace(on_effect)
+    journaling = host.turn_journaling()
+    if journaling is not None:
+        return await journaling.run_journaled(
+            machine, handlers, hooks=hooks, on_event=on_event, cancel=cancel
+        )
     runner = TurnRunner(machine, host, handlers, hooks=hooks, on_event=on_event, cancel=cancel)
     return await runner.run()
 

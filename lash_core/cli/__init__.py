@@ -23,19 +23,24 @@ import os
 import secrets
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Final, NoReturn, Protocol
-
-import attrs
+from typing import Any, Final, NoReturn
 
 from lash_core import __version__
 from lash_core.canonical import canonical_text_of
+from lash_core.cli.durable_demo import _add_durable_demo_options, run_durable_demo
+from lash_core.cli.output import (
+    Output,
+    _Degrading,
+    _is_terminal,
+    _print_json_lines,
+    _print_text,
+)
 from lash_core.demo_keys import DemoEvent as DemoEvent
 from lash_core.demo_keys import run_demo as run_demo
 from lash_core.demo_keys import tamper_signature as tamper_signature
 from lash_core.errors import LashError
 from lash_core.sim.run import SHAPE_FLAGS
 from lash_core.sim.world import DEFAULT_SHAPE, MAX_LATENCY_MS, WorldShape
-from lash_core.wire import to_json, to_wire
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
@@ -45,6 +50,7 @@ __all__ = [
     "Output",
     "main",
     "run_demo",
+    "run_durable_demo",
     "run_sim",
     "run_turn_demo",
     "tamper_signature",
@@ -57,104 +63,6 @@ EXIT_BROKEN_PIPE: Final = 141
 shell reports for a command stopped by ``SIGPIPE``, the command printing nothing more."""
 EXIT_INTERRUPTED: Final = 130
 """The exit status after Ctrl-C: what a shell reports for a command stopped by ``SIGINT``."""
-
-
-def _wire_data(value: Any) -> Any:
-    """Plain JSON data for a value: wire values by their wire form, the rest as they are."""
-    if attrs.has(type(value)):
-        return to_wire(value)
-    return value
-
-
-def _wire_text(value: Any) -> str:
-    if attrs.has(type(value)):
-        return to_json(value)
-    return canonical_text_of(value)
-
-
-# -- output ----------------------------------------------------------------------------------
-
-
-class Output(Protocol):
-    """Where the command writes: any text stream (``sys.stdout``, ``io.StringIO``)."""
-
-    def write(self, text: str, /) -> int: ...
-
-    def flush(self) -> None: ...
-
-
-class _Degrading:
-    """Writes to ``stream`` what its encoding can carry, degrading every other character: to
-    ``?`` in text, and to a ``\\uXXXX`` escape in JSON lines (which stay valid JSON and decode
-    to the same values). So ``PYTHONIOENCODING=ascii`` or a legacy console never crashes the
-    command."""
-
-    def __init__(self, stream: Output, *, json_escapes: bool) -> None:
-        self._stream = stream
-        self._encoding = getattr(stream, "encoding", None) or "utf-8"
-        self._json_escapes = json_escapes
-
-    def _fits(self, text: str) -> bool:
-        if text.isascii():  # every encoding a terminal or a file uses carries ASCII
-            return True
-        try:
-            text.encode(self._encoding)
-        except UnicodeEncodeError:
-            return False
-        except LookupError:  # an encoding Python does not know: keep to ASCII
-            return text.isascii()
-        return True
-
-    def _degrade(self, char: str) -> str:
-        if self._fits(char):
-            return char
-        if not self._json_escapes:
-            return "?"
-        code = ord(char)
-        if code > 0xFFFF:  # JSON escapes a character beyond the BMP as a surrogate pair
-            code -= 0x10000
-            return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
-        return f"\\u{code:04x}"
-
-    def write(self, text: str, /) -> int:
-        if not self._fits(text):
-            text = "".join(self._degrade(char) for char in text)
-        return self._stream.write(text)
-
-    def flush(self) -> None:
-        self._stream.flush()
-
-    def isatty(self) -> bool:
-        return _is_terminal(self._stream)
-
-
-def _is_terminal(stream: object) -> bool:
-    """Whether ``stream`` is an open terminal."""
-    isatty = getattr(stream, "isatty", None)
-    if not callable(isatty):
-        return False
-    try:
-        return bool(isatty())
-    except (OSError, ValueError):  # closed or detached
-        return False
-
-
-def _print_text(events: Sequence[DemoEvent], out: Output) -> None:
-    out.write("lash demo: one await-event key, driven by hand through the registry\n")
-    width = max(len(e.step) for e in events)
-    for number, event in enumerate(events, 1):
-        out.write(f"{number:2}. {event.step:<{width}}  {event.message}\n")
-        indent = " " * (width + 6)
-        for label, value in event.values:
-            out.write(f"{indent}{label}: {_wire_text(value)}\n")
-
-
-def _print_json_lines(events: Sequence[DemoEvent], out: Output) -> None:
-    for event in events:
-        line: dict[str, Any] = {"step": event.step, "message": event.message}
-        for label, value in event.values:
-            line[label] = _wire_data(value)
-        out.write(canonical_text_of(line) + "\n")
 
 
 def run_turn_demo(loop: str, *, json_lines: bool, out: Output, virtual_time: bool = False) -> int:
@@ -217,11 +125,24 @@ def run_turn_demo(loop: str, *, json_lines: bool, out: Output, virtual_time: boo
     return 0
 
 
+def _cmd_durable_demo(args: argparse.Namespace, out: Output) -> int:
+    if args.store is None:
+        return _usage_error("lash demo", "argument --resume: needs --store PATH")
+    if args.what != "turn" or args.virtual_time:
+        flag = "--virtual-time" if args.virtual_time else "keys"
+        return _usage_error("lash demo", f"argument --store: does not apply with {flag}")
+    return run_durable_demo(
+        args.store, args.loop or "trio", resume=args.resume, json_lines=args.json, out=out
+    )
+
+
 # -- commands --------------------------------------------------------------------------------
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     out = _Degrading(sys.stdout, json_escapes=args.json)
+    if args.store is not None or args.resume:
+        return _cmd_durable_demo(args, out)
     if args.what == "turn":
         loop = args.loop or "trio"
         return run_turn_demo(loop, json_lines=args.json, out=out, virtual_time=args.virtual_time)
@@ -476,6 +397,7 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run the turn on a virtual clock (no real waiting; trace times are virtual)",
     )
+    _add_durable_demo_options(demo)
     demo.set_defaults(handler=_cmd_demo)
     sim = commands.add_parser(
         "sim",
@@ -538,7 +460,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("\nlash: interrupted\n")
         status = EXIT_INTERRUPTED
     return status
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
