@@ -30,13 +30,12 @@ from benchmarks.catalog import BenchmarkFn, benchmark
 from benchmarks.fixtures import SECRET, KeyPool, signer, sleep_envelope
 from benchmarks.harness import Context, Detail, Figure, Sample, paused_gc, require
 from lash_asyncio import InlineEffectHost as AsyncioHost
+from lash_core import AwaitEventKey, InlineHost, LashError, ok
 from lash_core.effects import (
     SleepOutcome,
 )
-from lash_core.errors import LashError
-from lash_core.host import InlineHost, SleepExecutor
-from lash_core.keys import AwaitEventKey
-from lash_core.resolution import ACCEPTED, ok
+from lash_core.host import SleepExecutor
+from lash_core.resolution import ACCEPTED
 from lash_trio import InlineEffectHost as TrioHost
 
 T = TypeVar("T")

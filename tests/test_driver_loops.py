@@ -18,12 +18,22 @@ import trio.testing
 import lash_asyncio
 import lash_trio
 from lash_asyncio.clock import VirtualClock, new_event_loop
-from lash_core import ToolCompletion, TurnScope, codes, ok
-from lash_core.effects import EffectEnvelope, LlmCallOutcome
-from lash_core.errors import LashError
-from lash_core.host import InlineHost
-from lash_core.resolution import Accepted, ResolveOutcome
-from lash_core.turn import TurnCompleted, TurnConfig, TurnHandlers, TurnMachine
+from lash_core import (
+    Accepted,
+    EffectEnvelope,
+    InlineHost,
+    LashError,
+    LlmCallOutcome,
+    ResolveOutcome,
+    ToolCompletion,
+    TurnCompleted,
+    TurnConfig,
+    TurnHandlers,
+    TurnMachine,
+    TurnScope,
+    codes,
+    ok,
+)
 from tests.turn.world import answer, user
 
 SCOPE = TurnScope("s", "t")

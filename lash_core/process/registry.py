@@ -1,26 +1,15 @@
 """The process registry as plain in-memory state.
 
-A process is a registered record plus an append-only event log. The registry never reads a
-clock and never waits: timestamps (``now_ms``) are inputs, and an await that cannot finish at
-once is *parked* under an awaiter id. Every operation that can finish a process returns, with
-its result, the awaiter ids it woke (like :class:`lash_core.promise.AwaitEventRegistry`): a host
-keeps one level-triggered event per parked awaiter, sets the ones it is told to set, then calls
-:meth:`ProcessRegistry.end_await`.
+A process is a registered record plus an append-only event log. Timestamps (``now_ms``) are
+inputs; an await that cannot finish at once is *parked* under an awaiter id, and every
+operation that can finish a process returns the awaiter ids it woke (like
+:class:`lash_core.promise.AwaitEventRegistry`). Every operation validates its whole input
+before it changes anything, so a refused call leaves the registry exactly as it was.
 
-Every operation validates its whole input before it changes anything, so a refused call leaves
-the registry exactly as it was.
-
-The registry is put together from parts, one per concern, each owning its own state:
-:class:`~lash_core.process.registry_grants.GrantsMixin` (handle grants) and
-:class:`~lash_core.process.registry_leases.LeasesMixin` (leases), on top of
-:class:`~lash_core.process.state.RegistryBase` (the process table); this module adds the
-registration, the event log, session wakes and awaiters. They are mixins rather than composed
-objects because a registry is one state machine with one public surface: every part checks the
-same process table (a lease or a grant needs a known, often live, process) and one terminal
-touches several parts at once (it ends the log, drops the lease and wakes the awaiters). Mixins
-keep those cross-part steps plain method calls on one object, with no forwarding methods to
-keep in sync, while each part's state is still initialised and changed only by its own module.
-"""
+Parts, one per concern, each owning its own state (mixins: one state machine, one surface):
+:class:`~lash_core.process.registry_grants.GrantsMixin` (grants),
+:class:`~lash_core.process.registry_leases.LeasesMixin` (leases) and
+:class:`~lash_core.process.state.RegistryBase` (the process table); this module adds the rest."""
 
 from __future__ import annotations
 

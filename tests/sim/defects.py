@@ -9,8 +9,7 @@ import pytest
 import lash_core.process.commands as process_commands
 import lash_core.promise as promise
 import lash_core.turn.transitions as transitions
-from lash_core.host import CancelToken
-from lash_core.keys import AwaitEventKey
+from lash_core import AwaitEventKey, CancelToken
 from lash_core.process import ProcessRunner
 from lash_core.process.events import ProcessEvent
 from lash_core.process.records import ProcessRecord
