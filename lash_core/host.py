@@ -133,7 +133,7 @@ class AwaitEventResolver:
     def peek_await_event(self, key: AwaitEventKey) -> Resolution | None:
         raise _unsupported()
 
-    async def await_await_event(
+    async def wait_for_event(
         self,
         key: AwaitEventKey,
         *,
@@ -193,7 +193,7 @@ class ScopedEffectController:
     def peek_await_event(self, key: AwaitEventKey) -> Resolution | None:
         return self._host.peek_await_event(key)
 
-    async def await_await_event(
+    async def wait_for_event(
         self,
         key: AwaitEventKey,
         *,
@@ -201,7 +201,7 @@ class ScopedEffectController:
         deadline: float | None = None,
         timeout: float | None = None,
     ) -> Resolution:
-        return await self._host.await_await_event(
+        return await self._host.wait_for_event(
             key, cancel=cancel, deadline=deadline, timeout=timeout
         )
 
@@ -349,7 +349,7 @@ class InlineHost(AwaitEventResolver):
             )
         return self._loop.now() + timeout
 
-    async def await_await_event(
+    async def wait_for_event(
         self,
         key: AwaitEventKey,
         *,
@@ -449,7 +449,7 @@ class InlineHost(AwaitEventResolver):
         if isinstance(route, ProcessRoute):
             return ProcessOutcome(await self._processes.execute(route.command))
         if isinstance(route, AwaitRoute):
-            resolution = await self.await_await_event(
+            resolution = await self.wait_for_event(
                 route.key, cancel=route.cancel, deadline=route.deadline
             )
             return AwaitEventOutcome(resolution)
@@ -499,7 +499,7 @@ class InlineHost(AwaitEventResolver):
             if family is Family.AWAIT:
                 assert isinstance(command, AwaitEventCommand)
                 return AwaitEventOutcome(
-                    await self.await_await_event(command.key, deadline=deadline)
+                    await self.wait_for_event(command.key, deadline=deadline)
                 )
             if family is Family.SLEEP:
                 assert isinstance(command, SleepCommand)

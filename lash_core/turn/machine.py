@@ -258,7 +258,7 @@ class TurnMachine:
         if isinstance(self._live.phase, TurnDone):
             raise LocalProtocolError(codes.TURN_FINISHED, "the turn is already finished")
         error = ControllerError(codes.TURN_CANCELLED, message)
-        self._change(lambda d: _stop(d, TurnStopReason.CANCELLED, error=error))
+        self._change(lambda live: _stop(live, TurnStopReason.CANCELLED, error=error))
 
     def _refuse(self) -> typing.NoReturn:
         broken = self._broken

@@ -22,14 +22,14 @@ def _completion_order(mp: pytest.MonkeyPatch) -> None:
     original = transitions._maybe_settle
     seen: dict[int, list[str]] = {}
 
-    def maybe_settle(d: Live, phase: ToolRound) -> None:
+    def maybe_settle(live: Live, phase: ToolRound) -> None:
         order = seen.setdefault(id(phase), [])
         for c in phase.calls:
             if c.result is not None and c.call.call_id not in order:
                 order.append(c.call.call_id)
-        if not d.waiting:
+        if not live.waiting:
             phase.calls.sort(key=lambda c: order.index(c.call.call_id))
-        return original(d, phase)
+        return original(live, phase)
 
     mp.setattr(transitions, "_maybe_settle", maybe_settle)
 

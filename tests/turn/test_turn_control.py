@@ -248,7 +248,7 @@ def test_turn_control_is_exact_scope_and_excluded_from_the_session_sweep(driver:
             TurnCancellation("stop-1")
         )
         tool_key = host.await_event_key(TurnScope("s", "t"), ToolCompletion("c1"))
-        waiter = h.spawn(lambda: host.await_await_event(tool_key))
+        waiter = h.spawn(lambda: host.wait_for_event(tool_key))
         await settle(h)
         assert host.cancel_await_events_for_session("s") == 1
         assert (await waiter.join()).value == CANCELLED
