@@ -498,9 +498,7 @@ class InlineHost(AwaitEventResolver):
                 return outcome
             if family is Family.AWAIT:
                 assert isinstance(command, AwaitEventCommand)
-                return AwaitEventOutcome(
-                    await self.wait_for_event(command.key, deadline=deadline)
-                )
+                return AwaitEventOutcome(await self.wait_for_event(command.key, deadline=deadline))
             if family is Family.SLEEP:
                 assert isinstance(command, SleepCommand)
                 await self._loop.sleep(command.duration_ms / 1000)
