@@ -7,9 +7,9 @@ operation that can finish a process returns the awaiter ids it woke (like
 before it changes anything, so a refused call leaves the registry exactly as it was.
 
 Parts, one per concern, each owning its own state (mixins: one state machine, one surface):
-:class:`~lash_core.process.registry_grants.GrantsMixin` (grants),
-:class:`~lash_core.process.registry_leases.LeasesMixin` (leases) and
-:class:`~lash_core.process.state.RegistryBase` (the process table); this module adds the rest."""
+:class:`~lash_core.process._registry_grants.GrantsMixin` (grants),
+:class:`~lash_core.process._registry_leases.LeasesMixin` (leases) and
+:class:`~lash_core.process._state.RegistryBase` (the process table); this module adds the rest."""
 
 from __future__ import annotations
 
@@ -26,7 +26,10 @@ from lash_core.effects.replay_keys import (
     process_terminal_replay_key,
 )
 from lash_core.errors import LashError, LocalProtocolError
-from lash_core.process.changes import ChangesMixin
+from lash_core.process._changes import ChangesMixin
+from lash_core.process._registry_grants import GrantsMixin
+from lash_core.process._registry_leases import LeasesMixin
+from lash_core.process._state import EventLog, ProcessState
 from lash_core.process.events import (
     ProcessEvent,
     ProcessEventAppendRequest,
@@ -66,8 +69,6 @@ from lash_core.process.records import (
     SessionScope,
     WaitState,
 )
-from lash_core.process.registry_grants import GrantsMixin
-from lash_core.process.registry_leases import LeasesMixin
 from lash_core.process.results import (
     NO_WAKE,
     Appended,
@@ -77,7 +78,6 @@ from lash_core.process.results import (
     Registered,
 )
 from lash_core.process.rows import ProcessRows
-from lash_core.process.state import EventLog, ProcessState
 from lash_core.process.wakes import materialize_wake, wake_delivery
 from lash_core.wire import JsonValue
 

@@ -1,6 +1,6 @@
 """The turn machine's transitions: what starting a turn and each outcome do to its live state.
 
-Each function takes the :class:`~lash_core.turn.live.Live` state and changes it in place:
+Each function takes the :class:`~lash_core.turn._live.Live` state and changes it in place:
 :func:`start` begins a turn (reading the cancel gate first under turn control), :func:`apply`
 applies one outcome (the model's answer, a tool round's attempts, retries and pending
 completions, a checkpoint's delivery), :func:`stop` ends the turn. Every refusal has happened
@@ -55,6 +55,7 @@ from lash_core.effects.tools import (
 )
 from lash_core.errors import LashError
 from lash_core.resolution import ResolutionErr, ResolutionOk, ResolutionTimeout
+from lash_core.turn._live import Call, Live, ToolRound, invocation_key
 from lash_core.turn.events import (
     ProgressEvent,
     TextEvent,
@@ -69,7 +70,6 @@ from lash_core.turn.events import (
     UsageEvent,
 )
 from lash_core.turn.gate import GateCancelRequested, cancel_message, decode_gate
-from lash_core.turn.live import Call, Live, ToolRound, invocation_key
 from lash_core.turn.state import (
     CallKind,
     CheckingGate,

@@ -20,9 +20,9 @@ from lash_core.process import (
     signal_request,
     waiting_request,
 )
+from lash_core.process._state import EventLog
 from lash_core.process.events import ProcessEventAppendRequest
 from lash_core.process.records import CancelledOutput, SuccessOutput
-from lash_core.process.state import EventLog
 from tests.process.support import note, registration, snapshot
 
 

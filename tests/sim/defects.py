@@ -8,12 +8,12 @@ import pytest
 
 import lash_core.process.commands as process_commands
 import lash_core.promise as promise
-import lash_core.turn.transitions as transitions
+import lash_core.turn._transitions as transitions
 from lash_core import AwaitEventKey, CancelToken
 from lash_core.process import ProcessRunner
 from lash_core.process.events import ProcessEvent
 from lash_core.process.records import ProcessRecord
-from lash_core.turn.live import Live, ToolRound
+from lash_core.turn._live import Live, ToolRound
 from tests.core.test_registry_machine_bites import DEFECTS as REGISTRY_DEFECTS
 
 
