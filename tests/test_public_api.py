@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
+from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 import lash_core
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # What a newcomer imports: run a turn on a host, mint and resolve keys, handle errors, use the
 # wire format. Adding a name here is a decision; docs/api.md lists the rest.
@@ -145,3 +149,15 @@ def test_the_public_modules_are_found() -> None:
     assert "lash_core.sim" in modules
     assert "lash_trio" in modules
     assert not any(name.startswith("lash_core._") for name in modules)
+
+
+def test_the_api_map_lists_exactly_the_top_level_names() -> None:
+    """docs/api.md's first table is the top level, name for name."""
+    page = (ROOT / "docs" / "api.md").read_text("utf-8")
+    table = page.split("## The top level", 1)[1].split("\n## ", 1)[0]
+    listed: set[str] = set()
+    for row in table.splitlines()[3:]:
+        if row.startswith("|"):
+            names_cell = row.split("|")[2]
+            listed.update(re.findall(r"`([A-Za-z_]+)`", names_cell))
+    assert sorted(listed) == TOP_LEVEL
