@@ -30,13 +30,12 @@ from benchmarks.catalog import BenchmarkFn, benchmark
 from benchmarks.fixtures import SECRET, KeyPool, signer, sleep_envelope
 from benchmarks.harness import Context, Detail, Figure, Sample, paused_gc, require
 from lash_asyncio import InlineEffectHost as AsyncioHost
+from lash_core import AwaitEventKey, InlineHost, LashError, ok
 from lash_core.effects import (
     SleepOutcome,
 )
-from lash_core.errors import LashError
-from lash_core.host import InlineHost, SleepExecutor
-from lash_core.keys import AwaitEventKey
-from lash_core.resolution import ACCEPTED, ok
+from lash_core.host import SleepExecutor
+from lash_core.resolution import ACCEPTED
 from lash_trio import InlineEffectHost as TrioHost
 
 T = TypeVar("T")
@@ -260,7 +259,7 @@ async def _resolve_to_wake(driver: _Driver, ctx: Context) -> list[Figure]:
 
         async def b() -> None:
             for i in range(n):
-                await host.await_await_event(to_b[i])
+                await host.wait_for_event(to_b[i])
                 host.resolve_await_event(to_a[i], RESOLUTION)
 
         async with driver.group() as group:
@@ -269,7 +268,7 @@ async def _resolve_to_wake(driver: _Driver, ctx: Context) -> list[Figure]:
             start = time.perf_counter_ns()
             for i in range(n):
                 host.resolve_await_event(to_b[i], RESOLUTION)
-                await host.await_await_event(to_a[i])
+                await host.wait_for_event(to_a[i])
             end = time.perf_counter_ns()
         require(registry.parked_count == 0, "every wait ended")
         require(host.peek_await_event(to_a[-1]) == RESOLUTION, "the last hop resolved")
@@ -321,7 +320,7 @@ async def _await_resolved(driver: _Driver, ctx: Context) -> list[Figure]:
         require(host.resolve_await_event(key, RESOLUTION) is ACCEPTED, "a fresh key is accepted")
         start = time.perf_counter_ns()
         for _ in range(n):
-            await host.await_await_event(key)
+            await host.wait_for_event(key)
         end = time.perf_counter_ns()
         return end - start
 
@@ -360,7 +359,7 @@ async def _park_lash(host: InlineHost, key: AwaitEventKey, counts: _Counts) -> N
     """Park on ``key`` until its session is revoked."""
     counts.parked += 1
     try:
-        await host.await_await_event(key)
+        await host.wait_for_event(key)
     except LashError:
         counts.ended += 1
         return
@@ -647,7 +646,7 @@ _SUITE: Final[tuple[tuple[str, Measure, str], ...]] = (
     (
         "await_resolved",
         _await_resolved,
-        "await_await_event on a resolved key vs Event.wait() on a set event",
+        "wait_for_event on a resolved key vs Event.wait() on a set event",
     ),
     (
         "parked_memory",

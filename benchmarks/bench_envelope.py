@@ -13,12 +13,10 @@ from typing import Any
 
 from benchmarks.catalog import benchmark
 from benchmarks.harness import Body, Context, Figure, require
-from lash_core import wire
+from lash_core import EffectEnvelope, EffectKind, wire
 from lash_core.canonical import canonical_text_of
 from lash_core.effects import (
     DurableStepCommand,
-    EffectEnvelope,
-    EffectKind,
     EffectSubject,
     Invocation,
     InvocationScope,

@@ -16,9 +16,9 @@ import json
 from benchmarks.bench_envelope import envelope
 from benchmarks.catalog import benchmark
 from benchmarks.harness import Body, Context, Figure, require
+from lash_core import JsonValue
 from lash_core.effects import DurableStepOutcome
 from lash_core.journal import EffectJournal, JournalEntry
-from lash_core.wire import JsonValue
 
 VALUE: JsonValue = {"forecast": [21.5, 22.0, 19.25], "source": "station-7", "ok": True}
 

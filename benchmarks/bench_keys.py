@@ -15,8 +15,7 @@ from typing import Any
 from benchmarks.catalog import benchmark
 from benchmarks.fixtures import SECRET, identity, identity_dicts, signer
 from benchmarks.harness import Body, Context, Figure, each, require
-from lash_core.keys import AwaitEventKey
-from lash_core.scope import ToolCompletion, TurnScope
+from lash_core import AwaitEventKey, ToolCompletion, TurnScope
 
 DISTINCT = 64
 """Distinct (scope, wait) pairs cycled through, so no operation repeats its input back to back."""

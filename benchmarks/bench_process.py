@@ -28,6 +28,7 @@ from benchmarks.async_timing import compare
 from benchmarks.bench_drivers import DRIVERS, _Driver
 from benchmarks.catalog import benchmark
 from benchmarks.harness import Body, Context, Figure, paused_gc, require
+from lash_core import JsonValue
 from lash_core.effects.invocation import Replay
 from lash_core.process import CommandDone, ProcessRegistry, apply_process_command, signal_request
 from lash_core.process.events import ProcessEventAppendRequest
@@ -46,7 +47,6 @@ from lash_core.process.records import (
     SessionScope,
     SuccessOutput,
 )
-from lash_core.wire import JsonValue
 
 APPEND_BUDGET: Final = 6.0
 """Keyed append, as a ratio of the bare dict + canonical hash work."""

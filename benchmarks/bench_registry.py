@@ -11,11 +11,17 @@ import tracemalloc
 from benchmarks.catalog import benchmark
 from benchmarks.fixtures import KeyPool, identity, signer
 from benchmarks.harness import Body, Context, Figure, each, paused_gc, require
-from lash_core.errors import LashError
-from lash_core.keys import AwaitEventKey, KeySigner
-from lash_core.promise import AwaitEventRegistry, WaitEnd, Waiter
-from lash_core.resolution import ACCEPTED, ok
-from lash_core.scope import ToolCompletion, TurnScope
+from lash_core import (
+    AwaitEventKey,
+    AwaitEventRegistry,
+    KeySigner,
+    LashError,
+    ToolCompletion,
+    TurnScope,
+    ok,
+)
+from lash_core.promise import WaitEnd, Waiter
+from lash_core.resolution import ACCEPTED
 
 RESOLUTION = ok({"exit_code": 0, "stdout": "done", "files": ["a.txt", "b.txt"]})
 """An ``ok`` with a small nested payload, as a tool completion might carry."""

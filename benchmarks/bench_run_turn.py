@@ -40,22 +40,26 @@ from benchmarks.catalog import BenchmarkFn, benchmark
 from benchmarks.fixtures import SECRET
 from benchmarks.harness import Context, Figure, require
 from lash_asyncio import InlineEffectHost as AsyncioHost
-from lash_core.effects import (
+from lash_core import (
     EffectEnvelope,
     EffectKind,
     EffectOutcome,
+    InlineHost,
     LlmCallOutcome,
     Message,
+    Ok,
     Role,
     StopReason,
     ToolAttemptOutcome,
     ToolCallPart,
-    ToolResultPart,
+    TurnCompleted,
+    TurnHandlers,
+    TurnMachine,
+    run_turn,
 )
+from lash_core.effects import ToolResultPart
 from lash_core.effects.tools import ToolAttemptLaunchDone
-from lash_core.host import EffectHandler, InlineHost
-from lash_core.turn import TurnCompleted, TurnHandlers, TurnMachine, run_turn
-from lash_core.wire import Ok
+from lash_core.host import EffectHandler
 from lash_trio import InlineEffectHost as TrioHost
 
 T = TypeVar("T")

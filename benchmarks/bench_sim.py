@@ -32,15 +32,18 @@ from benchmarks.bench_turn import (
 from benchmarks.catalog import benchmark
 from benchmarks.fixtures import SECRET, sleep_envelope
 from benchmarks.harness import Body, Context, Figure, Sample, require
-from lash_core.effects import (
+from lash_core import (
     EffectEnvelope,
     EffectOutcome,
-    SleepOutcome,
+    TurnCompleted,
+    TurnHandlers,
+    TurnMachine,
+    run_turn,
 )
+from lash_core.effects import SleepOutcome
 from lash_core.host import SleepExecutor
 from lash_core.sim import SeededChoices, SimHost, SimLoop
 from lash_core.sim.run import simulate_seed
-from lash_core.turn import TurnCompleted, TurnHandlers, TurnMachine, run_turn
 
 BATCH: Final = 8
 EFFECT_BUDGET_US: Final = 1_000_000 / 50_000

@@ -45,9 +45,9 @@ from typing import Final, Literal
 
 from benchmarks.catalog import benchmark
 from benchmarks.harness import Body, Context, Figure, Sample, require
+from lash_core import AwaitEventKey, TurnScope, from_json, ok, to_json
 from lash_core.durable import durable_step_envelope
 from lash_core.effects.envelope import CanonicalEnvelope
-from lash_core.keys import AwaitEventKey
 from lash_core.process import ProcessRegistry
 from lash_core.process.events import ProcessEventAppendRequest
 from lash_core.process.grants import HandleDescriptor
@@ -61,10 +61,9 @@ from lash_core.process.records import (
     RecoveryDisposition,
     SessionScope,
 )
-from lash_core.resolution import ResolutionOk, ok
-from lash_core.scope import Custom, TurnScope
+from lash_core.resolution import ResolutionOk
+from lash_core.scope import Custom
 from lash_core.store import Owner, Started
-from lash_core.wire import from_json, to_json
 from lash_sqlite import Doorbell, SqliteStore
 
 EFFECT_BUDGET_US: Final = 500.0

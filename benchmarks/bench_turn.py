@@ -25,24 +25,28 @@ from typing import Final
 from benchmarks.async_timing import compare
 from benchmarks.catalog import benchmark
 from benchmarks.harness import Body, Context, Figure, Sample, require
-from lash_core.effects import (
+from lash_core import (
     EffectKind,
     EffectOutcome,
+    JsonValue,
     LlmCallOutcome,
     LlmResponse,
     Message,
+    Ok,
     Role,
+    RunEffects,
     StopReason,
     TextPart,
-    ToolAttemptCommand,
     ToolAttemptOutcome,
     ToolCallPart,
-    ToolCallRecord,
+    TurnCompleted,
+    TurnConfig,
+    TurnFinished,
+    TurnMachine,
     Usage,
 )
+from lash_core.effects import ToolAttemptCommand, ToolCallRecord
 from lash_core.effects.tools import ToolAttemptLaunchDone
-from lash_core.turn import RunEffects, TurnCompleted, TurnConfig, TurnFinished, TurnMachine
-from lash_core.wire import JsonValue, Ok
 
 SESSION: Final = "sess_OTHYDCZJWC6EKP2KOJRRA6Y5TW"
 TURN: Final = "turn_56VIOMPFBQBL7B2CN4FS2MS7YJ"

@@ -23,8 +23,9 @@ from collections.abc import Callable
 
 from benchmarks.catalog import benchmark
 from benchmarks.harness import Body, Context, Figure, require
-from lash_core.resolution import Resolution, ResolutionOk
-from lash_core.wire import MAX_JSON_DEPTH, from_json
+from lash_core import Resolution, from_json
+from lash_core.resolution import ResolutionOk
+from lash_core.wire import MAX_JSON_DEPTH
 
 FULL_BYTES = 10_000_000
 SMOKE_BYTES = 30_000

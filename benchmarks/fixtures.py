@@ -7,17 +7,15 @@ import functools
 import hashlib
 from typing import Any
 
-from lash_core.effects import (
+from lash_core import (
+    AwaitEventKey,
     EffectEnvelope,
     EffectKind,
-    EffectSubject,
-    Invocation,
-    InvocationScope,
-    Replay,
-    SleepCommand,
+    KeySigner,
+    ToolCompletion,
+    TurnScope,
 )
-from lash_core.keys import AwaitEventKey, KeySigner
-from lash_core.scope import ToolCompletion, TurnScope
+from lash_core.effects import EffectSubject, Invocation, InvocationScope, Replay, SleepCommand
 
 __all__ = ["SECRET", "KeyPool", "identity", "identity_dicts", "signer", "sleep_envelope"]
 

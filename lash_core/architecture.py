@@ -63,10 +63,10 @@ LAYERS: Final[tuple[Layer, ...]] = (
         (
             "lash_core.promise",
             "lash_core.process.registry",
-            "lash_core.process.state",
-            "lash_core.process.registry_grants",
-            "lash_core.process.registry_leases",
-            "lash_core.process.changes",
+            "lash_core.process._state",
+            "lash_core.process._registry_grants",
+            "lash_core.process._registry_leases",
+            "lash_core.process._changes",
             "lash_core.store",
             "lash_core.process.commands",
             "lash_core.turn.config",
@@ -74,8 +74,8 @@ LAYERS: Final[tuple[Layer, ...]] = (
             "lash_core.turn.state",
             "lash_core.turn.gate",
             "lash_core.turn.lifecycle",
-            "lash_core.turn.live",
-            "lash_core.turn.transitions",
+            "lash_core.turn._live",
+            "lash_core.turn._transitions",
             "lash_core.turn.machine",
             "lash_core.architecture",
         ),
@@ -142,9 +142,9 @@ class Step:
 
 
 ENVELOPE_PATH: Final[tuple[Step, ...]] = (
-    Step("lash_core.turn.transitions", "apply", "what the next effect is (its command)"),
-    Step("lash_core.turn.live", "Live.emit", "its envelope and replay key, queued"),
-    Step("lash_core.turn.live", "planned", "its relative deadline, paired with it"),
+    Step("lash_core.turn._transitions", "apply", "what the next effect is (its command)"),
+    Step("lash_core.turn._live", "Live.emit", "its envelope and replay key, queued"),
+    Step("lash_core.turn._live", "planned", "its relative deadline, paired with it"),
     Step("lash_core.turn.machine", "TurnMachine.next", "hand out the batch (RunEffects)"),
     Step(
         "lash_core.turn.run",

@@ -205,7 +205,7 @@ class DurableHost(InlineHost):
             return None
         return self._loop.now() + max(0, deadline_ms - self._now_ms()) / 1000
 
-    async def await_await_event(
+    async def wait_for_event(
         self,
         key: AwaitEventKey,
         *,

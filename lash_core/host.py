@@ -134,7 +134,7 @@ class AwaitEventResolver:
     def peek_await_event(self, key: AwaitEventKey) -> Resolution | None:
         raise _unsupported()
 
-    async def await_await_event(
+    async def wait_for_event(
         self,
         key: AwaitEventKey,
         *,
@@ -194,7 +194,7 @@ class ScopedEffectController:
     def peek_await_event(self, key: AwaitEventKey) -> Resolution | None:
         return self._host.peek_await_event(key)
 
-    async def await_await_event(
+    async def wait_for_event(
         self,
         key: AwaitEventKey,
         *,
@@ -202,7 +202,7 @@ class ScopedEffectController:
         deadline: float | None = None,
         timeout: float | None = None,
     ) -> Resolution:
-        return await self._host.await_await_event(
+        return await self._host.wait_for_event(
             key, cancel=cancel, deadline=deadline, timeout=timeout
         )
 
@@ -355,7 +355,7 @@ class InlineHost(AwaitEventResolver):
             )
         return self._loop.now() + timeout
 
-    async def await_await_event(
+    async def wait_for_event(
         self,
         key: AwaitEventKey,
         *,
@@ -455,7 +455,7 @@ class InlineHost(AwaitEventResolver):
         if isinstance(route, ProcessRoute):
             return ProcessOutcome(await self._processes.execute(route.command))
         if isinstance(route, AwaitRoute):
-            resolution = await self.await_await_event(
+            resolution = await self.wait_for_event(
                 route.key, cancel=route.cancel, deadline=route.deadline
             )
             return AwaitEventOutcome(resolution)
@@ -504,9 +504,7 @@ class InlineHost(AwaitEventResolver):
                 return outcome
             if family is Family.AWAIT:
                 assert isinstance(command, AwaitEventCommand)
-                return AwaitEventOutcome(
-                    await self.await_await_event(command.key, deadline=deadline)
-                )
+                return AwaitEventOutcome(await self.wait_for_event(command.key, deadline=deadline))
             if family is Family.SLEEP:
                 assert isinstance(command, SleepCommand)
                 await self._loop.sleep(command.duration_ms / 1000)

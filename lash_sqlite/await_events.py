@@ -7,9 +7,16 @@ from __future__ import annotations
 
 import sqlite3
 
-from lash_core import codes
-from lash_core.errors import LashError
-from lash_core.keys import AwaitEventKey
+from lash_core import (
+    AwaitEventKey,
+    ExecutionScope,
+    LashError,
+    Resolution,
+    ResolveOutcome,
+    WaitIdentity,
+    codes,
+    from_json,
+)
 from lash_core.promise import (
     StoreTransition,
     cancel_sweep_transition,
@@ -18,8 +25,7 @@ from lash_core.promise import (
     session_allows_access,
     transition_outcome,
 )
-from lash_core.resolution import UNKNOWN_OR_REVOKED, Resolution, ResolveOutcome
-from lash_core.scope import ExecutionScope, WaitIdentity
+from lash_core.resolution import UNKNOWN_OR_REVOKED
 from lash_core.store import (
     abandoned_gate_id,
     check_resolution,
@@ -31,7 +37,7 @@ from lash_core.store import (
     revoked_error,
     revoked_mint_error,
 )
-from lash_core.wire import canonical_json, from_json
+from lash_core.wire import canonical_json
 from lash_sqlite.connection import SqliteConnection, corrupt, wall_ms
 
 __all__ = ["AwaitEventTables"]

@@ -21,11 +21,8 @@ from __future__ import annotations
 import json
 from typing import Any, Final, Protocol
 
-from lash_core import codes
-from lash_core.errors import LashError
-from lash_core.keys import AwaitEventKey
-from lash_core.resolution import Resolution
-from lash_core.wire import canonical_json, from_json, to_json, to_wire
+from lash_core import AwaitEventKey, LashError, Resolution, codes, from_json, to_json, to_wire
+from lash_core.wire import canonical_json
 from lash_sqlite.report import StoreReport, check_store_file, read_report
 from lash_sqlite.store import SqliteStore
 

@@ -20,9 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, Literal, Self
 
-from lash_core import codes
-from lash_core.errors import LashError
-from lash_core.keys import AwaitEventKey, KeySigner
+from lash_core import AwaitEventKey, KeySigner, LashError, codes
 from lash_core.store import key_is_authentic
 from lash_core.store_memory import Ring
 from lash_sqlite.doorbell import ring as ring_doorbell

@@ -10,9 +10,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Final
 
-from lash_core import codes
+from lash_core import LashError, LocalProtocolError, codes
 from lash_core.effects.envelope import CanonicalEnvelope
-from lash_core.errors import LashError, LocalProtocolError
 from lash_core.store import (
     DIVERGE,
     BeginResult,

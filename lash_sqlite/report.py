@@ -18,13 +18,17 @@ from pathlib import Path
 
 import attrs
 
-from lash_core import codes
-from lash_core.errors import LashError
-from lash_core.keys import AwaitEventKey, KeySigner
+from lash_core import (
+    AwaitEventKey,
+    ExecutionScope,
+    KeySigner,
+    LashError,
+    WaitIdentity,
+    codes,
+    from_json,
+)
 from lash_core.process.leases import ProcessLease
-from lash_core.scope import ExecutionScope, WaitIdentity
 from lash_core.store import Owner, TurnStatus
-from lash_core.wire import from_json
 from lash_sqlite.connection import SCHEMA_VERSION, corrupt, sqlite_errors
 
 __all__ = [

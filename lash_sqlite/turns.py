@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from lash_core.errors import LashError
+from lash_core import LashError, from_json
 from lash_core.process.events import ProcessEvent, ProcessWakeDelivery
 from lash_core.process.grants import ProcessHandleGrant
 from lash_core.process.leases import ProcessLease
@@ -22,7 +22,7 @@ from lash_core.store import (
     finish_turn_transition,
     open_turn_transition,
 )
-from lash_core.wire import canonical_json, from_json
+from lash_core.wire import canonical_json
 from lash_sqlite.connection import corrupt
 from lash_sqlite.journal import JournalTables
 

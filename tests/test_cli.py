@@ -16,6 +16,7 @@ import attrs
 import pytest
 
 import lash_core
+from lash_core import KeySigner, TurnScope, from_wire, to_json, to_wire
 from lash_core.cli import (
     EXIT_BROKEN_PIPE,
     EXIT_INTERRUPTED,
@@ -25,9 +26,7 @@ from lash_core.cli import (
     run_sim,
     tamper_signature,
 )
-from lash_core.keys import KeySigner
-from lash_core.scope import Custom, TurnScope
-from lash_core.wire import from_wire, to_json, to_wire
+from lash_core.scope import Custom
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -155,7 +154,7 @@ def test_public_api_reexports() -> None:
     for name in lash_core.__all__:
         assert hasattr(lash_core, name), name
     key = lash_core.KeySigner(b"k" * 32).mint(
-        lash_core.TurnScope("s", "t"), lash_core.TurnTerminal()
+        lash_core.TurnScope("s", "t"), lash_core.ToolCompletion("c-1")
     )
     assert lash_core.from_json(to_json(key), lash_core.AwaitEventKey) == key
     assert to_wire(lash_core.ok(1)) == {"status": "ok", "payload": 1}

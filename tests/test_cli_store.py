@@ -15,12 +15,19 @@ from typing import Any
 
 import pytest
 
+from lash_core import (
+    AwaitEventKey,
+    KeySigner,
+    ToolCompletion,
+    TurnScope,
+    from_json,
+    from_wire,
+    ok,
+    to_json,
+)
 from lash_core.cli import main, tamper_signature
-from lash_core.keys import AwaitEventKey, KeySigner
-from lash_core.resolution import ok
-from lash_core.scope import ToolCompletion, TurnCancelGate, TurnScope
+from lash_core.scope import TurnCancelGate
 from lash_core.store import Owner, TurnRef, TurnStatus
-from lash_core.wire import from_json, from_wire, to_json
 from lash_sqlite import SCHEMA_VERSION, Doorbell, SqliteStore
 from lash_sqlite.cli import inspect_command
 

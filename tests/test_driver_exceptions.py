@@ -20,23 +20,21 @@ import trio.testing
 import lash_asyncio
 import lash_trio
 from lash_asyncio.testing import AsyncioDriver
-from lash_core import codes
-from lash_core.effects import (
+from lash_core import (
     EffectEnvelope,
+    InlineHost,
     LlmCallOutcome,
     ToolAttemptOutcome,
     ToolSpec,
-)
-from lash_core.host import InlineHost
-from lash_core.testing.conformance import Driver, Harness
-from lash_core.turn import (
     TurnCompleted,
     TurnConfig,
     TurnEvent,
     TurnHandlers,
     TurnMachine,
+    codes,
     run_turn,
 )
+from lash_core.testing.conformance import Driver, Harness
 from lash_core.turn.control import TerminalCommitted, TurnAddress, await_terminal, gate_key
 from lash_core.turn.events import ToolCallFinishedEvent
 from lash_trio.testing import TrioDriver

@@ -18,12 +18,22 @@ import trio.testing
 import lash_asyncio
 import lash_trio
 from lash_asyncio.clock import VirtualClock, new_event_loop
-from lash_core import ToolCompletion, TurnScope, codes, ok
-from lash_core.effects import EffectEnvelope, LlmCallOutcome
-from lash_core.errors import LashError
-from lash_core.host import InlineHost
-from lash_core.resolution import Accepted, ResolveOutcome
-from lash_core.turn import TurnCompleted, TurnConfig, TurnHandlers, TurnMachine
+from lash_core import (
+    Accepted,
+    EffectEnvelope,
+    InlineHost,
+    LashError,
+    LlmCallOutcome,
+    ResolveOutcome,
+    ToolCompletion,
+    TurnCompleted,
+    TurnConfig,
+    TurnHandlers,
+    TurnMachine,
+    TurnScope,
+    codes,
+    ok,
+)
 from tests.turn.world import answer, user
 
 SCOPE = TurnScope("s", "t")
@@ -101,7 +111,7 @@ def test_resolve_threadsafe_after_asyncio_run_ended_raises_instead_of_blocking()
     key = _key(host)
 
     async def use() -> None:
-        assert await host.await_await_event(_key(host, "c0"), timeout=0) is not None
+        assert await host.wait_for_event(_key(host, "c0"), timeout=0) is not None
 
     asyncio.run(use())
     outcome = _in_thread(lambda: host.resolve_threadsafe(key, ok(1)))
@@ -114,7 +124,7 @@ def test_resolve_threadsafe_after_trio_run_ended_raises_loop_not_running() -> No
     key = _key(host)
 
     async def use() -> None:
-        await host.await_await_event(_key(host, "c0"), timeout=0)
+        await host.wait_for_event(_key(host, "c0"), timeout=0)
 
     trio.run(use, clock=trio.testing.MockClock(autojump_threshold=0))
     outcome = _in_thread(lambda: host.resolve_threadsafe(key, ok(1)))
@@ -142,7 +152,7 @@ def test_resolve_threadsafe_while_the_asyncio_loop_shuts_down_raises_instead_of_
     key = _key(host)
 
     async def use() -> None:
-        await host.await_await_event(_key(host, "c0"), timeout=0)
+        await host.wait_for_event(_key(host, "c0"), timeout=0)
 
     loop.run_until_complete(use())  # the host is bound to `loop`, which no longer runs
     got: list[object] = []
@@ -179,7 +189,7 @@ def test_a_module_level_asyncio_host_works_in_two_asyncio_runs() -> None:
     key = _key(MODULE_HOST, "twice")
 
     async def first() -> ResolveOutcome:
-        waiter = asyncio.ensure_future(MODULE_HOST.await_await_event(key))
+        waiter = asyncio.ensure_future(MODULE_HOST.wait_for_event(key))
         await asyncio.sleep(0)  # the waiter is parked
         thread_outcome = await asyncio.to_thread(MODULE_HOST.resolve_threadsafe, key, ok(1))
         assert await asyncio.wait_for(waiter, GUARD_S) == ok(1)
@@ -188,9 +198,9 @@ def test_a_module_level_asyncio_host_works_in_two_asyncio_runs() -> None:
     async def second(turn_id: str) -> None:
         # What the first run resolved is still there, and waits, sleeps, turns and thread
         # entry use the new loop.
-        assert await MODULE_HOST.await_await_event(key) == ok(1)
+        assert await MODULE_HOST.wait_for_event(key) == ok(1)
         later = _key(MODULE_HOST, f"later-{turn_id}")
-        waiter = asyncio.ensure_future(MODULE_HOST.await_await_event(later))
+        waiter = asyncio.ensure_future(MODULE_HOST.wait_for_event(later))
         await asyncio.sleep(0)
         await asyncio.to_thread(MODULE_HOST.resolve_threadsafe, later, ok(2))
         assert await asyncio.wait_for(waiter, GUARD_S) == ok(2)
@@ -221,7 +231,7 @@ def test_a_trio_host_works_in_two_trio_runs() -> None:
         later = _key(host, f"later-{value}")
         async with trio.open_nursery() as nursery:
             nursery.start_soon(trio.to_thread.run_sync, host.resolve_threadsafe, later, ok(value))
-            assert await host.await_await_event(later) == ok(value)
+            assert await host.wait_for_event(later) == ok(value)
 
     trio.run(resolve_from_thread, 1)
     trio.run(resolve_from_thread, 2)
@@ -238,7 +248,7 @@ def test_a_trio_host_under_asyncio_raises_host_wrong_event_loop() -> None:
 
     async def main() -> None:
         with pytest.raises(LashError) as waiting:
-            await host.await_await_event(_key(host), timeout=1)
+            await host.wait_for_event(_key(host), timeout=1)
         assert waiting.value.code == codes.HOST_WRONG_EVENT_LOOP
         assert "trio.run" in waiting.value.message
         with pytest.raises(LashError) as turning:
@@ -257,7 +267,7 @@ def test_an_asyncio_host_under_trio_raises_host_wrong_event_loop() -> None:
 
     async def main() -> None:
         with pytest.raises(LashError) as waiting:
-            await host.await_await_event(_key(host), timeout=1)
+            await host.wait_for_event(_key(host), timeout=1)
         assert waiting.value.code == codes.HOST_WRONG_EVENT_LOOP
         assert "asyncio" in waiting.value.message
         with pytest.raises(LashError) as turning:

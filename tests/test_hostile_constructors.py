@@ -16,9 +16,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lash_core import codes
-from lash_core.effects import Message, Role, TextPart, ToolCallPart, ToolResultPart, ToolSpec
-from lash_core.errors import LashError, WireDecodeError
+from lash_core import (
+    LashError,
+    Message,
+    Role,
+    TextPart,
+    ToolCallPart,
+    ToolCompletion,
+    ToolSpec,
+    TurnConfig,
+    TurnMachine,
+    TurnScope,
+    WireDecodeError,
+    codes,
+    from_json,
+    to_json,
+)
+from lash_core.effects import ToolResultPart
 from lash_core.scope import (
     Custom,
     ProcessScope,
@@ -26,11 +40,8 @@ from lash_core.scope import (
     QueueDrainScope,
     RuntimeOperationScope,
     SessionDeleteScope,
-    ToolCompletion,
-    TurnScope,
 )
-from lash_core.turn import RetryPolicy, TurnConfig, TurnMachine
-from lash_core.wire import from_json, to_json
+from lash_core.turn import RetryPolicy
 
 HELLO = Message(Role.USER, (TextPart("hello"),))
 

@@ -42,6 +42,7 @@ from lash_core.effects.process import (
 )
 from lash_core.errors import LashError, LocalProtocolError
 from lash_core.keys import AwaitEventKey
+from lash_core.process._state import EventLog
 from lash_core.process.events import (
     ProcessEvent,
     ProcessEventAppendRequest,
@@ -61,7 +62,6 @@ from lash_core.process.records import (
 )
 from lash_core.process.registry import ProcessRegistry
 from lash_core.process.results import AwaitParked
-from lash_core.process.state import EventLog
 from lash_core.resolution import (
     Resolution,
     ResolutionCancelled,

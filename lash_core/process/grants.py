@@ -1,5 +1,5 @@
 """Handle grants: which session scopes may address which processes, as values and as the
-registry's grant part lives in :mod:`lash_core.process.registry_grants`."""
+registry's grant part lives in :mod:`lash_core.process._registry_grants`."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Leases: the right of one owner to run a process until a deadline, as values and as the
-registry's lease part lives in :mod:`lash_core.process.registry_leases`."""
+registry's lease part lives in :mod:`lash_core.process._registry_leases`."""
 
 from __future__ import annotations
 

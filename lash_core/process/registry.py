@@ -8,9 +8,9 @@ then calls :meth:`ProcessRegistry.end_await`. Every operation validates its whol
 it changes anything, so a refused call leaves the registry exactly as it was.
 
 The registry is put together from parts, one per concern, each owning its own state:
-:class:`~lash_core.process.registry_grants.GrantsMixin` (handle grants) and
-:class:`~lash_core.process.registry_leases.LeasesMixin` (leases), on top of
-:class:`~lash_core.process.state.RegistryBase` (the process table); this module adds the
+:class:`~lash_core.process._registry_grants.GrantsMixin` (handle grants) and
+:class:`~lash_core.process._registry_leases.LeasesMixin` (leases), on top of
+:class:`~lash_core.process._state.RegistryBase` (the process table); this module adds the
 registration, the event log, session wakes and awaiters. Mixins, not composed objects: the
 registry is one state machine with one surface, every part checks the same process table, and
 one terminal touches several parts at once (log, lease, awaiters), so cross-part steps stay
@@ -32,7 +32,10 @@ from lash_core.effects.replay_keys import (
     process_terminal_replay_key,
 )
 from lash_core.errors import LashError, LocalProtocolError
-from lash_core.process.changes import ChangesMixin
+from lash_core.process._changes import ChangesMixin
+from lash_core.process._registry_grants import GrantsMixin
+from lash_core.process._registry_leases import LeasesMixin
+from lash_core.process._state import EventLog, ProcessState
 from lash_core.process.events import (
     ProcessEvent,
     ProcessEventAppendRequest,
@@ -72,8 +75,6 @@ from lash_core.process.records import (
     SessionScope,
     WaitState,
 )
-from lash_core.process.registry_grants import GrantsMixin
-from lash_core.process.registry_leases import LeasesMixin
 from lash_core.process.results import (
     NO_WAKE,
     Appended,
@@ -83,7 +84,6 @@ from lash_core.process.results import (
     Registered,
 )
 from lash_core.process.rows import ProcessRows
-from lash_core.process.state import EventLog, ProcessState
 from lash_core.process.wakes import materialize_wake, wake_delivery
 from lash_core.wire import JsonValue
 

@@ -117,7 +117,7 @@ class ProcessContext:
         host = self._host
         key = host.await_event_key(ProcessScope(pid), signal_wait_identity(pid, name, ordinal))
         host.processes.begin_signal_wait(pid, name, ordinal, key)
-        resolution = await host.await_await_event(key, cancel=self.cancel, timeout=timeout)
+        resolution = await host.wait_for_event(key, cancel=self.cancel, timeout=timeout)
         host.processes.end_signal_wait(pid, name, ordinal)
         return signal_result(resolution)
 

@@ -29,3 +29,24 @@ from lash_core.sim.world import WorldPlan as WorldPlan
 from lash_core.sim.world import WorldShape as WorldShape
 from lash_core.sim.world import draw_world as draw_world
 from lash_core.sim.world import run_world as run_world
+
+__all__ = [
+    "ORACLES",
+    "CancelScope",
+    "Cancelled",
+    "ChoiceSource",
+    "DataChoices",
+    "SeededChoices",
+    "SimHost",
+    "SimLoop",
+    "SimPrimitives",
+    "SimReport",
+    "Violation",
+    "WorldPlan",
+    "WorldShape",
+    "check_all",
+    "draw_world",
+    "run_world",
+    "simulate",
+    "simulate_seed",
+]

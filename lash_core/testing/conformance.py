@@ -214,7 +214,7 @@ async def early_resolution_then_await(h: Harness) -> None:
     host = h.new_host()
     key = host.await_event_key(TURN, ToolCompletion("call"))
     check(host.resolve_await_event(key, ok("early")) == Accepted(), "not accepted")
-    check(await host.await_await_event(key) == ok("early"), "buffered resolution lost")
+    check(await host.wait_for_event(key) == ok("early"), "buffered resolution lost")
 
 
 @case
@@ -234,7 +234,7 @@ async def pre_cancelled_waiter_writes_cancelled(h: Harness) -> None:
     key = host.await_event_key(TURN, ToolCompletion("call"))
     token = CancelToken()
     token.cancel()
-    check(await host.await_await_event(key, cancel=token) == CANCELLED, "not cancelled")
+    check(await host.wait_for_event(key, cancel=token) == CANCELLED, "not cancelled")
     late = host.resolve_await_event(key, ok("late"))
     check(late == AlreadyResolved(CANCELLED), f"late resolve got {late}")
 
@@ -244,7 +244,7 @@ async def past_deadline_gives_timeout(h: Harness) -> None:
     """A deadline already reached writes timeout."""
     host = h.new_host()
     key = host.await_event_key(TURN, ToolCompletion("call"))
-    check(await host.await_await_event(key, deadline=h.now()) == TIMEOUT, "no timeout")
+    check(await host.wait_for_event(key, deadline=h.now()) == TIMEOUT, "no timeout")
     check(host.peek_await_event(key) == TIMEOUT, "timeout not stored")
 
 
@@ -254,12 +254,12 @@ async def deadline_and_timeout_fire_on_virtual_time(h: Harness) -> None:
     host = h.new_host()
     key = host.await_event_key(TURN, ToolCompletion("call"))
     start = h.now()
-    check(await host.await_await_event(key, timeout=3600) == TIMEOUT, "no timeout")
+    check(await host.wait_for_event(key, timeout=3600) == TIMEOUT, "no timeout")
     check(abs(h.now() - start - 3600) < 1e-6, f"timed out after {h.now() - start}")
     other = host.await_event_key(TURN, ToolCompletion("other"))
     await expect_error(
         codes.AWAIT_EVENT_DEADLINE_AND_TIMEOUT,
-        host.await_await_event(other, deadline=h.now() + 1, timeout=1),
+        host.wait_for_event(other, deadline=h.now() + 1, timeout=1),
     )
 
 
@@ -268,7 +268,7 @@ async def revoke_refuses_resolve_await_and_mint(h: Harness) -> None:
     """Revocation wakes parked waiters with an error and refuses the session from then on."""
     host = h.new_host()
     key = host.await_event_key(TURN, ToolCompletion("call"))
-    waiter = h.spawn(lambda: host.await_await_event(key))
+    waiter = h.spawn(lambda: host.wait_for_event(key))
     await settle(h)
     check(host.revoke_await_events_for_session("session") is True, "not newly revoked")
     result = await waiter.join()
@@ -278,7 +278,7 @@ async def revoke_refuses_resolve_await_and_mint(h: Harness) -> None:
         f"parked waiter got {result}",
     )
     check(host.resolve_await_event(key, ok(1)) == UnknownOrRevoked(), "revoked key resolved")
-    await expect_error(codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED, host.await_await_event(key))
+    await expect_error(codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED, host.wait_for_event(key))
     expect_error_now(
         codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED,
         lambda: host.await_event_key(TURN, ToolCompletion("new")),
@@ -293,8 +293,8 @@ async def session_cancel_resolves_pending_waits_but_not_turn_control(h: Harness)
     host = h.new_host()
     tool = host.await_event_key(TURN, ToolCompletion("call"))
     gate = host.await_event_key(TURN, TurnCancelGate())
-    tool_waiter = h.spawn(lambda: host.await_await_event(tool))
-    gate_waiter = h.spawn(lambda: host.await_await_event(gate))
+    tool_waiter = h.spawn(lambda: host.wait_for_event(tool))
+    gate_waiter = h.spawn(lambda: host.wait_for_event(gate))
     await settle(h)
     check(host.cancel_await_events_for_session("session") == 1, "wrong cancel count")
     check((await tool_waiter.join()).value == CANCELLED, "tool wait not cancelled")
@@ -321,7 +321,7 @@ async def tampered_keys_are_refused(h: Harness) -> None:
     ]
     for bad in tampered:
         check(host.resolve_await_event(bad, ok("forged")) == UnknownOrRevoked(), f"{bad}")
-        await expect_error(codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED, host.await_await_event(bad))
+        await expect_error(codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED, host.wait_for_event(bad))
     check(host.registry.total_entry_count() == 0, "a tampered key created state")
     check(host.resolve_await_event(key, ok("real")) == Accepted(), "the real key is affected")
 
@@ -339,7 +339,7 @@ async def undecoded_keys_are_a_type_error(h: Harness) -> None:
         expect_error_now(
             codes.AWAIT_EVENT_KEY_TYPE, functools.partial(host.peek_await_event, undecoded)
         )
-        await expect_error(codes.AWAIT_EVENT_KEY_TYPE, host.await_await_event(undecoded))
+        await expect_error(codes.AWAIT_EVENT_KEY_TYPE, host.wait_for_event(undecoded))
     check(host.registry.total_entry_count() == 0, "an undecoded key created state")
     check(host.resolve_await_event(key, ok("real")) == Accepted(), "the real key is affected")
 
@@ -384,7 +384,7 @@ async def two_hosts_never_rendezvous(h: Harness) -> None:
     a, b = h.new_host(), h.new_host()
     key = a.await_event_key(TURN, ToolCompletion("call"))
     check(b.resolve_await_event(key, ok(1)) == UnknownOrRevoked(), "host B accepted A's key")
-    await expect_error(codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED, b.await_await_event(key))
+    await expect_error(codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED, b.wait_for_event(key))
     check(a.peek_await_event(key) is None, "host B's attempt reached host A")
 
 
@@ -407,7 +407,7 @@ async def many_waiters_see_one_terminal(h: Harness) -> None:
     """Every waiter of a key gets the same terminal."""
     host = h.new_host()
     key = host.await_event_key(TURN, ToolCompletion("call"))
-    waiters = [h.spawn(lambda: host.await_await_event(key)) for _ in range(20)]
+    waiters = [h.spawn(lambda: host.wait_for_event(key)) for _ in range(20)]
     await settle(h)
     host.resolve_await_event(key, ok({"n": 1}))
     results = [await w.join() for w in waiters]
@@ -421,15 +421,15 @@ async def cancelling_one_waiter_writes_cancelled_for_all(h: Harness) -> None:
     host = h.new_host()
     key = host.await_event_key(TURN, ToolCompletion("call"))
     token = CancelToken()
-    first = h.spawn(lambda: host.await_await_event(key, cancel=token))
-    others = [h.spawn(lambda: host.await_await_event(key)) for _ in range(3)]
+    first = h.spawn(lambda: host.wait_for_event(key, cancel=token))
+    others = [h.spawn(lambda: host.wait_for_event(key)) for _ in range(3)]
     await settle(h)
     token.cancel()
     check((await first.join()).value == CANCELLED, "the token did not cancel")
     results = [await w.join() for w in others]
     check(all(r.value == CANCELLED for r in results), f"others saw another terminal: {results}")
     native_key = host.await_event_key(TURN, ToolCompletion("native"))
-    native = h.spawn(lambda: host.await_await_event(native_key))
+    native = h.spawn(lambda: host.wait_for_event(native_key))
     await settle(h)
     native.cancel()
     check((await native.join()).cancelled, "native cancellation did not propagate")
@@ -442,7 +442,7 @@ async def a_cancel_that_loses_returns_the_winner(h: Harness) -> None:
     host = h.new_host()
     key = host.await_event_key(TURN, ToolCompletion("call"))
     token = CancelToken()
-    waiter = h.spawn(lambda: host.await_await_event(key, cancel=token))
+    waiter = h.spawn(lambda: host.wait_for_event(key, cancel=token))
     await settle(h)
     host.resolve_await_event(key, ok("won"))
     token.cancel()
@@ -455,7 +455,7 @@ async def turn_control_waits_never_write(h: Harness) -> None:
     host = h.new_host()
     gate = host.await_event_key(TURN, TurnCancelGate())
     token = CancelToken()
-    waiter = h.spawn(lambda: host.await_await_event(gate, cancel=token))
+    waiter = h.spawn(lambda: host.wait_for_event(gate, cancel=token))
     await settle(h)
     token.cancel()
     result = await waiter.join()
@@ -464,15 +464,15 @@ async def turn_control_waits_never_write(h: Harness) -> None:
         and result.error.code == codes.TURN_CONTROL_WAIT_CANCELLED,
         f"{result}",
     )
-    await expect_error(codes.TURN_CONTROL_WAIT_TIMEOUT, host.await_await_event(gate, timeout=5))
+    await expect_error(codes.TURN_CONTROL_WAIT_TIMEOUT, host.wait_for_event(gate, timeout=5))
     check(host.peek_await_event(gate) is None, "a turn-control waiter wrote the gate")
     terminal = host.await_event_key(TURN, TurnTerminal())
     check(host.resolve_await_event(gate, ok({"state": "completion_sealed"})) == Accepted(), "gate")
-    attach = h.spawn(lambda: host.await_await_event(terminal))
+    attach = h.spawn(lambda: host.wait_for_event(terminal))
     await settle(h)
     host.resolve_await_event(terminal, ok({"status": "committed"}))
     check((await attach.join()).value == ok({"status": "committed"}), "terminal attach")
-    check(await host.await_await_event(terminal) == ok({"status": "committed"}), "late attach")
+    check(await host.wait_for_event(terminal) == ok({"status": "committed"}), "late attach")
 
 
 @case
@@ -480,7 +480,7 @@ async def thread_side_resolution_wakes_the_loop(h: Harness) -> None:
     """resolve_threadsafe from another OS thread wakes a parked waiter."""
     host = h.new_host()
     key = host.await_event_key(TURN, ToolCompletion("call"))
-    waiter = h.spawn(lambda: host.await_await_event(key))
+    waiter = h.spawn(lambda: host.wait_for_event(key))
     await settle(h)
     outcome = await h.in_thread(lambda: host.resolve_threadsafe(key, ok("from a thread")))
     check(outcome == Accepted(), f"{outcome}")
@@ -593,7 +593,7 @@ async def hosts_without_await_events_refuse(h: Harness) -> None:
     key = h.new_host().await_event_key(TURN, TurnTerminal())
     check(host.resolve_await_event(key, ok(1)) == UnknownOrRevoked(), "resolve")
     expect_error_now(codes.AWAIT_EVENT_UNSUPPORTED, lambda: host.peek_await_event(key))
-    await expect_error(codes.AWAIT_EVENT_UNSUPPORTED, host.await_await_event(key))
+    await expect_error(codes.AWAIT_EVENT_UNSUPPORTED, host.wait_for_event(key))
     expect_error_now(
         codes.AWAIT_EVENT_UNSUPPORTED, lambda: host.revoke_await_events_for_session("s")
     )
@@ -759,7 +759,7 @@ async def run_schedule(h: Harness, schedule: Schedule, *, unit: float = 0.01) ->
     async def waiter(i: int, plan: WaiterPlan) -> Resolution:
         await at(plan.start)
         deadline = None if plan.deadline is None else base + plan.deadline * unit
-        return await host.await_await_event(keys[plan.key], cancel=tokens[i], deadline=deadline)
+        return await host.wait_for_event(keys[plan.key], cancel=tokens[i], deadline=deadline)
 
     async def driver() -> None:
         actions: list[tuple[int, Callable[[], None]]] = []

@@ -266,7 +266,7 @@ async def await_terminal(
     """
     key = terminal_key(host, address)
     try:
-        resolution = await host.await_await_event(key, timeout=timeout)
+        resolution = await host.wait_for_event(key, timeout=timeout)
     except LashError as exc:
         if exc.code == codes.TURN_CONTROL_WAIT_TIMEOUT:
             raise LashError(

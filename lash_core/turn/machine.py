@@ -5,13 +5,13 @@ clock. ``next()`` hands out the envelopes that may run now, ``send(replay_key, o
 one outcome back, ``drain_events()`` returns the stream events. Every call decides whether it
 is refused before it changes anything, so a refused call leaves the machine exactly as it was.
 
-The machine works on a :class:`~lash_core.turn.live.Live` state (:mod:`lash_core.turn.live`):
+The machine works on a :class:`~lash_core.turn._live.Live` state (:mod:`lash_core.turn._live`):
 the fields of the frozen :class:`~lash_core.turn.state.TurnState` with the collections a
 transition changes held as a list or a dict (queued envelopes, handed-out envelopes by replay
 key, a tool round's slots, undrained events), plus the replay keys a tool round's unsettled
 calls wait on. A ``send`` therefore changes a few items whatever the size of the round, and
 ``checkpoint()`` builds the frozen state only when asked (keeping it until the next change). The
-transitions (what each outcome does to the state) are in :mod:`lash_core.turn.transitions`; this
+transitions (what each outcome does to the state) are in :mod:`lash_core.turn._transitions`; this
 module holds the public surface and its refusals.
 
 Replay keys (``lash_core.effects.replay_keys``): turn effects (``sync_execution_environment``,
@@ -40,6 +40,10 @@ from lash_core.effects.outcomes import EffectOutcome
 from lash_core.errors import LocalProtocolError
 from lash_core.keys import AwaitEventKey
 from lash_core.scope import TurnCancelGate, TurnScope
+from lash_core.turn._live import Live, hand_out, planned
+from lash_core.turn._transitions import apply as _apply
+from lash_core.turn._transitions import start as _start
+from lash_core.turn._transitions import stop as _stop
 from lash_core.turn.config import TurnConfig, check_turn_arguments, turn_messages
 from lash_core.turn.events import (
     NeedOutcomes,
@@ -50,11 +54,7 @@ from lash_core.turn.events import (
     TurnStep,
     TurnStopReason,
 )
-from lash_core.turn.live import Live, hand_out, planned
 from lash_core.turn.state import CheckingGate, TurnDone, TurnState
-from lash_core.turn.transitions import apply as _apply
-from lash_core.turn.transitions import start as _start
-from lash_core.turn.transitions import stop as _stop
 
 __all__ = ["TurnMachine"]
 
@@ -258,7 +258,7 @@ class TurnMachine:
         if isinstance(self._live.phase, TurnDone):
             raise LocalProtocolError(codes.TURN_FINISHED, "the turn is already finished")
         error = ControllerError(codes.TURN_CANCELLED, message)
-        self._change(lambda d: _stop(d, TurnStopReason.CANCELLED, error=error))
+        self._change(lambda live: _stop(live, TurnStopReason.CANCELLED, error=error))
 
     def _refuse(self) -> typing.NoReturn:
         broken = self._broken

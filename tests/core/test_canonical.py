@@ -10,7 +10,7 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import given
 
-from lash_core import codes
+from lash_core import LashError, codes
 from lash_core.canonical import (
     _encode_py,
     canonical_bytes_of,
@@ -19,7 +19,6 @@ from lash_core.canonical import (
     sha256_hex,
     sort_json_value,
 )
-from lash_core.errors import LashError
 
 
 @pytest.mark.parametrize(

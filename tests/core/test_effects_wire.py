@@ -14,7 +14,34 @@ from typing import Any
 
 import pytest
 
-from lash_core import codes, wire
+from lash_core import (
+    TIMEOUT,
+    AwaitEventKey,
+    EffectEnvelope,
+    EffectKind,
+    EffectOutcome,
+    Err,
+    LashError,
+    LlmCallOutcome,
+    LlmResponse,
+    Message,
+    Ok,
+    PendingCompletion,
+    ReplayMismatchError,
+    Role,
+    StopReason,
+    TextPart,
+    ToolAttemptOutcome,
+    ToolCallPart,
+    ToolCompletion,
+    ToolLaunchPending,
+    ToolSpec,
+    TurnScope,
+    Usage,
+    WireDecodeError,
+    codes,
+    wire,
+)
 from lash_core.effects import (
     AbandonedOutput,
     AbandonedStatus,
@@ -40,9 +67,6 @@ from lash_core.effects import (
     Duration,
     EffectCause,
     EffectCommand,
-    EffectEnvelope,
-    EffectKind,
-    EffectOutcome,
     EffectSubject,
     EngineInput,
     ExecCodeCommand,
@@ -58,14 +82,10 @@ from lash_core.effects import (
     InvocationScope,
     LlmCallCommand,
     LlmCallError,
-    LlmCallOutcome,
     LlmErrorKind,
     LlmRequest,
-    LlmResponse,
-    Message,
     PeekAwaitEventCommand,
     PeekAwaitEventOutcome,
-    PendingCompletion,
     PreparedToolBatch,
     PreparedToolCall,
     ProcessAwait,
@@ -112,7 +132,6 @@ from lash_core.effects import (
     RecoveryDisposition,
     Replay,
     ReplayMismatchSummary,
-    Role,
     RunningStatus,
     SessionNodeCause,
     SessionNodeSubject,
@@ -122,34 +141,27 @@ from lash_core.effects import (
     SignalWait,
     SleepCommand,
     SleepOutcome,
-    StopReason,
     Subject,
     SuccessOutput,
     SyncExecutionEnvironmentCommand,
     SyncExecutionEnvironmentOutcome,
     SystemTime,
-    TextPart,
     TimeoutPolicy,
     ToolAttemptCommand,
     ToolAttemptLaunch,
     ToolAttemptLaunchDone,
-    ToolAttemptOutcome,
     ToolBatchCommand,
     ToolBatchLaunchDone,
     ToolBatchOutcome,
     ToolCallCause,
     ToolCallInput,
     ToolCallLaunch,
-    ToolCallPart,
     ToolCallRecord,
     ToolExecutionGrant,
-    ToolLaunchPending,
     ToolResultPart,
-    ToolSpec,
     TriggerOccurrenceCause,
     TriggerOccurrenceSubject,
     TurnCause,
-    Usage,
     WaitState,
     expect_outcome,
     into_await_event,
@@ -164,11 +176,7 @@ from lash_core.effects import (
     into_tool_attempt,
     into_tool_batch,
 )
-from lash_core.errors import LashError, ReplayMismatchError, WireDecodeError
-from lash_core.keys import AwaitEventKey
-from lash_core.resolution import TIMEOUT, ResolutionOk
-from lash_core.scope import ToolCompletion, TurnScope
-from lash_core.wire import Err, Ok
+from lash_core.resolution import ResolutionOk
 
 # -- shared values ---------------------------------------------------------------------------
 

@@ -7,13 +7,11 @@ from typing import Any
 
 import pytest
 
-from lash_core import codes, wire
+from lash_core import EffectEnvelope, EffectKind, LashError, LocalProtocolError, codes, wire
 from lash_core.effects import (
     CanonicalEnvelope,
     DurableStepCommand,
     EffectCommand,
-    EffectEnvelope,
-    EffectKind,
     EffectSubject,
     Invocation,
     InvocationScope,
@@ -26,7 +24,6 @@ from lash_core.effects import (
     ToolAttemptCommand,
     ToolBatchCommand,
 )
-from lash_core.errors import LashError, LocalProtocolError
 
 SCOPE = InvocationScope.for_turn("session", "turn", 0, 0)
 CALL = PreparedToolCall("c1", "t", "read", {})

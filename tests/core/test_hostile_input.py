@@ -18,41 +18,39 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from lash_core import codes
+from lash_core import (
+    AlreadyResolved,
+    AwaitEventKey,
+    AwaitEventRegistry,
+    KeySigner,
+    LashError,
+    LocalProtocolError,
+    Resolution,
+    ResolveOutcome,
+    ToolCompletion,
+    TurnScope,
+    WireDecodeError,
+    codes,
+    err,
+    from_json,
+    from_wire,
+    ok,
+    to_json,
+    to_wire,
+)
 from lash_core.canonical import normalize_json_value, sort_json_value
 from lash_core.effects import DurableStepCommand
-from lash_core.errors import LashError, LocalProtocolError, WireDecodeError
-from lash_core.keys import (
-    AwaitEventKey,
-    KeySigner,
-    constant_time_eq,
-    derive_key_id,
-    sign_material,
-)
-from lash_core.promise import AwaitEventRegistry
-from lash_core.resolution import (
-    AlreadyResolved,
-    ExternalCompletionError,
-    Resolution,
-    ResolutionErr,
-    ResolutionOk,
-    ResolveOutcome,
-    err,
-    ok,
-)
-from lash_core.scope import Custom, ProcessScope, ProcessSignal, ToolCompletion, TurnScope
+from lash_core.keys import constant_time_eq, derive_key_id, sign_material
+from lash_core.resolution import ExternalCompletionError, ResolutionErr, ResolutionOk
+from lash_core.scope import Custom, ProcessScope, ProcessSignal
 from lash_core.testing import strategies as lst
 from lash_core.wire import (
     MAX_JSON_DEPTH,
     canonical_bytes,
     canonical_json,
     check_json_value,
-    from_json,
-    from_wire,
     parse_json,
     stable_hash,
-    to_json,
-    to_wire,
 )
 
 SECRET = bytes(range(32))

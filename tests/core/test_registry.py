@@ -9,12 +9,28 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import given
 
-from lash_core import codes
-from lash_core.errors import LashError, LocalProtocolError
-from lash_core.keys import AwaitEventKey, KeySigner, constant_time_eq, sign_material
+from lash_core import (
+    CANCELLED,
+    TIMEOUT,
+    Accepted,
+    AlreadyResolved,
+    AwaitEventKey,
+    AwaitEventRegistry,
+    KeySigner,
+    LashError,
+    LocalProtocolError,
+    ToolCompletion,
+    TurnScope,
+    UnknownOrRevoked,
+    codes,
+    from_json,
+    ok,
+    to_json,
+    to_wire,
+)
+from lash_core.keys import constant_time_eq, sign_material
 from lash_core.promise import (
     AlreadyResolvedTransition,
-    AwaitEventRegistry,
     PromiseMissing,
     PromisePending,
     PromiseResolved,
@@ -29,24 +45,7 @@ from lash_core.promise import (
     revoke_transition,
     session_allows_access,
 )
-from lash_core.resolution import (
-    CANCELLED,
-    TIMEOUT,
-    Accepted,
-    AlreadyResolved,
-    UnknownOrRevoked,
-    ok,
-)
-from lash_core.scope import (
-    Custom,
-    ProcessScope,
-    ProcessSignal,
-    ToolCompletion,
-    TurnCancelGate,
-    TurnScope,
-    TurnTerminal,
-)
-from lash_core.wire import from_json, to_json, to_wire
+from lash_core.scope import Custom, ProcessScope, ProcessSignal, TurnCancelGate, TurnTerminal
 
 SECRET = bytes(range(32))
 TURN = TurnScope("session", "turn")

@@ -22,30 +22,28 @@ from hypothesis.stateful import (
     rule,
 )
 
-from lash_core import codes
-from lash_core.errors import LashError, LocalProtocolError
-from lash_core.keys import AwaitEventKey, KeySigner
-from lash_core.promise import AwaitEventRegistry, WaitEnd, Waiter
-from lash_core.resolution import (
+from lash_core import (
     CANCELLED,
     TIMEOUT,
     Accepted,
     AlreadyResolved,
+    AwaitEventKey,
+    AwaitEventRegistry,
+    ExecutionScope,
+    KeySigner,
+    LashError,
+    LocalProtocolError,
     Resolution,
+    ToolCompletion,
+    TurnScope,
     UnknownOrRevoked,
+    WaitIdentity,
+    codes,
     err,
     ok,
 )
-from lash_core.scope import (
-    Custom,
-    ExecutionScope,
-    ProcessScope,
-    ToolCompletion,
-    TurnCancelGate,
-    TurnScope,
-    TurnTerminal,
-    WaitIdentity,
-)
+from lash_core.promise import WaitEnd, Waiter
+from lash_core.scope import Custom, ProcessScope, TurnCancelGate, TurnTerminal
 
 SECRET = bytes(range(32))
 OTHER_SECRET = bytes(range(1, 33))

@@ -8,9 +8,7 @@ import pytest
 from hypothesis import Phase, settings
 
 import lash_core.promise as promise
-from lash_core.errors import LashError
-from lash_core.resolution import CANCELLED, Resolution
-from lash_core.scope import WaitIdentity
+from lash_core import CANCELLED, LashError, Resolution, WaitIdentity
 from tests.core.test_registry_machine import RegistryMachine
 
 

@@ -6,19 +6,16 @@ from typing import Any
 
 import pytest
 
-from lash_core import codes, wire
+from lash_core import EffectEnvelope, EffectKind, LashError, ReplayMismatchError, codes, wire
 from lash_core.canonical import sha256_hex
 from lash_core.effects import (
     CanonicalEnvelope,
     DurableStepCommand,
-    EffectEnvelope,
-    EffectKind,
     EffectSubject,
     Invocation,
     InvocationScope,
     Replay,
 )
-from lash_core.errors import LashError, ReplayMismatchError
 from lash_core.replay import (
     DiffMissing,
     DiffPresent,

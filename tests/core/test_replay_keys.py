@@ -6,32 +6,38 @@ import hashlib
 
 import pytest
 
-from lash_core import codes, wire
+from lash_core import (
+    AwaitEventKey,
+    EffectEnvelope,
+    EffectKind,
+    LashError,
+    Message,
+    Role,
+    TextPart,
+    TurnScope,
+    codes,
+    wire,
+)
 from lash_core.effects import (
     PROCESS_EVENT_SESSION,
     TURN_CANCEL_POST_ABORT_GATE,
     TURN_CANCEL_START_GATE,
     CausalRef,
     EffectCause,
-    EffectEnvelope,
-    EffectKind,
     EffectSubject,
     Invocation,
     InvocationScope,
     LlmRequest,
-    Message,
     PeekAwaitEventCommand,
     ProcessCause,
     ProcessEventCause,
     ProcessEventSubject,
     ProcessTransfer,
     Replay,
-    Role,
     SessionNodeCause,
     SessionNodeSubject,
     SessionScope,
     SleepCommand,
-    TextPart,
     ToolCallCause,
     TriggerOccurrenceCause,
     TurnCause,
@@ -63,9 +69,7 @@ from lash_core.effects import (
     turn_effect_replay_key,
     wake_id,
 )
-from lash_core.errors import LashError
-from lash_core.keys import AwaitEventKey
-from lash_core.scope import TurnCancelGate, TurnScope
+from lash_core.scope import TurnCancelGate
 
 TURN_SCOPE = InvocationScope.for_turn("s1", "t1", 2, 5)
 BATCH = turn_effect_invocation("s1", "t1", 2, 5, EffectKind.TOOL_BATCH, 7)

@@ -11,12 +11,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import lash_core.effects as effects
-from lash_core import wire
-from lash_core.errors import LashError
-from lash_core.keys import AwaitEventKey, KeySigner
-from lash_core.promise import AwaitEventRegistry, WaitEnd, Waiter
-from lash_core.resolution import ok
-from lash_core.scope import ToolCompletion, TurnScope
+from lash_core import (
+    AwaitEventKey,
+    AwaitEventRegistry,
+    KeySigner,
+    LashError,
+    ToolCompletion,
+    TurnScope,
+    ok,
+    wire,
+)
+from lash_core.promise import WaitEnd, Waiter
 from lash_core.testing import strategies as lst
 
 SECRET = bytes(range(32))

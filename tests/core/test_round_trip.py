@@ -8,10 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lash_core import wire
-from lash_core.keys import AwaitEventKey
-from lash_core.resolution import ExternalCompletionError, Resolution, ResolveOutcome
-from lash_core.scope import ExecutionScope, WaitIdentity
+from lash_core import AwaitEventKey, ExecutionScope, Resolution, ResolveOutcome, WaitIdentity, wire
+from lash_core.resolution import ExternalCompletionError
 from lash_core.testing import strategies as lst
 
 WIRE_TYPES: list[Any] = [
@@ -57,7 +55,7 @@ def test_round_trip_law(tp: Any, data: st.DataObject) -> None:
 
 @given(lst.signed_await_event_keys(bytes(32)))
 def test_signed_keys_round_trip_and_still_verify(key: AwaitEventKey) -> None:
-    from lash_core.keys import KeySigner
+    from lash_core import KeySigner
 
     decoded = wire.from_json(wire.to_json(key), AwaitEventKey)
     assert decoded == key

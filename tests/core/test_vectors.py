@@ -8,25 +8,32 @@ from typing import Any
 
 import pytest
 
-from lash_core import wire
+from lash_core import (
+    AwaitEventKey,
+    EffectEnvelope,
+    EffectKind,
+    EffectOutcome,
+    ExecutionScope,
+    KeySigner,
+    ReplayMismatchError,
+    Resolution,
+    ResolveOutcome,
+    WaitIdentity,
+    WireDecodeError,
+    wire,
+)
 from lash_core.effects import (
     CanonicalEnvelope,
     ControllerError,
     DurableStepCommand,
-    EffectEnvelope,
-    EffectKind,
-    EffectOutcome,
     EffectSubject,
     Invocation,
     InvocationScope,
     Replay,
 )
 from lash_core.effects.replay_keys import wake_id
-from lash_core.errors import ReplayMismatchError, WireDecodeError
-from lash_core.keys import AwaitEventKey, KeySigner, derive_key_id, sign_material
+from lash_core.keys import derive_key_id, sign_material
 from lash_core.replay import validate_replayed_effect_envelope
-from lash_core.resolution import Resolution, ResolveOutcome
-from lash_core.scope import ExecutionScope, WaitIdentity
 
 VECTORS: dict[str, Any] = json.loads(
     (Path(__file__).resolve().parent.parent / "data" / "wire.json").read_text("utf-8")

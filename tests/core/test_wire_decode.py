@@ -6,21 +6,27 @@ from typing import Any
 
 import pytest
 
-from lash_core import codes
-from lash_core.errors import WireDecodeError
-from lash_core.keys import AwaitEventKey
-from lash_core.resolution import (
+from lash_core import (
     CANCELLED,
     TIMEOUT,
     AlreadyResolved,
-    ExternalCompletionError,
+    AwaitEventKey,
+    ExecutionScope,
     Resolution,
-    ResolutionErr,
     ResolveOutcome,
+    TurnScope,
+    WaitIdentity,
+    WireDecodeError,
+    codes,
+    from_json,
+    from_wire,
     ok,
+    to_json,
+    to_wire,
 )
-from lash_core.scope import ExecutionScope, ProcessSignal, TurnScope, WaitIdentity
-from lash_core.wire import converter, from_json, from_wire, to_json, to_wire
+from lash_core.resolution import ExternalCompletionError, ResolutionErr
+from lash_core.scope import ProcessSignal
+from lash_core.wire import converter
 
 
 def test_unknown_fields_are_ignored() -> None:

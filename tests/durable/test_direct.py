@@ -7,39 +7,46 @@ import pickle
 import pytest
 
 from lash_asyncio.testing import AsyncioDriver
-from lash_core import LashError, ReplayMismatchError, codes
+from lash_core import (
+    EffectEnvelope,
+    EffectKind,
+    Err,
+    LashError,
+    LlmResponse,
+    Message,
+    Ok,
+    ReplayMismatchError,
+    Role,
+    StopReason,
+    TextPart,
+    Usage,
+    codes,
+    direct_call,
+)
 from lash_core.canonical import sha256_hex
-from lash_core.durable import DirectCallError, direct_call, direct_call_envelope
+from lash_core.durable import DirectCallError, direct_call_envelope
 from lash_core.effects import (
     CausalRef,
     DirectCommand,
     DirectOutcome,
     EffectCause,
-    EffectEnvelope,
-    EffectKind,
     EffectSubject,
     InvocationScope,
     LlmCallError,
     LlmErrorKind,
     LlmRequest,
-    LlmResponse,
-    Message,
     ProcessCause,
     ProcessEventCause,
     Replay,
-    Role,
     SessionNodeCause,
     SleepOutcome,
-    StopReason,
-    TextPart,
     ToolCallCause,
     TriggerOccurrenceCause,
     TurnCause,
-    Usage,
 )
 from lash_core.journal import EffectJournal
 from lash_core.testing.conformance import Driver, Harness
-from lash_core.wire import Err, Ok, canonical_json
+from lash_core.wire import canonical_json
 from lash_trio.testing import TrioDriver
 
 DRIVERS: list[Driver] = [TrioDriver(), AsyncioDriver()]

@@ -10,33 +10,38 @@ from typing import Any
 import pytest
 
 from lash_asyncio.testing import AsyncioDriver
-from lash_core import LashError, LocalProtocolError, ReplayMismatchError, codes
-from lash_core.durable import (
+from lash_core import (
+    EffectEnvelope,
+    EffectKind,
+    EffectOutcome,
+    LashError,
+    LlmCallOutcome,
+    LocalProtocolError,
+    ReplayMismatchError,
+    ToolAttemptOutcome,
+    ToolSpec,
+    TurnCompleted,
+    TurnConfig,
+    TurnHandlers,
+    TurnMachine,
+    codes,
     durable_step,
-    durable_step_envelope,
-    durable_step_invocation,
-    run_effect,
+    run_turn,
 )
+from lash_core.durable import durable_step_envelope, durable_step_invocation, run_effect
 from lash_core.effects import (
     CausalRef,
     DurableStepOutcome,
     EffectCause,
-    EffectEnvelope,
-    EffectKind,
-    EffectOutcome,
     EffectSubject,
     InvocationScope,
-    LlmCallOutcome,
     Replay,
     ToolAttemptCommand,
-    ToolAttemptOutcome,
-    ToolSpec,
     tool_attempt_invocation,
 )
 from lash_core.host import HandlerExecutor
 from lash_core.journal import EffectJournal
 from lash_core.testing.conformance import Driver, Harness
-from lash_core.turn import TurnCompleted, TurnConfig, TurnHandlers, TurnMachine, run_turn
 from lash_trio.testing import TrioDriver
 from tests.core.test_vectors import VECTORS, _recorded_envelope
 from tests.turn.world import answer, calls, done

@@ -12,13 +12,20 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from lash_core import LashError, LocalProtocolError, ReplayMismatchError, codes
-from lash_core.effects import (
-    DurableStepCommand,
-    DurableStepOutcome,
+from lash_core import (
     EffectEnvelope,
     EffectKind,
     EffectOutcome,
+    JsonValue,
+    LashError,
+    LocalProtocolError,
+    ReplayMismatchError,
+    codes,
+    from_json,
+)
+from lash_core.effects import (
+    DurableStepCommand,
+    DurableStepOutcome,
     Invocation,
     InvocationScope,
     Replay,
@@ -27,7 +34,7 @@ from lash_core.effects import (
 )
 from lash_core.journal import EffectJournal, JournalEntry
 from lash_core.testing import strategies as lst
-from lash_core.wire import JsonValue, canonical_json, from_json
+from lash_core.wire import canonical_json
 
 
 def step(step_id: str, input: JsonValue = None, key: str | None = None) -> EffectEnvelope:
@@ -199,7 +206,7 @@ def test_json_lines_round_trip_and_replay() -> None:
 
 
 def EffectEnvelope_of(entry: JournalEntry) -> EffectEnvelope:
-    from lash_core.wire import from_json
+    from lash_core import from_json
 
     return from_json(entry.envelope.json, EffectEnvelope)
 

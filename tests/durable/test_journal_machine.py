@@ -7,9 +7,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from lash_core import LashError, ReplayMismatchError, codes
+from lash_core import EffectEnvelope, EffectOutcome, LashError, ReplayMismatchError, codes
 from lash_core.durable import durable_step_envelope
-from lash_core.effects import DurableStepOutcome, EffectEnvelope, EffectOutcome, SleepOutcome
+from lash_core.effects import DurableStepOutcome, SleepOutcome
 from lash_core.journal import EffectJournal, JournalEntry
 
 KEYS = st.sampled_from(["a", "b", "c"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lash_core import JsonValue
 from lash_core.effects.invocation import Replay
 from lash_core.process import ProcessRegistry
 from lash_core.process.events import ProcessEventAppendRequest
@@ -19,7 +20,6 @@ from lash_core.process.records import (
     RecoveryDisposition,
     SessionScope,
 )
-from lash_core.wire import JsonValue
 
 SIGNAL_TYPES = (ProcessEventType("signal.go"), ProcessEventType("note"))
 

@@ -18,7 +18,7 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from lash_core import codes
+from lash_core import KeySigner, LashError, codes
 from lash_core.effects.invocation import Replay
 from lash_core.effects.process import (
     ProcessAwait,
@@ -28,8 +28,6 @@ from lash_core.effects.process import (
     ProcessStart,
     ProcessTransfer,
 )
-from lash_core.errors import LashError
-from lash_core.keys import KeySigner
 from lash_core.process import ProcessRegistry, apply_process_command, signal_request
 from lash_core.process.events import ProcessEventAppendRequest
 from lash_core.process.grants import HandleDescriptor, ProcessListMode, ProcessStartGrant

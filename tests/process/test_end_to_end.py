@@ -13,17 +13,22 @@ from typing import Any
 import pytest
 
 from lash_asyncio.testing import AsyncioDriver
-from lash_core import wire
-from lash_core.effects import (
+from lash_core import (
     EffectEnvelope,
     EffectOutcome,
+    InlineHost,
+    JsonValue,
     LlmCallOutcome,
-    ProcessEffectCommand,
-    ProcessOutcome,
-    ToolAttemptCommand,
     ToolAttemptOutcome,
     ToolSpec,
+    TurnCompleted,
+    TurnConfig,
+    TurnHandlers,
+    TurnMachine,
+    run_turn,
+    wire,
 )
+from lash_core.effects import ProcessEffectCommand, ProcessOutcome, ToolAttemptCommand
 from lash_core.effects.process import (
     ProcessAwait,
     ProcessAwaited,
@@ -36,7 +41,7 @@ from lash_core.effects.process import (
     ProcessStart,
 )
 from lash_core.effects.replay_keys import process_effect_invocation
-from lash_core.host import InlineHost, ProcessExecutor
+from lash_core.host import ProcessExecutor
 from lash_core.process import ProcessContext, ProcessRunner, signal_request
 from lash_core.process.grants import (
     HandleDescriptor,
@@ -51,8 +56,6 @@ from lash_core.process.records import (
     SuccessOutput,
 )
 from lash_core.testing.conformance import Driver, Harness
-from lash_core.turn import TurnCompleted, TurnConfig, TurnHandlers, TurnMachine, run_turn
-from lash_core.wire import JsonValue
 from lash_trio.testing import TrioDriver
 from tests.process.support import registration
 from tests.turn.world import answer, calls, done, user

@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from lash_core import codes
+from lash_core import JsonValue, LashError, codes
 from lash_core.effects.invocation import Replay
 from lash_core.effects.process import ProcessCancel, ProcessCancelled, ProcessSignalled
-from lash_core.errors import LashError
 from lash_core.process import (
     CommandDone,
     ProcessRegistry,
@@ -21,10 +20,9 @@ from lash_core.process import (
     signal_request,
     waiting_request,
 )
+from lash_core.process._state import EventLog
 from lash_core.process.events import ProcessEventAppendRequest
 from lash_core.process.records import CancelledOutput, SuccessOutput
-from lash_core.process.state import EventLog
-from lash_core.wire import JsonValue
 from tests.process.support import note, registration, snapshot
 
 

@@ -17,7 +17,7 @@ WING = [
     ROOT / "benchmarks" / "bench_process.py",
     *sorted((ROOT / "tests" / "process").glob("*.py")),
 ]
-VALUE_MODULES = ("records", "events", "grants", "leases", "lifecycle", "state", "wakes")
+VALUE_MODULES = ("records", "events", "grants", "leases", "lifecycle", "_state", "wakes")
 # What the value modules and the registry may never load: the host (being split into
 # loop/routing/host), turns and the simulator sit above them.
 FORBIDDEN_PREFIXES: tuple[str, ...] = (

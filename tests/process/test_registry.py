@@ -7,7 +7,7 @@ from typing import Any
 import attrs
 import pytest
 
-from lash_core import codes, wire
+from lash_core import JsonValue, KeySigner, LashError, codes, wire
 from lash_core.effects.invocation import ProcessCause, ProcessEventSubject, Replay
 from lash_core.effects.process import (
     ProcessAwait,
@@ -21,8 +21,6 @@ from lash_core.effects.process import (
     ProcessStarted,
 )
 from lash_core.effects.replay_keys import process_terminal_replay_key
-from lash_core.errors import LashError
-from lash_core.keys import KeySigner
 from lash_core.process import (
     CORE_EVENT_TYPES,
     AwaitParked,
@@ -52,7 +50,6 @@ from lash_core.process.records import (
     WaitState,
 )
 from lash_core.scope import ProcessScope, ProcessSignal
-from lash_core.wire import JsonValue
 from tests.process.support import note, registration, scope, snapshot
 
 

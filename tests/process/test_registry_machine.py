@@ -19,9 +19,8 @@ import hypothesis.strategies as st
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from lash_core import codes
+from lash_core import JsonValue, LashError, codes
 from lash_core.effects.invocation import Replay
-from lash_core.errors import LashError
 from lash_core.process import AwaitParked, AwaitReady, ProcessRegistry, terminal_event_type
 from lash_core.process.events import ProcessEventAppendRequest
 from lash_core.process.grants import (
@@ -38,7 +37,6 @@ from lash_core.process.records import (
     SessionScope,
     SuccessOutput,
 )
-from lash_core.wire import JsonValue
 from tests.process.support import SIGNAL_TYPES, note, registration, snapshot
 
 PIDS = st.sampled_from(["a", "b", "c"])

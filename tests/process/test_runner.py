@@ -9,15 +9,8 @@ from typing import Any
 import pytest
 
 from lash_asyncio.testing import AsyncioDriver
-from lash_core import codes, err
-from lash_core.effects import (
-    EffectEnvelope,
-    EffectKind,
-    Invocation,
-    InvocationScope,
-    ProcessEffectCommand,
-    SleepCommand,
-)
+from lash_core import EffectEnvelope, EffectKind, InlineHost, JsonValue, LashError, codes, err
+from lash_core.effects import Invocation, InvocationScope, ProcessEffectCommand, SleepCommand
 from lash_core.effects.process import (
     ProcessAwait,
     ProcessCancel,
@@ -25,11 +18,9 @@ from lash_core.effects.process import (
 )
 from lash_core.effects.replay_keys import process_effect_invocation
 from lash_core.effects.tools import PreparedToolCall
-from lash_core.errors import LashError
 from lash_core.host import (
     UNAVAILABLE,
     HandlerExecutor,
-    InlineHost,
     ProcessExecutor,
     ProcessRoute,
     route_effect,
@@ -51,7 +42,6 @@ from lash_core.process.records import (
 )
 from lash_core.scope import ProcessScope
 from lash_core.testing.conformance import Driver, Harness
-from lash_core.wire import JsonValue
 from lash_trio.testing import TrioDriver
 from tests.process.support import registration
 

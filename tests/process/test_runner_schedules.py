@@ -19,11 +19,11 @@ import pytest
 from hypothesis import assume, example, given, settings
 
 from lash_asyncio.testing import AsyncioDriver
+from lash_core import InlineHost, JsonValue
 from lash_core.effects.process import (
     ProcessCancel,
     ProcessStart,
 )
-from lash_core.host import InlineHost
 from lash_core.process import ProcessContext, ProcessRunner, signal_request
 from lash_core.process.records import (
     AbandonedOutput,
@@ -31,7 +31,6 @@ from lash_core.process.records import (
     SuccessOutput,
 )
 from lash_core.testing.conformance import Driver, Harness
-from lash_core.wire import JsonValue
 from lash_trio.testing import TrioDriver
 from tests.process.support import registration
 

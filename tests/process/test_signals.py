@@ -5,14 +5,13 @@ from __future__ import annotations
 import attrs
 import pytest
 
-from lash_core import codes
+from lash_core import KeySigner, codes
 from lash_core.effects.invocation import Replay
 from lash_core.effects.process import (
     ProcessSignalled,
     ProcessSignalSend,
     ProcessStart,
 )
-from lash_core.keys import KeySigner
 from lash_core.process import (
     CommandDone,
     ProcessRegistry,

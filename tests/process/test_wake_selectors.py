@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lash_core import wire
+from lash_core import JsonValue, wire
 from lash_core.process import (
     ProcessRegistry,
     select_value,
@@ -20,7 +20,6 @@ from lash_core.process.records import (
     TemplateField,
     TemplateSelector,
 )
-from lash_core.wire import JsonValue
 from tests.process.support import scope
 from tests.process.test_wakes import register, request, wake_type
 

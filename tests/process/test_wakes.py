@@ -8,7 +8,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from lash_core import codes, wire
+from lash_core import JsonValue, codes, wire
 from lash_core.effects.invocation import (
     CausalRef,
     ProcessCause,
@@ -44,7 +44,6 @@ from lash_core.process.records import (
     TemplateField,
     TemplateSelector,
 )
-from lash_core.wire import JsonValue
 from tests.process.support import registration, scope
 from tests.process.test_registry import refused
 

@@ -8,13 +8,12 @@ import pytest
 
 import lash_core.process.commands as process_commands
 import lash_core.promise as promise
-import lash_core.turn.transitions as transitions
-from lash_core.host import CancelToken
-from lash_core.keys import AwaitEventKey
+import lash_core.turn._transitions as transitions
+from lash_core import AwaitEventKey, CancelToken
 from lash_core.process import ProcessRunner
 from lash_core.process.events import ProcessEvent
 from lash_core.process.records import ProcessRecord
-from lash_core.turn.live import Live, ToolRound
+from lash_core.turn._live import Live, ToolRound
 from tests.core.test_registry_machine_bites import DEFECTS as REGISTRY_DEFECTS
 
 
@@ -23,14 +22,14 @@ def _completion_order(mp: pytest.MonkeyPatch) -> None:
     original = transitions._maybe_settle
     seen: dict[int, list[str]] = {}
 
-    def maybe_settle(d: Live, phase: ToolRound) -> None:
+    def maybe_settle(live: Live, phase: ToolRound) -> None:
         order = seen.setdefault(id(phase), [])
         for c in phase.calls:
             if c.result is not None and c.call.call_id not in order:
                 order.append(c.call.call_id)
-        if not d.waiting:
+        if not live.waiting:
             phase.calls.sort(key=lambda c: order.index(c.call.call_id))
-        return original(d, phase)
+        return original(live, phase)
 
     mp.setattr(transitions, "_maybe_settle", maybe_settle)
 

@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from lash_asyncio import InlineEffectHost as AsyncioHost
 from lash_asyncio.clock import VirtualClock
 from lash_asyncio.clock import run as run_asyncio
+from lash_core import InlineHost
 from lash_core.canonical import canonical_text_of
 from lash_core.demo_turn import DemoLine, run_demo_turn
-from lash_core.host import InlineHost
 from lash_core.sim import DataChoices, SeededChoices, SimHost, SimLoop
 from lash_core.sim.host import derived_secret
 from lash_core.sim.oracles import check_all

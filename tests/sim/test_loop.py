@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lash_core import codes
-from lash_core.errors import LashError
+from lash_core import LashError, codes
 from lash_core.sim import Cancelled, SeededChoices, SimHost, SimLoop, SimPrimitives
 from lash_core.sim.testing import SimDriver
 from lash_core.testing.conformance import Schedule, check_schedule, schedules
@@ -226,7 +225,7 @@ def test_opening_a_group_outside_a_task_is_refused() -> None:
 
 
 def test_hosts_with_different_labels_do_not_share_keys() -> None:
-    from lash_core.scope import ToolCompletion, TurnScope
+    from lash_core import ToolCompletion, TurnScope
 
     loop = SimLoop()
     scope, wait = TurnScope("s", "t"), ToolCompletion("c")

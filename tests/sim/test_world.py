@@ -14,8 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lash_core import codes
-from lash_core.errors import LocalProtocolError
+from lash_core import LocalProtocolError, codes
 from lash_core.sim.choices import ChoiceSource, DataChoices, SeededChoices
 from lash_core.sim.host import SimHost
 from lash_core.sim.loop import SimLoop

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import sys
 
+from lash_core import AwaitEventKey, Resolution, TurnScope, from_json, ok, to_json
 from lash_core.durable import durable_step_envelope
-from lash_core.keys import AwaitEventKey
-from lash_core.resolution import Resolution, ok
-from lash_core.scope import Custom, TurnScope
+from lash_core.scope import Custom
 from lash_core.store import Owner, Started
-from lash_core.wire import from_json, to_json
 from lash_sqlite import Doorbell, SqliteStore, new_owner
 
 

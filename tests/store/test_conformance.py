@@ -12,35 +12,31 @@ from typing import Any
 import attrs
 import pytest
 
-from lash_core import codes
-from lash_core.durable import durable_step_envelope
-from lash_core.effects.envelope import CanonicalEnvelope
-from lash_core.errors import LashError, ReplayMismatchError
-from lash_core.keys import AwaitEventKey, KeySigner
-from lash_core.process import ProcessRegistry
-from lash_core.process.grants import HandleDescriptor
-from lash_core.process.records import SessionScope
-from lash_core.promise import AwaitEventRegistry
-from lash_core.resolution import (
-    ACCEPTED,
+from lash_core import (
     CANCELLED,
     TIMEOUT,
-    UNKNOWN_OR_REVOKED,
     AlreadyResolved,
+    AwaitEventKey,
+    AwaitEventRegistry,
+    ExecutionScope,
+    JsonValue,
+    KeySigner,
+    LashError,
+    ReplayMismatchError,
+    ToolCompletion,
+    TurnScope,
+    WaitIdentity,
+    codes,
     err,
     ok,
 )
-from lash_core.scope import (
-    Custom,
-    ExecutionScope,
-    ProcessScope,
-    ProcessSignal,
-    ToolCompletion,
-    TurnCancelGate,
-    TurnScope,
-    TurnTerminal,
-    WaitIdentity,
-)
+from lash_core.durable import durable_step_envelope
+from lash_core.effects.envelope import CanonicalEnvelope
+from lash_core.process import ProcessRegistry
+from lash_core.process.grants import HandleDescriptor
+from lash_core.process.records import SessionScope
+from lash_core.resolution import ACCEPTED, UNKNOWN_OR_REVOKED
+from lash_core.scope import Custom, ProcessScope, ProcessSignal, TurnCancelGate, TurnTerminal
 from lash_core.store import (
     Diverged,
     DurableStore,
@@ -52,7 +48,6 @@ from lash_core.store import (
     TurnRef,
     TurnStatus,
 )
-from lash_core.wire import JsonValue
 from tests.process.support import registration
 from tests.process.test_wakes import request, wake_type
 from tests.store.conftest import Backend

@@ -12,21 +12,20 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lash_core.durable import durable_step_envelope
-from lash_core.errors import LashError
-from lash_core.keys import AwaitEventKey
-from lash_core.resolution import CANCELLED, TIMEOUT, err, ok
-from lash_core.scope import (
-    Custom,
+from lash_core import (
+    CANCELLED,
+    TIMEOUT,
+    AwaitEventKey,
     ExecutionScope,
-    ProcessScope,
-    ProcessSignal,
+    LashError,
     ToolCompletion,
-    TurnCancelGate,
     TurnScope,
-    TurnTerminal,
     WaitIdentity,
+    err,
+    ok,
 )
+from lash_core.durable import durable_step_envelope
+from lash_core.scope import Custom, ProcessScope, ProcessSignal, TurnCancelGate, TurnTerminal
 from lash_core.store import DurableStore, Lease, Owner
 from lash_core.store_memory import MemoryStore, MemoryStoreState
 from lash_sqlite import SqliteStore

@@ -18,15 +18,12 @@ import hypothesis.strategies as st
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from lash_core.errors import LashError
-from lash_core.keys import KeySigner
+from lash_core import JsonValue, KeySigner, LashError, ToolCompletion, TurnScope
 from lash_core.process import AwaitParked, ProcessRegistry
 from lash_core.process.events import ProcessEventAppendRequest
 from lash_core.process.records import SessionScope, SignalWait, WaitState
 from lash_core.process.rows import ProcessRows
-from lash_core.scope import ToolCompletion, TurnScope
 from lash_core.store_memory import MemoryStore, MemoryStoreState
-from lash_core.wire import JsonValue
 from lash_sqlite import SCHEMA_VERSION, SqliteStore
 from tests.process.support import note, registration, snapshot
 from tests.process.test_registry_machine import (

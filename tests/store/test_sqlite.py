@@ -14,15 +14,24 @@ from pathlib import Path
 
 import pytest
 
-from lash_core import codes
+from lash_core import (
+    LashError,
+    Message,
+    Role,
+    TextPart,
+    ToolSpec,
+    TurnScope,
+    codes,
+    from_json,
+    ok,
+    to_json,
+)
 from lash_core.durable import direct_call_envelope, durable_step_envelope
 from lash_core.effects.envelope import CanonicalEnvelope
-from lash_core.effects.llm import LlmRequest, Message, Role, TextPart, ToolSpec
-from lash_core.errors import LashError
-from lash_core.resolution import ACCEPTED, UNKNOWN_OR_REVOKED, ok
-from lash_core.scope import Custom, TurnScope
+from lash_core.effects.llm import LlmRequest
+from lash_core.resolution import ACCEPTED, UNKNOWN_OR_REVOKED
+from lash_core.scope import Custom
 from lash_core.store import Owner, Recorded, Started, join_envelope, split_envelope
-from lash_core.wire import from_json, to_json
 from lash_sqlite import SCHEMA_VERSION, Doorbell, SqliteStore, new_owner, provably_dead, ring
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -221,7 +230,7 @@ def test_a_resolution_reaches_a_dead_owner_and_a_fresh_process_sees_it(tmp_path:
     seen = _worker("peek", db, key_json)
     assert json.loads(seen.stdout) == {"status": "ok", "payload": {"approved": True}}
     with SqliteStore(db) as store:
-        from lash_core.keys import AwaitEventKey
+        from lash_core import AwaitEventKey
 
         key = from_json(key_json, AwaitEventKey)
         assert store.deadline_ms(key) == 30_000

@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lash_core import Message, Role, TextPart, ToolSpec
 from lash_core.durable import direct_call_envelope
-from lash_core.effects.llm import LlmRequest, Message, Role, TextPart, ToolSpec
+from lash_core.effects.llm import LlmRequest
 from lash_core.store import join_envelope, message_chain, split_envelope
 
 texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=40) | st.sampled_from(

@@ -7,8 +7,8 @@ from typing import ClassVar
 
 from hypothesis import HealthCheck, given, settings
 
-from lash_core.effects import EffectOutcome
-from lash_core.turn import TurnConfig, TurnMachine, TurnStep
+from lash_core import EffectOutcome, TurnConfig, TurnMachine
+from lash_core.turn import TurnStep
 from lash_core.turn.lifecycle import START, TRANSITIONS, mermaid
 from tests.turn import world as w
 from tests.turn.test_turn_properties import scenarios

@@ -7,29 +7,32 @@ from typing import Any
 import pytest
 
 from lash_asyncio.testing import AsyncioDriver
-from lash_core import ToolCompletion, TurnScope, ok, wire
-from lash_core.effects import (
+from lash_core import (
+    CancelToken,
     EffectEnvelope,
     EffectOutcome,
     LlmCallOutcome,
-    ToolAttemptCommand,
+    PendingCompletion,
     ToolAttemptOutcome,
+    ToolCompletion,
+    ToolLaunchPending,
     ToolSpec,
-)
-from lash_core.effects.tools import Duration, PendingCompletion, ToolLaunchPending
-from lash_core.host import CancelToken
-from lash_core.testing.conformance import Driver, Harness
-from lash_core.turn import (
     TurnCompleted,
     TurnConfig,
     TurnEvent,
     TurnHandlers,
     TurnMachine,
     TurnResult,
+    TurnScope,
     TurnStopped,
-    TurnStopReason,
+    ok,
     run_turn,
+    wire,
 )
+from lash_core.effects import ToolAttemptCommand
+from lash_core.effects.tools import Duration
+from lash_core.testing.conformance import Driver, Harness
+from lash_core.turn import TurnStopReason
 from lash_trio.testing import TrioDriver
 from tests.turn.world import answer, calls, done, user
 

@@ -7,24 +7,25 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from lash_asyncio.testing import AsyncioDriver
-from lash_core import codes, wire
-from lash_core.effects import EffectEnvelope, LlmCallOutcome, ToolAttemptCommand, ToolAttemptOutcome
-from lash_core.errors import LocalProtocolError
-from lash_core.testing.conformance import Driver, Harness
-from lash_core.turn import (
-    ToolCallStartedEvent,
+from lash_core import (
+    EffectEnvelope,
+    LlmCallOutcome,
+    LocalProtocolError,
+    ToolAttemptOutcome,
     TurnCompleted,
     TurnConfig,
     TurnEvent,
     TurnHandlers,
     TurnMachine,
-    TurnOutcomeEvent,
     TurnResult,
     TurnStopped,
-    TurnStopReason,
+    codes,
     run_turn,
-    stream_turn,
+    wire,
 )
+from lash_core.effects import ToolAttemptCommand
+from lash_core.testing.conformance import Driver, Harness
+from lash_core.turn import ToolCallStartedEvent, TurnOutcomeEvent, TurnStopReason, stream_turn
 from lash_core.turn import machine as machine_module
 from lash_trio.testing import TrioDriver
 from tests.turn.world import answer, calls, done, user

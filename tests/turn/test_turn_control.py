@@ -14,30 +14,39 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lash_asyncio.testing import AsyncioDriver
-from lash_core import TurnCancelGate, TurnScope, codes, wire
-from lash_core.effects import (
+from lash_core import (
+    CANCELLED,
+    TIMEOUT,
+    CancelToken,
     EffectEnvelope,
     EffectOutcome,
+    InlineHost,
+    LashError,
     LlmCallOutcome,
-    ToolAttemptCommand,
+    LocalProtocolError,
+    PendingCompletion,
     ToolAttemptOutcome,
-)
-from lash_core.effects.tools import Duration, PendingCompletion, ToolLaunchPending
-from lash_core.errors import LashError, LocalProtocolError
-from lash_core.host import CancelToken, DurabilityTier, InlineHost
-from lash_core.resolution import CANCELLED, TIMEOUT, err, ok
-from lash_core.scope import ToolCompletion, TurnTerminal
-from lash_core.testing.conformance import Driver, Harness, settle
-from lash_core.turn import (
+    ToolCompletion,
+    ToolLaunchPending,
     TurnCompleted,
     TurnConfig,
     TurnHandlers,
     TurnMachine,
     TurnResult,
+    TurnScope,
     TurnStopped,
-    TurnStopReason,
+    codes,
+    err,
+    ok,
     run_turn,
+    wire,
 )
+from lash_core.effects import ToolAttemptCommand
+from lash_core.effects.tools import Duration
+from lash_core.host import DurabilityTier
+from lash_core.scope import TurnCancelGate, TurnTerminal
+from lash_core.testing.conformance import Driver, Harness, settle
+from lash_core.turn import TurnStopReason
 from lash_core.turn.control import (
     CancelAlreadyRequested,
     CancelRequested,
@@ -239,7 +248,7 @@ def test_turn_control_is_exact_scope_and_excluded_from_the_session_sweep(driver:
             TurnCancellation("stop-1")
         )
         tool_key = host.await_event_key(TurnScope("s", "t"), ToolCompletion("c1"))
-        waiter = h.spawn(lambda: host.await_await_event(tool_key))
+        waiter = h.spawn(lambda: host.wait_for_event(tool_key))
         await settle(h)
         assert host.cancel_await_events_for_session("s") == 1
         assert (await waiter.join()).value == CANCELLED

@@ -4,50 +4,60 @@ from __future__ import annotations
 
 import pytest
 
-from lash_core import codes
-from lash_core.effects import (
-    CheckpointOutcome,
-    ControllerError,
-    EffectCause,
+from lash_core import (
+    CANCELLED,
+    TIMEOUT,
     EffectEnvelope,
     EffectKind,
-    LlmCallCommand,
-    LlmCallError,
+    Err,
+    LashError,
     LlmCallOutcome,
     LlmResponse,
+    LocalProtocolError,
     Message,
+    NeedOutcomes,
+    Ok,
+    Resolution,
     Role,
-    SleepCommand,
-    SleepOutcome,
+    RunEffects,
     StopReason,
     TextPart,
-    ToolResultPart,
     ToolSpec,
-    Usage,
-)
-from lash_core.effects.tools import CheckpointDelivery, ExecutionEnvironmentSync, TimeoutPolicy
-from lash_core.errors import LashError, LocalProtocolError
-from lash_core.resolution import CANCELLED, TIMEOUT, Resolution, err, ok
-from lash_core.turn import (
-    NeedOutcomes,
-    ProgressEvent,
-    RetryPolicy,
-    RunEffects,
-    TextEvent,
-    ToolCallFinishedEvent,
-    ToolCallStartedEvent,
     TurnCompleted,
     TurnConfig,
     TurnFinished,
     TurnMachine,
-    TurnOutcomeEvent,
     TurnResult,
-    TurnState,
     TurnStopped,
+    Usage,
+    codes,
+    err,
+    from_json,
+    ok,
+    to_json,
+)
+from lash_core.effects import (
+    CheckpointOutcome,
+    ControllerError,
+    EffectCause,
+    LlmCallCommand,
+    LlmCallError,
+    SleepCommand,
+    SleepOutcome,
+    ToolResultPart,
+)
+from lash_core.effects.tools import CheckpointDelivery, ExecutionEnvironmentSync, TimeoutPolicy
+from lash_core.turn import (
+    ProgressEvent,
+    RetryPolicy,
+    TextEvent,
+    ToolCallFinishedEvent,
+    ToolCallStartedEvent,
+    TurnOutcomeEvent,
+    TurnState,
     TurnStopReason,
     UsageEvent,
 )
-from lash_core.wire import Err, Ok, from_json, to_json
 
 from .world import (
     World,

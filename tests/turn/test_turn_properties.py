@@ -16,37 +16,51 @@ import copy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lash_core import codes
+from lash_core import (
+    CANCELLED,
+    TIMEOUT,
+    EffectEnvelope,
+    EffectOutcome,
+    Err,
+    JsonValue,
+    LashError,
+    LlmCallOutcome,
+    LlmResponse,
+    LocalProtocolError,
+    Message,
+    Ok,
+    Resolution,
+    Role,
+    StopReason,
+    ToolAttemptOutcome,
+    ToolCallPart,
+    TurnConfig,
+    TurnMachine,
+    Usage,
+    codes,
+    err,
+    from_json,
+    ok,
+    to_json,
+    to_wire,
+)
 from lash_core.effects import (
     AwaitEventOutcome,
     CheckpointOutcome,
     DirectOutcome,
     DurableStepOutcome,
-    EffectEnvelope,
-    EffectOutcome,
     ExecCodeOutcome,
     LlmCallError,
-    LlmCallOutcome,
-    LlmResponse,
-    Message,
     PeekAwaitEventOutcome,
     ProcessOutcome,
-    Role,
     SleepOutcome,
-    StopReason,
     SyncExecutionEnvironmentOutcome,
-    ToolAttemptOutcome,
     ToolBatchOutcome,
-    ToolCallPart,
-    Usage,
 )
 from lash_core.effects.tools import CheckpointDelivery, ExecResponse, TimeoutPolicy
-from lash_core.errors import LashError, LocalProtocolError
-from lash_core.resolution import CANCELLED, TIMEOUT, Resolution, err, ok
 from lash_core.testing.strategies import wire_values
-from lash_core.turn import RetryPolicy, TurnConfig, TurnMachine, TurnState
+from lash_core.turn import RetryPolicy, TurnState
 from lash_core.turn.control import GateCancelRequested, GateCompletionSealed, TurnCancellation
-from lash_core.wire import Err, JsonValue, Ok, from_json, to_json, to_wire
 
 from .world import (
     Trace,

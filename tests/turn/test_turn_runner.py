@@ -8,20 +8,30 @@ from __future__ import annotations
 import pytest
 
 from lash_asyncio.testing import AsyncioDriver
-from lash_core import ToolCompletion, TurnScope, ok, wire
-from lash_core.effects import (
+from lash_core import (
     EffectEnvelope,
     EffectKind,
     EffectOutcome,
     LlmCallOutcome,
-    ToolAttemptCommand,
+    PendingCompletion,
     ToolAttemptOutcome,
+    ToolCompletion,
+    ToolLaunchPending,
     ToolSpec,
+    TurnCompleted,
+    TurnConfig,
+    TurnHandlers,
+    TurnHooks,
+    TurnMachine,
+    TurnResult,
+    TurnRunner,
+    TurnScope,
+    ok,
+    wire,
 )
-from lash_core.effects.tools import Duration, PendingCompletion, ToolLaunchPending
+from lash_core.effects import ToolAttemptCommand
+from lash_core.effects.tools import Duration
 from lash_core.testing.conformance import Driver, Harness
-from lash_core.turn import TurnCompleted, TurnConfig, TurnHandlers, TurnMachine, TurnResult
-from lash_core.turn.run import TurnHooks, TurnRunner
 from lash_trio.testing import TrioDriver
 from tests.turn.world import answer, calls, done, user
 

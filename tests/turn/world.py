@@ -13,33 +13,50 @@ from typing import Final
 
 import attrs
 
-from lash_core import KeySigner, ToolCompletion, TurnCancelGate, TurnScope
+from lash_core import (
+    AwaitEventKey,
+    EffectEnvelope,
+    EffectKind,
+    EffectOutcome,
+    Err,
+    KeySigner,
+    LlmCallOutcome,
+    LlmResponse,
+    Message,
+    NeedOutcomes,
+    Ok,
+    PendingCompletion,
+    Resolution,
+    Role,
+    RunEffects,
+    StopReason,
+    TextPart,
+    ToolAttemptOutcome,
+    ToolCallPart,
+    ToolCompletion,
+    ToolLaunchPending,
+    TurnConfig,
+    TurnEvent,
+    TurnFinished,
+    TurnMachine,
+    TurnResult,
+    TurnScope,
+    Usage,
+)
 from lash_core.effects import (
     AwaitEventCommand,
     AwaitEventOutcome,
     CheckpointCommand,
     CheckpointOutcome,
     ControllerError,
-    EffectEnvelope,
-    EffectKind,
-    EffectOutcome,
     ExecCodeCommand,
     ExecCodeOutcome,
     LlmCallError,
-    LlmCallOutcome,
-    LlmResponse,
-    Message,
     PeekAwaitEventCommand,
     PeekAwaitEventOutcome,
-    Role,
     SleepOutcome,
-    StopReason,
     SyncExecutionEnvironmentOutcome,
-    TextPart,
     ToolAttemptCommand,
-    ToolAttemptOutcome,
-    ToolCallPart,
-    Usage,
     validate_envelope,
 )
 from lash_core.effects.tools import (
@@ -47,25 +64,13 @@ from lash_core.effects.tools import (
     Duration,
     ExecResponse,
     ExecutionEnvironmentSync,
-    PendingCompletion,
     TimeoutPolicy,
     ToolAttemptLaunch,
     ToolAttemptLaunchDone,
     ToolCallRecord,
-    ToolLaunchPending,
 )
-from lash_core.keys import AwaitEventKey
-from lash_core.resolution import Resolution
-from lash_core.turn import (
-    NeedOutcomes,
-    RunEffects,
-    TurnConfig,
-    TurnEvent,
-    TurnFinished,
-    TurnMachine,
-    TurnResult,
-)
-from lash_core.wire import Err, Ok, Result, canonical_json
+from lash_core.scope import TurnCancelGate
+from lash_core.wire import Result, canonical_json
 
 SESSION: Final = "s"
 TURN: Final = "t"

@@ -271,17 +271,17 @@ def invocation_key(invocation: Invocation) -> str:
     return key
 
 
-def planned(d: Live) -> tuple[PlannedEffect, ...]:
+def planned(live: Live) -> tuple[PlannedEffect, ...]:
     """The queued envelopes, each with its relative deadline (a pending tool completion's
     ``await_event`` envelope may have one; nothing else does)."""
-    phase = d.phase
+    phase = live.phase
     if not isinstance(phase, ToolRound):
-        return tuple((envelope, None) for envelope in d.outbox.values())
+        return tuple((envelope, None) for envelope in live.outbox.values())
     out: list[PlannedEffect] = []
-    for key, envelope in d.outbox.items():
+    for key, envelope in live.outbox.items():
         timeout_ms = None
         if envelope.kind is EffectKind.AWAIT_EVENT:
-            i = d.waiting.get(key)
+            i = live.waiting.get(key)
             pending = None if i is None else phase.calls[i].pending
             if pending is not None and pending.deadline is not None:
                 timeout_ms = pending.deadline.to_ms()
@@ -289,6 +289,6 @@ def planned(d: Live) -> tuple[PlannedEffect, ...]:
     return tuple(out)
 
 
-def hand_out(d: Live) -> None:
-    d.inflight.update(d.outbox)
-    d.outbox = {}
+def hand_out(live: Live) -> None:
+    live.inflight.update(live.outbox)
+    live.outbox = {}

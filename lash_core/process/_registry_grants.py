@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from lash_core import codes
 from lash_core.errors import LashError
+from lash_core.process._state import RegistryBase
 from lash_core.process.grants import (
     HandleDescriptor,
     ProcessHandleGrant,
@@ -17,7 +18,6 @@ from lash_core.process.grants import (
 )
 from lash_core.process.lifecycle import check_scope
 from lash_core.process.records import ProcessRecord, SessionScope
-from lash_core.process.state import RegistryBase
 
 __all__ = ["GrantsMixin"]
 

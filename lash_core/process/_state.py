@@ -144,7 +144,7 @@ class ChangeLog:
 
 class RegistryBase:
     """The process table every part of the registry reads, and the log of changed rows every
-    part marks (see :mod:`lash_core.process.changes`). Each part (mixin) initialises its own
+    part marks (see :mod:`lash_core.process._changes`). Each part (mixin) initialises its own
     state in ``__init__`` and calls ``super().__init__()``."""
 
     def __init__(self) -> None:

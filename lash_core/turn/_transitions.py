@@ -1,6 +1,6 @@
 """The turn machine's transitions: what starting a turn and each outcome do to its live state.
 
-Each function takes the :class:`~lash_core.turn.live.Live` state and changes it in place:
+Each function takes the :class:`~lash_core.turn._live.Live` state and changes it in place:
 :func:`start` begins a turn (reading the cancel gate first under turn control), :func:`apply`
 applies one outcome (the model's answer, a tool round's attempts, retries and pending
 completions, a checkpoint's delivery), :func:`stop` ends the turn. Every refusal has happened
@@ -55,6 +55,7 @@ from lash_core.effects.tools import (
 )
 from lash_core.errors import LashError
 from lash_core.resolution import ResolutionErr, ResolutionOk, ResolutionTimeout
+from lash_core.turn._live import Call, Live, ToolRound, invocation_key
 from lash_core.turn.events import (
     ProgressEvent,
     TextEvent,
@@ -69,7 +70,6 @@ from lash_core.turn.events import (
     UsageEvent,
 )
 from lash_core.turn.gate import GateCancelRequested, cancel_message, decode_gate
-from lash_core.turn.live import Call, Live, ToolRound, invocation_key
 from lash_core.turn.state import (
     CallKind,
     CheckingGate,
@@ -85,85 +85,94 @@ __all__ = ["apply", "start", "stop"]
 _CONTEXT_OVERFLOW_PERCENT: Final = 95
 
 
-def _finish(d: Live, outcome: TurnOutcome) -> None:
-    result = TurnResult(outcome, d.messages, d.usage, d.protocol_iteration, d.turn_causes)
-    d.event(TurnOutcomeEvent(outcome))
-    d.phase = TurnDone(result)
-    d.outbox = {}
-    d.inflight = {}
-    d.waiting = {}
+def _finish(live: Live, outcome: TurnOutcome) -> None:
+    result = TurnResult(
+        outcome, live.messages, live.usage, live.protocol_iteration, live.turn_causes
+    )
+    live.event(TurnOutcomeEvent(outcome))
+    live.phase = TurnDone(result)
+    live.outbox = {}
+    live.inflight = {}
+    live.waiting = {}
 
 
 def stop(
-    d: Live,
+    live: Live,
     reason: TurnStopReason,
     *,
     detail: str | None = None,
     error: ControllerError | None = None,
 ) -> None:
-    _finish(d, TurnStopped(reason, detail, error))
+    _finish(live, TurnStopped(reason, detail, error))
 
 
-def start(d: Live) -> None:
+def start(live: Live) -> None:
     """Read the cancel gate first if there is one, else start the first iteration."""
-    gate = d.cancel_gate
+    gate = live.cancel_gate
     if gate is None:
-        return _start_iteration(d)
-    d.emit(turn_cancel_start_gate_invocation(d.session_id, d.turn_id), PeekAwaitEventCommand(gate))
-    d.phase = CheckingGate()
+        return _start_iteration(live)
+    live.emit(
+        turn_cancel_start_gate_invocation(live.session_id, live.turn_id),
+        PeekAwaitEventCommand(gate),
+    )
+    live.phase = CheckingGate()
     return None
 
 
-def _on_start_gate(d: Live, outcome: PeekAwaitEventOutcome) -> None:
+def _on_start_gate(live: Live, outcome: PeekAwaitEventOutcome) -> None:
     """A cancel already on the gate stops the turn before it runs anything."""
     terminal = outcome.resolution
     if terminal is None:
-        return _start_iteration(d)
+        return _start_iteration(live)
     try:
         winner = decode_gate(terminal)
     except LashError as exc:
         error = ControllerError(exc.code, exc.message)
-        return stop(d, TurnStopReason.RUNTIME_ERROR, detail="turn_control", error=error)
+        return stop(live, TurnStopReason.RUNTIME_ERROR, detail="turn_control", error=error)
     if isinstance(winner, GateCancelRequested):
         error = ControllerError(codes.TURN_CANCELLED, cancel_message(winner.cancellation))
-        return stop(d, TurnStopReason.CANCELLED, error=error)
+        return stop(live, TurnStopReason.CANCELLED, error=error)
     error = ControllerError(
         codes.TURN_CANCEL_GATE_INVALID_TERMINAL,
         "the cancel gate is already sealed: this turn completed in an earlier run",
     )
-    return stop(d, TurnStopReason.RUNTIME_ERROR, detail="turn_control", error=error)
+    return stop(live, TurnStopReason.RUNTIME_ERROR, detail="turn_control", error=error)
 
 
-def _advance_iteration(d: Live) -> None:
+def _advance_iteration(live: Live) -> None:
     """Move to the next protocol iteration, report progress and prepare it."""
-    d.protocol_iteration += 1
-    d.event(ProgressEvent(d.protocol_iteration, d.messages[d.progress_cursor :]))
-    d.progress_cursor = len(d.messages)
-    _start_iteration(d)
+    live.protocol_iteration += 1
+    live.event(ProgressEvent(live.protocol_iteration, live.messages[live.progress_cursor :]))
+    live.progress_cursor = len(live.messages)
+    _start_iteration(live)
 
 
-def _start_iteration(d: Live) -> None:
+def _start_iteration(live: Live) -> None:
     """Sync the execution environment if due, else start the model call."""
-    config = d.config
-    if d.protocol_iteration >= config.max_iterations:
-        return stop(d, TurnStopReason.MAX_ITERATIONS)
-    if config.sync_execution_environment and d.synced_iteration != d.protocol_iteration:
-        invocation = d.turn_effect(EffectKind.SYNC_EXECUTION_ENVIRONMENT)
-        d.emit(invocation, SyncExecutionEnvironmentCommand(d.synced_iteration is not None))
-        d.phase = WaitingSync()
+    config = live.config
+    if live.protocol_iteration >= config.max_iterations:
+        return stop(live, TurnStopReason.MAX_ITERATIONS)
+    if config.sync_execution_environment and live.synced_iteration != live.protocol_iteration:
+        invocation = live.turn_effect(EffectKind.SYNC_EXECUTION_ENVIRONMENT)
+        live.emit(invocation, SyncExecutionEnvironmentCommand(live.synced_iteration is not None))
+        live.phase = WaitingSync()
         return None
-    return _start_llm(d)
+    return _start_llm(live)
 
 
-def _start_llm(d: Live) -> None:
-    config = d.config
+def _start_llm(live: Live) -> None:
+    config = live.config
     request = LlmRequest(
-        config.model, d.messages + d.transient, d.tools, d.system, config.max_output_tokens
+        config.model,
+        live.messages + live.transient,
+        live.tools,
+        live.system,
+        config.max_output_tokens,
     )
-    invocation = d.turn_effect(EffectKind.LLM_CALL)
-    d.emit(invocation, LlmCallCommand(request))
-    d.phase = WaitingLlm(request, invocation)
-    d.transient = ()
+    invocation = live.turn_effect(EffectKind.LLM_CALL)
+    live.emit(invocation, LlmCallCommand(request))
+    live.phase = WaitingLlm(request, invocation)
+    live.transient = ()
 
 
 def _llm_attempt(first: Invocation, attempt: int) -> Invocation:
@@ -183,47 +192,47 @@ def _llm_sleep(first: Invocation, attempt: int) -> Invocation:
 # -- applying outcomes -----------------------------------------------------------------------
 
 
-def apply(d: Live, key: str, outcome: EffectOutcome) -> None:
+def apply(live: Live, key: str, outcome: EffectOutcome) -> None:
     """Apply the outcome of the handed-out envelope with replay key ``key``."""
-    phase = d.phase
+    phase = live.phase
     if type(phase) is ToolRound:
-        return _on_tool_outcome(d, phase, key, outcome)
+        return _on_tool_outcome(live, phase, key, outcome)
     if isinstance(outcome, SyncExecutionEnvironmentOutcome):
-        return _on_sync(d, outcome)
+        return _on_sync(live, outcome)
     if isinstance(outcome, PeekAwaitEventOutcome):
-        return _on_start_gate(d, outcome)
+        return _on_start_gate(live, outcome)
     if isinstance(phase, WaitingLlm):
         if isinstance(outcome, SleepOutcome):
             attempt = phase.attempt + 1
-            d.emit(_llm_attempt(phase.first, attempt), LlmCallCommand(phase.request))
-            d.phase = WaitingLlm(phase.request, phase.first, attempt)
+            live.emit(_llm_attempt(phase.first, attempt), LlmCallCommand(phase.request))
+            live.phase = WaitingLlm(phase.request, phase.first, attempt)
             return None
         assert isinstance(outcome, LlmCallOutcome)
-        return _on_llm(d, phase, outcome)
+        return _on_llm(live, phase, outcome)
     assert isinstance(phase, WaitingCheckpoint) and isinstance(outcome, CheckpointOutcome)
-    return _on_checkpoint(d, phase, outcome)
+    return _on_checkpoint(live, phase, outcome)
 
 
-def _on_sync(d: Live, outcome: SyncExecutionEnvironmentOutcome) -> None:
+def _on_sync(live: Live, outcome: SyncExecutionEnvironmentOutcome) -> None:
     result = outcome.result
     if isinstance(result, Err):
         error = ControllerError(codes.RECONFIGURE_FAILED, result.error)
-        return stop(d, TurnStopReason.RUNTIME_ERROR, detail="execution_environment", error=error)
-    d.synced_iteration = d.protocol_iteration
+        return stop(live, TurnStopReason.RUNTIME_ERROR, detail="execution_environment", error=error)
+    live.synced_iteration = live.protocol_iteration
     if result.value is not None:
-        d.system, d.tools = result.value.system_prompt, result.value.tool_specs
-    return _start_llm(d)
+        live.system, live.tools = result.value.system_prompt, result.value.tool_specs
+    return _start_llm(live)
 
 
-def _on_llm(d: Live, phase: WaitingLlm, outcome: LlmCallOutcome) -> None:
+def _on_llm(live: Live, phase: WaitingLlm, outcome: LlmCallOutcome) -> None:
     result = outcome.result
     if isinstance(result, Err):
-        return _on_llm_error(d, phase, result.error)
+        return _on_llm_error(live, phase, result.error)
     response: LlmResponse = result.value
-    d.usage = d.usage + response.usage
-    d.event(UsageEvent(response.usage, d.usage))
+    live.usage = live.usage + response.usage
+    live.event(UsageEvent(response.usage, live.usage))
     reason = response.stop_reason
-    limit = d.config.max_context_tokens
+    limit = live.config.max_context_tokens
     if (
         reason is StopReason.OUTPUT_LIMIT
         and limit is not None
@@ -232,15 +241,15 @@ def _on_llm(d: Live, phase: WaitingLlm, outcome: LlmCallOutcome) -> None:
     ):
         reason = StopReason.CONTEXT_OVERFLOW
     if reason is StopReason.OUTPUT_LIMIT:
-        return stop(d, TurnStopReason.INCOMPLETE, detail=reason.value)
+        return stop(live, TurnStopReason.INCOMPLETE, detail=reason.value)
     if reason in (
         StopReason.CONTENT_FILTER,
         StopReason.CONTEXT_OVERFLOW,
         StopReason.PROVIDER_ERROR,
     ):
-        return stop(d, TurnStopReason.PROVIDER_ERROR, detail=reason.value)
+        return stop(live, TurnStopReason.PROVIDER_ERROR, detail=reason.value)
     if reason is StopReason.CANCELLED:
-        return stop(d, TurnStopReason.CANCELLED, detail=reason.value)
+        return stop(live, TurnStopReason.CANCELLED, detail=reason.value)
     message = response.message
     texts: list[str] = []
     calls: list[ToolCallPart] = []
@@ -252,22 +261,22 @@ def _on_llm(d: Live, phase: WaitingLlm, outcome: LlmCallOutcome) -> None:
     if texts and not outcome.text_streamed:
         text = "".join(texts)
         if text:
-            d.event(TextEvent(text))
-    d.messages = (*d.messages, message)
+            live.event(TextEvent(text))
+    live.messages = (*live.messages, message)
     if calls:
-        return _start_round(d, calls)
-    if d.config.checkpoint_before_completion:
-        return _start_checkpoint(d, CheckpointKind.BEFORE_COMPLETION, message)
-    return _finish(d, TurnCompleted(message))
+        return _start_round(live, calls)
+    if live.config.checkpoint_before_completion:
+        return _start_checkpoint(live, CheckpointKind.BEFORE_COMPLETION, message)
+    return _finish(live, TurnCompleted(message))
 
 
-def _on_llm_error(d: Live, phase: WaitingLlm, error: LlmCallError) -> None:
-    policy = d.config.model_retry
+def _on_llm_error(live: Live, phase: WaitingLlm, error: LlmCallError) -> None:
+    policy = live.config.model_retry
     if error.retryable and phase.attempt < policy.max_attempts:
         command = SleepCommand(policy.delay_ms(phase.attempt))
-        return d.emit(_llm_sleep(phase.first, phase.attempt), command)
+        return live.emit(_llm_sleep(phase.first, phase.attempt), command)
     controller = ControllerError(error.code or codes.TURN_LLM_CALL_FAILED, error.message)
-    return stop(d, TurnStopReason.PROVIDER_ERROR, detail=error.kind.value, error=controller)
+    return stop(live, TurnStopReason.PROVIDER_ERROR, detail=error.kind.value, error=controller)
 
 
 # -- tool rounds -----------------------------------------------------------------------------
@@ -297,24 +306,24 @@ def _code_args(args: JsonValue, default_language: str) -> tuple[str, str] | None
     return language, code
 
 
-def _start_round(d: Live, calls: list[ToolCallPart]) -> None:
+def _start_round(live: Live, calls: list[ToolCallPart]) -> None:
     """Start every call of the model's response: tool attempts and code runs, concurrently."""
     problem = _invalid_calls(calls)
     if problem is not None:
         error = ControllerError(codes.TURN_INVALID_TOOL_CALL, problem)
-        return stop(d, TurnStopReason.RUNTIME_ERROR, error=error)
-    code_tool = d.config.code_tool_name
+        return stop(live, TurnStopReason.RUNTIME_ERROR, error=error)
+    code_tool = live.config.code_tool_name
     batch: Invocation | None = None
     if any(c.tool_name != code_tool for c in calls):
-        batch = d.turn_effect(EffectKind.TOOL_BATCH)
-    waiting = d.waiting
+        batch = live.turn_effect(EffectKind.TOOL_BATCH)
+    waiting = live.waiting
     phase = ToolRound([], batch)
     round_calls = phase.calls
     index = 0
     for call in calls:
-        d.event(ToolCallStartedEvent(call.call_id, call.tool_name, call.args))
+        live.event(ToolCallStartedEvent(call.call_id, call.tool_name, call.args))
         if call.tool_name == code_tool:
-            parsed = _code_args(call.args, d.config.code_language)
+            parsed = _code_args(call.args, live.config.code_language)
             if parsed is None:
                 output = _error_output(
                     codes.TURN_EXEC_ARGS_INVALID,
@@ -323,35 +332,35 @@ def _start_round(d: Live, calls: list[ToolCallPart]) -> None:
                 result = ToolResultPart(call.call_id, call.tool_name, output, True)
                 round_calls.append(Call(call, CallKind.CODE, result=result))
                 continue
-            invocation = d.turn_effect(EffectKind.EXEC_CODE)
-            d.emit(invocation, ExecCodeCommand(*parsed))
+            invocation = live.turn_effect(EffectKind.EXEC_CODE)
+            live.emit(invocation, ExecCodeCommand(*parsed))
             key = invocation_key(invocation)
             waiting[key] = len(round_calls)
             round_calls.append(Call(call, CallKind.CODE, waiting=key))
             continue
         suffix = f"child:{index}:{call.call_id}"
         index += 1
-        key = _attempt(d, phase, call, suffix, 1)
+        key = _attempt(live, phase, call, suffix, 1)
         waiting[key] = len(round_calls)
         round_calls.append(Call(call, CallKind.TOOL, suffix, key))
-    d.phase = phase
-    return _maybe_settle(d, phase)
+    live.phase = phase
+    return _maybe_settle(live, phase)
 
 
-def _attempt(d: Live, phase: ToolRound, call: ToolCallPart, suffix: str, n: int) -> str:
+def _attempt(live: Live, phase: ToolRound, call: ToolCallPart, suffix: str, n: int) -> str:
     """Emit attempt ``n`` of ``call`` (replay suffix ``suffix``); returns its replay key."""
     assert phase.children is not None  # a round with tool calls has a batch
     invocation = phase.children.tool_attempt(suffix, n)
     prepared = PreparedToolCall(call.call_id, call.tool_name, call.tool_name, call.args)
     command = ToolAttemptCommand(
-        call=prepared, attempt=n, max_attempts=d.config.tool_retry.max_attempts
+        call=prepared, attempt=n, max_attempts=live.config.tool_retry.max_attempts
     )
-    d.emit(invocation, command)
+    live.emit(invocation, command)
     return invocation_key(invocation)
 
 
-def _on_tool_outcome(d: Live, phase: ToolRound, key: str, outcome: EffectOutcome) -> None:
-    index = d.waiting.pop(key)
+def _on_tool_outcome(live: Live, phase: ToolRound, key: str, outcome: EffectOutcome) -> None:
+    index = live.waiting.pop(key)
     c = phase.calls[index]
     if isinstance(outcome, ToolAttemptOutcome):
         children, suffix = phase.children, c.replay_suffix
@@ -359,16 +368,16 @@ def _on_tool_outcome(d: Live, phase: ToolRound, key: str, outcome: EffectOutcome
         launch = outcome.launch
         if isinstance(launch, ToolAttemptLaunchDone):
             record = launch.record
-            policy = d.config.tool_retry
+            policy = live.config.tool_retry
             if record.success or c.attempt >= policy.max_attempts:
                 c.settle(record.model_return, not record.success, record.duration_ms)
             else:
                 sleep = children.tool_retry_sleep(suffix, c.attempt)
-                d.emit(sleep, SleepCommand(policy.delay_ms(c.attempt)))
+                live.emit(sleep, SleepCommand(policy.delay_ms(c.attempt)))
                 c.waiting = invocation_key(sleep)
         else:
             wait = children.pending_completion(c.call.call_id)
-            d.emit(wait, AwaitEventCommand(launch.key))
+            live.emit(wait, AwaitEventCommand(launch.key))
             c.waiting = invocation_key(wait)
             c.pending = launch.pending
             c.duration_ms = launch.duration_ms
@@ -382,7 +391,7 @@ def _on_tool_outcome(d: Live, phase: ToolRound, key: str, outcome: EffectOutcome
     elif isinstance(outcome, SleepOutcome):
         assert c.replay_suffix is not None
         c.attempt += 1
-        c.waiting = _attempt(d, phase, c.call, c.replay_suffix, c.attempt)
+        c.waiting = _attempt(live, phase, c.call, c.replay_suffix, c.attempt)
     else:
         assert isinstance(outcome, AwaitEventOutcome)
         resolution = outcome.resolution
@@ -404,13 +413,13 @@ def _on_tool_outcome(d: Live, phase: ToolRound, key: str, outcome: EffectOutcome
             error = _error_output(codes.TOOL_COMPLETION_CANCELLED, message)
             c.settle(error, True, c.duration_ms)
     if c.waiting is not None:
-        d.waiting[c.waiting] = index
-    return _maybe_settle(d, phase)
+        live.waiting[c.waiting] = index
+    return _maybe_settle(live, phase)
 
 
-def _maybe_settle(d: Live, phase: ToolRound) -> None:
+def _maybe_settle(live: Live, phase: ToolRound) -> None:
     """Once every call settled, apply the results in call order."""
-    if d.waiting:
+    if live.waiting:
         return None
     results: list[ToolResultPart] = []
     failure: ControllerError | None = None
@@ -418,7 +427,7 @@ def _maybe_settle(d: Live, phase: ToolRound) -> None:
         result = c.result
         assert result is not None
         results.append(result)
-        d.event(
+        live.event(
             ToolCallFinishedEvent(
                 result.call_id, result.tool_name, result.output, result.is_error, c.duration_ms
             )
@@ -426,25 +435,25 @@ def _maybe_settle(d: Live, phase: ToolRound) -> None:
         if failure is None:
             failure = c.failure
     if failure is not None:
-        return stop(d, TurnStopReason.RUNTIME_ERROR, detail="tool_completion", error=failure)
-    d.messages = (*d.messages, Message(Role.TOOL, tuple(results)))
-    if d.config.checkpoint_after_work:
-        return _start_checkpoint(d, CheckpointKind.AFTER_WORK, None)
-    return _advance_iteration(d)
+        return stop(live, TurnStopReason.RUNTIME_ERROR, detail="tool_completion", error=failure)
+    live.messages = (*live.messages, Message(Role.TOOL, tuple(results)))
+    if live.config.checkpoint_after_work:
+        return _start_checkpoint(live, CheckpointKind.AFTER_WORK, None)
+    return _advance_iteration(live)
 
 
 # -- checkpoints -----------------------------------------------------------------------------
 
 
-def _start_checkpoint(d: Live, kind: CheckpointKind, final: Message | None) -> None:
-    d.emit(d.turn_effect(EffectKind.CHECKPOINT), CheckpointCommand(kind))
-    d.phase = WaitingCheckpoint(kind, final)
+def _start_checkpoint(live: Live, kind: CheckpointKind, final: Message | None) -> None:
+    live.emit(live.turn_effect(EffectKind.CHECKPOINT), CheckpointCommand(kind))
+    live.phase = WaitingCheckpoint(kind, final)
 
 
-def _on_checkpoint(d: Live, phase: WaitingCheckpoint, outcome: CheckpointOutcome) -> None:
+def _on_checkpoint(live: Live, phase: WaitingCheckpoint, outcome: CheckpointOutcome) -> None:
     result = outcome.result
     if isinstance(result, Err):
-        return stop(d, TurnStopReason.RUNTIME_ERROR, detail="checkpoint", error=result.error)
+        return stop(live, TurnStopReason.RUNTIME_ERROR, detail="checkpoint", error=result.error)
     delivery = result.value
     delivered = (
         delivery.committed_user_messages
@@ -453,10 +462,10 @@ def _on_checkpoint(d: Live, phase: WaitingCheckpoint, outcome: CheckpointOutcome
         or delivery.turn_causes
     )
     if delivered:
-        d.messages = d.messages + delivery.committed_user_messages + delivery.messages
-        d.transient = delivery.transient_messages
-        d.turn_causes = d.turn_causes + delivery.turn_causes
-        return _advance_iteration(d)
+        live.messages = live.messages + delivery.committed_user_messages + delivery.messages
+        live.transient = delivery.transient_messages
+        live.turn_causes = live.turn_causes + delivery.turn_causes
+        return _advance_iteration(live)
     if phase.checkpoint is CheckpointKind.BEFORE_COMPLETION and phase.final is not None:
-        return _finish(d, TurnCompleted(phase.final))
-    return _advance_iteration(d)
+        return _finish(live, TurnCompleted(phase.final))
+    return _advance_iteration(live)

@@ -2,8 +2,8 @@
 writes only those after each operation (in one transaction), never the whole registry.
 
 Every part of the registry marks what it changes (a record, an event, a grant, a wake, a lease,
-an acknowledged wake event) in the :class:`~lash_core.process.state.ChangeLog` that
-:class:`~lash_core.process.state.RegistryBase` holds. :meth:`ChangesMixin.drain_changes` turns
+an acknowledged wake event) in the :class:`~lash_core.process._state.ChangeLog` that
+:class:`~lash_core.process._state.RegistryBase` holds. :meth:`ChangesMixin.drain_changes` turns
 the marks into :class:`~lash_core.process.rows.ProcessRows` by reading the current state of each
 marked key (present: upsert it; gone: delete it), so a key changed many times is written once,
 and a drain costs in proportion to what changed. Parked awaiters are not durable (their ids
@@ -12,12 +12,12 @@ belong to the running process) and are never marked.
 
 from __future__ import annotations
 
+from lash_core.process._state import ChangeLog, RegistryBase
 from lash_core.process.events import ProcessWakeDelivery
 from lash_core.process.grants import ProcessHandleGrant
 from lash_core.process.leases import ProcessLease
 from lash_core.process.records import SessionScope
 from lash_core.process.rows import ProcessRows
-from lash_core.process.state import ChangeLog, RegistryBase
 
 __all__ = ["ChangesMixin"]
 

@@ -7,9 +7,9 @@ import attrs
 
 from lash_core import codes
 from lash_core.errors import LashError, LocalProtocolError
+from lash_core.process._state import RegistryBase
 from lash_core.process.leases import ProcessLease, ProcessLeaseCompletion
 from lash_core.process.lifecycle import blank, check_now, checked_value
-from lash_core.process.state import RegistryBase
 
 __all__ = ["LeasesMixin"]
 
