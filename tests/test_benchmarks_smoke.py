@@ -26,6 +26,8 @@ FIGURES = {
     "store_wake_normal_p99",
     "durable_turn_step",
     "durable_turn_step_normal",
+    "peers_step_lash",
+    "peers_step_lash_normal",
     *(
         f"{driver}_{figure}"
         for driver in ("trio", "asyncio")
