@@ -13,7 +13,14 @@ machine's state.
 
 A handler's exception never crashes the loop: it becomes the error outcome of its envelope's
 kind (:func:`error_outcome`), with the library error's stable code, and the machine decides what
-the turn does with it.
+the turn does with it; so does an outcome whose contents are unusable. ``on_handler_error``
+(or :meth:`TurnHooks.on_handler_error`) is told of each such failure, with the handler's own
+exception as the error's ``__cause__``.
+
+A callback's exception (``on_event``, ``on_effect``, ``on_handler_error``, a :class:`TurnHooks`
+method) is the caller's bug, not the turn's: it stops the turn, the turn's terminal (under turn
+control) is published as ``failed`` unless the turn had already committed, and the exception
+propagates out of :func:`run_turn` unchanged.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from collections.abc import Callable, Mapping
 
 import attrs
 
+from lash_core import codes
 from lash_core.effects.envelope import EffectEnvelope
 from lash_core.effects.invocation import EffectKind
 from lash_core.effects.kinds import KINDS
@@ -121,17 +129,34 @@ class TurnHooks:
         finished). ``machine.checkpoint()`` is the state to persist now."""
         return None
 
+    def on_handler_error(self, envelope: EffectEnvelope, error: LashError) -> None:
+        """A handler failed and its failure became ``envelope``'s error outcome (it raised, or
+        returned an unusable outcome, or there was none). ``error`` is the library error the
+        outcome reports; when the handler raised, ``error.__cause__`` is its exception, with
+        its traceback. Called before :meth:`after_outcome` of that outcome."""
+        return None
 
-class _EffectTrace(TurnHooks):
-    """``run_turn``'s ``on_effect`` as a hook."""
 
-    __slots__ = ("_on_effect",)
+class _Callbacks(TurnHooks):
+    """``run_turn``'s ``on_effect`` and ``on_handler_error`` as hooks."""
 
-    def __init__(self, on_effect: Callable[[EffectEnvelope, EffectOutcome], None]) -> None:
+    __slots__ = ("_on_effect", "_on_handler_error")
+
+    def __init__(
+        self,
+        on_effect: Callable[[EffectEnvelope, EffectOutcome], None] | None,
+        on_handler_error: Callable[[EffectEnvelope, LashError], None] | None,
+    ) -> None:
         self._on_effect = on_effect
+        self._on_handler_error = on_handler_error
 
     def after_outcome(self, envelope: EffectEnvelope, outcome: EffectOutcome) -> None:
-        self._on_effect(envelope, outcome)
+        if self._on_effect is not None:
+            self._on_effect(envelope, outcome)
+
+    def on_handler_error(self, envelope: EffectEnvelope, error: LashError) -> None:
+        if self._on_handler_error is not None:
+            self._on_handler_error(envelope, error)
 
 
 class TurnRunner:
@@ -165,6 +190,7 @@ class TurnRunner:
         "_address",
         "_arrived",
         "_by_kind",
+        "_callback",
         "_cancel",
         "_committed",
         "_driver",
@@ -173,6 +199,8 @@ class TurnRunner:
         "_host",
         "_loop",
         "_machine",
+        "_names",
+        "_on_error",
         "_on_event",
         "_running",
         "_wake",
@@ -206,9 +234,26 @@ class TurnRunner:
         self._committed: TurnResult | None = None
         self._driver: TaskHandle | None = None
         self._failure: Exception | None = None
+        self._callback: str | None = None
+        """The callback whose exception is ``_failure``, if one is."""
+        self._on_error: Callable[[EffectEnvelope, LashError], None] | None = (
+            None if hooks is None else self._report_handler_error
+        )
+        # How a callback is named in the failed terminal: run_turn's own names for its
+        # callbacks, the hook's method otherwise.
+        self._names = (
+            ("on_effect", "on_handler_error")
+            if type(hooks) is _Callbacks
+            else ("TurnHooks.after_outcome", "TurnHooks.on_handler_error")
+        )
 
     async def run(self) -> TurnResult:
-        """Run the turn to its end and return its (committed) result. Run it once."""
+        """Run the turn to its end and return its (committed) result. Run it once.
+
+        A callback's exception (``on_event``, a hook) propagates from here unchanged, after the
+        turn's terminal is published as ``failed`` (``turn_callback_failed``, or the
+        exception's own code if it is a library error) unless the turn had already committed.
+        """
         machine = self._machine
         address = self._address
         unsubscribe: list[Callable[[], None]] = []
@@ -230,13 +275,17 @@ class TurnRunner:
             for undo in unsubscribe:
                 undo()
         failure = self._failure
+        if failure is None:
+            try:
+                step = machine.next()
+                self._flush_events()
+                self._commit_if_finished()
+            except Exception as exc:
+                failure = self._failure if self._failure is not None else exc
         if failure is not None:
             if address is not None and self._committed is None:
-                fail_turn(self._host, address, failure)
+                fail_turn(self._host, address, self._terminal_error(failure))
             raise failure
-        step = machine.next()
-        self._commit_if_finished()
-        self._flush_events()
         assert isinstance(step, TurnFinished), "the turn ran to its end"
         committed = self._committed
         return step.result if committed is None else committed
@@ -253,6 +302,12 @@ class TurnRunner:
                 # not by whoever cancelled; the turn stops now all the same.
                 if self._failure is None:
                     self._failure = exc
+        self._halt()
+
+    # -- failures ----------------------------------------------------------------------------
+
+    def _halt(self) -> None:
+        """Cancel every running effect and the driving task, and wake it."""
         running = self._running
         for task in list(running.values()):
             task.cancel()
@@ -260,6 +315,39 @@ class TurnRunner:
         if self._driver is not None:
             self._driver.cancel()
         self._wake.set()
+
+    def _callback_raised(self, name: str, exc: Exception) -> None:
+        """A callback raised: its exception is the run's failure (the first failure wins)."""
+        if self._failure is None:
+            self._failure = exc
+            self._callback = name
+
+    def _terminal_error(self, failure: Exception) -> Exception:
+        """What the failed terminal reports for ``failure``."""
+        name = self._callback
+        if name is None or isinstance(failure, LashError):
+            return failure
+        return LashError(
+            codes.TURN_CALLBACK_FAILED, f"{name} raised {type(failure).__name__}: {failure}"
+        )
+
+    def _report_handler_error(self, envelope: EffectEnvelope, error: LashError) -> None:
+        hooks = self._hooks
+        assert hooks is not None
+        try:
+            hooks.on_handler_error(envelope, error)
+        except Exception as exc:
+            self._callback_raised(self._names[1], exc)
+            raise
+
+    def _after_outcome(self, envelope: EffectEnvelope, outcome: EffectOutcome) -> None:
+        hooks = self._hooks
+        assert hooks is not None
+        try:
+            hooks.after_outcome(envelope, outcome)
+        except Exception as exc:
+            self._callback_raised(self._names[0], exc)
+            raise
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -278,23 +366,44 @@ class TurnRunner:
         on_event = self._on_event
         if on_event is not None:
             for event in events:
-                on_event(event)
+                try:
+                    on_event(event)
+                except Exception as exc:
+                    self._callback_raised("on_event", exc)
+                    raise
 
     def _feed(self, key: str, outcome: EffectOutcome) -> None:
         machine = self._machine
         if machine.is_awaiting(key):
             machine.send(key, outcome)
+            # The step's events are delivered before the turn is committed, so a failing
+            # on_event still leaves a failed terminal.
+            self._flush_events()
             if self._address is not None:
                 self._commit_if_finished()
-            self._flush_events()
-            if self._hooks is not None:
-                self._hooks.on_checkpoint(machine)
+            hooks = self._hooks
+            if hooks is not None:
+                try:
+                    hooks.on_checkpoint(machine)
+                except Exception as exc:
+                    self._callback_raised("TurnHooks.on_checkpoint", exc)
+                    raise
 
     async def _run_one(self, key: str, envelope: EffectEnvelope, deadline: float | None) -> None:
         """Run one envelope of a batch in a task of its own, and report its outcome."""
-        outcome = await self._host.run_envelope(envelope, self._by_kind, deadline)
-        if self._hooks is not None:
-            self._hooks.after_outcome(envelope, outcome)
+        try:
+            outcome = await self._host.run_envelope(
+                envelope, self._by_kind, deadline, self._on_error
+            )
+            if self._hooks is not None:
+                self._after_outcome(envelope, outcome)
+        except Exception as exc:
+            # Raised by run, not from this task (never in an exception group).
+            self._running.pop(key, None)
+            if self._failure is None:
+                self._failure = exc
+            self._halt()
+            return
         self._running.pop(key, None)
         self._arrived.append((key, outcome))
         self._wake.set()
@@ -303,9 +412,13 @@ class TurnRunner:
         hooks = self._hooks
         if hooks is None:
             return None
-        outcome = hooks.before_effect(envelope, timeout_ms)
+        try:
+            outcome = hooks.before_effect(envelope, timeout_ms)
+        except Exception as exc:
+            self._callback_raised("TurnHooks.before_effect", exc)
+            raise
         if outcome is not None:
-            hooks.after_outcome(envelope, outcome)
+            self._after_outcome(envelope, outcome)
         return outcome
 
     async def _drive(self, group: TaskGroup) -> None:
@@ -325,6 +438,7 @@ class TurnRunner:
         hooks = self._hooks
         run_envelope = self._host.run_envelope
         by_kind = self._by_kind
+        on_error = self._on_error
         while True:
             step = machine.next()
             if isinstance(step, RunEffects):
@@ -341,9 +455,9 @@ class TurnRunner:
                     outcome = None if supplied is None else supplied[0]
                     if outcome is None:
                         deadline = None if timeout_ms is None else loop.now() + timeout_ms / 1000
-                        outcome = await run_envelope(envelope, by_kind, deadline)
+                        outcome = await run_envelope(envelope, by_kind, deadline, on_error)
                         if hooks is not None:
-                            hooks.after_outcome(envelope, outcome)
+                            self._after_outcome(envelope, outcome)
                     self._feed(_replay_key(envelope), outcome)
                     continue
                 for i, (envelope, timeout_ms) in enumerate(effects):
@@ -377,6 +491,7 @@ async def run_turn(
     *,
     on_event: Callable[[TurnEvent], None] | None = None,
     on_effect: Callable[[EffectEnvelope, EffectOutcome], None] | None = None,
+    on_handler_error: Callable[[EffectEnvelope, LashError], None] | None = None,
     cancel: CancelToken | None = None,
 ) -> TurnResult:
     """Run ``machine`` to its end on ``host`` and return the result (a :class:`TurnRunner`).
@@ -384,13 +499,24 @@ async def run_turn(
     Every envelope of a batch runs concurrently; outcomes are fed back as they arrive (the
     machine applies tool results in call order whatever order they finish in). ``on_event``
     gets every stream event, in order; ``on_effect`` gets each envelope with its outcome as it
-    completes (an effect trace). ``cancel`` stops the turn cleanly: running effects are
-    cancelled natively (a pending tool completion's wait records ``cancelled``) and the result is
-    ``stopped``/``cancelled``. Native cancellation of the task
-    running this (a trio cancel scope, ``Task.cancel()``) cancels every running effect and
-    propagates.
+    completes (an effect trace); ``on_handler_error`` gets each envelope whose handler failed
+    (raised, or returned an unusable outcome) with the library error its error outcome
+    reports, whose ``__cause__`` is the handler's exception with its traceback. ``cancel``
+    stops the turn cleanly: running effects are cancelled natively (a pending tool
+    completion's wait records ``cancelled``) and the result is ``stopped``/``cancelled``.
+    Native cancellation of the task running this (a trio cancel scope, ``Task.cancel()``)
+    cancels every running effect and propagates.
+
+    A callback that raises stops the turn, and its exception propagates from here unchanged
+    (the same object, never in an exception group); under turn control the turn's terminal is
+    first published as ``failed`` (``turn_callback_failed``), unless the turn had already
+    committed its result (a cancel commits as it is requested).
     """
-    hooks = None if on_effect is None else _EffectTrace(on_effect)
+    hooks = (
+        None
+        if on_effect is None and on_handler_error is None
+        else _Callbacks(on_effect, on_handler_error)
+    )
     runner = TurnRunner(machine, host, handlers, hooks=hooks, on_event=on_event, cancel=cancel)
     return await runner.run()
 
