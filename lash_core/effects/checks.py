@@ -94,6 +94,11 @@ def _at(part: str | int, check: Callable[[Any], None], value: Any) -> None:
 def _str(value: Any) -> None:
     if type(value) is not str:
         raise _Bad(f"expected a str, got {_name(value)}")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _Bad("the string holds a lone surrogate, which UTF-8 cannot carry") from None
 
 
 def _opt_str(value: Any) -> None:
@@ -122,7 +127,30 @@ def _opt_u64(value: Any) -> None:
         _int(value)
 
 
+_SCALARS: Final = frozenset({bool, float, type(None)})
+
+
+def _scalar(value: Any) -> bool:
+    """``value`` is a JSON scalar that needs no further check (an ASCII string, a 64-bit
+    integer, a boolean, ``None``, a finite float)."""
+    t = type(value)
+    if t is str:
+        return bool(value.isascii())
+    if t is int:
+        return bool(-(2**63) <= value <= _U64)
+    return t in _SCALARS and (t is not float or value - value == 0.0)
+
+
 def _json(value: Any) -> None:
+    if _scalar(value):
+        return
+    if type(value) is dict and len(value) <= 8:
+        # A small flat object of scalars, the usual tool argument or output: checked here.
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii() or not _scalar(item):
+                break
+        else:
+            return
     try:
         check_json_value(value, what="value", code=codes.RUNTIME_EFFECT_INVALID_OUTCOME)
     except LashError as exc:
@@ -138,11 +166,26 @@ def _enum(cls: type[enum.Enum]) -> Callable[[Any], None]:
 
 
 def _record(cls: type[Any], fields: tuple[tuple[str, Callable[[Any], None]], ...]) -> Any:
+    # Plain str (ASCII) and bool fields pass inline (most fields are), the others by their check.
+    plain = tuple(
+        (name, str if field is _str else bool if field is _bool else None, field)
+        for name, field in fields
+    )
+
     def check(value: Any) -> None:
-        if not isinstance(value, cls):
+        if type(value) is not cls and not isinstance(value, cls):
             raise _Bad(f"expected a {cls.__name__}, got {_name(value)}")
-        for name, field in fields:
-            _at(name, field, getattr(value, name))
+        for name, simple, field in plain:
+            item = getattr(value, name)
+            if simple is bool and type(item) is bool:
+                continue
+            if simple is str and type(item) is str and item.isascii():
+                continue
+            try:
+                field(item)
+            except _Bad as bad:
+                bad.parts.append(name)
+                raise
 
     return check
 
@@ -166,7 +209,11 @@ def _items(inner: Callable[[Any], None]) -> Callable[[Any], None]:
         if type(value) is not tuple and type(value) is not list:
             raise _Bad(f"expected a tuple, got {_name(value)}")
         for index, item in enumerate(value):
-            _at(index, inner, item)
+            try:
+                inner(item)
+            except _Bad as bad:
+                bad.parts.append(index)
+                raise
 
     return check
 

@@ -27,8 +27,13 @@ from lash_asyncio.testing import AsyncioDriver
 from lash_core import ToolCompletion, TurnScope, codes, ok
 from lash_core.effects import (
     EffectEnvelope,
+    EffectKind,
     EffectOutcome,
+    Invocation,
+    InvocationScope,
+    LlmCallCommand,
     LlmCallOutcome,
+    LlmRequest,
     Message,
     Role,
     TextPart,
@@ -38,6 +43,7 @@ from lash_core.effects import (
     ToolResultPart,
     ToolSpec,
 )
+from lash_core.effects.checks import check_outcome_contents
 from lash_core.effects.tools import (
     Duration,
     PendingCompletion,
@@ -46,7 +52,7 @@ from lash_core.effects.tools import (
     ToolLaunchPending,
 )
 from lash_core.errors import LashError
-from lash_core.host import InlineHost
+from lash_core.host import HandlerExecutor, InlineHost
 from lash_core.testing.conformance import Driver, Harness
 from lash_core.turn import (
     TurnCompleted,
@@ -493,3 +499,70 @@ def test_arbitrary_handler_results_end_in_coded_outcomes(
         return
     to_json(result)  # whatever ended the turn, its result is JSON
     assert len(terminals) == 1
+
+
+# -- the check itself ------------------------------------------------------------------------
+
+_ANSWER = answer("x")
+assert isinstance(_ANSWER, Ok)
+_RESPONSE: Any = _ANSWER.value
+_JUNK_OK: Any = Ok(None)
+_ONE: Any = 1
+
+
+@pytest.mark.parametrize(
+    ("outcome", "message"),
+    [
+        (LlmCallOutcome(_JUNK_OK, False), "result.Ok: expected a LlmResponse, got None"),
+        (LlmCallOutcome(_ANSWER, _ONE), "text_streamed: expected a bool, got int"),
+        (
+            LlmCallOutcome(
+                Ok(attrs.evolve(_RESPONSE, message=Message(Role.ASSISTANT, (TextPart("\ud800"),)))),
+                False,
+            ),
+            "result.Ok.message.parts[0].text: the string holds a lone surrogate",
+        ),
+        (
+            LlmCallOutcome(
+                Ok(attrs.evolve(_RESPONSE, message=Message(Role.ASSISTANT, ("hi",)))),  # type: ignore[arg-type]
+                False,
+            ),
+            "result.Ok.message.parts[0]: expected TextPart or ToolCallPart or ToolResultPart, "
+            "got str",
+        ),
+        (
+            LlmCallOutcome(Ok(attrs.evolve(_RESPONSE, usage=None)), False),
+            "result.Ok.usage: expected a Usage, got None",
+        ),
+    ],
+)
+def test_check_contents_names_the_path(outcome: EffectOutcome, message: str) -> None:
+    with pytest.raises(LashError) as info:
+        check_outcome_contents(outcome)
+    assert info.value.code == codes.RUNTIME_EFFECT_INVALID_OUTCOME
+    assert info.value.message.startswith(message)
+
+
+def test_execute_effect_refuses_an_unusable_outcome_naming_the_handler() -> None:
+    async def my_model(envelope: EffectEnvelope) -> EffectOutcome:
+        return LlmCallOutcome(_JUNK_OK, False)
+
+    envelope = EffectEnvelope.build(
+        Invocation.effect(InvocationScope.new("s"), "e1", EffectKind.LLM_CALL, "s:e1"),
+        LlmCallCommand(LlmRequest("m", ())),
+    )
+    raised: list[LashError] = []
+
+    async def scenario(h: Harness) -> None:
+        host = h.new_host(SECRET)
+        executor = HandlerExecutor.testing(my_model, [EffectKind.LLM_CALL])
+        try:
+            await host.execute_effect(envelope, executor)
+        except LashError as exc:
+            raised.append(exc)
+
+    TrioDriver().run(scenario)
+    (error,) = raised
+    assert error.code == codes.RUNTIME_EFFECT_INVALID_OUTCOME
+    assert error.message.startswith("the llm_call handler 'test_execute_effect_")
+    assert "my_model' returned an unusable outcome: result.Ok" in error.message
