@@ -49,8 +49,9 @@ class Figure:
 
     ``median_us`` and ``baseline_us`` are in ``unit`` (microseconds unless a figure says
     otherwise, e.g. ``B`` for bytes). ``budget`` is the largest acceptable ``ratio``;
-    ``excess_budget`` the largest acceptable ``excess`` (median minus baseline, in ``unit``).
-    Either may be ``None`` (reported, not judged).
+    ``excess_budget`` the largest acceptable ``excess`` (median minus baseline, in ``unit``);
+    ``max_budget`` the largest acceptable median itself (in ``unit``, for an absolute budget
+    such as bytes per key). Each may be ``None`` (reported, not judged).
     """
 
     name: str
@@ -62,6 +63,7 @@ class Figure:
     detail: Detail = field(default_factory=dict)
     unit: str = "µs"
     excess_budget: float | None = None
+    max_budget: float | None = None
 
     @property
     def excess(self) -> float:
@@ -71,11 +73,12 @@ class Figure:
     @property
     def status(self) -> str:
         """``ok`` / ``OVER`` against the budgets, ``-`` when there is none."""
-        if self.budget is None and self.excess_budget is None:
+        if self.budget is None and self.excess_budget is None and self.max_budget is None:
             return "-"
         within_ratio = self.budget is None or self.ratio <= self.budget
         within_excess = self.excess_budget is None or self.excess <= self.excess_budget
-        return "ok" if within_ratio and within_excess else "OVER"
+        within_max = self.max_budget is None or self.median_us <= self.max_budget
+        return "ok" if within_ratio and within_excess and within_max else "OVER"
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -87,6 +90,7 @@ class Figure:
             "budget": self.budget,
             "unit": self.unit,
             "excess_budget": self.excess_budget,
+            "max_budget": self.max_budget,
             "status": self.status,
             "detail": dict(self.detail),
         }

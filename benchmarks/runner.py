@@ -80,6 +80,8 @@ def format_table(figures: Sequence[Figure]) -> str:
         budgets = [] if f.budget is None else [f"<={f.budget:g}x"]
         if f.excess_budget is not None:
             budgets.append(f"+<={f.excess_budget:g} {f.unit}")
+        if f.max_budget is not None:
+            budgets.append(f"<={f.max_budget:g} {f.unit}")
         rows.append(
             (
                 f.name,

@@ -8,9 +8,12 @@ import concurrent.futures
 import contextlib
 import functools
 import secrets
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
-from typing import Any, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
+from lash_core import codes
+from lash_core.errors import LashError, LocalProtocolError
 from lash_core.host import InlineHost
 from lash_core.loop import TaskGroup, TaskHandle, WakeEvent
 from lash_core.process.service import ProcessService
@@ -48,9 +51,50 @@ class _AsyncioTaskGroup:
         return self._group.create_task(fn())
 
 
+_THREAD_POLL_S: Final = 0.1
+"""How often a thread blocked in ``call_threadsafe`` checks that the loop has not closed."""
+
+
+def _not_running(message: str) -> LashError:
+    return LashError(codes.RESOLVE_THREADSAFE_LOOP_NOT_RUNNING, message)
+
+
+class _ThreadCall(Generic[T]):
+    """One call from another thread: run on the loop unless the caller gave up first."""
+
+    __slots__ = ("_abandoned", "_fn", "_lock", "_started", "future")
+
+    def __init__(self, fn: Callable[[], T]) -> None:
+        self._fn = fn
+        self._lock = threading.Lock()
+        self._started = False
+        self._abandoned = False
+        self.future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def run(self) -> None:
+        with self._lock:
+            if self._abandoned:
+                return
+            self._started = True
+        try:
+            self.future.set_result(self._fn())
+        except BaseException as exc:
+            self.future.set_exception(exc)
+
+    def abandon(self) -> bool:
+        """Give up unless the call already started (then its result will come)."""
+        with self._lock:
+            if not self._started:
+                self._abandoned = True
+            return self._abandoned
+
+
 class AsyncioPrimitives:
     """:class:`lash_core.host.LoopPrimitives` for asyncio (the running loop's clock, so
-    :mod:`lash_asyncio.clock` gives virtual time)."""
+    :mod:`lash_asyncio.clock` gives virtual time).
+
+    It follows the running loop: a host used in one ``asyncio.run`` and then in another uses
+    each loop in turn (one loop at a time)."""
 
     __slots__ = ("_loop",)
 
@@ -58,17 +102,25 @@ class AsyncioPrimitives:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _bind(self) -> asyncio.AbstractEventLoop:
-        loop = self._loop
-        if loop is None:
-            loop = self._loop = asyncio.get_running_loop()
+        """The running loop, remembered for ``call_threadsafe`` (``host_wrong_event_loop``
+        outside one)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise LocalProtocolError(
+                codes.HOST_WRONG_EVENT_LOOP,
+                "lash_asyncio's InlineEffectHost must be used inside a running asyncio event "
+                "loop (under trio, use lash_trio.InlineEffectHost)",
+            ) from None
+        self._loop = loop
         return loop
 
     def bind(self) -> None:
-        with contextlib.suppress(RuntimeError):  # outside a running loop: bound on first use
+        with contextlib.suppress(LashError):  # outside a running loop: bound on first use
             self._bind()
 
     def new_event(self) -> WakeEvent:
-        return _Wake(loop=self._loop or self._bind())
+        return _Wake(loop=self._bind())
 
     def wait_event(self, event: WakeEvent, deadline: float | None) -> Awaitable[None]:
         if deadline is None:
@@ -86,6 +138,7 @@ class AsyncioPrimitives:
         return self._bind().time()
 
     def sleep(self, seconds: float) -> Coroutine[Any, Any, None]:
+        self._bind()
         # asyncio's own coroutine, handed back: no frame of ours in the sleeping task's stack.
         return asyncio.sleep(seconds)
 
@@ -96,25 +149,39 @@ class AsyncioPrimitives:
 
     @contextlib.asynccontextmanager
     async def open_task_group(self) -> AsyncIterator[TaskGroup]:
+        self._bind()
         async with asyncio.TaskGroup() as group:
             yield _AsyncioTaskGroup(group)
 
     def call_threadsafe(self, fn: Callable[[], T]) -> T:
         loop = self._loop
+        try:
+            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if here is not None and (loop is None or here is loop):
+            raise LocalProtocolError(
+                codes.RESOLVE_THREADSAFE_ON_LOOP_THREAD,
+                "resolve_threadsafe was called on the event loop's own thread, where it would "
+                "wait for itself; call resolve_await_event there",
+            )
         if loop is None:
-            raise RuntimeError(
+            raise _not_running(
                 "this host has not run inside an event loop yet; call resolve_threadsafe after "
                 "the host has been used in the loop (or construct it inside the loop)"
             )
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
-
-        def run() -> None:
-            try:
-                future.set_result(fn())
-            except BaseException as exc:
-                future.set_exception(exc)
-
-        loop.call_soon_threadsafe(run)
+        call = _ThreadCall(fn)
+        closed = "the event loop this host was last used in has closed; nothing was resolved"
+        try:
+            loop.call_soon_threadsafe(call.run)
+        except RuntimeError:  # the loop is closed
+            raise _not_running(closed) from None
+        future = call.future
+        while not future.done():
+            # A loop that closes before running the call never will: check now and then.
+            concurrent.futures.wait((future,), timeout=_THREAD_POLL_S)
+            if not future.done() and loop.is_closed() and call.abandon():
+                raise _not_running(closed)
         return future.result()
 
 
@@ -145,3 +212,8 @@ class InlineEffectHost(InlineHost):
             processes=ProcessService,
             allow_process_lifetime_completion_keys=allow_process_lifetime_completion_keys,
         )
+
+    def _natively_cancelled(self) -> bool:
+        # A task being cancelled counts its pending cancel requests (Python 3.11+).
+        task = asyncio.current_task()
+        return task is None or task.cancelling() > 0

@@ -10,8 +10,7 @@ Everything public is re-exported here; the submodules hold the details.
 * resolutions and resolve outcomes: :data:`Resolution`, :func:`ok`, :func:`err`,
   :data:`TIMEOUT`, :data:`CANCELLED`, :data:`ResolveOutcome`;
 * keys: :class:`AwaitEventKey`, :class:`KeySigner`, :func:`derive_key_id`, :func:`sign_material`;
-* the registry: :class:`AwaitEventRegistry` and its results (:class:`Step`, :data:`WaitStart`,
-  :class:`WaitEnd`);
+* the registry: :class:`AwaitEventRegistry`, its parked :class:`Waiter` and :class:`WaitEnd`;
 * background processes: :class:`ProcessRegistry`, :class:`ProcessRunner`,
   :class:`ProcessContext` (the rest is in :mod:`lash_core.process`).
 * durable steps and direct model calls: :func:`durable_step`, :func:`direct_call`,
@@ -42,14 +41,10 @@ from lash_core.keys import sign_material as sign_material
 from lash_core.process import ProcessContext as ProcessContext
 from lash_core.process import ProcessRegistry as ProcessRegistry
 from lash_core.process import ProcessRunner as ProcessRunner
-from lash_core.promise import DEFAULT_ARCHIVE_LIMIT as DEFAULT_ARCHIVE_LIMIT
+from lash_core.promise import DEFAULT_RETAIN_RECENT as DEFAULT_RETAIN_RECENT
 from lash_core.promise import AwaitEventRegistry as AwaitEventRegistry
-from lash_core.promise import Step as Step
 from lash_core.promise import WaitEnd as WaitEnd
 from lash_core.promise import Waiter as Waiter
-from lash_core.promise import WaitParked as WaitParked
-from lash_core.promise import WaitReady as WaitReady
-from lash_core.promise import WaitStart as WaitStart
 from lash_core.resolution import ACCEPTED as ACCEPTED
 from lash_core.resolution import CANCELLED as CANCELLED
 from lash_core.resolution import TIMEOUT as TIMEOUT
@@ -110,7 +105,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ACCEPTED",
     "CANCELLED",
-    "DEFAULT_ARCHIVE_LIMIT",
+    "DEFAULT_RETAIN_RECENT",
     "MAX_JSON_DEPTH",
     "PROMISE_KEY_PREFIX",
     "TIMEOUT",
@@ -156,7 +151,6 @@ __all__ = [
     "RuntimeOperationScope",
     "SessionDeleteScope",
     "Started",
-    "Step",
     "ToolCompletion",
     "TurnCancelGate",
     "TurnRef",
@@ -166,9 +160,6 @@ __all__ = [
     "UnknownOrRevoked",
     "WaitEnd",
     "WaitIdentity",
-    "WaitParked",
-    "WaitReady",
-    "WaitStart",
     "Waiter",
     "WireDecodeError",
     "__version__",

@@ -36,6 +36,7 @@ LAYERS: Final[tuple[Layer, ...]] = (
         "envelopes, commands, outcomes and the table of effect kinds",
         (
             "lash_core.codes",
+            "lash_core._fields",
             "lash_core.errors",
             "lash_core.canonical",
             "lash_core.wire",

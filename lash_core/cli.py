@@ -28,7 +28,7 @@ from lash_core import __version__
 from lash_core.canonical import canonical_text_of
 from lash_core.errors import LashError
 from lash_core.keys import AwaitEventKey, KeySigner
-from lash_core.promise import AwaitEventRegistry, WaitEnd, WaitParked
+from lash_core.promise import AwaitEventRegistry, WaitEnd, Waiter
 from lash_core.resolution import ok
 from lash_core.scope import ToolCompletion, TurnScope
 from lash_core.sim.run import SHAPE_FLAGS
@@ -90,6 +90,16 @@ def tamper_signature(key: AwaitEventKey) -> AwaitEventKey:
     return attrs.evolve(key, signature=replacement + key.signature[1:])
 
 
+class _Flag:
+    """A level-triggered event the demo's waiter is parked with."""
+
+    def __init__(self) -> None:
+        self.is_set = False
+
+    def set(self) -> None:
+        self.is_set = True
+
+
 def run_demo(secret: bytes) -> list[DemoEvent]:
     """Drive a registry through the life of one key and return the trace.
 
@@ -111,47 +121,43 @@ def run_demo(secret: bytes) -> list[DemoEvent]:
     key = registry.mint(scope, wait)
     emit("mint", "minted the key for a tool completion in a turn scope", key=key)
 
-    start = registry.begin_wait(key)
-    if not isinstance(start, WaitParked):
-        raise AssertionError(f"a fresh key must park its first waiter, got {start!r}")
-    waiter_id = start.waiter_id
+    waiter = registry.park(key, _Flag)
+    if not isinstance(waiter, Waiter):
+        raise AssertionError(f"a fresh key must park its first waiter, got {waiter!r}")
     emit(
-        "begin_wait",
-        f"no terminal yet: waiter {waiter_id} is parked (a driver now waits on its event)",
-        waiter_id=waiter_id,
-        woken=registry.is_waiter_woken(waiter_id),
+        "park",
+        "no terminal yet: the waiter is parked with its event (a driver now waits on it)",
+        woken=waiter.event.is_set,
     )
 
     first = ok({"temperature_c": 21.5, "city": "Oslo"})
-    step = registry.resolve(key, first)
+    outcome = registry.resolve(key, first)
     emit(
         "resolve",
-        f"resolved ok: {step.value.status}; wake set {sorted(step.wake)}",
+        f"resolved ok: {outcome.status}",
         resolution=first,
-        outcome=step.value,
-        wake=sorted(step.wake),
+        outcome=outcome,
     )
     emit(
         "woken",
-        f"the driver sets the event of waiter {waiter_id}",
-        waiter_id=waiter_id,
-        woken=registry.is_waiter_woken(waiter_id),
+        "the registry set the waiter's event",
+        woken=waiter.event.is_set,
     )
 
-    ended = registry.end_wait(waiter_id, WaitEnd.WOKEN)
+    ended = registry.end_parked(waiter, WaitEnd.WOKEN)
     emit(
-        "end_wait",
-        f"waiter {waiter_id} ends and receives the terminal that won",
-        terminal=ended.value,
+        "end_parked",
+        "the waiter ends and receives the terminal that won",
+        terminal=ended,
     )
 
     second = ok({"temperature_c": -40.0, "city": "Oslo"})
     again = registry.resolve(key, second)
     emit(
         "resolve_again",
-        f"a second, different resolution: {again.value.status} (first writer wins)",
+        f"a second, different resolution: {again.status} (first writer wins)",
         resolution=second,
-        outcome=again.value,
+        outcome=again,
     )
 
     tampered = tamper_signature(key)
@@ -159,11 +165,10 @@ def run_demo(secret: bytes) -> list[DemoEvent]:
     kept = registry.peek(key)
     emit(
         "resolve_tampered",
-        f"a key with one signature character changed: {refused.value.status}; the real key "
+        f"a key with one signature character changed: {refused.status}; the real key "
         "still holds its first terminal",
         tampered_key=tampered,
-        outcome=refused.value,
-        wake=sorted(refused.wake),
+        outcome=refused,
         terminal=kept,
     )
 
@@ -172,7 +177,7 @@ def run_demo(secret: bytes) -> list[DemoEvent]:
         "revoke_session",
         f"revoked session {scope.session_id!r}: its keys are refused from now on",
         session_id=scope.session_id,
-        newly_revoked=revoked.value,
+        newly_revoked=revoked,
     )
 
     later = ToolCompletion(tool_call_id="call-2")

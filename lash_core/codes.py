@@ -27,6 +27,9 @@ INVALID_AWAIT_EVENT_SESSION_ID: Final = "invalid_await_event_session_id"
 AWAIT_EVENT_WAITER_UNKNOWN: Final = "await_event_waiter_unknown"
 AWAIT_EVENT_WAITER_NOT_WOKEN: Final = "await_event_waiter_not_woken"
 AWAIT_EVENT_INVALID_RESOLUTION: Final = "await_event_invalid_resolution"
+AWAIT_EVENT_KEY_TYPE: Final = "await_event_key_type"
+AWAIT_EVENT_RETIRED: Final = "await_event_retired"
+AWAIT_EVENT_SESSION_CLOSED: Final = "await_event_session_closed"
 TURN_CONTROL_WAIT_CANCELLED: Final = "turn_control_wait_cancelled"
 TURN_CONTROL_WAIT_TIMEOUT: Final = "turn_control_wait_timeout"
 TURN_CONTROL_WAIT_ABANDONED: Final = "turn_control_wait_abandoned"
@@ -39,6 +42,11 @@ RUNTIME_EFFECT_LOCAL_EXECUTOR_UNAVAILABLE: Final = "runtime_effect_local_executo
 RUNTIME_EFFECT_LOCAL_EXECUTOR_MISMATCH: Final = "runtime_effect_local_executor_mismatch"
 RUNTIME_EFFECT_SLEEP_CANCELLED: Final = "runtime_effect_sleep_cancelled"
 RUNTIME_EFFECT_HANDLER_FAILED: Final = "runtime_effect_handler_failed"
+HOST_WRONG_EVENT_LOOP: Final = "host_wrong_event_loop"
+RESOLVE_THREADSAFE_ON_LOOP_THREAD: Final = "resolve_threadsafe_on_loop_thread"
+RESOLVE_THREADSAFE_LOOP_NOT_RUNNING: Final = "resolve_threadsafe_loop_not_running"
+
+LLM_VALUE_INVALID: Final = "llm_value_invalid"
 
 # -- envelopes -------------------------------------------------------------------------------
 RUNTIME_EFFECT_INVOCATION_SUBJECT: Final = "runtime_effect_invocation_subject"
@@ -148,9 +156,10 @@ CODES: Final[dict[str, str]] = {
     "in a string, an object key that is not a string, or a Python object that is not JSON).",
     WIRE_TOO_DEEP: "A JSON value nests arrays and objects deeper than `MAX_JSON_DEPTH` (128), on "
     "input or output; the message names the path where the limit was exceeded.",
-    MISSING_EXECUTION_SCOPE_ID: "An execution scope has a blank id (empty after trimming).",
-    INVALID_AWAIT_EVENT_WAIT_IDENTITY: "A wait identity has a blank field or a signal ordinal "
-    "of 0.",
+    MISSING_EXECUTION_SCOPE_ID: "An execution scope has a blank id (empty after trimming), or "
+    "an id that is not a str.",
+    INVALID_AWAIT_EVENT_WAIT_IDENTITY: "A wait identity has a blank field, a field of the wrong "
+    "type or a signal ordinal of 0.",
     AWAIT_EVENT_KEY_HASH: "The scope and wait of a key could not be hashed (their canonical "
     "JSON could not be written), or a key id to sign is not a string.",
     AWAIT_EVENT_SECRET_INVALID: "A signing secret is not bytes of at least 16 bytes (a `str`, "
@@ -159,13 +168,20 @@ CODES: Final[dict[str, str]] = {
     AWAIT_EVENT_KEY_MATERIAL_INVALID: "`KeySigner.sign` was given material that is not bytes.",
     AWAIT_EVENT_UNKNOWN_OR_REVOKED: "The key is not one this registry signed, does not match the "
     "promise it names, or its session was revoked.",
-    INVALID_AWAIT_EVENT_SESSION_ID: "A session id given to revoke or cancel is blank.",
-    AWAIT_EVENT_WAITER_UNKNOWN: "A waiter is not parked in this registry (its id was never "
-    "issued, or its wait already ended).",
+    INVALID_AWAIT_EVENT_SESSION_ID: "A session id given to revoke, close or cancel is blank.",
+    AWAIT_EVENT_WAITER_UNKNOWN: "A waiter given to end_parked is not a parked wait of this "
+    "registry (not a Waiter, or its wait already ended).",
     AWAIT_EVENT_WAITER_NOT_WOKEN: "A parked waiter was ended as woken before the registry woke "
     "it; end it as cancelled or deadline instead.",
     AWAIT_EVENT_INVALID_RESOLUTION: "A resolution is not one of ok, err, timeout or cancelled, "
     "or its ok payload is not JSON.",
+    AWAIT_EVENT_KEY_TYPE: "Something that is not an AwaitEventKey (a JSON text or dict not yet "
+    "decoded) was presented as a key; decode it with from_json(AwaitEventKey, text).",
+    AWAIT_EVENT_RETIRED: "The key was resolved long ago and its terminal was retired from "
+    "memory (beyond the registry's retain_recent window): it stays resolved, but its terminal "
+    "can no longer be read.",
+    AWAIT_EVENT_SESSION_CLOSED: "A parked wait's session was closed (close_session) while it "
+    "waited; its promises were dropped.",
     TURN_CONTROL_WAIT_CANCELLED: "A wait on a turn-control key (cancel gate or terminal) was "
     "cancelled; nothing was written to the key.",
     TURN_CONTROL_WAIT_TIMEOUT: "A wait on a turn-control key reached its deadline; nothing was "
@@ -184,7 +200,18 @@ CODES: Final[dict[str, str]] = {
     "effect (for example a sleep executor asked to run a tool call).",
     RUNTIME_EFFECT_SLEEP_CANCELLED: "A sleep effect was cancelled through its cancel token.",
     RUNTIME_EFFECT_HANDLER_FAILED: "A user handler raised an exception that is not a library "
-    "error; the message names the effect kind and the exception.",
+    "error (or the loop's own cancellation while nothing cancelled its task); the message "
+    "names the effect kind and the exception.",
+    HOST_WRONG_EVENT_LOOP: "A driver's host was used outside its event loop: the trio host "
+    "outside trio.run (under asyncio, say), or the asyncio host outside a running asyncio loop.",
+    RESOLVE_THREADSAFE_ON_LOOP_THREAD: "resolve_threadsafe was called on the host's own event "
+    "loop thread, where waiting for the loop would never end; call resolve_await_event there.",
+    RESOLVE_THREADSAFE_LOOP_NOT_RUNNING: "resolve_threadsafe found no loop to run on: the host "
+    "has not been used in a loop yet, or the loop it was last used in has finished or closed "
+    "(also while the call waited). Nothing was resolved.",
+    LLM_VALUE_INVALID: "A message, a message part or a tool spec was built with a field of the "
+    'wrong type (`Message("user", ...)`, a str among a message\'s parts); the message names '
+    "the field and what it expects.",
     RUNTIME_EFFECT_INVOCATION_SUBJECT: "An envelope's subject is not an effect, or its effect id "
     "is blank.",
     RUNTIME_EFFECT_INVOCATION_KIND: "An envelope's subject kind differs from its command kind.",
@@ -218,7 +245,9 @@ CODES: Final[dict[str, str]] = {
     "`sqlite_effect_replay_hash_conflict`).",
     TURN_CONFIG_INVALID: "A turn machine was given an unusable configuration (an empty model, "
     "max_iterations or a retry policy's max_attempts of 0, a negative delay), a blank session "
-    "or turn id, or restore() was given something other than a TurnState.",
+    "or turn id, or restore() was given something other than a TurnState; or a config field "
+    "or a turn machine argument has the wrong type (`TurnConfig(model=None)`, "
+    '`messages=["hello"]`).',
     TURN_UNKNOWN_REPLAY_KEY: "An outcome was sent to a turn machine for a replay key it does "
     "not await (never emitted, already answered, or not yet handed out by next()).",
     TURN_FINISHED: "An outcome or a cancel was sent to a turn machine whose turn is over.",

@@ -55,10 +55,10 @@ from lash_core.routing import Route as Route
 from lash_core.routing import SleepExecutor as SleepExecutor
 from lash_core.routing import SleepRoute as SleepRoute
 from lash_core.routing import UnavailableExecutor as UnavailableExecutor
+from lash_core.routing import always_propagates, process_unavailable, unavailable
 from lash_core.routing import check_handler_outcome as check_handler_outcome
 from lash_core.routing import check_outcome as check_outcome
 from lash_core.routing import handler_failure as handler_failure
-from lash_core.routing import process_unavailable, unavailable
 from lash_core.routing import route_effect as route_effect
 from lash_core.scope import ExecutionScope, WaitIdentity, validate_scope
 
@@ -319,7 +319,7 @@ class InlineHost(AwaitEventResolver):
 
     def resolve_await_event(self, key: AwaitEventKey, resolution: Resolution) -> ResolveOutcome:
         """Resolve ``key``; the first resolution wins. Wakes its parked waiters."""
-        return self._registry.resolve_and_wake(key, resolution)
+        return self._registry.resolve(key, resolution)
 
     def peek_await_event(self, key: AwaitEventKey) -> Resolution | None:
         """The key's terminal, or ``None`` (``await_event_unknown_or_revoked`` if refused)."""
@@ -329,11 +329,11 @@ class InlineHost(AwaitEventResolver):
         """Revoke a session: its keys are refused and its waiters fail. Returns whether it was
         newly revoked."""
         # Every waiter of this host was parked with its event, which the registry sets.
-        return self._registry.revoke_session(session_id).value
+        return self._registry.revoke_session(session_id)
 
     def cancel_await_events_for_session(self, session_id: str) -> int:
         """Cancel a session's pending waits (not turn control). Returns how many."""
-        return self._registry.cancel_session(session_id).value
+        return self._registry.cancel_session(session_id)
 
     def resolve_threadsafe(self, key: AwaitEventKey, resolution: Resolution) -> ResolveOutcome:
         """:meth:`resolve_await_event` from another OS thread (blocks until the loop ran it)."""
@@ -392,9 +392,15 @@ class InlineHost(AwaitEventResolver):
             with contextlib.suppress(LashError):
                 registry.end_parked(waiter, WaitEnd.CANCELLED)
             raise
-        return registry.end_parked(waiter, None, cancel is not None and cancel.cancelled)
+        cancelled = cancel is not None and cancel.cancelled
+        return registry.end_parked(waiter, WaitEnd.CANCELLED if cancelled else WaitEnd.DEADLINE)
 
     # -- effects -----------------------------------------------------------------------------
+
+    def _natively_cancelled(self) -> bool:
+        """Whether the loop is cancelling the current task (a driver answers; by default every
+        ``BaseException`` a handler raises propagates)."""
+        return True
 
     def _sleep(self, duration_ms: int, cancel: CancelToken | None) -> Awaitable[None]:
         if cancel is None:
@@ -434,6 +440,12 @@ class InlineHost(AwaitEventResolver):
                 if failure is exc:
                     raise
                 raise failure from exc
+            except BaseException as exc:
+                # The loop's cancellation (or another BaseException) that is not a cancel of
+                # this task is the handler's failure, not the turn's end.
+                if always_propagates(exc) or self._natively_cancelled():
+                    raise
+                raise handler_failure(envelope.command.kind, exc) from exc
             return check_handler_outcome(envelope, outcome, handler)
         if isinstance(route, PeekRoute):
             terminal = self.peek_await_event(route.key)
@@ -490,6 +502,12 @@ class InlineHost(AwaitEventResolver):
                     if failure is exc:
                         raise
                     raise failure from exc
+                except BaseException as exc:
+                    # The loop's cancellation (or another BaseException) that is not a cancel
+                    # of this task is the handler's failure, not the turn's end.
+                    if always_propagates(exc) or self._natively_cancelled():
+                        raise
+                    raise handler_failure(spec.kind, exc) from exc
                 return check_handler_outcome(envelope, outcome, handler)
             if family is Family.AWAIT:
                 assert isinstance(command, AwaitEventCommand)

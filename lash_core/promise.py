@@ -4,22 +4,23 @@ A promise is named by a signed :class:`~lash_core.keys.AwaitEventKey`. Its first
 forever; a resolution that lands before anyone waits is buffered; a revoked session refuses
 everything. The rules (:func:`resolve_transition`, :func:`cancel_sweep_transition`,
 :func:`revoke_transition`) are plain functions, and :class:`AwaitEventRegistry` applies them to
-in-memory state.
+in-memory state, with memory bounded by a retention rule (recent terminals in full, older ones
+as fingerprints, closed sessions not at all).
 
-The registry never waits. A wait that cannot finish at once is *parked* under a waiter id, and
-every operation returns, with its result, the ids of the parked waiters it woke
-(:class:`Step`). A driver keeps one level-triggered event per parked waiter, sets the events it
-is told to set, and ends each wait with :meth:`AwaitEventRegistry.end_wait`, whose answer is the
-terminal that won. So a wake-up can never be lost: a waiter is parked, and its event registered,
-before the driver gives up control. The hosts use the same protocol in a form with no ids:
-:meth:`AwaitEventRegistry.park` takes the waiter's event, which the registry then sets itself.
+The registry never waits. A wait that cannot finish at once is *parked* with its own
+level-triggered event (:meth:`AwaitEventRegistry.park`), which the registry sets when it wakes
+the waiter; the driver waits for the event (or a deadline, or a cancel) and ends the wait with
+:meth:`AwaitEventRegistry.end_parked`, whose answer is the terminal that won. So a wake-up can
+never be lost: a waiter is parked, and its event exists, before the driver gives up control.
 """
 
 from __future__ import annotations
 
 import enum
+from array import array
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
-from typing import Final, Generic, NamedTuple, Protocol, TypeAlias, TypeVar
+from typing import Final, Generic, Protocol, TypeAlias, TypeVar
 
 import attrs
 
@@ -58,7 +59,8 @@ from lash_core.scope import (
 )
 
 __all__ = [
-    "DEFAULT_ARCHIVE_LIMIT",
+    "DEFAULT_MINT_CACHE",
+    "DEFAULT_RETAIN_RECENT",
     "AlreadyResolvedTransition",
     "AwaitEventRegistry",
     "PromiseMissing",
@@ -67,14 +69,10 @@ __all__ = [
     "PromiseRevoked",
     "PromiseState",
     "PromiseTransition",
-    "Step",
     "StoreTransition",
     "UnchangedTransition",
     "UnknownOrRevokedTransition",
     "WaitEnd",
-    "WaitParked",
-    "WaitReady",
-    "WaitStart",
     "Waiter",
     "Wakeable",
     "cancel_sweep_transition",
@@ -85,11 +83,10 @@ __all__ = [
     "transition_outcome",
 ]
 
-T = TypeVar("T")
 E = TypeVar("E", bound="Wakeable")
 
-DEFAULT_ARCHIVE_LIMIT: Final = 4096
-"""Completed turn-control keys remembered per session (the reference's bound)."""
+DEFAULT_RETAIN_RECENT: Final = 16_384
+"""Terminals the registry keeps in full (registry-wide); older ones are retired."""
 DEFAULT_MINT_CACHE: Final = 65_536
 """Recently minted key objects remembered, so presenting one of them back needs no HMAC."""
 
@@ -206,32 +203,6 @@ def transition_outcome(transition: PromiseTransition) -> ResolveOutcome | None:
 
 # -- registry results ------------------------------------------------------------------------
 
-_NO_WAKE: Final[frozenset[int]] = frozenset()
-
-
-class Step(NamedTuple, Generic[T]):
-    """An operation's result and the parked waiter ids it woke (set their events)."""
-
-    value: T
-    wake: frozenset[int]
-
-
-@attrs.frozen
-class WaitReady:
-    """The key already has a terminal: no need to park."""
-
-    resolution: Resolution
-
-
-@attrs.frozen
-class WaitParked:
-    """The waiter is parked; wait for its event, then call ``end_wait``."""
-
-    waiter_id: int
-
-
-WaitStart: TypeAlias = WaitReady | WaitParked
-
 
 class WaitEnd(enum.Enum):
     """Why a parked wait ends."""
@@ -257,7 +228,7 @@ class Wakeable(Protocol):
 class Waiter(Generic[E]):
     """A wait parked with :meth:`AwaitEventRegistry.park`: an opaque handle holding the event
     the registry sets when it wakes the waiter. End it with
-    :meth:`AwaitEventRegistry.finish_parked` or :meth:`AwaitEventRegistry.end_parked`."""
+    :meth:`AwaitEventRegistry.end_parked`."""
 
     __slots__ = ("entry", "event", "index", "outcome")
 
@@ -271,19 +242,15 @@ class Waiter(Generic[E]):
         # Set when woken: the terminal that won, or the error the waiter must raise.
         self.outcome: Resolution | LashError | None = None
 
+    @property
+    def woken(self) -> bool:
+        """Whether the registry has woken this waiter (its event is set)."""
+        return self.outcome is not None
 
-class _Reported:
-    """The event of a waiter begun with ``begin_wait``: setting it reports the waiter's id in
-    the ``Step`` of the operation that woke it."""
-
-    __slots__ = ("_woken", "waiter_id")
-
-    def __init__(self, woken: list[int], waiter_id: int) -> None:
-        self._woken = woken
-        self.waiter_id = waiter_id
-
-    def set(self) -> None:
-        self._woken.append(self.waiter_id)
+    @property
+    def ended(self) -> bool:
+        """Whether :meth:`AwaitEventRegistry.end_parked` has ended this wait."""
+        return self.entry is None
 
 
 class _Entry:
@@ -293,6 +260,7 @@ class _Entry:
 
     Made by :meth:`AwaitEventRegistry._find` only, without an ``__init__`` (entries are made
     on the hot path). Most promises have at most one waiter: it is held without a list.
+    Hashed by identity (the registry's window of recent terminals is keyed by entry).
     """
 
     __slots__ = ("key", "terminal", "waiters")
@@ -302,13 +270,77 @@ class _Entry:
     waiters: Waiter[Wakeable] | list[Waiter[Wakeable]] | None
 
 
+_FINGERPRINT_MASK: Final = (1 << 64) - 1
+
+
+def _fingerprint(key_id: str) -> int:
+    """64 bits of a key id, never 0 (the empty slot): the string's own hash, which Python
+    computed when the id was first used as a dict key and keeps on the string. It is stable
+    for the life of the process, which is all an in-memory registry needs."""
+    return (hash(key_id) & _FINGERPRINT_MASK) or 1
+
+
+class _Retired:
+    """The fingerprints of a session's retired keys: an open-addressing hash set of 64-bit
+    integers in one ``array('Q')`` (8 bytes a slot, at most two thirds full), so a retired key
+    costs 12 to 24 bytes instead of the ~1 KB of its entry."""
+
+    __slots__ = ("count", "slots")
+
+    def __init__(self) -> None:
+        self.slots = array("Q", bytes(8 * 8))
+        self.count = 0
+
+    def __contains__(self, fp: int) -> bool:
+        slots = self.slots
+        mask = len(slots) - 1
+        i = fp & mask
+        while True:
+            held = slots[i]
+            if held == fp:
+                return True
+            if held == 0:
+                return False
+            i = (i + 1) & mask
+
+    def add(self, fp: int) -> None:
+        slots = self.slots
+        size = len(slots)
+        if 3 * (self.count + 1) > 2 * size:
+            self._grow()
+            slots = self.slots
+            size = len(slots)
+        mask = size - 1
+        i = fp & mask
+        while True:
+            held = slots[i]
+            if held == 0:
+                slots[i] = fp
+                self.count += 1
+                return
+            if held == fp:
+                return
+            i = (i + 1) & mask
+
+    def _grow(self) -> None:
+        old = self.slots
+        slots = self.slots = array("Q", bytes(16 * len(old)))
+        mask = len(slots) - 1
+        for held in old:
+            if held:
+                i = held & mask
+                while slots[i]:
+                    i = (i + 1) & mask
+                slots[i] = held
+
+
 class _Shard:
-    __slots__ = ("archive", "entries")
+    __slots__ = ("entries", "retired")
 
     def __init__(self) -> None:
         self.entries: dict[str, _Entry] = {}
-        # Completed turn-control entries, oldest first.
-        self.archive: dict[str, _Entry] = {}
+        # Fingerprints of the session's retired keys (made on the first retirement).
+        self.retired: _Retired | None = None
 
 
 def _same_identity(stored: AwaitEventKey, presented: AwaitEventKey) -> bool:
@@ -323,6 +355,31 @@ def _revoked_error() -> LashError:
     return LashError(
         codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED,
         "await-event key is unknown, does not match its promise, or its session was revoked",
+    )
+
+
+def _key_type_error(key: object) -> LocalProtocolError:
+    return LocalProtocolError(
+        codes.AWAIT_EVENT_KEY_TYPE,
+        f"expected an AwaitEventKey, got {type(key).__name__}: decode a key received as text "
+        "with from_json(AwaitEventKey, text) (or a decoded JSON object with "
+        "from_wire(data, AwaitEventKey)) before presenting it",
+    )
+
+
+def _retired_error(retain_recent: int) -> LashError:
+    return LashError(
+        codes.AWAIT_EVENT_RETIRED,
+        "the key was resolved long ago and its terminal has been retired (the registry keeps "
+        f"the last {retain_recent} terminals in full): it is still resolved, so nothing can "
+        "replace it, but its terminal can no longer be read",
+    )
+
+
+def _closed_error() -> LashError:
+    return LashError(
+        codes.AWAIT_EVENT_SESSION_CLOSED,
+        "the wait's session was closed while it was parked; its promises were dropped",
     )
 
 
@@ -366,16 +423,21 @@ def _check_resolution(resolution: object) -> Resolution:
 class AwaitEventRegistry:
     """The await-event registry of one host, as pure state.
 
-    Sessions are sharded: revoking or cancelling one session touches only its own entries.
-    Scopes without a session (process, runtime operation) live in their own shard that session
-    operations never reach. Revoked sessions are remembered (tombstones) for the life of the
-    registry unless :meth:`forget_revocation` is called.
+    Sessions are sharded: revoking, cancelling or closing one session touches only its own
+    entries. Scopes without a session (process, runtime operation) live in their own shard
+    that session operations never reach. Revoked sessions are remembered (tombstones) for the
+    life of the registry unless :meth:`forget_revocation` is called; closed sessions
+    (:meth:`close_session`) are forgotten entirely.
 
-    Waits come in two forms sharing every rule. :meth:`begin_wait` parks a waiter addressed by
-    id, and each operation reports the ids it woke in its :class:`Step`. :meth:`park` parks a
-    waiter with its own event, which the registry sets itself when it wakes the waiter; the
-    hosts use this form, with :meth:`resolve_and_wake`, :meth:`finish_parked` and
-    :meth:`end_parked`, and never see a ``Step`` on their hot path.
+    Memory is bounded by a retention rule: a pending promise is kept while anyone waits on
+    it; the last ``retain_recent`` terminals (registry-wide, in the order they were written)
+    are kept in full; an older terminal is *retired*: its entry is dropped and only a 64-bit
+    fingerprint of its key id stays in its session, so a duplicate resolve, a peek or a wait
+    raises ``await_event_retired`` instead of seeing the key as new. See docs/registry.md,
+    "Running a server".
+
+    A wait is parked with :meth:`park`, which takes the waiter's event; the registry sets it
+    when it wakes the waiter, and the wait ends with :meth:`end_parked`.
 
     Not thread-safe: drive it from one thread (the drivers' ``resolve_threadsafe`` hops to the
     loop thread first).
@@ -385,23 +447,26 @@ class AwaitEventRegistry:
         self,
         signer: KeySigner,
         *,
-        archive_limit: int = DEFAULT_ARCHIVE_LIMIT,
+        retain_recent: int = DEFAULT_RETAIN_RECENT,
         mint_cache: int = DEFAULT_MINT_CACHE,
     ) -> None:
-        if archive_limit < 0 or mint_cache < 0:
-            raise ValueError("archive_limit and mint_cache must be >= 0")
+        if type(retain_recent) is not int or type(mint_cache) is not int:
+            raise TypeError("retain_recent and mint_cache must be ints")
+        if retain_recent < 0 or mint_cache < 0:
+            raise ValueError("retain_recent and mint_cache must be >= 0")
         self._signer = signer
-        self._archive_limit = archive_limit
+        self._retain_recent = retain_recent
         self._mint_cache = mint_cache
-        # key_id -> the key object this registry minted (oldest first). A presented key that IS
-        # one of these objects was signed here and cannot have been altered (keys are frozen).
+        # key_id -> the key object this registry minted. A presented key that IS one of these
+        # objects was signed here and cannot have been altered (keys are frozen). Their ids,
+        # oldest first, in a queue: evicting the oldest is O(1) (taking the first key of a dict
+        # that has had many deletions walks over their empty slots).
         self._minted: dict[str, AwaitEventKey] = {}
+        self._minted_order: deque[str] = deque()
         self._shards: dict[str | None, _Shard] = {}
         self._revoked: set[str] = set()
-        # Waiters begun with begin_wait, by id, and the ids their events report.
-        self._waiters: dict[int, Waiter[_Reported]] = {}
-        self._woken: list[int] = []
-        self._next_waiter = 1
+        # Entries holding a terminal, oldest terminal first (at most retain_recent of them).
+        self._recent: OrderedDict[_Entry, None] = OrderedDict()
         self._parked = 0
 
     # -- introspection -----------------------------------------------------------------------
@@ -427,23 +492,32 @@ class AwaitEventRegistry:
         return self._signer
 
     @property
+    def retain_recent(self) -> int:
+        """How many terminals the registry keeps in full (the others are retired)."""
+        return self._retain_recent
+
+    @property
     def parked_count(self) -> int:
         """Waiters parked or woken but not yet ended."""
         return self._parked
 
     def total_entry_count(self) -> int:
-        """Live promise entries in all shards."""
+        """Promise entries (pending or holding a terminal) in all shards."""
         return sum(len(s.entries) for s in self._shards.values())
 
     def entry_count(self, session_id: str | None) -> int:
-        """Live promise entries of one session (``None``: scopes without a session)."""
+        """Promise entries of one session (``None``: scopes without a session)."""
         shard = self._shards.get(session_id)
         return 0 if shard is None else len(shard.entries)
 
-    def archived_count(self, session_id: str | None) -> int:
-        """Completed turn-control keys remembered for a session."""
+    def recent_count(self) -> int:
+        """Terminals kept in full (at most ``retain_recent``)."""
+        return len(self._recent)
+
+    def retired_count(self, session_id: str | None) -> int:
+        """Retired keys of one session (each remembered by a fingerprint only)."""
         shard = self._shards.get(session_id)
-        return 0 if shard is None else len(shard.archive)
+        return 0 if shard is None or shard.retired is None else shard.retired.count
 
     def has_session_state(self, session_id: str | None) -> bool:
         """Whether the registry holds any state (a shard) for ``session_id``."""
@@ -455,11 +529,6 @@ class AwaitEventRegistry:
     def revoked_sessions(self) -> Iterator[str]:
         """Every tombstoned session id."""
         return iter(sorted(self._revoked))
-
-    def is_waiter_woken(self, waiter_id: int) -> bool:
-        """Whether a parked waiter has been woken (its ``end_wait`` will not block anything)."""
-        w = self._waiters.get(waiter_id)
-        return w is not None and w.outcome is not None
 
     # -- keys --------------------------------------------------------------------------------
 
@@ -478,24 +547,32 @@ class AwaitEventRegistry:
                 f"session {sid!r} was revoked: no keys are minted for it",
             )
         key = self._signer.mint(scope, wait)
-        minted = self._minted
         if self._mint_cache:
-            if key.key_id not in minted and len(minted) >= self._mint_cache:
-                del minted[next(iter(minted))]
-            minted[key.key_id] = key
+            minted = self._minted
+            key_id = key.key_id
+            if key_id not in minted:
+                order = self._minted_order
+                if len(order) >= self._mint_cache:
+                    del minted[order.popleft()]
+                order.append(key_id)
+            minted[key_id] = key
         return key
 
     def _find(self, key: AwaitEventKey, create: bool) -> _Entry | None:
-        """The promise ``key`` names: its entry (live, or archived turn control). If nothing is
-        stored for it yet: a new pending entry with ``create``, else ``None``.
+        """The promise ``key`` names: its entry. If nothing is stored for it yet: a new pending
+        entry with ``create``, else ``None``.
 
-        Raises ``await_event_unknown_or_revoked`` (changing nothing) for a forged, tampered or
-        foreign key, or a revoked session. A key object this registry minted is authentic as
-        it stands; a stored entry holds a key verified when it was stored, so the very same
-        key object needs no further check, and an equal one only a constant-time comparison;
-        any other key is verified (HMAC).
+        Raises, changing nothing: ``await_event_key_type`` for something that is not a key at
+        all; ``await_event_unknown_or_revoked`` for a forged, tampered or foreign key, or a
+        revoked session; ``await_event_retired`` for an authentic key whose terminal was
+        retired. A key object this registry minted is authentic as it stands; a stored entry
+        holds a key verified when it was stored, so the very same key object needs no further
+        check, and an equal one only a constant-time comparison; any other key is verified
+        (HMAC).
         """
         if type(key) is not AwaitEventKey:
+            if not isinstance(key, AwaitEventKey):
+                raise _key_type_error(key)
             raise _revoked_error()
         key_id = key.key_id
         trusted = type(key_id) is str and self._minted.get(key_id) is key
@@ -507,14 +584,15 @@ class AwaitEventRegistry:
         shard = self._shards.get(sid)
         if shard is not None:
             entry = shard.entries.get(key_id)
-            if entry is None and shard.archive:
-                entry = shard.archive.get(key_id)
             if entry is not None:
                 if entry.key is key or self._matches(entry.key, key):
                     return entry
                 raise _revoked_error()
         if not trusted and not self._signer.verify(key):
             raise _revoked_error()
+        retired = None if shard is None else shard.retired
+        if retired is not None and _fingerprint(key_id) in retired:
+            raise _retired_error(self._retain_recent)
         if not create:
             return None
         if shard is None:
@@ -525,104 +603,130 @@ class AwaitEventRegistry:
         entry.waiters = None
         return entry
 
-    def _step(self, value: T) -> Step[T]:
-        """``value`` with the ids of the waiters woken since ``_woken`` was last cleared."""
-        woken = self._woken
-        if not woken:
-            return Step(value, _NO_WAKE)
-        wake = frozenset(woken)
-        woken.clear()
-        return Step(value, wake)
+    # -- retention ---------------------------------------------------------------------------
+
+    def _keep(self, entry: _Entry) -> None:
+        """``entry`` just got its terminal: it joins the recent window, and the oldest terminal
+        beyond the window is retired: its entry is dropped, its key id's fingerprint kept."""
+        recent = self._recent
+        recent[entry] = None
+        if len(recent) <= self._retain_recent:
+            return
+        key = recent.popitem(last=False)[0].key
+        # The shard exists: closing or revoking a session takes its entries out of the window.
+        shard = self._shards[key.scope.session_id]
+        entries = shard.entries
+        del entries[key.key_id]
+        if not entries:
+            # A dict never shrinks: a session that held many entries would keep their table.
+            shard.entries = {}
+        retired = shard.retired
+        if retired is None:
+            retired = shard.retired = _Retired()
+        retired.add(_fingerprint(key.key_id))
+
+    def _forget(self, entry: _Entry) -> None:
+        """Drop a pending entry nobody waits on any more (no different from no entry at all)."""
+        key = entry.key
+        shard = self._shards[key.scope.session_id]
+        if shard.entries.get(key.key_id) is entry:
+            del shard.entries[key.key_id]
+
+    def _drop_shard(self, session_id: str, error: LashError) -> _Shard | None:
+        """Remove a session's shard, take its terminals out of the window and wake its parked
+        waiters with ``error``."""
+        shard = self._shards.pop(session_id, None)
+        if shard is not None:
+            recent = self._recent
+            for entry in shard.entries.values():
+                if entry.terminal is not None:
+                    recent.pop(entry, None)
+                elif entry.waiters is not None:
+                    _wake_all(entry, error)
+        return shard
 
     # -- resolve -----------------------------------------------------------------------------
 
-    def resolve(self, key: AwaitEventKey, resolution: Resolution) -> Step[ResolveOutcome]:
-        """Propose ``resolution`` as the key's terminal. The first one wins.
+    def resolve(self, key: AwaitEventKey, resolution: Resolution) -> ResolveOutcome:
+        """Propose ``resolution`` as the key's terminal. The first one wins, and the events of
+        the waiters it wakes are set.
 
         Answers ``accepted``, ``already_resolved`` (with the terminal that won) or
         ``unknown_or_revoked`` (forged, tampered or foreign key, or a revoked session).
+        Raises, changing nothing, ``await_event_key_type`` if ``key`` is not an
+        :class:`~lash_core.keys.AwaitEventKey` (a JSON text or dict not yet decoded),
+        ``await_event_invalid_resolution`` for a bad resolution, and ``await_event_retired``
+        if the key's terminal was retired (it was resolved long ago).
         """
-        self._woken.clear()
-        return self._step(self.resolve_and_wake(key, resolution))
-
-    def resolve_and_wake(self, key: AwaitEventKey, resolution: Resolution) -> ResolveOutcome:
-        """:meth:`resolve` without the :class:`Step`: the events of the waiters it wakes are
-        set, and that is all."""
         if type(resolution) is not ResolutionOk or type(resolution.payload) not in _SCALARS:
             resolution = _check_resolution(resolution)
         try:
             # A promise nobody waited for yet stores the resolution (buffered).
             entry = self._find(key, True)
-        except LashError:
-            return UNKNOWN_OR_REVOKED
+        except LashError as exc:
+            if exc.code == codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED:
+                return UNKNOWN_OR_REVOKED
+            raise
         assert entry is not None
         stored = entry.terminal
         if stored is not None and not proposal_wins(stored):
             return AlreadyResolved(stored)
+        if type(key.wait) is TurnTerminal:
+            self._end_turn(key)
         # `_settle(entry, resolution)`, inlined on this hot path.
         entry.terminal = resolution
         if entry.waiters is not None:
             _wake_all(entry, resolution)
-        if type(key.wait) is TurnTerminal:
-            self._archive_turn_control(key)
+        self._keep(entry)
         return ACCEPTED
 
     def _settle(self, entry: _Entry, terminal: Resolution) -> None:
         entry.terminal = terminal
         if entry.waiters is not None:
             _wake_all(entry, terminal)
+        self._keep(entry)
 
-    def _archive_turn_control(self, terminal_key: AwaitEventKey) -> None:
+    def _end_turn(self, terminal_key: AwaitEventKey) -> None:
+        """The turn's terminal is being published: a cancel gate still pending is dropped, and
+        its waiters (who would wait forever) are woken with an error (the reference drops them
+        silently)."""
         shard = self._shards[terminal_key.scope.session_id]
         gate_id = derive_key_id(terminal_key.scope, TurnCancelGate())
-        for key_id in (gate_id, terminal_key.key_id):
-            entry = shard.entries.pop(key_id, None)
-            if entry is None:
-                continue
-            if entry.terminal is not None:
-                shard.archive[key_id] = entry
-            elif entry.waiters is not None:
-                # A gate still pending when the terminal is published: its waiters would wait
-                # forever, so wake them with an error (the reference drops them silently).
-                abandoned = LashError(
-                    codes.TURN_CONTROL_WAIT_ABANDONED,
-                    "the turn's terminal was published before its cancel gate was settled",
-                )
-                _wake_all(entry, abandoned)
-        archive = shard.archive
-        while len(archive) > self._archive_limit:
-            del archive[next(iter(archive))]
+        gate = shard.entries.get(gate_id)
+        if gate is None or gate.terminal is not None:
+            return
+        del shard.entries[gate_id]
+        if gate.waiters is not None:
+            abandoned = LashError(
+                codes.TURN_CONTROL_WAIT_ABANDONED,
+                "the turn's terminal was published before its cancel gate was settled",
+            )
+            _wake_all(gate, abandoned)
 
     # -- peek --------------------------------------------------------------------------------
 
     def peek(self, key: AwaitEventKey) -> Resolution | None:
         """The key's terminal, or ``None`` if it has none yet. Never creates state.
 
-        Raises ``await_event_unknown_or_revoked`` for a forged/tampered key or revoked session.
+        Raises ``await_event_unknown_or_revoked`` for a forged/tampered key or revoked session,
+        ``await_event_key_type`` for something that is not a key, and ``await_event_retired``
+        if the key's terminal was retired.
         """
         entry = self._find(key, False)
         return None if entry is None else entry.terminal
 
     # -- waits -------------------------------------------------------------------------------
 
-    def begin_wait(self, key: AwaitEventKey) -> WaitStart:
-        """Start waiting on ``key``: its terminal now, or a parked waiter id.
-
-        A first waiter materialises a pending promise (which a session cancel sweeps).
-        Raises ``await_event_unknown_or_revoked`` for a forged/tampered key or revoked session.
-        """
-        waiter_id = self._next_waiter
-        start = self.park(key, lambda: _Reported(self._woken, waiter_id))
-        if not isinstance(start, Waiter):
-            return WaitReady(start)
-        self._next_waiter = waiter_id + 1
-        self._waiters[waiter_id] = start
-        return WaitParked(waiter_id)
-
     def park(self, key: AwaitEventKey, new_event: Callable[[], E]) -> Resolution | Waiter[E]:
-        """:meth:`begin_wait` for a waiter with its own event: the key's terminal now, or a
-        :class:`Waiter` holding a fresh ``new_event()``, which the registry sets when it wakes
-        the waiter (so the event exists before the caller gives up control)."""
+        """Start waiting on ``key``: its terminal now, or a parked :class:`Waiter` holding a
+        fresh ``new_event()``, which the registry sets when it wakes the waiter (so the event
+        exists before the caller gives up control, and no wake-up can be lost).
+
+        A first waiter materialises a pending promise (which a session cancel sweeps). Raises
+        ``await_event_unknown_or_revoked`` for a forged/tampered key or revoked session,
+        ``await_event_key_type`` for something that is not a key, and ``await_event_retired``
+        if the key's terminal was retired.
+        """
         entry = self._find(key, True)
         assert entry is not None
         terminal = entry.terminal
@@ -641,58 +745,34 @@ class AwaitEventRegistry:
         self._parked += 1
         return waiter
 
-    def end_wait(self, waiter_id: int, reason: WaitEnd) -> Step[Resolution]:
+    def end_parked(self, waiter: Waiter[E], reason: WaitEnd) -> Resolution:
         """End a parked wait and return the terminal that won.
 
         * A woken waiter returns the terminal it was woken with (whatever ``reason`` says), or
           raises the error it was woken with (``await_event_unknown_or_revoked`` after a
-          revocation).
+          revocation, ``await_event_session_closed`` after a close,
+          ``turn_control_wait_abandoned``).
         * A still-parked waiter ended by ``CANCELLED``/``DEADLINE`` writes ``cancelled``/
           ``timeout`` (first writer wins, so it may lose to a terminal already stored), wakes
-          the key's other waiters, and returns the terminal. On a turn-control key it writes
-          nothing and raises ``turn_control_wait_cancelled``/``turn_control_wait_timeout``.
-        * Ending a still-parked waiter as ``WOKEN`` is a protocol error and changes nothing.
+          the key's other waiters (their events are set), and returns the terminal. On a
+          turn-control key it writes nothing and raises ``turn_control_wait_cancelled``/
+          ``turn_control_wait_timeout``.
+        * Ending a still-parked waiter as ``WOKEN`` is a protocol error
+          (``await_event_waiter_not_woken``) and changes nothing; ending a wait twice is
+          ``await_event_waiter_unknown``.
+
+        A driver whose wait returned (its event was set, its deadline passed or its cancel
+        token fired) passes ``CANCELLED`` if a cancel was requested, else ``DEADLINE``: a woken
+        waiter gets its terminal either way.
         """
-        return self._by_id(waiter_id, lambda waiter: self.end_parked(waiter, reason))
-
-    def finish_wait(self, waiter_id: int, *, cancel_requested: bool) -> Step[Resolution]:
-        """End a wait whose event fired or whose deadline passed, choosing why.
-
-        Woken by the registry: its terminal. Otherwise ``cancel_requested`` (an explicit token
-        fired) ends it as ``CANCELLED``, else as ``DEADLINE`` (see :meth:`end_wait`).
-        """
-        return self._by_id(
-            waiter_id,
-            lambda waiter: self.finish_parked(waiter, cancel_requested=cancel_requested),
-        )
-
-    def _by_id(
-        self, waiter_id: int, end: Callable[[Waiter[_Reported]], Resolution]
-    ) -> Step[Resolution]:
-        waiter = self._waiters.get(waiter_id) if type(waiter_id) is int else None
-        if waiter is None:
-            raise LocalProtocolError(
-                codes.AWAIT_EVENT_WAITER_UNKNOWN, f"waiter {waiter_id!r} is not parked here"
-            )
-        self._woken.clear()
-        try:
-            return self._step(end(waiter))
-        finally:
-            if waiter.entry is None:
-                del self._waiters[waiter_id]
-
-    def finish_parked(self, waiter: Waiter[E], *, cancel_requested: bool) -> Resolution:
-        """:meth:`finish_wait` for a waiter parked with :meth:`park`."""
-        return self.end_parked(waiter, None, cancel_requested)
-
-    def end_parked(
-        self, waiter: Waiter[E], reason: WaitEnd | None, cancel_requested: bool = False
-    ) -> Resolution:
-        """:meth:`end_wait` for a waiter parked with :meth:`park` (the events of the waiters it
-        wakes are set). A ``reason`` of ``None`` chooses it as :meth:`finish_parked` does."""
-        entry = waiter.entry
+        entry = waiter.entry if type(waiter) is Waiter else None
         if entry is None:
-            raise LocalProtocolError(codes.AWAIT_EVENT_WAITER_UNKNOWN, "this wait already ended")
+            raise LocalProtocolError(
+                codes.AWAIT_EVENT_WAITER_UNKNOWN,
+                "this wait already ended"
+                if type(waiter) is Waiter
+                else f"expected a Waiter from park, got {type(waiter).__name__}",
+            )
         outcome = waiter.outcome
         if outcome is not None:
             # Woken: the outcome it was woken with, whatever the reason.
@@ -701,9 +781,7 @@ class AwaitEventRegistry:
             if isinstance(outcome, LashError):
                 raise LashError(outcome.code, outcome.message)
             return outcome
-        if reason is None:
-            reason = WaitEnd.CANCELLED if cancel_requested else WaitEnd.DEADLINE
-        elif reason is WaitEnd.WOKEN or not isinstance(reason, WaitEnd):
+        if reason is not WaitEnd.CANCELLED and reason is not WaitEnd.DEADLINE:
             raise LocalProtocolError(
                 codes.AWAIT_EVENT_WAITER_NOT_WOKEN,
                 "the waiter has not been woken; end it as cancelled or deadline",
@@ -717,9 +795,13 @@ class AwaitEventRegistry:
             if last is not waiter:
                 last.index = waiter.index
                 waiters[waiter.index] = last
+            if not waiters:
+                entry.waiters = None
         else:
             entry.waiters = None
         if entry.key.wait.is_turn_control:
+            if entry.waiters is None:
+                self._forget(entry)
             if reason is WaitEnd.CANCELLED:
                 raise LashError(
                     codes.TURN_CONTROL_WAIT_CANCELLED,
@@ -736,7 +818,7 @@ class AwaitEventRegistry:
 
     # -- sessions ----------------------------------------------------------------------------
 
-    def revoke_session(self, session_id: str) -> Step[bool]:
+    def revoke_session(self, session_id: str) -> bool:
         """Tombstone a session: drop its promises, wake its waiters with
         ``await_event_unknown_or_revoked``, and refuse its keys from now on.
 
@@ -745,17 +827,11 @@ class AwaitEventRegistry:
         """
         _check_session_id(session_id)
         if not revoke_transition(session_id in self._revoked):
-            return Step(False, _NO_WAKE)
+            return False
         self._revoked.add(session_id)
-        shard = self._shards.pop(session_id, None)
-        self._woken.clear()
-        if shard is not None:
-            # One error for all of them (each waiter raises its own copy).
-            error = _revoked_error()
-            for entry in shard.entries.values():
-                if entry.waiters is not None:
-                    _wake_all(entry, error)
-        return self._step(True)
+        # One error for all of them (each waiter raises its own copy).
+        self._drop_shard(session_id, _revoked_error())
+        return True
 
     def forget_revocation(self, session_id: str) -> bool:
         """Deliberately drop a session's tombstone (its keys will work again). Returns whether
@@ -765,7 +841,21 @@ class AwaitEventRegistry:
             return True
         return False
 
-    def cancel_session(self, session_id: str) -> Step[int]:
+    def close_session(self, session_id: str) -> bool:
+        """Forget a session that is over: free all its state, leaving no tombstone.
+
+        Its promises, recent terminals and retired fingerprints are dropped, and its parked
+        waiters are woken with ``await_event_session_closed``. Its keys are not refused
+        afterwards: one presented again behaves as a key never used (a resolve is accepted
+        and buffered, a peek answers ``None``). Use :meth:`revoke_session` instead when its
+        keys may still be presented and must be refused. A revoked session keeps its
+        tombstone. Returns whether the session had any state. Costs time in proportion to the
+        session's own entries.
+        """
+        _check_session_id(session_id)
+        return self._drop_shard(session_id, _closed_error()) is not None
+
+    def cancel_session(self, session_id: str) -> int:
         """Resolve every pending, non-turn-control wait of a session as ``cancelled``.
 
         Keys minted but never awaited are untouched (a later resolve is still accepted), turn
@@ -775,10 +865,10 @@ class AwaitEventRegistry:
         _check_session_id(session_id)
         shard = self._shards.get(session_id)
         if shard is None or session_id in self._revoked:
-            return Step(0, _NO_WAKE)
-        self._woken.clear()
+            return 0
         count = 0
-        for entry in shard.entries.values():
+        # Settling may retire entries of this shard: walk a copy.
+        for entry in list(shard.entries.values()):
             state: PromiseState = (
                 _PENDING if entry.terminal is None else PromiseResolved(entry.terminal)
             )
@@ -786,7 +876,7 @@ class AwaitEventRegistry:
             if isinstance(transition, StoreTransition):
                 count += 1
                 self._settle(entry, transition.resolution)
-        return self._step(count)
+        return count
 
 
 # The string fields of each scope and wait type (a ProcessSignal's ordinal is an int).

@@ -48,6 +48,7 @@ __all__ = [
     "SleepExecutor",
     "SleepRoute",
     "UnavailableExecutor",
+    "always_propagates",
     "check_handler_outcome",
     "check_outcome",
     "handler_failure",
@@ -257,6 +258,14 @@ def route_effect(envelope: EffectEnvelope, executor: LocalExecutor) -> Route:
     return HandlerRoute(handler)
 
 
+def always_propagates(exc: BaseException) -> bool:
+    """``KeyboardInterrupt``, ``SystemExit`` and ``GeneratorExit`` (alone or in a group) are
+    never a handler's failure."""
+    if isinstance(exc, BaseExceptionGroup):
+        return any(always_propagates(inner) for inner in exc.exceptions)
+    return isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit)
+
+
 def check_outcome(envelope: EffectEnvelope, outcome: object) -> EffectOutcome:
     """The handler's outcome, if it is of the envelope's kind (``runtime_effect_wrong_outcome``
     otherwise; see :func:`lash_core.effects.kinds.check_outcome`)."""
@@ -295,12 +304,17 @@ def check_handler_outcome(
     return outcome
 
 
-def handler_failure(kind: str, exc: Exception) -> LashError:
+def handler_failure(kind: str, exc: BaseException) -> LashError:
     """A handler's exception as a library error (its own code if it is one). The caller
     chains ``exc`` as the error's ``__cause__`` (``raise ... from exc``), so its traceback is
     kept."""
     if isinstance(exc, LashError):
         return exc
+    if not isinstance(exc, Exception):
+        return LashError(
+            codes.RUNTIME_EFFECT_HANDLER_FAILED,
+            f"{kind} handler raised {type(exc).__name__}, but nothing cancelled it",
+        )
     return LashError(
         codes.RUNTIME_EFFECT_HANDLER_FAILED,
         f"{kind} handler raised {type(exc).__name__}: {exc}",

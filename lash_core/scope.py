@@ -7,6 +7,7 @@ from typing import ClassVar, Final, TypeAlias
 import attrs
 
 from lash_core import codes, wire
+from lash_core._fields import is_str, is_uint
 from lash_core.errors import LocalProtocolError
 
 __all__ = [
@@ -34,6 +35,10 @@ def _blank(value: object) -> bool:
 
 _U64_MAX: Final = 2**64 - 1
 
+# Wrong types are refused as they are built; blank ids by ``validate()`` (minting calls it).
+_SCOPE_ID: Final = is_str(codes.MISSING_EXECUTION_SCOPE_ID)
+_WAIT_FIELD: Final = is_str(codes.INVALID_AWAIT_EVENT_WAIT_IDENTITY)
+
 
 _SCOPE_MESSAGE: Final = "execution scopes require non-empty stable ids"
 
@@ -47,8 +52,8 @@ class TurnScope:
     """One turn of one session. ``id`` is the turn id."""
 
     kind: ClassVar[str] = "turn"
-    session_id: str
-    turn_id: str
+    session_id: str = attrs.field(validator=_SCOPE_ID)
+    turn_id: str = attrs.field(validator=_SCOPE_ID)
 
     @property
     def id(self) -> str:
@@ -64,7 +69,7 @@ class ProcessScope:
     """A background process. It has no session: session revocation never reaches it."""
 
     kind: ClassVar[str] = "process"
-    process_id: str
+    process_id: str = attrs.field(validator=_SCOPE_ID)
 
     @property
     def id(self) -> str:
@@ -88,8 +93,8 @@ class QueueDrainScope:
     """A drain of a session's queued input. ``id`` is the drain id."""
 
     kind: ClassVar[str] = "queue_drain"
-    session_id: str
-    drain_id: str
+    session_id: str = attrs.field(validator=_SCOPE_ID)
+    drain_id: str = attrs.field(validator=_SCOPE_ID)
 
     @property
     def id(self) -> str:
@@ -109,7 +114,7 @@ class SessionDeleteScope:
     """The deletion of a session. ``id`` is the session id."""
 
     kind: ClassVar[str] = "session_delete"
-    session_id: str
+    session_id: str = attrs.field(validator=_SCOPE_ID)
 
     @property
     def id(self) -> str:
@@ -129,7 +134,7 @@ class RuntimeOperationScope:
     """A host-level operation outside any session. ``id`` is the operation id."""
 
     kind: ClassVar[str] = "runtime_operation"
-    operation_id: str
+    operation_id: str = attrs.field(validator=_SCOPE_ID)
 
     @property
     def id(self) -> str:
@@ -195,7 +200,7 @@ class ToolCompletion:
 
     kind: ClassVar[str] = "tool_completion"
     is_turn_control: ClassVar[bool] = False
-    tool_call_id: str
+    tool_call_id: str = attrs.field(validator=_WAIT_FIELD)
 
     def validate(self) -> None:
         if _blank(self.tool_call_id):
@@ -208,9 +213,9 @@ class ProcessSignal:
 
     kind: ClassVar[str] = "process_signal"
     is_turn_control: ClassVar[bool] = False
-    process_id: str
-    signal_name: str
-    ordinal: int
+    process_id: str = attrs.field(validator=_WAIT_FIELD)
+    signal_name: str = attrs.field(validator=_WAIT_FIELD)
+    ordinal: int = attrs.field(validator=is_uint(codes.INVALID_AWAIT_EVENT_WAIT_IDENTITY))
 
     def validate(self) -> None:
         if _blank(self.process_id) or _blank(self.signal_name):
@@ -247,7 +252,7 @@ class Custom:
 
     kind: ClassVar[str] = "custom"
     is_turn_control: ClassVar[bool] = False
-    key: str
+    key: str = attrs.field(validator=_WAIT_FIELD)
 
     def validate(self) -> None:
         if _blank(self.key):

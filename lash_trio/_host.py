@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 import trio
 
+from lash_core import codes
+from lash_core.errors import LashError, LocalProtocolError
 from lash_core.host import InlineHost
 from lash_core.loop import TaskGroup, TaskHandle, WakeEvent
 from lash_core.process.service import ProcessService
@@ -21,6 +24,7 @@ T = TypeVar("T")
 # Looked up once: the wake path runs twice per resolve-to-wake round trip.
 _checkpoint = trio.lowlevel.checkpoint
 _current_task = trio.lowlevel.current_task
+_current_trio_token = trio.lowlevel.current_trio_token
 _reschedule = trio.lowlevel.reschedule
 _wait_task_rescheduled = trio.lowlevel.wait_task_rescheduled
 _ABORT_SUCCEEDED = trio.lowlevel.Abort.SUCCEEDED
@@ -84,6 +88,18 @@ class _TrioTaskGroup:
         return task
 
 
+def _first_exit(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The first ``KeyboardInterrupt`` or ``SystemExit`` in ``group`` (nested groups included)."""
+    for exc in group.exceptions:
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = _first_exit(exc)
+            if found is not None:
+                return found
+    return None
+
+
 class TrioPrimitives:
     """:class:`lash_core.host.LoopPrimitives` for trio (any ``trio.abc.Clock``, so
     ``MockClock(autojump_threshold=0)`` gives virtual time)."""
@@ -94,11 +110,19 @@ class TrioPrimitives:
         self._token: trio.lowlevel.TrioToken | None = None
 
     def _bind(self) -> None:
-        if self._token is None:
-            self._token = trio.lowlevel.current_trio_token()
+        """Follow the current ``trio.run`` (a host used in a later run follows it there);
+        ``host_wrong_event_loop`` outside trio."""
+        try:
+            self._token = _current_trio_token()
+        except RuntimeError:
+            raise LocalProtocolError(
+                codes.HOST_WRONG_EVENT_LOOP,
+                "lash_trio's InlineEffectHost must be used inside trio.run "
+                "(under asyncio, use lash_asyncio.InlineEffectHost)",
+            ) from None
 
     def bind(self) -> None:
-        with contextlib.suppress(RuntimeError):  # outside trio.run: bound on first wait
+        with contextlib.suppress(LashError):  # outside trio.run: bound on first use
             self._bind()
 
     new_event = _Wake
@@ -107,8 +131,7 @@ class TrioPrimitives:
         """Without a deadline, the calling task is registered with ``event`` at once and
         trio's own ``wait_task_rescheduled`` is returned: await it at once, in the same task
         (as the host does)."""
-        if self._token is None:
-            self._bind()
+        self._bind()
         if deadline is not None:
             return self._wait_until(event, deadline)
         assert type(event) is _Wake
@@ -122,27 +145,58 @@ class TrioPrimitives:
             await self.wait_event(event, None)
 
     def now(self) -> float:
+        self._bind()
         return trio.current_time()
 
     # trio's own coroutines, handed back: no frame of ours in the waiting task's stack.
     def sleep(self, seconds: float) -> Coroutine[Any, Any, None]:
+        self._bind()
         return trio.sleep(seconds)
 
     def checkpoint(self) -> Coroutine[Any, Any, None]:
+        self._bind()
         return _checkpoint()
 
     @contextlib.asynccontextmanager
     async def open_task_group(self) -> AsyncIterator[TaskGroup]:
-        async with trio.open_nursery() as nursery:
-            yield _TrioTaskGroup(nursery)
+        self._bind()
+        try:
+            async with trio.open_nursery() as nursery:
+                yield _TrioTaskGroup(nursery)
+        except BaseExceptionGroup as group:
+            # As asyncio's TaskGroup does: KeyboardInterrupt and SystemExit leave the group as
+            # themselves (the first one, if several tasks raised), so `sys.exit(3)` in a handler
+            # still exits with status 3.
+            exit_exc = _first_exit(group)
+            if exit_exc is None:
+                raise
+            raise exit_exc from None
 
     def call_threadsafe(self, fn: Callable[[], T]) -> T:
-        if self._token is None:
-            raise RuntimeError(
-                "this host has not run inside trio yet; call resolve_threadsafe after the host "
-                "has been used in trio.run (or construct it inside trio.run)"
+        token = self._token
+        try:
+            here: trio.lowlevel.TrioToken | None = _current_trio_token()
+        except RuntimeError:
+            here = None
+        if here is not None and (token is None or here is token):
+            raise LocalProtocolError(
+                codes.RESOLVE_THREADSAFE_ON_LOOP_THREAD,
+                "resolve_threadsafe was called on trio's own thread, where it would wait for "
+                "itself; call resolve_await_event there",
             )
-        return trio.from_thread.run_sync(fn, trio_token=self._token)
+        if token is None:
+            raise LashError(
+                codes.RESOLVE_THREADSAFE_LOOP_NOT_RUNNING,
+                "this host has not run inside trio yet; call resolve_threadsafe after the host "
+                "has been used in trio.run (or construct it inside trio.run)",
+            )
+        try:
+            return trio.from_thread.run_sync(fn, trio_token=token)
+        except trio.RunFinishedError:
+            raise LashError(
+                codes.RESOLVE_THREADSAFE_LOOP_NOT_RUNNING,
+                "the trio.run this host was last used in has finished; nothing was resolved",
+            ) from None
 
 
 _fresh_secret = functools.partial(secrets.token_bytes, 32)
@@ -172,3 +226,7 @@ class InlineEffectHost(InlineHost):
             processes=ProcessService,
             allow_process_lifetime_completion_keys=allow_process_lifetime_completion_keys,
         )
+
+    def _natively_cancelled(self) -> bool:
+        # A cancelled scope around the current task makes its effective deadline -inf.
+        return bool(trio.current_effective_deadline() == -math.inf)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from benchmarks.runner import main
@@ -13,6 +14,8 @@ FIGURES = {
     "envelope_canonical",
     "registry_resolve",
     "revoke_scaling",
+    "mint_scaling",
+    "registry_retired_memory",
     "turn_core_per_effect",
     "turn_linearity",
     "store_durable_effect",
@@ -45,9 +48,15 @@ def test_smoke_run_reports_every_figure(tmp_path: Path) -> None:
     figures = {f["name"]: f for f in report["figures"]}
     assert set(figures) >= FIGURES
     for name, figure in figures.items():
-        assert figure["median_us"] > 0, name
         assert figure["baseline_us"] > 0, name
-        assert isinstance(figure["ratio"], float) and figure["ratio"] > 0, name
+        assert isinstance(figure["ratio"], float) and math.isfinite(figure["ratio"]), name
+        if name.endswith("_run_turn_overhead"):
+            # A difference of two timings (run_turn minus a hand-written loop): on a loaded
+            # machine, at smoke sizes, noise can make it zero or negative.
+            assert math.isfinite(figure["median_us"]), name
+        else:
+            assert figure["median_us"] > 0, name
+            assert figure["ratio"] > 0, name
         assert figure["status"] in {"ok", "OVER", "-"}, name
 
 

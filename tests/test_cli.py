@@ -55,9 +55,9 @@ def test_demo_text(capsys: pytest.CaptureFixture[str]) -> None:
     _positions(
         out,
         '"key_id":',
-        "waiter 1 is parked",
+        "the waiter is parked",
         ACCEPTED,
-        "wake: [1]",
+        "woken: true",
         "terminal: " + first_terminal,
         already,
         UNKNOWN,
@@ -81,10 +81,10 @@ def test_demo_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert steps == [
         "setup",
         "mint",
-        "begin_wait",
+        "park",
         "resolve",
         "woken",
-        "end_wait",
+        "end_parked",
         "resolve_again",
         "resolve_tampered",
         "revoke_session",
@@ -96,13 +96,12 @@ def test_demo_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert key.scope == TurnScope("session-1", "turn-1")
     assert key.wait == lash_core.ToolCompletion("call-1")
 
-    assert by_step["begin_wait"]["woken"] is False
+    assert by_step["park"]["woken"] is False
     resolved = by_step["resolve"]
     assert resolved["outcome"] == {"status": "accepted"}
-    assert resolved["wake"] == [by_step["begin_wait"]["waiter_id"]]
     assert by_step["woken"]["woken"] is True
     first = resolved["resolution"]
-    assert by_step["end_wait"]["terminal"] == first
+    assert by_step["end_parked"]["terminal"] == first
 
     again = by_step["resolve_again"]
     assert again["resolution"] != first
@@ -110,7 +109,6 @@ def test_demo_json(capsys: pytest.CaptureFixture[str]) -> None:
 
     tampered = by_step["resolve_tampered"]
     assert tampered["outcome"] == {"status": "unknown_or_revoked"}
-    assert tampered["wake"] == []
     assert tampered["terminal"] == first
     forged: lash_core.AwaitEventKey = from_wire(tampered["tampered_key"], lash_core.AwaitEventKey)
     assert forged.key_id == key.key_id and forged.scope == key.scope

@@ -13,8 +13,12 @@ from typing import ClassVar, TypeAlias
 
 import attrs
 
-from lash_core import wire
+from lash_core import codes, wire
+from lash_core._fields import is_bool, is_instance, is_str, omitted_if_none, optional, tuple_of
 from lash_core.wire import JsonValue, omit_if_empty, omit_if_none
+
+_CODE = codes.LLM_VALUE_INVALID
+_STR = is_str(_CODE)
 
 __all__ = [
     "LlmCallError",
@@ -38,7 +42,7 @@ class TextPart:
     """Plain text."""
 
     type: ClassVar[str] = "text"
-    text: str
+    text: str = attrs.field(validator=_STR)
 
 
 @attrs.frozen
@@ -46,8 +50,8 @@ class ToolCallPart:
     """The model asks for a tool call."""
 
     type: ClassVar[str] = "tool_call"
-    call_id: str
-    tool_name: str
+    call_id: str = attrs.field(validator=_STR)
+    tool_name: str = attrs.field(validator=_STR)
     args: JsonValue
 
 
@@ -56,10 +60,10 @@ class ToolResultPart:
     """The result of a tool call, given back to the model."""
 
     type: ClassVar[str] = "tool_result"
-    call_id: str
-    tool_name: str
+    call_id: str = attrs.field(validator=_STR)
+    tool_name: str = attrs.field(validator=_STR)
     output: JsonValue
-    is_error: bool = False
+    is_error: bool = attrs.field(default=False, validator=is_bool(_CODE))
 
 
 MessagePart: TypeAlias = TextPart | ToolCallPart | ToolResultPart
@@ -85,17 +89,29 @@ class Role(enum.StrEnum):
 class Message:
     """One message of a conversation. ``id`` is left out of the JSON when ``None``."""
 
-    role: Role
-    parts: tuple[MessagePart, ...]
-    id: str | None = omit_if_none()
+    role: Role = attrs.field(
+        validator=is_instance(
+            _CODE, "a Role (Role.USER, Role.ASSISTANT, Role.SYSTEM or Role.TOOL)", Role
+        )
+    )
+    parts: tuple[MessagePart, ...] = attrs.field(
+        validator=tuple_of(
+            _CODE,
+            "message parts (TextPart, ToolCallPart or ToolResultPart)",
+            TextPart,
+            ToolCallPart,
+            ToolResultPart,
+        )
+    )
+    id: str | None = omitted_if_none(optional(_CODE, "a str", lambda value: isinstance(value, str)))
 
 
 @attrs.frozen
 class ToolSpec:
     """A tool the model may call; ``input_schema`` is a JSON Schema."""
 
-    name: str
-    description: str
+    name: str = attrs.field(validator=_STR)
+    description: str = attrs.field(validator=_STR)
     input_schema: JsonValue
 
 

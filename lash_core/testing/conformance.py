@@ -76,7 +76,7 @@ from lash_core.scope import (
     TurnTerminal,
     WaitIdentity,
 )
-from lash_core.wire import to_json
+from lash_core.wire import to_json, to_wire
 
 __all__ = [
     "CASES",
@@ -323,6 +323,24 @@ async def tampered_keys_are_refused(h: Harness) -> None:
         check(host.resolve_await_event(bad, ok("forged")) == UnknownOrRevoked(), f"{bad}")
         await expect_error(codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED, host.await_await_event(bad))
     check(host.registry.total_entry_count() == 0, "a tampered key created state")
+    check(host.resolve_await_event(key, ok("real")) == Accepted(), "the real key is affected")
+
+
+@case
+async def undecoded_keys_are_a_type_error(h: Harness) -> None:
+    """A key still in its JSON text or dict form is await_event_key_type, not a forgery, and
+    changes nothing."""
+    host = h.new_host()
+    key = host.await_event_key(TURN, ToolCompletion("call"))
+    undecoded_forms: list[Any] = [to_json(key), to_wire(key)]
+    for undecoded in undecoded_forms:
+        resolve = functools.partial(host.resolve_await_event, undecoded, ok(1))
+        expect_error_now(codes.AWAIT_EVENT_KEY_TYPE, resolve)
+        expect_error_now(
+            codes.AWAIT_EVENT_KEY_TYPE, functools.partial(host.peek_await_event, undecoded)
+        )
+        await expect_error(codes.AWAIT_EVENT_KEY_TYPE, host.await_await_event(undecoded))
+    check(host.registry.total_entry_count() == 0, "an undecoded key created state")
     check(host.resolve_await_event(key, ok("real")) == Accepted(), "the real key is affected")
 
 

@@ -2,14 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 import attrs
 
 from lash_core import codes
-from lash_core.effects.llm import ToolSpec
+from lash_core._fields import (
+    U32_MAX,
+    U64_MAX,
+    describe,
+    is_bool,
+    is_instance,
+    is_int,
+    is_str,
+    is_uint,
+    omitted_if_empty,
+    omitted_if_none,
+    optional,
+    tuple_of,
+)
+from lash_core.effects.llm import Message, ToolSpec
 from lash_core.errors import LocalProtocolError
-from lash_core.wire import U32, omit_if_empty, omit_if_none
+from lash_core.wire import U32
 
-__all__ = ["RetryPolicy", "TurnConfig"]
+_CODE = codes.TURN_CONFIG_INVALID
+_U32 = is_uint(_CODE, U32_MAX)
+_INT = is_int(_CODE)
+_BOOL = is_bool(_CODE)
+
+
+def _optional_str() -> Any:
+    return omitted_if_none(optional(_CODE, "a str", lambda value: isinstance(value, str)))
+
+
+def _optional_u64() -> Any:
+    return omitted_if_none(
+        optional(_CODE, "an int from 0 to 2**64-1", lambda v: type(v) is int and 0 <= v <= U64_MAX)
+    )
+
+
+__all__ = ["RetryPolicy", "TurnConfig", "check_turn_arguments", "turn_messages"]
 
 _MAX_SHIFT = 62
 
@@ -20,9 +53,10 @@ class RetryPolicy:
     backoff between them: the sleep after failed attempt ``n`` lasts
     ``min(base_delay_ms * 2**(n-1), max_delay_ms)`` milliseconds."""
 
-    max_attempts: U32 = 1
-    base_delay_ms: int = 1000
-    max_delay_ms: int = 30_000
+    max_attempts: U32 = attrs.field(default=1, validator=_U32)
+    # A negative delay is an int all the same: ``validate()`` refuses it with the others.
+    base_delay_ms: int = attrs.field(default=1000, validator=_INT)
+    max_delay_ms: int = attrs.field(default=30_000, validator=_INT)
 
     def delay_ms(self, attempt: int) -> int:
         """The sleep in milliseconds after failed attempt ``attempt`` (from 1)."""
@@ -30,6 +64,9 @@ class RetryPolicy:
         if shift > _MAX_SHIFT:
             return self.max_delay_ms
         return min(self.base_delay_ms << shift, self.max_delay_ms)
+
+
+_POLICY = is_instance(_CODE, "a RetryPolicy", RetryPolicy)
 
 
 @attrs.frozen(kw_only=True)
@@ -54,19 +91,19 @@ class TurnConfig:
       tokens at or above 95% of it count as a context overflow.
     """
 
-    model: str
-    system_prompt: str | None = omit_if_none()
-    tools: tuple[ToolSpec, ...] = omit_if_empty()
-    max_output_tokens: int | None = omit_if_none()
-    max_iterations: U32 = 20
-    model_retry: RetryPolicy = RetryPolicy(max_attempts=3)
-    tool_retry: RetryPolicy = RetryPolicy()
-    sync_execution_environment: bool = False
-    checkpoint_after_work: bool = False
-    checkpoint_before_completion: bool = False
-    code_tool_name: str | None = omit_if_none()
-    code_language: str = "python"
-    max_context_tokens: int | None = omit_if_none()
+    model: str = attrs.field(validator=is_str(_CODE))
+    system_prompt: str | None = _optional_str()
+    tools: tuple[ToolSpec, ...] = omitted_if_empty(tuple_of(_CODE, "ToolSpec", ToolSpec))
+    max_output_tokens: int | None = _optional_u64()
+    max_iterations: U32 = attrs.field(default=20, validator=_U32)
+    model_retry: RetryPolicy = attrs.field(default=RetryPolicy(max_attempts=3), validator=_POLICY)
+    tool_retry: RetryPolicy = attrs.field(default=RetryPolicy(), validator=_POLICY)
+    sync_execution_environment: bool = attrs.field(default=False, validator=_BOOL)
+    checkpoint_after_work: bool = attrs.field(default=False, validator=_BOOL)
+    checkpoint_before_completion: bool = attrs.field(default=False, validator=_BOOL)
+    code_tool_name: str | None = _optional_str()
+    code_language: str = attrs.field(default="python", validator=is_str(_CODE))
+    max_context_tokens: int | None = _optional_u64()
 
     def validate(self) -> None:
         """Raise ``LocalProtocolError`` (``turn_config_invalid``) for an unusable config."""
@@ -82,3 +119,34 @@ class TurnConfig:
                 problems.append(f"{name} delays must not be negative")
         if problems:
             raise LocalProtocolError(codes.TURN_CONFIG_INVALID, "; ".join(problems))
+
+
+def check_turn_arguments(
+    config: object, session_id: object, turn_id: object, index: object
+) -> None:
+    """Raise ``turn_config_invalid`` if a turn machine's arguments have the wrong types."""
+    if not isinstance(config, TurnConfig):
+        raise LocalProtocolError(_CODE, f"config must be a TurnConfig, got {describe(config)}")
+    for name, value in (("session_id", session_id), ("turn_id", turn_id)):
+        if not isinstance(value, str):
+            raise LocalProtocolError(_CODE, f"{name} must be a str, got {describe(value)}")
+    if type(index) is not int:
+        raise LocalProtocolError(_CODE, f"turn_index must be an int, got {describe(index)}")
+
+
+def turn_messages(messages: object) -> tuple[Message, ...]:
+    """``messages`` (any iterable of :class:`Message`) as a tuple (``turn_config_invalid``
+    otherwise: a str, a dict, a list holding a str...)."""
+    if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable):
+        raise LocalProtocolError(
+            _CODE, f"messages must be an iterable of Message, got {describe(messages)}"
+        )
+    conversation = tuple(messages)
+    for index, message in enumerate(conversation):
+        if not isinstance(message, Message):
+            raise LocalProtocolError(
+                _CODE,
+                f"messages must be Message values, got {describe(message)} at index {index} "
+                "(build one with Message(Role.USER, (TextPart(text),)))",
+            )
+    return conversation

@@ -40,7 +40,7 @@ from lash_core.effects.outcomes import EffectOutcome
 from lash_core.errors import LocalProtocolError
 from lash_core.keys import AwaitEventKey
 from lash_core.scope import TurnCancelGate, TurnScope
-from lash_core.turn.config import TurnConfig
+from lash_core.turn.config import TurnConfig, check_turn_arguments, turn_messages
 from lash_core.turn.events import (
     NeedOutcomes,
     RunEffects,
@@ -90,6 +90,7 @@ class TurnMachine:
         messages: Iterable[Message],
         cancel_gate: AwaitEventKey | None = None,
     ) -> None:
+        check_turn_arguments(config, session_id, turn_id, turn_index)
         config.validate()
         if not session_id.strip() or not turn_id.strip():
             raise LocalProtocolError(
@@ -106,7 +107,7 @@ class TurnMachine:
                 codes.TURN_CONFIG_INVALID,
                 "cancel_gate must be the turn_cancel_gate key of this turn's scope",
             )
-        conversation = tuple(messages)
+        conversation = turn_messages(messages)
         state = TurnState(
             config=config,
             session_id=session_id,

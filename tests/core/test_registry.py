@@ -24,8 +24,6 @@ from lash_core.promise import (
     UnknownOrRevokedTransition,
     WaitEnd,
     Waiter,
-    WaitParked,
-    WaitReady,
     cancel_sweep_transition,
     resolve_transition,
     revoke_transition,
@@ -48,6 +46,7 @@ from lash_core.scope import (
     TurnScope,
     TurnTerminal,
 )
+from lash_core.wire import from_json, to_json, to_wire
 
 SECRET = bytes(range(32))
 TURN = TurnScope("session", "turn")
@@ -65,13 +64,33 @@ class CountingSigner(KeySigner):
         return super().verify(key)
 
 
-def registry(archive_limit: int = 4096) -> AwaitEventRegistry:
-    return AwaitEventRegistry(KeySigner(SECRET), archive_limit=archive_limit)
+def registry(retain_recent: int = 4096) -> AwaitEventRegistry:
+    return AwaitEventRegistry(KeySigner(SECRET), retain_recent=retain_recent)
 
 
-def parked(start: WaitReady | WaitParked) -> int:
-    assert isinstance(start, WaitParked)
-    return start.waiter_id
+class Flag:
+    """A level-triggered event, as the drivers' are, that counts how often it was set."""
+
+    def __init__(self) -> None:
+        self.sets = 0
+
+    @property
+    def is_set(self) -> bool:
+        return self.sets > 0
+
+    def set(self) -> None:
+        self.sets += 1
+
+
+def parked(reg: AwaitEventRegistry, key: AwaitEventKey) -> Waiter[Flag]:
+    """Park a waiter on ``key`` (which must have no terminal yet)."""
+    waiter = reg.park(key, Flag)
+    assert isinstance(waiter, Waiter)
+    return waiter
+
+
+def set_events(*waiters: Waiter[Flag]) -> list[bool]:
+    return [w.event.is_set for w in waiters]
 
 
 # -- pure rules (the reference's promise_semantics tests) ------------------------------------
@@ -130,114 +149,118 @@ def test_key_derivation_does_not_register_or_materialize_session_state() -> None
 def test_early_resolution_is_buffered_then_returned_to_the_waiter() -> None:
     reg = registry()
     key = reg.mint(TURN, ToolCompletion("call"))
-    assert reg.resolve(key, ok("early")).value == Accepted()
-    assert reg.begin_wait(key) == WaitReady(ok("early"))
+    assert reg.resolve(key, ok("early")) == Accepted()
+    assert reg.park(key, Flag) == (ok("early"))
 
 
 def test_duplicate_resolution_reports_the_existing_terminal() -> None:
     reg = registry()
     key = reg.mint(TURN, ToolCompletion("call"))
-    assert reg.resolve(key, ok("first")).value == Accepted()
-    assert reg.resolve(key, ok("second")).value == AlreadyResolved(ok("first"))
-    assert reg.resolve(key, CANCELLED).value == AlreadyResolved(ok("first"))
+    assert reg.resolve(key, ok("first")) == Accepted()
+    assert reg.resolve(key, ok("second")) == AlreadyResolved(ok("first"))
+    assert reg.resolve(key, CANCELLED) == AlreadyResolved(ok("first"))
     assert reg.peek(key) == ok("first")
 
 
 def test_many_waiters_of_one_key_are_woken_together_with_one_terminal() -> None:
     reg = registry()
     key = reg.mint(TURN, ToolCompletion("call"))
-    ids = [parked(reg.begin_wait(key)) for _ in range(5)]
-    step = reg.resolve(key, ok(7))
-    assert step.wake == frozenset(ids)
-    assert [reg.end_wait(i, WaitEnd.WOKEN).value for i in ids] == [ok(7)] * 5
+    waiters = [parked(reg, key) for _ in range(5)]
+    assert reg.resolve(key, ok(7)) == Accepted()
+    assert set_events(*waiters) == [True] * 5
+    assert [reg.end_parked(w, WaitEnd.WOKEN) for w in waiters] == [ok(7)] * 5
     assert reg.parked_count == 0
 
 
 def test_cancelled_waiter_writes_cancelled_for_every_waiter_of_the_key() -> None:
     reg = registry()
     key = reg.mint(TURN, ToolCompletion("call"))
-    a, b = parked(reg.begin_wait(key)), parked(reg.begin_wait(key))
-    step = reg.end_wait(a, WaitEnd.CANCELLED)
-    assert step.value == CANCELLED
-    assert step.wake == frozenset({b})
-    assert reg.end_wait(b, WaitEnd.WOKEN).value == CANCELLED
+    a, b = parked(reg, key), parked(reg, key)
+    assert reg.end_parked(a, WaitEnd.CANCELLED) == CANCELLED
+    assert set_events(a, b) == [False, True]
+    assert reg.end_parked(b, WaitEnd.WOKEN) == CANCELLED
     # A late real resolution sees the cancellation.
-    assert reg.resolve(key, ok("late")).value == AlreadyResolved(CANCELLED)
+    assert reg.resolve(key, ok("late")) == AlreadyResolved(CANCELLED)
 
 
 def test_a_cancel_that_loses_the_race_returns_the_winning_terminal() -> None:
     reg = registry()
     key = reg.mint(TURN, ToolCompletion("call"))
-    waiter = parked(reg.begin_wait(key))
-    assert reg.resolve(key, ok("won")).wake == frozenset({waiter})
+    waiter = parked(reg, key)
+    assert reg.resolve(key, ok("won")) == Accepted() and waiter.event.is_set
     # The driver's cancellation arrives after the wake: the waiter still gets `ok`.
-    assert reg.end_wait(waiter, WaitEnd.CANCELLED).value == ok("won")
+    assert reg.end_parked(waiter, WaitEnd.CANCELLED) == ok("won")
 
 
 def test_deadline_writes_timeout() -> None:
     reg = registry()
     key = reg.mint(TURN, Custom("k"))
-    waiter = parked(reg.begin_wait(key))
-    assert reg.end_wait(waiter, WaitEnd.DEADLINE).value == TIMEOUT
+    waiter = parked(reg, key)
+    assert reg.end_parked(waiter, WaitEnd.DEADLINE) == TIMEOUT
     assert reg.peek(key) == TIMEOUT
 
 
 def test_turn_control_waiter_cancellation_never_resolves_the_gate() -> None:
     reg = registry()
     gate = reg.mint(TURN, TurnCancelGate())
-    waiter = parked(reg.begin_wait(gate))
+    waiter = parked(reg, gate)
     with pytest.raises(LashError) as info:
-        reg.end_wait(waiter, WaitEnd.CANCELLED)
+        reg.end_parked(waiter, WaitEnd.CANCELLED)
     assert info.value.code == codes.TURN_CONTROL_WAIT_CANCELLED
-    waiter = parked(reg.begin_wait(gate))
+    waiter = parked(reg, gate)
     with pytest.raises(LashError) as info:
-        reg.end_wait(waiter, WaitEnd.DEADLINE)
+        reg.end_parked(waiter, WaitEnd.DEADLINE)
     assert info.value.code == codes.TURN_CONTROL_WAIT_TIMEOUT
     assert reg.peek(gate) is None
-    assert reg.resolve(gate, ok({"state": "completion_sealed"})).value == Accepted()
+    assert reg.resolve(gate, ok({"state": "completion_sealed"})) == Accepted()
 
 
 def test_ending_an_unwoken_waiter_as_woken_is_refused_and_changes_nothing() -> None:
     reg = registry()
     key = reg.mint(TURN, ToolCompletion("call"))
-    waiter = parked(reg.begin_wait(key))
+    waiter = parked(reg, key)
     with pytest.raises(LocalProtocolError) as info:
-        reg.end_wait(waiter, WaitEnd.WOKEN)
+        reg.end_parked(waiter, WaitEnd.WOKEN)
     assert info.value.code == codes.AWAIT_EVENT_WAITER_NOT_WOKEN
-    assert reg.parked_count == 1
-    assert reg.resolve(key, ok(1)).wake == frozenset({waiter})
+    assert reg.parked_count == 1 and not waiter.woken and not waiter.ended
+    assert reg.resolve(key, ok(1)) == Accepted() and waiter.event.is_set
 
 
-def test_unknown_waiter_ids_are_refused() -> None:
+def test_unknown_waiters_are_refused() -> None:
     reg = registry()
-    for bad in (0, 99, "1", None):
+    for bad in (0, 99, "1", None, reg.mint(TURN, ToolCompletion("call"))):
         with pytest.raises(LocalProtocolError) as info:
-            reg.end_wait(bad, WaitEnd.CANCELLED)  # type: ignore[arg-type]
+            reg.end_parked(bad, WaitEnd.CANCELLED)  # type: ignore[arg-type]
         assert info.value.code == codes.AWAIT_EVENT_WAITER_UNKNOWN
+    assert reg.total_entry_count() == 0
 
 
-def test_completed_turn_control_entries_leave_the_live_registry_and_are_bounded() -> None:
-    reg = registry(archive_limit=2)
+def test_completed_turn_control_entries_are_bounded_like_any_terminal() -> None:
+    reg = registry(retain_recent=2)
     for turn in ("t1", "t2", "t3"):
         scope = TurnScope("session", turn)
         gate = reg.mint(scope, TurnCancelGate())
         terminal = reg.mint(scope, TurnTerminal())
         reg.resolve(gate, ok({"state": "completion_sealed"}))
-        waiter = parked(reg.begin_wait(terminal))
-        assert reg.resolve(terminal, ok({"status": "committed"})).wake == frozenset({waiter})
-        assert reg.entry_count("session") == 0
-        assert reg.begin_wait(terminal) == WaitReady(ok({"status": "committed"}))
-    assert reg.archived_count("session") == 2
+        waiter = parked(reg, terminal)
+        assert reg.resolve(terminal, ok({"status": "committed"})) == Accepted()
+        assert waiter.event.is_set
+        assert reg.park(terminal, Flag) == ok({"status": "committed"})
+        assert reg.entry_count("session") == 2 and reg.recent_count() == 2
+    assert reg.retired_count("session") == 4
+    with pytest.raises(LashError) as info:
+        reg.resolve(reg.mint(TurnScope("session", "t1"), TurnCancelGate()), ok("late cancel"))
+    assert info.value.code == codes.AWAIT_EVENT_RETIRED
 
 
 def test_a_pending_gate_waiter_is_told_when_the_terminal_is_published_without_it() -> None:
     reg = registry()
     gate = reg.mint(TURN, TurnCancelGate())
-    waiter = parked(reg.begin_wait(gate))
-    step = reg.resolve(reg.mint(TURN, TurnTerminal()), ok("done"))
-    assert step.wake == frozenset({waiter})
+    waiter = parked(reg, gate)
+    assert reg.resolve(reg.mint(TURN, TurnTerminal()), ok("done")) == Accepted()
+    assert waiter.event.is_set
     with pytest.raises(LashError) as info:
-        reg.end_wait(waiter, WaitEnd.WOKEN)
+        reg.end_parked(waiter, WaitEnd.WOKEN)
     assert info.value.code == codes.TURN_CONTROL_WAIT_ABANDONED
 
 
@@ -245,27 +268,26 @@ def test_session_revoke_drains_entries_wakes_waiters_and_refuses_later_use() -> 
     reg = registry()
     key = reg.mint(TURN, ToolCompletion("call"))
     other = reg.mint(TurnScope("other", "turn"), ToolCompletion("call"))
-    waiter = parked(reg.begin_wait(key))
-    other_waiter = parked(reg.begin_wait(other))
-    step = reg.revoke_session("session")
-    assert step.value is True
-    assert step.wake == frozenset({waiter})
+    waiter = parked(reg, key)
+    other_waiter = parked(reg, other)
+    assert reg.revoke_session("session") is True
+    assert set_events(waiter, other_waiter) == [True, False]
     assert reg.entry_count("session") == 0
     with pytest.raises(LashError) as info:
-        reg.end_wait(waiter, WaitEnd.WOKEN)
+        reg.end_parked(waiter, WaitEnd.WOKEN)
     assert info.value.code == codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED
-    assert reg.resolve(key, ok(1)).value == UnknownOrRevoked()
-    for call in (reg.peek, reg.begin_wait):
+    assert reg.resolve(key, ok(1)) == UnknownOrRevoked()
+    for call in (reg.peek, lambda k: reg.park(k, Flag)):
         with pytest.raises(LashError) as info:
             call(key)
         assert info.value.code == codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED
     with pytest.raises(LashError) as info:
         reg.mint(TURN, ToolCompletion("new"))
     assert info.value.code == codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED
-    assert reg.revoke_session("session").value is False
+    assert reg.revoke_session("session") is False
     # Other sessions are untouched.
-    assert not reg.is_waiter_woken(other_waiter)
-    assert reg.resolve(other, ok(2)).wake == frozenset({other_waiter})
+    assert not other_waiter.woken
+    assert reg.resolve(other, ok(2)) == Accepted() and other_waiter.event.is_set
 
 
 def test_tombstones_are_kept_until_deliberately_forgotten() -> None:
@@ -273,7 +295,7 @@ def test_tombstones_are_kept_until_deliberately_forgotten() -> None:
     for i in range(5000):
         reg.revoke_session(f"s{i}")
     assert reg.is_revoked("s0")
-    assert reg.resolve(KeySigner(SECRET).mint(TurnScope("s0", "t"), Custom("k")), ok(1)).value == (
+    assert reg.resolve(KeySigner(SECRET).mint(TurnScope("s0", "t"), Custom("k")), ok(1)) == (
         UnknownOrRevoked()
     )
     assert reg.forget_revocation("s0") is True
@@ -283,11 +305,11 @@ def test_tombstones_are_kept_until_deliberately_forgotten() -> None:
 def test_unscoped_shard_is_never_touched_by_session_operations() -> None:
     reg = registry()
     key = reg.mint(ProcessScope("p"), ProcessSignal("p", "ready", 1))
-    waiter = parked(reg.begin_wait(key))
-    assert reg.cancel_session("p").value == 0
+    waiter = parked(reg, key)
+    assert reg.cancel_session("p") == 0
     reg.revoke_session("p")
-    assert not reg.is_waiter_woken(waiter)
-    assert reg.resolve(key, ok("go")).wake == frozenset({waiter})
+    assert not waiter.woken
+    assert reg.resolve(key, ok("go")) == Accepted() and waiter.event.is_set
 
 
 def test_session_cancel_resolves_pending_waits_but_not_turn_control_and_new_keys_work() -> None:
@@ -297,18 +319,17 @@ def test_session_cancel_resolves_pending_waits_but_not_turn_control_and_new_keys
     resolved = reg.mint(TURN, Custom("done"))
     gate = reg.mint(TURN, TurnCancelGate())
     reg.resolve(resolved, ok("kept"))
-    tool_waiter = parked(reg.begin_wait(tool))
-    gate_waiter = parked(reg.begin_wait(gate))
-    step = reg.cancel_session("session")
-    assert step.value == 1
-    assert step.wake == frozenset({tool_waiter})
-    assert reg.end_wait(tool_waiter, WaitEnd.WOKEN).value == CANCELLED
-    assert reg.resolve(tool, ok("late")).value == AlreadyResolved(CANCELLED)
+    tool_waiter = parked(reg, tool)
+    gate_waiter = parked(reg, gate)
+    assert reg.cancel_session("session") == 1
+    assert set_events(tool_waiter, gate_waiter) == [True, False]
+    assert reg.end_parked(tool_waiter, WaitEnd.WOKEN) == CANCELLED
+    assert reg.resolve(tool, ok("late")) == AlreadyResolved(CANCELLED)
     assert reg.peek(resolved) == ok("kept")
-    assert not reg.is_waiter_woken(gate_waiter)
-    assert reg.resolve(minted_only, ok("fine")).value == Accepted()
+    assert not gate_waiter.woken
+    assert reg.resolve(minted_only, ok("fine")) == Accepted()
     fresh = reg.mint(TURN, ToolCompletion("fresh"))
-    assert reg.resolve(fresh, ok(1)).value == Accepted()
+    assert reg.resolve(fresh, ok(1)) == Accepted()
 
 
 def test_blank_session_ids_are_refused() -> None:
@@ -350,11 +371,11 @@ def test_keys_this_registry_minted_need_no_hmac() -> None:
     signer = CountingSigner(SECRET)
     reg = AwaitEventRegistry(signer, mint_cache=2)
     keys = [reg.mint(TURN, ToolCompletion(f"call-{i}")) for i in range(3)]
-    assert isinstance(reg.begin_wait(keys[2]), WaitParked)
-    assert reg.resolve(keys[1], ok(1)).value == Accepted()
+    parked(reg, keys[2])
+    assert reg.resolve(keys[1], ok(1)) == Accepted()
     assert signer.verifications == 0
     # The oldest minted key fell out of the bounded cache: it is verified like any other.
-    assert reg.resolve(keys[0], ok(1)).value == Accepted()
+    assert reg.resolve(keys[0], ok(1)) == Accepted()
     assert signer.verifications == 1
 
 
@@ -362,7 +383,7 @@ def test_two_registries_never_rendezvous() -> None:
     a = registry()
     b = AwaitEventRegistry(KeySigner(bytes(32)))
     key = a.mint(TURN, ToolCompletion("call"))
-    assert b.resolve(key, ok(1)).value == UnknownOrRevoked()
+    assert b.resolve(key, ok(1)) == UnknownOrRevoked()
     assert b.total_entry_count() == 0
 
 
@@ -370,20 +391,20 @@ def test_rotated_secrets_still_verify_old_keys_but_sign_with_the_new_one() -> No
     old = AwaitEventRegistry(KeySigner(SECRET))
     key = old.mint(TURN, ToolCompletion("call"))
     rotated = AwaitEventRegistry(KeySigner(bytes(32), previous=[SECRET]))
-    assert rotated.resolve(key, ok(1)).value == Accepted()
+    assert rotated.resolve(key, ok(1)) == Accepted()
     assert rotated.mint(TURN, ToolCompletion("call")).signature != key.signature
 
 
 def test_a_promise_stored_under_an_old_secret_answers_keys_signed_with_the_new_one() -> None:
     old_key = KeySigner(SECRET).mint(TURN, ToolCompletion("call"))
     rotated = AwaitEventRegistry(KeySigner(bytes(32), previous=[SECRET]))
-    waiter = parked(rotated.begin_wait(old_key))
+    waiter = parked(rotated, old_key)
     new_key = rotated.mint(TURN, ToolCompletion("call"))
     assert new_key.signature != old_key.signature
-    assert rotated.resolve(new_key, ok("done")).wake == frozenset({waiter})
-    assert rotated.resolve(old_key, ok("again")).value == AlreadyResolved(ok("done"))
+    assert rotated.resolve(new_key, ok("done")) == Accepted() and waiter.event.is_set
+    assert rotated.resolve(old_key, ok("again")) == AlreadyResolved(ok("done"))
     forged = attrs.evolve(new_key, signature="0" * 64)
-    assert rotated.resolve(forged, ok("forged")).value == UnknownOrRevoked()
+    assert rotated.resolve(forged, ok("forged")) == UnknownOrRevoked()
 
 
 def test_invalid_resolutions_are_refused_without_change() -> None:
@@ -455,8 +476,8 @@ def test_any_single_character_change_is_refused_and_creates_nothing(
         return
     bad = _replace(key, path, text[:i] + char + text[i + 1 :])
     before = (reg.total_entry_count(), reg.parked_count)
-    assert reg.resolve(bad, ok("forged")).value == UnknownOrRevoked()
-    for call in (reg.peek, reg.begin_wait):
+    assert reg.resolve(bad, ok("forged")) == UnknownOrRevoked()
+    for call in (reg.peek, lambda k: reg.park(k, Flag)):
         with pytest.raises(LashError) as info:
             call(bad)
         assert info.value.code == codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED
@@ -464,35 +485,19 @@ def test_any_single_character_change_is_refused_and_creates_nothing(
     assert reg.peek(key) == (ok("real") if resolved_first else None)
 
 
-# -- waiters parked with their own event (the hosts' form) -----------------------------------
-
-
-class Flag:
-    """A level-triggered event that counts how often it was set."""
-
-    def __init__(self) -> None:
-        self.sets = 0
-
-    def set(self) -> None:
-        self.sets += 1
-
-
-def park(reg: AwaitEventRegistry, key: AwaitEventKey) -> Waiter[Flag]:
-    waiter = reg.park(key, Flag)
-    assert isinstance(waiter, Waiter)
-    return waiter
+# -- waiters ---------------------------------------------------------------------------------
 
 
 def test_a_parked_waiter_has_its_event_before_anything_can_wake_it_and_it_is_set_once() -> None:
     reg = registry()
     key = reg.mint(TURN, ToolCompletion("c"))
-    waiter = park(reg, key)
+    waiter = parked(reg, key)
     assert waiter.event.sets == 0 and reg.parked_count == 1
-    assert reg.resolve_and_wake(key, ok(1)) == Accepted()
+    assert reg.resolve(key, ok(1)) == Accepted()
     assert waiter.event.sets == 1
-    assert reg.resolve_and_wake(key, ok(2)) == AlreadyResolved(ok(1))
+    assert reg.resolve(key, ok(2)) == AlreadyResolved(ok(1))
     assert waiter.event.sets == 1
-    assert reg.finish_parked(waiter, cancel_requested=True) == ok(1)  # woken: its terminal
+    assert reg.end_parked(waiter, WaitEnd.CANCELLED) == ok(1)  # woken: its terminal
     assert reg.parked_count == 0
     # A resolved key does not park (and makes no event).
     assert reg.park(key, Flag) == ok(1)
@@ -502,7 +507,7 @@ def test_a_parked_waiter_has_its_event_before_anything_can_wake_it_and_it_is_set
 def test_ending_a_parked_waiter_twice_or_as_woken_too_early_is_refused() -> None:
     reg = registry()
     key = reg.mint(TURN, ToolCompletion("c"))
-    waiter = park(reg, key)
+    waiter = parked(reg, key)
     with pytest.raises(LocalProtocolError) as info:
         reg.end_parked(waiter, WaitEnd.WOKEN)
     assert info.value.code == codes.AWAIT_EVENT_WAITER_NOT_WOKEN
@@ -517,43 +522,231 @@ def test_ending_a_parked_waiter_twice_or_as_woken_too_early_is_refused() -> None
 def test_removing_one_of_many_parked_waiters_keeps_the_others_parked() -> None:
     reg = registry()
     gate = reg.mint(TURN, TurnCancelGate())  # turn control: a cancelled waiter writes nothing
-    waiters = [park(reg, gate) for _ in range(4)]
+    waiters = [parked(reg, gate) for _ in range(4)]
     for gone in (waiters[1], waiters[0]):  # a middle one, then the first
         with pytest.raises(LashError) as info:
             reg.end_parked(gone, WaitEnd.CANCELLED)
         assert info.value.code == codes.TURN_CONTROL_WAIT_CANCELLED
     assert reg.parked_count == 2
-    assert reg.resolve_and_wake(gate, ok("go")) == Accepted()
+    assert reg.resolve(gate, ok("go")) == Accepted()
     assert [w.event.sets for w in waiters] == [0, 0, 1, 1]
     assert [reg.end_parked(w, WaitEnd.WOKEN) for w in waiters[2:]] == [ok("go"), ok("go")]
 
 
 def test_revoking_wakes_parked_waiters_with_the_revoked_error() -> None:
     reg = registry()
-    waiter = park(reg, reg.mint(TURN, ToolCompletion("c")))
-    step = reg.revoke_session("session")
-    assert step.value is True and step.wake == frozenset()  # its event was set instead
+    waiter = parked(reg, reg.mint(TURN, ToolCompletion("c")))
+    assert reg.revoke_session("session") is True
     assert waiter.event.sets == 1
     with pytest.raises(LashError) as info:
-        reg.finish_parked(waiter, cancel_requested=False)
+        reg.end_parked(waiter, WaitEnd.DEADLINE)
     assert info.value.code == codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED
     assert reg.parked_count == 0
 
 
-def test_both_forms_share_a_key_and_each_waiter_is_told_its_own_way() -> None:
-    reg = registry()
-    key = reg.mint(TURN, ToolCompletion("c"))
-    by_id = parked(reg.begin_wait(key))
-    with_event = park(reg, key)
-    step = reg.resolve(key, ok(1))
-    assert step.wake == frozenset({by_id}) and with_event.event.sets == 1
-    assert reg.end_wait(by_id, WaitEnd.WOKEN) == (ok(1), frozenset())
-    assert reg.end_parked(with_event, WaitEnd.WOKEN) == ok(1)
+def test_mint_cache_eviction_is_first_in_first_out_and_bounded() -> None:
+    """Regression: evicting from a full mint cache took the first key of a dict with many
+    deleted slots (``del d[next(iter(d))]``), a walk over the deletions on every mint. The cache
+    is now a queue of ids beside the dict: both stay at the bound, oldest evicted first."""
+    signer = CountingSigner(SECRET)
+    reg = AwaitEventRegistry(signer, mint_cache=3)
+    keys = [reg.mint(TURN, ToolCompletion(f"call-{i}")) for i in range(50)]
+    keys[47] = reg.mint(TURN, ToolCompletion("call-47"))  # re-minted: no new slot
+    assert len(reg._minted) == len(reg._minted_order) == 3
+    assert list(reg._minted_order) == [k.key_id for k in keys[47:]]
+    for key in keys[47:]:
+        reg.peek(key)
+    assert signer.verifications == 0
+    reg.peek(keys[46])
+    assert signer.verifications == 1
 
-    # resolve_and_wake wakes a waiter begun by id too; no later Step reports it as news.
-    other = reg.mint(TURN, ToolCompletion("d"))
-    by_id = parked(reg.begin_wait(other))
-    assert reg.resolve_and_wake(other, ok(2)) == Accepted()
-    assert reg.is_waiter_woken(by_id)
-    assert reg.cancel_session("session").wake == frozenset()
-    assert reg.end_wait(by_id, WaitEnd.WOKEN).value == ok(2)
+
+# -- undecoded keys --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("form", ["json_text", "json_bytes", "dict", "none", "key_id"])
+def test_resolve_await_event_given_an_undecoded_key_raises_a_key_type_error(form: str) -> None:
+    """Regression: a dict or JSON text given as a key answered ``unknown_or_revoked``, so a
+    webhook that forgot to decode looked like a forgery. It is a coded type error now, from
+    ``resolve``, ``peek`` and ``park`` alike, and nothing changes."""
+    reg = registry()
+    key = reg.mint(TURN, ToolCompletion("call"))
+    reg.resolve(key, ok("real"))
+    undecoded: Any = {
+        "json_text": to_json(key),
+        "json_bytes": to_json(key).encode(),
+        "dict": to_wire(key),
+        "none": None,
+        "key_id": key.key_id,
+    }[form]
+    before = (reg.total_entry_count(), reg.recent_count(), reg.parked_count)
+    for call in (
+        lambda k: reg.resolve(k, ok("other")),
+        reg.peek,
+        lambda k: reg.park(k, Flag),
+    ):
+        with pytest.raises(LocalProtocolError) as info:
+            call(undecoded)
+        assert info.value.code == codes.AWAIT_EVENT_KEY_TYPE
+        assert "from_json(AwaitEventKey, text)" in info.value.message
+    assert (reg.total_entry_count(), reg.recent_count(), reg.parked_count) == before
+    # Decoded, the same text is the key.
+    if form == "json_text":
+        assert reg.resolve(from_json(undecoded, AwaitEventKey), ok("x")) == AlreadyResolved(
+            ok("real")
+        )
+
+
+def test_a_well_typed_forged_key_is_still_unknown_or_revoked() -> None:
+    reg = registry()
+    key = reg.mint(TURN, ToolCompletion("call"))
+    forged = attrs.evolve(key, signature="0" * 64)
+    assert reg.resolve(forged, ok(1)) == UnknownOrRevoked()
+    with pytest.raises(LashError) as info:
+        reg.peek(forged)
+    assert info.value.code == codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED
+    assert reg.total_entry_count() == 0
+
+
+# -- retention -------------------------------------------------------------------------------
+
+
+def _wait_and_resolve(reg: AwaitEventRegistry, session: str, n: int, start: int = 0) -> None:
+    for i in range(start, start + n):
+        key = reg.mint(TurnScope(session, "turn"), ToolCompletion(f"call-{i}"))
+        waiter = parked(reg, key)
+        assert reg.resolve(key, ok({"i": i})) == Accepted()
+        assert reg.end_parked(waiter, WaitEnd.WOKEN) == ok({"i": i})
+
+
+def test_resolved_and_finished_keys_are_not_kept_forever() -> None:
+    """Regression: every resolved and finished key was kept in full (~1 KB each) for the life
+    of the registry. Beyond the recent window a key is retired to a fingerprint: the entries
+    and the window stay at the bound whatever the number of waits, at two sizes."""
+    for waits in (50, 500):
+        reg = registry(retain_recent=8)
+        _wait_and_resolve(reg, "session", waits)
+        assert reg.recent_count() == 8
+        assert reg.total_entry_count() == 8
+        assert reg.retired_count("session") == waits - 8
+        retired = reg._shards["session"].retired
+        assert retired is not None and len(retired.slots) <= 4 * waits  # 8 bytes a slot
+
+
+def test_recent_keys_keep_their_full_semantics() -> None:
+    reg = registry(retain_recent=2)
+    keys = [reg.mint(TURN, ToolCompletion(f"call-{i}")) for i in range(3)]
+    for i, key in enumerate(keys):
+        reg.resolve(key, ok(i))
+    for i, key in enumerate(keys[1:], start=1):
+        assert reg.resolve(key, ok("again")) == AlreadyResolved(ok(i))
+        assert reg.peek(key) == ok(i)
+        assert reg.park(key, Flag) == ok(i)
+
+
+def test_a_retired_key_stays_resolved_but_its_terminal_can_no_longer_be_read() -> None:
+    reg = registry(retain_recent=1)
+    old, new = (reg.mint(TURN, ToolCompletion(f"call-{i}")) for i in range(2))
+    reg.resolve(old, ok("first"))
+    reg.resolve(new, ok("second"))  # old is retired
+    before = (reg.total_entry_count(), reg.recent_count(), reg.retired_count("session"))
+    for call in (lambda k: reg.resolve(k, ok("again")), reg.peek, lambda k: reg.park(k, Flag)):
+        with pytest.raises(LashError) as info:
+            call(old)
+        assert info.value.code == codes.AWAIT_EVENT_RETIRED
+    # An equal key object (decoded from the wire, say) is verified, then refused the same way.
+    with pytest.raises(LashError) as info:
+        reg.peek(from_json(to_json(old), AwaitEventKey))
+    assert info.value.code == codes.AWAIT_EVENT_RETIRED
+    assert (reg.total_entry_count(), reg.recent_count(), reg.retired_count("session")) == before
+    # A forged key with the retired key's id is still just refused.
+    assert reg.resolve(attrs.evolve(old, signature="0" * 64), ok(1)) == UnknownOrRevoked()
+
+
+def test_a_waiter_woken_before_its_key_retires_still_gets_the_terminal() -> None:
+    reg = registry(retain_recent=0)
+    key = reg.mint(TURN, ToolCompletion("call"))
+    waiter = parked(reg, key)
+    assert reg.resolve(key, ok("done")) == Accepted()
+    assert reg.total_entry_count() == 0 and reg.retired_count("session") == 1
+    assert reg.end_parked(waiter, WaitEnd.DEADLINE) == ok("done")
+
+
+def test_cancelled_and_timed_out_terminals_join_the_window_too() -> None:
+    reg = registry(retain_recent=1)
+    a, b = (reg.mint(TURN, Custom(f"k{i}")) for i in range(2))
+    waiter = parked(reg, a)
+    assert reg.end_parked(waiter, WaitEnd.DEADLINE) == TIMEOUT
+    waiter = parked(reg, b)
+    assert reg.cancel_session("session") == 1
+    assert reg.end_parked(waiter, WaitEnd.WOKEN) == CANCELLED
+    assert reg.recent_count() == 1 and reg.retired_count("session") == 1
+    with pytest.raises(LashError) as info:
+        reg.peek(a)
+    assert info.value.code == codes.AWAIT_EVENT_RETIRED
+
+
+def test_a_turn_control_wait_that_times_out_leaves_no_entry() -> None:
+    reg = registry()
+    gate = reg.mint(TURN, TurnCancelGate())
+    waiter = parked(reg, gate)
+    with pytest.raises(LashError):
+        reg.end_parked(waiter, WaitEnd.DEADLINE)
+    assert reg.total_entry_count() == 0
+    assert reg.peek(gate) is None
+
+
+# -- closing a session -----------------------------------------------------------------------
+
+
+def test_cancel_session_frees_nothing_but_close_session_frees_everything() -> None:
+    """Regression: a server had no way to free a finished session: ``cancel_session`` freed
+    nothing and ``revoke_session`` keeps a tombstone for ever. ``close_session`` frees the
+    session's entries, its place in the recent window and its retired fingerprints."""
+    reg = registry(retain_recent=4)
+    _wait_and_resolve(reg, "done", 20)
+    _wait_and_resolve(reg, "other", 2)
+    assert reg.cancel_session("done") == 0
+    assert reg.entry_count("done") == 2 and reg.retired_count("done") == 18
+    pending = parked(reg, reg.mint(TurnScope("done", "turn"), ToolCompletion("late")))
+    assert reg.close_session("done") is True
+    assert not reg.has_session_state("done") and not reg.is_revoked("done")
+    assert reg.recent_count() == 2  # only "other"'s terminals are left in the window
+    assert pending.event.is_set
+    with pytest.raises(LashError) as info:
+        reg.end_parked(pending, WaitEnd.WOKEN)
+    assert info.value.code == codes.AWAIT_EVENT_SESSION_CLOSED
+    assert reg.close_session("done") is False
+    assert reg.parked_count == 0
+
+
+def test_keys_of_a_closed_session_behave_as_never_used() -> None:
+    reg = registry()
+    key = reg.mint(TURN, ToolCompletion("call"))
+    reg.resolve(key, ok("first"))
+    reg.close_session("session")
+    assert reg.peek(key) is None
+    assert reg.resolve(key, ok("second")) == Accepted()
+    assert reg.peek(key) == ok("second")
+    # A forged key still creates nothing.
+    reg.close_session("session")
+    assert reg.resolve(attrs.evolve(key, signature="0" * 64), ok(1)) == UnknownOrRevoked()
+    assert not reg.has_session_state("session")
+
+
+def test_closing_a_revoked_session_keeps_its_tombstone() -> None:
+    reg = registry()
+    key = reg.mint(TURN, ToolCompletion("call"))
+    reg.revoke_session("session")
+    assert reg.close_session("session") is False
+    assert reg.resolve(key, ok(1)) == UnknownOrRevoked()
+    with pytest.raises(LocalProtocolError) as info:
+        reg.close_session(" ")
+    assert info.value.code == codes.INVALID_AWAIT_EVENT_SESSION_ID
+
+
+def test_retention_settings_are_checked() -> None:
+    for bad in (-1, 1.5, "10"):
+        with pytest.raises((ValueError, TypeError)):
+            AwaitEventRegistry(KeySigner(SECRET), retain_recent=bad)  # type: ignore[arg-type]
+    assert registry(retain_recent=5).retain_recent == 5

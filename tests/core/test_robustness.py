@@ -14,7 +14,7 @@ import lash_core.effects as effects
 from lash_core import wire
 from lash_core.errors import LashError
 from lash_core.keys import AwaitEventKey, KeySigner
-from lash_core.promise import AwaitEventRegistry, WaitEnd, WaitParked
+from lash_core.promise import AwaitEventRegistry, WaitEnd, Waiter
 from lash_core.resolution import ok
 from lash_core.scope import ToolCompletion, TurnScope
 from lash_core.testing import strategies as lst
@@ -89,6 +89,11 @@ def test_decoder_refuses_arbitrary_text_with_wire_errors(text: str | bytes) -> N
             wire.from_json(text, tp)
 
 
+class _Flag:
+    def set(self) -> None:
+        pass
+
+
 any_key = st.builds(
     AwaitEventKey,
     scope=junk | lst.execution_scopes(valid=False),
@@ -100,9 +105,10 @@ operations = st.lists(
     st.one_of(
         st.tuples(st.just("resolve"), any_key | junk, junk | lst.resolutions()),
         st.tuples(st.just("peek"), any_key | junk),
-        st.tuples(st.just("begin"), any_key | junk),
+        st.tuples(st.just("park"), any_key | junk),
         st.tuples(st.just("end"), st.integers(-2, 5) | junk, st.sampled_from(list(WaitEnd)) | junk),
         st.tuples(st.just("revoke"), junk),
+        st.tuples(st.just("close"), junk),
         st.tuples(st.just("cancel"), junk),
         st.tuples(
             st.just("mint"),
@@ -119,8 +125,10 @@ operations = st.lists(
 def test_registry_raises_only_library_errors(ops: list[tuple[Any, ...]]) -> None:
     reg = AwaitEventRegistry(KeySigner(SECRET))
     real = reg.mint(TurnScope("s", "t"), ToolCompletion("c"))
-    start = reg.begin_wait(real)
-    assert isinstance(start, WaitParked)
+    parked: list[Waiter[_Flag]] = []
+    start = reg.park(real, _Flag)
+    assert isinstance(start, Waiter)
+    parked.append(start)
     for op in ops:
         name, *args = op
         try:
@@ -128,12 +136,18 @@ def test_registry_raises_only_library_errors(ops: list[tuple[Any, ...]]) -> None
                 reg.resolve(args[0], args[1])
             elif name == "peek":
                 reg.peek(args[0])
-            elif name == "begin":
-                reg.begin_wait(args[0])
+            elif name == "park":
+                waiter = reg.park(args[0], _Flag)
+                if isinstance(waiter, Waiter):
+                    parked.append(waiter)
             elif name == "end":
-                reg.end_wait(args[0], args[1])
+                # A parked waiter (by position) or junk in its place.
+                target = parked[args[0] % len(parked)] if type(args[0]) is int else args[0]
+                reg.end_parked(target, args[1])
             elif name == "revoke":
                 reg.revoke_session(args[0])
+            elif name == "close":
+                reg.close_session(args[0])
             elif name == "cancel":
                 reg.cancel_session(args[0])
             else:
@@ -142,6 +156,6 @@ def test_registry_raises_only_library_errors(ops: list[tuple[Any, ...]]) -> None
             pass
     # The real key is unaffected by junk: it still resolves (unless its session was revoked).
     if not reg.is_revoked("s"):
-        step = reg.resolve(real, ok("real"))
+        outcome = reg.resolve(real, ok("real"))
         assert reg.peek(real) is not None
-        assert step.value.status in ("accepted", "already_resolved")
+        assert outcome.status in ("accepted", "already_resolved")
