@@ -147,7 +147,16 @@ def _json(value: Any) -> None:
     if type(value) is dict and len(value) <= 8:
         # A small flat object of scalars, the usual tool argument or output: checked here.
         for key, item in value.items():
-            if type(key) is not str or not key.isascii() or not _scalar(item):
+            t = type(item)
+            if type(key) is not str or not key.isascii():
+                break
+            if t is str:
+                if not item.isascii():
+                    break
+            elif t is int:
+                if not -(2**63) <= item <= _U64:
+                    break
+            elif t is not bool and item is not None:
                 break
         else:
             return
@@ -166,21 +175,24 @@ def _enum(cls: type[enum.Enum]) -> Callable[[Any], None]:
 
 
 def _record(cls: type[Any], fields: tuple[tuple[str, Callable[[Any], None]], ...]) -> Any:
-    # Plain str (ASCII) and bool fields pass inline (most fields are), the others by their check.
-    plain = tuple(
-        (name, str if field is _str else bool if field is _bool else None, field)
-        for name, field in fields
-    )
+    # The commonest fields (an ASCII str, a bool, an unsigned int) pass inline; the others,
+    # and any that does not pass inline, go through their check.
+    inline: dict[Callable[[Any], None], type[Any]] = {_str: str, _bool: bool, _int: int}
+    plain = tuple((name, inline.get(field), field) for name, field in fields)
 
     def check(value: Any) -> None:
         if type(value) is not cls and not isinstance(value, cls):
             raise _Bad(f"expected a {cls.__name__}, got {_name(value)}")
         for name, simple, field in plain:
-            item = getattr(value, name)
-            if simple is bool and type(item) is bool:
-                continue
-            if simple is str and type(item) is str and item.isascii():
-                continue
+            item: Any = getattr(value, name)
+            if simple is not None and type(item) is simple:
+                if simple is bool:
+                    continue
+                if simple is str:
+                    if item.isascii():
+                        continue
+                elif 0 <= item <= _U64:
+                    continue
             try:
                 field(item)
             except _Bad as bad:
