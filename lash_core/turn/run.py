@@ -179,7 +179,12 @@ class TurnRunner:
       arrives and before the machine is fed it, so a journal holds an outcome before the
       machine acts on it;
     * **on checkpoint** (``on_checkpoint(machine)``): after each outcome is fed (and the turn
-      committed if it finished), when ``machine.checkpoint()`` is the state to persist.
+      committed if it finished), when ``machine.checkpoint()`` is the state to persist;
+    * **on a handler error** (``on_handler_error(envelope, error)``): a handler's failure became
+      its envelope's error outcome (``error.__cause__`` is the handler's own exception).
+
+    A hook that raises is a callback failure (see the module docstring): the run stops and the
+    exception propagates from :meth:`run` unchanged.
 
     ``cancel`` stops the turn cleanly: running effects are cancelled natively (a pending tool
     completion's wait records ``cancelled``) and the result is ``stopped``/``cancelled``. Native
