@@ -38,7 +38,7 @@ from lash_core.effects.outcomes import EffectOutcome
 from lash_core.errors import LashError
 from lash_core.host import InlineHost
 from lash_core.loop import CancelToken, TaskGroup, TaskHandle
-from lash_core.routing import EffectHandler
+from lash_core.routing import EffectHandler, check_handler_outcome
 from lash_core.turn.control import (
     TurnAddress,
     TurnCancellation,
@@ -419,6 +419,9 @@ class TurnRunner:
             return None
         try:
             outcome = hooks.before_effect(envelope, timeout_ms)
+            if outcome is not None:
+                # A supplied outcome is checked like a handler's (a refusal is the hook's bug).
+                outcome = check_handler_outcome(envelope, outcome, hooks.before_effect)
         except Exception as exc:
             self._callback_raised("TurnHooks.before_effect", exc)
             raise

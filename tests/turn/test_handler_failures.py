@@ -576,3 +576,47 @@ def test_execute_effect_refuses_an_unusable_outcome_naming_the_handler() -> None
     assert error.code == codes.RUNTIME_EFFECT_INVALID_OUTCOME
     assert error.message.startswith("the llm_call handler 'test_execute_effect_")
     assert "my_model' returned an unusable outcome: result.Ok" in error.message
+
+
+def test_a_hook_supplying_an_unusable_outcome_fails_the_run_with_a_coded_error() -> None:
+    class Replay(TurnHooks):
+        def before_effect(
+            self, envelope: EffectEnvelope, timeout_ms: int | None
+        ) -> EffectOutcome | None:
+            if envelope.kind is EffectKind.LLM_CALL:
+                return LlmCallOutcome(_JUNK_OK, False)
+            return None
+
+    raised: list[BaseException] = []
+    terminals: list[object] = []
+
+    async def scenario(h: Harness) -> None:
+        host = h.new_host(SECRET)
+
+        async def model(envelope: EffectEnvelope) -> LlmCallOutcome:
+            raise AssertionError("a supplied outcome is not run")
+
+        machine = TurnMachine(
+            CONFIG,
+            session_id="s",
+            turn_id="t",
+            turn_index=0,
+            messages=(),
+            cancel_gate=gate_key(host, ADDRESS),
+        )
+        runner = TurnRunner(machine, host, TurnHandlers(model=model), hooks=Replay())
+        try:
+            await runner.run()
+        except BaseException as exc:
+            raised.append(exc)
+        terminals.append(await await_terminal(host, ADDRESS, timeout=5))
+        # The machine was not fed the outcome: it still works.
+        assert machine.awaiting and machine.checkpoint() is not None
+
+    AsyncioDriver().run(scenario)
+    (error,) = raised
+    assert isinstance(error, LashError) and error.code == codes.RUNTIME_EFFECT_INVALID_OUTCOME
+    assert "Replay.before_effect" in error.message
+    (terminal,) = terminals
+    assert isinstance(terminal, TerminalFailed)
+    assert terminal.error.code == codes.RUNTIME_EFFECT_INVALID_OUTCOME
