@@ -153,6 +153,24 @@ class AsyncioPrimitives:
         async with asyncio.TaskGroup() as group:
             yield _AsyncioTaskGroup(group)
 
+    async def wait_readable(self, fileno: int, deadline: float | None) -> bool:
+        loop = self._bind()
+        ready: asyncio.Future[None] = loop.create_future()
+
+        def on_readable() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        loop.add_reader(fileno, on_readable)
+        try:
+            async with asyncio.timeout_at(deadline):
+                await ready
+        except TimeoutError:
+            return False
+        finally:
+            loop.remove_reader(fileno)
+        return True
+
     def call_threadsafe(self, fn: Callable[[], T]) -> T:
         loop = self._loop
         try:

@@ -141,6 +141,9 @@ STORE_TURN_CONFLICT: Final = "store_turn_conflict"
 STORE_TURN_UNKNOWN: Final = "store_turn_unknown"
 STORE_CORRUPT: Final = "store_corrupt"
 STORE_UNAVAILABLE: Final = "store_unavailable"
+STORE_NOT_FOUND: Final = "store_not_found"
+DURABLE_TURN_NOT_FRESH: Final = "durable_turn_not_fresh"
+LOOP_WAIT_READABLE_UNSUPPORTED: Final = "loop_wait_readable_unsupported"
 # -- the simulator ---------------------------------------------------------------------------
 SIM_DEADLOCK: Final = "sim_deadlock"
 SIM_STEP_LIMIT: Final = "sim_step_limit"
@@ -379,6 +382,13 @@ CODES: Final[dict[str, str]] = {
     STORE_UNAVAILABLE: "The store's file could not be read or written: another process held the "
     "write lock longer than the busy timeout, a disk error, or a file that is not a store. "
     "The operation's transaction was rolled back: nothing was written.",
+    STORE_NOT_FOUND: "`lash store` was given a path with no store: no file there, or a file that "
+    "holds no lash store (its schema version is 0). Nothing was created; check the path.",
+    DURABLE_TURN_NOT_FRESH: "A turn machine handed to `run_turn` on a durable host was not "
+    "fresh (it had already run, or was restored from a later checkpoint); the store records a "
+    "turn from its start. Build a new machine, or resume the stored turn with `resume_turn`.",
+    LOOP_WAIT_READABLE_UNSUPPORTED: "The event loop driver cannot wait on a file descriptor "
+    "(the simulator); run a durable host there without a doorbell.",
     SIM_DEADLOCK: "In the simulator, every task was blocked and no deadline lay ahead: the "
     "simulated code waits for something that can never happen (a lost wake-up).",
     SIM_STEP_LIMIT: "A simulation took more task steps than its limit (a livelock, or a world "

@@ -15,9 +15,11 @@ from typing import Any
 
 import attrs
 
+from lash_core.durable_host import DurableHost, resume_turn
 from lash_core.effects import (
     EffectEnvelope,
     EffectOutcome,
+    LlmCallCommand,
     LlmCallOutcome,
     LlmResponse,
     Message,
@@ -38,12 +40,14 @@ from lash_core.effects.tools import (
     ToolLaunchPending,
 )
 from lash_core.host import InlineHost
+from lash_core.keys import AwaitEventKey
 from lash_core.resolution import ok
 from lash_core.scope import ToolCompletion, TurnScope
+from lash_core.store import TurnRef
 from lash_core.turn import TurnConfig, TurnEvent, TurnHandlers, TurnMachine, TurnResult, run_turn
 from lash_core.wire import JsonValue, Ok, to_wire
 
-__all__ = ["DemoLine", "run_demo_turn"]
+__all__ = ["DemoLine", "DurableDemo", "run_demo_turn", "run_durable_demo_turn"]
 
 SESSION = "demo-session"
 TURN = "turn-1"
@@ -161,3 +165,100 @@ async def run_demo_turn(host: InlineHost, emit: Callable[[DemoLine], None]) -> T
         )
     emit(DemoLine(at(), "result", type(result.outcome).__name__, to_wire(result)))
     return result
+
+
+# -- the durable demo --------------------------------------------------------------------------
+
+DURABLE_REPORT_DEADLINE = Duration(3600, 0)
+"""How long the durable demo's report waits for its webhook (an hour: time to kill the process,
+resolve the key with ``lash store resolve`` and resume)."""
+
+
+def _demo_machine() -> TurnMachine:
+    return TurnMachine(
+        CONFIG,
+        session_id=SESSION,
+        turn_id=TURN,
+        turn_index=0,
+        messages=(Message(Role.USER, (TextPart("Weather in Oslo? Then send me a report."),)),),
+    )
+
+
+@attrs.define
+class DurableDemo:
+    """What the durable demo ran in this process: ``model_calls`` and ``tool_calls`` its
+    handlers ran (a resumed turn replays the recorded ones without running them) and
+    ``replayed``, the outcomes answered from the store's journal."""
+
+    result: TurnResult | None = None
+    model_calls: int = 0
+    tool_calls: int = 0
+    replayed: int = 0
+    resumed: bool = False
+
+
+async def run_durable_demo_turn(
+    host: DurableHost,
+    emit: Callable[[DemoLine], None],
+    on_pending: Callable[[AwaitEventKey], None],
+    *,
+    resume: bool,
+) -> DurableDemo:
+    """The demo turn on a durable host, with no webhook task: ``send_report`` hands its key to
+    ``on_pending`` and the turn waits (an hour) for whoever resolves it, in any process. With
+    ``resume`` the turn the store holds is finished instead (its recorded effects replayed,
+    nothing run twice); a finished turn gives its stored result."""
+    loop = host.primitives
+    start = loop.now()
+    report = DurableDemo(resumed=resume)
+
+    def at() -> float:
+        return round(loop.now() - start, 3)
+
+    first, final = _scripted_answers()
+
+    async def model(envelope: EffectEnvelope) -> LlmCallOutcome:
+        command = envelope.command
+        assert isinstance(command, LlmCallCommand)
+        report.model_calls += 1
+        # Chosen by the conversation, not by call order: a resumed process asks only for what
+        # was not recorded.
+        answer = first if len(command.request.messages) == 1 else final
+        return LlmCallOutcome(Ok(answer), text_streamed=False)
+
+    async def tools(envelope: EffectEnvelope) -> ToolAttemptOutcome:
+        command = envelope.command
+        assert isinstance(command, ToolAttemptCommand)
+        report.tool_calls += 1
+        call = command.call
+        if call.tool_name == "weather":
+            output: JsonValue = {"city": "Oslo", "temperature_c": 21}
+            record = ToolCallRecord(
+                call.call_id, call.tool_name, call.args, output, output, 3, command.attempt, True
+            )
+            return ToolAttemptOutcome(ToolAttemptLaunchDone(record))
+        key = host.await_event_key(TurnScope(SESSION, TURN), ToolCompletion(call.call_id))
+        on_pending(key)
+        pending = PendingCompletion(deadline=DURABLE_REPORT_DEADLINE)
+        return ToolAttemptOutcome(ToolLaunchPending(key, pending, 1))
+
+    def on_effect(envelope: EffectEnvelope, outcome: EffectOutcome) -> None:
+        emit(
+            DemoLine(
+                at(),
+                "effect",
+                f"{envelope.command.kind:<12} {envelope.replay_key}",
+                to_wire(outcome),
+            )
+        )
+
+    handlers = TurnHandlers(model=model, tools=tools)
+    if resume:
+        result = await resume_turn(host, SESSION, TURN, handlers, on_effect=on_effect)
+    else:
+        result = await run_turn(_demo_machine(), host, handlers, on_effect=on_effect)
+    journal = host.journals.get(TurnRef(SESSION, TURN))
+    report.replayed = 0 if journal is None else journal.replayed
+    report.result = result
+    emit(DemoLine(at(), "result", type(result.outcome).__name__, to_wire(result)))
+    return report

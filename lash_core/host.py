@@ -65,6 +65,7 @@ from lash_core.scope import ExecutionScope, WaitIdentity, validate_scope
 if TYPE_CHECKING:
     from lash_core.process.service import ProcessService
     from lash_core.turn.gate import TurnCancellation
+    from lash_core.turn.run import TurnJournaling
 
 __all__ = [
     "UNAVAILABLE",
@@ -306,6 +307,11 @@ class InlineHost(AwaitEventResolver):
     @property
     def allows_process_lifetime_completion_keys(self) -> bool:
         return self._process_lifetime_keys or super().allows_process_lifetime_completion_keys
+
+    def turn_journaling(self) -> TurnJournaling | None:
+        """How ``run_turn`` journals a turn on this host: ``None`` for an inline host (nothing
+        is recorded); a durable host records every effect in its store."""
+        return None
 
     def scoped(self, scope: ExecutionScope) -> ScopedEffectController:
         """A controller for ``scope`` (``missing_execution_scope_id`` if an id is blank)."""

@@ -1,10 +1,11 @@
 """The driver contract: what an event loop gives the core.
 
 A driver (trio, asyncio, the simulator) supplies :class:`LoopPrimitives`: a level-triggered
-:class:`WakeEvent`, a wait with an optional deadline, the clock, a checkpoint, task groups and a
-way in from other threads. Everything above (the host, ``run_turn``, the process runner)
-awaits only these, so no module of ``lash_core`` imports an event loop. :class:`CancelToken` is
-the explicit, loop-independent cancellation request the core honours.
+:class:`WakeEvent`, a wait with an optional deadline, the clock, a checkpoint, task groups, a
+way in from other threads and a wait for a readable file descriptor (a durable host's
+doorbell). Everything above (the host, ``run_turn``, the process runner) awaits only these, so
+no module of ``lash_core`` imports an event loop. :class:`CancelToken` is the explicit,
+loop-independent cancellation request the core honours.
 """
 
 from __future__ import annotations
@@ -116,6 +117,15 @@ class LoopPrimitives(Protocol):
 
     def call_threadsafe(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on the loop's thread from another thread and return its result."""
+        ...
+
+    async def wait_readable(self, fileno: int, deadline: float | None) -> bool:
+        """Wait until the file descriptor ``fileno`` is readable (``True``) or ``deadline``
+        (on :meth:`now`'s clock) passes (``False``). A durable host waits on its doorbell
+        socket with it; it reads nothing. Native cancellation propagates.
+
+        A driver that cannot wait on a file descriptor raises ``NotImplementedError`` with
+        the code ``loop_wait_readable_unsupported`` in its message."""
         ...
 
     def open_task_group(self) -> AbstractAsyncContextManager[TaskGroup]:

@@ -105,6 +105,7 @@ class MemoryStoreState:
         self.wakes: dict[str, ProcessWakeDelivery] = {}
         self.acked_wakes: dict[str, None] = {}
         self.process_leases: dict[str, ProcessLease] = {}
+        self.process_fences: dict[str, int] = {}
         self.acked_wake_events: dict[tuple[str, int], None] = {}
         self.version = 0
 
@@ -421,6 +422,12 @@ class MemoryStore:
 
     def save_process_rows(self, rows: ProcessRows) -> None:
         s = self._s
+        for key in rows.removed_grants:
+            s.grants.pop(key, None)
+        for wake_id in rows.dropped_wakes:
+            s.wakes.pop(wake_id, None)
+        for process_id in rows.released_leases:
+            s.process_leases.pop(process_id, None)
         for record in rows.records:
             s.processes[record.id] = record
         for event in rows.events:
@@ -435,6 +442,8 @@ class MemoryStore:
                 s.wakes.setdefault(delivery.wake_id, delivery)
         for lease in rows.leases:
             s.process_leases[lease.process_id] = lease
+        for process_id, fence in rows.fences:
+            s.process_fences[process_id] = fence
         for pair in rows.acknowledged_wake_events:
             s.acked_wake_events[pair] = None
         self._changed()
@@ -449,6 +458,7 @@ class MemoryStore:
             tuple(s.acked_wakes),
             tuple(s.process_leases[k] for k in sorted(s.process_leases)),
             tuple(sorted(s.acked_wake_events)),
+            tuple(sorted(s.process_fences.items())),
         )
 
     def data_version(self) -> int:

@@ -31,7 +31,7 @@ def boot_id() -> str:
 
 def process_start_time(pid: int) -> str | None:
     """When process ``pid`` started (clock ticks since boot, as text), or ``None`` if no such
-    process runs."""
+    process runs (a zombie, killed and not yet reaped by its parent, does not run)."""
     try:
         with open(f"{_PROC}/{pid}/stat", encoding="ascii", errors="replace") as f:
             stat = f.read()
@@ -39,7 +39,9 @@ def process_start_time(pid: int) -> str | None:
         return None
     fields = stat[stat.rfind(")") + 2 :].split()
     # Field 22 of stat (starttime); fields[0] is field 3 (state).
-    return fields[19] if len(fields) > 19 else None
+    if len(fields) <= 19 or fields[0] in ("Z", "X"):
+        return None
+    return fields[19]
 
 
 def new_owner(name: str) -> Owner:

@@ -172,6 +172,11 @@ class TrioPrimitives:
                 raise
             raise exit_exc from None
 
+    async def wait_readable(self, fileno: int, deadline: float | None) -> bool:
+        with trio.move_on_at(math.inf if deadline is None else deadline) as scope:
+            await trio.lowlevel.wait_readable(fileno)
+        return not scope.cancelled_caught
+
     def call_threadsafe(self, fn: Callable[[], T]) -> T:
         token = self._token
         try:

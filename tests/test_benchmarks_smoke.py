@@ -24,6 +24,8 @@ FIGURES = {
     "store_wake_p99",
     "store_wake_normal_p50",
     "store_wake_normal_p99",
+    "durable_turn_step",
+    "durable_turn_step_normal",
     *(
         f"{driver}_{figure}"
         for driver in ("trio", "asyncio")

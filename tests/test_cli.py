@@ -480,7 +480,7 @@ def test_ascii_output_encoding_degrades_instead_of_crashing() -> None:
 
 
 def test_degraded_json_escapes_any_character() -> None:
-    from lash_core.cli import _Degrading
+    from lash_core.cli.output import _Degrading
 
     raw = io.BytesIO()
     stream = io.TextIOWrapper(raw, encoding="ascii")

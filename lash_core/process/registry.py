@@ -3,23 +3,18 @@
 A process is a registered record plus an append-only event log. The registry never reads a
 clock and never waits: timestamps (``now_ms``) are inputs, and an await that cannot finish at
 once is *parked* under an awaiter id. Every operation that can finish a process returns, with
-its result, the awaiter ids it woke (like :class:`lash_core.promise.AwaitEventRegistry`): a host
-keeps one level-triggered event per parked awaiter, sets the ones it is told to set, then calls
-:meth:`ProcessRegistry.end_await`.
-
-Every operation validates its whole input before it changes anything, so a refused call leaves
-the registry exactly as it was.
+its result, the awaiter ids it woke: a host sets one level-triggered event per woken awaiter,
+then calls :meth:`ProcessRegistry.end_await`. Every operation validates its whole input before
+it changes anything, so a refused call leaves the registry exactly as it was.
 
 The registry is put together from parts, one per concern, each owning its own state:
 :class:`~lash_core.process.registry_grants.GrantsMixin` (handle grants) and
 :class:`~lash_core.process.registry_leases.LeasesMixin` (leases), on top of
 :class:`~lash_core.process.state.RegistryBase` (the process table); this module adds the
-registration, the event log, session wakes and awaiters. They are mixins rather than composed
-objects because a registry is one state machine with one public surface: every part checks the
-same process table (a lease or a grant needs a known, often live, process) and one terminal
-touches several parts at once (it ends the log, drops the lease and wakes the awaiters). Mixins
-keep those cross-part steps plain method calls on one object, with no forwarding methods to
-keep in sync, while each part's state is still initialised and changed only by its own module.
+registration, the event log, session wakes and awaiters. Mixins, not composed objects: the
+registry is one state machine with one surface, every part checks the same process table, and
+one terminal touches several parts at once (log, lease, awaiters), so cross-part steps stay
+plain method calls while each part's state is changed only by its own module.
 """
 
 from __future__ import annotations
@@ -37,6 +32,7 @@ from lash_core.effects.replay_keys import (
     process_terminal_replay_key,
 )
 from lash_core.errors import LashError, LocalProtocolError
+from lash_core.process.changes import ChangesMixin
 from lash_core.process.events import (
     ProcessEvent,
     ProcessEventAppendRequest,
@@ -86,6 +82,7 @@ from lash_core.process.results import (
     AwaitStart,
     Registered,
 )
+from lash_core.process.rows import ProcessRows
 from lash_core.process.state import EventLog, ProcessState
 from lash_core.process.wakes import materialize_wake, wake_delivery
 from lash_core.wire import JsonValue
@@ -96,15 +93,17 @@ __all__ = ["ProcessRegistry"]
 # -- the registry ----------------------------------------------------------------------------
 
 
-class ProcessRegistry(GrantsMixin, LeasesMixin):
+class ProcessRegistry(GrantsMixin, LeasesMixin, ChangesMixin):
     """Processes, their event logs, handle grants per session scope, leases and parked
-    awaiters.
+    awaiters. With ``track_changes`` it logs the rows each operation changes, for
+    :meth:`drain_changes`.
 
     Not thread-safe; one event loop drives it (through a host) or a test drives it directly.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, track_changes: bool = False) -> None:
         super().__init__()
+        self._changes.tracking = track_changes
         # session id -> the processes whose wake target is that session.
         self._wake_targets: dict[str, set[str]] = {}
         # wake id -> its pending delivery (in delivery order); acknowledged wake ids.
@@ -113,6 +112,16 @@ class ProcessRegistry(GrantsMixin, LeasesMixin):
         self._awaiters: dict[int, str] = {}
         self._awaiting: dict[str, set[int]] = {}
         self._next_waiter = 1
+
+    @classmethod
+    def from_rows(cls, rows: ProcessRows, *, track_changes: bool = False) -> ProcessRegistry:
+        """The registry ``rows`` (a store's ``process_rows()``) describe; with
+        ``track_changes`` it records its changes from now on (:meth:`drain_changes`)."""
+        r = rows
+        parts = (r.records, r.events, r.grants, r.pending_wakes, r.acknowledged_wakes, r.leases)
+        return cls.restore(
+            *parts, r.acknowledged_wake_events, fences=r.fences, track_changes=track_changes
+        )
 
     @classmethod
     def restore(
@@ -124,12 +133,16 @@ class ProcessRegistry(GrantsMixin, LeasesMixin):
         acknowledged_wakes: Iterable[str] = (),
         leases: Iterable[ProcessLease] = (),
         acknowledged_wake_events: Iterable[tuple[str, int]] = (),
+        *,
+        fences: Iterable[tuple[str, int]] = (),
+        track_changes: bool = False,
     ) -> ProcessRegistry:
         """A registry rebuilt from durable rows: records as stored (their status projection is
         taken as written), events in log order, ``(scope, grant)`` pairs, pending wake
-        deliveries in delivery order, the ids of acknowledged wakes, current leases (the next
-        holder of a process gets the fencing token after its lease's) and the
-        ``(process id, sequence)`` of wake events acknowledged with :meth:`ack_wake`."""
+        deliveries in delivery order, the ids of acknowledged wakes, current leases, the
+        ``(process id, sequence)`` of wake events acknowledged with :meth:`ack_wake`, and the
+        last fencing token issued per process (the next holder gets the token after the
+        highest of its lease's and its fence's). ``track_changes``: log changes from now on."""
         registry = cls()
         for record in records:
             registry._processes[record.id] = ProcessState(record)
@@ -145,6 +158,9 @@ class ProcessRegistry(GrantsMixin, LeasesMixin):
             registry._restore_lease(lease)
         for pid, sequence in acknowledged_wake_events:
             registry._get(pid).acked_wakes.add(sequence)
+        for pid, fence in fences:
+            registry._restore_fence(pid, fence)
+        registry._changes.tracking = track_changes
         return registry
 
     # -- reads -------------------------------------------------------------------------------
@@ -252,6 +268,7 @@ class ProcessRegistry(GrantsMixin, LeasesMixin):
         )
         self._processes[full.id] = ProcessState(record)
         self._index_wake_target(record)
+        self._changes.record(full.id)
         return Registered(record, True)
 
     def _index_wake_target(self, record: ProcessRecord) -> None:
@@ -340,11 +357,18 @@ class ProcessRegistry(GrantsMixin, LeasesMixin):
         delivery = self._delivery(process, event, target)
         # Everything is checked and built: from here on nothing can fail.
         process.log(event, checked.digest)
-        if delivery is not None and delivery.wake_id not in self._acknowledged_wakes:
-            self._wakes.setdefault(delivery.wake_id, delivery)
+        self._changes.event(process_id, sequence)
+        if (
+            delivery is not None
+            and delivery.wake_id not in self._acknowledged_wakes
+            and delivery.wake_id not in self._wakes
+        ):
+            self._wakes[delivery.wake_id] = delivery
+            self._changes.wake(delivery.wake_id, added=True)
         if status is not None:
             return self._finish(process, event, status, now_ms, delivery, appended=True)
         process.record = attrs.evolve(process.record, updated_at_ms=now_ms)
+        self._changes.record(process_id)
         return Appended(event, process.record, True, NO_WAKE, delivery)
 
     @staticmethod
@@ -368,6 +392,7 @@ class ProcessRegistry(GrantsMixin, LeasesMixin):
         process.record = attrs.evolve(
             process.record, status=status, wait=None, updated_at_ms=now_ms
         )
+        self._changes.record(process.record.id)
         self._drop_lease(process.record.id)
         waiters = self._awaiting.pop(process.record.id, None)
         return Appended(event, process.record, appended, frozenset(waiters or ()), delivery)
@@ -423,6 +448,7 @@ class ProcessRegistry(GrantsMixin, LeasesMixin):
                 f"process `{process_id}` is terminal and cannot wait",
             )
         process.record = attrs.evolve(process.record, wait=wait, updated_at_ms=now_ms)
+        self._changes.record(process_id)
         return process.record
 
     # -- awaiting ----------------------------------------------------------------------------
@@ -502,6 +528,7 @@ class ProcessRegistry(GrantsMixin, LeasesMixin):
                 codes.PROCESS_WAKE_UNKNOWN, f"no pending wake has the id {wake_id!r}"
             )
         self._acknowledged_wakes.add(wake_id)
+        self._changes.wake(wake_id)
         return delivery
 
     def wake_events_after(self, process_id: str, after: int = 0) -> tuple[ProcessEvent, ...]:
@@ -527,7 +554,9 @@ class ProcessRegistry(GrantsMixin, LeasesMixin):
                 codes.PROCESS_WAKE_UNKNOWN,
                 f"process `{process_id}` has no wake event with sequence {sequence!r}",
             )
-        process.acked_wakes.add(sequence)
+        if sequence not in process.acked_wakes:
+            process.acked_wakes.add(sequence)
+            self._changes.acked_event(process_id, sequence)
 
     def is_wake_acknowledged(self, wake_id: str) -> bool:
         """Whether the wake with this id was acknowledged."""
@@ -551,9 +580,11 @@ class ProcessRegistry(GrantsMixin, LeasesMixin):
         for pid in woken:
             process = self._processes[pid]
             process.record = attrs.evolve(process.record, wake_target=None)
+            self._changes.record(pid)
         dropped = [i for i, w in self._wakes.items() if w.target_session_id == session_id]
         for wake_id in dropped:
             del self._wakes[wake_id]
+            self._changes.wake(wake_id, dropped=True)
         orphaned: list[str] = []
         preserved: list[str] = []
         for pid in sorted(touched):

@@ -33,18 +33,24 @@ class GrantsMixin(RegistryBase):
         self._grants: dict[str, dict[str, ProcessHandleGrant]] = {}
         self._session_scopes: dict[str, set[str]] = {}
         self._holders: dict[str, set[str]] = {}
+        # scope id -> the scope its grants were last given to (what a store writes with them).
+        self._scopes: dict[str, SessionScope] = {}
 
     def _put_grant(self, scope: SessionScope, grant: ProcessHandleGrant) -> None:
         scope_id = scope.id
         self._grants.setdefault(scope_id, {})[grant.process_id] = grant
+        self._scopes[scope_id] = scope
+        self._changes.grant(scope_id, grant.process_id)
         self._session_scopes.setdefault(scope.session_id, set()).add(scope_id)
         self._holders.setdefault(grant.process_id, set()).add(scope_id)
 
     def _drop_grant(self, scope_id: str, session_id: str, process_id: str) -> None:
         grants = self._grants[scope_id]
         del grants[process_id]
+        self._changes.grant(scope_id, process_id)
         if not grants:
             del self._grants[scope_id]
+            del self._scopes[scope_id]
             scopes = self._session_scopes[session_id]
             scopes.discard(scope_id)
             if not scopes:

@@ -26,10 +26,14 @@ class LeasesMixin(RegistryBase):
 
     def _restore_lease(self, lease: ProcessLease) -> None:
         self._leases[lease.process_id] = lease
-        self._fences[lease.process_id] = lease.fencing_token
+        self._restore_fence(lease.process_id, lease.fencing_token)
+
+    def _restore_fence(self, process_id: str, fencing_token: int) -> None:
+        self._fences[process_id] = max(self._fences.get(process_id, 0), fencing_token)
 
     def _drop_lease(self, process_id: str) -> None:
-        self._leases.pop(process_id, None)
+        if self._leases.pop(process_id, None) is not None:
+            self._changes.lease(process_id)
 
     def lease(self, process_id: str) -> ProcessLease | None:
         """The process's current lease (expired or not), or ``None`` when it has none."""
@@ -41,6 +45,7 @@ class LeasesMixin(RegistryBase):
         self._fences[process_id] = fence
         lease = ProcessLease(process_id, owner, f"{owner}:{fence}", fence, now_ms, now_ms + ttl_ms)
         self._leases[process_id] = lease
+        self._changes.lease(process_id)
         return lease
 
     def _check_lease_request(self, process_id: str, owner: object, ttl_ms: object) -> None:
@@ -116,6 +121,7 @@ class LeasesMixin(RegistryBase):
         expires = max(current.expires_at_ms, now_ms + ttl_ms)
         current = attrs.evolve(current, expires_at_ms=expires)
         self._leases[process_id] = current
+        self._changes.lease(process_id)
         return current
 
     def renew_process_lease(self, lease: ProcessLease, ttl_ms: int, now_ms: int) -> ProcessLease:
@@ -132,6 +138,7 @@ class LeasesMixin(RegistryBase):
             )
         renewed = attrs.evolve(current, expires_at_ms=now_ms + ttl_ms)
         self._leases[current.process_id] = renewed
+        self._changes.lease(current.process_id)
         return renewed
 
     def reclaim_process_lease(
@@ -156,4 +163,5 @@ class LeasesMixin(RegistryBase):
                 return False
             raise
         del self._leases[completion.process_id]
+        self._changes.lease(completion.process_id)
         return True

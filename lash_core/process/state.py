@@ -13,7 +13,7 @@ from lash_core.errors import LashError
 from lash_core.process.events import ProcessEvent
 from lash_core.process.records import ProcessRecord
 
-__all__ = ["EventLog", "ProcessState", "RegistryBase"]
+__all__ = ["ChangeLog", "EventLog", "ProcessState", "RegistryBase"]
 
 
 class ProcessState:
@@ -86,12 +86,70 @@ class EventLog(Sequence[ProcessEvent]):
         return self._process.ordinals[sequence - 1]
 
 
+class ChangeLog:
+    """The keys changed since the last drain (each in first-change order). Marks are dropped
+    while ``tracking`` is off (a registry nobody saves keeps no log)."""
+
+    __slots__ = (
+        "acked_events",
+        "dropped_wakes",
+        "events",
+        "grants",
+        "leases",
+        "records",
+        "tracking",
+        "wakes",
+    )
+
+    def __init__(self, tracking: bool = False) -> None:
+        self.tracking = tracking
+        self.records: dict[str, None] = {}
+        self.events: dict[tuple[str, int], None] = {}
+        self.grants: dict[tuple[str, str], None] = {}
+        self.wakes: dict[str, None] = {}
+        self.dropped_wakes: dict[str, None] = {}
+        self.leases: dict[str, None] = {}
+        self.acked_events: dict[tuple[str, int], None] = {}
+
+    def record(self, process_id: str) -> None:
+        if self.tracking:
+            self.records[process_id] = None
+
+    def event(self, process_id: str, sequence: int) -> None:
+        if self.tracking:
+            self.events[(process_id, sequence)] = None
+
+    def grant(self, scope_id: str, process_id: str) -> None:
+        if self.tracking:
+            self.grants[(scope_id, process_id)] = None
+
+    def wake(self, wake_id: str, *, added: bool = False, dropped: bool = False) -> None:
+        """Mark a wake changed; one ``added`` to the pending wakes moves to the end of the
+        marks, so the marks of pending wakes keep their delivery order."""
+        if self.tracking:
+            if added:
+                self.wakes.pop(wake_id, None)
+            self.wakes[wake_id] = None
+            if dropped:
+                self.dropped_wakes[wake_id] = None
+
+    def lease(self, process_id: str) -> None:
+        if self.tracking:
+            self.leases[process_id] = None
+
+    def acked_event(self, process_id: str, sequence: int) -> None:
+        if self.tracking:
+            self.acked_events[(process_id, sequence)] = None
+
+
 class RegistryBase:
-    """The process table every part of the registry reads. Each part (mixin) initialises its
-    own state in ``__init__`` and calls ``super().__init__()``."""
+    """The process table every part of the registry reads, and the log of changed rows every
+    part marks (see :mod:`lash_core.process.changes`). Each part (mixin) initialises its own
+    state in ``__init__`` and calls ``super().__init__()``."""
 
     def __init__(self) -> None:
         self._processes: dict[str, ProcessState] = {}
+        self._changes = ChangeLog()
 
     def _get(self, process_id: str) -> ProcessState:
         process = self._processes.get(process_id) if isinstance(process_id, str) else None

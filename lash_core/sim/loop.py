@@ -517,6 +517,14 @@ class SimPrimitives:
         # The simulation has one thread: whoever calls is already on the loop's thread.
         return fn()
 
+    async def wait_readable(self, fileno: int, deadline: float | None) -> bool:
+        """Not supported: the simulator does no I/O (a simulated durable host runs without a
+        doorbell and relies on its safety net)."""
+        raise NotImplementedError(
+            f"{codes.LOOP_WAIT_READABLE_UNSUPPORTED}: the simulator cannot wait on a file "
+            "descriptor; run a durable host in it without a doorbell"
+        )
+
 
 async def join(task: SimTask) -> None:
     """Wait until ``task`` has finished (cancellable)."""

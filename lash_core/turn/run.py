@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 import attrs
 
@@ -50,7 +51,14 @@ from lash_core.turn.control import (
 from lash_core.turn.events import RunEffects, TurnEvent, TurnFinished, TurnResult
 from lash_core.turn.machine import TurnMachine
 
-__all__ = ["TurnHandlers", "TurnHooks", "TurnRunner", "error_outcome", "run_turn"]
+__all__ = [
+    "TurnHandlers",
+    "TurnHooks",
+    "TurnJournaling",
+    "TurnRunner",
+    "error_outcome",
+    "run_turn",
+]
 
 
 @attrs.frozen
@@ -137,6 +145,21 @@ class TurnHooks:
         return None
 
 
+class TurnJournaling(Protocol):
+    """What a durable host gives :func:`run_turn`: a way to run a turn journaled in its store
+    (``hooks`` are the caller's own, called after the journal's)."""
+
+    async def run_journaled(
+        self,
+        machine: TurnMachine,
+        handlers: TurnHandlers,
+        *,
+        hooks: TurnHooks | None,
+        on_event: Callable[[TurnEvent], None] | None,
+        cancel: CancelToken | None,
+    ) -> TurnResult: ...
+
+
 class _Callbacks(TurnHooks):
     """``run_turn``'s ``on_effect`` and ``on_handler_error`` as hooks."""
 
@@ -145,7 +168,7 @@ class _Callbacks(TurnHooks):
     def __init__(
         self,
         on_effect: Callable[[EffectEnvelope, EffectOutcome], None] | None,
-        on_handler_error: Callable[[EffectEnvelope, LashError], None] | None,
+        on_handler_error: Callable[[EffectEnvelope, LashError], None] | None = None,
     ) -> None:
         self._on_effect = on_effect
         self._on_handler_error = on_handler_error
@@ -157,6 +180,10 @@ class _Callbacks(TurnHooks):
     def on_handler_error(self, envelope: EffectEnvelope, error: LashError) -> None:
         if self._on_handler_error is not None:
             self._on_handler_error(envelope, error)
+
+
+_EffectTrace = _Callbacks
+"""``on_effect`` alone as a hook (``_EffectTrace(on_effect)``, as a durable host builds it)."""
 
 
 class TurnRunner:
@@ -394,6 +421,14 @@ class TurnRunner:
                     self._callback_raised("TurnHooks.on_checkpoint", exc)
                     raise
 
+    def fail(self, error: Exception) -> None:
+        """End the turn now with ``error`` (raised by :meth:`run`): nothing further runs and
+        every running effect is cancelled natively. A durable host calls it when its lease is
+        lost; a hook's exception does the same."""
+        if self._failure is None:
+            self._failure = error
+        self._halt()
+
     async def _run_one(self, key: str, envelope: EffectEnvelope, deadline: float | None) -> None:
         """Run one envelope of a batch in a task of its own, and report its outcome."""
         try:
@@ -403,11 +438,9 @@ class TurnRunner:
             if self._hooks is not None:
                 self._after_outcome(envelope, outcome)
         except Exception as exc:
-            # Raised by run, not from this task (never in an exception group).
+            # The turn ends with it, raised by run (never from this task, in a group).
             self._running.pop(key, None)
-            if self._failure is None:
-                self._failure = exc
-            self._halt()
+            self.fail(exc)
             return
         self._running.pop(key, None)
         self._arrived.append((key, outcome))
@@ -519,12 +552,20 @@ async def run_turn(
     (the same object, never in an exception group); under turn control the turn's terminal is
     first published as ``failed`` (``turn_callback_failed``), unless the turn had already
     committed its result (a cancel commits as it is requested).
+
+    On a durable host (``host.turn_journaling()`` is not ``None``) the turn is opened in the
+    host's store and journaled: see :class:`~lash_core.durable_host.DurableHost`.
     """
     hooks = (
         None
         if on_effect is None and on_handler_error is None
         else _Callbacks(on_effect, on_handler_error)
     )
+    journaling = host.turn_journaling()
+    if journaling is not None:
+        return await journaling.run_journaled(
+            machine, handlers, hooks=hooks, on_event=on_event, cancel=cancel
+        )
     runner = TurnRunner(machine, host, handlers, hooks=hooks, on_event=on_event, cancel=cancel)
     return await runner.run()
 

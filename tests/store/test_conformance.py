@@ -517,7 +517,7 @@ def test_process_registry_survives_reopen(backend: Backend) -> None:
         acknowledged_wake_events=(("p1", 1),),
     )
     backend.open().save_process_rows(rows)
-    restored = backend.open().process_rows().restore()
+    restored = ProcessRegistry.from_rows(backend.open().process_rows())
     assert restored.list_processes() == registry.list_processes()
     assert restored.events("p1") == registry.events("p1")
     assert restored.pending_wakes(target) == registry.pending_wakes(target)

@@ -310,6 +310,34 @@ def test_a_lease_of_a_dead_process_is_taken_over_at_once(tmp_path: Path) -> None
         assert lease.fencing_token == 2
 
 
+def test_a_killed_holder_not_yet_reaped_is_proved_dead(tmp_path: Path) -> None:
+    """A holder killed and not reaped by its parent (a zombie: a shell's background job
+    whose parent does not wait, a container whose init reaps nothing) kept its lease until
+    the ttl ran out."""
+    db = str(tmp_path / "held.db")
+    holder = subprocess.Popen(
+        [sys.executable, "-m", "tests.store._worker", "hold", db],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "1"
+    holder.send_signal(signal.SIGKILL)
+    # Not reaped yet: wait until the kernel shows it as a zombie, without reaping it.
+    os.waitid(os.P_PID, holder.pid, os.WEXITED | os.WNOWAIT)
+    with open(f"/proc/{holder.pid}/stat", encoding="ascii") as f:
+        assert f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    with SqliteStore(db) as store:
+        lease = store.acquire("held", new_owner("successor"), 600_000, 2_000)
+        assert lease.fencing_token == 2
+    holder.wait(timeout=120)
+    holder.stdout.close()
+    assert holder.stdin is not None
+    holder.stdin.close()
+
+
 def test_owners_elsewhere_are_never_proved_dead() -> None:
     assert not provably_dead(Owner("a"))
     assert not provably_dead(Owner("a", "another-boot:1:2:x"))

@@ -9,8 +9,11 @@ is called) asks for two tools; one answers at once, the other completes later th
 await-event key, resolved by a separate task as a webhook would. It prints the effect trace, the
 stream events and the result. ``lash demo keys`` drives an
 :class:`~lash_core.promise.AwaitEventRegistry` by hand through the life of one key: mint, park a
-waiter, resolve, wake, duplicate resolve, tampered key, session revocation. ``--json`` prints
-either trace as JSON lines.
+waiter, resolve, wake, duplicate resolve, tampered key, session revocation
+(:mod:`lash_core.demo_keys`). ``--json`` prints either trace as JSON lines.
+
+``lash store inspect PATH`` and ``lash store resolve PATH KEY_JSON RESOLUTION_JSON`` work on a
+SQLite store file; they live in :mod:`lash_sqlite.cli`, imported only when they run.
 """
 
 from __future__ import annotations
@@ -20,20 +23,24 @@ import os
 import secrets
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Final, NoReturn, Protocol
-
-import attrs
+from typing import Any, Final, NoReturn
 
 from lash_core import __version__
 from lash_core.canonical import canonical_text_of
+from lash_core.cli.durable_demo import _add_durable_demo_options, run_durable_demo
+from lash_core.cli.output import (
+    Output,
+    _Degrading,
+    _is_terminal,
+    _print_json_lines,
+    _print_text,
+)
+from lash_core.demo_keys import DemoEvent as DemoEvent
+from lash_core.demo_keys import run_demo as run_demo
+from lash_core.demo_keys import tamper_signature as tamper_signature
 from lash_core.errors import LashError
-from lash_core.keys import AwaitEventKey, KeySigner
-from lash_core.promise import AwaitEventRegistry, WaitEnd, Waiter
-from lash_core.resolution import ok
-from lash_core.scope import ToolCompletion, TurnScope
 from lash_core.sim.run import SHAPE_FLAGS
 from lash_core.sim.world import DEFAULT_SHAPE, MAX_LATENCY_MS, WorldShape
-from lash_core.wire import to_json, to_wire
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
@@ -43,6 +50,7 @@ __all__ = [
     "Output",
     "main",
     "run_demo",
+    "run_durable_demo",
     "run_sim",
     "run_turn_demo",
     "tamper_signature",
@@ -55,229 +63,6 @@ EXIT_BROKEN_PIPE: Final = 141
 shell reports for a command stopped by ``SIGPIPE``, the command printing nothing more."""
 EXIT_INTERRUPTED: Final = 130
 """The exit status after Ctrl-C: what a shell reports for a command stopped by ``SIGINT``."""
-
-
-@attrs.frozen
-class DemoEvent:
-    """One step of the demo trace.
-
-    ``values`` maps a label to a wire value (a key, a resolution, an outcome) or to plain JSON
-    data (ids, flags, codes). Wire values are shown in their JSON wire form.
-    """
-
-    step: str
-    message: str
-    values: tuple[tuple[str, Any], ...] = ()
-
-
-def _wire_data(value: Any) -> Any:
-    """Plain JSON data for a value: wire values by their wire form, the rest as they are."""
-    if attrs.has(type(value)):
-        return to_wire(value)
-    return value
-
-
-def _wire_text(value: Any) -> str:
-    if attrs.has(type(value)):
-        return to_json(value)
-    return canonical_text_of(value)
-
-
-def tamper_signature(key: AwaitEventKey) -> AwaitEventKey:
-    """``key`` with the first character of its signature changed to another hex digit."""
-    first = key.signature[:1]
-    replacement = "1" if first == "0" else "0"
-    return attrs.evolve(key, signature=replacement + key.signature[1:])
-
-
-class _Flag:
-    """A level-triggered event the demo's waiter is parked with."""
-
-    def __init__(self) -> None:
-        self.is_set = False
-
-    def set(self) -> None:
-        self.is_set = True
-
-
-def run_demo(secret: bytes) -> list[DemoEvent]:
-    """Drive a registry through the life of one key and return the trace.
-
-    The secret is an input, so the trace is a pure function of it.
-    """
-    events: list[DemoEvent] = []
-
-    def emit(step: str, message: str, **values: Any) -> None:
-        events.append(DemoEvent(step, message, tuple(values.items())))
-
-    registry = AwaitEventRegistry(KeySigner(secret))
-    emit(
-        "setup",
-        f"a registry signing with a fresh {len(secret)}-byte secret (the secret is not shown)",
-    )
-
-    scope = TurnScope(session_id="session-1", turn_id="turn-1")
-    wait = ToolCompletion(tool_call_id="call-1")
-    key = registry.mint(scope, wait)
-    emit("mint", "minted the key for a tool completion in a turn scope", key=key)
-
-    waiter = registry.park(key, _Flag)
-    if not isinstance(waiter, Waiter):
-        raise AssertionError(f"a fresh key must park its first waiter, got {waiter!r}")
-    emit(
-        "park",
-        "no terminal yet: the waiter is parked with its event (a driver now waits on it)",
-        woken=waiter.event.is_set,
-    )
-
-    first = ok({"temperature_c": 21.5, "city": "Oslo"})
-    outcome = registry.resolve(key, first)
-    emit(
-        "resolve",
-        f"resolved ok: {outcome.status}",
-        resolution=first,
-        outcome=outcome,
-    )
-    emit(
-        "woken",
-        "the registry set the waiter's event",
-        woken=waiter.event.is_set,
-    )
-
-    ended = registry.end_parked(waiter, WaitEnd.WOKEN)
-    emit(
-        "end_parked",
-        "the waiter ends and receives the terminal that won",
-        terminal=ended,
-    )
-
-    second = ok({"temperature_c": -40.0, "city": "Oslo"})
-    again = registry.resolve(key, second)
-    emit(
-        "resolve_again",
-        f"a second, different resolution: {again.status} (first writer wins)",
-        resolution=second,
-        outcome=again,
-    )
-
-    tampered = tamper_signature(key)
-    refused = registry.resolve(tampered, ok("forged"))
-    kept = registry.peek(key)
-    emit(
-        "resolve_tampered",
-        f"a key with one signature character changed: {refused.status}; the real key "
-        "still holds its first terminal",
-        tampered_key=tampered,
-        outcome=refused,
-        terminal=kept,
-    )
-
-    revoked = registry.revoke_session(scope.session_id)
-    emit(
-        "revoke_session",
-        f"revoked session {scope.session_id!r}: its keys are refused from now on",
-        session_id=scope.session_id,
-        newly_revoked=revoked,
-    )
-
-    later = ToolCompletion(tool_call_id="call-2")
-    try:
-        registry.mint(scope, later)
-    except LashError as exc:
-        emit(
-            "mint_after_revoke",
-            f"minting a new key in the revoked session is refused: {exc.code}",
-            code=exc.code,
-            error=exc.message,
-        )
-    else:
-        raise AssertionError("a revoked session must refuse to mint")
-    return events
-
-
-# -- output ----------------------------------------------------------------------------------
-
-
-class Output(Protocol):
-    """Where the command writes: any text stream (``sys.stdout``, ``io.StringIO``)."""
-
-    def write(self, text: str, /) -> int: ...
-
-    def flush(self) -> None: ...
-
-
-class _Degrading:
-    """Writes to ``stream`` what its encoding can carry, degrading every other character: to
-    ``?`` in text, and to a ``\\uXXXX`` escape in JSON lines (which stay valid JSON and decode
-    to the same values). So ``PYTHONIOENCODING=ascii`` or a legacy console never crashes the
-    command."""
-
-    def __init__(self, stream: Output, *, json_escapes: bool) -> None:
-        self._stream = stream
-        self._encoding = getattr(stream, "encoding", None) or "utf-8"
-        self._json_escapes = json_escapes
-
-    def _fits(self, text: str) -> bool:
-        if text.isascii():  # every encoding a terminal or a file uses carries ASCII
-            return True
-        try:
-            text.encode(self._encoding)
-        except UnicodeEncodeError:
-            return False
-        except LookupError:  # an encoding Python does not know: keep to ASCII
-            return text.isascii()
-        return True
-
-    def _degrade(self, char: str) -> str:
-        if self._fits(char):
-            return char
-        if not self._json_escapes:
-            return "?"
-        code = ord(char)
-        if code > 0xFFFF:  # JSON escapes a character beyond the BMP as a surrogate pair
-            code -= 0x10000
-            return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
-        return f"\\u{code:04x}"
-
-    def write(self, text: str, /) -> int:
-        if not self._fits(text):
-            text = "".join(self._degrade(char) for char in text)
-        return self._stream.write(text)
-
-    def flush(self) -> None:
-        self._stream.flush()
-
-    def isatty(self) -> bool:
-        return _is_terminal(self._stream)
-
-
-def _is_terminal(stream: object) -> bool:
-    """Whether ``stream`` is an open terminal."""
-    isatty = getattr(stream, "isatty", None)
-    if not callable(isatty):
-        return False
-    try:
-        return bool(isatty())
-    except (OSError, ValueError):  # closed or detached
-        return False
-
-
-def _print_text(events: Sequence[DemoEvent], out: Output) -> None:
-    out.write("lash demo: one await-event key, driven by hand through the registry\n")
-    width = max(len(e.step) for e in events)
-    for number, event in enumerate(events, 1):
-        out.write(f"{number:2}. {event.step:<{width}}  {event.message}\n")
-        indent = " " * (width + 6)
-        for label, value in event.values:
-            out.write(f"{indent}{label}: {_wire_text(value)}\n")
-
-
-def _print_json_lines(events: Sequence[DemoEvent], out: Output) -> None:
-    for event in events:
-        line: dict[str, Any] = {"step": event.step, "message": event.message}
-        for label, value in event.values:
-            line[label] = _wire_data(value)
-        out.write(canonical_text_of(line) + "\n")
 
 
 def run_turn_demo(loop: str, *, json_lines: bool, out: Output, virtual_time: bool = False) -> int:
@@ -340,11 +125,24 @@ def run_turn_demo(loop: str, *, json_lines: bool, out: Output, virtual_time: boo
     return 0
 
 
+def _cmd_durable_demo(args: argparse.Namespace, out: Output) -> int:
+    if args.store is None:
+        return _usage_error("lash demo", "argument --resume: needs --store PATH")
+    if args.what != "turn" or args.virtual_time:
+        flag = "--virtual-time" if args.virtual_time else "keys"
+        return _usage_error("lash demo", f"argument --store: does not apply with {flag}")
+    return run_durable_demo(
+        args.store, args.loop or "trio", resume=args.resume, json_lines=args.json, out=out
+    )
+
+
 # -- commands --------------------------------------------------------------------------------
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     out = _Degrading(sys.stdout, json_escapes=args.json)
+    if args.store is not None or args.resume:
+        return _cmd_durable_demo(args, out)
     if args.what == "turn":
         loop = args.loop or "trio"
         return run_turn_demo(loop, json_lines=args.json, out=out, virtual_time=args.virtual_time)
@@ -534,6 +332,42 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     return run_sim(seeds, shape, out=sys.stdout, err=sys.stderr, trace=args.trace)
 
 
+def _cmd_store(args: argparse.Namespace) -> int:
+    # lash_sqlite is imported only when a store command runs (lash_core never needs it).
+    from lash_sqlite.cli import inspect_command, resolve_command
+
+    if args.store_command == "inspect":
+        return inspect_command(args.path, json_output=args.json, out=sys.stdout, err=sys.stderr)
+    return resolve_command(
+        args.path, args.key_json, args.resolution_json, out=sys.stdout, err=sys.stderr
+    )
+
+
+def _add_store_parser(commands: Any) -> None:
+    store = commands.add_parser(
+        "store",
+        help="inspect a store file, or resolve a key in it while no process runs",
+        description="`lash store inspect PATH` prints a store's sessions, turns, pending waits "
+        "(with their keys) and leases; `lash store resolve PATH KEY_JSON RESOLUTION_JSON` "
+        "resolves a key in it and prints the outcome JSON. Neither creates a missing store.",
+    )
+    actions = store.add_subparsers(dest="store_command", metavar="ACTION", required=True)
+    inspect = actions.add_parser(
+        "inspect", help="print sessions, turns, pending waits and leases (writes nothing)"
+    )
+    inspect.add_argument("path", metavar="PATH", help="the store file")
+    inspect.add_argument("--json", action="store_true", help="print one JSON object instead")
+    resolve = actions.add_parser(
+        "resolve", help="resolve a key (first writer wins) and print the outcome JSON"
+    )
+    resolve.add_argument("path", metavar="PATH", help="the store file")
+    resolve.add_argument("key_json", metavar="KEY_JSON", help="the await-event key, as JSON")
+    resolve.add_argument(
+        "resolution_json", metavar="RESOLUTION_JSON", help='e.g. {"status":"ok","payload":1}'
+    )
+    store.set_defaults(handler=_cmd_store)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="lash", description="lash: a pure, synchronous effect core for LLM agents."
@@ -563,6 +397,7 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run the turn on a virtual clock (no real waiting; trace times are virtual)",
     )
+    _add_durable_demo_options(demo)
     demo.set_defaults(handler=_cmd_demo)
     sim = commands.add_parser(
         "sim",
@@ -587,6 +422,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--trace", action="store_true", help="print each seed's trace as JSON lines instead"
     )
     sim.set_defaults(handler=_cmd_sim)
+    _add_store_parser(commands)
     return parser
 
 
@@ -624,7 +460,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("\nlash: interrupted\n")
         status = EXIT_INTERRUPTED
     return status
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""The durable rows of a process registry: what a store writes and what it gives back."""
+
+from __future__ import annotations
+
+import attrs
+
+from lash_core.process.events import ProcessEvent, ProcessWakeDelivery
+from lash_core.process.grants import ProcessHandleGrant
+from lash_core.process.leases import ProcessLease
+from lash_core.process.records import ProcessRecord, SessionScope
+
+__all__ = ["ProcessRows"]
+
+
+@attrs.frozen
+class ProcessRows:
+    """The durable rows of a :class:`~lash_core.process.ProcessRegistry`, in the shape
+    :meth:`~lash_core.process.ProcessRegistry.restore` takes them: records, events in log order,
+    ``(scope, grant)`` pairs, pending wake deliveries in delivery order, acknowledged wake ids,
+    current leases, ``(process id, sequence)`` of acknowledged wake events, and
+    ``(process id, fencing token)``: the last token issued per process, kept after its lease
+    ends so the next holder never reuses a token.
+
+    A change set (:meth:`~lash_core.process.ProcessRegistry.drain_changes`) also names what to
+    delete: ``removed_grants`` as ``(scope id, process id)``, ``dropped_wakes`` (pending wakes
+    dropped unacknowledged; one pending again is listed in ``pending_wakes`` too, and goes to
+    the end of the delivery order) and ``released_leases`` (process ids).
+
+    :meth:`DurableStore.save_process_rows` applies them in one transaction: the deletions
+    first, then the upserts (a record, grant, lease or fence replaces the stored one with its
+    key; an event, a wake or an acknowledgement is written once);
+    :meth:`DurableStore.process_rows` reads every row back (with no deletions).
+    """
+
+    records: tuple[ProcessRecord, ...] = ()
+    events: tuple[ProcessEvent, ...] = ()
+    grants: tuple[tuple[SessionScope, ProcessHandleGrant], ...] = ()
+    pending_wakes: tuple[ProcessWakeDelivery, ...] = ()
+    acknowledged_wakes: tuple[str, ...] = ()
+    leases: tuple[ProcessLease, ...] = ()
+    acknowledged_wake_events: tuple[tuple[str, int], ...] = ()
+    fences: tuple[tuple[str, int], ...] = ()
+    removed_grants: tuple[tuple[str, str], ...] = ()
+    dropped_wakes: tuple[str, ...] = ()
+    released_leases: tuple[str, ...] = ()
+
+    @property
+    def row_count(self) -> int:
+        """How many rows these are (upserts and deletions): what saving them costs."""
+        return sum(len(part) for part in attrs.astuple(self, recurse=False))

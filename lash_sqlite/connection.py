@@ -1,0 +1,273 @@
+"""The SQLite file underneath :class:`~lash_sqlite.SqliteStore`: its schema and migration,
+the connection and its transactions, and the key-signing secrets kept in the file.
+
+Every read-then-write runs in ``BEGIN IMMEDIATE`` (:meth:`SqliteConnection._write`: the write
+lock is taken before the read, so the pure rule of :mod:`lash_core.store` sees the row the write
+replaces). The file is in WAL mode with ``synchronous=FULL`` (``NORMAL`` on request: a power cut
+may then lose the last commits, never corrupt the file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Literal, Self
+
+from lash_core import codes
+from lash_core.errors import LashError
+from lash_core.keys import AwaitEventKey, KeySigner
+from lash_core.store import key_is_authentic
+from lash_core.store_memory import Ring
+from lash_sqlite.doorbell import ring as ring_doorbell
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "SECRET_BYTES",
+    "SqliteConnection",
+    "corrupt",
+    "sqlite_errors",
+    "wall_ms",
+]
+
+
+SCHEMA_VERSION: Final = 2
+"""The schema this version writes (``PRAGMA user_version``)."""
+SECRET_BYTES: Final = 32
+
+SCHEMA: Final = (  # version 1; MIGRATIONS take it on from there
+    """CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID""",
+    """CREATE TABLE secrets(
+        id INTEGER PRIMARY KEY, secret BLOB NOT NULL, created_ms INTEGER NOT NULL)""",
+    """CREATE TABLE sessions(
+        session_id TEXT PRIMARY KEY, owner_name TEXT, owner_incarnation TEXT,
+        fencing_token INTEGER NOT NULL, expires_ms INTEGER NOT NULL) WITHOUT ROWID""",
+    """CREATE TABLE revoked_sessions(
+        session_id TEXT PRIMARY KEY, revoked_ms INTEGER NOT NULL) WITHOUT ROWID""",
+    """CREATE TABLE await_events(
+        key_id TEXT PRIMARY KEY, session_id TEXT, scope_json TEXT NOT NULL,
+        wait_json TEXT NOT NULL, turn_control INTEGER NOT NULL, terminal_json TEXT,
+        deadline_ms INTEGER, created_ms INTEGER NOT NULL, resolved_ms INTEGER) WITHOUT ROWID""",
+    """CREATE INDEX await_events_by_session ON await_events(session_id)""",
+    """CREATE TABLE waits(
+        key_id TEXT NOT NULL, address TEXT NOT NULL, PRIMARY KEY(key_id, address))
+        WITHOUT ROWID""",
+    """CREATE TABLE effects(
+        session_id TEXT NOT NULL, replay_key TEXT NOT NULL, envelope_hash TEXT NOT NULL,
+        envelope TEXT NOT NULL, split INTEGER NOT NULL, status TEXT NOT NULL,
+        attempt INTEGER NOT NULL, fencing_token INTEGER NOT NULL, outcome_json TEXT,
+        due_at_ms INTEGER, started_ms INTEGER NOT NULL, completed_ms INTEGER,
+        PRIMARY KEY(session_id, replay_key)) WITHOUT ROWID""",
+    """CREATE TABLE blobs(hash TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID""",
+    """CREATE TABLE chain(
+        node TEXT PRIMARY KEY, prev TEXT NOT NULL, blob TEXT NOT NULL) WITHOUT ROWID""",
+    """CREATE TABLE turns(
+        session_id TEXT NOT NULL, turn_id TEXT NOT NULL, status TEXT NOT NULL,
+        start_json TEXT NOT NULL, result_json TEXT, divergence_json TEXT,
+        fencing_token INTEGER NOT NULL, opened_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL, PRIMARY KEY(session_id, turn_id)) WITHOUT ROWID""",
+    """CREATE INDEX turns_running ON turns(session_id, turn_id) WHERE status = 'running'""",
+    """CREATE TABLE process_records(process_id TEXT PRIMARY KEY, record_json TEXT NOT NULL)""",
+    """CREATE TABLE process_events(
+        process_id TEXT NOT NULL, sequence INTEGER NOT NULL, event_json TEXT NOT NULL,
+        PRIMARY KEY(process_id, sequence)) WITHOUT ROWID""",
+    """CREATE TABLE process_grants(
+        scope_id TEXT NOT NULL, process_id TEXT NOT NULL, scope_json TEXT NOT NULL,
+        grant_json TEXT NOT NULL, PRIMARY KEY(scope_id, process_id)) WITHOUT ROWID""",
+    """CREATE TABLE process_wakes(
+        wake_id TEXT PRIMARY KEY, delivery_json TEXT, acknowledged INTEGER NOT NULL)""",
+    """CREATE TABLE process_leases(process_id TEXT PRIMARY KEY, lease_json TEXT NOT NULL)
+        WITHOUT ROWID""",
+    """CREATE TABLE process_acked_wake_events(
+        process_id TEXT NOT NULL, sequence INTEGER NOT NULL, PRIMARY KEY(process_id, sequence))
+        WITHOUT ROWID""",
+)
+
+MIGRATIONS: Final = {
+    2: (
+        # The last fencing token issued per process, kept after its lease ends (version 1
+        # kept it only in the current lease, so a release lost it across a reopen).
+        """CREATE TABLE process_fences(
+            process_id TEXT PRIMARY KEY, fencing_token INTEGER NOT NULL) WITHOUT ROWID""",
+        """INSERT INTO process_fences(process_id, fencing_token)
+            SELECT process_id, json_extract(lease_json, '$.fencing_token') FROM process_leases""",
+    ),
+}
+"""Per schema version, the statements that migrate a file from the version before it."""
+
+_MESSAGES_SQL: Final = """
+WITH RECURSIVE walk(node, prev, blob, depth) AS (
+    SELECT node, prev, blob, 0 FROM chain WHERE node = ?
+    UNION ALL
+    SELECT c.node, c.prev, c.blob, w.depth + 1 FROM chain c JOIN walk w ON c.node = w.prev
+)
+SELECT b.body FROM walk JOIN blobs b ON b.hash = walk.blob ORDER BY walk.depth DESC
+"""
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@contextlib.contextmanager
+def sqlite_errors(path: Path) -> Iterator[None]:
+    """``sqlite3`` errors as ``store_unavailable`` (the caller's transaction rolled back)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise LashError(
+            codes.STORE_UNAVAILABLE,
+            f"the store {str(path)!r} could not be read or written: {type(exc).__name__}: {exc}",
+        ) from exc
+
+
+def corrupt(what: str, exc: BaseException) -> LashError:
+    return LashError(codes.STORE_CORRUPT, f"{what} does not decode: {exc}")
+
+
+class SqliteConnection:
+    """One connection to a store file, migrated on open; the base the table mixins of
+    :class:`~lash_sqlite.SqliteStore` share (see there for the arguments)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Literal["FULL", "NORMAL"] = "FULL",
+        busy_timeout_ms: int = 15_000,
+        ring: Ring | None = ring_doorbell,
+        keep_previous_secrets: int = 4,
+    ) -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError("synchronous is 'FULL' or 'NORMAL'")
+        self.path = Path(path)
+        self._ring = ring
+        self._keep = keep_previous_secrets
+        self._lock = threading.RLock()
+        with sqlite_errors(self.path):
+            self._db = sqlite3.connect(
+                str(self.path),
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=busy_timeout_ms / 1000,
+            )
+        try:
+            with sqlite_errors(self.path):
+                self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute(f"PRAGMA synchronous = {synchronous}")
+                self._migrate()
+                self._signer, self._secret_count = self._load_signer()
+        except BaseException:
+            self._db.close()
+            raise
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction: committed if the block returns, rolled back
+        (nothing written) if it raises."""
+        with self._lock, sqlite_errors(self.path):
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            try:
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read (autocommit: one consistent snapshot per statement)."""
+        with self._lock, sqlite_errors(self.path):
+            yield self._db
+
+    def _schema_version(self) -> int:
+        version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise LashError(
+                codes.STORE_SCHEMA_TOO_NEW,
+                f"{self.path} has schema version {version}; this lash knows up to "
+                f"{SCHEMA_VERSION}. Upgrade lash to open it (the file was not changed).",
+            )
+        return version
+
+    def _migrate(self) -> None:
+        if self._schema_version() == SCHEMA_VERSION:
+            return
+        with self._write() as db:
+            version = self._schema_version()  # another process may have migrated meanwhile
+            if version == 0:
+                for statement in SCHEMA:
+                    db.execute(statement)
+                db.execute(
+                    "INSERT INTO secrets(secret, created_ms) VALUES (?, ?)",
+                    (secrets.token_bytes(SECRET_BYTES), wall_ms()),
+                )
+                version = 1
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[step]:
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _load_signer(self) -> tuple[KeySigner, int]:
+        rows = self._db.execute(
+            "SELECT secret FROM secrets ORDER BY id DESC LIMIT ?", (self._keep + 1,)
+        ).fetchall()
+        count: int = self._db.execute("SELECT max(id) FROM secrets").fetchone()[0]
+        return KeySigner(bytes(rows[0][0]), [bytes(r[0]) for r in rows[1:]]), count
+
+    # -- keys --------------------------------------------------------------------------------
+
+    def signer(self) -> KeySigner:
+        """The signer of the store's secret (and the previous ones, for verification)."""
+        return self._signer
+
+    def rotate_secret(self) -> None:
+        """Sign with a fresh 32-byte secret from now on; keys signed with the
+        ``keep_previous_secrets`` latest older secrets still verify."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO secrets(secret, created_ms) VALUES (?, ?)",
+                (secrets.token_bytes(SECRET_BYTES), wall_ms()),
+            )
+        self._signer, self._secret_count = self._load_signer()
+
+    def _authentic(self, key: AwaitEventKey) -> bool:
+        if key_is_authentic(self._signer, key):
+            return True
+        # Another process may have rotated the secret since this store loaded it.
+        count = self._db.execute("SELECT max(id) FROM secrets").fetchone()[0]
+        if count == self._secret_count:
+            return False
+        self._signer, self._secret_count = self._load_signer()
+        return key_is_authentic(self._signer, key)
