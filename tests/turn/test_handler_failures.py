@@ -16,6 +16,7 @@ import datetime
 import math
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -69,7 +70,11 @@ from lash_core.turn import (
 )
 from lash_core.turn.control import TerminalFailed, TurnAddress, await_terminal, gate_key
 from lash_core.wire import MAX_JSON_DEPTH, Err, JsonValue, Ok, to_json
+from lash_sqlite import SqliteStore
 from lash_trio.testing import TrioDriver
+from tests.durable_host.support import FLAVORS as DURABLE_FLAVORS
+from tests.durable_host.support import Counts, Flavor, Wall, new_machine, report_key
+from tests.durable_host.support import handlers as durable_handlers
 from tests.turn.world import answer, calls, user
 
 DRIVERS: list[Driver] = [TrioDriver(), AsyncioDriver()]
@@ -620,3 +625,28 @@ def test_a_hook_supplying_an_unusable_outcome_fails_the_run_with_a_coded_error()
     (terminal,) = terminals
     assert isinstance(terminal, TerminalFailed)
     assert terminal.error.code == codes.RUNTIME_EFFECT_INVALID_OUTCOME
+
+
+@pytest.mark.parametrize("flavor", DURABLE_FLAVORS, ids=lambda f: f.name)
+def test_a_journaled_turn_reports_handler_errors_too(flavor: Flavor, tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "store.db")
+    store.resolve(report_key(store), ok({"delivered": True}))
+    failures: list[LashError] = []
+
+    async def main() -> TurnResult:
+        async with flavor.open(store, Wall(), owner="first") as host:
+            return await run_turn(
+                new_machine(),
+                host,
+                durable_handlers(host, Counts()),
+                on_handler_error=lambda envelope, error: failures.append(error),
+            )
+
+    try:
+        result = flavor.run(main)
+    finally:
+        store.close()
+    assert isinstance(result.outcome, TurnCompleted)
+    assert failures and all(f.code == codes.RUNTIME_EFFECT_HANDLER_FAILED for f in failures)
+    assert isinstance(failures[0].__cause__, RuntimeError)
+    assert str(failures[0].__cause__) == "the weather service is down"
