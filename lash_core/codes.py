@@ -60,6 +60,7 @@ RUNTIME_EFFECT_TOOL_BATCH_EMPTY: Final = "runtime_effect_tool_batch_empty"
 RUNTIME_EFFECT_TOOL_BATCH_CALL_ID: Final = "runtime_effect_tool_batch_call_id"
 RUNTIME_EFFECT_TOOL_BATCH_CALL_REPLAY: Final = "runtime_effect_tool_batch_call_replay"
 RUNTIME_EFFECT_WRONG_OUTCOME: Final = "runtime_effect_wrong_outcome"
+RUNTIME_EFFECT_INVALID_OUTCOME: Final = "runtime_effect_invalid_outcome"
 RUNTIME_EFFECT_ENVELOPE_HASH: Final = "runtime_effect_envelope_hash"
 RUNTIME_EFFECT_DISCRIMINATOR: Final = "runtime_effect_discriminator"
 
@@ -84,6 +85,8 @@ TURN_EXEC_ARGS_INVALID: Final = "turn_exec_args_invalid"
 TURN_EXEC_FAILED: Final = "turn_exec_failed"
 TOOL_COMPLETION_TIMEOUT: Final = "tool_completion_timeout"
 TOOL_COMPLETION_CANCELLED: Final = "tool_completion_cancelled"
+TOOL_COMPLETION_KEY_MISMATCH: Final = "tool_completion_key_mismatch"
+TURN_CALLBACK_FAILED: Final = "turn_callback_failed"
 
 # -- turn control ----------------------------------------------------------------------------
 INVALID_TURN_CANCEL_REQUEST: Final = "invalid_turn_cancel_request"
@@ -226,6 +229,11 @@ CODES: Final[dict[str, str]] = {
     RUNTIME_EFFECT_TOOL_BATCH_CALL_REPLAY: "A call in a tool batch has a blank replay suffix.",
     RUNTIME_EFFECT_WRONG_OUTCOME: "An outcome of one kind was given where another kind was "
     "expected.",
+    RUNTIME_EFFECT_INVALID_OUTCOME: "A handler returned an outcome of the right kind whose "
+    "contents are unusable (a field of the wrong type, such as `Ok(None)` for a model response "
+    "or an int for a pending deadline, or a value that is not JSON, such as a `datetime` or NaN "
+    "in a tool output); the message names the handler, the tool if any, and the path. The "
+    "effect fails with its kind's error outcome.",
     RUNTIME_EFFECT_ENVELOPE_HASH: "An envelope could not be written as canonical JSON, so it has "
     "no hash.",
     RUNTIME_EFFECT_DISCRIMINATOR: "A direct LLM call's request could not be written as "
@@ -263,6 +271,13 @@ CODES: Final[dict[str, str]] = {
     "error tool result, or the error of a `runtime_error` stop under the `fail_turn` policy).",
     TOOL_COMPLETION_CANCELLED: "A pending tool call's completion was cancelled (an error tool "
     "result).",
+    TOOL_COMPLETION_KEY_MISMATCH: "A tool handler returned a pending launch whose key is not the "
+    "`ToolCompletion(call_id)` key of that call in its turn's `TurnScope` (a key minted for "
+    "another call or turn); that tool call fails with an error result, nothing else changes.",
+    TURN_CALLBACK_FAILED: "A callback of `run_turn` (`on_event`, `on_effect`, "
+    "`on_handler_error`) or a `TurnHooks` method raised an exception that is not a library "
+    "error: the exception propagates out of `run_turn` unchanged and the turn's terminal is "
+    "published as `failed` with this code.",
     INVALID_TURN_CANCEL_REQUEST: "A turn cancel request has a blank session id, turn id or "
     "request id (or is not a TurnCancelRequest).",
     TURN_CONTROL_UNKNOWN_OR_REVOKED: "A turn could not settle its cancel gate before committing: "

@@ -282,6 +282,7 @@ class DurableHost(InlineHost):
         envelope: EffectEnvelope,
         handlers: Mapping[EffectKind, EffectHandler],
         deadline: float | None = None,
+        on_error: Callable[[EffectEnvelope, LashError], None] | None = None,
     ) -> EffectOutcome:
         """:meth:`InlineHost.run_envelope`, except that a journaled sleep waits until its stored
         due time (a resumed sleep waits only for what is left)."""
@@ -292,7 +293,7 @@ class DurableHost(InlineHost):
             if due is not None:
                 await self._loop.sleep(max(0, due - self._now_ms()) / 1000)
                 return SleepOutcome()
-        return await super().run_envelope(envelope, handlers, deadline)
+        return await super().run_envelope(envelope, handlers, deadline, on_error)
 
     # -- leases ------------------------------------------------------------------------------
 

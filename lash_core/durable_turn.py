@@ -310,3 +310,8 @@ class JournalHooks(TurnHooks):
         inner = self._inner
         if inner is not None:
             inner.on_checkpoint(machine)
+
+    def on_handler_error(self, envelope: EffectEnvelope, error: LashError) -> None:
+        inner = self._inner
+        if inner is not None:
+            inner.on_handler_error(envelope, error)

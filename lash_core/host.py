@@ -25,7 +25,6 @@ from lash_core.effects.commands import AwaitEventCommand, PeekAwaitEventCommand,
 from lash_core.effects.envelope import EffectEnvelope
 from lash_core.effects.invocation import EffectKind
 from lash_core.effects.kinds import KINDS, Family
-from lash_core.effects.kinds import check_outcome as check_kind_outcome
 from lash_core.effects.outcomes import (
     AwaitEventOutcome,
     EffectOutcome,
@@ -57,6 +56,7 @@ from lash_core.routing import SleepExecutor as SleepExecutor
 from lash_core.routing import SleepRoute as SleepRoute
 from lash_core.routing import UnavailableExecutor as UnavailableExecutor
 from lash_core.routing import always_propagates, process_unavailable, unavailable
+from lash_core.routing import check_handler_outcome as check_handler_outcome
 from lash_core.routing import check_outcome as check_outcome
 from lash_core.routing import handler_failure as handler_failure
 from lash_core.routing import route_effect as route_effect
@@ -92,6 +92,7 @@ __all__ = [
     "TaskHandle",
     "UnavailableExecutor",
     "WakeEvent",
+    "check_handler_outcome",
     "check_outcome",
     "handler_failure",
     "route_effect",
@@ -437,17 +438,21 @@ class InlineHost(AwaitEventResolver):
         """
         route = route_effect(envelope, executor)
         if type(route) is HandlerRoute:
+            handler = route.handler
             try:
-                outcome = await route.handler(envelope)
+                outcome = await handler(envelope)
             except Exception as exc:
-                raise handler_failure(envelope.command.kind, exc) from exc
+                failure = handler_failure(envelope.command.kind, exc)
+                if failure is exc:
+                    raise
+                raise failure from exc
             except BaseException as exc:
                 # The loop's cancellation (or another BaseException) that is not a cancel of
                 # this task is the handler's failure, not the turn's end.
                 if always_propagates(exc) or self._natively_cancelled():
                     raise
                 raise handler_failure(envelope.command.kind, exc) from exc
-            return check_outcome(envelope, outcome)
+            return check_handler_outcome(envelope, outcome, handler)
         if isinstance(route, PeekRoute):
             terminal = self.peek_await_event(route.key)
             await self._loop.checkpoint()
@@ -468,18 +473,25 @@ class InlineHost(AwaitEventResolver):
         envelope: EffectEnvelope,
         handlers: Mapping[EffectKind, EffectHandler],
         deadline: float | None = None,
+        on_error: Callable[[EffectEnvelope, LashError], None] | None = None,
     ) -> EffectOutcome:
         """Run one envelope of a turn and return its outcome, failures included.
 
         The envelope's kind is looked up once, in :data:`~lash_core.effects.kinds.KINDS`: its
         family says who runs it (the handler ``handlers`` has for the kind, a sleep on the
         loop's clock, the await-event registry with ``deadline``, absolute on the loop's clock,
-        the process registry), its outcome class checks what a handler returns, and its
-        ``error_outcome`` turns a failure (no handler:
-        ``runtime_effect_local_executor_unavailable``; a handler's exception:
-        ``runtime_effect_handler_failed`` or its own code; a wrong outcome) into the kind's
-        outcome. A failure that is not an outcome (a sleep's, a turn-control
-        wait's) is raised as its :class:`~lash_core.errors.LashError`.
+        the process registry), its outcome class and ``check`` judge what a handler returns
+        (:func:`~lash_core.routing.check_handler_outcome`), and its ``error_outcome`` turns a
+        failure (no handler: ``runtime_effect_local_executor_unavailable``; a handler's
+        exception: ``runtime_effect_handler_failed`` or its own code; a wrong outcome; an
+        outcome with unusable contents: ``runtime_effect_invalid_outcome``, ``wire_too_deep``,
+        ``tool_completion_key_mismatch``) into the kind's outcome. A failure that is not an
+        outcome (a sleep's, a turn-control wait's) is raised as its
+        :class:`~lash_core.errors.LashError`.
+
+        ``on_error(envelope, error)`` is told of each handler failure that became an error
+        outcome, before it is returned; a handler's own exception is ``error.__cause__``, with
+        its traceback.
         """
         command = envelope.command
         spec = KINDS[command.kind]
@@ -492,16 +504,17 @@ class InlineHost(AwaitEventResolver):
                 try:
                     outcome = await handler(envelope)
                 except Exception as exc:
-                    raise handler_failure(spec.kind, exc) from exc
+                    failure = handler_failure(spec.kind, exc)
+                    if failure is exc:
+                        raise
+                    raise failure from exc
                 except BaseException as exc:
                     # The loop's cancellation (or another BaseException) that is not a cancel
                     # of this task is the handler's failure, not the turn's end.
                     if always_propagates(exc) or self._natively_cancelled():
                         raise
                     raise handler_failure(spec.kind, exc) from exc
-                if type(outcome) is not spec.outcome:
-                    outcome = check_kind_outcome(spec.kind, outcome)
-                return outcome
+                return check_handler_outcome(envelope, outcome, handler)
             if family is Family.AWAIT:
                 assert isinstance(command, AwaitEventCommand)
                 return AwaitEventOutcome(await self.wait_for_event(command.key, deadline=deadline))
@@ -519,4 +532,6 @@ class InlineHost(AwaitEventResolver):
             failed = spec.error_outcome(envelope, error)
             if failed is None:
                 raise
+            if on_error is not None and spec.family is Family.HANDLER:
+                on_error(envelope, error)
             return failed

@@ -21,6 +21,7 @@ from lash_core.effects.commands import (
     PeekAwaitEventCommand,
     ProcessEffectCommand,
     SleepCommand,
+    ToolAttemptCommand,
 )
 from lash_core.effects.envelope import EffectEnvelope
 from lash_core.effects.invocation import EffectKind
@@ -48,8 +49,10 @@ __all__ = [
     "SleepRoute",
     "UnavailableExecutor",
     "always_propagates",
+    "check_handler_outcome",
     "check_outcome",
     "handler_failure",
+    "handler_label",
     "process_unavailable",
     "route_effect",
     "unavailable",
@@ -269,8 +272,42 @@ def check_outcome(envelope: EffectEnvelope, outcome: object) -> EffectOutcome:
     return check_kind_outcome(envelope.command.kind, outcome)
 
 
+def handler_label(envelope: EffectEnvelope, handler: object | None = None) -> str:
+    """Who answered ``envelope``, for messages: ``the tool_attempt handler 'tools' (tool
+    'lookup', call 'c1')`` (the handler by its qualified name, a tool attempt with its call)."""
+    label = f"the {envelope.command.kind} handler"
+    if handler is not None:
+        name = getattr(handler, "__qualname__", None)
+        name = name.replace("<locals>.", "") if isinstance(name, str) else type(handler).__name__
+        label += f" {name!r}"
+    command = envelope.command
+    if isinstance(command, ToolAttemptCommand):
+        label += f" (tool {command.call.tool_name!r}, call {command.call.call_id!r})"
+    return label
+
+
+def check_handler_outcome(
+    envelope: EffectEnvelope, outcome: object, handler: object | None = None
+) -> EffectOutcome:
+    """What ``handler`` returned for ``envelope``, if it is an outcome of the envelope's kind
+    (``runtime_effect_wrong_outcome`` otherwise) holding usable contents
+    (:func:`lash_core.effects.kinds.check_contents`: ``runtime_effect_invalid_outcome``,
+    ``wire_too_deep``, ``tool_completion_key_mismatch``, the message naming the handler)."""
+    spec = KINDS[envelope.command.kind]
+    if type(outcome) is not spec.outcome:
+        outcome = check_kind_outcome(spec.kind, outcome)
+    try:
+        spec.check(envelope, outcome)
+    except LashError as exc:
+        who = handler_label(envelope, handler)
+        raise LashError(exc.code, f"{who} returned an unusable outcome: {exc.message}") from None
+    return outcome
+
+
 def handler_failure(kind: str, exc: BaseException) -> LashError:
-    """A handler's exception as a library error (its own code if it is one)."""
+    """A handler's exception as a library error (its own code if it is one). The caller
+    chains ``exc`` as the error's ``__cause__`` (``raise ... from exc``), so its traceback is
+    kept."""
     if isinstance(exc, LashError):
         return exc
     if not isinstance(exc, Exception):

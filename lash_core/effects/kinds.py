@@ -14,7 +14,10 @@ failure is reported, and who runs it.
   ``durable_step``) allowed to run it (:func:`runner_kinds` gives a runner's kinds);
 * ``error_outcome``: how a failure (a refusal, a handler's exception) becomes the kind's own
   outcome, so the turn decides what to do with it; ``None`` for kinds whose failure is not an
-  outcome (it propagates).
+  outcome (it propagates);
+* ``check``: what an outcome of the right class must also hold (:func:`check_contents`):
+  usable fields and JSON values (``runtime_effect_invalid_outcome``, ``wire_too_deep``) and, for
+  a tool attempt's pending launch, the key of that very call (``tool_completion_key_mismatch``).
 
 Everything that once dispatched on the kind in several places (the host's routing, its outcome
 check, ``run_turn``'s choice of executor and its error outcomes, the machine's expected outcome)
@@ -29,6 +32,8 @@ from typing import Final
 
 import attrs
 
+from lash_core import codes
+from lash_core.effects.checks import check_outcome_contents
 from lash_core.effects.commands import (
     AwaitEventCommand,
     CheckpointCommand,
@@ -64,9 +69,10 @@ from lash_core.effects.outcomes import (
     ToolBatchOutcome,
     wrong_outcome,
 )
-from lash_core.effects.tools import ToolAttemptLaunchDone, ToolCallRecord
+from lash_core.effects.tools import ToolAttemptLaunchDone, ToolCallRecord, ToolLaunchPending
 from lash_core.errors import LashError
 from lash_core.resolution import ExternalCompletionError, ResolutionErr
+from lash_core.scope import ToolCompletion, TurnScope
 from lash_core.wire import Err, JsonValue
 
 __all__ = [
@@ -74,6 +80,7 @@ __all__ = [
     "ErrorOutcome",
     "Family",
     "KindSpec",
+    "check_contents",
     "check_outcome",
     "error_outcome",
     "runner_kinds",
@@ -98,6 +105,41 @@ class Family(enum.StrEnum):
 ErrorOutcome = Callable[[EffectEnvelope, LashError], EffectOutcome | None]
 """How a failure of an envelope becomes its outcome (``None``: it is not an outcome)."""
 
+ContentsCheck = Callable[[EffectEnvelope, EffectOutcome], None]
+"""What an outcome of the right class must also hold; raises a
+:class:`~lash_core.errors.LashError` naming the path of the first unusable field."""
+
+
+def _contents(envelope: EffectEnvelope, outcome: EffectOutcome) -> None:
+    check_outcome_contents(outcome)
+
+
+def _tool_attempt_contents(envelope: EffectEnvelope, outcome: EffectOutcome) -> None:
+    """Usable fields, and a pending launch's key is the ``ToolCompletion`` key of this call
+    in this turn's scope: a key minted for another call or turn would make another call's
+    resolution this call's result."""
+    check_outcome_contents(outcome)
+    launch = outcome.launch if isinstance(outcome, ToolAttemptOutcome) else None
+    if not isinstance(launch, ToolLaunchPending):
+        return
+    command = envelope.command
+    assert isinstance(command, ToolAttemptCommand)
+    call_id = command.call.call_id
+    where = envelope.invocation.scope
+    key = launch.key
+    expected_wait = ToolCompletion(call_id)
+    # A tool attempt outside a turn (no turn id) is checked on its wait alone.
+    expected_scope = (
+        key.scope if where.turn_id is None else TurnScope(where.session_id, where.turn_id)
+    )
+    if key.wait != expected_wait or key.scope != expected_scope:
+        raise LashError(
+            codes.TOOL_COMPLETION_KEY_MISMATCH,
+            f"launch.key: the pending launch of call {call_id!r} has a key for {key.wait!r} in "
+            f"{key.scope!r}; mint it with host.await_event_key({expected_scope!r}, "
+            f"{expected_wait!r})",
+        )
+
 
 @attrs.frozen
 class KindSpec:
@@ -109,6 +151,7 @@ class KindSpec:
     family: Family
     runners: frozenset[str]
     error_outcome: ErrorOutcome
+    check: ContentsCheck = _contents
 
 
 def _text(error: LashError) -> str:
@@ -174,9 +217,10 @@ def _spec(
     family: Family,
     runners: tuple[str, ...],
     error: ErrorOutcome,
+    check: ContentsCheck = _contents,
 ) -> KindSpec:
     assert command.kind is outcome.kind
-    return KindSpec(command.kind, command, outcome, family, frozenset(runners), error)
+    return KindSpec(command.kind, command, outcome, family, frozenset(runners), error, check)
 
 
 _H, _S, _P, _A, _PR = Family.HANDLER, Family.SLEEP, Family.PEEK, Family.AWAIT, Family.PROCESS
@@ -186,7 +230,14 @@ KINDS: Final[Mapping[EffectKind, KindSpec]] = {
     for spec in (
         _spec(LlmCallCommand, LlmCallOutcome, _H, ("turn",), _llm_call_error),
         _spec(DirectCommand, DirectOutcome, _H, ("direct",), _direct_error),
-        _spec(ToolAttemptCommand, ToolAttemptOutcome, _H, ("tool",), _tool_attempt_error),
+        _spec(
+            ToolAttemptCommand,
+            ToolAttemptOutcome,
+            _H,
+            ("tool",),
+            _tool_attempt_error,
+            _tool_attempt_contents,
+        ),
         _spec(ToolBatchCommand, ToolBatchOutcome, _H, ("turn", "tool"), _propagates),
         _spec(ProcessEffectCommand, ProcessOutcome, _PR, (), _propagates),
         _spec(ExecCodeCommand, ExecCodeOutcome, _H, ("turn",), _exec_code_error),
@@ -224,6 +275,14 @@ def check_outcome(kind: EffectKind, outcome: object) -> EffectOutcome:
     if type(outcome) is expected or isinstance(outcome, expected):
         return outcome
     raise wrong_outcome(kind, outcome)
+
+
+def check_contents(envelope: EffectEnvelope, outcome: EffectOutcome) -> None:
+    """Refuse an outcome of ``envelope``'s kind whose contents are unusable (the kind's
+    ``check``): ``runtime_effect_invalid_outcome`` or ``wire_too_deep`` naming the path
+    (``result.Ok: expected a LlmResponse, got None``), ``tool_completion_key_mismatch`` for a
+    pending launch with another call's key."""
+    KINDS[envelope.command.kind].check(envelope, outcome)
 
 
 def error_outcome(envelope: EffectEnvelope, error: LashError) -> EffectOutcome | None:

@@ -13,7 +13,14 @@ machine's state.
 
 A handler's exception never crashes the loop: it becomes the error outcome of its envelope's
 kind (:func:`error_outcome`), with the library error's stable code, and the machine decides what
-the turn does with it.
+the turn does with it; so does an outcome whose contents are unusable. ``on_handler_error``
+(or :meth:`TurnHooks.on_handler_error`) is told of each such failure, with the handler's own
+exception as the error's ``__cause__``.
+
+A callback's exception (``on_event``, ``on_effect``, ``on_handler_error``, a :class:`TurnHooks`
+method) is the caller's bug, not the turn's: it stops the turn, the turn's terminal (under turn
+control) is published as ``failed`` unless the turn had already committed, and the exception
+propagates out of :func:`run_turn` unchanged.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from typing import Protocol
 
 import attrs
 
+from lash_core import codes
 from lash_core.effects.envelope import EffectEnvelope
 from lash_core.effects.invocation import EffectKind
 from lash_core.effects.kinds import KINDS
@@ -31,7 +39,7 @@ from lash_core.effects.outcomes import EffectOutcome
 from lash_core.errors import LashError
 from lash_core.host import InlineHost
 from lash_core.loop import CancelToken, TaskGroup, TaskHandle
-from lash_core.routing import EffectHandler
+from lash_core.routing import EffectHandler, check_handler_outcome
 from lash_core.turn.control import (
     TurnAddress,
     TurnCancellation,
@@ -129,6 +137,13 @@ class TurnHooks:
         finished). ``machine.checkpoint()`` is the state to persist now."""
         return None
 
+    def on_handler_error(self, envelope: EffectEnvelope, error: LashError) -> None:
+        """A handler failed and its failure became ``envelope``'s error outcome (it raised, or
+        returned an unusable outcome, or there was none). ``error`` is the library error the
+        outcome reports; when the handler raised, ``error.__cause__`` is its exception, with
+        its traceback. Called before :meth:`after_outcome` of that outcome."""
+        return None
+
 
 class TurnJournaling(Protocol):
     """What a durable host gives :func:`run_turn`: a way to run a turn journaled in its store
@@ -145,16 +160,30 @@ class TurnJournaling(Protocol):
     ) -> TurnResult: ...
 
 
-class _EffectTrace(TurnHooks):
-    """``run_turn``'s ``on_effect`` as a hook."""
+class _Callbacks(TurnHooks):
+    """``run_turn``'s ``on_effect`` and ``on_handler_error`` as hooks."""
 
-    __slots__ = ("_on_effect",)
+    __slots__ = ("_on_effect", "_on_handler_error")
 
-    def __init__(self, on_effect: Callable[[EffectEnvelope, EffectOutcome], None]) -> None:
+    def __init__(
+        self,
+        on_effect: Callable[[EffectEnvelope, EffectOutcome], None] | None,
+        on_handler_error: Callable[[EffectEnvelope, LashError], None] | None = None,
+    ) -> None:
         self._on_effect = on_effect
+        self._on_handler_error = on_handler_error
 
     def after_outcome(self, envelope: EffectEnvelope, outcome: EffectOutcome) -> None:
-        self._on_effect(envelope, outcome)
+        if self._on_effect is not None:
+            self._on_effect(envelope, outcome)
+
+    def on_handler_error(self, envelope: EffectEnvelope, error: LashError) -> None:
+        if self._on_handler_error is not None:
+            self._on_handler_error(envelope, error)
+
+
+_EffectTrace = _Callbacks
+"""``on_effect`` alone as a hook (``_EffectTrace(on_effect)``, as a durable host builds it)."""
 
 
 class TurnRunner:
@@ -177,7 +206,12 @@ class TurnRunner:
       arrives and before the machine is fed it, so a journal holds an outcome before the
       machine acts on it;
     * **on checkpoint** (``on_checkpoint(machine)``): after each outcome is fed (and the turn
-      committed if it finished), when ``machine.checkpoint()`` is the state to persist.
+      committed if it finished), when ``machine.checkpoint()`` is the state to persist;
+    * **on a handler error** (``on_handler_error(envelope, error)``): a handler's failure became
+      its envelope's error outcome (``error.__cause__`` is the handler's own exception).
+
+    A hook that raises is a callback failure (see the module docstring): the run stops and the
+    exception propagates from :meth:`run` unchanged.
 
     ``cancel`` stops the turn cleanly: running effects are cancelled natively (a pending tool
     completion's wait records ``cancelled``) and the result is ``stopped``/``cancelled``. Native
@@ -188,6 +222,7 @@ class TurnRunner:
         "_address",
         "_arrived",
         "_by_kind",
+        "_callback",
         "_cancel",
         "_committed",
         "_driver",
@@ -196,6 +231,8 @@ class TurnRunner:
         "_host",
         "_loop",
         "_machine",
+        "_names",
+        "_on_error",
         "_on_event",
         "_running",
         "_wake",
@@ -229,9 +266,26 @@ class TurnRunner:
         self._committed: TurnResult | None = None
         self._driver: TaskHandle | None = None
         self._failure: Exception | None = None
+        self._callback: str | None = None
+        """The callback whose exception is ``_failure``, if one is."""
+        self._on_error: Callable[[EffectEnvelope, LashError], None] | None = (
+            None if hooks is None else self._report_handler_error
+        )
+        # How a callback is named in the failed terminal: run_turn's own names for its
+        # callbacks, the hook's method otherwise.
+        self._names = (
+            ("on_effect", "on_handler_error")
+            if type(hooks) is _Callbacks
+            else ("TurnHooks.after_outcome", "TurnHooks.on_handler_error")
+        )
 
     async def run(self) -> TurnResult:
-        """Run the turn to its end and return its (committed) result. Run it once."""
+        """Run the turn to its end and return its (committed) result. Run it once.
+
+        A callback's exception (``on_event``, a hook) propagates from here unchanged, after the
+        turn's terminal is published as ``failed`` (``turn_callback_failed``, or the
+        exception's own code if it is a library error) unless the turn had already committed.
+        """
         machine = self._machine
         address = self._address
         unsubscribe: list[Callable[[], None]] = []
@@ -253,13 +307,17 @@ class TurnRunner:
             for undo in unsubscribe:
                 undo()
         failure = self._failure
+        if failure is None:
+            try:
+                step = machine.next()
+                self._flush_events()
+                self._commit_if_finished()
+            except Exception as exc:
+                failure = self._failure if self._failure is not None else exc
         if failure is not None:
             if address is not None and self._committed is None:
-                fail_turn(self._host, address, failure)
+                fail_turn(self._host, address, self._terminal_error(failure))
             raise failure
-        step = machine.next()
-        self._commit_if_finished()
-        self._flush_events()
         assert isinstance(step, TurnFinished), "the turn ran to its end"
         committed = self._committed
         return step.result if committed is None else committed
@@ -276,6 +334,12 @@ class TurnRunner:
                 # not by whoever cancelled; the turn stops now all the same.
                 if self._failure is None:
                     self._failure = exc
+        self._halt()
+
+    # -- failures ----------------------------------------------------------------------------
+
+    def _halt(self) -> None:
+        """Cancel every running effect and the driving task, and wake it."""
         running = self._running
         for task in list(running.values()):
             task.cancel()
@@ -283,6 +347,39 @@ class TurnRunner:
         if self._driver is not None:
             self._driver.cancel()
         self._wake.set()
+
+    def _callback_raised(self, name: str, exc: Exception) -> None:
+        """A callback raised: its exception is the run's failure (the first failure wins)."""
+        if self._failure is None:
+            self._failure = exc
+            self._callback = name
+
+    def _terminal_error(self, failure: Exception) -> Exception:
+        """What the failed terminal reports for ``failure``."""
+        name = self._callback
+        if name is None or isinstance(failure, LashError):
+            return failure
+        return LashError(
+            codes.TURN_CALLBACK_FAILED, f"{name} raised {type(failure).__name__}: {failure}"
+        )
+
+    def _report_handler_error(self, envelope: EffectEnvelope, error: LashError) -> None:
+        hooks = self._hooks
+        assert hooks is not None
+        try:
+            hooks.on_handler_error(envelope, error)
+        except Exception as exc:
+            self._callback_raised(self._names[1], exc)
+            raise
+
+    def _after_outcome(self, envelope: EffectEnvelope, outcome: EffectOutcome) -> None:
+        hooks = self._hooks
+        assert hooks is not None
+        try:
+            hooks.after_outcome(envelope, outcome)
+        except Exception as exc:
+            self._callback_raised(self._names[0], exc)
+            raise
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -301,17 +398,28 @@ class TurnRunner:
         on_event = self._on_event
         if on_event is not None:
             for event in events:
-                on_event(event)
+                try:
+                    on_event(event)
+                except Exception as exc:
+                    self._callback_raised("on_event", exc)
+                    raise
 
     def _feed(self, key: str, outcome: EffectOutcome) -> None:
         machine = self._machine
         if machine.is_awaiting(key):
             machine.send(key, outcome)
+            # The step's events are delivered before the turn is committed, so a failing
+            # on_event still leaves a failed terminal.
+            self._flush_events()
             if self._address is not None:
                 self._commit_if_finished()
-            self._flush_events()
-            if self._hooks is not None:
-                self._hooks.on_checkpoint(machine)
+            hooks = self._hooks
+            if hooks is not None:
+                try:
+                    hooks.on_checkpoint(machine)
+                except Exception as exc:
+                    self._callback_raised("TurnHooks.on_checkpoint", exc)
+                    raise
 
     def fail(self, error: Exception) -> None:
         """End the turn now with ``error`` (raised by :meth:`run`): nothing further runs and
@@ -319,23 +427,21 @@ class TurnRunner:
         lost; a hook's exception does the same."""
         if self._failure is None:
             self._failure = error
-        running = self._running
-        for task in list(running.values()):
-            task.cancel()
-        running.clear()
-        if self._driver is not None:
-            self._driver.cancel()
-        self._wake.set()
+        self._halt()
 
     async def _run_one(self, key: str, envelope: EffectEnvelope, deadline: float | None) -> None:
         """Run one envelope of a batch in a task of its own, and report its outcome."""
-        outcome = await self._host.run_envelope(envelope, self._by_kind, deadline)
-        if self._hooks is not None:
-            try:
-                self._hooks.after_outcome(envelope, outcome)
-            except Exception as exc:  # the turn ends with the hook's error, nothing more runs
-                self.fail(exc)
-                return
+        try:
+            outcome = await self._host.run_envelope(
+                envelope, self._by_kind, deadline, self._on_error
+            )
+            if self._hooks is not None:
+                self._after_outcome(envelope, outcome)
+        except Exception as exc:
+            # The turn ends with it, raised by run (never from this task, in a group).
+            self._running.pop(key, None)
+            self.fail(exc)
+            return
         self._running.pop(key, None)
         self._arrived.append((key, outcome))
         self._wake.set()
@@ -344,9 +450,16 @@ class TurnRunner:
         hooks = self._hooks
         if hooks is None:
             return None
-        outcome = hooks.before_effect(envelope, timeout_ms)
+        try:
+            outcome = hooks.before_effect(envelope, timeout_ms)
+            if outcome is not None:
+                # A supplied outcome is checked like a handler's (a refusal is the hook's bug).
+                outcome = check_handler_outcome(envelope, outcome, hooks.before_effect)
+        except Exception as exc:
+            self._callback_raised("TurnHooks.before_effect", exc)
+            raise
         if outcome is not None:
-            hooks.after_outcome(envelope, outcome)
+            self._after_outcome(envelope, outcome)
         return outcome
 
     async def _drive(self, group: TaskGroup) -> None:
@@ -366,6 +479,7 @@ class TurnRunner:
         hooks = self._hooks
         run_envelope = self._host.run_envelope
         by_kind = self._by_kind
+        on_error = self._on_error
         while True:
             step = machine.next()
             if isinstance(step, RunEffects):
@@ -382,9 +496,9 @@ class TurnRunner:
                     outcome = None if supplied is None else supplied[0]
                     if outcome is None:
                         deadline = None if timeout_ms is None else loop.now() + timeout_ms / 1000
-                        outcome = await run_envelope(envelope, by_kind, deadline)
+                        outcome = await run_envelope(envelope, by_kind, deadline, on_error)
                         if hooks is not None:
-                            hooks.after_outcome(envelope, outcome)
+                            self._after_outcome(envelope, outcome)
                     self._feed(_replay_key(envelope), outcome)
                     continue
                 for i, (envelope, timeout_ms) in enumerate(effects):
@@ -418,6 +532,7 @@ async def run_turn(
     *,
     on_event: Callable[[TurnEvent], None] | None = None,
     on_effect: Callable[[EffectEnvelope, EffectOutcome], None] | None = None,
+    on_handler_error: Callable[[EffectEnvelope, LashError], None] | None = None,
     cancel: CancelToken | None = None,
 ) -> TurnResult:
     """Run ``machine`` to its end on ``host`` and return the result (a :class:`TurnRunner`).
@@ -425,16 +540,27 @@ async def run_turn(
     Every envelope of a batch runs concurrently; outcomes are fed back as they arrive (the
     machine applies tool results in call order whatever order they finish in). ``on_event``
     gets every stream event, in order; ``on_effect`` gets each envelope with its outcome as it
-    completes (an effect trace). ``cancel`` stops the turn cleanly: running effects are
-    cancelled natively (a pending tool completion's wait records ``cancelled``) and the result is
-    ``stopped``/``cancelled``. Native cancellation of the task
-    running this (a trio cancel scope, ``Task.cancel()``) cancels every running effect and
-    propagates.
+    completes (an effect trace); ``on_handler_error`` gets each envelope whose handler failed
+    (raised, or returned an unusable outcome) with the library error its error outcome
+    reports, whose ``__cause__`` is the handler's exception with its traceback. ``cancel``
+    stops the turn cleanly: running effects are cancelled natively (a pending tool
+    completion's wait records ``cancelled``) and the result is ``stopped``/``cancelled``.
+    Native cancellation of the task running this (a trio cancel scope, ``Task.cancel()``)
+    cancels every running effect and propagates.
+
+    A callback that raises stops the turn, and its exception propagates from here unchanged
+    (the same object, never in an exception group); under turn control the turn's terminal is
+    first published as ``failed`` (``turn_callback_failed``), unless the turn had already
+    committed its result (a cancel commits as it is requested).
 
     On a durable host (``host.turn_journaling()`` is not ``None``) the turn is opened in the
     host's store and journaled: see :class:`~lash_core.durable_host.DurableHost`.
     """
-    hooks = None if on_effect is None else _EffectTrace(on_effect)
+    hooks = (
+        None
+        if on_effect is None and on_handler_error is None
+        else _Callbacks(on_effect, on_handler_error)
+    )
     journaling = host.turn_journaling()
     if journaling is not None:
         return await journaling.run_journaled(

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Callable
 from lash_core import codes
 from lash_core.effects.envelope import EffectEnvelope
 from lash_core.effects.outcomes import EffectOutcome
-from lash_core.errors import LocalProtocolError
+from lash_core.errors import LashError, LocalProtocolError
 from lash_core.host import InlineHost
 from lash_core.loop import CancelToken, WakeEvent
 from lash_core.turn.events import TurnEvent, TurnResult
@@ -92,13 +92,14 @@ async def stream_turn(
     handlers: TurnHandlers,
     *,
     on_effect: Callable[[EffectEnvelope, EffectOutcome], None] | None = None,
+    on_handler_error: Callable[[EffectEnvelope, LashError], None] | None = None,
     cancel: CancelToken | None = None,
 ) -> AsyncIterator[TurnStream]:
     """Run the turn in the background and stream its events (see the module docstring).
 
-    ``on_effect`` and ``cancel`` are :func:`~lash_core.turn.run_turn`'s. An exception the turn
-    raises is raised by the iteration (and by :attr:`TurnStream.result`), not wrapped in an
-    exception group.
+    ``on_effect``, ``on_handler_error`` and ``cancel`` are :func:`~lash_core.turn.run_turn`'s.
+    An exception the turn raises is raised by the iteration (and by :attr:`TurnStream.result`),
+    not wrapped in an exception group.
     """
     stream = TurnStream(host)
     stop = CancelToken()
@@ -107,7 +108,13 @@ async def stream_turn(
     async def run() -> None:
         try:
             result = await run_turn(
-                machine, host, handlers, on_event=stream._push, on_effect=on_effect, cancel=stop
+                machine,
+                host,
+                handlers,
+                on_event=stream._push,
+                on_effect=on_effect,
+                on_handler_error=on_handler_error,
+                cancel=stop,
             )
         except Exception as exc:
             stream._end(None, exc)

@@ -10,7 +10,7 @@ from typing import Final
 from lash_core.sim.run import simulate_seed
 
 SEEDS: Final = 2000
-DIGEST: Final = "88cd87610e4075033abdc8fa72fd8b71724dc8e10140e982b36825af92664697"
+DIGEST: Final = "c34da926bf64c44e51a9e9edad1cf3a3d98085b9d49a3cc2c4cbb65771a00d0d"
 """sha256 over ``simulate_seed(s).trace_bytes()`` for ``s`` in ``range(SEEDS)``, in order."""
 
 

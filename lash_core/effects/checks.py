@@ -1,0 +1,516 @@
+"""Checking what a handler returned: an outcome of the right kind must also hold usable contents.
+
+A handler is user code: it may return ``LlmCallOutcome(Ok(None), False)``, a pending launch whose
+deadline is an ``int``, or a tool output holding a ``datetime`` or NaN. The attrs classes do not
+check their fields, so without this check such a value reaches the turn machine (a raw
+``AttributeError`` deep inside a transition) or fails much later when written as JSON, naming
+no tool. :func:`check_outcome_contents` walks an outcome the way the wire format writes it and
+refuses the first unusable field with a :class:`~lash_core.errors.LashError`:
+``runtime_effect_invalid_outcome`` (a field of the wrong type, a value that is not JSON), or
+``wire_too_deep`` (free-form JSON nested deeper than :data:`~lash_core.wire.MAX_JSON_DEPTH`),
+the message naming the path (``launch.pending.deadline: expected a Duration or None, got
+int``). Pure, and linear in the size of the outcome; a correct outcome costs a few type tests
+per field.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from typing import Any, Final
+
+from lash_core import codes
+from lash_core.effects.errors import ControllerError, ReplayMismatchSummary
+from lash_core.effects.llm import (
+    LlmCallError,
+    LlmErrorKind,
+    LlmResponse,
+    Message,
+    Role,
+    StopReason,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+    ToolSpec,
+    Usage,
+)
+from lash_core.effects.outcomes import (
+    CheckpointOutcome,
+    DirectOutcome,
+    DurableStepOutcome,
+    EffectOutcome,
+    ExecCodeOutcome,
+    LlmCallOutcome,
+    SyncExecutionEnvironmentOutcome,
+    ToolAttemptOutcome,
+    ToolBatchOutcome,
+)
+from lash_core.effects.tools import (
+    CancelPolicy,
+    CheckpointDelivery,
+    CompletedToolCall,
+    Duration,
+    ExecResponse,
+    ExecutionEnvironmentSync,
+    PendingCompletion,
+    TimeoutPolicy,
+    ToolAttemptLaunchDone,
+    ToolBatchLaunchDone,
+    ToolCallRecord,
+    ToolLaunchPending,
+)
+from lash_core.errors import LashError
+from lash_core.keys import AwaitEventKey
+from lash_core.wire import Err, Ok, check_json_value
+
+__all__ = ["check_outcome_contents"]
+
+_U64: Final = 2**64 - 1
+_U32: Final = 2**32 - 1
+
+
+class _Bad(Exception):
+    """An unusable field; ``parts`` is its path, innermost first (added while unwinding)."""
+
+    def __init__(self, message: str, code: str = codes.RUNTIME_EFFECT_INVALID_OUTCOME) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.parts: list[str | int] = []
+
+
+def _name(value: object) -> str:
+    return "None" if value is None else type(value).__name__
+
+
+def _at(part: str | int, check: Callable[[Any], None], value: Any) -> None:
+    try:
+        check(value)
+    except _Bad as bad:
+        bad.parts.append(part)
+        raise
+
+
+def _str(value: Any) -> None:
+    if type(value) is not str:
+        raise _Bad(f"expected a str, got {_name(value)}")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _Bad("the string holds a lone surrogate, which UTF-8 cannot carry") from None
+
+
+def _opt_str(value: Any) -> None:
+    if value is not None and type(value) is not str:
+        raise _Bad(f"expected a str or None, got {_name(value)}")
+
+
+def _bool(value: Any) -> None:
+    if type(value) is not bool:
+        raise _Bad(f"expected a bool, got {_name(value)}")
+
+
+def _int(value: Any, top: int = _U64) -> None:
+    if type(value) is not int:
+        raise _Bad(f"expected an int, got {_name(value)}")
+    if not 0 <= value <= top:
+        raise _Bad(f"{value} is out of range (0 to {top})")
+
+
+def _u32(value: Any) -> None:
+    _int(value, _U32)
+
+
+def _opt_u64(value: Any) -> None:
+    if value is not None:
+        _int(value)
+
+
+_SCALARS: Final = frozenset({bool, float, type(None)})
+
+
+def _scalar(value: Any) -> bool:
+    """``value`` is a JSON scalar that needs no further check (an ASCII string, a 64-bit
+    integer, a boolean, ``None``, a finite float)."""
+    t = type(value)
+    if t is str:
+        return bool(value.isascii())
+    if t is int:
+        return bool(-(2**63) <= value <= _U64)
+    return t in _SCALARS and (t is not float or value - value == 0.0)
+
+
+def _json(value: Any) -> None:
+    if _scalar(value):
+        return
+    if type(value) is dict and len(value) <= 8:
+        # A small flat object of scalars, the usual tool argument or output: checked here.
+        for key, item in value.items():
+            t = type(item)
+            if type(key) is not str or not key.isascii():
+                break
+            if t is str:
+                if not item.isascii():
+                    break
+            elif t is int:
+                if not -(2**63) <= item <= _U64:
+                    break
+            elif t is not bool and item is not None:
+                break
+        else:
+            return
+    try:
+        check_json_value(value, what="value", code=codes.RUNTIME_EFFECT_INVALID_OUTCOME)
+    except LashError as exc:
+        raise _Bad(exc.message, exc.code) from None
+
+
+def _enum(cls: type[enum.Enum]) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if type(value) is not cls:
+            raise _Bad(f"expected a {cls.__name__}, got {_name(value)}")
+
+    return check
+
+
+def _record(cls: type[Any], fields: tuple[tuple[str, Callable[[Any], None]], ...]) -> Any:
+    # The commonest fields (an ASCII str, a bool, an unsigned int) pass inline; the others,
+    # and any that does not pass inline, go through their check.
+    inline: dict[Callable[[Any], None], type[Any]] = {_str: str, _bool: bool, _int: int}
+    plain = tuple((name, inline.get(field), field) for name, field in fields)
+
+    def check(value: Any) -> None:
+        if type(value) is not cls and not isinstance(value, cls):
+            raise _Bad(f"expected a {cls.__name__}, got {_name(value)}")
+        for name, simple, field in plain:
+            item: Any = getattr(value, name)
+            if simple is not None and type(item) is simple:
+                if simple is bool:
+                    continue
+                if simple is str:
+                    if item.isascii():
+                        continue
+                elif 0 <= item <= _U64:
+                    continue
+            try:
+                field(item)
+            except _Bad as bad:
+                bad.parts.append(name)
+                raise
+
+    return check
+
+
+def _optional(inner: Callable[[Any], None], what: str) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if value is None:
+            return
+        try:
+            inner(value)
+        except _Bad as bad:
+            if not bad.parts and bad.message.startswith("expected a "):
+                bad.message = f"expected {what} or None, got {_name(value)}"
+            raise
+
+    return check
+
+
+def _items(inner: Callable[[Any], None]) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if type(value) is not tuple and type(value) is not list:
+            raise _Bad(f"expected a tuple, got {_name(value)}")
+        for index, item in enumerate(value):
+            try:
+                inner(item)
+            except _Bad as bad:
+                bad.parts.append(index)
+                raise
+
+    return check
+
+
+def _union(*variants: tuple[type[Any], Callable[[Any], None]]) -> Callable[[Any], None]:
+    by_type = dict(variants)
+    names = " or ".join(cls.__name__ for cls, _ in variants)
+
+    def check(value: Any) -> None:
+        variant = by_type.get(type(value))
+        if variant is None:
+            raise _Bad(f"expected {names}, got {_name(value)}")
+        variant(value)
+
+    return check
+
+
+def _result(ok: Callable[[Any], None], err: Callable[[Any], None]) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        t = type(value)
+        if t is Ok:
+            _at("Ok", ok, value.value)
+        elif t is Err:
+            _at("Err", err, value.error)
+        else:
+            raise _Bad(f"expected Ok or Err, got {_name(value)}")
+
+    return check
+
+
+_message: Final = _record(
+    Message,
+    (
+        ("role", _enum(Role)),
+        (
+            "parts",
+            _items(
+                _union(
+                    (TextPart, _record(TextPart, (("text", _str),))),
+                    (
+                        ToolCallPart,
+                        _record(
+                            ToolCallPart,
+                            (("call_id", _str), ("tool_name", _str), ("args", _json)),
+                        ),
+                    ),
+                    (
+                        ToolResultPart,
+                        _record(
+                            ToolResultPart,
+                            (
+                                ("call_id", _str),
+                                ("tool_name", _str),
+                                ("output", _json),
+                                ("is_error", _bool),
+                            ),
+                        ),
+                    ),
+                )
+            ),
+        ),
+        ("id", _opt_str),
+    ),
+)
+_usage: Final = _record(
+    Usage,
+    (
+        ("input_tokens", _int),
+        ("output_tokens", _int),
+        ("cache_read_tokens", _int),
+        ("cache_write_tokens", _int),
+    ),
+)
+_llm_result: Final = _result(
+    _record(
+        LlmResponse,
+        (("message", _message), ("usage", _usage), ("stop_reason", _enum(StopReason))),
+    ),
+    _record(
+        LlmCallError,
+        (
+            ("message", _str),
+            ("retryable", _bool),
+            ("kind", _enum(LlmErrorKind)),
+            ("raw", _json),
+            ("code", _opt_str),
+            ("terminal_reason", _optional(_enum(StopReason), "a StopReason")),
+        ),
+    ),
+)
+_pending: Final = _record(
+    ToolLaunchPending,
+    (
+        ("key", _record(AwaitEventKey, (("key_id", _str), ("signature", _str)))),
+        (
+            "pending",
+            _record(
+                PendingCompletion,
+                (
+                    (
+                        "deadline",
+                        _optional(
+                            _record(Duration, (("secs", _int), ("nanos", _u32))), "a Duration"
+                        ),
+                    ),
+                    ("on_timeout", _enum(TimeoutPolicy)),
+                    ("on_cancel", _enum(CancelPolicy)),
+                ),
+            ),
+        ),
+        ("duration_ms", _int),
+    ),
+)
+_tool_record: Final = _record(
+    ToolCallRecord,
+    (
+        ("call_id", _str),
+        ("tool_name", _str),
+        ("args", _json),
+        ("output", _json),
+        ("model_return", _json),
+        ("duration_ms", _int),
+        ("attempt", _u32),
+        ("success", _bool),
+    ),
+)
+_completed_call: Final = _record(
+    CompletedToolCall,
+    (
+        ("call_id", _str),
+        ("tool_name", _str),
+        ("args", _json),
+        ("output", _json),
+        ("model_return", _json),
+        ("duration_ms", _int),
+        ("replay", _json),
+    ),
+)
+_messages: Final = _items(_message)
+
+_CHECKS: Final[dict[type[Any], Callable[[Any], None]]] = {
+    LlmCallOutcome: _record(LlmCallOutcome, (("result", _llm_result), ("text_streamed", _bool))),
+    DirectOutcome: _record(DirectOutcome, (("result", _llm_result),)),
+    ToolAttemptOutcome: _record(
+        ToolAttemptOutcome,
+        (
+            (
+                "launch",
+                _union(
+                    (
+                        ToolAttemptLaunchDone,
+                        _record(ToolAttemptLaunchDone, (("record", _tool_record),)),
+                    ),
+                    (ToolLaunchPending, _pending),
+                ),
+            ),
+        ),
+    ),
+    ToolBatchOutcome: _record(
+        ToolBatchOutcome,
+        (
+            (
+                "launches",
+                _items(
+                    _union(
+                        (
+                            ToolBatchLaunchDone,
+                            _record(ToolBatchLaunchDone, (("result", _completed_call),)),
+                        ),
+                        (ToolLaunchPending, _pending),
+                    )
+                ),
+            ),
+        ),
+    ),
+    ExecCodeOutcome: _record(
+        ExecCodeOutcome,
+        (
+            (
+                "result",
+                _result(
+                    _record(
+                        ExecResponse, (("output", _str), ("result", _json), ("is_error", _bool))
+                    ),
+                    _str,
+                ),
+            ),
+        ),
+    ),
+    CheckpointOutcome: _record(
+        CheckpointOutcome,
+        (
+            (
+                "result",
+                _result(
+                    _record(
+                        CheckpointDelivery,
+                        (
+                            ("committed_user_messages", _messages),
+                            ("messages", _messages),
+                            ("transient_messages", _messages),
+                            ("turn_causes", _items(_json)),
+                        ),
+                    ),
+                    _record(
+                        ControllerError,
+                        (
+                            ("code", _str),
+                            ("message", _str),
+                            (
+                                "summary",
+                                _optional(
+                                    _record(
+                                        ReplayMismatchSummary,
+                                        (
+                                            ("divergent_path_count", _int),
+                                            ("first_divergent_paths", _items(_str)),
+                                        ),
+                                    ),
+                                    "a ReplayMismatchSummary",
+                                ),
+                            ),
+                        ),
+                    ),
+                ),
+            ),
+        ),
+    ),
+    SyncExecutionEnvironmentOutcome: _record(
+        SyncExecutionEnvironmentOutcome,
+        (
+            (
+                "result",
+                _result(
+                    _optional(
+                        _record(
+                            ExecutionEnvironmentSync,
+                            (
+                                ("system_prompt", _str),
+                                (
+                                    "tool_specs",
+                                    _items(
+                                        _record(
+                                            ToolSpec,
+                                            (
+                                                ("name", _str),
+                                                ("description", _str),
+                                                ("input_schema", _json),
+                                            ),
+                                        )
+                                    ),
+                                ),
+                            ),
+                        ),
+                        "an ExecutionEnvironmentSync",
+                    ),
+                    _str,
+                ),
+            ),
+        ),
+    ),
+    DurableStepOutcome: _record(DurableStepOutcome, (("value", _json),)),
+}
+
+
+def _path(parts: list[str | int]) -> str:
+    out: list[str] = []
+    for part in reversed(parts):
+        if isinstance(part, int):
+            out.append(f"[{part}]")
+        else:
+            out.append(f".{part}" if out else part)
+    return "".join(out) or "outcome"
+
+
+def check_outcome_contents(outcome: EffectOutcome) -> None:
+    """Refuse an outcome holding an unusable field (see the module docstring); the error's
+    message is ``{path}: {problem}``. Outcomes a handler never makes (sleep, registry and
+    process outcomes, built by the host) are not walked."""
+    check = _CHECKS.get(type(outcome))
+    if check is None:
+        return
+    try:
+        check(outcome)
+    except _Bad as bad:
+        raise LashError(bad.code, f"{_path(bad.parts)}: {bad.message}") from None
+    except RecursionError:
+        raise LashError(codes.WIRE_TOO_DEEP, "the outcome nests too deeply") from None
