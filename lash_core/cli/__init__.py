@@ -256,6 +256,7 @@ SHAPE_RANGES: Final = {
     "max_tools": (1, WORLD_SIZE_LIMIT),
     "max_latency_ms": (0, MAX_LATENCY_MS),
     "fault_percent": (0, 100),
+    "crash_percent": (0, 100),
 }
 """The range of each whole-number ``lash sim`` world flag (``--offset`` is a number in
 ``[0, 1)``)."""
@@ -415,6 +416,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=seed, default=None, help="run this one seed only")
     for field, flag, text in SHAPE_FLAGS:
         default = getattr(DEFAULT_SHAPE, field)
+        if isinstance(default, bool):
+            sim.add_argument(flag, action="store_true", dest=field, help=text)
+            continue
         bounds = SHAPE_RANGES.get(field)
         kind: Callable[[str], Any] = _offset if bounds is None else _WholeNumber(*bounds)
         sim.add_argument(flag, type=kind, default=default, dest=field, help=text)
