@@ -228,7 +228,8 @@ def run_sim(
     out.write(
         f"lash sim: {done} seeds from {first or 0}; worlds of up to {shape.max_sessions} "
         f"sessions x {shape.max_turns} turns x {shape.max_steps} model calls x "
-        f"{shape.max_tools} tools, {shape.fault_percent}% faults\n"
+        f"{shape.max_tools} tools, {shape.fault_percent}% faults"
+        + (f"; durable, {shape.crash_percent}% host crashes\n" if shape.durable else "\n")
     )
     rows = summary.table()
     width = max(len(label) for label, _ in rows)

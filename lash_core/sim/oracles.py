@@ -586,9 +586,10 @@ def no_accepted_resolution_lost(trace: Trace) -> Iterator[str]:
             ended.add(_turn(record))
     for key, resolution in accepted.items():
         turn = key[:2]
-        if turn in excused or key[0] in revoked or turn not in ended:
+        if turn in excused or key[0] in revoked:
             continue
         if key not in seen:
-            yield f"{key}: resolution {resolution} accepted, the turn never saw it"
+            if turn in ended:
+                yield f"{key}: resolution {resolution} accepted, the turn never saw it"
         elif seen[key] != resolution:
             yield f"{key}: resolution {resolution} accepted, the turn saw {seen[key]}"
