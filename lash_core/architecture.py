@@ -100,6 +100,7 @@ LAYERS: Final[tuple[Layer, ...]] = (
             "lash_core.durable",
             "lash_core.durable_turn",
             "lash_core.durable_host",
+            "lash_core.store_memory",
             "lash_core.demo_turn",
         ),
     ),

@@ -228,7 +228,8 @@ def run_sim(
     out.write(
         f"lash sim: {done} seeds from {first or 0}; worlds of up to {shape.max_sessions} "
         f"sessions x {shape.max_turns} turns x {shape.max_steps} model calls x "
-        f"{shape.max_tools} tools, {shape.fault_percent}% faults\n"
+        f"{shape.max_tools} tools, {shape.fault_percent}% faults"
+        + (f"; durable, {shape.crash_percent}% host crashes\n" if shape.durable else "\n")
     )
     rows = summary.table()
     width = max(len(label) for label, _ in rows)
@@ -256,6 +257,7 @@ SHAPE_RANGES: Final = {
     "max_tools": (1, WORLD_SIZE_LIMIT),
     "max_latency_ms": (0, MAX_LATENCY_MS),
     "fault_percent": (0, 100),
+    "crash_percent": (0, 100),
 }
 """The range of each whole-number ``lash sim`` world flag (``--offset`` is a number in
 ``[0, 1)``)."""
@@ -415,6 +417,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=seed, default=None, help="run this one seed only")
     for field, flag, text in SHAPE_FLAGS:
         default = getattr(DEFAULT_SHAPE, field)
+        if isinstance(default, bool):
+            sim.add_argument(flag, action="store_true", dest=field, help=text)
+            continue
         bounds = SHAPE_RANGES.get(field)
         kind: Callable[[str], Any] = _offset if bounds is None else _WholeNumber(*bounds)
         sim.add_argument(flag, type=kind, default=default, dest=field, help=text)

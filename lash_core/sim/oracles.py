@@ -121,14 +121,21 @@ def one_terminal_per_key(trace: Trace) -> Iterator[str]:
 def every_effect_answered_once(trace: Trace) -> Iterator[str]:
     """Every envelope a turn hands out is run by its handler at most once and answered exactly
     once (at most once if the turn was cancelled), and nothing is answered that was not handed
-    out."""
+    out. In a durable world a crash cuts a turn's run short: each run up to a ``resume`` is
+    judged as a cancelled one, and the resumed run hands its envelopes out afresh (an
+    effect cut off between running and being answered may run again: see
+    :func:`no_recorded_effect_reruns`)."""
     for where, rs in trace.turns.items():
         emitted: dict[str, int] = {}
         answered: dict[str, int] = {}
         ran: set[str] = set()
         cancelled = False
         for record in rs:
-            if record["ev"] == "emit":
+            if record["ev"] == "resume":
+                yield from _answered_once(where, emitted, answered, True)
+                ran -= {key for key in ran if key not in answered}
+                emitted, answered = {}, {}
+            elif record["ev"] == "emit":
                 for key in record["keys"]:
                     emitted[key] = emitted.get(key, 0) + 1
             elif record["ev"] == "handler":
@@ -142,15 +149,21 @@ def every_effect_answered_once(trace: Trace) -> Iterator[str]:
                 cancelled = outcome.get("reason") == "cancelled"
             elif record["ev"] == "turn_failed":
                 cancelled = True  # its running effects were abandoned
-        for key, times in emitted.items():
-            if times > 1:
-                yield f"{where}: {key} handed out {times} times"
-            got = answered.get(key, 0)
-            if got > 1 or (got == 0 and not cancelled):
-                yield f"{where}: {key} answered {got} times"
-        for key in answered:
-            if key not in emitted:
-                yield f"{where}: {key} answered but never handed out"
+        yield from _answered_once(where, emitted, answered, cancelled)
+
+
+def _answered_once(
+    where: tuple[str, str], emitted: dict[str, int], answered: dict[str, int], cancelled: bool
+) -> Iterator[str]:
+    for key, times in emitted.items():
+        if times > 1:
+            yield f"{where}: {key} handed out {times} times"
+        got = answered.get(key, 0)
+        if got > 1 or (got == 0 and not cancelled):
+            yield f"{where}: {key} answered {got} times"
+    for key in answered:
+        if key not in emitted:
+            yield f"{where}: {key} answered but never handed out"
 
 
 @oracle
@@ -183,12 +196,16 @@ def _tool_messages(messages: list[Any]) -> Iterator[tuple[list[str], list[str]]]
 @oracle
 def tool_results_in_call_order(trace: Trace) -> Iterator[str]:
     """Tool results reach the conversation and the event stream in the order the model called
-    the tools, whatever order they finished in."""
+    the tools, whatever order they finished in (a resumed turn's stream starts afresh)."""
     for where, rs in trace.turns.items():
         started: list[str] = []
         finished: list[str] = []
         for record in rs:
-            if record["ev"] == "event":
+            if record["ev"] == "resume":
+                if finished != started[: len(finished)]:
+                    yield f"{where}: tools started {started} but finished {finished}"
+                started, finished = [], []
+            elif record["ev"] == "event":
                 event = record["event"]
                 if event["type"] == "tool_call_started":
                     started.append(event["call_id"])
@@ -213,11 +230,13 @@ def _non_zero(usage: dict[str, int]) -> dict[str, int]:
 @oracle
 def usage_never_decreases(trace: Trace) -> Iterator[str]:
     """A turn's cumulative usage only grows, is the sum of its model calls' usage, and is the
-    usage of its result."""
+    usage of its result (a resumed turn's stream starts afresh, replaying its usage)."""
     for where, rs in trace.turns.items():
         total: dict[str, int] = {}
         for record in rs:
-            if record["ev"] == "event" and record["event"]["type"] == "usage":
+            if record["ev"] == "resume":
+                total = {}
+            elif record["ev"] == "event" and record["event"]["type"] == "usage":
                 event = record["event"]
                 new_total = _non_zero(_usage_sum(total, event["usage"]))
                 reported = _non_zero(event["total"])
@@ -488,3 +507,89 @@ def processes_stay_in_their_session(trace: Trace) -> Iterator[str]:
             for other in sorted(set(_sessions_in(body))):
                 if owner is not None and other != owner:
                     yield f"process {pid} of session {owner}: {record['ev']} carries {other}"
+
+
+# -- durable worlds: crashes and restarts ----------------------------------------------------
+
+_JOURNALED: Final = frozenset({"llm_call", "tool_attempt", "exec_code", "checkpoint", "sleep"})
+"""The effect kinds of a simulated turn whose outcomes a durable host records (a sleep has
+a row with its due time)."""
+
+
+@oracle
+def no_recorded_effect_reruns(trace: Trace) -> Iterator[str]:
+    """An effect whose outcome was recorded (answered live on a durable host) never runs again:
+    a later host replays it (a ``replay`` record) with exactly the recorded outcome. An effect
+    cut off by a crash between running and being recorded runs again at most once per crash,
+    and that run is flagged *in doubt* with the effect's replay key as its idempotency key."""
+    for where, rs in trace.turns.items():
+        recorded: dict[str, Any] = {}
+        ran: set[str] = set()
+        crashed_since: set[str] = set()
+        for record in rs:
+            ev = record["ev"]
+            if ev == "resume":
+                crashed_since |= ran
+            elif ev == "effect" and record["kind"] in _JOURNALED:
+                recorded.setdefault(record["key"], record["outcome"])
+            elif ev == "replay":
+                key = record["key"]
+                if key not in recorded:
+                    yield f"{where}: {key} replayed an outcome that was never recorded"
+                elif record["outcome"] != recorded[key]:
+                    yield (f"{where}: {key} replayed {record['outcome']}, recorded {recorded[key]}")
+            elif ev == "handler":
+                key = record["key"]
+                if key in recorded:
+                    yield f"{where}: {key} ran again after its outcome was recorded"
+                elif key in ran and "attempt" in record:
+                    if key not in crashed_since:
+                        yield f"{where}: {key} ran again with no crash since its last run"
+                    elif not record["in_doubt"]:
+                        yield f"{where}: {key} ran again after a crash but not in doubt"
+                    elif record["idempotency_key"] != key:
+                        yield (
+                            f"{where}: {key} ran again in doubt with idempotency key "
+                            f"{record['idempotency_key']}"
+                        )
+                ran.add(key)
+                crashed_since.discard(key)
+
+
+@oracle
+def no_accepted_resolution_lost(trace: Trace) -> Iterator[str]:
+    """Every resolution a resolver was answered ``accepted`` for is the terminal the turn's wait
+    on that key ends with (the last time it waits, if a crash made it wait again), whether it
+    arrived while a host ran or while none did. (A turn that was cancelled or whose session was
+    revoked may never consume it.)"""
+    accepted: dict[tuple[str, str, str], Any] = {}
+    excused: set[tuple[str, str]] = set()
+    seen: dict[tuple[str, str, str], Any] = {}
+    ended: set[tuple[str, str]] = set()
+    revoked: set[str] = set()
+    for record in trace.records:
+        ev = record["ev"]
+        if ev == "resolve" and record["how"] not in ("forged", "tampered"):
+            if record["outcome"]["status"] == "accepted":
+                accepted.setdefault(
+                    (record["session"], record["turn"], record["call"]), record["resolution"]
+                )
+        elif ev == "effect" and record["kind"] == "await_event":
+            seen[(record["session"], record["turn"], record["call"])] = _await_terminal(
+                record["outcome"]
+            )
+        elif ev in ("cancel", "turn_failed"):
+            excused.add(_turn(record))
+        elif ev == "revoke":
+            revoked.add(record["session"])
+        elif ev == "turn_end":
+            ended.add(_turn(record))
+    for key, resolution in accepted.items():
+        turn = key[:2]
+        if turn in excused or key[0] in revoked:
+            continue
+        if key not in seen:
+            if turn in ended:
+                yield f"{key}: resolution {resolution} accepted, the turn never saw it"
+        elif seen[key] != resolution:
+            yield f"{key}: resolution {resolution} accepted, the turn saw {seen[key]}"

@@ -15,6 +15,7 @@ import attrs
 from lash_core.canonical import canonical_text_of
 from lash_core.errors import LashError
 from lash_core.sim.choices import ChoiceSource, SeededChoices
+from lash_core.sim.durable import run_durable_world
 from lash_core.sim.host import SimHost
 from lash_core.sim.loop import SimLoop
 from lash_core.sim.oracles import ORACLES, Violation, check_all
@@ -44,6 +45,8 @@ SHAPE_FLAGS: Final = (
     ("max_latency_ms", "--latency", "at most this many ms per call"),
     ("fault_percent", "--faults", "percent chance of each fault"),
     ("offset_ms", "--offset", "ms added to cancel and revocation instants"),
+    ("durable", "--durable", "run on a durable host over a store (no processes, cancels)"),
+    ("crash_percent", "--crashes", "percent chance of each host crash (needs --durable)"),
 )
 """The ``lash sim`` flag of each :class:`WorldShape` field, with its help."""
 
@@ -53,7 +56,9 @@ def reproduce_command(seed: int, shape: WorldShape = DEFAULT_SHAPE) -> str:
     parts = ["lash", "sim", "--seed", str(seed)]
     for field, flag, _ in SHAPE_FLAGS:
         value = getattr(shape, field)
-        if value != getattr(DEFAULT_SHAPE, field):
+        if value is True:
+            parts.append(flag)
+        elif value != getattr(DEFAULT_SHAPE, field):
             parts += [flag, str(value)]
     return " ".join(parts)
 
@@ -89,6 +94,8 @@ class SimReport:
     def trace_lines(self) -> list[str]:
         """The trace as canonical JSON lines: the plan first, then every record."""
         plan = attrs.asdict(self.plan)
+        if not plan["crashes"]:
+            del plan["crashes"]  # a world without crashes reads as it did before they existed
         head = {"ev": "world", "seed": self.seed, "plan": plan}
         return [canonical_text_of(head)] + [canonical_text_of(r) for r in self.records]
 
@@ -116,11 +123,13 @@ def simulate(
     ``sim_step_limit``) is the violation ``world_runs_to_the_end``."""
     plan = draw_world(source, shape)
     loop = SimLoop(source)
-    host = SimHost(loop, label="world")
     recorder = Recorder(loop.now)
     crash: list[Violation] = []
     try:
-        loop.run(run_world(plan, host, recorder))
+        if shape.durable:
+            loop.run(run_durable_world(plan, loop, recorder))
+        else:
+            loop.run(run_world(plan, SimHost(loop, label="world"), recorder))
     except LashError as exc:
         crash.append(Violation("world_runs_to_the_end", f"{exc.code}: {exc.message}"))
     except Exception as exc:  # any exception out of the world is a finding, with its text

@@ -96,7 +96,7 @@ from lash_core.process.records import (
     RecoveryDisposition,
     SessionScope,
 )
-from lash_core.resolution import Resolution, ok
+from lash_core.resolution import Resolution, ResolveOutcome, ok
 from lash_core.scope import ToolCompletion, TurnScope
 from lash_core.sim.choices import ChoiceSource, chance, integer, pick
 from lash_core.turn import (
@@ -120,6 +120,7 @@ from lash_core.wire import Err, JsonValue, Ok, to_wire
 __all__ = [
     "DEFAULT_SHAPE",
     "MAX_LATENCY_MS",
+    "CrashPlan",
     "ModelStep",
     "ProcessPlan",
     "Recorder",
@@ -235,10 +236,23 @@ class SessionPlan:
 
 
 @attrs.frozen
+class CrashPlan:
+    """A crash of the running host in a durable world: at the virtual instant ``at_ms`` after
+    the world starts, or right after the ``after_outcomes``-th effect outcome the world's hosts
+    recorded (one of the two), if a host is up then; a fresh host starts ``down_ms`` later."""
+
+    at_ms: float | None = None
+    after_outcomes: int | None = None
+    down_ms: int = 0
+
+
+@attrs.frozen
 class WorldPlan:
-    """A whole world: its sessions, which run concurrently."""
+    """A whole world: its sessions, which run concurrently, and (in a durable world) the
+    crashes of its hosts."""
 
     sessions: tuple[SessionPlan, ...]
+    crashes: tuple[CrashPlan, ...] = ()
 
     @property
     def size(self) -> int:
@@ -267,7 +281,7 @@ class WorldPlan:
                         count += tool.fail_turn
                         if tool.process is not None:
                             count += tool.process.cancel_at_ms is not None
-        return count
+        return count + len(self.crashes)
 
 
 @attrs.frozen
@@ -283,6 +297,11 @@ class WorldShape:
     max_latency_ms: int = 20
     fault_percent: int = 30
     offset_ms: float = 0.0
+    durable: bool = False
+    """Run the sessions on a durable host over a memory store (:mod:`lash_core.sim.durable`);
+    such a world has no background processes, cancels, turn control or revocations."""
+    crash_percent: int = 0
+    """In a durable world, the chance of each of up to :data:`MAX_CRASHES` host crashes."""
 
     def __attrs_post_init__(self) -> None:
         problems = [
@@ -298,6 +317,10 @@ class WorldShape:
             problems.append("fault_percent must be between 0 and 100")
         if not 0 <= self.offset_ms < 1:
             problems.append("offset_ms must be at least 0 and below 1")
+        if not 0 <= self.crash_percent <= 100:
+            problems.append("crash_percent must be between 0 and 100")
+        elif self.crash_percent and not self.durable:
+            problems.append("crash_percent needs a durable world (durable=True)")
         if problems:
             raise LocalProtocolError(codes.SIM_WORLD_SHAPE_INVALID, "; ".join(problems))
 
@@ -383,7 +406,53 @@ def draw_world(source: ChoiceSource, shape: WorldShape = DEFAULT_SHAPE) -> World
         start = integer(source, 0, shape.max_latency_ms)
         revoke = _instant(source, shape, start + horizon * len(turns))
         sessions.append(SessionPlan(f"s{number}", start, tuple(turns), revoke))
-    return WorldPlan(tuple(sessions))
+    plan = WorldPlan(tuple(sessions))
+    if not shape.durable:
+        return plan
+    plan = _durable_only(plan)
+    return attrs.evolve(plan, crashes=_draw_crashes(source, shape, plan))
+
+
+MAX_CRASHES: Final = 3
+"""At most this many host crashes in a durable world."""
+CRASH_DOWN_MS: Final = 12_000
+"""A crashed host stays down at most this long (virtual ms): often past the lease ttl of the
+host that crashed (:data:`lash_core.sim.durable.LEASE_TTL_MS`), sometimes well within it."""
+
+
+def _durable_only(plan: WorldPlan) -> WorldPlan:
+    """``plan`` without what a durable world does not simulate: a tool starting a background
+    process answers plainly, and there are no cancels, turn control or revocations."""
+
+    def tool(t: ToolPlan) -> ToolPlan:
+        return ToolPlan("ok", t.latency_ms) if t.kind == "process" else t
+
+    def turn(t: TurnPlan) -> TurnPlan:
+        steps = tuple(attrs.evolve(s, tools=tuple(map(tool, s.tools))) for s in t.steps)
+        return TurnPlan(steps, None, t.deliver, False, False)
+
+    sessions = tuple(
+        SessionPlan(s.session_id, s.start_ms, tuple(map(turn, s.turns)), None)
+        for s in plan.sessions
+    )
+    return WorldPlan(sessions)
+
+
+def _draw_crashes(
+    source: ChoiceSource, shape: WorldShape, plan: WorldPlan
+) -> tuple[CrashPlan, ...]:
+    horizon = shape.max_latency_ms * (shape.max_steps + 1) * shape.max_turns + 1
+    crashes = []
+    for _ in range(MAX_CRASHES):
+        if not chance(source, shape.crash_percent):
+            continue
+        down = integer(source, 0, CRASH_DOWN_MS) if chance(source, 50) else integer(source, 0, 20)
+        if chance(source, 50):
+            crashes.append(CrashPlan(at_ms=integer(source, 0, horizon) + 0.5, down_ms=down))
+        else:
+            after = integer(source, 1, plan.size)
+            crashes.append(CrashPlan(after_outcomes=after, down_ms=down))
+    return tuple(crashes)
 
 
 # -- recording -------------------------------------------------------------------------------
@@ -501,12 +570,31 @@ class _Turn:
     def _where(self) -> dict[str, Any]:
         return {"session": self.session_id, "turn": self.turn_id}
 
-    async def model(self, envelope: EffectEnvelope) -> EffectOutcome:
-        self.recorder.add("handler", key=envelope.replay_key, kind="llm_call", **self._where())
-        steps = self.plan.steps
-        step = steps[self.step] if self.step < len(steps) else ModelStep()
+    def _ran(self, envelope: EffectEnvelope, kind: str) -> None:
+        """Record that a handler runs ``envelope``."""
+        self.recorder.add("handler", key=envelope.replay_key, kind=kind, **self._where())
+
+    def _next_step(self, envelope: EffectEnvelope) -> int:
+        """The index of the model step ``envelope`` (a model call) answers."""
         iteration = self.step
         self.step += 1
+        return iteration
+
+    def _start_resolver(self, call_id: str, key: AwaitEventKey, plan: ToolPlan) -> None:
+        self.group.start(functools.partial(self.resolver, call_id, key, plan))
+
+    def _delivers(self, envelope: EffectEnvelope) -> bool:
+        """Whether this checkpoint delivers the turn's follow-up message."""
+        if not self.plan.deliver or self.delivered:
+            return False
+        self.delivered = True
+        return True
+
+    async def model(self, envelope: EffectEnvelope) -> EffectOutcome:
+        self._ran(envelope, "llm_call")
+        steps = self.plan.steps
+        iteration = self._next_step(envelope)
+        step = steps[iteration] if iteration < len(steps) else ModelStep()
         loop = self.host.primitives
         await loop.sleep(step.latency_ms / 1000)
         usage = Usage(step.tokens, step.tokens)
@@ -536,7 +624,7 @@ class _Turn:
         assert isinstance(command, ToolAttemptCommand)
         call = command.call
         attempt = command.attempt
-        self.recorder.add("handler", key=envelope.replay_key, kind="tool_attempt", **self._where())
+        self._ran(envelope, "tool_attempt")
         plan = self.tools[call.call_id]
         await self.host.primitives.sleep(plan.latency_ms / 1000)
         output: dict[str, JsonValue] = {**self._where(), "call": call.call_id, "attempt": attempt}
@@ -548,7 +636,7 @@ class _Turn:
         if plan.kind == "pending" and first:
             scope = TurnScope(self.session_id, self.turn_id)
             key = self.host.await_event_key(scope, ToolCompletion(call.call_id))
-            self.group.start(functools.partial(self.resolver, call.call_id, key, plan))
+            self._start_resolver(call.call_id, key, plan)
             policy = TimeoutPolicy.FAIL_TURN if plan.fail_turn else TimeoutPolicy.ERROR_AS_RESULT
             pending = PendingCompletion(Duration.from_ms(plan.deadline_ms), policy)
             return ToolAttemptOutcome(ToolLaunchPending(key, pending, plan.latency_ms))
@@ -568,7 +656,7 @@ class _Turn:
     async def code(self, envelope: EffectEnvelope) -> EffectOutcome:
         command = envelope.command
         assert isinstance(command, ExecCodeCommand)
-        self.recorder.add("handler", key=envelope.replay_key, kind="exec_code", **self._where())
+        self._ran(envelope, "exec_code")
         plan = self.tools[command.code]
         await self.host.primitives.sleep(plan.latency_ms / 1000)
         if plan.kind == "code_error":
@@ -577,18 +665,22 @@ class _Turn:
         return ExecCodeOutcome(Ok(response))
 
     async def checkpoint(self, envelope: EffectEnvelope) -> EffectOutcome:
-        self.recorder.add("handler", key=envelope.replay_key, kind="checkpoint", **self._where())
-        if not self.plan.deliver or self.delivered:
+        self._ran(envelope, "checkpoint")
+        if not self._delivers(envelope):
             return CheckpointOutcome(Ok(CheckpointDelivery()))
-        self.delivered = True
         follow_up = Message(Role.USER, (TextPart(f"follow-up from {self.session_id}"),))
         return CheckpointOutcome(Ok(CheckpointDelivery(committed_user_messages=(follow_up,))))
 
+    def _resolve_key(self, key: AwaitEventKey, resolution: Resolution) -> ResolveOutcome:
+        return self.host.resolve_await_event(key, resolution)
+
+    def _peek_key(self, key: AwaitEventKey) -> Resolution | None:
+        return self.host.peek_await_event(key)
+
     def _resolve(self, call_id: str, how: str, key: AwaitEventKey, real: AwaitEventKey) -> None:
-        host = self.host
         resolution: Resolution = ok({**self._where(), "call": call_id, "by": how})
         before = self._peek(real)
-        outcome = host.resolve_await_event(key, resolution)
+        outcome = self._resolve_key(key, resolution)
         after = self._peek(real)
         self.recorder.add(
             "resolve",
@@ -603,7 +695,7 @@ class _Turn:
 
     def _peek(self, key: AwaitEventKey) -> Any:
         try:
-            terminal = self.host.peek_await_event(key)
+            terminal = self._peek_key(key)
         except LashError as exc:
             return exc.code
         return None if terminal is None else to_wire(terminal)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,9 @@ from lash_core import AwaitEventKey, CancelToken
 from lash_core.process import ProcessRunner
 from lash_core.process.events import ProcessEvent
 from lash_core.process.records import ProcessRecord
+from lash_core.resolution import Resolution
+from lash_core.store import EffectStatus, envelope_replay_key
+from lash_core.store_memory import MemoryStore
 from lash_core.turn._live import Live, ToolRound
 from tests.core.test_registry_machine_bites import DEFECTS as REGISTRY_DEFECTS
 
@@ -84,3 +88,49 @@ DEFECTS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], str]] = {
     "ignored_process_cancel": (_ignored_process_cancel, "cancelled_processes_end_cancelled"),
 }
 """Each defect, with the oracle expected to catch it."""
+
+
+# -- durable worlds --------------------------------------------------------------------------
+
+
+def _journal_forgets_on_restart(mp: pytest.MonkeyPatch) -> None:
+    """The journal forgets a recorded outcome when a later owner (a restarted host, with a new
+    fencing token) begins the effect again: the effect runs again as if new."""
+    original = MemoryStore.begin
+
+    def begin(self: MemoryStore, lease: Any, envelope: Any, now_ms: int, due: Any = None) -> Any:
+        slot = (lease.session_id, envelope_replay_key(envelope))
+        row = self._s.effects.get(slot)
+        completed = row is not None and row.state.status is EffectStatus.COMPLETED
+        if completed and row.state.fencing_token != lease.fencing_token:  # type: ignore[union-attr]
+            del self._s.effects[slot]
+        return original(self, lease, envelope, now_ms, due)
+
+    mp.setattr(MemoryStore, "begin", begin)
+
+
+def _restart_drops_buffered_resolution(mp: pytest.MonkeyPatch) -> None:
+    """Parking on a key drops a resolution that arrived before the wait parked (one buffered
+    while the host was down, or before a resumed turn waited again): the wait waits on."""
+    original = MemoryStore.park
+
+    def park(
+        self: MemoryStore, key: AwaitEventKey, doorbell: str | None = None, deadline: Any = None
+    ) -> Resolution | None:
+        row = self._s.promises.get(key.key_id)
+        if row is not None and row.terminal is not None and row.terminal.status == "ok":
+            row.terminal = None
+        return original(self, key, doorbell, deadline)
+
+    mp.setattr(MemoryStore, "park", park)
+
+
+DURABLE_DEFECTS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], str]] = {
+    "journal_forgets_on_restart": (_journal_forgets_on_restart, "no_recorded_effect_reruns"),
+    "restart_drops_buffered_resolution": (
+        _restart_drops_buffered_resolution,
+        "no_accepted_resolution_lost",
+    ),
+}
+"""Each defect of the durable tier, with the oracle expected to catch it in a durable world
+with crashes."""

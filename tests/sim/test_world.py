@@ -322,6 +322,29 @@ BROKEN: dict[str, list[dict[str, Any]]] = {
         {"at": 3, "ev": "cancel", **W},
         {"at": 4, "ev": "event", "event": {"type": "turn_outcome", "outcome": {}}, **W},
     ],
+    # A restarted host ran an effect whose outcome an earlier host recorded.
+    "no_recorded_effect_reruns": [
+        {"at": 0, "ev": "emit", "keys": ["k"], **W},
+        {"at": 0, "ev": "handler", "key": "k", "kind": "llm_call", **W},
+        {"at": 1, "ev": "effect", "key": "k", "kind": "llm_call", "outcome": OK, **W},
+        {"at": 2, "ev": "crash", "host": 1},
+        {"at": 3, "ev": "resume", "host": 2, **W},
+        {"at": 3, "ev": "emit", "keys": ["k"], **W},
+        {"at": 3, "ev": "handler", "key": "k", "kind": "llm_call", **W},
+    ],
+    # An accepted resolution, and the turn's wait ended with a timeout.
+    "no_accepted_resolution_lost": [
+        _resolve("accepted", at=1),
+        {
+            "at": 5,
+            "ev": "effect",
+            "key": "w",
+            "kind": "await_event",
+            "call": "c",
+            "outcome": {"resolution": {"status": "timeout"}},
+            **W,
+        },
+    ],
 }
 
 
