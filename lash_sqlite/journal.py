@@ -42,9 +42,10 @@ from lash_sqlite.liveness import provably_dead
 
 __all__ = ["SPLIT_MEMOS", "JournalTables"]
 
-SPLIT_MEMOS: Final = 64
+SPLIT_MEMOS: Final = 16
 """How many sessions' last envelope split a store keeps (so the next split of a session's
-conversation parses only its new messages)."""
+conversation parses only its new messages; each holds about twice its conversation's text). A
+session whose memo was dropped is split in full once, then from its memo again."""
 
 
 _MESSAGES_SQL: Final = """

@@ -29,6 +29,7 @@ from lash_core.store import (
     split_envelope,
 )
 from lash_sqlite import SqliteStore
+from lash_sqlite.journal import SPLIT_MEMOS
 
 # -- one fsync per effect ---------------------------------------------------------------------
 
@@ -247,3 +248,25 @@ def test_the_cache_writes_each_message_once() -> None:
     messages = last.request.messages
     # 19 messages in the last request, the 20th (the last reply) never sent.
     assert cache.written == sum(len(cache.message(m)) for m in messages)
+
+
+def test_the_store_keeps_a_bounded_number_of_memos(tmp_path: Path) -> None:
+    requests = _requests(2)
+    with SqliteStore(tmp_path / "a.db", ring=None, synchronous="NORMAL") as store:
+        for n in range(SPLIT_MEMOS + 4):
+            lease = store.acquire(f"s{n}", Owner("o"), 60_000, 0)
+            for env in requests:
+                # The same request in another session (its scope names s1: the envelope is
+                # only split and stored here, the lease covers the session it names).
+                retargeted = attrs.evolve(
+                    env,
+                    invocation=attrs.evolve(
+                        env.invocation,
+                        scope=attrs.evolve(env.invocation.scope, session_id=f"s{n}"),
+                    ),
+                )
+                assert isinstance(store.begin(lease, retargeted.canonical(), 1), Started)
+                stored = store.recorded_envelope(f"s{n}", retargeted.replay_key or "")
+                assert stored == retargeted.canonical()
+        assert len(store._split_memos) == SPLIT_MEMOS
+        assert "s0" not in store._split_memos and f"s{SPLIT_MEMOS + 3}" in store._split_memos
