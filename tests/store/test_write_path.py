@@ -14,13 +14,14 @@ from hypothesis import strategies as st
 
 from lash_core import LashError, Message, Role, TextPart, ToolSpec, codes
 from lash_core.durable import direct_call_envelope, durable_step_envelope
-from lash_core.durable_turn import CanonicalCache
+from lash_core.durable_turn import CanonicalCache, JournalHooks, LeaseCell
 from lash_core.effects.envelope import CanonicalEnvelope, EffectEnvelope
 from lash_core.effects.llm import LlmRequest
 from lash_core.store import (
     Owner,
     SplitMemo,
     Started,
+    TurnRef,
     envelope_member,
     envelope_replay_key,
     envelope_session_id,
@@ -270,3 +271,22 @@ def test_the_store_keeps_a_bounded_number_of_memos(tmp_path: Path) -> None:
                 assert stored == retargeted.canonical()
         assert len(store._split_memos) == SPLIT_MEMOS
         assert "s0" not in store._split_memos and f"s{SPLIT_MEMOS + 3}" in store._split_memos
+
+
+def test_journal_hooks_write_each_message_once(tmp_path: Path) -> None:
+    """The durable turn's hooks hand the store envelopes built from their cache: what a step
+    writes and what the store parses stay flat as the history grows."""
+    with SqliteStore(tmp_path / "a.db", ring=None, synchronous="NORMAL") as store:
+        lease = store.acquire("s1", Owner("o"), 60_000, 0)
+        hooks = JournalHooks(store, LeaseCell(lease), TurnRef("s1", "t1"), lambda: 1)
+        written = []
+        parsed = []
+        for env in _requests(40):
+            before = hooks._canonical.written
+            assert hooks.before_effect(env, None) is None  # begun: it runs live
+            written.append(hooks._canonical.written - before)
+            parsed.append(store._split_memos["s1"].parsed)
+            assert store.recorded_envelope("s1", env.replay_key or "") == env.canonical()
+        assert hooks.started == 40
+        assert written[1] == written[39] == max(written[1:])
+        assert parsed[1] == parsed[39] == max(parsed[1:])
