@@ -2,13 +2,14 @@
 processes.
 
 * ``store_durable_effect``: one durable effect on :class:`~lash_sqlite.SqliteStore` at
-  ``synchronous=FULL``: a lease-fenced ``begin`` (its own transaction, committed) and a fenced
-  ``complete`` (another), against a bare ``INSERT`` + ``COMMIT`` of a row of the same size into
-  a WAL file at FULL, measured in the same run. Judged: at most :data:`EFFECT_BUDGET_US` µs.
-  Two commits are two fsyncs: on a disk whose fsync costs more than a quarter millisecond the
-  budget cannot be met, and the ratio (about 2x one bare commit) is the figure to read.
-  ``store_durable_effect_normal`` is the same at ``synchronous=NORMAL`` (no fsync per commit):
-  the store's own CPU cost.
+  ``synchronous=FULL``: a lease-fenced ``begin`` (its own transaction, committed at ``NORMAL``:
+  the running marker needs to survive the process dying, not a power cut) and a fenced
+  ``complete`` (another, committed at FULL, whose fsync syncs the ``begin`` too), against a
+  bare ``INSERT`` + ``COMMIT`` of a row of the same size into a WAL file at FULL, measured in
+  the same run. Judged: at most :data:`EFFECT_BUDGET_US` µs. One commit is one fsync: on a disk
+  whose fsync costs more than half a millisecond the budget cannot be met, and the ratio (about
+  1x one bare commit) is the figure to read. ``store_durable_effect_normal`` is the same at
+  ``synchronous=NORMAL`` (no fsync per commit): the store's own CPU cost.
 * ``store_wake_p50`` / ``store_wake_p99``: a waiter parked in this process, resolved by a
   resolver process (after a random 20-100 ms, 1-3 ms in smoke mode): the time from the
   resolver starting its ``resolve`` to the waiter having read the terminal. The subject waits
@@ -153,7 +154,8 @@ def _durable_effect(ctx: Context, synchronous: Literal["FULL", "NORMAL"]) -> Fig
         f"bare sqlite3 INSERT+COMMIT (WAL, {synchronous})",
         base,
         detail={
-            "op": "SqliteStore.begin + complete under a lease (two fenced transactions)",
+            "op": "SqliteStore.begin + complete under a lease (two fenced transactions, "
+            "the begin committed at NORMAL)",
             "synchronous": synchronous,
             "budget_us": EFFECT_BUDGET_US,
         },
