@@ -2,13 +2,14 @@
 processes.
 
 * ``store_durable_effect``: one durable effect on :class:`~lash_sqlite.SqliteStore` at
-  ``synchronous=FULL``: a lease-fenced ``begin`` (its own transaction, committed) and a fenced
-  ``complete`` (another), against a bare ``INSERT`` + ``COMMIT`` of a row of the same size into
-  a WAL file at FULL, measured in the same run. Judged: at most :data:`EFFECT_BUDGET_US` µs.
-  Two commits are two fsyncs: on a disk whose fsync costs more than a quarter millisecond the
-  budget cannot be met, and the ratio (about 2x one bare commit) is the figure to read.
-  ``store_durable_effect_normal`` is the same at ``synchronous=NORMAL`` (no fsync per commit):
-  the store's own CPU cost.
+  ``synchronous=FULL``: a lease-fenced ``begin`` (its own transaction, committed at ``NORMAL``:
+  the running marker needs to survive the process dying, not a power cut) and a fenced
+  ``complete`` (another, committed at FULL, whose fsync syncs the ``begin`` too), against a
+  bare ``INSERT`` + ``COMMIT`` of a row of the same size into a WAL file at FULL, measured in
+  the same run. Judged: at most :data:`EFFECT_BUDGET_US` µs. One commit is one fsync: on a disk
+  whose fsync costs more than half a millisecond the budget cannot be met, and the ratio (about
+  1x one bare commit) is the figure to read. ``store_durable_effect_normal`` is the same at
+  ``synchronous=NORMAL`` (no fsync per commit): the store's own CPU cost.
 * ``store_wake_p50`` / ``store_wake_p99``: a waiter parked in this process, resolved by a
   resolver process (after a random 20-100 ms, 1-3 ms in smoke mode): the time from the
   resolver starting its ``resolve`` to the waiter having read the terminal. The subject waits
@@ -20,6 +21,13 @@ processes.
 * ``store_wake_normal_p50`` / ``_p99``: the same with the resolver's store at
   ``synchronous=NORMAL`` (its COMMIT does not wait for the disk), against the same polling
   figures: the wake itself, without the fsync.
+* ``durable_turn_growth``: the scripted agent of :mod:`benchmarks.bench_durable_turn` on a
+  durable host at ``synchronous=NORMAL`` (the CPU cost; no fsync), its time per step in a turn
+  of :data:`GROWTH_LONG` steps against a turn of :data:`GROWTH_SHORT` steps, measured in the
+  same run. Each model request repeats the whole conversation; journaling it costs what is new
+  (each message's canonical JSON written once, the split parsing and hashing only the new
+  messages), so a step of the long turn costs about what a step of the short one does. Judged:
+  at most :data:`GROWTH_BUDGET` times.
 * ``store_process_save_scaling``: one process-registry operation (an event appended to one
   process), its changes drained (:meth:`~lash_core.process.ProcessRegistry.drain_changes`) and
   saved in one transaction, at ``synchronous=NORMAL``, with 10,000 processes in the registry and
@@ -40,13 +48,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final, Literal
 
+import attrs
+import trio
+
+from benchmarks.bench_durable_turn import CONFIG as AGENT_CONFIG
+from benchmarks.bench_durable_turn import _handlers as agent_handlers
 from benchmarks.catalog import benchmark
 from benchmarks.harness import Body, Context, Figure, Sample, require
 from lash_core import AwaitEventKey, TurnScope, from_json, ok, to_json
 from lash_core.durable import durable_step_envelope
+from lash_core.effects import Message, Role, TextPart
 from lash_core.effects.envelope import CanonicalEnvelope
 from lash_core.process import ProcessRegistry
 from lash_core.process.events import ProcessEventAppendRequest
@@ -64,7 +79,9 @@ from lash_core.process.records import (
 from lash_core.resolution import ResolutionOk
 from lash_core.scope import Custom
 from lash_core.store import Owner, Started
+from lash_core.turn import TurnCompleted, TurnMachine, run_turn
 from lash_sqlite import Doorbell, SqliteStore
+from lash_trio import open_durable_host
 
 EFFECT_BUDGET_US: Final = 500.0
 WAKE_P50_BUDGET_US: Final = 2_000.0
@@ -137,7 +154,8 @@ def _durable_effect(ctx: Context, synchronous: Literal["FULL", "NORMAL"]) -> Fig
         f"bare sqlite3 INSERT+COMMIT (WAL, {synchronous})",
         base,
         detail={
-            "op": "SqliteStore.begin + complete under a lease (two fenced transactions)",
+            "op": "SqliteStore.begin + complete under a lease (two fenced transactions, "
+            "the begin committed at NORMAL)",
             "synchronous": synchronous,
             "budget_us": EFFECT_BUDGET_US,
         },
@@ -277,6 +295,66 @@ def _wake_figures(
     return figures
 
 
+# -- 3. a step's cost as the conversation grows -----------------------------------------------
+
+GROWTH_SHORT: Final = 20
+GROWTH_LONG: Final = 80
+GROWTH_BUDGET: Final = 1.3
+
+
+@benchmark("durable_turn_growth")
+def durable_turn_growth(ctx: Context) -> list[Figure]:
+    """A durable agent's time per step at 80 steps vs at 20 (NORMAL: no fsync)."""
+    short, long = ctx.size(GROWTH_SHORT, 2), ctx.size(GROWTH_LONG, 8)
+    with tempfile.TemporaryDirectory(prefix="lash-bench-") as directory:
+        store = SqliteStore(Path(directory) / "growth.db", synchronous="NORMAL", ring=None)
+        counter = [0]
+
+        def turns(steps: int) -> Callable[[int], Body]:
+            config = attrs.evolve(AGENT_CONFIG, max_iterations=steps + 2)
+            handlers = agent_handlers(steps)
+
+            def prepare(n: int) -> Body:
+                first = counter[0]
+                counter[0] += n
+
+                async def main() -> None:
+                    async with open_durable_host(store, owner="bench") as host:
+                        for i in range(first, first + n):
+                            machine = TurnMachine(
+                                config,
+                                session_id=f"growth-{i}",
+                                turn_id="turn",
+                                turn_index=0,
+                                messages=(Message(Role.USER, (TextPart("go"),)),),
+                            )
+                            result = await run_turn(machine, host, handlers)
+                            require(isinstance(result.outcome, TurnCompleted), "it completes")
+
+                return lambda: trio.run(main)
+
+            return prepare
+
+        sub, base = ctx.compare(turns(long), turns(short), loops=1, repeats=ctx.size(7, 1))
+        store.close()
+    sub = Sample(sub.loops, tuple(t / long for t in sub.per_op_ns))
+    base = Sample(base.loops, tuple(t / short for t in base.per_op_ns))
+    return [
+        ctx.figure(
+            "durable_turn_growth",
+            sub,
+            f"a step of a {short}-step turn",
+            base,
+            budget=GROWTH_BUDGET,
+            detail={
+                "subject": f"a step of a {long}-step turn (durable host, NORMAL)",
+                "long_steps": long,
+                "short_steps": short,
+            },
+        )
+    ]
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["resolver"]:
         raise SystemExit(
@@ -285,7 +363,7 @@ if __name__ == "__main__":
     raise SystemExit("usage: python -m benchmarks.bench_store resolver DB")
 
 
-# -- 3. saving the process registry ------------------------------------------------------------
+# -- 4. saving the process registry ------------------------------------------------------------
 
 SAVE_BIG_FULL: Final = 10_000
 SAVE_BIG_SMOKE: Final = 200

@@ -17,6 +17,11 @@ under the session's :class:`~lash_core.store.Lease` before the turn machine uses
 * await events, peeks and turn-control waits are not journaled: the store's promise rows are
   their truth (a resumed wait parks again on the same key and finds its terminal).
 
+A model request repeats the conversation so far, whose messages never change: the hooks write
+each message's canonical JSON once (:class:`CanonicalCache`) and build a request's canonical
+envelope around them, so what a step costs does not grow with the conversation (the envelope's
+hash still covers all of it, in C).
+
 A write refused because the lease was lost (``lease_lost``) ends the turn with that error, and
 every later call of the hooks raises it again, so nothing further runs. Time is an input
 (``now_ms``); this module reads no clock and does no I/O beyond the store it is given.
@@ -25,12 +30,19 @@ every later call of the hooks raises it again, so nothing further runs. Time is 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 import attrs
 
 from lash_core import codes
-from lash_core.effects.commands import AwaitEventCommand, SleepCommand
-from lash_core.effects.envelope import EffectEnvelope
+from lash_core.canonical import sha256_hex
+from lash_core.effects.commands import (
+    AwaitEventCommand,
+    DirectCommand,
+    LlmCallCommand,
+    SleepCommand,
+)
+from lash_core.effects.envelope import CanonicalEnvelope, EffectEnvelope
 from lash_core.effects.invocation import EffectKind
 from lash_core.effects.llm import Message
 from lash_core.effects.outcomes import EffectOutcome
@@ -42,7 +54,14 @@ from lash_core.turn.machine import TurnMachine
 from lash_core.turn.run import TurnHooks
 from lash_core.wire import canonical_json, from_json, omit_if_none
 
-__all__ = ["JOURNALED_KINDS", "EffectAttempt", "JournalHooks", "LeaseCell", "TurnStart"]
+__all__ = [
+    "JOURNALED_KINDS",
+    "CanonicalCache",
+    "EffectAttempt",
+    "JournalHooks",
+    "LeaseCell",
+    "TurnStart",
+]
 
 JOURNALED_KINDS: frozenset[EffectKind] = frozenset(
     {
@@ -168,6 +187,57 @@ def decode_outcome(text: str) -> EffectOutcome:
     return outcome
 
 
+_NO_MESSAGES: Final = '"messages":[]'
+
+
+class CanonicalCache:
+    """Canonical envelopes of a turn's effects, each model request built around the canonical
+    JSON of its messages, written once per message (by identity: the machine hands every
+    request the same message objects). :meth:`envelope` equals ``envelope.canonical()``.
+
+    ``written`` counts the characters of message JSON written so far (tests and benchmarks:
+    one step adds only its new messages').
+    """
+
+    __slots__ = ("_texts", "written")
+
+    def __init__(self) -> None:
+        self._texts: dict[int, tuple[Message, str]] = {}
+        self.written = 0
+
+    def message(self, message: Message) -> str:
+        """The canonical JSON of ``message`` (written the first time it is seen)."""
+        hit = self._texts.get(id(message))
+        if hit is not None and hit[0] is message:
+            return hit[1]
+        text = canonical_json(message)
+        self._texts[id(message)] = (message, text)
+        self.written += len(text)
+        return text
+
+    def envelope(self, envelope: EffectEnvelope) -> CanonicalEnvelope:
+        """``envelope.canonical()``, a model request's messages taken from the cache."""
+        command = envelope.command
+        if not isinstance(command, LlmCallCommand | DirectCommand) or not command.request.messages:
+            return envelope.canonical()
+        request = command.request
+        try:
+            bare = attrs.evolve(
+                envelope,
+                command=attrs.evolve(command, request=attrs.evolve(request, messages=())),
+            ).canonical()
+            at = bare.json.find(_NO_MESSAGES)
+            if at < 0 or bare.json.find(_NO_MESSAGES, at + 1) >= 0:
+                return envelope.canonical()
+            cut = at + len(_NO_MESSAGES) - 1
+            messages = ",".join([self.message(m) for m in request.messages])
+            text = f"{bare.json[:cut]}{messages}{bare.json[cut:]}"
+            digest = sha256_hex(text.encode("utf-8"))
+        except (LashError, ValueError, TypeError):
+            return envelope.canonical()  # raises the error canonical() raises
+        return CanonicalEnvelope(text, digest)
+
+
 class JournalHooks(TurnHooks):
     """Records a turn's effects in ``store`` under ``cell``'s lease (see the module
     documentation). ``inner`` (the caller's own hooks) is called after the journal's.
@@ -178,6 +248,7 @@ class JournalHooks(TurnHooks):
 
     __slots__ = (
         "_begun",
+        "_canonical",
         "_cell",
         "_failure",
         "_inner",
@@ -209,6 +280,7 @@ class JournalHooks(TurnHooks):
         self._now_ms = now_ms
         self._inner = inner
         self._begun: set[str] = set()
+        self._canonical = CanonicalCache()
         self._failure: LashError | None = None
         self.attempts: dict[str, EffectAttempt] = {} if attempts is None else attempts
         """The attempt of each effect running now, by replay key."""
@@ -260,7 +332,9 @@ class JournalHooks(TurnHooks):
         key = envelope.replay_key
         assert key is not None  # the machine builds every envelope with a replay key
         try:
-            verdict = self._store.begin(self._cell.lease, envelope.canonical(), now, due)
+            verdict = self._store.begin(
+                self._cell.lease, self._canonical.envelope(envelope), now, due
+            )
         except LashError as exc:
             raise self._refused(exc) from None
         if isinstance(verdict, Recorded):

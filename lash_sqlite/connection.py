@@ -5,6 +5,12 @@ Every read-then-write runs in ``BEGIN IMMEDIATE`` (:meth:`SqliteConnection._writ
 lock is taken before the read, so the pure rule of :mod:`lash_core.store` sees the row the write
 replaces). The file is in WAL mode with ``synchronous=FULL`` (``NORMAL`` on request: a power cut
 may then lose the last commits, never corrupt the file).
+
+A write may ask to commit at ``NORMAL`` whatever the store's level (``_write(relaxed=True)``):
+the journal's ``begin`` does, because the marker it writes (an effect running) only has to
+survive the process dying, which a WAL commit does without an fsync; the next commit at the
+store's level (the effect's ``complete``) syncs the log up to and including it. So a durable
+effect costs one fsync at ``FULL``, not two.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from types import TracebackType
 from typing import Final, Literal, Self
 
 from lash_core import AwaitEventKey, KeySigner, LashError, codes
-from lash_core.store import key_is_authentic
+from lash_core.store import SplitMemo, key_is_authentic
 from lash_core.store_memory import Ring
 from lash_sqlite.doorbell import ring as ring_doorbell
 
@@ -145,6 +151,9 @@ class SqliteConnection:
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError("synchronous is 'FULL' or 'NORMAL'")
         self.path = Path(path)
+        self._synchronous = synchronous
+        self._relaxed = False  # whether the connection's level is NORMAL for one write
+        self._split_memos: dict[str, SplitMemo] = {}  # per session: its last envelope split
         self._ring = ring
         self._keep = keep_previous_secrets
         self._lock = threading.RLock()
@@ -183,12 +192,22 @@ class SqliteConnection:
     ) -> None:
         self.close()
 
+    def _set_relaxed(self, relaxed: bool) -> None:
+        """Commit at ``NORMAL`` (``relaxed``) or at the store's level from now on (SQLite reads
+        ``PRAGMA synchronous`` at each COMMIT; it may change between transactions)."""
+        if relaxed != self._relaxed and self._synchronous != "NORMAL":
+            level = "NORMAL" if relaxed else self._synchronous
+            self._db.execute(f"PRAGMA synchronous = {level}")
+        self._relaxed = relaxed
+
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, *, relaxed: bool = False) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction: committed if the block returns, rolled back
-        (nothing written) if it raises."""
+        (nothing written) if it raises. ``relaxed``: commit at ``synchronous=NORMAL`` (survives
+        the process dying, not a power cut until the next commit at the store's level)."""
         with self._lock, sqlite_errors(self.path):
             db = self._db
+            self._set_relaxed(relaxed)
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db

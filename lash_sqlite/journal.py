@@ -21,6 +21,7 @@ from lash_core.store import (
     Lease,
     LeaseState,
     Owner,
+    SplitMemo,
     Started,
     abandon_allowed,
     acquire_transition,
@@ -31,7 +32,6 @@ from lash_core.store import (
     envelope_replay_key,
     envelope_session_id,
     join_envelope,
-    message_chain,
     release_transition,
     renew_transition,
     split_envelope,
@@ -40,7 +40,12 @@ from lash_core.store import (
 from lash_sqlite.connection import SqliteConnection, corrupt
 from lash_sqlite.liveness import provably_dead
 
-__all__ = ["JournalTables"]
+__all__ = ["SPLIT_MEMOS", "JournalTables"]
+
+SPLIT_MEMOS: Final = 16
+"""How many sessions' last envelope split a store keeps (so the next split of a session's
+conversation parses only its new messages; each holds about twice its conversation's text). A
+session whose memo was dropped is split in full once, then from its memo again."""
 
 
 _MESSAGES_SQL: Final = """
@@ -141,17 +146,29 @@ class JournalTables(SqliteConnection):
             return None
         return EffectState(EffectStatus(row[0]), row[1], row[2], row[3], row[4], row[5])
 
+    def _split_memo(self, session_id: str) -> SplitMemo:
+        """The memo of the session's last split (the few most recent sessions are kept)."""
+        memos = self._split_memos
+        memo = memos.pop(session_id, None)
+        if memo is None:
+            memo = SplitMemo()
+            while len(memos) >= SPLIT_MEMOS:
+                del memos[next(iter(memos))]
+        memos[session_id] = memo
+        return memo
+
     def _store_envelope(
-        self, db: sqlite3.Connection, envelope: CanonicalEnvelope
+        self, db: sqlite3.Connection, session_id: str, envelope: CanonicalEnvelope
     ) -> tuple[str, int]:
         """The envelope column and split flag: big, repeated parts of a model request go to
-        ``blobs`` once each, its messages into the ``chain``, and the row keeps a skeleton."""
-        parts = split_envelope(envelope.json)
+        ``blobs`` once each, its messages into the ``chain``, and the row keeps a skeleton.
+        Costs what is new: the session's previous split tells which messages were seen."""
+        parts = split_envelope(envelope.json, self._split_memo(session_id))
         if not parts.blobs and not parts.messages:
             return envelope.json, 0
         for digest, body in parts.blobs:
             db.execute("INSERT OR IGNORE INTO blobs(hash, body) VALUES (?, ?)", (digest, body))
-        chain = message_chain(parts.messages)
+        chain = parts.chain
         # Only the messages after the longest prefix already stored are new.
         missing = len(chain)
         while missing > 0:
@@ -187,14 +204,18 @@ class JournalTables(SqliteConnection):
                 codes.RUNTIME_EFFECT_ENVELOPE_CANONICAL_DECODE, "begin takes a CanonicalEnvelope"
             )
         replay_key = envelope_replay_key(envelope)
-        with self._write() as db:
+        # Committed at NORMAL: the running marker must survive the process dying (it does),
+        # and the effect's complete, committed at the store's level, syncs it with its outcome.
+        # A power cut before that complete may lose the marker: the effect then runs again as
+        # attempt 1, not in doubt (docs/durability.md, "The write path").
+        with self._write(relaxed=True) as db:
             self._fence(db, lease, now_ms, "begin an effect")
             check_lease_covers(lease, envelope_session_id(envelope))
             row = self._effect(db, lease.session_id, replay_key)
             verdict = begin_transition(row, envelope.hash, lease.fencing_token, due_at_ms)
             if isinstance(verdict, Started):
                 if row is None:
-                    stored, split = self._store_envelope(db, envelope)
+                    stored, split = self._store_envelope(db, lease.session_id, envelope)
                     db.execute(
                         "INSERT INTO effects(session_id, replay_key, envelope_hash, envelope, "
                         "split, status, attempt, fencing_token, due_at_ms, started_ms) "

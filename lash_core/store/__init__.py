@@ -43,6 +43,8 @@ The rules live in one module per concern, all re-exported here:
 from __future__ import annotations
 
 from lash_core.store.envelopes import EnvelopeParts as EnvelopeParts
+from lash_core.store.envelopes import SplitMemo as SplitMemo
+from lash_core.store.envelopes import envelope_member as envelope_member
 from lash_core.store.envelopes import join_envelope as join_envelope
 from lash_core.store.envelopes import message_chain as message_chain
 from lash_core.store.envelopes import split_envelope as split_envelope
@@ -100,6 +102,7 @@ __all__ = [
     "Owner",
     "ProcessRows",
     "Recorded",
+    "SplitMemo",
     "Started",
     "TurnRef",
     "TurnRow",
@@ -116,6 +119,7 @@ __all__ = [
     "complete_transition",
     "diverge_turn_transition",
     "ended_wait_proposal",
+    "envelope_member",
     "envelope_replay_key",
     "envelope_session_id",
     "finish_turn_transition",

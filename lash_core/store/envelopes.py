@@ -4,13 +4,17 @@
 (a model request's ``system`` and ``tools``, stored once each by hash) and its messages (stored
 as a hash chain, :func:`message_chain`, so a request repeating the whole history adds only its
 new messages); :func:`join_envelope` puts it back byte for byte.
+
+Splitting costs in proportion to what is new, not to the conversation: the values around the
+messages are skipped by the C JSON decoder, and a :class:`SplitMemo` (the previous split of the
+same conversation) lets a request that repeats the previous request's messages skip them with
+one string comparison; only the messages after them are parsed and hashed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Sequence
 from typing import Final
 
@@ -19,7 +23,18 @@ import attrs
 from lash_core import codes
 from lash_core.errors import LashError
 
-__all__ = ["EnvelopeParts", "join_envelope", "message_chain", "split_envelope", "text_hash"]
+__all__ = [
+    "EnvelopeParts",
+    "SplitMemo",
+    "envelope_member",
+    "join_envelope",
+    "message_chain",
+    "split_envelope",
+    "text_hash",
+]
+
+ChainLink = tuple[str, str, str]
+"""``(node, previous node, message hash)``: one link of a message chain."""
 
 
 def text_hash(text: str) -> str:
@@ -27,7 +42,7 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-_STRUCTURAL: Final = re.compile(r'["{}\[\]]')
+_DECODE: Final = json.JSONDecoder().raw_decode
 
 
 def _string_end(text: str, i: int) -> int:
@@ -44,94 +59,62 @@ def _string_end(text: str, i: int) -> int:
 
 
 def _value_end(text: str, i: int) -> int:
-    """The index after the compact JSON value starting at ``i``."""
-    c = text[i]
-    if c == '"':
-        return _string_end(text, i)
-    if c in "{[":
-        depth = 0
-        search = _STRUCTURAL.search
-        while True:
-            match = search(text, i)
-            if match is None:
-                raise ValueError("unbalanced JSON")
-            i = match.start()
-            c = text[i]
-            if c == '"':
-                i = _string_end(text, i)
-                continue
-            depth += 1 if c in "{[" else -1
-            i += 1
-            if depth == 0:
-                return i
-    j = i
-    while j < len(text) and text[j] not in ",]}":
-        j += 1
-    return j
+    """The index after the compact JSON value starting at ``i`` (parsed by the C decoder)."""
+    try:
+        end: int = _DECODE(text, i)[1]
+    except json.JSONDecodeError as exc:
+        raise ValueError(str(exc)) from None
+    return end
 
 
-def _members(text: str, i: int) -> dict[str, tuple[int, int]]:
-    """The members of the compact JSON object at ``i``: key -> (value start, value end)."""
+def _key_at(text: str, i: int) -> tuple[str, int]:
+    """The member key starting at ``i`` and where its value starts."""
+    key_end = _string_end(text, i)
+    if text[key_end] != ":":
+        raise ValueError("not compact JSON")
+    key: str = json.loads(text[i:key_end])
+    return key, key_end + 1
+
+
+def _next_member(text: str, end: int) -> int | None:
+    """After a member's value ending at ``end``: where the next key starts (``None``: the
+    object ends)."""
+    if text[end] == "}":
+        return None
+    if text[end] != ",":
+        raise ValueError("not compact JSON")
+    return end + 1
+
+
+def _member_start(text: str, i: int, name: str) -> int | None:
+    """Where the value of member ``name`` of the compact object at ``i`` starts. Only the
+    members before it are parsed (to skip them); it and the ones after it are not."""
     if text[i] != "{":
         raise ValueError("not an object")
-    out: dict[str, tuple[int, int]] = {}
-    i += 1
-    if text[i] == "}":
-        return out
-    while True:
-        key_end = _string_end(text, i)
-        key = json.loads(text[i:key_end])
-        if text[key_end] != ":":
-            raise ValueError("not compact JSON")
-        start = key_end + 1
-        end = _value_end(text, start)
-        out[key] = (start, end)
-        if text[end] == "}":
-            return out
-        if text[end] != ",":
-            raise ValueError("not compact JSON")
-        i = end + 1
+    at: int | None = None if text[i + 1] == "}" else i + 1
+    while at is not None:
+        key, start = _key_at(text, at)
+        if key == name:
+            return start
+        at = _next_member(text, _value_end(text, start))
+    return None
 
 
-def _elements(text: str, i: int, end: int) -> list[str]:
-    """The element texts of the compact JSON array spanning ``text[i:end]``."""
-    if text[i] != "[":
-        raise ValueError("not an array")
-    out: list[str] = []
-    i += 1
-    if text[i] == "]":
-        return out
-    while True:
-        e = _value_end(text, i)
-        out.append(text[i:e])
-        if e >= end - 1:
-            return out
-        if text[e] != ",":
-            raise ValueError("not compact JSON")
-        i = e + 1
+def envelope_member(json_text: str, name: str) -> object:
+    """The parsed value of a top-level member of a compact JSON object (``None`` if absent),
+    parsing only the members up to it (``ValueError`` if the text is not compact JSON)."""
+    try:
+        start = _member_start(json_text, 0, name)
+        return None if start is None else _DECODE(json_text, start)[0]
+    except (IndexError, json.JSONDecodeError) as exc:
+        raise ValueError(str(exc)) from None
 
 
-@attrs.frozen
-class EnvelopeParts:
-    """A canonical envelope cut into a small ``skeleton`` and its big, repeated parts.
-
-    ``blobs`` are the cut-out values stored once each by hash (a model request's ``system``
-    and ``tools``); ``messages`` are the request's messages (stored as a hash chain, so a
-    request repeating the whole history adds only its new messages). ``skeleton`` is canonical
-    JSON ``{"holes": [[offset, "blob", hash] | [offset, "messages", count]], "text": ...}``.
-    """
-
-    skeleton: str
-    blobs: tuple[tuple[str, str], ...]
-    messages: tuple[str, ...]
-
-
-def message_chain(messages: Sequence[str]) -> list[tuple[str, str, str]]:
+def message_chain(messages: Sequence[str], previous: str = "") -> list[ChainLink]:
     """The hash chain of a message list: ``(node, previous node, message hash)`` for each
-    message in order (the first's previous node is ``""``). A list extending another shares
-    its nodes."""
-    out: list[tuple[str, str, str]] = []
-    previous = ""
+    message in order (the first's previous node is ``previous``, ``""`` for a list from its
+    start). A list extending another shares its nodes."""
+    out: list[ChainLink] = []
     for message in messages:
         digest = text_hash(message)
         node = text_hash(f"{previous}:{digest}")
@@ -140,41 +123,131 @@ def message_chain(messages: Sequence[str]) -> list[tuple[str, str, str]]:
     return out
 
 
+@attrs.define
+class SplitMemo:
+    """What the previous :func:`split_envelope` of a conversation found, so the next one skips
+    the messages it repeats: ``prefix`` is the previous messages array's text without its
+    closing ``]``, ``messages`` and ``chain`` its messages and their chain links.
+
+    ``parsed`` and ``hashed`` count the characters of message text the last split parsed and
+    hashed (what is new), for tests and benchmarks.
+    """
+
+    prefix: str = ""
+    messages: tuple[str, ...] = ()
+    chain: tuple[ChainLink, ...] = ()
+    parsed: int = 0
+    hashed: int = 0
+
+
+@attrs.frozen
+class EnvelopeParts:
+    """A canonical envelope cut into a small ``skeleton`` and its big, repeated parts.
+
+    ``blobs`` are the cut-out values stored once each by hash (a model request's ``system``
+    and ``tools``); ``messages`` are the request's messages (stored as a hash chain, so a
+    request repeating the whole history adds only its new messages), ``chain`` their links
+    (:func:`message_chain`). ``skeleton`` is canonical JSON
+    ``{"holes": [[offset, "blob", hash] | [offset, "messages", count]], "text": ...}``.
+    """
+
+    skeleton: str
+    blobs: tuple[tuple[str, str], ...]
+    messages: tuple[str, ...]
+    chain: tuple[ChainLink, ...] = ()
+
+
+def _messages(text: str, start: int, memo: SplitMemo) -> tuple[int, list[str], int]:
+    """The end of the messages array at ``start``, its element texts, and how many of them
+    are the memo's (its previous array's text is a prefix of this one, up to an element
+    boundary: those are not parsed again)."""
+    out: list[str] = []
+    at = start + 1
+    reused = 0
+    prefix = memo.prefix
+    if len(prefix) > 1 and text.startswith(prefix, start) and text[start + len(prefix)] in ",]":
+        out.extend(memo.messages)
+        reused = len(out)
+        at = start + len(prefix)
+        if text[at] == "]":
+            return at + 1, out, reused
+        at += 1
+    elif text[at] == "]":
+        return at + 1, out, reused
+    while True:
+        e = _value_end(text, at)
+        out.append(text[at:e])
+        if text[e] == "]":
+            return e + 1, out, reused
+        if text[e] != ",":
+            raise ValueError("not compact JSON")
+        at = e + 1
+
+
 _REQUEST_HOLES: Final = ("system", "tools", "messages")
 
 
-def split_envelope(json_text: str) -> EnvelopeParts:
-    """Cut a canonical envelope into :class:`EnvelopeParts` (an envelope without a model
-    request is all skeleton). :func:`join_envelope` puts it back byte for byte."""
+def _request_holes(
+    text: str, memo: SplitMemo
+) -> tuple[list[tuple[int, int, str]], tuple[str, ...], tuple[ChainLink, ...]]:
+    """The spans to cut out of an envelope (a model request's ``system``, ``tools`` and
+    ``messages``) and its messages; none for an envelope without a model request."""
+    command = _member_start(text, 0, "command")
+    if command is None:
+        return [], (), ()
+    request = _member_start(text, command, "request")
+    if request is None or text[request] != "{":
+        return [], (), ()
     holes: list[tuple[int, int, str]] = []
+    messages: tuple[str, ...] = ()
+    chain: tuple[ChainLink, ...] = ()
+    at: int | None = None if text[request + 1] == "}" else request + 1
+    while at is not None:
+        key, start = _key_at(text, at)
+        if key == "messages" and text[start] == "[":
+            end, found, reused = _messages(text, start, memo)
+            messages = tuple(found)
+            new = messages[reused:]
+            previous = memo.chain[reused - 1][0] if reused else ""
+            chain = (*memo.chain[:reused], *message_chain(new, previous))
+            memo.prefix = text[start : end - 1]
+            memo.messages, memo.chain = messages, chain
+            memo.parsed = memo.hashed = sum(map(len, new))
+        else:
+            end = _value_end(text, start)
+        if key in _REQUEST_HOLES:
+            holes.append((start, end, key))
+        at = _next_member(text, end)
+    return holes, messages, chain
+
+
+def split_envelope(json_text: str, memo: SplitMemo | None = None) -> EnvelopeParts:
+    """Cut a canonical envelope into :class:`EnvelopeParts` (an envelope without a model
+    request is all skeleton). :func:`join_envelope` puts it back byte for byte.
+
+    ``memo``: the previous split of the same conversation (updated in place); the messages it
+    saw are not parsed or hashed again, so a split costs what is new in the request."""
+    scratch = SplitMemo() if memo is None else attrs.evolve(memo)
     try:
-        top = _members(json_text, 0)
-        command = top.get("command")
-        if command is not None:
-            request = _members(json_text, command[0]).get("request")
-            if request is not None and json_text[request[0]] == "{":
-                members = _members(json_text, request[0])
-                for name in _REQUEST_HOLES:
-                    if name in members:
-                        start, end = members[name]
-                        holes.append((start, end, name))
+        holes, messages, chain = _request_holes(json_text, scratch)
     except (ValueError, IndexError):
-        holes = []
-    holes.sort()
+        holes, messages, chain = [], (), ()
+    else:
+        if memo is not None:
+            memo.prefix, memo.messages, memo.chain = scratch.prefix, scratch.messages, scratch.chain
+            memo.parsed, memo.hashed = scratch.parsed, scratch.hashed
     cut: list[str] = []
     refs: list[list[object]] = []
     blobs: list[tuple[str, str]] = []
-    messages: tuple[str, ...] = ()
     position = 0
     offset = 0
     for start, end, name in holes:
         cut.append(json_text[position:start])
         offset += start - position
-        value = json_text[start:end]
-        if name == "messages" and value.startswith("["):
-            messages = tuple(_elements(json_text, start, end))
+        if name == "messages" and json_text[start] == "[":
             refs.append([offset, "messages", len(messages)])
         else:
+            value = json_text[start:end]
             digest = text_hash(value)
             blobs.append((digest, value))
             refs.append([offset, "blob", digest])
@@ -183,7 +256,7 @@ def split_envelope(json_text: str) -> EnvelopeParts:
     skeleton = json.dumps(
         {"holes": refs, "text": "".join(cut)}, ensure_ascii=False, separators=(",", ":")
     )
-    return EnvelopeParts(skeleton, tuple(blobs), messages)
+    return EnvelopeParts(skeleton, tuple(blobs), messages, chain)
 
 
 def join_envelope(skeleton: str, blobs: dict[str, str], messages: Sequence[str]) -> str:

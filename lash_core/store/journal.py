@@ -22,6 +22,7 @@ from lash_core import codes
 from lash_core.effects.envelope import CanonicalEnvelope
 from lash_core.errors import LashError, LocalProtocolError, ReplayMismatchError
 from lash_core.replay import EnvelopeDiff, envelope_diff, validate_replayed_effect_envelope
+from lash_core.store.envelopes import envelope_member
 
 __all__ = [
     "DIVERGE",
@@ -175,13 +176,19 @@ def abandon_allowed(row: EffectState | None, fencing_token: int) -> bool:
 
 
 def _envelope_field(json_text: str, *path: str) -> object:
+    """A field of the envelope's ``invocation`` (only the members up to it are parsed, not
+    the command after it, which holds a model request's whole conversation)."""
     try:
-        value: object = json.loads(json_text)
+        value: object = envelope_member(json_text, path[0])
     except ValueError:
-        raise LocalProtocolError(
-            codes.RUNTIME_EFFECT_ENVELOPE_CANONICAL_DECODE, "the canonical envelope is not JSON"
-        ) from None
-    for name in path:
+        try:
+            value = json.loads(json_text)
+        except ValueError:
+            raise LocalProtocolError(
+                codes.RUNTIME_EFFECT_ENVELOPE_CANONICAL_DECODE, "the canonical envelope is not JSON"
+            ) from None
+        value = value.get(path[0]) if isinstance(value, dict) else None
+    for name in path[1:]:
         if not isinstance(value, dict):
             return None
         value = value.get(name)
