@@ -13,6 +13,8 @@ routing) whose durable state is in its store instead of its memory:
   outcome (:class:`~lash_core.durable_turn.JournalHooks`), and the result is stored at the end.
   A resumed turn is rebuilt from its stored start and replays recorded outcomes without running
   them; the first unrecorded envelope runs live;
+* **durable steps and direct calls** (:meth:`DurableHost.execute_recorded`) are journaled in the
+  store the same way, under the session's lease;
 * a **listener** task (started by :meth:`DurableHost.running`) wakes local waiters when a
   datagram on the doorbell names their key (a resolver in another process rang it), re-reads
   the parked keys when ``store.data_version()`` changed (checked every 250 ms, backing off to
@@ -32,7 +34,13 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from lash_core import codes
-from lash_core.durable_turn import EffectAttempt, JournalHooks, LeaseCell, TurnStart
+from lash_core.durable_turn import (
+    EffectAttempt,
+    JournalHooks,
+    LeaseCell,
+    TurnStart,
+    decode_outcome,
+)
 from lash_core.effects.commands import SleepCommand
 from lash_core.effects.envelope import EffectEnvelope
 from lash_core.effects.invocation import EffectKind
@@ -42,8 +50,17 @@ from lash_core.host import CancelToken, DurabilityTier, EffectHandler, InlineHos
 from lash_core.keys import AwaitEventKey
 from lash_core.loop import LoopPrimitives, WakeEvent
 from lash_core.resolution import Resolution, ResolveOutcome
+from lash_core.routing import UNAVAILABLE, LocalExecutor
 from lash_core.scope import ExecutionScope, WaitIdentity
-from lash_core.store import DurableStore, Owner, TurnRef, TurnStatus, abandoned_gate_id
+from lash_core.store import (
+    Diverged,
+    DurableStore,
+    Owner,
+    Recorded,
+    TurnRef,
+    TurnStatus,
+    abandoned_gate_id,
+)
 from lash_core.turn.config import TurnConfig
 from lash_core.turn.events import TurnEvent, TurnResult
 from lash_core.turn.machine import TurnMachine
@@ -293,6 +310,60 @@ class DurableHost(InlineHost):
                 await self._loop.sleep(max(0, due - self._now_ms()) / 1000)
                 return SleepOutcome()
         return await super().run_envelope(envelope, handlers, deadline)
+
+    async def execute_recorded(
+        self, envelope: EffectEnvelope, executor: LocalExecutor = UNAVAILABLE
+    ) -> EffectOutcome:
+        """Run a ``durable_step``, ``direct`` or other envelope of host code journaled in the
+        store, as a turn's effects are: ``begin`` under the session's lease (acquired for the
+        call, or shared with a turn of the session running here); a recorded outcome is
+        returned without running anything (after a scheduling checkpoint), a divergent one
+        raises :class:`~lash_core.errors.ReplayMismatchError`; otherwise the envelope runs
+        (``effect_attempt(envelope)`` tells its handler the attempt and whether it is in doubt)
+        and its outcome is recorded (a sleep waits until the due time its first attempt
+        stored). An effect that raises is abandoned (a later call runs it
+        again, not in doubt); one cut off by cancellation, like one whose process died, stays
+        running, so the next owner runs it again in doubt."""
+        key = envelope.replay_key
+        if key is None:
+            return await self.execute_effect(envelope, executor)
+        session_id = envelope.invocation.scope.session_id
+        cell = self._hold(session_id)
+        try:
+            if cell.lost is not None:
+                raise cell.lost
+            store = self.store
+            now = self._now_ms()
+            command = envelope.command
+            sleep = isinstance(command, SleepCommand)
+            due = now + command.duration_ms if isinstance(command, SleepCommand) else None
+            verdict = store.begin(cell.lease, envelope.canonical(), now, due)
+            if isinstance(verdict, Recorded):
+                await self._loop.checkpoint()
+                return decode_outcome(verdict.outcome_json)
+            if isinstance(verdict, Diverged):
+                raise verdict.error()
+            self._attempts[key] = EffectAttempt(key, verdict.attempt, verdict.in_doubt)
+            try:
+                if sleep and verdict.due_at_ms is not None:  # a resumed sleep: what is left
+                    await self._loop.sleep(max(0, verdict.due_at_ms - self._now_ms()) / 1000)
+                    outcome: EffectOutcome = SleepOutcome()
+                else:
+                    outcome = await self.execute_effect(envelope, executor)
+            except Exception:
+                with contextlib.suppress(LashError):
+                    store.abandon(cell.lease, key, self._now_ms())
+                raise
+            finally:
+                self._attempts.pop(key, None)
+            store.complete(cell.lease, key, canonical_json(outcome), self._now_ms())
+            return outcome
+        except LashError as exc:
+            if exc.code == codes.LEASE_LOST and cell.lost is None:
+                cell.lost = exc
+            raise
+        finally:
+            self._let_go(session_id, cell)
 
     # -- leases ------------------------------------------------------------------------------
 
