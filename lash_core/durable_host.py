@@ -13,6 +13,8 @@ routing) whose durable state is in its store instead of its memory:
   outcome (:class:`~lash_core.durable_turn.JournalHooks`), and the result is stored at the end.
   A resumed turn is rebuilt from its stored start and replays recorded outcomes without running
   them; the first unrecorded envelope runs live;
+* the **process registry** is restored from the store when the host is built and its changes
+  are saved after each process operation (:meth:`DurableHost.save_processes`);
 * **durable steps and direct calls** (:meth:`DurableHost.execute_recorded`) are journaled in the
   store the same way, under the session's lease;
 * a **listener** task (started by :meth:`DurableHost.running`) wakes local waiters when a
@@ -49,6 +51,7 @@ from lash_core.errors import LashError, LocalProtocolError
 from lash_core.host import CancelToken, DurabilityTier, EffectHandler, InlineHost
 from lash_core.keys import AwaitEventKey
 from lash_core.loop import LoopPrimitives, WakeEvent
+from lash_core.process.registry import ProcessRegistry
 from lash_core.resolution import Resolution, ResolveOutcome
 from lash_core.routing import UNAVAILABLE, LocalExecutor
 from lash_core.scope import ExecutionScope, WaitIdentity
@@ -56,6 +59,7 @@ from lash_core.store import (
     Diverged,
     DurableStore,
     Owner,
+    ProcessRows,
     Recorded,
     TurnRef,
     TurnStatus,
@@ -152,6 +156,11 @@ class DurableHost(InlineHost):
         """The journal of each turn this host is running or ran last (the latest
         :data:`KEEP_JOURNALS`): its counters say how many outcomes were replayed and how many
         effects ran live."""
+        service = self.processes
+        service.registry = ProcessRegistry.from_rows(store.process_rows(), track_changes=True)
+        service.on_change = self.save_processes
+        service.clock_ms = now_ms
+        self._unsaved: list[ProcessRows] = []
 
     # -- introspection -----------------------------------------------------------------------
 
@@ -175,6 +184,18 @@ class DurableHost(InlineHost):
 
     def turn_journaling(self) -> DurableHost:
         return self
+
+    def save_processes(self) -> None:
+        """Save what changed in the process registry since the last save (one transaction).
+        The host does after each process command and each event a running process appends;
+        call it after changing ``host.processes.registry`` directly (a process lease claimed).
+        Rows a failed save did not write are saved first the next time."""
+        rows = self.processes.registry.drain_changes()
+        if rows.row_count:
+            self._unsaved.append(rows)
+        while self._unsaved:
+            self.store.save_process_rows(self._unsaved[0])
+            del self._unsaved[0]
 
     # -- await events in the store -----------------------------------------------------------
 

@@ -74,17 +74,29 @@ class ProcessLauncher(Protocol):
 class ProcessService:
     """The process registry of one host and what waits on it."""
 
-    __slots__ = ("_events", "_host", "_launcher", "registry")
+    __slots__ = ("_events", "_host", "_launcher", "clock_ms", "on_change", "registry")
 
     def __init__(self, host: ProcessHost) -> None:
         self._host = host
         self.registry = ProcessRegistry()
         self._events: dict[int, WakeEvent] = {}
         self._launcher: ProcessLauncher | None = None
+        self.clock_ms: Callable[[], int] | None = None
+        """The clock of the registry's timestamps, in milliseconds (default: the loop's; a
+        durable host gives its wall clock, so timestamps and leases survive a restart)."""
+        self.on_change: Callable[[], None] | None = None
+        """Called after each operation of the service that may have changed the registry,
+        before its effects are followed (a durable host saves the changed rows here)."""
+
+    def _changed(self) -> None:
+        on_change = self.on_change
+        if on_change is not None:
+            on_change()
 
     def now_ms(self) -> int:
         """The host clock in whole milliseconds (the registry's timestamps)."""
-        return int(self._host.primitives.now() * 1000)
+        clock = self.clock_ms
+        return int(self._host.primitives.now() * 1000) if clock is None else clock()
 
     def attach(self, launcher: ProcessLauncher) -> Callable[[], None]:
         """Let ``launcher`` run the processes started from now on; returns a detach."""
@@ -133,6 +145,7 @@ class ProcessService:
     async def execute(self, command: ProcessCommand) -> ProcessEffectOutcome:
         """Run one ``process`` command; an ``await`` parks until the process is terminal."""
         step = apply_process_command(self.registry, command, self.now_ms())
+        self._changed()
         if isinstance(step, CommandDone):
             outcome = self._follow(step)
             await self._host.primitives.checkpoint()
@@ -159,6 +172,7 @@ class ProcessService:
             raise
         del self._events[waiter_id]
         output = self.registry.end_await(waiter_id)
+        self._changed()
         assert output is not None, "only a terminal wakes a process awaiter"
         return output
 
@@ -167,12 +181,14 @@ class ProcessService:
     def append_event(self, process_id: str, request: ProcessEventAppendRequest) -> ProcessEvent:
         """Append an event to the process's log (waking its awaiters if it is a terminal)."""
         appended = self.registry.append_event(process_id, request, self.now_ms())
+        self._changed()
         self._wake(appended.wake)
         return appended.event
 
     def finish(self, process_id: str, output: ProcessAwaitOutput) -> ProcessRecord:
         """Write the process's terminal for ``output`` and wake its awaiters."""
         appended = self.registry.append_terminal(process_id, output, self.now_ms())
+        self._changed()
         self._wake(appended.wake)
         return appended.record
 
