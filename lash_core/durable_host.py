@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from lash_core import codes
@@ -67,6 +67,7 @@ from lash_core.store import (
 )
 from lash_core.turn.config import TurnConfig
 from lash_core.turn.events import TurnEvent, TurnResult
+from lash_core.turn.gate import GateCancelRequested, TurnCancellation, cancel_message, decode_gate
 from lash_core.turn.machine import TurnMachine
 from lash_core.turn.run import TurnHandlers, TurnHooks, TurnRunner, _EffectTrace
 from lash_core.wire import canonical_json, from_json
@@ -161,6 +162,7 @@ class DurableHost(InlineHost):
         service.on_change = self.save_processes
         service.clock_ms = now_ms
         self._unsaved: list[ProcessRows] = []
+        self._gates: dict[str, AwaitEventKey] = {}
 
     # -- introspection -----------------------------------------------------------------------
 
@@ -426,6 +428,49 @@ class DurableHost(InlineHost):
                 for runner in list(self._runners.get(session_id, ())):
                     runner.fail(exc)
 
+    # -- stop requests from other processes --------------------------------------------------
+
+    def _watch_gate(self, gate: AwaitEventKey) -> TurnCancellation | None:
+        """Park on a running turn's cancel gate with this host's doorbell (so a stop request
+        resolving it in another process rings here); the cancel's evidence if one already won
+        the gate."""
+        try:
+            terminal = self.store.park(gate, self._bell_address)
+        except LashError:
+            return None  # a revoked session: the commit reports it
+        if terminal is None:
+            self._gates[gate.key_id] = gate
+            return None
+        return _cancel_of(terminal)
+
+    def _unwatch_gate(self, gate: AwaitEventKey) -> None:
+        if self._gates.pop(gate.key_id, None) is not None and self._bell_address is not None:
+            with contextlib.suppress(LashError):
+                self.store.unpark(gate, self._bell_address)
+
+    def check_gates(self, key_ids: Collection[str] | None = None) -> int:
+        """Re-read the cancel gates of the turns running here (those named in ``key_ids``, or
+        all): a stop request that won one (from any process) stops its turn as a local
+        :func:`~lash_core.turn.control.request_cancel` would. Returns how many were stopped."""
+        stopped = 0
+        for key_id, gate in list(self._gates.items()):
+            if key_ids is not None and key_id not in key_ids:
+                continue
+            try:
+                terminal = self.store.peek(gate)
+            except LashError:
+                continue
+            if terminal is None:
+                continue
+            del self._gates[key_id]
+            cancellation = _cancel_of(terminal)
+            if cancellation is not None:
+                scope = gate.scope
+                assert scope.turn_id is not None
+                self.cancel_watchers.notify(scope.session_id, scope.turn_id, cancellation)
+                stopped += 1
+        return stopped
+
     # -- the listener ------------------------------------------------------------------------
 
     def check_parked(self) -> int:
@@ -461,15 +506,19 @@ class DurableHost(InlineHost):
                 readable = False
             if readable:
                 assert bell is not None
-                for key_id in bell.drain():
+                rung = bell.drain()
+                for key_id in rung:
                     self.doorbell_wakes += 1
                     self._wake(key_id)
+                if self._gates:
+                    self.check_gates(rung)
             else:
                 current = self.store.data_version()
                 if current != version:
                     version = current
                     interval = SAFETY_NET_FIRST
                     self.safety_net_wakes += self.check_parked()
+                    self.check_gates()
                 else:
                     interval = min(interval * 2, SAFETY_NET_LAST)
             self.renew_leases()
@@ -543,9 +592,15 @@ class DurableHost(InlineHost):
             )
             runners = self._runners.setdefault(session_id, set())
             runners.add(runner)
+            gate = machine.cancel_gate
             try:
+                early = None if gate is None else self._watch_gate(gate)
+                if early is not None:  # a stop request came while no process ran the turn
+                    runner.stop(cancel_message(early))
                 result = await runner.run()
             finally:
+                if gate is not None:
+                    self._unwatch_gate(gate)
                 journal.forget()
                 runners.discard(runner)
                 if not runners:
@@ -563,6 +618,16 @@ class DurableHost(InlineHost):
             return result
         finally:
             self._let_go(session_id, cell)
+
+
+def _cancel_of(gate_terminal: Resolution) -> TurnCancellation | None:
+    """The evidence of the cancel request that won a cancel gate (``None``: the turn's own
+    completion won it, or the terminal is not a gate's)."""
+    try:
+        winner = decode_gate(gate_terminal)
+    except LashError:
+        return None
+    return winner.cancellation if isinstance(winner, GateCancelRequested) else None
 
 
 async def resume_turn(
