@@ -33,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from lash_core import codes
 from lash_core.durable_turn import (
@@ -569,6 +569,7 @@ class DurableHost(InlineHost):
         cancel: CancelToken | None,
         *,
         opening: bool,
+        continue_on_divergence: bool = False,
     ) -> TurnResult:
         ref = start.ref
         session_id = ref.session_id
@@ -584,6 +585,7 @@ class DurableHost(InlineHost):
                 attempts=self._attempts,
                 sleeps=self._sleeps,
                 inner=hooks,
+                continue_on_divergence=continue_on_divergence,
             )
             self.journals.pop(ref, None)
             self.journals[ref] = journal
@@ -640,6 +642,7 @@ async def resume_turn(
     on_event: Callable[[TurnEvent], None] | None = None,
     on_effect: Callable[[EffectEnvelope, EffectOutcome], None] | None = None,
     cancel: CancelToken | None = None,
+    on_divergence: Literal["fail", "continue"] = "fail",
 ) -> TurnResult:
     """Finish a turn the store holds (one a crashed process left running, see
     :meth:`DurableHost.unfinished_turns`), in this process.
@@ -651,7 +654,19 @@ async def resume_turn(
     A finished turn returns its stored result at once; a diverged turn is refused
     (``runtime_effect_replay_hash_mismatch``) without running anything; a turn the store does
     not hold is ``store_turn_unknown``.
+
+    ``on_divergence``: ``"fail"`` (the default) ends the replay at an envelope recorded with
+    another envelope under its replay key, marks the turn diverged and raises the
+    :class:`~lash_core.errors.ReplayMismatchError`. ``"continue"`` keeps the recorded outcomes
+    the machine asked for before that envelope (in the order it handed envelopes out) and runs
+    live from it: the divergent envelope and every one after it run, each replacing what was
+    recorded under its replay key (``host.journals[ref].divergence`` holds the first diff).
     """
+    if on_divergence not in ("fail", "continue"):
+        raise LocalProtocolError(
+            codes.RESUME_ON_DIVERGENCE_INVALID,
+            f'on_divergence is "fail" or "continue", not {on_divergence!r}',
+        )
     ref = TurnRef(session_id, turn_id)
     row = host.store.turn(ref)
     if row is None:
@@ -672,4 +687,13 @@ async def resume_turn(
     start = TurnStart.from_json(row.start_json)
     machine = start.machine(config)
     hooks = None if on_effect is None else _EffectTrace(on_effect)
-    return await host._run(start, machine, handlers, hooks, on_event, cancel, opening=False)
+    return await host._run(
+        start,
+        machine,
+        handlers,
+        hooks,
+        on_event,
+        cancel,
+        opening=False,
+        continue_on_divergence=on_divergence == "continue",
+    )

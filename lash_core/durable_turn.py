@@ -36,7 +36,7 @@ from lash_core.effects.llm import Message
 from lash_core.effects.outcomes import EffectOutcome
 from lash_core.errors import LashError
 from lash_core.keys import AwaitEventKey
-from lash_core.store import Diverged, DurableStore, Lease, Recorded, TurnRef
+from lash_core.store import Diverged, DurableStore, Lease, Recorded, Started, TurnRef
 from lash_core.turn.config import TurnConfig
 from lash_core.turn.machine import TurnMachine
 from lash_core.turn.run import TurnHooks
@@ -179,6 +179,7 @@ class JournalHooks(TurnHooks):
     __slots__ = (
         "_begun",
         "_cell",
+        "_continue",
         "_failure",
         "_inner",
         "_now_ms",
@@ -186,6 +187,8 @@ class JournalHooks(TurnHooks):
         "_store",
         "attempts",
         "awaited",
+        "discarded",
+        "divergence",
         "in_doubt",
         "replayed",
         "sleeps",
@@ -202,8 +205,10 @@ class JournalHooks(TurnHooks):
         attempts: dict[str, EffectAttempt] | None = None,
         sleeps: dict[str, int] | None = None,
         inner: TurnHooks | None = None,
+        continue_on_divergence: bool = False,
     ) -> None:
         self._store = store
+        self._continue = continue_on_divergence
         self._cell = cell
         self._ref = ref
         self._now_ms = now_ms
@@ -220,6 +225,11 @@ class JournalHooks(TurnHooks):
         self.replayed = 0
         self.started = 0
         self.in_doubt = 0
+        self.divergence: Diverged | None = None
+        """With ``continue_on_divergence``: the first divergent envelope's verdict (its
+        ``recorded`` envelope, whose replay key is where the journal was left, and its diff)."""
+        self.discarded = 0
+        """Rows discarded to run live past the divergence (the divergent one included)."""
 
     @property
     def failure(self) -> LashError | None:
@@ -259,8 +269,18 @@ class JournalHooks(TurnHooks):
         due = None if sleep_ms is None else now + sleep_ms
         key = envelope.replay_key
         assert key is not None  # the machine builds every envelope with a replay key
+        store, lease = self._store, self._cell.lease
         try:
-            verdict = self._store.begin(self._cell.lease, envelope.canonical(), now, due)
+            verdict = store.begin(lease, envelope.canonical(), now, due)
+            if self._continue and not isinstance(verdict, Started):
+                if isinstance(verdict, Diverged) and self.divergence is None:
+                    self.divergence = verdict
+                if self.divergence is not None:
+                    # Past the first divergence everything runs live: what was recorded
+                    # under this key belongs to the run that diverged.
+                    store.discard(lease, key, now)
+                    self.discarded += 1
+                    verdict = store.begin(lease, envelope.canonical(), now, due)
         except LashError as exc:
             raise self._refused(exc) from None
         if isinstance(verdict, Recorded):
