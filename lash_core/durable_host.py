@@ -3,29 +3,25 @@
 :class:`DurableHost` is an :class:`~lash_core.host.InlineHost` (same loop primitives, same
 routing) whose durable state is in its store instead of its memory:
 
-* **await events** go to the store: minting signs with the store's secret and writes nothing;
-  a wait parks in the store (with this process's doorbell address and an absolute deadline
-  kept from the first park, so a 30 s wait that ran 20 s before a crash has 10 s left); a
-  resolve is the store's first-writer-wins transaction; cancellation and deadlines write
-  ``cancelled``/``timeout`` durably; turn-control waits never write;
-* **turns** run journaled (``run_turn`` on this host, or :func:`resume_turn`): the turn is opened
-  in the store under the session's lease, every effect is recorded before the machine uses its
-  outcome (:class:`~lash_core.durable_turn.JournalHooks`), and the result is stored at the end.
-  A resumed turn is rebuilt from its stored start and replays recorded outcomes without running
-  them; the first unrecorded envelope runs live;
-* the **process registry** is restored from the store when the host is built and its changes
-  are saved after each process operation (:meth:`DurableHost.save_processes`);
-* **durable steps and direct calls** (:meth:`DurableHost.execute_recorded`) are journaled in the
-  store the same way, under the session's lease;
-* a **listener** task (started by :meth:`DurableHost.running`) wakes local waiters when a
-  datagram on the doorbell names their key (a resolver in another process rang it), re-reads
-  the parked keys when ``store.data_version()`` changed (checked every 250 ms, backing off to
-  1 s: the safety net for a lost datagram), and renews the leases this host holds.
+* **await events**: minting signs with the store's secret and writes nothing; a wait parks in
+  the store with this process's doorbell and an absolute deadline kept from the first park;
+  resolves are first-writer-wins; cancellation and deadlines write durably (turn-control waits
+  never write);
+* **turns** run journaled (``run_turn`` on this host, or :func:`resume_turn`) under the
+  session's lease: every effect is recorded before the machine uses its outcome
+  (:class:`~lash_core.durable_turn.JournalHooks`); a resumed turn replays recorded outcomes
+  and runs the first unrecorded envelope live; a stop request that wins a running turn's
+  cancel gate in any process stops it;
+* **durable steps and direct calls** (:meth:`DurableHost.execute_recorded`) are journaled the
+  same way, and the **process registry** is restored from the store and saved after each
+  process operation;
+* a **listener** (:meth:`DurableHost.running`) wakes local waiters whose key a datagram on the
+  doorbell names, re-reads parked keys and cancel gates when ``store.data_version()`` changed
+  (every 250 ms, backing off to 1 s: the safety net for a lost datagram), and renews leases.
 
-Waiting for the doorbell's socket is the only thing a driver adds
-(:meth:`~lash_core.loop.LoopPrimitives.wait_readable`); ``lash_trio.open_durable_host`` and
-``lash_asyncio.open_durable_host`` build a host with a ``lash_sqlite.Doorbell`` and run it.
-Time is an input (``now_ms``, wall-clock milliseconds); this module reads no clock.
+A driver adds only the wait on the doorbell's socket
+(:meth:`~lash_core.loop.LoopPrimitives.wait_readable`): ``lash_trio.open_durable_host`` and
+``lash_asyncio.open_durable_host``. Time is an input (``now_ms``, wall-clock milliseconds).
 """
 
 from __future__ import annotations
@@ -38,10 +34,11 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from lash_core import codes
 from lash_core.durable_turn import (
     EffectAttempt,
+    GateWatch,
     JournalHooks,
     LeaseCell,
     TurnStart,
-    decode_outcome,
+    record_effect,
 )
 from lash_core.effects.commands import SleepCommand
 from lash_core.effects.envelope import EffectEnvelope
@@ -51,23 +48,19 @@ from lash_core.errors import LashError, LocalProtocolError
 from lash_core.host import CancelToken, DurabilityTier, EffectHandler, InlineHost
 from lash_core.keys import AwaitEventKey
 from lash_core.loop import LoopPrimitives, WakeEvent
-from lash_core.process.registry import ProcessRegistry
 from lash_core.resolution import Resolution, ResolveOutcome
 from lash_core.routing import UNAVAILABLE, LocalExecutor
 from lash_core.scope import ExecutionScope, WaitIdentity
 from lash_core.store import (
-    Diverged,
     DurableStore,
     Owner,
-    ProcessRows,
-    Recorded,
     TurnRef,
     TurnStatus,
     abandoned_gate_id,
 )
 from lash_core.turn.config import TurnConfig
 from lash_core.turn.events import TurnEvent, TurnResult
-from lash_core.turn.gate import GateCancelRequested, TurnCancellation, cancel_message, decode_gate
+from lash_core.turn.gate import cancel_message
 from lash_core.turn.machine import TurnMachine
 from lash_core.turn.run import TurnHandlers, TurnHooks, TurnRunner, _EffectTrace
 from lash_core.wire import canonical_json, from_json
@@ -86,9 +79,8 @@ KEEP_JOURNALS = 64
 
 
 class DoorbellPort(Protocol):
-    """What the host needs of a doorbell (``lash_sqlite.Doorbell`` is one): its address, which
-    the host registers with every key it parks on, a file descriptor to wait on, and the key
-    ids of the datagrams received."""
+    """What the host needs of a doorbell (``lash_sqlite.Doorbell``): the address it parks keys
+    with, a file descriptor to wait on, and the key ids of the datagrams received."""
 
     @property
     def address(self) -> str: ...
@@ -157,12 +149,8 @@ class DurableHost(InlineHost):
         """The journal of each turn this host is running or ran last (the latest
         :data:`KEEP_JOURNALS`): its counters say how many outcomes were replayed and how many
         effects ran live."""
-        service = self.processes
-        service.registry = ProcessRegistry.from_rows(store.process_rows(), track_changes=True)
-        service.on_change = self.save_processes
-        service.clock_ms = now_ms
-        self._unsaved: list[ProcessRows] = []
-        self._gates: dict[str, AwaitEventKey] = {}
+        self.processes.keep_in(store, now_ms)
+        self._gates = GateWatch(store, self._bell_address, self.cancel_watchers.notify)
 
     # -- introspection -----------------------------------------------------------------------
 
@@ -188,16 +176,9 @@ class DurableHost(InlineHost):
         return self
 
     def save_processes(self) -> None:
-        """Save what changed in the process registry since the last save (one transaction).
-        The host does after each process command and each event a running process appends;
-        call it after changing ``host.processes.registry`` directly (a process lease claimed).
-        Rows a failed save did not write are saved first the next time."""
-        rows = self.processes.registry.drain_changes()
-        if rows.row_count:
-            self._unsaved.append(rows)
-        while self._unsaved:
-            self.store.save_process_rows(self._unsaved[0])
-            del self._unsaved[0]
+        """Save the process registry's changes now (the host does after each process operation;
+        call it after changing ``host.processes.registry`` directly, e.g. a lease claimed)."""
+        self.processes.save()
 
     # -- await events in the store -----------------------------------------------------------
 
@@ -337,54 +318,24 @@ class DurableHost(InlineHost):
     async def execute_recorded(
         self, envelope: EffectEnvelope, executor: LocalExecutor = UNAVAILABLE
     ) -> EffectOutcome:
-        """Run a ``durable_step``, ``direct`` or other envelope of host code journaled in the
-        store, as a turn's effects are: ``begin`` under the session's lease (acquired for the
-        call, or shared with a turn of the session running here); a recorded outcome is
-        returned without running anything (after a scheduling checkpoint), a divergent one
-        raises :class:`~lash_core.errors.ReplayMismatchError`; otherwise the envelope runs
-        (``effect_attempt(envelope)`` tells its handler the attempt and whether it is in doubt)
-        and its outcome is recorded (a sleep waits until the due time its first attempt
-        stored). An effect that raises is abandoned (a later call runs it
-        again, not in doubt); one cut off by cancellation, like one whose process died, stays
-        running, so the next owner runs it again in doubt."""
-        key = envelope.replay_key
-        if key is None:
+        """Run an envelope of host code (a durable step, a direct call) journaled in the store
+        under the session's lease (acquired, or shared with a turn of the session running
+        here): :func:`~lash_core.durable_turn.record_effect`."""
+        if envelope.replay_key is None:
             return await self.execute_effect(envelope, executor)
+
+        async def run(due_at_ms: int | None) -> EffectOutcome:
+            if due_at_ms is not None and isinstance(envelope.command, SleepCommand):
+                await self._loop.sleep(max(0, due_at_ms - self._now_ms()) / 1000)
+                return SleepOutcome()
+            return await self.execute_effect(envelope, executor)
+
         session_id = envelope.invocation.scope.session_id
         cell = self._hold(session_id)
         try:
-            if cell.lost is not None:
-                raise cell.lost
-            store = self.store
-            now = self._now_ms()
-            command = envelope.command
-            sleep = isinstance(command, SleepCommand)
-            due = now + command.duration_ms if isinstance(command, SleepCommand) else None
-            verdict = store.begin(cell.lease, envelope.canonical(), now, due)
-            if isinstance(verdict, Recorded):
-                await self._loop.checkpoint()
-                return decode_outcome(verdict.outcome_json)
-            if isinstance(verdict, Diverged):
-                raise verdict.error()
-            self._attempts[key] = EffectAttempt(key, verdict.attempt, verdict.in_doubt)
-            try:
-                if sleep and verdict.due_at_ms is not None:  # a resumed sleep: what is left
-                    await self._loop.sleep(max(0, verdict.due_at_ms - self._now_ms()) / 1000)
-                    outcome: EffectOutcome = SleepOutcome()
-                else:
-                    outcome = await self.execute_effect(envelope, executor)
-            except Exception:
-                with contextlib.suppress(LashError):
-                    store.abandon(cell.lease, key, self._now_ms())
-                raise
-            finally:
-                self._attempts.pop(key, None)
-            store.complete(cell.lease, key, canonical_json(outcome), self._now_ms())
-            return outcome
-        except LashError as exc:
-            if exc.code == codes.LEASE_LOST and cell.lost is None:
-                cell.lost = exc
-            raise
+            return await record_effect(
+                self.store, cell, envelope, self._now_ms, run, self._loop.checkpoint, self._attempts
+            )
         finally:
             self._let_go(session_id, cell)
 
@@ -428,48 +379,10 @@ class DurableHost(InlineHost):
                 for runner in list(self._runners.get(session_id, ())):
                     runner.fail(exc)
 
-    # -- stop requests from other processes --------------------------------------------------
-
-    def _watch_gate(self, gate: AwaitEventKey) -> TurnCancellation | None:
-        """Park on a running turn's cancel gate with this host's doorbell (so a stop request
-        resolving it in another process rings here); the cancel's evidence if one already won
-        the gate."""
-        try:
-            terminal = self.store.park(gate, self._bell_address)
-        except LashError:
-            return None  # a revoked session: the commit reports it
-        if terminal is None:
-            self._gates[gate.key_id] = gate
-            return None
-        return _cancel_of(terminal)
-
-    def _unwatch_gate(self, gate: AwaitEventKey) -> None:
-        if self._gates.pop(gate.key_id, None) is not None and self._bell_address is not None:
-            with contextlib.suppress(LashError):
-                self.store.unpark(gate, self._bell_address)
-
     def check_gates(self, key_ids: Collection[str] | None = None) -> int:
-        """Re-read the cancel gates of the turns running here (those named in ``key_ids``, or
-        all): a stop request that won one (from any process) stops its turn as a local
-        :func:`~lash_core.turn.control.request_cancel` would. Returns how many were stopped."""
-        stopped = 0
-        for key_id, gate in list(self._gates.items()):
-            if key_ids is not None and key_id not in key_ids:
-                continue
-            try:
-                terminal = self.store.peek(gate)
-            except LashError:
-                continue
-            if terminal is None:
-                continue
-            del self._gates[key_id]
-            cancellation = _cancel_of(terminal)
-            if cancellation is not None:
-                scope = gate.scope
-                assert scope.turn_id is not None
-                self.cancel_watchers.notify(scope.session_id, scope.turn_id, cancellation)
-                stopped += 1
-        return stopped
+        """Re-read the cancel gates of the turns running here (those in ``key_ids``, or all): a
+        stop request that won one, from any process, stops its turn. How many were stopped."""
+        return self._gates.check(key_ids)
 
     # -- the listener ------------------------------------------------------------------------
 
@@ -596,13 +509,13 @@ class DurableHost(InlineHost):
             runners.add(runner)
             gate = machine.cancel_gate
             try:
-                early = None if gate is None else self._watch_gate(gate)
+                early = None if gate is None else self._gates.watch(gate)
                 if early is not None:  # a stop request came while no process ran the turn
                     runner.stop(cancel_message(early))
                 result = await runner.run()
             finally:
                 if gate is not None:
-                    self._unwatch_gate(gate)
+                    self._gates.unwatch(gate)
                 journal.forget()
                 runners.discard(runner)
                 if not runners:
@@ -620,16 +533,6 @@ class DurableHost(InlineHost):
             return result
         finally:
             self._let_go(session_id, cell)
-
-
-def _cancel_of(gate_terminal: Resolution) -> TurnCancellation | None:
-    """The evidence of the cancel request that won a cancel gate (``None``: the turn's own
-    completion won it, or the terminal is not a gate's)."""
-    try:
-        winner = decode_gate(gate_terminal)
-    except LashError:
-        return None
-    return winner.cancellation if isinstance(winner, GateCancelRequested) else None
 
 
 async def resume_turn(
@@ -655,12 +558,10 @@ async def resume_turn(
     (``runtime_effect_replay_hash_mismatch``) without running anything; a turn the store does
     not hold is ``store_turn_unknown``.
 
-    ``on_divergence``: ``"fail"`` (the default) ends the replay at an envelope recorded with
-    another envelope under its replay key, marks the turn diverged and raises the
-    :class:`~lash_core.errors.ReplayMismatchError`. ``"continue"`` keeps the recorded outcomes
-    the machine asked for before that envelope (in the order it handed envelopes out) and runs
-    live from it: the divergent envelope and every one after it run, each replacing what was
-    recorded under its replay key (``host.journals[ref].divergence`` holds the first diff).
+    ``on_divergence="fail"`` (the default) ends the replay at an envelope recorded otherwise
+    under its replay key: the turn is marked diverged, ``ReplayMismatchError`` is raised.
+    ``"continue"`` keeps the outcomes recorded before it (in hand-out order) and runs it and
+    every envelope after it live, replacing their rows (``host.journals[ref].divergence``).
     """
     if on_divergence not in ("fail", "continue"):
         raise LocalProtocolError(

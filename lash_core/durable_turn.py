@@ -24,7 +24,8 @@ every later call of the hooks raises it again, so nothing further runs. Time is 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Collection
 
 import attrs
 
@@ -36,13 +37,23 @@ from lash_core.effects.llm import Message
 from lash_core.effects.outcomes import EffectOutcome
 from lash_core.errors import LashError
 from lash_core.keys import AwaitEventKey
+from lash_core.resolution import Resolution
 from lash_core.store import Diverged, DurableStore, Lease, Recorded, Started, TurnRef
 from lash_core.turn.config import TurnConfig
+from lash_core.turn.gate import GateCancelRequested, TurnCancellation, decode_gate
 from lash_core.turn.machine import TurnMachine
 from lash_core.turn.run import TurnHooks
 from lash_core.wire import canonical_json, from_json, omit_if_none
 
-__all__ = ["JOURNALED_KINDS", "EffectAttempt", "JournalHooks", "LeaseCell", "TurnStart"]
+__all__ = [
+    "JOURNALED_KINDS",
+    "EffectAttempt",
+    "GateWatch",
+    "JournalHooks",
+    "LeaseCell",
+    "TurnStart",
+    "record_effect",
+]
 
 JOURNALED_KINDS: frozenset[EffectKind] = frozenset(
     {
@@ -330,3 +341,123 @@ class JournalHooks(TurnHooks):
         inner = self._inner
         if inner is not None:
             inner.on_checkpoint(machine)
+
+
+async def record_effect(
+    store: DurableStore,
+    cell: LeaseCell,
+    envelope: EffectEnvelope,
+    now_ms: Callable[[], int],
+    run: Callable[[int | None], Awaitable[EffectOutcome]],
+    checkpoint: Callable[[], Awaitable[None]],
+    attempts: dict[str, EffectAttempt],
+) -> EffectOutcome:
+    """One envelope of host code (a durable step, a direct call) journaled in ``store`` under
+    ``cell``'s lease, as :class:`JournalHooks` journals a turn's: a recorded outcome is returned
+    after ``checkpoint()`` without running anything; a divergent one raises the
+    :class:`~lash_core.errors.ReplayMismatchError`; otherwise ``run(due_at_ms)`` runs it (with
+    a sleep's stored due time), its :class:`EffectAttempt` in ``attempts`` meanwhile, and its
+    outcome is recorded. An effect that raises is abandoned (the next call runs it again, not
+    in doubt); one cut off by cancellation, like one whose process died, stays running, so the
+    next owner runs it again in doubt. A lost lease is kept in ``cell``."""
+    key = envelope.replay_key
+    assert key is not None
+    command = envelope.command
+    try:
+        if cell.lost is not None:
+            raise cell.lost
+        now = now_ms()
+        due = now + command.duration_ms if isinstance(command, SleepCommand) else None
+        verdict = store.begin(cell.lease, envelope.canonical(), now, due)
+        if isinstance(verdict, Recorded):
+            await checkpoint()
+            return decode_outcome(verdict.outcome_json)
+        if isinstance(verdict, Diverged):
+            raise verdict.error()
+        attempts[key] = EffectAttempt(key, verdict.attempt, verdict.in_doubt)
+        try:
+            outcome = await run(verdict.due_at_ms)
+        except Exception:
+            with contextlib.suppress(LashError):
+                store.abandon(cell.lease, key, now_ms())
+            raise
+        finally:
+            attempts.pop(key, None)
+        store.complete(cell.lease, key, canonical_json(outcome), now_ms())
+        return outcome
+    except LashError as exc:
+        if _is_lease_lost(exc) and cell.lost is None:
+            cell.lost = exc
+        raise
+
+
+def _cancel_of(gate_terminal: Resolution) -> TurnCancellation | None:
+    """The evidence of the cancel request that won a cancel gate (``None``: the turn's own
+    completion won it, or the terminal is not a gate's)."""
+    try:
+        winner = decode_gate(gate_terminal)
+    except LashError:
+        return None
+    return winner.cancellation if isinstance(winner, GateCancelRequested) else None
+
+
+class GateWatch:
+    """The cancel gates of the turns a durable host runs, parked in its store with the host's
+    doorbell ``address``, so that a stop request resolving one in another process rings the
+    host; :meth:`check` tells ``notify`` (the host's cancel watchers) of a cancel that won one,
+    which stops the turn as a local request would."""
+
+    __slots__ = ("_address", "_gates", "_notify", "_store")
+
+    def __init__(
+        self,
+        store: DurableStore,
+        address: str | None,
+        notify: Callable[[str, str, TurnCancellation], None],
+    ) -> None:
+        self._store = store
+        self._address = address
+        self._notify = notify
+        self._gates: dict[str, AwaitEventKey] = {}
+
+    def __len__(self) -> int:
+        return len(self._gates)
+
+    def watch(self, gate: AwaitEventKey) -> TurnCancellation | None:
+        """Park on ``gate`` (a running turn's); the evidence of a cancel that already won it
+        (a stop request made while no process ran the turn)."""
+        try:
+            terminal = self._store.park(gate, self._address)
+        except LashError:
+            return None  # a revoked session: the turn's commit reports it
+        if terminal is None:
+            self._gates[gate.key_id] = gate
+            return None
+        return _cancel_of(terminal)
+
+    def unwatch(self, gate: AwaitEventKey) -> None:
+        if self._gates.pop(gate.key_id, None) is not None and self._address is not None:
+            with contextlib.suppress(LashError):
+                self._store.unpark(gate, self._address)
+
+    def check(self, key_ids: Collection[str] | None = None) -> int:
+        """Re-read the watched gates (those named in ``key_ids``, or all) and notify the cancels
+        that won one. How many turns were told to stop."""
+        stopped = 0
+        for key_id, gate in list(self._gates.items()):
+            if key_ids is not None and key_id not in key_ids:
+                continue
+            try:
+                terminal = self._store.peek(gate)
+            except LashError:
+                continue
+            if terminal is None:
+                continue
+            del self._gates[key_id]
+            cancellation = _cancel_of(terminal)
+            if cancellation is not None:
+                scope = gate.scope
+                assert scope.turn_id is not None
+                self._notify(scope.session_id, scope.turn_id, cancellation)
+                stopped += 1
+        return stopped

@@ -41,10 +41,11 @@ from lash_core.process.records import (
 )
 from lash_core.process.registry import ProcessRegistry
 from lash_core.process.results import AwaitReady
+from lash_core.process.rows import ProcessRows
 from lash_core.resolution import AlreadyResolved, Resolution, ResolveOutcome, ok
 from lash_core.scope import ExecutionScope, WaitIdentity
 
-__all__ = ["ProcessHost", "ProcessLauncher", "ProcessService"]
+__all__ = ["ProcessHost", "ProcessLauncher", "ProcessService", "ProcessStore"]
 
 
 class ProcessHost(Protocol):
@@ -71,31 +72,56 @@ class ProcessLauncher(Protocol):
         ...
 
 
+class ProcessStore(Protocol):
+    """Where a registry is kept (a :class:`~lash_core.store.DurableStore` is one)."""
+
+    def process_rows(self) -> ProcessRows: ...
+
+    def save_process_rows(self, rows: ProcessRows) -> None: ...
+
+
 class ProcessService:
     """The process registry of one host and what waits on it."""
 
-    __slots__ = ("_events", "_host", "_launcher", "clock_ms", "on_change", "registry")
+    __slots__ = ("_clock_ms", "_events", "_host", "_launcher", "_store", "_unsaved", "registry")
 
     def __init__(self, host: ProcessHost) -> None:
         self._host = host
         self.registry = ProcessRegistry()
         self._events: dict[int, WakeEvent] = {}
         self._launcher: ProcessLauncher | None = None
-        self.clock_ms: Callable[[], int] | None = None
-        """The clock of the registry's timestamps, in milliseconds (default: the loop's; a
-        durable host gives its wall clock, so timestamps and leases survive a restart)."""
-        self.on_change: Callable[[], None] | None = None
-        """Called after each operation of the service that may have changed the registry,
-        before its effects are followed (a durable host saves the changed rows here)."""
+        self._clock_ms: Callable[[], int] | None = None
+        self._store: ProcessStore | None = None
+        self._unsaved: list[ProcessRows] = []
 
-    def _changed(self) -> None:
-        on_change = self.on_change
-        if on_change is not None:
-            on_change()
+    def keep_in(self, store: ProcessStore, clock_ms: Callable[[], int]) -> None:
+        """Keep the registry in ``store`` (a durable host does): restore it from
+        ``store.process_rows()`` now, stamp it with ``clock_ms`` (wall-clock milliseconds, so
+        its timestamps and leases survive a restart), and :meth:`save` what each operation of
+        the service changes, before its effects are followed."""
+        self.registry = ProcessRegistry.from_rows(store.process_rows(), track_changes=True)
+        self._store = store
+        self._clock_ms = clock_ms
+
+    def save(self) -> None:
+        """Save what changed in the registry since the last save to the store it is kept in,
+        in one transaction (call it after changing the registry directly, e.g. claiming a
+        process lease). Rows a failed save did not write are saved first the next time."""
+        store = self._store
+        if store is None:
+            return
+        rows = self.registry.drain_changes()
+        if rows.row_count:
+            self._unsaved.append(rows)
+        while self._unsaved:
+            store.save_process_rows(self._unsaved[0])
+            del self._unsaved[0]
+
+    _changed = save
 
     def now_ms(self) -> int:
         """The host clock in whole milliseconds (the registry's timestamps)."""
-        clock = self.clock_ms
+        clock = self._clock_ms
         return int(self._host.primitives.now() * 1000) if clock is None else clock()
 
     def attach(self, launcher: ProcessLauncher) -> Callable[[], None]:
