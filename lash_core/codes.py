@@ -143,6 +143,7 @@ STORE_CORRUPT: Final = "store_corrupt"
 STORE_UNAVAILABLE: Final = "store_unavailable"
 STORE_NOT_FOUND: Final = "store_not_found"
 DURABLE_TURN_NOT_FRESH: Final = "durable_turn_not_fresh"
+RESUME_ON_DIVERGENCE_INVALID: Final = "resume_on_divergence_invalid"
 LOOP_WAIT_READABLE_UNSUPPORTED: Final = "loop_wait_readable_unsupported"
 # -- the simulator ---------------------------------------------------------------------------
 SIM_DEADLOCK: Final = "sim_deadlock"
@@ -387,6 +388,8 @@ CODES: Final[dict[str, str]] = {
     DURABLE_TURN_NOT_FRESH: "A turn machine handed to `run_turn` on a durable host was not "
     "fresh (it had already run, or was restored from a later checkpoint); the store records a "
     "turn from its start. Build a new machine, or resume the stored turn with `resume_turn`.",
+    RESUME_ON_DIVERGENCE_INVALID: "`resume_turn` was given an `on_divergence` other than "
+    '"fail" or "continue". Nothing was read or written.',
     LOOP_WAIT_READABLE_UNSUPPORTED: "The event loop driver cannot wait on a file descriptor "
     "(the simulator); run a durable host there without a doorbell.",
     SIM_DEADLOCK: "In the simulator, every task was blocked and no deadline lay ahead: the "

@@ -4,7 +4,9 @@ A replaying host must not read the clock again, draw another random id, or call 
 an HTTP API a second time: it must get back what the first run got. Each such piece of work
 runs here as an effect envelope with a stable replay key, and :func:`run_effect` answers it from
 an :class:`~lash_core.journal.EffectJournal` when the journal holds it, running it (and
-recording the outcome) only when it does not.
+recording the outcome) only when it does not. Without a journal of their own they run through
+``host.execute_recorded``: on a durable host that is the store's journal (fenced by the
+session's lease), so another process replays them.
 
 * :func:`durable_step` runs a function of yours (sync or async, returning a JSON value) as a
   ``durable_step`` effect through a ``durable_step`` local executor.
@@ -81,14 +83,17 @@ async def run_effect(
 ) -> EffectOutcome:
     """Run one envelope on ``host``, answering from ``journal`` when it can.
 
-    Without a journal this is ``host.execute_effect``. With one: a recorded replay key gives
-    its recorded outcome without running anything (after a scheduling checkpoint); a replay
-    key recorded with another envelope raises the
+    With a journal: a recorded replay key gives its recorded outcome without running anything
+    (after a scheduling checkpoint); a replay key recorded with another envelope raises the
     :class:`~lash_core.errors.ReplayMismatchError`; a new one runs through ``executor`` and its
     outcome is recorded. An effect that raises records nothing, so a replay runs it again.
+
+    Without one, ``host.execute_recorded``: on an inline host the envelope simply runs; a
+    durable host applies the same rules with its store's journal (``begin`` and ``complete``
+    under the session's lease, as a turn's effects), so another process replays it.
     """
     if journal is None:
-        return await host.execute_effect(envelope, executor)
+        return await host.execute_recorded(envelope, executor)
     recorded = journal.begin(envelope)
     if recorded is not None:
         await host.primitives.checkpoint()
@@ -178,8 +183,9 @@ async def durable_step(
     """Run ``fn`` once as durable step ``step_id`` and return its JSON value.
 
     ``input`` is recorded in the envelope: a replay that asks the same step id with another
-    input is a replay mismatch. With a ``journal`` that holds the step, the recorded value is
-    returned and ``fn`` is not called. ``fn`` may be sync or async; a value that is not JSON is
+    input is a replay mismatch. With a ``journal`` that holds the step (or, without one, on a
+    durable host whose store holds it), the recorded value is returned and ``fn`` is not
+    called. ``fn`` may be sync or async; a value that is not JSON is
     refused (``durable_step_value_not_json``); an exception of ``fn`` becomes
     ``runtime_effect_handler_failed`` (a library error keeps its code) and nothing is recorded.
     """

@@ -3,36 +3,42 @@
 :class:`DurableHost` is an :class:`~lash_core.host.InlineHost` (same loop primitives, same
 routing) whose durable state is in its store instead of its memory:
 
-* **await events** go to the store: minting signs with the store's secret and writes nothing;
-  a wait parks in the store (with this process's doorbell address and an absolute deadline
-  kept from the first park, so a 30 s wait that ran 20 s before a crash has 10 s left); a
-  resolve is the store's first-writer-wins transaction; cancellation and deadlines write
-  ``cancelled``/``timeout`` durably; turn-control waits never write;
-* **turns** run journaled (``run_turn`` on this host, or :func:`resume_turn`): the turn is opened
-  in the store under the session's lease, every effect is recorded before the machine uses its
-  outcome (:class:`~lash_core.durable_turn.JournalHooks`), and the result is stored at the end.
-  A resumed turn is rebuilt from its stored start and replays recorded outcomes without running
-  them; the first unrecorded envelope runs live;
-* a **listener** task (started by :meth:`DurableHost.running`) wakes local waiters when a
-  datagram on the doorbell names their key (a resolver in another process rang it), re-reads
-  the parked keys when ``store.data_version()`` changed (checked every 250 ms, backing off to
-  1 s: the safety net for a lost datagram), and renews the leases this host holds.
+* **await events**: minting writes nothing; a wait parks in the store with this process's
+  doorbell and an absolute deadline kept from the first park; resolves are first-writer-wins;
+  cancellation and deadlines write durably (turn-control waits never write);
+* **turns** run journaled (``run_turn`` on this host, or :func:`resume_turn`) under the
+  session's lease: every effect is recorded before the machine uses its outcome
+  (:class:`~lash_core.durable_turn.JournalHooks`); a resumed turn replays recorded outcomes
+  and runs the first unrecorded envelope live; a stop request that wins a running turn's
+  cancel gate in any process stops it;
+* **durable steps and direct calls** (:meth:`DurableHost.execute_recorded`) are journaled the
+  same way, and the **process registry** is restored from the store and saved after each
+  process operation;
+* a **listener** (:meth:`DurableHost.running`) wakes local waiters whose key a datagram on the
+  doorbell names, re-reads parked keys and cancel gates when ``store.data_version()`` changed
+  (every 250 ms, backing off to 1 s: the safety net for a lost datagram), and renews leases.
 
-Waiting for the doorbell's socket is the only thing a driver adds
-(:meth:`~lash_core.loop.LoopPrimitives.wait_readable`); ``lash_trio.open_durable_host`` and
-``lash_asyncio.open_durable_host`` build a host with a ``lash_sqlite.Doorbell`` and run it.
-Time is an input (``now_ms``, wall-clock milliseconds); this module reads no clock.
+A driver adds only the wait on the doorbell's socket
+(:meth:`~lash_core.loop.LoopPrimitives.wait_readable`): ``lash_trio.open_durable_host`` and
+``lash_asyncio.open_durable_host``. Time is an input (``now_ms``, wall-clock milliseconds).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from lash_core import codes
-from lash_core.durable_turn import EffectAttempt, JournalHooks, LeaseCell, TurnStart
+from lash_core.durable_turn import (
+    EffectAttempt,
+    GateWatch,
+    JournalHooks,
+    LeaseCell,
+    TurnStart,
+    record_effect,
+)
 from lash_core.effects.commands import SleepCommand
 from lash_core.effects.envelope import EffectEnvelope
 from lash_core.effects.invocation import EffectKind
@@ -42,10 +48,18 @@ from lash_core.host import CancelToken, DurabilityTier, EffectHandler, InlineHos
 from lash_core.keys import AwaitEventKey
 from lash_core.loop import LoopPrimitives, WakeEvent
 from lash_core.resolution import Resolution, ResolveOutcome
+from lash_core.routing import UNAVAILABLE, LocalExecutor
 from lash_core.scope import ExecutionScope, WaitIdentity
-from lash_core.store import DurableStore, Owner, TurnRef, TurnStatus, abandoned_gate_id
+from lash_core.store import (
+    DurableStore,
+    Owner,
+    TurnRef,
+    TurnStatus,
+    abandoned_gate_id,
+)
 from lash_core.turn.config import TurnConfig
 from lash_core.turn.events import TurnEvent, TurnResult
+from lash_core.turn.gate import cancel_message
 from lash_core.turn.machine import TurnMachine
 from lash_core.turn.run import TurnHandlers, TurnHooks, TurnRunner, _EffectTrace
 from lash_core.wire import canonical_json, from_json
@@ -64,9 +78,8 @@ KEEP_JOURNALS = 64
 
 
 class DoorbellPort(Protocol):
-    """What the host needs of a doorbell (``lash_sqlite.Doorbell`` is one): its address, which
-    the host registers with every key it parks on, a file descriptor to wait on, and the key
-    ids of the datagrams received."""
+    """What the host needs of a doorbell (``lash_sqlite.Doorbell``): the address it parks keys
+    with, a file descriptor to wait on, and the key ids of the datagrams received."""
 
     @property
     def address(self) -> str: ...
@@ -135,6 +148,8 @@ class DurableHost(InlineHost):
         """The journal of each turn this host is running or ran last (the latest
         :data:`KEEP_JOURNALS`): its counters say how many outcomes were replayed and how many
         effects ran live."""
+        self.processes.keep_in(store, now_ms)
+        self._gates = GateWatch(store, self._bell_address, self.cancel_watchers.notify)
 
     # -- introspection -----------------------------------------------------------------------
 
@@ -158,6 +173,11 @@ class DurableHost(InlineHost):
 
     def turn_journaling(self) -> DurableHost:
         return self
+
+    def save_processes(self) -> None:
+        """Save the process registry's changes now (the host does after each process operation;
+        call it after changing ``host.processes.registry`` directly, e.g. a lease claimed)."""
+        self.processes.save()
 
     # -- await events in the store -----------------------------------------------------------
 
@@ -295,6 +315,30 @@ class DurableHost(InlineHost):
                 return SleepOutcome()
         return await super().run_envelope(envelope, handlers, deadline, on_error)
 
+    async def execute_recorded(
+        self, envelope: EffectEnvelope, executor: LocalExecutor = UNAVAILABLE
+    ) -> EffectOutcome:
+        """Run an envelope of host code (a durable step, a direct call) journaled in the store
+        under the session's lease (acquired, or shared with a turn of the session running
+        here): :func:`~lash_core.durable_turn.record_effect`."""
+        if envelope.replay_key is None:
+            return await self.execute_effect(envelope, executor)
+
+        async def run(due_at_ms: int | None) -> EffectOutcome:
+            if due_at_ms is not None and isinstance(envelope.command, SleepCommand):
+                await self._loop.sleep(max(0, due_at_ms - self._now_ms()) / 1000)
+                return SleepOutcome()
+            return await self.execute_effect(envelope, executor)
+
+        session_id = envelope.invocation.scope.session_id
+        cell = self._hold(session_id)
+        try:
+            return await record_effect(
+                self.store, cell, envelope, self._now_ms, run, self._loop.checkpoint, self._attempts
+            )
+        finally:
+            self._let_go(session_id, cell)
+
     # -- leases ------------------------------------------------------------------------------
 
     def _hold(self, session_id: str) -> LeaseCell:
@@ -335,6 +379,11 @@ class DurableHost(InlineHost):
                 for runner in list(self._runners.get(session_id, ())):
                     runner.fail(exc)
 
+    def check_gates(self, key_ids: Collection[str] | None = None) -> int:
+        """Re-read the cancel gates of the turns running here (those in ``key_ids``, or all): a
+        stop request that won one, from any process, stops its turn. How many were stopped."""
+        return self._gates.check(key_ids)
+
     # -- the listener ------------------------------------------------------------------------
 
     def check_parked(self) -> int:
@@ -370,15 +419,19 @@ class DurableHost(InlineHost):
                 readable = False
             if readable:
                 assert bell is not None
-                for key_id in bell.drain():
+                rung = bell.drain()
+                for key_id in rung:
                     self.doorbell_wakes += 1
                     self._wake(key_id)
+                if self._gates:
+                    self.check_gates(rung)
             else:
                 current = self.store.data_version()
                 if current != version:
                     version = current
                     interval = SAFETY_NET_FIRST
                     self.safety_net_wakes += self.check_parked()
+                    self.check_gates()
                 else:
                     interval = min(interval * 2, SAFETY_NET_LAST)
             self.renew_leases()
@@ -429,6 +482,7 @@ class DurableHost(InlineHost):
         cancel: CancelToken | None,
         *,
         opening: bool,
+        continue_on_divergence: bool = False,
     ) -> TurnResult:
         ref = start.ref
         session_id = ref.session_id
@@ -444,6 +498,7 @@ class DurableHost(InlineHost):
                 attempts=self._attempts,
                 sleeps=self._sleeps,
                 inner=hooks,
+                continue_on_divergence=continue_on_divergence,
             )
             self.journals.pop(ref, None)
             self.journals[ref] = journal
@@ -452,9 +507,15 @@ class DurableHost(InlineHost):
             )
             runners = self._runners.setdefault(session_id, set())
             runners.add(runner)
+            gate = machine.cancel_gate
             try:
+                early = None if gate is None else self._gates.watch(gate)
+                if early is not None:  # a stop request came while no process ran the turn
+                    runner.stop(cancel_message(early))
                 result = await runner.run()
             finally:
+                if gate is not None:
+                    self._gates.unwatch(gate)
                 journal.forget()
                 runners.discard(runner)
                 if not runners:
@@ -484,6 +545,7 @@ async def resume_turn(
     on_event: Callable[[TurnEvent], None] | None = None,
     on_effect: Callable[[EffectEnvelope, EffectOutcome], None] | None = None,
     cancel: CancelToken | None = None,
+    on_divergence: Literal["fail", "continue"] = "fail",
 ) -> TurnResult:
     """Finish a turn the store holds (one a crashed process left running, see
     :meth:`DurableHost.unfinished_turns`), in this process.
@@ -495,7 +557,17 @@ async def resume_turn(
     A finished turn returns its stored result at once; a diverged turn is refused
     (``runtime_effect_replay_hash_mismatch``) without running anything; a turn the store does
     not hold is ``store_turn_unknown``.
+
+    ``on_divergence="fail"`` (the default) ends the replay at an envelope recorded otherwise
+    under its replay key: the turn is marked diverged, ``ReplayMismatchError`` is raised.
+    ``"continue"`` keeps the outcomes recorded before it (in hand-out order) and runs it and
+    every envelope after it live, replacing their rows (``host.journals[ref].divergence``).
     """
+    if on_divergence not in ("fail", "continue"):
+        raise LocalProtocolError(
+            codes.RESUME_ON_DIVERGENCE_INVALID,
+            f'on_divergence is "fail" or "continue", not {on_divergence!r}',
+        )
     ref = TurnRef(session_id, turn_id)
     row = host.store.turn(ref)
     if row is None:
@@ -516,4 +588,13 @@ async def resume_turn(
     start = TurnStart.from_json(row.start_json)
     machine = start.machine(config)
     hooks = None if on_effect is None else _EffectTrace(on_effect)
-    return await host._run(start, machine, handlers, hooks, on_event, cancel, opening=False)
+    return await host._run(
+        start,
+        machine,
+        handlers,
+        hooks,
+        on_event,
+        cancel,
+        opening=False,
+        continue_on_divergence=on_divergence == "continue",
+    )

@@ -29,7 +29,8 @@ every later call of the hooks raises it again, so nothing further runs. Time is 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Collection
 from typing import Final
 
 import attrs
@@ -48,8 +49,10 @@ from lash_core.effects.llm import Message
 from lash_core.effects.outcomes import EffectOutcome
 from lash_core.errors import LashError
 from lash_core.keys import AwaitEventKey
-from lash_core.store import Diverged, DurableStore, Lease, Recorded, TurnRef
+from lash_core.resolution import Resolution
+from lash_core.store import Diverged, DurableStore, Lease, Recorded, Started, TurnRef
 from lash_core.turn.config import TurnConfig
+from lash_core.turn.gate import GateCancelRequested, TurnCancellation, decode_gate
 from lash_core.turn.machine import TurnMachine
 from lash_core.turn.run import TurnHooks
 from lash_core.wire import canonical_json, from_json, omit_if_none
@@ -58,9 +61,11 @@ __all__ = [
     "JOURNALED_KINDS",
     "CanonicalCache",
     "EffectAttempt",
+    "GateWatch",
     "JournalHooks",
     "LeaseCell",
     "TurnStart",
+    "record_effect",
 ]
 
 JOURNALED_KINDS: frozenset[EffectKind] = frozenset(
@@ -250,6 +255,7 @@ class JournalHooks(TurnHooks):
         "_begun",
         "_canonical",
         "_cell",
+        "_continue",
         "_failure",
         "_inner",
         "_now_ms",
@@ -257,6 +263,8 @@ class JournalHooks(TurnHooks):
         "_store",
         "attempts",
         "awaited",
+        "discarded",
+        "divergence",
         "in_doubt",
         "replayed",
         "sleeps",
@@ -273,8 +281,10 @@ class JournalHooks(TurnHooks):
         attempts: dict[str, EffectAttempt] | None = None,
         sleeps: dict[str, int] | None = None,
         inner: TurnHooks | None = None,
+        continue_on_divergence: bool = False,
     ) -> None:
         self._store = store
+        self._continue = continue_on_divergence
         self._cell = cell
         self._ref = ref
         self._now_ms = now_ms
@@ -292,6 +302,11 @@ class JournalHooks(TurnHooks):
         self.replayed = 0
         self.started = 0
         self.in_doubt = 0
+        self.divergence: Diverged | None = None
+        """With ``continue_on_divergence``: the first divergent envelope's verdict (its
+        ``recorded`` envelope, whose replay key is where the journal was left, and its diff)."""
+        self.discarded = 0
+        """Rows discarded to run live past the divergence (the divergent one included)."""
 
     @property
     def failure(self) -> LashError | None:
@@ -331,10 +346,19 @@ class JournalHooks(TurnHooks):
         due = None if sleep_ms is None else now + sleep_ms
         key = envelope.replay_key
         assert key is not None  # the machine builds every envelope with a replay key
+        store, lease = self._store, self._cell.lease
         try:
-            verdict = self._store.begin(
-                self._cell.lease, self._canonical.envelope(envelope), now, due
-            )
+            canonical = self._canonical.envelope(envelope)
+            verdict = store.begin(lease, canonical, now, due)
+            if self._continue and not isinstance(verdict, Started):
+                if isinstance(verdict, Diverged) and self.divergence is None:
+                    self.divergence = verdict
+                if self.divergence is not None:
+                    # Past the first divergence everything runs live: what was recorded
+                    # under this key belongs to the run that diverged.
+                    store.discard(lease, key, now)
+                    self.discarded += 1
+                    verdict = store.begin(lease, canonical, now, due)
         except LashError as exc:
             raise self._refused(exc) from None
         if isinstance(verdict, Recorded):
@@ -389,3 +413,123 @@ class JournalHooks(TurnHooks):
         inner = self._inner
         if inner is not None:
             inner.on_handler_error(envelope, error)
+
+
+async def record_effect(
+    store: DurableStore,
+    cell: LeaseCell,
+    envelope: EffectEnvelope,
+    now_ms: Callable[[], int],
+    run: Callable[[int | None], Awaitable[EffectOutcome]],
+    checkpoint: Callable[[], Awaitable[None]],
+    attempts: dict[str, EffectAttempt],
+) -> EffectOutcome:
+    """One envelope of host code (a durable step, a direct call) journaled in ``store`` under
+    ``cell``'s lease, as :class:`JournalHooks` journals a turn's: a recorded outcome is returned
+    after ``checkpoint()`` without running anything; a divergent one raises the
+    :class:`~lash_core.errors.ReplayMismatchError`; otherwise ``run(due_at_ms)`` runs it (with
+    a sleep's stored due time), its :class:`EffectAttempt` in ``attempts`` meanwhile, and its
+    outcome is recorded. An effect that raises is abandoned (the next call runs it again, not
+    in doubt); one cut off by cancellation, like one whose process died, stays running, so the
+    next owner runs it again in doubt. A lost lease is kept in ``cell``."""
+    key = envelope.replay_key
+    assert key is not None
+    command = envelope.command
+    try:
+        if cell.lost is not None:
+            raise cell.lost
+        now = now_ms()
+        due = now + command.duration_ms if isinstance(command, SleepCommand) else None
+        verdict = store.begin(cell.lease, envelope.canonical(), now, due)
+        if isinstance(verdict, Recorded):
+            await checkpoint()
+            return decode_outcome(verdict.outcome_json)
+        if isinstance(verdict, Diverged):
+            raise verdict.error()
+        attempts[key] = EffectAttempt(key, verdict.attempt, verdict.in_doubt)
+        try:
+            outcome = await run(verdict.due_at_ms)
+        except Exception:
+            with contextlib.suppress(LashError):
+                store.abandon(cell.lease, key, now_ms())
+            raise
+        finally:
+            attempts.pop(key, None)
+        store.complete(cell.lease, key, canonical_json(outcome), now_ms())
+        return outcome
+    except LashError as exc:
+        if _is_lease_lost(exc) and cell.lost is None:
+            cell.lost = exc
+        raise
+
+
+def _cancel_of(gate_terminal: Resolution) -> TurnCancellation | None:
+    """The evidence of the cancel request that won a cancel gate (``None``: the turn's own
+    completion won it, or the terminal is not a gate's)."""
+    try:
+        winner = decode_gate(gate_terminal)
+    except LashError:
+        return None
+    return winner.cancellation if isinstance(winner, GateCancelRequested) else None
+
+
+class GateWatch:
+    """The cancel gates of the turns a durable host runs, parked in its store with the host's
+    doorbell ``address``, so that a stop request resolving one in another process rings the
+    host; :meth:`check` tells ``notify`` (the host's cancel watchers) of a cancel that won one,
+    which stops the turn as a local request would."""
+
+    __slots__ = ("_address", "_gates", "_notify", "_store")
+
+    def __init__(
+        self,
+        store: DurableStore,
+        address: str | None,
+        notify: Callable[[str, str, TurnCancellation], None],
+    ) -> None:
+        self._store = store
+        self._address = address
+        self._notify = notify
+        self._gates: dict[str, AwaitEventKey] = {}
+
+    def __len__(self) -> int:
+        return len(self._gates)
+
+    def watch(self, gate: AwaitEventKey) -> TurnCancellation | None:
+        """Park on ``gate`` (a running turn's); the evidence of a cancel that already won it
+        (a stop request made while no process ran the turn)."""
+        try:
+            terminal = self._store.park(gate, self._address)
+        except LashError:
+            return None  # a revoked session: the turn's commit reports it
+        if terminal is None:
+            self._gates[gate.key_id] = gate
+            return None
+        return _cancel_of(terminal)
+
+    def unwatch(self, gate: AwaitEventKey) -> None:
+        if self._gates.pop(gate.key_id, None) is not None and self._address is not None:
+            with contextlib.suppress(LashError):
+                self._store.unpark(gate, self._address)
+
+    def check(self, key_ids: Collection[str] | None = None) -> int:
+        """Re-read the watched gates (those named in ``key_ids``, or all) and notify the cancels
+        that won one. How many turns were told to stop."""
+        stopped = 0
+        for key_id, gate in list(self._gates.items()):
+            if key_ids is not None and key_id not in key_ids:
+                continue
+            try:
+                terminal = self._store.peek(gate)
+            except LashError:
+                continue
+            if terminal is None:
+                continue
+            del self._gates[key_id]
+            cancellation = _cancel_of(terminal)
+            if cancellation is not None:
+                scope = gate.scope
+                assert scope.turn_id is not None
+                self._notify(scope.session_id, scope.turn_id, cancellation)
+                stopped += 1
+        return stopped

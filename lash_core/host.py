@@ -313,6 +313,15 @@ class InlineHost(AwaitEventResolver):
         is recorded); a durable host records every effect in its store."""
         return None
 
+    async def execute_recorded(
+        self, envelope: EffectEnvelope, executor: LocalExecutor = UNAVAILABLE
+    ) -> EffectOutcome:
+        """Run ``envelope`` as :func:`~lash_core.durable.run_effect` does without a journal of
+        its own: on an inline host this is :meth:`execute_effect` (nothing is recorded); a
+        durable host answers it from its store's journal, or runs it and records its outcome
+        there."""
+        return await self.execute_effect(envelope, executor)
+
     def scoped(self, scope: ExecutionScope) -> ScopedEffectController:
         """A controller for ``scope`` (``missing_execution_scope_id`` if an id is blank)."""
         return ScopedEffectController(self, scope)

@@ -371,6 +371,13 @@ class MemoryStore:
         self._changed()
         return True
 
+    def discard(self, lease: Lease, replay_key: str, now_ms: int) -> bool:
+        self._fence(lease, now_ms, "discard an effect")
+        if self._s.effects.pop((lease.session_id, replay_key), None) is None:
+            return False
+        self._changed()
+        return True
+
     def recorded_envelope(self, session_id: str, replay_key: str) -> CanonicalEnvelope | None:
         row = self._s.effects.get((session_id, replay_key))
         return None if row is None else row.envelope

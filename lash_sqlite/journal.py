@@ -291,6 +291,18 @@ class JournalTables(SqliteConnection):
             )
         return True
 
+    def discard(self, lease: Lease, replay_key: str, now_ms: int) -> bool:
+        """Delete the journal row of ``replay_key`` whatever its status (a resumed turn that
+        continues past a divergence replaces what it had recorded from there); fenced by
+        ``lease``. Whether a row was deleted."""
+        with self._write() as db:
+            self._fence(db, lease, now_ms, "discard an effect")
+            deleted = db.execute(
+                "DELETE FROM effects WHERE session_id = ? AND replay_key = ?",
+                (lease.session_id, replay_key),
+            ).rowcount
+        return bool(deleted)
+
     def _load_envelope(
         self, db: sqlite3.Connection, session_id: str, replay_key: str
     ) -> CanonicalEnvelope | None:

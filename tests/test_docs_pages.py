@@ -47,3 +47,13 @@ def test_readme_first_example_runs_a_turn_with_a_webhook_in_under_40_lines() -> 
     # The two commands a newcomer needs come before any example.
     commands = text.index("python3 dev.py demo"), text.index("python3 dev.py test")
     assert max(commands) < text.index("```python")
+
+
+def test_readme_second_example_resumes_a_crashed_turn_in_under_60_lines() -> None:
+    """The README showed no durable turn: a crash lost everything, as far as it told."""
+    from tests.test_docs import python_blocks
+
+    second = python_blocks(ROOT / "README.md")[1]
+    assert len(second.code.splitlines()) < 60
+    for needed in ("SqliteStore(", "open_durable_host(", ".resolve(", "resume_turn(", "ran =="):
+        assert needed in second.code, needed

@@ -41,10 +41,11 @@ from lash_core.process.records import (
 )
 from lash_core.process.registry import ProcessRegistry
 from lash_core.process.results import AwaitReady
+from lash_core.process.rows import ProcessRows
 from lash_core.resolution import AlreadyResolved, Resolution, ResolveOutcome, ok
 from lash_core.scope import ExecutionScope, WaitIdentity
 
-__all__ = ["ProcessHost", "ProcessLauncher", "ProcessService"]
+__all__ = ["ProcessHost", "ProcessLauncher", "ProcessService", "ProcessStore"]
 
 
 class ProcessHost(Protocol):
@@ -71,20 +72,57 @@ class ProcessLauncher(Protocol):
         ...
 
 
+class ProcessStore(Protocol):
+    """Where a registry is kept (a :class:`~lash_core.store.DurableStore` is one)."""
+
+    def process_rows(self) -> ProcessRows: ...
+
+    def save_process_rows(self, rows: ProcessRows) -> None: ...
+
+
 class ProcessService:
     """The process registry of one host and what waits on it."""
 
-    __slots__ = ("_events", "_host", "_launcher", "registry")
+    __slots__ = ("_clock_ms", "_events", "_host", "_launcher", "_store", "_unsaved", "registry")
 
     def __init__(self, host: ProcessHost) -> None:
         self._host = host
         self.registry = ProcessRegistry()
         self._events: dict[int, WakeEvent] = {}
         self._launcher: ProcessLauncher | None = None
+        self._clock_ms: Callable[[], int] | None = None
+        self._store: ProcessStore | None = None
+        self._unsaved: list[ProcessRows] = []
+
+    def keep_in(self, store: ProcessStore, clock_ms: Callable[[], int]) -> None:
+        """Keep the registry in ``store`` (a durable host does): restore it from
+        ``store.process_rows()`` now, stamp it with ``clock_ms`` (wall-clock milliseconds, so
+        its timestamps and leases survive a restart), and :meth:`save` what each operation of
+        the service changes, before its effects are followed."""
+        self.registry = ProcessRegistry.from_rows(store.process_rows(), track_changes=True)
+        self._store = store
+        self._clock_ms = clock_ms
+
+    def save(self) -> None:
+        """Save what changed in the registry since the last save to the store it is kept in,
+        in one transaction (call it after changing the registry directly, e.g. claiming a
+        process lease). Rows a failed save did not write are saved first the next time."""
+        store = self._store
+        if store is None:
+            return
+        rows = self.registry.drain_changes()
+        if rows.row_count:
+            self._unsaved.append(rows)
+        while self._unsaved:
+            store.save_process_rows(self._unsaved[0])
+            del self._unsaved[0]
+
+    _changed = save
 
     def now_ms(self) -> int:
         """The host clock in whole milliseconds (the registry's timestamps)."""
-        return int(self._host.primitives.now() * 1000)
+        clock = self._clock_ms
+        return int(self._host.primitives.now() * 1000) if clock is None else clock()
 
     def attach(self, launcher: ProcessLauncher) -> Callable[[], None]:
         """Let ``launcher`` run the processes started from now on; returns a detach."""
@@ -133,6 +171,7 @@ class ProcessService:
     async def execute(self, command: ProcessCommand) -> ProcessEffectOutcome:
         """Run one ``process`` command; an ``await`` parks until the process is terminal."""
         step = apply_process_command(self.registry, command, self.now_ms())
+        self._changed()
         if isinstance(step, CommandDone):
             outcome = self._follow(step)
             await self._host.primitives.checkpoint()
@@ -159,6 +198,7 @@ class ProcessService:
             raise
         del self._events[waiter_id]
         output = self.registry.end_await(waiter_id)
+        self._changed()
         assert output is not None, "only a terminal wakes a process awaiter"
         return output
 
@@ -167,12 +207,14 @@ class ProcessService:
     def append_event(self, process_id: str, request: ProcessEventAppendRequest) -> ProcessEvent:
         """Append an event to the process's log (waking its awaiters if it is a terminal)."""
         appended = self.registry.append_event(process_id, request, self.now_ms())
+        self._changed()
         self._wake(appended.wake)
         return appended.event
 
     def finish(self, process_id: str, output: ProcessAwaitOutput) -> ProcessRecord:
         """Write the process's terminal for ``output`` and wake its awaiters."""
         appended = self.registry.append_terminal(process_id, output, self.now_ms())
+        self._changed()
         self._wake(appended.wake)
         return appended.record
 

@@ -375,6 +375,26 @@ def test_abandoned_effect_runs_again_not_in_doubt(backend: Backend) -> None:
     assert backend.open().begin(lease, env, 4) == Started(2, False)
 
 
+def test_a_discarded_effect_begins_afresh_and_a_stale_lease_discards_nothing(
+    backend: Backend,
+) -> None:
+    store = backend.open()
+    lease = store.acquire("s1", A, 1_000, 0)
+    env = step("charge")
+    store.begin(lease, env, 1)
+    store.complete(lease, "s1:t1:durable:charge", "1", 2)
+    changed = step("charge", 2)
+    assert isinstance(store.begin(lease, changed, 3), Diverged)
+    assert store.discard(lease, "s1:t1:durable:charge", 4) is True
+    assert store.discard(lease, "s1:t1:durable:charge", 5) is False  # nothing left
+    cold = backend.open()
+    assert cold.begin(lease, changed, 6) == Started(1, False)
+    successor = cold.acquire("s1", B, 1_000, 2_000)
+    with raises_code(codes.LEASE_LOST):
+        cold.discard(lease, "s1:t1:durable:charge", 2_001)
+    assert cold.begin(successor, changed, 2_002) == Started(2, True)  # still there
+
+
 # -- the four lease-fencing cases ------------------------------------------------------------
 
 
