@@ -39,7 +39,7 @@ from lash_core.effects.outcomes import EffectOutcome
 from lash_core.errors import LashError
 from lash_core.host import InlineHost
 from lash_core.loop import CancelToken, TaskGroup, TaskHandle
-from lash_core.routing import EffectHandler, check_handler_outcome
+from lash_core.routing import EffectHandler, always_propagates, check_handler_outcome
 from lash_core.turn.control import (
     TurnAddress,
     TurnCancellation,
@@ -229,6 +229,7 @@ class TurnRunner:
         "_failure",
         "_hooks",
         "_host",
+        "_interrupted",
         "_loop",
         "_machine",
         "_names",
@@ -258,6 +259,9 @@ class TurnRunner:
         self._arrived: list[tuple[str, EffectOutcome]] = []
         self._wake = self._loop.new_event()
         self._running: dict[str, TaskHandle] = {}
+        self._interrupted: list[tuple[str, EffectEnvelope, BaseException]] = []
+        """Envelopes whose task the loop cancelled while nothing cancelled the turn (a handler
+        that cancelled its own task), with the cancellation: each becomes its failure."""
         self._address = (
             None
             if machine.cancel_gate is None
@@ -291,11 +295,25 @@ class TurnRunner:
         unsubscribe: list[Callable[[], None]] = []
         if address is not None:
             unsubscribe.append(watch_cancel(self._host, address, self._on_gate_cancel))
+        cancel = self._cancel
         try:
-            async with self._loop.open_task_group() as group:
-                self._driver = group.start(functools.partial(self._drive, group))
-                if self._cancel is not None:
-                    unsubscribe.append(self._cancel.subscribe(self.stop))
+            while True:
+                async with self._loop.open_task_group() as group:
+                    self._driver = group.start(functools.partial(self._drive, group))
+                    if cancel is not None:
+                        unsubscribe.append(cancel.subscribe(self.stop))
+                        cancel = None
+                if self._failure is not None or machine.finished:
+                    break
+                # The group ended cleanly with the turn unfinished, and neither stop nor fail
+                # ended it: a task of the turn was cancelled (a handler cancelled its own task)
+                # while nothing cancelled the turn. Its effect failed; the turn goes on.
+                try:
+                    self._recover_interrupted()
+                except Exception as exc:
+                    if self._failure is None:
+                        self._failure = exc
+                    break
         except BaseException:
             # Native cancellation of the whole turn: a turn under turn control still commits
             # as cancelled, so whoever awaits its terminal learns how it ended.
@@ -429,6 +447,35 @@ class TurnRunner:
             self._failure = error
         self._halt()
 
+    def _interrupt(self, key: str, envelope: EffectEnvelope, exc: BaseException) -> None:
+        """``envelope``'s run was cancelled natively by ``exc``: note it, in case nothing
+        cancelled the turn (a real cancel of the turn never reads the note)."""
+        if not isinstance(exc, Exception) and not always_propagates(exc):
+            self._interrupted.append((key, envelope, exc))
+
+    def _recover_interrupted(self) -> None:
+        """Each interrupted envelope fails (its kind's error outcome, reported like a handler's
+        failure) and its outcome arrives; a kind whose failure is not an outcome fails the
+        turn."""
+        interrupted = list(self._interrupted)
+        self._interrupted.clear()
+        for key, envelope, exc in interrupted:
+            kind = envelope.command.kind
+            error = LashError(
+                codes.RUNTIME_EFFECT_HANDLER_FAILED,
+                f"the {kind} handler's task was cancelled ({type(exc).__name__}), but nothing "
+                "cancelled the turn: a handler must not cancel its own task",
+            )
+            error.__cause__ = exc
+            outcome = error_outcome(envelope, error)
+            if outcome is None:
+                raise error
+            if self._on_error is not None:
+                self._on_error(envelope, error)
+            if self._hooks is not None:
+                self._after_outcome(envelope, outcome)
+            self._arrived.append((key, outcome))
+
     async def _run_one(self, key: str, envelope: EffectEnvelope, deadline: float | None) -> None:
         """Run one envelope of a batch in a task of its own, and report its outcome."""
         try:
@@ -437,7 +484,15 @@ class TurnRunner:
             )
             if self._hooks is not None:
                 self._after_outcome(envelope, outcome)
-        except Exception as exc:
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                if key in self._running:
+                    # Cancelled, but not by this runner: by the turn's own cancellation (which
+                    # ends the driver too), or by the handler itself (the driver recovers it).
+                    self._running.pop(key, None)
+                    self._interrupt(key, envelope, exc)
+                    self._wake.set()
+                raise
             # The turn ends with it, raised by run (never from this task, in a group).
             self._running.pop(key, None)
             self.fail(exc)
@@ -496,7 +551,12 @@ class TurnRunner:
                     outcome = None if supplied is None else supplied[0]
                     if outcome is None:
                         deadline = None if timeout_ms is None else loop.now() + timeout_ms / 1000
-                        outcome = await run_envelope(envelope, by_kind, deadline, on_error)
+                        try:
+                            outcome = await run_envelope(envelope, by_kind, deadline, on_error)
+                        except BaseException as exc:
+                            # Read by run only if nothing cancelled the turn.
+                            self._interrupt(_replay_key(envelope), envelope, exc)
+                            raise
                         if hooks is not None:
                             self._after_outcome(envelope, outcome)
                     self._feed(_replay_key(envelope), outcome)
@@ -515,11 +575,17 @@ class TurnRunner:
             self._flush_events()
             if isinstance(step, TurnFinished):
                 return
-            while not arrived and not machine.finished:
+            interrupted = self._interrupted
+            while not arrived and not interrupted and not machine.finished:
                 event = self._wake = loop.new_event()
-                if arrived or machine.finished:
+                if arrived or interrupted or machine.finished:
                     break
                 await loop.wait_event(event, None)
+            if interrupted:
+                if self._host._natively_cancelled():
+                    # The turn itself is being cancelled: the loop raises its cancellation here.
+                    await loop.checkpoint()
+                self._recover_interrupted()
             batch, arrived[:] = list(arrived), []
             for key, outcome in batch:
                 self._feed(key, outcome)
@@ -546,7 +612,9 @@ async def run_turn(
     stops the turn cleanly: running effects are cancelled natively (a pending tool
     completion's wait records ``cancelled``) and the result is ``stopped``/``cancelled``.
     Native cancellation of the task running this (a trio cancel scope, ``Task.cancel()``)
-    cancels every running effect and propagates.
+    cancels every running effect and propagates. A handler that cancels its own task while
+    nothing cancelled the turn (asyncio's ``current_task().cancel()``) fails its effect with
+    ``runtime_effect_handler_failed``, and the turn goes on.
 
     A callback that raises stops the turn, and its exception propagates from here unchanged
     (the same object, never in an exception group); under turn control the turn's terminal is
