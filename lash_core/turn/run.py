@@ -161,29 +161,54 @@ class TurnJournaling(Protocol):
 
 
 class _Callbacks(TurnHooks):
-    """``run_turn``'s ``on_effect`` and ``on_handler_error`` as hooks."""
+    """``run_turn``'s ``on_effect`` and ``on_handler_error`` as hooks; ``inner`` (a caller's
+    own hooks, as ``resume_turn`` takes them) is called after each callback."""
 
-    __slots__ = ("_on_effect", "_on_handler_error")
+    __slots__ = ("_inner", "_on_effect", "_on_handler_error")
 
     def __init__(
         self,
         on_effect: Callable[[EffectEnvelope, EffectOutcome], None] | None,
         on_handler_error: Callable[[EffectEnvelope, LashError], None] | None = None,
+        inner: TurnHooks | None = None,
     ) -> None:
         self._on_effect = on_effect
         self._on_handler_error = on_handler_error
+        self._inner = inner
+
+    def before_effect(
+        self, envelope: EffectEnvelope, timeout_ms: int | None
+    ) -> EffectOutcome | None:
+        inner = self._inner
+        return None if inner is None else inner.before_effect(envelope, timeout_ms)
 
     def after_outcome(self, envelope: EffectEnvelope, outcome: EffectOutcome) -> None:
         if self._on_effect is not None:
             self._on_effect(envelope, outcome)
+        if self._inner is not None:
+            self._inner.after_outcome(envelope, outcome)
+
+    def on_checkpoint(self, machine: TurnMachine) -> None:
+        if self._inner is not None:
+            self._inner.on_checkpoint(machine)
 
     def on_handler_error(self, envelope: EffectEnvelope, error: LashError) -> None:
         if self._on_handler_error is not None:
             self._on_handler_error(envelope, error)
+        if self._inner is not None:
+            self._inner.on_handler_error(envelope, error)
 
 
-_EffectTrace = _Callbacks
-"""``on_effect`` alone as a hook (``_EffectTrace(on_effect)``, as a durable host builds it)."""
+def callback_hooks(
+    on_effect: Callable[[EffectEnvelope, EffectOutcome], None] | None,
+    on_handler_error: Callable[[EffectEnvelope, LashError], None] | None,
+    hooks: TurnHooks | None = None,
+) -> TurnHooks | None:
+    """``on_effect`` and ``on_handler_error`` as hooks, called before ``hooks``' own (``hooks``
+    alone when there is no callback; ``None`` when there is nothing)."""
+    if on_effect is None and on_handler_error is None:
+        return hooks
+    return _Callbacks(on_effect, on_handler_error, hooks)
 
 
 class TurnRunner:
@@ -624,11 +649,7 @@ async def run_turn(
     On a durable host (``host.turn_journaling()`` is not ``None``) the turn is opened in the
     host's store and journaled: see :class:`~lash_core.durable_host.DurableHost`.
     """
-    hooks = (
-        None
-        if on_effect is None and on_handler_error is None
-        else _Callbacks(on_effect, on_handler_error)
-    )
+    hooks = callback_hooks(on_effect, on_handler_error)
     journaling = host.turn_journaling()
     if journaling is not None:
         return await journaling.run_journaled(
