@@ -8,9 +8,11 @@ divided by :data:`STEPS`.
 
 * lash: the pure :class:`~lash_core.turn.TurnMachine` driven synchronously, every effect
   journaled on a :class:`~lash_sqlite.SqliteStore` in a temporary directory: a lease-fenced
-  ``begin`` before the effect runs and a fenced ``complete`` with its canonical outcome after
-  (two transactions per effect), the session leased, the turn opened and finished, the lease
-  released; at ``synchronous=FULL`` (the default) and at ``NORMAL``.
+  ``begin`` before the effect runs (its canonical envelope built as a durable turn builds it,
+  through :class:`~lash_core.durable_turn.CanonicalCache`: each message's JSON written once)
+  and a fenced ``complete`` with its canonical outcome after (two transactions per effect),
+  the session leased, the turn opened and finished, the lease released; at
+  ``synchronous=FULL`` (the default) and at ``NORMAL``.
 * LangGraph with ``SqliteSaver`` (one file in the temporary directory): a graph of a model node
   and a tool node over ``MessagesState``, checkpointed with ``durability="sync"``, with
   ``"async"`` (LangGraph's default), and with ``"sync"`` on a connection set to
@@ -66,6 +68,7 @@ from typing import Any, Final, Literal
 from benchmarks import bench_store
 from benchmarks.catalog import benchmark
 from benchmarks.harness import Body, Context, Figure, Sample, require
+from lash_core.durable_turn import CanonicalCache
 from lash_core.effects import (
     EffectEnvelope,
     EffectKind,
@@ -162,6 +165,8 @@ class _LashAgent:
         rounds = 0
         tools = 0
         lease = None
+        # The durable turn's canonical-envelope path: each message's JSON written once a turn.
+        canonical = CanonicalCache()
         if store is not None:
             lease = store.acquire(session_id, self.owner, LEASE_TTL_MS, _now_ms())
             start = "[" + ",".join(canonical_json(m) for m in conversation) + "]"
@@ -182,7 +187,7 @@ class _LashAgent:
                 key = envelope.replay_key
                 assert key is not None
                 if store is not None and lease is not None:
-                    begun = store.begin(lease, envelope.canonical(), _now_ms())
+                    begun = store.begin(lease, canonical.envelope(envelope), _now_ms())
                     require(isinstance(begun, Started), "every effect of a new turn starts")
                 outcome = self._run(envelope, rounds)
                 if envelope.kind is EffectKind.LLM_CALL:

@@ -61,7 +61,7 @@ from lash_core.turn.config import TurnConfig
 from lash_core.turn.events import TurnEvent, TurnResult
 from lash_core.turn.gate import cancel_message
 from lash_core.turn.machine import TurnMachine
-from lash_core.turn.run import TurnHandlers, TurnHooks, TurnRunner, _EffectTrace
+from lash_core.turn.run import TurnHandlers, TurnHooks, TurnRunner, callback_hooks
 from lash_core.wire import canonical_json, from_json
 
 if TYPE_CHECKING:
@@ -544,6 +544,8 @@ async def resume_turn(
     config: TurnConfig | None = None,
     on_event: Callable[[TurnEvent], None] | None = None,
     on_effect: Callable[[EffectEnvelope, EffectOutcome], None] | None = None,
+    on_handler_error: Callable[[EffectEnvelope, LashError], None] | None = None,
+    hooks: TurnHooks | None = None,
     cancel: CancelToken | None = None,
     on_divergence: Literal["fail", "continue"] = "fail",
 ) -> TurnResult:
@@ -562,7 +564,7 @@ async def resume_turn(
     under its replay key: the turn is marked diverged, ``ReplayMismatchError`` is raised.
     ``"continue"`` keeps the outcomes recorded before it (in hand-out order) and runs it and
     every envelope after it live, replacing their rows (``host.journals[ref].divergence``).
-    """
+    Callbacks are ``run_turn``'s; ``hooks`` run after the journal's and the callbacks'."""
     if on_divergence not in ("fail", "continue"):
         raise LocalProtocolError(
             codes.RESUME_ON_DIVERGENCE_INVALID,
@@ -586,13 +588,11 @@ async def resume_turn(
             f"resumed (deploy the code it ran with, or start a new turn): {row.divergence_json}",
         )
     start = TurnStart.from_json(row.start_json)
-    machine = start.machine(config)
-    hooks = None if on_effect is None else _EffectTrace(on_effect)
     return await host._run(
         start,
-        machine,
+        start.machine(config),
         handlers,
-        hooks,
+        callback_hooks(on_effect, on_handler_error, hooks),
         on_event,
         cancel,
         opening=False,

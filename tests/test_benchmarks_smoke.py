@@ -26,8 +26,22 @@ FIGURES = {
     "store_wake_normal_p99",
     "durable_turn_step",
     "durable_turn_step_normal",
+    "durable_turn_growth",
     "peers_step_lash",
     "peers_step_lash_normal",
+    "journal_replay_hit",
+    "journal_load_line",
+    "wire_decode_long_keys",
+    "wire_decode_long_keys_memory",
+    "wire_decode_long_array",
+    "wire_decode_long_array_memory",
+    "process_append_event",
+    "process_list_grants_10k",
+    "process_signal_scaling",
+    "store_process_save_scaling",
+    "sim_host_effect",
+    "sim_turn_effect",
+    "sim_seeds",
     *(
         f"{driver}_{figure}"
         for driver in ("trio", "asyncio")
@@ -38,6 +52,7 @@ FIGURES = {
             "revoke_among_parked",
             "sleep0_effect",
             "run_turn_overhead",
+            "process_await_terminal",
         )
     ),
 }

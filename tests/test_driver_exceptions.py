@@ -34,11 +34,12 @@ from lash_core import (
     codes,
     run_turn,
 )
+from lash_core.effects import ToolAttemptCommand
 from lash_core.testing.conformance import Driver, Harness
 from lash_core.turn.control import TerminalCommitted, TurnAddress, await_terminal, gate_key
 from lash_core.turn.events import ToolCallFinishedEvent
 from lash_trio.testing import TrioDriver
-from tests.turn.world import answer, calls, user
+from tests.turn.world import answer, calls, done, user
 
 CONFIG = TurnConfig(
     model="scripted",
@@ -227,3 +228,81 @@ def test_a_real_cancel_of_run_turn_still_propagates_natively(driver: Driver) -> 
         assert isinstance(terminal, TerminalCommitted)
 
     driver.run(scenario)
+
+
+# -- a handler that cancels its own task, while nothing cancelled the turn -------------------
+
+
+async def _cancel_own_task_then_await() -> None:
+    task = asyncio.current_task()
+    assert task is not None
+    task.cancel()
+    await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("tools", [1, 2])
+def test_asyncio_handler_cancelling_its_own_task_fails_its_tool_without_assertion_or_hang(
+    tools: int,
+) -> None:
+    """Regression: with one tool run_turn ended in an AssertionError ("the turn ran to its
+    end"), with two it waited forever for the cancelled tasks' outcomes."""
+    events: list[TurnEvent] = []
+    reported: list[str] = []
+
+    async def main() -> None:
+        host = lash_asyncio.InlineEffectHost(SECRET)
+        handlers = _handlers(tools, _cancel_own_task_then_await)
+        result = await lash_asyncio.run_turn(
+            _machine(host),
+            host,
+            handlers,
+            on_event=events.append,
+            on_handler_error=lambda envelope, error: reported.append(error.code),
+        )
+        assert result.outcome == TurnCompleted(answer("done").value.message)  # type: ignore[union-attr]
+        terminal = await await_terminal(host, ADDRESS, timeout=1)
+        assert isinstance(terminal, TerminalCommitted)
+        assert terminal.outcome == result.outcome
+
+    asyncio.run(main())
+    assert reported == [codes.RUNTIME_EFFECT_HANDLER_FAILED] * tools
+    finished = [e for e in events if isinstance(e, ToolCallFinishedEvent)]
+    assert len(finished) == tools
+    for event in finished:
+        assert event.is_error
+        assert isinstance(event.output, dict)
+        error = event.output["error"]
+        assert isinstance(error, dict)
+        assert error["code"] == codes.RUNTIME_EFFECT_HANDLER_FAILED
+        assert "nothing cancelled the turn" in str(error["message"])
+
+
+@pytest.mark.parametrize("tools", [1, 2])
+def test_asyncio_handler_cancelling_its_own_task_then_returning_ends_the_turn(
+    tools: int,
+) -> None:
+    """Regression: a handler that cancels its own task and returns its outcome at once: the
+    turn still ends, completed, and publishes its terminal."""
+    names = ("a", "b")[:tools]
+    responses = [calls(*((f"c{i}", name) for i, name in enumerate(names))), answer("done")]
+
+    async def model(envelope: EffectEnvelope) -> LlmCallOutcome:
+        return LlmCallOutcome(responses.pop(0), text_streamed=False)
+
+    async def tool(envelope: EffectEnvelope) -> ToolAttemptOutcome:
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()
+        command = envelope.command
+        assert isinstance(command, ToolAttemptCommand)
+        return ToolAttemptOutcome(done(command.call.call_id, command.attempt))
+
+    async def main() -> None:
+        host = lash_asyncio.InlineEffectHost(SECRET)
+        handlers = TurnHandlers(model=model, tools=tool)
+        result = await lash_asyncio.run_turn(_machine(host), host, handlers)
+        assert result.outcome == TurnCompleted(answer("done").value.message)  # type: ignore[union-attr]
+        terminal = await await_terminal(host, ADDRESS, timeout=1)
+        assert isinstance(terminal, TerminalCommitted)
+
+    asyncio.run(main())

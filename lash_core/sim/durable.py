@@ -30,7 +30,7 @@ import functools
 from typing import Any, Final, cast
 
 from lash_core import codes
-from lash_core.durable_host import DurableHost
+from lash_core.durable_host import DurableHost, resume_turn
 from lash_core.durable_turn import TurnStart
 from lash_core.effects import EffectEnvelope, EffectOutcome, Message, Role, TextPart
 from lash_core.errors import LashError
@@ -273,8 +273,13 @@ class _World:
                 attempt.lease_held = True
             else:
                 turn.recorder.add("resume", host=epoch.number, **where)
-                attempt.result = await host._run(
-                    start, start.machine(), handlers, observer, on_event, None, opening=False
+                attempt.result = await resume_turn(
+                    host,
+                    start.ref.session_id,
+                    start.ref.turn_id,
+                    handlers,
+                    on_event=on_event,
+                    hooks=observer,
                 )
         except LashError as exc:
             if not epoch.crashed:

@@ -39,7 +39,7 @@ from lash_core.effects.outcomes import EffectOutcome
 from lash_core.errors import LashError
 from lash_core.host import InlineHost
 from lash_core.loop import CancelToken, TaskGroup, TaskHandle
-from lash_core.routing import EffectHandler, check_handler_outcome
+from lash_core.routing import EffectHandler, always_propagates, check_handler_outcome
 from lash_core.turn.control import (
     TurnAddress,
     TurnCancellation,
@@ -161,29 +161,54 @@ class TurnJournaling(Protocol):
 
 
 class _Callbacks(TurnHooks):
-    """``run_turn``'s ``on_effect`` and ``on_handler_error`` as hooks."""
+    """``run_turn``'s ``on_effect`` and ``on_handler_error`` as hooks; ``inner`` (a caller's
+    own hooks, as ``resume_turn`` takes them) is called after each callback."""
 
-    __slots__ = ("_on_effect", "_on_handler_error")
+    __slots__ = ("_inner", "_on_effect", "_on_handler_error")
 
     def __init__(
         self,
         on_effect: Callable[[EffectEnvelope, EffectOutcome], None] | None,
         on_handler_error: Callable[[EffectEnvelope, LashError], None] | None = None,
+        inner: TurnHooks | None = None,
     ) -> None:
         self._on_effect = on_effect
         self._on_handler_error = on_handler_error
+        self._inner = inner
+
+    def before_effect(
+        self, envelope: EffectEnvelope, timeout_ms: int | None
+    ) -> EffectOutcome | None:
+        inner = self._inner
+        return None if inner is None else inner.before_effect(envelope, timeout_ms)
 
     def after_outcome(self, envelope: EffectEnvelope, outcome: EffectOutcome) -> None:
         if self._on_effect is not None:
             self._on_effect(envelope, outcome)
+        if self._inner is not None:
+            self._inner.after_outcome(envelope, outcome)
+
+    def on_checkpoint(self, machine: TurnMachine) -> None:
+        if self._inner is not None:
+            self._inner.on_checkpoint(machine)
 
     def on_handler_error(self, envelope: EffectEnvelope, error: LashError) -> None:
         if self._on_handler_error is not None:
             self._on_handler_error(envelope, error)
+        if self._inner is not None:
+            self._inner.on_handler_error(envelope, error)
 
 
-_EffectTrace = _Callbacks
-"""``on_effect`` alone as a hook (``_EffectTrace(on_effect)``, as a durable host builds it)."""
+def callback_hooks(
+    on_effect: Callable[[EffectEnvelope, EffectOutcome], None] | None,
+    on_handler_error: Callable[[EffectEnvelope, LashError], None] | None,
+    hooks: TurnHooks | None = None,
+) -> TurnHooks | None:
+    """``on_effect`` and ``on_handler_error`` as hooks, called before ``hooks``' own (``hooks``
+    alone when there is no callback; ``None`` when there is nothing)."""
+    if on_effect is None and on_handler_error is None:
+        return hooks
+    return _Callbacks(on_effect, on_handler_error, hooks)
 
 
 class TurnRunner:
@@ -229,6 +254,7 @@ class TurnRunner:
         "_failure",
         "_hooks",
         "_host",
+        "_interrupted",
         "_loop",
         "_machine",
         "_names",
@@ -258,6 +284,9 @@ class TurnRunner:
         self._arrived: list[tuple[str, EffectOutcome]] = []
         self._wake = self._loop.new_event()
         self._running: dict[str, TaskHandle] = {}
+        self._interrupted: list[tuple[str, EffectEnvelope, BaseException]] = []
+        """Envelopes whose task the loop cancelled while nothing cancelled the turn (a handler
+        that cancelled its own task), with the cancellation: each becomes its failure."""
         self._address = (
             None
             if machine.cancel_gate is None
@@ -291,11 +320,25 @@ class TurnRunner:
         unsubscribe: list[Callable[[], None]] = []
         if address is not None:
             unsubscribe.append(watch_cancel(self._host, address, self._on_gate_cancel))
+        cancel = self._cancel
         try:
-            async with self._loop.open_task_group() as group:
-                self._driver = group.start(functools.partial(self._drive, group))
-                if self._cancel is not None:
-                    unsubscribe.append(self._cancel.subscribe(self.stop))
+            while True:
+                async with self._loop.open_task_group() as group:
+                    self._driver = group.start(functools.partial(self._drive, group))
+                    if cancel is not None:
+                        unsubscribe.append(cancel.subscribe(self.stop))
+                        cancel = None
+                if self._failure is not None or machine.finished:
+                    break
+                # The group ended cleanly with the turn unfinished, and neither stop nor fail
+                # ended it: a task of the turn was cancelled (a handler cancelled its own task)
+                # while nothing cancelled the turn. Its effect failed; the turn goes on.
+                try:
+                    self._recover_interrupted()
+                except Exception as exc:
+                    if self._failure is None:
+                        self._failure = exc
+                    break
         except BaseException:
             # Native cancellation of the whole turn: a turn under turn control still commits
             # as cancelled, so whoever awaits its terminal learns how it ended.
@@ -429,6 +472,35 @@ class TurnRunner:
             self._failure = error
         self._halt()
 
+    def _interrupt(self, key: str, envelope: EffectEnvelope, exc: BaseException) -> None:
+        """``envelope``'s run was cancelled natively by ``exc``: note it, in case nothing
+        cancelled the turn (a real cancel of the turn never reads the note)."""
+        if not isinstance(exc, Exception) and not always_propagates(exc):
+            self._interrupted.append((key, envelope, exc))
+
+    def _recover_interrupted(self) -> None:
+        """Each interrupted envelope fails (its kind's error outcome, reported like a handler's
+        failure) and its outcome arrives; a kind whose failure is not an outcome fails the
+        turn."""
+        interrupted = list(self._interrupted)
+        self._interrupted.clear()
+        for key, envelope, exc in interrupted:
+            kind = envelope.command.kind
+            error = LashError(
+                codes.RUNTIME_EFFECT_HANDLER_FAILED,
+                f"the {kind} handler's task was cancelled ({type(exc).__name__}), but nothing "
+                "cancelled the turn: a handler must not cancel its own task",
+            )
+            error.__cause__ = exc
+            outcome = error_outcome(envelope, error)
+            if outcome is None:
+                raise error
+            if self._on_error is not None:
+                self._on_error(envelope, error)
+            if self._hooks is not None:
+                self._after_outcome(envelope, outcome)
+            self._arrived.append((key, outcome))
+
     async def _run_one(self, key: str, envelope: EffectEnvelope, deadline: float | None) -> None:
         """Run one envelope of a batch in a task of its own, and report its outcome."""
         try:
@@ -437,7 +509,15 @@ class TurnRunner:
             )
             if self._hooks is not None:
                 self._after_outcome(envelope, outcome)
-        except Exception as exc:
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                if key in self._running:
+                    # Cancelled, but not by this runner: by the turn's own cancellation (which
+                    # ends the driver too), or by the handler itself (the driver recovers it).
+                    self._running.pop(key, None)
+                    self._interrupt(key, envelope, exc)
+                    self._wake.set()
+                raise
             # The turn ends with it, raised by run (never from this task, in a group).
             self._running.pop(key, None)
             self.fail(exc)
@@ -496,7 +576,12 @@ class TurnRunner:
                     outcome = None if supplied is None else supplied[0]
                     if outcome is None:
                         deadline = None if timeout_ms is None else loop.now() + timeout_ms / 1000
-                        outcome = await run_envelope(envelope, by_kind, deadline, on_error)
+                        try:
+                            outcome = await run_envelope(envelope, by_kind, deadline, on_error)
+                        except BaseException as exc:
+                            # Read by run only if nothing cancelled the turn.
+                            self._interrupt(_replay_key(envelope), envelope, exc)
+                            raise
                         if hooks is not None:
                             self._after_outcome(envelope, outcome)
                     self._feed(_replay_key(envelope), outcome)
@@ -515,11 +600,17 @@ class TurnRunner:
             self._flush_events()
             if isinstance(step, TurnFinished):
                 return
-            while not arrived and not machine.finished:
+            interrupted = self._interrupted
+            while not arrived and not interrupted and not machine.finished:
                 event = self._wake = loop.new_event()
-                if arrived or machine.finished:
+                if arrived or interrupted or machine.finished:
                     break
                 await loop.wait_event(event, None)
+            if interrupted:
+                if self._host._natively_cancelled():
+                    # The turn itself is being cancelled: the loop raises its cancellation here.
+                    await loop.checkpoint()
+                self._recover_interrupted()
             batch, arrived[:] = list(arrived), []
             for key, outcome in batch:
                 self._feed(key, outcome)
@@ -546,7 +637,9 @@ async def run_turn(
     stops the turn cleanly: running effects are cancelled natively (a pending tool
     completion's wait records ``cancelled``) and the result is ``stopped``/``cancelled``.
     Native cancellation of the task running this (a trio cancel scope, ``Task.cancel()``)
-    cancels every running effect and propagates.
+    cancels every running effect and propagates. A handler that cancels its own task while
+    nothing cancelled the turn (asyncio's ``current_task().cancel()``) fails its effect with
+    ``runtime_effect_handler_failed``, and the turn goes on.
 
     A callback that raises stops the turn, and its exception propagates from here unchanged
     (the same object, never in an exception group); under turn control the turn's terminal is
@@ -556,11 +649,7 @@ async def run_turn(
     On a durable host (``host.turn_journaling()`` is not ``None``) the turn is opened in the
     host's store and journaled: see :class:`~lash_core.durable_host.DurableHost`.
     """
-    hooks = (
-        None
-        if on_effect is None and on_handler_error is None
-        else _Callbacks(on_effect, on_handler_error)
-    )
+    hooks = callback_hooks(on_effect, on_handler_error)
     journaling = host.turn_journaling()
     if journaling is not None:
         return await journaling.run_journaled(

@@ -8,13 +8,13 @@ from pathlib import Path
 import attrs
 import pytest
 
-from lash_core import ok
+from lash_core import codes, ok
 from lash_core.durable_host import DurableHost, resume_turn
-from lash_core.effects import EffectEnvelope, EffectKind, EffectOutcome
+from lash_core.effects import EffectEnvelope, EffectKind, EffectOutcome, ToolAttemptCommand
 from lash_core.errors import LashError, ReplayMismatchError
 from lash_core.host import DurabilityTier
 from lash_core.store import TurnRef, TurnStatus
-from lash_core.turn import TurnResult, run_turn
+from lash_core.turn import TurnHooks, TurnMachine, TurnResult, run_turn
 from lash_core.wire import canonical_json
 from lash_sqlite import SqliteStore
 from tests.durable_host.support import (
@@ -224,3 +224,87 @@ def test_a_machine_that_already_ran_is_refused_and_nothing_is_written(
     assert caught.value.code == "durable_turn_not_fresh"
     assert counts.total == 0 and store.turn(REF) is None
     store.close()
+
+
+class _Seen(TurnHooks):
+    """Records what a resumed turn's hooks are told, in order, into a shared log."""
+
+    def __init__(self, log: list[tuple[str, str]]) -> None:
+        self.log = log
+
+    def before_effect(
+        self, envelope: EffectEnvelope, timeout_ms: int | None
+    ) -> EffectOutcome | None:
+        self.log.append(("before_effect", envelope.command.kind))
+        return None
+
+    def after_outcome(self, envelope: EffectEnvelope, outcome: EffectOutcome) -> None:
+        self.log.append(("after_outcome", envelope.command.kind))
+
+    def on_checkpoint(self, machine: TurnMachine) -> None:
+        self.log.append(("on_checkpoint", ""))
+
+    def on_handler_error(self, envelope: EffectEnvelope, error: LashError) -> None:
+        self.log.append(("on_handler_error", error.code))
+
+
+@pytest.mark.parametrize("flavor", FLAVORS, ids=lambda f: f.name)
+def test_resume_turn_takes_hooks_and_on_handler_error_like_run_turn(
+    flavor: Flavor, tmp_path: Path
+) -> None:
+    _crash_after(flavor, tmp_path / "a.db", EffectKind.LLM_CALL, nth=1)
+    store = SqliteStore(tmp_path / "a.db")
+    log: list[tuple[str, str]] = []
+    counts = Counts()
+
+    def on_effect(envelope: EffectEnvelope, outcome: EffectOutcome) -> None:
+        log.append(("on_effect", envelope.command.kind))
+
+    def on_handler_error(envelope: EffectEnvelope, error: LashError) -> None:
+        log.append(("callback_error", error.code))
+
+    async def main() -> TurnResult:
+        async with flavor.open(store, Wall(), owner="second") as host:
+            scripted = handlers(host, counts)
+
+            async def tool(envelope: EffectEnvelope) -> EffectOutcome:
+                command = envelope.command
+                assert isinstance(command, ToolAttemptCommand)
+                if command.call.tool_name == "lookup":
+                    raise RuntimeError("lookup is down")
+                assert scripted.tools is not None
+                return await scripted.tools(envelope)
+
+            return await resume_turn(
+                host,
+                SESSION,
+                TURN,
+                attrs.evolve(scripted, tools=tool),
+                on_effect=on_effect,
+                on_handler_error=on_handler_error,
+                hooks=_Seen(log),
+            )
+
+    try:
+        result = flavor.run(main)
+    finally:
+        store.close()
+    assert result.messages[-1].parts[0].text == "all done"  # type: ignore[union-attr]
+    # The recorded model call is replayed: no handler ran for it and it was not handed to the
+    # hooks' before_effect (the journal answered it), but its outcome reaches them.
+    assert counts.model == 1
+    assert log[:3] == [
+        ("on_effect", EffectKind.LLM_CALL),
+        ("after_outcome", EffectKind.LLM_CALL),
+        ("on_checkpoint", ""),
+    ]
+    assert ("before_effect", EffectKind.TOOL_ATTEMPT) in log
+    failed = codes.RUNTIME_EFFECT_HANDLER_FAILED
+    errors = [entry for entry in log if entry[0] in ("callback_error", "on_handler_error")]
+    # Each failed attempt of the lookup: the callback first, then the hooks.
+    attempts = len(errors) // 2
+    assert attempts >= 1
+    assert errors == [("callback_error", failed), ("on_handler_error", failed)] * attempts
+    outcomes = [entry for entry in log if entry[0] == "after_outcome"]
+    assert len(outcomes) == len([entry for entry in log if entry[0] == "on_effect"])
+    assert len(outcomes) == len([entry for entry in log if entry[0] == "on_checkpoint"])
