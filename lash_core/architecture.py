@@ -62,6 +62,8 @@ LAYERS: Final[tuple[Layer, ...]] = (
         "and the turn-control values",
         (
             "lash_core.promise",
+            "lash_core._promise_rules",
+            "lash_core._promise_state",
             "lash_core.process.registry",
             "lash_core.process._state",
             "lash_core.process._registry_grants",
