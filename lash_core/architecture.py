@@ -39,6 +39,8 @@ LAYERS: Final[tuple[Layer, ...]] = (
             "lash_core._fields",
             "lash_core.errors",
             "lash_core.canonical",
+            "lash_core._wire_types",
+            "lash_core._wire_compile",
             "lash_core.wire",
             "lash_core.keys",
             "lash_core.scope",
