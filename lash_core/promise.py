@@ -48,20 +48,20 @@ from lash_core._promise_state import (
     _check_resolution,
     _check_session_id,
     _closed_error,
-    _Entry,
     _fingerprint,
     _key_type_error,
-    _Retired,
     _retired_error,
     _revoked_error,
     _same_identity,
-    _Shard,
-    _wake_all,
     _well_formed,
 )
 from lash_core._promise_state import WaitEnd as WaitEnd
 from lash_core._promise_state import Waiter as Waiter
 from lash_core._promise_state import Wakeable as Wakeable
+from lash_core._promise_state import _Entry as _Entry
+from lash_core._promise_state import _Retired as _Retired
+from lash_core._promise_state import _Shard as _Shard
+from lash_core._promise_state import _wake_all as _wake_all
 from lash_core.errors import LashError, LocalProtocolError
 from lash_core.keys import AwaitEventKey, KeySigner, constant_time_eq, derive_key_id
 from lash_core.resolution import (
