@@ -39,6 +39,8 @@ LAYERS: Final[tuple[Layer, ...]] = (
             "lash_core._fields",
             "lash_core.errors",
             "lash_core.canonical",
+            "lash_core._wire_types",
+            "lash_core._wire_compile",
             "lash_core.wire",
             "lash_core.keys",
             "lash_core.scope",
@@ -62,6 +64,8 @@ LAYERS: Final[tuple[Layer, ...]] = (
         "and the turn-control values",
         (
             "lash_core.promise",
+            "lash_core._promise_rules",
+            "lash_core._promise_state",
             "lash_core.process.registry",
             "lash_core.process._state",
             "lash_core.process._registry_grants",

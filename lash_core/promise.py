@@ -12,20 +12,56 @@ level-triggered event (:meth:`AwaitEventRegistry.park`), which the registry sets
 the waiter; the driver waits for the event (or a deadline, or a cancel) and ends the wait with
 :meth:`AwaitEventRegistry.end_parked`, whose answer is the terminal that won. So a wake-up can
 never be lost: a waiter is parked, and its event exists, before the driver gives up control.
+
+The pure rules live in :mod:`lash_core._promise_rules` and the registry's state (waiters, entries,
+retired fingerprints, shards, input checks) in :mod:`lash_core._promise_state`; this module holds
+the registry and re-exports their public names.
 """
 
 from __future__ import annotations
 
-import enum
-from array import array
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
-from typing import Final, Generic, Protocol, TypeAlias, TypeVar
-
-import attrs
+from typing import Final
 
 from lash_core import codes
-from lash_core.canonical import normalize_json_value
+from lash_core._promise_rules import _PENDING
+from lash_core._promise_rules import AlreadyResolvedTransition as AlreadyResolvedTransition
+from lash_core._promise_rules import PromiseMissing as PromiseMissing
+from lash_core._promise_rules import PromisePending as PromisePending
+from lash_core._promise_rules import PromiseResolved as PromiseResolved
+from lash_core._promise_rules import PromiseRevoked as PromiseRevoked
+from lash_core._promise_rules import PromiseState as PromiseState
+from lash_core._promise_rules import PromiseTransition as PromiseTransition
+from lash_core._promise_rules import StoreTransition as StoreTransition
+from lash_core._promise_rules import UnchangedTransition as UnchangedTransition
+from lash_core._promise_rules import UnknownOrRevokedTransition as UnknownOrRevokedTransition
+from lash_core._promise_rules import cancel_sweep_transition as cancel_sweep_transition
+from lash_core._promise_rules import proposal_wins as proposal_wins
+from lash_core._promise_rules import resolve_transition as resolve_transition
+from lash_core._promise_rules import revoke_transition as revoke_transition
+from lash_core._promise_rules import session_allows_access as session_allows_access
+from lash_core._promise_rules import transition_outcome as transition_outcome
+from lash_core._promise_state import (
+    _SCALARS,
+    E,
+    _check_resolution,
+    _check_session_id,
+    _closed_error,
+    _fingerprint,
+    _key_type_error,
+    _retired_error,
+    _revoked_error,
+    _same_identity,
+    _well_formed,
+)
+from lash_core._promise_state import WaitEnd as WaitEnd
+from lash_core._promise_state import Waiter as Waiter
+from lash_core._promise_state import Wakeable as Wakeable
+from lash_core._promise_state import _Entry as _Entry
+from lash_core._promise_state import _Retired as _Retired
+from lash_core._promise_state import _Shard as _Shard
+from lash_core._promise_state import _wake_all as _wake_all
 from lash_core.errors import LashError, LocalProtocolError
 from lash_core.keys import AwaitEventKey, KeySigner, constant_time_eq, derive_key_id
 from lash_core.resolution import (
@@ -35,23 +71,12 @@ from lash_core.resolution import (
     UNKNOWN_OR_REVOKED,
     AlreadyResolved,
     Resolution,
-    ResolutionCancelled,
-    ResolutionErr,
     ResolutionOk,
-    ResolutionTimeout,
     ResolveOutcome,
 )
 from lash_core.scope import (
-    Custom,
     ExecutionScope,
-    ProcessScope,
-    ProcessSignal,
-    QueueDrainScope,
-    RuntimeOperationScope,
-    SessionDeleteScope,
-    ToolCompletion,
     TurnCancelGate,
-    TurnScope,
     TurnTerminal,
     WaitIdentity,
     validate_scope,
@@ -83,341 +108,11 @@ __all__ = [
     "transition_outcome",
 ]
 
-E = TypeVar("E", bound="Wakeable")
 
 DEFAULT_RETAIN_RECENT: Final = 16_384
 """Terminals the registry keeps in full (registry-wide); older ones are retired."""
 DEFAULT_MINT_CACHE: Final = 65_536
 """Recently minted key objects remembered, so presenting one of them back needs no HMAC."""
-
-
-# -- the pure rules --------------------------------------------------------------------------
-
-
-@attrs.frozen
-class PromiseMissing:
-    """No promise has been materialised for the key."""
-
-
-@attrs.frozen
-class PromisePending:
-    """A waiter materialised the promise; no terminal yet."""
-
-
-@attrs.frozen
-class PromiseResolved:
-    """The promise holds its terminal."""
-
-    terminal: Resolution
-
-
-@attrs.frozen
-class PromiseRevoked:
-    """The key's session was revoked."""
-
-
-PromiseState: TypeAlias = PromiseMissing | PromisePending | PromiseResolved | PromiseRevoked
-
-
-@attrs.frozen
-class StoreTransition:
-    """Write ``resolution`` as the terminal."""
-
-    resolution: Resolution
-
-
-@attrs.frozen
-class AlreadyResolvedTransition:
-    """Keep the stored terminal; the proposal is discarded."""
-
-    terminal: Resolution
-
-
-@attrs.frozen
-class UnknownOrRevokedTransition:
-    """Refuse: the session is revoked."""
-
-
-@attrs.frozen
-class UnchangedTransition:
-    """Nothing to do."""
-
-
-PromiseTransition: TypeAlias = (
-    StoreTransition | AlreadyResolvedTransition | UnknownOrRevokedTransition | UnchangedTransition
-)
-
-_MISSING: Final = PromiseMissing()
-_PENDING: Final = PromisePending()
-_REVOKED: Final = PromiseRevoked()
-_UNCHANGED: Final = UnchangedTransition()
-_REFUSED: Final = UnknownOrRevokedTransition()
-
-
-def proposal_wins(stored: Resolution | None) -> bool:
-    """First writer wins: a proposed terminal is stored only if no terminal is."""
-    return stored is None
-
-
-def resolve_transition(state: PromiseState, proposed: Resolution) -> PromiseTransition:
-    """First writer wins; a resolution before any wait is stored (buffered)."""
-    if isinstance(state, PromiseRevoked):
-        return _REFUSED
-    stored = state.terminal if isinstance(state, PromiseResolved) else None
-    if stored is None or proposal_wins(stored):
-        return StoreTransition(proposed)
-    return AlreadyResolvedTransition(stored)
-
-
-def cancel_sweep_transition(wait: WaitIdentity, state: PromiseState) -> PromiseTransition:
-    """A session cancel sweep: pending non-turn-control waits become ``cancelled``."""
-    if wait.is_turn_control or isinstance(state, PromiseMissing):
-        return _UNCHANGED
-    if isinstance(state, PromisePending):
-        return StoreTransition(CANCELLED)
-    if isinstance(state, PromiseResolved):
-        return AlreadyResolvedTransition(state.terminal)
-    return _REFUSED
-
-
-def revoke_transition(already_revoked: bool) -> bool:
-    """Whether revoking changes anything (revocation is idempotent)."""
-    return not already_revoked
-
-
-def session_allows_access(revoked: bool) -> bool:
-    """Mint and resolve consult this before touching any promise."""
-    return not revoked
-
-
-def transition_outcome(transition: PromiseTransition) -> ResolveOutcome | None:
-    """The resolve outcome a transition answers with (``None`` for unchanged)."""
-    if isinstance(transition, StoreTransition):
-        return ACCEPTED
-    if isinstance(transition, AlreadyResolvedTransition):
-        return AlreadyResolved(transition.terminal)
-    if isinstance(transition, UnknownOrRevokedTransition):
-        return UNKNOWN_OR_REVOKED
-    return None
-
-
-# -- registry results ------------------------------------------------------------------------
-
-
-class WaitEnd(enum.Enum):
-    """Why a parked wait ends."""
-
-    WOKEN = "woken"
-    """Its event was set."""
-    CANCELLED = "cancelled"
-    """Its caller cancelled (an explicit token or native cancellation)."""
-    DEADLINE = "deadline"
-    """Its deadline passed."""
-
-
-class Wakeable(Protocol):
-    """What the registry sets when it wakes a waiter (a level-triggered event). ``set`` must
-    not call back into the registry."""
-
-    def set(self) -> None: ...
-
-
-# -- registry state --------------------------------------------------------------------------
-
-
-class Waiter(Generic[E]):
-    """A wait parked with :meth:`AwaitEventRegistry.park`: an opaque handle holding the event
-    the registry sets when it wakes the waiter. End it with
-    :meth:`AwaitEventRegistry.end_parked`."""
-
-    __slots__ = ("entry", "event", "index", "outcome")
-
-    def __init__(self, entry: _Entry, event: E, index: int) -> None:
-        # None once the wait has ended.
-        self.entry: _Entry | None = entry
-        self.event = event
-        """The event the registry sets when it wakes this waiter."""
-        # Position in its entry while parked and not woken.
-        self.index = index
-        # Set when woken: the terminal that won, or the error the waiter must raise.
-        self.outcome: Resolution | LashError | None = None
-
-    @property
-    def woken(self) -> bool:
-        """Whether the registry has woken this waiter (its event is set)."""
-        return self.outcome is not None
-
-    @property
-    def ended(self) -> bool:
-        """Whether :meth:`AwaitEventRegistry.end_parked` has ended this wait."""
-        return self.entry is None
-
-
-class _Entry:
-    """One promise: its ``key``, its ``terminal`` (``None`` while pending) and its parked
-    waiters not yet woken: ``None``, one waiter, or a list of them (``Waiter.index`` is each
-    one's position).
-
-    Made by :meth:`AwaitEventRegistry._find` only, without an ``__init__`` (entries are made
-    on the hot path). Most promises have at most one waiter: it is held without a list.
-    Hashed by identity (the registry's window of recent terminals is keyed by entry).
-    """
-
-    __slots__ = ("key", "terminal", "waiters")
-
-    key: AwaitEventKey
-    terminal: Resolution | None
-    waiters: Waiter[Wakeable] | list[Waiter[Wakeable]] | None
-
-
-_FINGERPRINT_MASK: Final = (1 << 64) - 1
-
-
-def _fingerprint(key_id: str) -> int:
-    """64 bits of a key id, never 0 (the empty slot): the string's own hash, which Python
-    computed when the id was first used as a dict key and keeps on the string. It is stable
-    for the life of the process, which is all an in-memory registry needs."""
-    return (hash(key_id) & _FINGERPRINT_MASK) or 1
-
-
-class _Retired:
-    """The fingerprints of a session's retired keys: an open-addressing hash set of 64-bit
-    integers in one ``array('Q')`` (8 bytes a slot, at most two thirds full), so a retired key
-    costs 12 to 24 bytes instead of the ~1 KB of its entry."""
-
-    __slots__ = ("count", "slots")
-
-    def __init__(self) -> None:
-        self.slots = array("Q", bytes(8 * 8))
-        self.count = 0
-
-    def __contains__(self, fp: int) -> bool:
-        slots = self.slots
-        mask = len(slots) - 1
-        i = fp & mask
-        while True:
-            held = slots[i]
-            if held == fp:
-                return True
-            if held == 0:
-                return False
-            i = (i + 1) & mask
-
-    def add(self, fp: int) -> None:
-        slots = self.slots
-        size = len(slots)
-        if 3 * (self.count + 1) > 2 * size:
-            self._grow()
-            slots = self.slots
-            size = len(slots)
-        mask = size - 1
-        i = fp & mask
-        while True:
-            held = slots[i]
-            if held == 0:
-                slots[i] = fp
-                self.count += 1
-                return
-            if held == fp:
-                return
-            i = (i + 1) & mask
-
-    def _grow(self) -> None:
-        old = self.slots
-        slots = self.slots = array("Q", bytes(16 * len(old)))
-        mask = len(slots) - 1
-        for held in old:
-            if held:
-                i = held & mask
-                while slots[i]:
-                    i = (i + 1) & mask
-                slots[i] = held
-
-
-class _Shard:
-    __slots__ = ("entries", "retired")
-
-    def __init__(self) -> None:
-        self.entries: dict[str, _Entry] = {}
-        # Fingerprints of the session's retired keys (made on the first retirement).
-        self.retired: _Retired | None = None
-
-
-def _same_identity(stored: AwaitEventKey, presented: AwaitEventKey) -> bool:
-    return (
-        stored.key_id == presented.key_id
-        and stored.scope == presented.scope
-        and stored.wait == presented.wait
-    )
-
-
-def _revoked_error() -> LashError:
-    return LashError(
-        codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED,
-        "await-event key is unknown, does not match its promise, or its session was revoked",
-    )
-
-
-def _key_type_error(key: object) -> LocalProtocolError:
-    return LocalProtocolError(
-        codes.AWAIT_EVENT_KEY_TYPE,
-        f"expected an AwaitEventKey, got {type(key).__name__}: decode a key received as text "
-        "with from_json(AwaitEventKey, text) (or a decoded JSON object with "
-        "from_wire(data, AwaitEventKey)) before presenting it",
-    )
-
-
-def _retired_error(retain_recent: int) -> LashError:
-    return LashError(
-        codes.AWAIT_EVENT_RETIRED,
-        "the key was resolved long ago and its terminal has been retired (the registry keeps "
-        f"the last {retain_recent} terminals in full): it is still resolved, so nothing can "
-        "replace it, but its terminal can no longer be read",
-    )
-
-
-def _closed_error() -> LashError:
-    return LashError(
-        codes.AWAIT_EVENT_SESSION_CLOSED,
-        "the wait's session was closed while it was parked; its promises were dropped",
-    )
-
-
-def _wake_all(entry: _Entry, outcome: Resolution | LashError) -> None:
-    """Wake the waiters of ``entry`` with ``outcome`` (sets their events); none is left."""
-    waiters = entry.waiters
-    entry.waiters = None
-    if isinstance(waiters, Waiter):
-        waiters.outcome = outcome
-        waiters.event.set()
-    elif waiters is not None:
-        for w in waiters:
-            w.outcome = outcome
-            w.event.set()
-
-
-_SCALARS: Final = frozenset((str, bool, type(None)))
-
-
-def _check_resolution(resolution: object) -> Resolution:
-    """``resolution`` if it is one (an ok payload normalised to JSON values), else
-    ``await_event_invalid_resolution``. (An ok with a scalar payload needs no check.)"""
-    if isinstance(resolution, ResolutionTimeout | ResolutionCancelled):
-        return resolution
-    if isinstance(resolution, ResolutionOk):
-        try:
-            payload = normalize_json_value(resolution.payload)
-        except ValueError as exc:
-            raise LocalProtocolError(
-                codes.AWAIT_EVENT_INVALID_RESOLUTION, f"ok payload is not JSON: {exc}"
-            ) from None
-        return resolution if payload is resolution.payload else ResolutionOk(payload)
-    if isinstance(resolution, ResolutionErr):
-        return resolution
-    raise LocalProtocolError(
-        codes.AWAIT_EVENT_INVALID_RESOLUTION,
-        f"expected a Resolution (ok, err, timeout or cancelled), got {type(resolution).__name__}",
-    )
 
 
 class AwaitEventRegistry:
@@ -877,50 +572,3 @@ class AwaitEventRegistry:
                 count += 1
                 self._settle(entry, transition.resolution)
         return count
-
-
-# The string fields of each scope and wait type (a ProcessSignal's ordinal is an int).
-_FIELDS: Final[dict[type, tuple[str, ...]]] = {
-    TurnScope: ("session_id", "turn_id"),
-    ProcessScope: ("process_id",),
-    QueueDrainScope: ("session_id", "drain_id"),
-    SessionDeleteScope: ("session_id",),
-    RuntimeOperationScope: ("operation_id",),
-    ToolCompletion: ("tool_call_id",),
-    ProcessSignal: ("process_id", "signal_name"),
-    TurnCancelGate: (),
-    TurnTerminal: (),
-    Custom: ("key",),
-}
-_SCOPE_TYPES: Final = frozenset(
-    (TurnScope, ProcessScope, QueueDrainScope, SessionDeleteScope, RuntimeOperationScope)
-)
-_WAIT_TYPES: Final = frozenset(
-    (ToolCompletion, ProcessSignal, TurnCancelGate, TurnTerminal, Custom)
-)
-
-
-def _well_formed(key: object) -> bool:
-    """A key object whose parts have the right types (anything else is refused, not raised)."""
-    if type(key) is not AwaitEventKey:
-        return False
-    scope, wait = key.scope, key.wait
-    st, wt = type(scope), type(wait)
-    if st not in _SCOPE_TYPES or wt not in _WAIT_TYPES:
-        return False
-    if type(key.key_id) is not str or type(key.signature) is not str:
-        return False
-    for name in _FIELDS[st]:
-        if type(getattr(scope, name)) is not str:
-            return False
-    for name in _FIELDS[wt]:
-        if type(getattr(wait, name)) is not str:
-            return False
-    return wt is not ProcessSignal or type(wait.ordinal) is int  # type: ignore[union-attr]
-
-
-def _check_session_id(session_id: object) -> None:
-    if not isinstance(session_id, str) or not session_id.strip():
-        raise LocalProtocolError(
-            codes.INVALID_AWAIT_EVENT_SESSION_ID, "session ids must be non-empty strings"
-        )

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 from hypothesis import Phase, settings
 
+import lash_core._promise_rules as promise_rules
 import lash_core.promise as promise
 from lash_core import CANCELLED, LashError, Resolution, WaitIdentity
 from tests.core.test_registry_machine import RegistryMachine
@@ -61,8 +62,15 @@ def _close_leaves_terminals(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(promise.AwaitEventRegistry, "_drop_shard", drop_shard)
 
 
+def _last_writer_wins_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The registry reads the rule from lash_core.promise, resolve_transition from the module
+    # that defines the rules.
+    monkeypatch.setattr(promise, "proposal_wins", _last_writer_wins)
+    monkeypatch.setattr(promise_rules, "proposal_wins", _last_writer_wins)
+
+
 DEFECTS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
-    "last_writer_wins": lambda mp: mp.setattr(promise, "proposal_wins", _last_writer_wins),
+    "last_writer_wins": _last_writer_wins_everywhere,
     "sweep_turn_control": lambda mp: mp.setattr(
         promise, "cancel_sweep_transition", _sweep_everything
     ),
