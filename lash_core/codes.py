@@ -29,6 +29,7 @@ AWAIT_EVENT_WAITER_NOT_WOKEN: Final = "await_event_waiter_not_woken"
 AWAIT_EVENT_INVALID_RESOLUTION: Final = "await_event_invalid_resolution"
 AWAIT_EVENT_KEY_TYPE: Final = "await_event_key_type"
 AWAIT_EVENT_RETIRED: Final = "await_event_retired"
+AWAIT_EVENT_REGISTRY_INVALID: Final = "await_event_registry_invalid"
 AWAIT_EVENT_SESSION_CLOSED: Final = "await_event_session_closed"
 TURN_CONTROL_WAIT_CANCELLED: Final = "turn_control_wait_cancelled"
 TURN_CONTROL_WAIT_TIMEOUT: Final = "turn_control_wait_timeout"
@@ -181,6 +182,8 @@ CODES: Final[dict[str, str]] = {
     "or its ok payload is not JSON.",
     AWAIT_EVENT_KEY_TYPE: "Something that is not an AwaitEventKey (a JSON text or dict not yet "
     "decoded) was presented as a key; decode it with from_json(AwaitEventKey, text).",
+    AWAIT_EVENT_REGISTRY_INVALID: "An `AwaitEventRegistry` was built with a `signer` that is not a "
+    "`KeySigner`, or a `retain_recent` or `mint_cache` that is not a whole number >= 0.",
     AWAIT_EVENT_RETIRED: "The key was resolved long ago and its terminal was retired from "
     "memory (beyond the registry's retain_recent window): it stays resolved, but its terminal "
     "can no longer be read.",

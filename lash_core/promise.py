@@ -145,10 +145,17 @@ class AwaitEventRegistry:
         retain_recent: int = DEFAULT_RETAIN_RECENT,
         mint_cache: int = DEFAULT_MINT_CACHE,
     ) -> None:
-        if type(retain_recent) is not int or type(mint_cache) is not int:
-            raise TypeError("retain_recent and mint_cache must be ints")
-        if retain_recent < 0 or mint_cache < 0:
-            raise ValueError("retain_recent and mint_cache must be >= 0")
+        if not isinstance(signer, KeySigner):
+            raise LocalProtocolError(
+                codes.AWAIT_EVENT_REGISTRY_INVALID,
+                f"signer must be a KeySigner, got {type(signer).__name__}",
+            )
+        for name, value in (("retain_recent", retain_recent), ("mint_cache", mint_cache)):
+            if type(value) is not int or value < 0:
+                raise LocalProtocolError(
+                    codes.AWAIT_EVENT_REGISTRY_INVALID,
+                    f"{name} must be a whole number >= 0, got {value!r}",
+                )
         self._signer = signer
         self._retain_recent = retain_recent
         self._mint_cache = mint_cache

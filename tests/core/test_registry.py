@@ -746,6 +746,32 @@ def test_closing_a_revoked_session_keeps_its_tombstone() -> None:
 
 def test_retention_settings_are_checked() -> None:
     for bad in (-1, 1.5, "10"):
-        with pytest.raises((ValueError, TypeError)):
+        with pytest.raises(LocalProtocolError):
             AwaitEventRegistry(KeySigner(SECRET), retain_recent=bad)  # type: ignore[arg-type]
     assert registry(retain_recent=5).retain_recent == 5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"retain_recent": "16"}, "retain_recent"),
+        ({"retain_recent": -1}, "retain_recent"),
+        ({"retain_recent": True}, "retain_recent"),
+        ({"mint_cache": 1.5}, "mint_cache"),
+        ({"mint_cache": None}, "mint_cache"),
+    ],
+)
+def test_registry_built_with_bad_retention_settings_raises_a_coded_error(
+    kwargs: dict[str, object], named: str
+) -> None:
+    with pytest.raises(LocalProtocolError) as info:
+        AwaitEventRegistry(KeySigner(b"a host secret, 16 bytes or more"), **kwargs)  # type: ignore[arg-type]
+    assert info.value.code == codes.AWAIT_EVENT_REGISTRY_INVALID
+    assert named in str(info.value)
+
+
+def test_registry_built_with_a_secret_instead_of_a_signer_raises_a_coded_error() -> None:
+    with pytest.raises(LocalProtocolError) as info:
+        AwaitEventRegistry(b"a host secret, 16 bytes or more")  # type: ignore[arg-type]
+    assert info.value.code == codes.AWAIT_EVENT_REGISTRY_INVALID
+    assert "KeySigner" in str(info.value)
