@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import reprlib
 from collections.abc import Callable
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, NoReturn, TypeAlias
 
 import attrs
 
@@ -55,35 +55,58 @@ def describe(value: object) -> str:
 def _field_check(code: str, expected: str, ok: Callable[[Any], bool]) -> Validator:
     def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if not ok(value):
-            raise LocalProtocolError(
-                code,
-                f"{type(instance).__name__}.{attribute.name} must be {expected}, "
-                f"got {describe(value)}",
-            )
+            _refuse(code, expected, instance, attribute, value)
 
     return check
 
 
+def _refuse(
+    code: str, expected: str, instance: Any, attribute: attrs.Attribute[Any], value: Any
+) -> NoReturn:
+    raise LocalProtocolError(
+        code,
+        f"{type(instance).__name__}.{attribute.name} must be {expected}, got {describe(value)}",
+    )
+
+
+# The commonest validators test their value inline (they run on every value the turn builds).
+
+
 def is_str(code: str) -> Validator:
-    return _field_check(code, "a str", lambda value: isinstance(value, str))
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not isinstance(value, str):
+            _refuse(code, "a str", instance, attribute, value)
+
+    return check
 
 
 def is_bool(code: str) -> Validator:
-    return _field_check(code, "a bool", lambda value: type(value) is bool)
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if type(value) is not bool:
+            _refuse(code, "a bool", instance, attribute, value)
+
+    return check
 
 
 def is_int(code: str) -> Validator:
     """Any int (a bool is not a number)."""
-    return _field_check(code, "an int", lambda value: type(value) is int)
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if type(value) is not int:
+            _refuse(code, "an int", instance, attribute, value)
+
+    return check
 
 
 def is_uint(code: str, hi: int = U64_MAX) -> Validator:
     """A whole number from 0 to ``hi`` (a bool is not a number)."""
-    return _field_check(
-        code,
-        f"an int from 0 to {hi}",
-        lambda value: type(value) is int and 0 <= value <= hi,
-    )
+    expected = f"an int from 0 to {hi}"
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if type(value) is not int or not 0 <= value <= hi:
+            _refuse(code, expected, instance, attribute, value)
+
+    return check
 
 
 def is_instance(code: str, expected: str, *types: type) -> Validator:

@@ -491,6 +491,136 @@ _CHECKS: Final[dict[type[Any], Callable[[Any], None]]] = {
 }
 
 
+# -- the fast path ---------------------------------------------------------------------------
+# The common well-formed shapes (exact classes, ASCII strings, in-range integers, JSON that is
+# a scalar or a small flat object of scalars), recognised without the walk above. Each
+# ``_quick_*`` answers True only where the walk would pass; any other value (a subclass, a
+# non-ASCII string, nested JSON, a wrong field) goes through the walk, which alone refuses.
+
+
+def _plain_json(value: Any) -> bool:
+    """``value`` passes :func:`_json` without the full JSON check."""
+    if type(value) is dict:
+        if len(value) > 8:
+            return False
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii():
+                return False
+            t = type(item)
+            if t is str:
+                if not item.isascii():
+                    return False
+            elif t is int:
+                if not -(2**63) <= item <= _U64:
+                    return False
+            elif t is not bool and item is not None:
+                return False
+        return True
+    return _scalar(value)
+
+
+def _quick_llm_result(result: Any) -> bool:
+    if type(result) is not Ok:
+        return False
+    response = result.value
+    if type(response) is not LlmResponse or type(response.stop_reason) is not StopReason:
+        return False
+    usage = response.usage
+    if type(usage) is not Usage:
+        return False
+    for count in (
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_read_tokens,
+        usage.cache_write_tokens,
+    ):
+        if type(count) is not int or not 0 <= count <= _U64:
+            return False
+    message: Any = response.message
+    if type(message) is not Message or type(message.role) is not Role:
+        return False
+    if message.id is not None and type(message.id) is not str:
+        return False
+    parts: Any = message.parts
+    if type(parts) is not tuple and type(parts) is not list:
+        return False
+    part: Any
+    for part in parts:
+        t = type(part)
+        if t is ToolCallPart:
+            call_id = part.call_id
+            name = part.tool_name
+            if not (
+                type(call_id) is str
+                and call_id.isascii()
+                and type(name) is str
+                and name.isascii()
+                and _plain_json(part.args)
+            ):
+                return False
+        elif t is TextPart:
+            text = part.text
+            if type(text) is not str or not text.isascii():
+                return False
+        elif t is ToolResultPart:
+            call_id = part.call_id
+            name = part.tool_name
+            if not (
+                type(call_id) is str
+                and call_id.isascii()
+                and type(name) is str
+                and name.isascii()
+                and type(part.is_error) is bool
+                and _plain_json(part.output)
+            ):
+                return False
+        else:
+            return False
+    return True
+
+
+def _quick_llm_call(outcome: Any) -> bool:
+    return type(outcome.text_streamed) is bool and _quick_llm_result(outcome.result)
+
+
+def _quick_direct(outcome: Any) -> bool:
+    return _quick_llm_result(outcome.result)
+
+
+def _quick_tool_attempt(outcome: Any) -> bool:
+    launch = outcome.launch
+    if type(launch) is not ToolAttemptLaunchDone:
+        return False
+    record = launch.record
+    if type(record) is not ToolCallRecord:
+        return False
+    call_id = record.call_id
+    name = record.tool_name
+    duration = record.duration_ms
+    attempt = record.attempt
+    return (
+        type(call_id) is str
+        and call_id.isascii()
+        and type(name) is str
+        and name.isascii()
+        and type(duration) is int
+        and 0 <= duration <= _U64
+        and type(attempt) is int
+        and 0 <= attempt <= _U32
+        and type(record.success) is bool
+        and _plain_json(record.args)
+        and _plain_json(record.output)
+        and _plain_json(record.model_return)
+    )
+
+
+_QUICK: Final[dict[type[Any], Callable[[Any], bool]]] = {
+    LlmCallOutcome: _quick_llm_call,
+    DirectOutcome: _quick_direct,
+    ToolAttemptOutcome: _quick_tool_attempt,
+}
+
+
 def _path(parts: list[str | int]) -> str:
     out: list[str] = []
     for part in reversed(parts):
@@ -505,7 +635,11 @@ def check_outcome_contents(outcome: EffectOutcome) -> None:
     """Refuse an outcome holding an unusable field (see the module docstring); the error's
     message is ``{path}: {problem}``. Outcomes a handler never makes (sleep, registry and
     process outcomes, built by the host) are not walked."""
-    check = _CHECKS.get(type(outcome))
+    cls = type(outcome)
+    quick = _QUICK.get(cls)
+    if quick is not None and quick(outcome):
+        return
+    check = _CHECKS.get(cls)
     if check is None:
         return
     try:
