@@ -26,7 +26,8 @@ from lash_core.effects import (
     ToolResultPart,
     Usage,
 )
-from lash_core.effects.checks import _CHECKS, _QUICK, _Bad, check_outcome_contents
+from lash_core.effects._checks_base import _Bad
+from lash_core.effects.checks import _CHECKS, _QUICK, check_outcome_contents
 from lash_core.effects.outcomes import EffectOutcome
 from lash_core.effects.tools import ToolAttemptLaunchDone, ToolCallRecord
 from lash_core.errors import LashError
