@@ -1,58 +1,15 @@
-"""The durable host on asyncio: :func:`open_durable_host`."""
+"""The durable host on asyncio: :func:`open_durable_host` (see
+:func:`lash_sqlite.durable.open_durable_host_on` for its arguments)."""
 
 from __future__ import annotations
 
-import contextlib
-import time
-from collections.abc import AsyncIterator, Callable
+import functools
 
-from lash_asyncio._host import AsyncioPrimitives, _fresh_secret
-from lash_core.durable_host import DurableHost
-from lash_core.process.service import ProcessService
-from lash_core.store import DurableStore, Owner
-from lash_sqlite import Doorbell, new_owner
+from lash_asyncio._host import AsyncioPrimitives
+from lash_sqlite.durable import open_durable_host_on
 
 __all__ = ["open_durable_host"]
 
-
-def _wall_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-@contextlib.asynccontextmanager
-async def open_durable_host(
-    store: DurableStore,
-    *,
-    owner: str | Owner = "lash",
-    now_ms: Callable[[], int] | None = None,
-    doorbell: bool = True,
-    lease_ttl_ms: int = 30_000,
-    renew_every_ms: int = 10_000,
-) -> AsyncIterator[DurableHost]:
-    """A :class:`~lash_core.durable_host.DurableHost` on asyncio over ``store``, running while the
-    block runs: its doorbell listener started, its leases renewed, then released and the
-    doorbell closed on exit.
-
-    ``owner``: a name (made into ``lash_sqlite.new_owner(name)``, provably dead once this
-    process is gone) or an :class:`~lash_core.store.Owner`. ``now_ms``: wall-clock milliseconds
-    (default: the system clock). ``doorbell=False``: no socket (the safety net alone wakes a
-    waiter resolved by another process).
-    """
-    bell = Doorbell() if doorbell else None
-    try:
-        host = DurableHost(
-            AsyncioPrimitives(),
-            store,
-            owner=new_owner(owner) if isinstance(owner, str) else owner,
-            now_ms=_wall_ms if now_ms is None else now_ms,
-            doorbell=bell,
-            secret_source=_fresh_secret,
-            processes=ProcessService,
-            lease_ttl_ms=lease_ttl_ms,
-            renew_every_ms=renew_every_ms,
-        )
-        async with host.running():
-            yield host
-    finally:
-        if bell is not None:
-            bell.close()
+open_durable_host = functools.partial(open_durable_host_on, AsyncioPrimitives)
+"""``open_durable_host(store, *, owner="lash", now_ms=None, doorbell=True, ...)``: a durable
+host on asyncio over ``store``, running while the ``async with`` block runs."""
