@@ -46,7 +46,7 @@ from lash_core.effects.outcomes import EffectOutcome, SleepOutcome
 from lash_core.errors import LashError, LocalProtocolError
 from lash_core.host import CancelToken, DurabilityTier, EffectHandler, InlineHost
 from lash_core.keys import AwaitEventKey
-from lash_core.loop import LoopPrimitives, WakeEvent
+from lash_core.loop import LoopPrimitives, WakeEvent, wait_unless_cancelled
 from lash_core.resolution import Resolution, ResolveOutcome
 from lash_core.routing import UNAVAILABLE, LocalExecutor
 from lash_core.scope import ExecutionScope, WaitIdentity
@@ -271,12 +271,7 @@ class DurableHost(InlineHost):
                 if cancel is None:
                     await loop.wait_event(event, wait_until)
                 else:
-                    unsubscribe = cancel.subscribe(event.set)
-                    try:
-                        if not cancel.cancelled:
-                            await loop.wait_event(event, wait_until)
-                    finally:
-                        unsubscribe()
+                    await wait_unless_cancelled(loop, event, wait_until, cancel)
                 terminal = store.peek(key)
                 if terminal is not None:
                     return terminal

@@ -39,6 +39,7 @@ from lash_core.loop import LoopPrimitives as LoopPrimitives
 from lash_core.loop import TaskGroup as TaskGroup
 from lash_core.loop import TaskHandle as TaskHandle
 from lash_core.loop import WakeEvent as WakeEvent
+from lash_core.loop import wait_unless_cancelled
 from lash_core.promise import AwaitEventRegistry, WaitEnd, Waiter
 from lash_core.resolution import UNKNOWN_OR_REVOKED, Resolution, ResolveOutcome
 from lash_core.routing import UNAVAILABLE as UNAVAILABLE
@@ -395,12 +396,7 @@ class InlineHost(AwaitEventResolver):
             if cancel is None:
                 await self._wait_event(event, deadline)
             else:
-                unsubscribe = cancel.subscribe(event.set)
-                try:
-                    if not cancel.cancelled:
-                        await self._wait_event(event, deadline)
-                finally:
-                    unsubscribe()
+                await wait_unless_cancelled(self._loop, event, deadline, cancel)
         except BaseException:
             # Native cancellation: record `cancelled` (unless a terminal already won) and let
             # the loop's exception propagate.
@@ -423,13 +419,8 @@ class InlineHost(AwaitEventResolver):
         return self._cancellable_sleep(duration_ms, cancel)
 
     async def _cancellable_sleep(self, duration_ms: int, cancel: CancelToken) -> None:
-        if not cancel.cancelled:
-            event = self._loop.new_event()
-            unsubscribe = cancel.subscribe(event.set)
-            try:
-                await self._loop.wait_event(event, self._loop.now() + duration_ms / 1000)
-            finally:
-                unsubscribe()
+        loop = self._loop
+        await wait_unless_cancelled(loop, loop.new_event(), loop.now() + duration_ms / 1000, cancel)
         if cancel.cancelled:
             raise LashError(
                 codes.RUNTIME_EFFECT_SLEEP_CANCELLED, "runtime effect sleep was cancelled"

@@ -14,7 +14,14 @@ from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeVar
 
-__all__ = ["CancelToken", "LoopPrimitives", "TaskGroup", "TaskHandle", "WakeEvent"]
+__all__ = [
+    "CancelToken",
+    "LoopPrimitives",
+    "TaskGroup",
+    "TaskHandle",
+    "WakeEvent",
+    "wait_unless_cancelled",
+]
 
 T = TypeVar("T")
 
@@ -144,3 +151,16 @@ class TaskGroup(Protocol):
     def start(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> TaskHandle:
         """Run ``fn()`` (an async function's coroutine) as a task of the group."""
         ...
+
+
+async def wait_unless_cancelled(
+    loop: LoopPrimitives, event: WakeEvent, deadline: float | None, cancel: CancelToken
+) -> None:
+    """Wait for ``event`` (until ``deadline``) unless ``cancel`` fires first: cancelling sets
+    the event. Returns at once if ``cancel`` had already fired; the caller reads which it was."""
+    unsubscribe = cancel.subscribe(event.set)
+    try:
+        if not cancel.cancelled:
+            await loop.wait_event(event, deadline)
+    finally:
+        unsubscribe()
