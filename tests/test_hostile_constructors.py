@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lash_core import (
@@ -240,6 +240,9 @@ def constructor_calls(draw: st.DrawFn) -> tuple[type, dict[str, Any]]:
 
 @settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
 @given(constructor_calls())
+# Found by Hypothesis: an integer beyond 64 bits is written as a float (the reference's layout),
+# so the decoded value is not the one built, but its canonical text is the same.
+@example((ToolCallPart, {"call_id": "", "tool_name": "", "args": -9_223_372_036_854_775_809}))
 def test_hostile_values_in_constructors_raise_only_lash_errors(
     call: tuple[type, dict[str, Any]],
 ) -> None:
@@ -252,7 +255,20 @@ def test_hostile_values_in_constructors_raise_only_lash_errors(
         text = to_json(value)
     except LashError:
         return
-    assert from_json(text, cls) == value
+    decoded: Any = from_json(text, cls)
+    assert to_json(decoded) == text
+    if not _has_int_beyond_64_bits(kwargs):
+        assert decoded == value
+
+
+def _has_int_beyond_64_bits(value: Any) -> bool:
+    if type(value) is int:
+        return not -(2**63) <= value <= 2**64 - 1
+    if isinstance(value, dict):
+        return any(_has_int_beyond_64_bits(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_int_beyond_64_bits(v) for v in value)
+    return False
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
