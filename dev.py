@@ -31,8 +31,9 @@ MIN_PYTHON = (3, 11)
 
 USAGE = """\
 usage: python3 dev.py demo [args...]   run the demo (sets up .venv first)
-       python3 dev.py test             run ruff, mypy, the docs build, pytest and the benchmark
-                                       smoke run, stopping at the first failure
+       python3 dev.py test             run ruff, mypy, the docs build, pytest, the benchmark
+                                       smoke run and the packaging check, stopping at the first
+                                       failure
        python3 dev.py setup            only create or refresh .venv"""
 
 
@@ -117,12 +118,13 @@ def cmd_test(args: Sequence[str]) -> int:
             ),
             ("pytest", [python, "-m", "pytest"]),
             ("python -m benchmarks --smoke", [python, "-m", "benchmarks", "--smoke"]),
+            (
+                "package: build sdist and wheel, install the wheel in a fresh venv, run the demo",
+                [python, "scripts/check_package.py"],
+            ),
         ]
         for number, (title, command) in enumerate(steps, 1):
             say(f"[{number}/{len(steps)}] {title}")
-            if command[2] == "benchmarks" and not (ROOT / "benchmarks" / "__main__.py").exists():
-                say("    skipped: benchmarks/__main__.py does not exist yet")
-                continue
             status = run(command)
             if status != 0:
                 say(f"FAILED: {title} (exit status {status})")
