@@ -152,6 +152,11 @@ SIM_STEP_LIMIT: Final = "sim_step_limit"
 SIM_FOREIGN_AWAIT: Final = "sim_foreign_await"
 SIM_OUTSIDE_TASK: Final = "sim_outside_task"
 SIM_WORLD_SHAPE_INVALID: Final = "sim_world_shape_invalid"
+# -- the Restate tier ------------------------------------------------------------------------
+RESTATE_SERVER_UNAVAILABLE: Final = "restate_server_unavailable"
+RESTATE_REQUEST_FAILED: Final = "restate_request_failed"
+RESTATE_TURN_INPUT_INVALID: Final = "restate_turn_input_invalid"
+RESTATE_PROCESSES_UNSUPPORTED: Final = "restate_processes_unsupported"
 
 CODES: Final[dict[str, str]] = {
     WIRE_INVALID_JSON: "The input is not JSON text (or not valid UTF-8).",
@@ -406,4 +411,15 @@ CODES: Final[dict[str, str]] = {
     SIM_WORLD_SHAPE_INVALID: "A simulated world's bounds are unusable (fewer than one session, "
     "turn, model call or tool; a negative latency; a fault percent outside 0-100; an offset "
     "outside [0, 1) ms).",
+    RESTATE_SERVER_UNAVAILABLE: "The local Restate server could not be installed (no npm, or "
+    "the npm install failed) or did not start in time; the message carries npm's error or the "
+    "end of the server's log.",
+    RESTATE_REQUEST_FAILED: "A request to the Restate server (ingress or admin API) failed or "
+    "was refused; the message names the URL and the server's answer. Nothing was resolved.",
+    RESTATE_TURN_INPUT_INVALID: "A Restate turn handler was given a body that is not a turn "
+    "start, a key with a resolution, or a cancel request; the invocation fails terminally and "
+    "nothing was journaled.",
+    RESTATE_PROCESSES_UNSUPPORTED: "A turn on the Restate tier asked to start or signal a "
+    "background process; processes are not mapped onto Restate workflows yet. Run processes on "
+    "an inline or SQLite host.",
 }

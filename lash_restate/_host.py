@@ -1,0 +1,330 @@
+"""The effect host of a turn that runs inside a Restate workflow invocation.
+
+:class:`RestateTurnHost` is an :class:`~lash_core.host.InlineHost` on asyncio whose every effect
+is an entry of the invocation's Restate journal, so a replayed invocation answers recorded
+effects without running them:
+
+* a **journaled kind** (model calls, tool attempts, durable steps, ...: lash's
+  :data:`~lash_core.durable_turn.JOURNALED_KINDS`) runs its handler inside ``ctx.run`` named by
+  the envelope's replay key; the run records ``[canonical envelope, outcome]``. On replay the
+  recorded canonical envelope is checked against the one the code builds now: a difference is
+  lash's :class:`~lash_core.errors.ReplayMismatchError` (with the JSON-path diff), which the
+  workflow turns into Restate's ``TerminalError`` (never retried);
+* an **await event** waits on the workflow's durable promise named by the key id
+  (``lash:<key id>``), raced with a durable timer for its deadline and with the turn's cancel
+  promise; a **sleep** is a durable timer raced with the cancel promise; a **peek** reads the
+  promise. Each is preceded by a ``ctx.run`` that records the canonical envelope (the replay
+  check) and followed by one that records which side won (a replay takes the same side);
+* a timeout or a cancel is proposed to the key's promise (first writer wins, as in the
+  registry): a webhook that resolved it first wins, and the wait returns its terminal.
+
+A replay mismatch cannot end the invocation at once: the SDK refuses a handler that returns
+(even with ``TerminalError``) before it has met every entry the journal holds, and retries it.
+So the first divergence is kept, the replay goes on answering from the journal (nothing runs
+live: a run the journal does not hold fails with the divergence), and the divergence is raised
+as soon as the journal is exhausted, where Restate records it as the invocation's terminal
+failure. (Code that changes the *kind* of an entry, a wait where a run was, still meets the
+SDK's own mismatch, which Restate retries until its retry policy pauses the invocation.)
+
+Effects run one at a time, in the order the machine hands them out (an ``asyncio.Lock`` taken
+in that order), so the journal's order is the machine's and a replay meets the same entries:
+the Python SDK allows one task at a time to wait on the journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Any, Final
+
+import restate
+from restate.exceptions import TerminalError
+
+from lash_asyncio import AsyncioPrimitives
+from lash_core import codes
+from lash_core.canonical import sha256_hex
+from lash_core.durable_turn import JOURNALED_KINDS, CanonicalCache
+from lash_core.effects.commands import AwaitEventCommand, PeekAwaitEventCommand, SleepCommand
+from lash_core.effects.envelope import CanonicalEnvelope, EffectEnvelope
+from lash_core.effects.invocation import EffectKind
+from lash_core.effects.kinds import KINDS, Family
+from lash_core.effects.outcomes import (
+    AwaitEventOutcome,
+    EffectOutcome,
+    PeekAwaitEventOutcome,
+    SleepOutcome,
+)
+from lash_core.errors import LashError
+from lash_core.host import EffectHandler, InlineHost
+from lash_core.keys import AwaitEventKey, KeySigner
+from lash_core.process.service import ProcessService
+from lash_core.resolution import CANCELLED, TIMEOUT, Resolution
+from lash_core.store.journal import Diverged
+from lash_core.turn.hooks import TurnHooks
+from lash_core.wire import canonical_json, from_json
+
+__all__ = ["CANCEL_PROMISE", "RestateJournal", "RestateTurnHost", "promise_name"]
+
+CANCEL_PROMISE: Final = "lash:cancel"
+"""The workflow promise a turn cancel request resolves (with ``{"message": ...}``)."""
+
+
+def promise_name(key: AwaitEventKey) -> str:
+    """The workflow promise that holds ``key``'s terminal."""
+    return f"lash:{key.key_id}"
+
+
+def decode_terminal(text: str) -> Resolution:
+    terminal: Resolution = from_json(text, Resolution)
+    return terminal
+
+
+class RestateJournal(TurnHooks):
+    """The turn runner's hooks on this tier: it notes each envelope's relative deadline as the
+    machine hands it out (a durable timer is started from it, the same on every replay);
+    ``inner`` (your own hooks) is called after."""
+
+    __slots__ = ("_inner", "timeouts")
+
+    def __init__(self, inner: TurnHooks | None = None) -> None:
+        self._inner = inner
+        self.timeouts: dict[str, int | None] = {}
+
+    def before_effect(
+        self, envelope: EffectEnvelope, timeout_ms: int | None
+    ) -> EffectOutcome | None:
+        key = envelope.replay_key
+        if key is not None:
+            self.timeouts[key] = timeout_ms
+        inner = self._inner
+        return None if inner is None else inner.before_effect(envelope, timeout_ms)
+
+    def after_outcome(self, envelope: EffectEnvelope, outcome: EffectOutcome) -> None:
+        if self._inner is not None:
+            self._inner.after_outcome(envelope, outcome)
+
+    def on_handler_error(self, envelope: EffectEnvelope, error: LashError) -> None:
+        if self._inner is not None:
+            self._inner.on_handler_error(envelope, error)
+
+
+def _no_secret() -> bytes:  # pragma: no cover - the host is always given its secret
+    raise AssertionError("a Restate turn host is given its secret")
+
+
+class RestateTurnHost(InlineHost):
+    """The host of one turn in one workflow invocation (see the module documentation).
+
+    ``ctx`` is the invocation's ``restate.WorkflowContext``; keys are minted and verified with
+    ``signer``'s secrets (the service's, so a webhook in another process verifies them);
+    ``cancel`` is the turn's cancel promise future, raced with every wait; ``on_cancel`` stops
+    the turn (the runner's ``stop``).
+    """
+
+    def __init__(
+        self,
+        ctx: restate.WorkflowContext,
+        secret: bytes,
+        previous: tuple[bytes, ...],
+        journal: RestateJournal,
+    ) -> None:
+        super().__init__(
+            AsyncioPrimitives(),
+            secret,
+            previous,
+            secret_source=_no_secret,
+            processes=ProcessService,
+        )
+        self.ctx = ctx
+        self.signer = KeySigner(secret, previous)
+        self.journal = journal
+        self.cancel = ctx.promise(CANCEL_PROMISE, type_hint=str).value()
+        self.on_cancel: Callable[[str], None] | None = None
+        self._lock = asyncio.Lock()
+        self._canonical = CanonicalCache()
+        self.live_runs = 0
+        self.divergence: LashError | None = None
+        """The first replay mismatch met (raised once the journal is exhausted)."""
+        """Journaled effects whose handler ran in this invocation (not answered from the
+        journal)."""
+
+    def _natively_cancelled(self) -> bool:
+        task = asyncio.current_task()
+        return task is None or task.cancelling() > 0
+
+    async def run_envelope(
+        self,
+        envelope: EffectEnvelope,
+        handlers: Mapping[EffectKind, EffectHandler],
+        deadline: float | None = None,
+        on_error: Callable[[EffectEnvelope, LashError], None] | None = None,
+    ) -> EffectOutcome:
+        async with self._lock:
+            self.guard()
+            spec = KINDS[envelope.command.kind]
+            if spec.kind in JOURNALED_KINDS:
+                return await self._journaled(envelope, handlers, on_error)
+            try:
+                if spec.family is Family.AWAIT:
+                    return await self._await(envelope)
+                if spec.family is Family.SLEEP:
+                    return await self._durable_sleep(envelope)
+                if spec.family is Family.PEEK:
+                    return await self._peek(envelope)
+                raise LashError(
+                    codes.RESTATE_PROCESSES_UNSUPPORTED,
+                    f"{spec.kind} effects are not supported on the Restate tier yet (run "
+                    "processes on an inline or SQLite host)",
+                )
+            except LashError as error:
+                failed = spec.error_outcome(envelope, error)
+                if failed is None:
+                    raise
+                return failed
+
+    # -- the journal -------------------------------------------------------------------------
+
+    def replaying(self) -> bool:
+        """Whether the invocation is still replaying entries its journal holds."""
+        vm = getattr(self.ctx, "vm", None)
+        return bool(vm is not None and vm.is_replaying())
+
+    def guard(self) -> None:
+        """Raise the replay mismatch met earlier once the journal is exhausted (the next entry
+        would be a new one)."""
+        if self.divergence is not None and not self.replaying():
+            raise self.divergence
+
+    def _name(self, envelope: EffectEnvelope) -> str:
+        key = envelope.replay_key
+        assert key is not None  # the machine builds every envelope with a replay key
+        return key
+
+    def _checked(self, envelope: EffectEnvelope, recorded_json: str) -> CanonicalEnvelope:
+        """The replay check: ``recorded_json`` (the canonical envelope the journal holds) is
+        the one the code builds now; the first that is not is kept in :attr:`divergence`."""
+        canonical = self._canonical.envelope(envelope)
+        if recorded_json != canonical.json and self.divergence is None:
+            recorded = CanonicalEnvelope(recorded_json, sha256_hex(recorded_json.encode()))
+            self.divergence = Diverged(recorded, canonical).error()
+        return canonical
+
+    async def _journaled(
+        self,
+        envelope: EffectEnvelope,
+        handlers: Mapping[EffectKind, EffectHandler],
+        on_error: Callable[[EffectEnvelope, LashError], None] | None,
+    ) -> EffectOutcome:
+        canonical = self._canonical.envelope(envelope)
+
+        async def action() -> str:
+            if self.divergence is not None:
+                raise TerminalError(str(self.divergence), 409, {"lash_code": self.divergence.code})
+            self.live_runs += 1
+            outcome = await InlineHost.run_envelope(self, envelope, handlers, None, on_error)
+            return json.dumps([canonical.json, canonical_json(outcome)])
+
+        text = await self.ctx.run_typed(
+            self._name(envelope), action, restate.RunOptions(type_hint=str)
+        )
+        recorded_json, outcome_json = json.loads(text)
+        self._checked(envelope, recorded_json)
+        outcome: EffectOutcome = from_json(outcome_json, EffectOutcome)
+        return outcome
+
+    async def _begin(self, envelope: EffectEnvelope) -> None:
+        """Record the envelope of a wait (a replay checks it before waiting again)."""
+        canonical = self._canonical.envelope(envelope)
+
+        def record() -> str:
+            return canonical.json
+
+        recorded = await self.ctx.run_typed(
+            f"{self._name(envelope)}", record, restate.RunOptions(type_hint=str)
+        )
+        self._checked(envelope, recorded)
+
+    async def _winner(self, envelope: EffectEnvelope, futures: dict[str, Any]) -> str:
+        """Wait until one of ``futures`` completed, and record which (a replay takes the same
+        side whatever completed since). Preference when several did: the order given."""
+        _done, _pending = await restate.wait_completed(*futures.values())
+        side = next(name for name, future in futures.items() if future.is_completed())
+
+        def record() -> str:
+            return side
+
+        won: str = await self.ctx.run_typed(
+            f"{self._name(envelope)}#won", record, restate.RunOptions(type_hint=str)
+        )
+        return won
+
+    async def _propose(self, key: AwaitEventKey, terminal: Resolution, value: Any) -> Resolution:
+        """Propose ``terminal`` to ``key``'s promise: it, or the terminal that won first."""
+        promise = self.ctx.promise(promise_name(key), type_hint=str)
+        try:
+            await promise.resolve(canonical_json(terminal))
+        except TerminalError:
+            return decode_terminal(await value)
+        return terminal
+
+    async def _stop(self, message: str) -> None:
+        on_cancel = self.on_cancel
+        if on_cancel is not None:
+            on_cancel(message)
+        await asyncio.sleep(0)  # the runner cancelled this task: CancelledError here
+        raise LashError(codes.RUNTIME_EFFECT_SLEEP_CANCELLED, message)  # pragma: no cover
+
+    async def _cancel_message(self) -> str:
+        text = await self.cancel
+        try:
+            message = json.loads(text).get("message")
+        except (ValueError, AttributeError):
+            message = None
+        return message if isinstance(message, str) else "the turn was cancelled"
+
+    async def _await(self, envelope: EffectEnvelope) -> EffectOutcome:
+        command = envelope.command
+        assert isinstance(command, AwaitEventCommand)
+        key = command.key
+        if not self.signer.verify(key):
+            raise LashError(
+                codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED,
+                "the await event key was not signed with this service's secret",
+            )
+        await self._begin(envelope)
+        value = self.ctx.promise(promise_name(key), type_hint=str).value()
+        futures: dict[str, Any] = {"value": value, "cancel": self.cancel}
+        timeout_ms = self.journal.timeouts.get(self._name(envelope))
+        if timeout_ms is not None:
+            futures["timer"] = self.ctx.sleep(timedelta(milliseconds=timeout_ms))
+        side = await self._winner(envelope, futures)
+        if side == "value":
+            return AwaitEventOutcome(decode_terminal(await value))
+        if side == "timer":
+            return AwaitEventOutcome(await self._propose(key, TIMEOUT, value))
+        message = await self._cancel_message()
+        terminal = await self._propose(key, CANCELLED, value)
+        if terminal != CANCELLED:
+            return AwaitEventOutcome(terminal)
+        await self._stop(message)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _durable_sleep(self, envelope: EffectEnvelope) -> EffectOutcome:
+        command = envelope.command
+        assert isinstance(command, SleepCommand)
+        await self._begin(envelope)
+        timer = self.ctx.sleep(timedelta(milliseconds=command.duration_ms))
+        side = await self._winner(envelope, {"timer": timer, "cancel": self.cancel})
+        if side == "timer":
+            return SleepOutcome()
+        await self._stop(await self._cancel_message())
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _peek(self, envelope: EffectEnvelope) -> EffectOutcome:
+        command = envelope.command
+        assert isinstance(command, PeekAwaitEventCommand)
+        await self._begin(envelope)
+        text = await self.ctx.promise(promise_name(command.key), type_hint=str).peek()
+        return PeekAwaitEventOutcome(None if text is None else decode_terminal(text))

@@ -1,0 +1,179 @@
+"""Talking to lash turns on Restate from any process (a webhook, a trio or asyncio application,
+a script): plain HTTP to Restate's ingress and admin APIs, standard library only.
+
+    turns = RestateTurns(ingress_url, "lash_turns", secret=SECRET, admin_url=admin_url)
+    turns.register("http://127.0.0.1:9080")          # once per deployment of the service
+    ref = turns.start(machine)                        # the turn runs in the service
+    turns.resolve(key, ok({"approved": True}))        # a webhook: verified here, then sent
+    result = turns.result(ref)                        # blocks until the turn ends
+
+Every call blocks (``urllib``); from trio run it with ``trio.to_thread.run_sync``, from asyncio
+with ``asyncio.to_thread``. A key is verified with the secret *before* anything is sent: a
+forged, tampered or foreign key is answered ``unknown_or_revoked`` and Restate is never asked.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable
+from typing import Any
+
+from lash_core import codes
+from lash_core.durable_turn import TurnStart
+from lash_core.errors import LashError
+from lash_core.keys import AwaitEventKey, KeySigner
+from lash_core.resolution import UNKNOWN_OR_REVOKED, Resolution, ResolveOutcome
+from lash_core.store import TurnRef
+from lash_core.turn.events import TurnResult
+from lash_core.turn.machine import TurnMachine
+from lash_core.wire import canonical_json, from_json
+from lash_restate.service import key_accepted, workflow_id
+
+__all__ = ["RestateTurns", "TurnFailed"]
+
+
+class TurnFailed(LashError):
+    """A turn's workflow ended with an error (Restate's terminal failure): ``code`` is lash's
+    code when the failure was one (``runtime_effect_replay_hash_mismatch`` for a replay that met
+    changed code), else ``restate_request_failed``."""
+
+
+def _request(
+    url: str, body: Any = None, *, method: str = "POST", timeout: float = 60.0
+) -> tuple[int, bytes]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return int(response.status), bytes(response.read())
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), bytes(exc.read())
+    except (OSError, urllib.error.URLError) as exc:
+        raise LashError(codes.RESTATE_REQUEST_FAILED, f"{method} {url} failed: {exc}") from None
+
+
+def _failed(url: str, status: int, payload: bytes) -> LashError:
+    text = payload.decode("utf-8", "replace")
+    return LashError(codes.RESTATE_REQUEST_FAILED, f"{url} answered {status}: {text[:1000]}")
+
+
+class RestateTurns:
+    """A client of the :class:`~lash_restate.service.TurnService` named ``service`` behind the
+    Restate ingress at ``ingress_url`` (see the module documentation). ``secret`` (and
+    ``previous``) must be the service's, so keys are verified here before being sent."""
+
+    def __init__(
+        self,
+        ingress_url: str,
+        service: str,
+        *,
+        secret: bytes,
+        previous: Iterable[bytes] = (),
+        admin_url: str | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self.ingress_url = ingress_url.rstrip("/")
+        self.admin_url = None if admin_url is None else admin_url.rstrip("/")
+        self.service = service
+        self.signer = KeySigner(secret, previous)
+        self.timeout = timeout
+
+    def _url(self, session_id: str, turn_id: str, handler: str) -> str:
+        key = urllib.parse.quote(workflow_id(session_id, turn_id), safe="")
+        return f"{self.ingress_url}/{self.service}/{key}/{handler}"
+
+    # -- deployments -------------------------------------------------------------------------
+
+    def register(self, service_url: str, *, force: bool = True) -> None:
+        """Register the deployment serving the workflow at ``service_url`` with Restate's
+        admin API (``force``: replace a registration of the same URL)."""
+        if self.admin_url is None:
+            raise LashError(codes.RESTATE_REQUEST_FAILED, "register needs the admin_url")
+        url = f"{self.admin_url}/deployments"
+        status, payload = _request(url, {"uri": service_url, "force": force}, timeout=self.timeout)
+        if status >= 300:
+            raise _failed(url, status, payload)
+
+    # -- turns -------------------------------------------------------------------------------
+
+    def start(self, machine: TurnMachine) -> TurnRef:
+        """Start a fresh ``machine``'s turn in the service (it runs there, durably); returns at
+        once. Starting the same turn again is a no-op (the workflow runs once per key)."""
+        start = TurnStart.of(machine)
+        url = self._url(start.session_id, start.turn_id, "run/send")
+        status, payload = _request(url, json.loads(start.to_json()), timeout=self.timeout)
+        if status >= 300:
+            raise _failed(url, status, payload)
+        return start.ref
+
+    def result(self, ref: TurnRef) -> TurnResult:
+        """Wait for the turn's result (``TurnFailed`` if its workflow failed terminally)."""
+        key = urllib.parse.quote(workflow_id(ref.session_id, ref.turn_id), safe="")
+        url = f"{self.ingress_url}/restate/workflow/{self.service}/{key}/attach"
+        status, payload = _request(url, method="GET", timeout=self.timeout)
+        if status >= 300:
+            raise _turn_failed(url, status, payload)
+        result: TurnResult = from_json(payload, TurnResult)
+        return result
+
+    def resolve(self, key: AwaitEventKey, resolution: Resolution) -> ResolveOutcome:
+        """Resolve ``key`` (first writer wins) and return lash's answer; waits for the service
+        to run the resolve. A key that does not verify is ``unknown_or_revoked`` at once."""
+        if not key_accepted(self.signer, key):
+            return UNKNOWN_OR_REVOKED
+        scope = key.scope
+        assert scope.turn_id is not None
+        url = self._url(scope.session_id, scope.turn_id, "resolve")
+        status, payload = _request(url, _resolve_body(key, resolution), timeout=self.timeout)
+        if status >= 300:
+            raise _failed(url, status, payload)
+        outcome: ResolveOutcome = from_json(payload, ResolveOutcome)
+        return outcome
+
+    def resolve_later(self, key: AwaitEventKey, resolution: Resolution) -> bool:
+        """Hand the resolve to Restate and return at once (it runs when the service can, even
+        if the service is down now). False, nothing sent, if the key does not verify."""
+        if not key_accepted(self.signer, key):
+            return False
+        scope = key.scope
+        assert scope.turn_id is not None
+        url = self._url(scope.session_id, scope.turn_id, "resolve/send")
+        status, payload = _request(url, _resolve_body(key, resolution), timeout=self.timeout)
+        if status >= 300:
+            raise _failed(url, status, payload)
+        return True
+
+    def cancel(self, ref: TurnRef, message: str = "the turn was cancelled") -> bool:
+        """Ask the turn to stop: its current or next wait is cancelled and it ends
+        ``cancelled``. False if a cancel had already been asked."""
+        url = self._url(ref.session_id, ref.turn_id, "cancel")
+        status, payload = _request(url, {"message": message}, timeout=self.timeout)
+        if status >= 300:
+            raise _failed(url, status, payload)
+        return bool(json.loads(payload))
+
+
+def _resolve_body(key: AwaitEventKey, resolution: Resolution) -> dict[str, Any]:
+    return {
+        "key": json.loads(canonical_json(key)),
+        "resolution": json.loads(canonical_json(resolution)),
+    }
+
+
+def _turn_failed(url: str, status: int, payload: bytes) -> LashError:
+    text = payload.decode("utf-8", "replace")
+    try:
+        message = json.loads(text).get("message", text)
+    except (ValueError, AttributeError):
+        message = text
+    code = codes.RESTATE_REQUEST_FAILED
+    if isinstance(message, str):
+        head = message.split(":", 1)[0].strip()
+        if head in codes.CODES:
+            code = head
+    return TurnFailed(code, f"{url} answered {status}: {message}"[:4000])

@@ -1,0 +1,144 @@
+"""Turns on the Restate tier, against a real Restate server and the scripted turn's service in
+a subprocess (see ``conftest.py``): webhooks resolve pending tools through lash's key
+verification, a service SIGKILLed mid-wait resumes from Restate's journal without re-running a
+recorded effect, and changed code meets the replay check as a terminal mismatch."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import attrs
+import pytest
+
+from lash_core import codes
+from lash_core.effects.llm import ToolResultPart
+from lash_core.keys import AwaitEventKey, KeySigner
+from lash_core.resolution import ACCEPTED, CANCELLED, UNKNOWN_OR_REVOKED, AlreadyResolved, ok
+from lash_core.scope import ProcessScope, ToolCompletion, TurnScope
+from lash_core.turn.events import TurnCompleted, TurnStopped, TurnStopReason
+from lash_core.wire import canonical_json
+from lash_restate import TurnFailed
+from lash_restate.service import workflow_id
+from tests.restate.conftest import World
+from tests.restate.world import REPORT_CALL, SERVICE, new_machine, report_key, wait_until
+
+ONCE = {"model": 2, "lookup": 1, "send_report": 1}
+"""Every handler of the scripted turn ran once (the model twice: before and after the tools)."""
+
+
+def _waiting(world: World, session: str) -> bool:
+    return world.counts(session).get("send_report", 0) >= 1
+
+
+def test_a_pending_tool_is_resolved_by_a_webhook(world: World) -> None:
+    ref = world.turns.start(new_machine("webhook"))
+    outcome = world.turns.resolve(report_key("webhook"), ok({"sent": True}))
+    assert outcome == ACCEPTED
+    again = world.turns.resolve(report_key("webhook"), ok({"sent": False}))
+    assert again == AlreadyResolved(ok({"sent": True}))
+    result = world.turns.result(ref)
+    assert isinstance(result.outcome, TurnCompleted)
+    outputs = {
+        part.call_id: part.output
+        for message in result.messages
+        for part in message.parts
+        if isinstance(part, ToolResultPart)
+    }
+    assert outputs == {"c1": "out:c1:1", REPORT_CALL: {"sent": True}}
+    assert world.counts("webhook") == ONCE
+
+
+def test_forged_tampered_and_foreign_keys_are_refused_and_create_nothing(world: World) -> None:
+    session = "forged"
+    ref = world.turns.start(new_machine(session))
+    genuine = report_key(session)
+    tampered = attrs.evolve(genuine, signature="0" * 64)
+    other_secret = KeySigner(b"another-secret-0123456789abcdef!").mint(
+        TurnScope(session, "t"), ToolCompletion(REPORT_CALL)
+    )
+    foreign = KeySigner(b"restate-test-secret-0123456789abcdef").mint(
+        ProcessScope("p1"), ToolCompletion(REPORT_CALL)
+    )
+    for key in (tampered, other_secret, foreign):
+        # refused by the client before anything is sent ...
+        assert world.turns.resolve(key, ok("forged")) == UNKNOWN_OR_REVOKED
+        assert world.turns.resolve_later(key, ok("forged")) is False
+    # ... and by the service itself, when a request bypasses the client
+    for key in (tampered, other_secret):
+        assert _raw_resolve(world, session, key) == {"status": "unknown_or_revoked"}
+    # nothing was created: the genuine key's promise is still open
+    assert world.turns.resolve(genuine, ok("real")) == ACCEPTED
+    result = world.turns.result(ref)
+    assert isinstance(result.outcome, TurnCompleted)
+    assert world.counts(session) == ONCE
+
+
+def _raw_resolve(world: World, session: str, key: AwaitEventKey) -> object:
+    wf = workflow_id(session, "t").replace("/", "%2F")
+    url = f"{world.server.ingress_url}/{SERVICE}/{wf}/resolve"
+    body = {"key": json.loads(canonical_json(key)), "resolution": json.loads(canonical_json(ok(1)))}
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), {"content-type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_resolved_while_the_service_is_down_then_the_turn_finishes_without_reruns(
+    world: World,
+) -> None:
+    session = "down"
+    ref = world.turns.start(new_machine(session))
+    wait_until(lambda: _waiting(world, session), "the turn to wait on its pending tool")
+    world.service.kill()
+    assert world.turns.resolve_later(report_key(session), ok({"sent": "while down"})) is True
+    world.restart()
+    result = world.turns.result(ref)
+    assert isinstance(result.outcome, TurnCompleted)
+    # the first model call, lookup and send_report ran once, in the process that was killed
+    assert world.counts(session) == ONCE
+
+
+def test_a_service_killed_mid_wait_resumes_from_the_journal(world: World) -> None:
+    session = "crash"
+    ref = world.turns.start(new_machine(session))
+    wait_until(lambda: _waiting(world, session), "the turn to wait on its pending tool")
+    world.restart()  # SIGKILL mid-wait, then the same deployment comes back
+    assert world.turns.resolve(report_key(session), ok(1)) == ACCEPTED
+    result = world.turns.result(ref)
+    assert isinstance(result.outcome, TurnCompleted)
+    assert world.counts(session) == ONCE
+
+
+def test_a_cancel_request_stops_the_turn_and_cancels_its_wait(world: World) -> None:
+    session = "cancel"
+    ref = world.turns.start(new_machine(session))
+    wait_until(lambda: _waiting(world, session), "the turn to wait on its pending tool")
+    assert world.turns.cancel(ref, "the user left") is True
+    assert world.turns.cancel(ref) is False  # asked already
+    result = world.turns.result(ref)
+    assert isinstance(result.outcome, TurnStopped)
+    assert result.outcome.reason is TurnStopReason.CANCELLED
+    # the wait's key was cancelled first: a late webhook gets that terminal
+    late = world.turns.resolve(report_key(session), ok("late"))
+    assert late == AlreadyResolved(CANCELLED)
+    assert world.counts(session) == {"model": 1, "lookup": 1, "send_report": 1}
+
+
+def test_changed_code_between_run_and_replay_is_a_terminal_mismatch(world: World) -> None:
+    session = "changed"
+    ref = world.turns.start(new_machine(session))
+    wait_until(lambda: _waiting(world, session), "the turn to wait on its pending tool")
+    try:
+        world.restart(version="2")  # another system prompt, same deployment
+        world.turns.resolve(report_key(session), ok(1))
+        with pytest.raises(TurnFailed) as caught:
+            world.turns.result(ref)
+    finally:
+        world.restart(version="1")
+    error = caught.value
+    assert error.code == codes.RUNTIME_EFFECT_REPLAY_HASH_MISMATCH
+    assert "divergent_paths=[command.request.system]" in str(error)
+    # nothing ran again: the replay stopped at the first (model) entry
+    assert world.counts(session) == {"model": 1, "lookup": 1, "send_report": 1}

@@ -1,0 +1,129 @@
+"""A scripted turn for the Restate tier's tests, and its service (run in-process or as a
+subprocess: ``python -m tests.restate.world PORT COUNT_FILE [VERSION]``).
+
+The model asks for two tools at once: ``lookup`` answers, ``send_report`` is pending on an
+await-event key (deadline 60 s). When both results are in, it answers. Every handler
+call appends a line (``<session>:model`` or ``<session>:<tool>``) to ``COUNT_FILE``, so a test
+counts calls across processes. ``VERSION`` "2" runs changed code (another system prompt): a
+replay of a turn started by version 1 meets a changed model request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+from lash_core.effects import (
+    EffectEnvelope,
+    LlmCallCommand,
+    LlmCallOutcome,
+    ToolAttemptCommand,
+    ToolAttemptOutcome,
+    ToolSpec,
+)
+from lash_core.effects.tools import Duration, PendingCompletion, ToolLaunchPending
+from lash_core.keys import AwaitEventKey, KeySigner
+from lash_core.scope import ToolCompletion, TurnScope
+from lash_core.turn import TurnConfig, TurnHandlers, TurnMachine
+from lash_restate import RestateTurnHost, TurnService, serve
+from tests.turn.world import answer, calls, done, user
+
+SECRET: Final = b"restate-test-secret-0123456789abcdef"
+SERVICE: Final = "lash_turns"
+REPORT_CALL: Final = "c2"
+
+
+def config(version: str = "1") -> TurnConfig:
+    prompt = "You help." if version == "1" else "You help, briefly."
+    return TurnConfig(
+        model="scripted",
+        system_prompt=prompt,
+        tools=(
+            ToolSpec("lookup", "Look something up.", {"type": "object"}),
+            ToolSpec("send_report", "Send a report; confirmed later.", {"type": "object"}),
+        ),
+    )
+
+
+def new_machine(session: str, turn: str = "t", version: str = "1") -> TurnMachine:
+    return TurnMachine(
+        config(version), session_id=session, turn_id=turn, turn_index=0, messages=(user("go"),)
+    )
+
+
+def report_key(session: str, turn: str = "t") -> AwaitEventKey:
+    """The key ``send_report`` waits on (minted with the service's secret)."""
+    return KeySigner(SECRET).mint(TurnScope(session, turn), ToolCompletion(REPORT_CALL))
+
+
+def make_service(count_file: Path, version: str = "1", *, pending: bool = True) -> TurnService:
+    def record(envelope: EffectEnvelope, what: str) -> None:
+        with count_file.open("a", encoding="utf-8") as f:
+            f.write(f"{envelope.invocation.scope.session_id}:{what}\n")
+
+    def handlers(host: RestateTurnHost) -> TurnHandlers:
+        async def model(envelope: EffectEnvelope) -> LlmCallOutcome:
+            command = envelope.command
+            assert isinstance(command, LlmCallCommand)
+            record(envelope, "model")
+            if len(command.request.messages) == 1:
+                tools = ("lookup", "send_report") if pending else ("lookup",)
+                specs = [(f"c{i + 1}", name) for i, name in enumerate(tools)]
+                return LlmCallOutcome(calls(*specs), text_streamed=False)
+            return LlmCallOutcome(answer("all done"), text_streamed=False)
+
+        async def tool(envelope: EffectEnvelope) -> ToolAttemptOutcome:
+            command = envelope.command
+            assert isinstance(command, ToolAttemptCommand)
+            name = command.call.tool_name
+            record(envelope, name)
+            if name == "send_report":
+                scope = envelope.invocation.scope
+                assert scope.turn_id is not None
+                key = host.await_event_key(
+                    TurnScope(scope.session_id, scope.turn_id), ToolCompletion(REPORT_CALL)
+                )
+                pending = PendingCompletion(deadline=Duration(60, 0))
+                return ToolAttemptOutcome(ToolLaunchPending(key, pending, 0))
+            return ToolAttemptOutcome(done(command.call.call_id, command.attempt))
+
+        return TurnHandlers(model=model, tools=tool)
+
+    return TurnService(SERVICE, handlers, secret=SECRET, config=config(version))
+
+
+def counts(count_file: Path, session: str) -> dict[str, int]:
+    """How many times each handler ran for ``session``'s turns, across every process that
+    wrote ``count_file``."""
+    out: dict[str, int] = {}
+    if count_file.exists():
+        for line in count_file.read_text(encoding="utf-8").split():
+            owner, _, what = line.rpartition(":")
+            if owner == session:
+                out[what] = out.get(what, 0) + 1
+    return out
+
+
+def main(argv: list[str]) -> None:
+    port, count_file = int(argv[0]), Path(argv[1])
+    version = argv[2] if len(argv) > 2 else "1"
+    asyncio.run(serve(make_service(count_file, version), port))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Block until ``condition()`` holds (a real server and a subprocess move on their own:
+    this is synchronisation, not a timing assertion); ``AssertionError`` naming ``what`` if it
+    does not within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
