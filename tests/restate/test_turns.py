@@ -14,7 +14,14 @@ import pytest
 from lash_core import codes
 from lash_core.effects.llm import ToolResultPart
 from lash_core.keys import AwaitEventKey, KeySigner
-from lash_core.resolution import ACCEPTED, CANCELLED, UNKNOWN_OR_REVOKED, AlreadyResolved, ok
+from lash_core.resolution import (
+    ACCEPTED,
+    CANCELLED,
+    TIMEOUT,
+    UNKNOWN_OR_REVOKED,
+    AlreadyResolved,
+    ok,
+)
 from lash_core.scope import ProcessScope, ToolCompletion, TurnScope
 from lash_core.turn.events import TurnCompleted, TurnStopped, TurnStopReason
 from lash_core.wire import canonical_json
@@ -142,3 +149,46 @@ def test_changed_code_between_run_and_replay_is_a_terminal_mismatch(world: World
     assert "divergent_paths=[command.request.system]" in str(error)
     # nothing ran again: the replay stopped at the first (model) entry
     assert world.counts(session) == {"model": 1, "lookup": 1, "send_report": 1}
+
+
+def test_a_resolution_before_the_turn_starts_is_kept_for_its_wait(world: World) -> None:
+    session = "early"
+    assert world.turns.resolve(report_key(session), ok("early")) == ACCEPTED
+    ref = world.turns.start(new_machine(session))
+    result = world.turns.result(ref)
+    assert isinstance(result.outcome, TurnCompleted)
+    outputs = [
+        part.output
+        for message in result.messages
+        for part in message.parts
+        if isinstance(part, ToolResultPart) and part.call_id == REPORT_CALL
+    ]
+    assert outputs == ["early"]
+    assert world.counts(session) == ONCE
+
+
+def test_a_deadline_is_a_durable_timer_and_its_timeout_wins_the_key(world: World) -> None:
+    session = "short-deadline"
+    ref = world.turns.start(new_machine(session))
+    result = world.turns.result(ref)  # the pending tool's 200 ms deadline passes
+    assert isinstance(result.outcome, TurnCompleted)
+    failed = [
+        part
+        for message in result.messages
+        for part in message.parts
+        if isinstance(part, ToolResultPart) and part.call_id == REPORT_CALL
+    ]
+    assert len(failed) == 1 and failed[0].is_error
+    # the timeout was written to the key first: a late webhook gets it
+    assert world.turns.resolve(report_key(session), ok("late")) == AlreadyResolved(TIMEOUT)
+    assert world.counts(session) == ONCE
+
+
+def test_keys_are_the_registrys_keys_for_the_same_secret() -> None:
+    from lash_core.promise import AwaitEventRegistry
+    from tests.restate.world import SECRET
+
+    registry = AwaitEventRegistry(KeySigner(SECRET))
+    minted = registry.mint(TurnScope("s", "t"), ToolCompletion(REPORT_CALL))
+    assert minted == report_key("s")
+    assert minted.key_id == report_key("s").key_id

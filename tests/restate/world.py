@@ -35,6 +35,8 @@ from tests.turn.world import answer, calls, done, user
 SECRET: Final = b"restate-test-secret-0123456789abcdef"
 SERVICE: Final = "lash_turns"
 REPORT_CALL: Final = "c2"
+SHORT_DEADLINE_MS: Final = 200
+"""The pending tool's deadline in sessions named ``short...`` (60 s in the others)."""
 
 
 def config(version: str = "1") -> TurnConfig:
@@ -87,7 +89,9 @@ def make_service(count_file: Path, version: str = "1", *, pending: bool = True) 
                 key = host.await_event_key(
                     TurnScope(scope.session_id, scope.turn_id), ToolCompletion(REPORT_CALL)
                 )
-                pending = PendingCompletion(deadline=Duration(60, 0))
+                short = scope.session_id.startswith("short")
+                deadline = Duration.from_ms(SHORT_DEADLINE_MS) if short else Duration(60, 0)
+                pending = PendingCompletion(deadline=deadline)
                 return ToolAttemptOutcome(ToolLaunchPending(key, pending, 0))
             return ToolAttemptOutcome(done(command.call.call_id, command.attempt))
 
