@@ -23,8 +23,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Callable, Iterable
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -55,7 +58,7 @@ from lash_restate._host import (
     promise_name,
 )
 
-__all__ = ["TurnService", "key_accepted", "resolve_promise", "serve", "workflow_id"]
+__all__ = ["TurnService", "key_accepted", "resolve_promise", "serve", "serving", "workflow_id"]
 
 
 def workflow_id(session_id: str, turn_id: str) -> str:
@@ -219,7 +222,7 @@ async def serve(
     port: int,
     *,
     host: str = "127.0.0.1",
-    shutdown: Callable[[], Awaitable[None]] | None = None,
+    shutdown: Callable[[], Awaitable[object]] | None = None,
 ) -> None:
     """Serve ``service`` with hypercorn on ``host:port`` (HTTP/1.1 and HTTP/2 cleartext) until
     ``shutdown()`` returns (or forever)."""
@@ -235,3 +238,32 @@ async def serve(
         await hypercorn_serve(service.app(), config)
     else:
         await hypercorn_serve(service.app(), config, shutdown_trigger=shutdown)
+
+
+@contextlib.contextmanager
+def serving(service: TurnService, port: int, *, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve ``service`` in a background thread (its own asyncio loop) for the block; yields
+    the URL to register. For tests, benchmarks and scripts; a deployment runs :func:`serve`."""
+    from lash_restate.server import wait_for_port
+
+    started = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        holder["loop"] = asyncio.get_running_loop()
+        holder["stop"] = stop
+        started.set()
+        await serve(service, port, host=host, shutdown=stop.wait)
+
+    thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
+    thread.start()
+    started.wait(10)
+    try:
+        wait_for_port(port)
+        yield f"http://{host}:{port}"
+    finally:
+        loop = holder.get("loop")
+        if loop is not None:
+            loop.call_soon_threadsafe(holder["stop"].set)
+        thread.join(10)
