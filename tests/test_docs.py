@@ -7,7 +7,9 @@ traceback points at the failing line of the Markdown file.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import traceback
 from pathlib import Path
 
@@ -72,9 +74,33 @@ def run_blocks(path: Path, root: Path = ROOT) -> int:
     return len(blocks)
 
 
+NEEDS_RESTATE = frozenset({"restate.md"})
+"""Pages whose examples start a local Restate server (installed from npm when missing)."""
+
+
+def _restate_missing() -> str | None:
+    """Why a Restate server cannot run here (``None`` if it can, or must: with
+    ``LASH_REQUIRE_RESTATE=1`` a missing server fails the page instead of skipping it)."""
+    if os.environ.get("LASH_REQUIRE_RESTATE") == "1":
+        return None
+    try:
+        import restate  # noqa: F401
+    except ImportError:
+        return "restate-sdk is not installed (the restate extra)"
+    from lash_restate.server import server_binary
+
+    if server_binary() is None and shutil.which("npm") is None:
+        return "no Restate server and no npm to install one"
+    return None
+
+
 @pytest.mark.parametrize("path", markdown_files(), ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_python_blocks_run(path: Path) -> None:
     assert path.exists(), f"{path.relative_to(ROOT)} is missing"
+    if path.name in NEEDS_RESTATE:
+        missing = _restate_missing()
+        if missing is not None:
+            pytest.skip(missing)
     run_blocks(path)
 
 
