@@ -61,6 +61,7 @@ from lash_core.host import EffectHandler, InlineHost
 from lash_core.keys import AwaitEventKey, KeySigner
 from lash_core.process.service import ProcessService
 from lash_core.resolution import CANCELLED, TIMEOUT, Resolution
+from lash_core.routing import UNAVAILABLE, LocalExecutor
 from lash_core.store.journal import Diverged
 from lash_core.turn.hooks import TurnHooks
 from lash_core.wire import canonical_json, from_json
@@ -110,6 +111,14 @@ class RestateJournal(TurnHooks):
             self._inner.on_handler_error(envelope, error)
 
 
+def _processes_unsupported(kind: str) -> LashError:
+    return LashError(
+        codes.RESTATE_PROCESSES_UNSUPPORTED,
+        f"{kind} effects are not supported on the Restate tier yet (run processes on an inline "
+        "or SQLite host)",
+    )
+
+
 def _no_secret() -> bytes:  # pragma: no cover - the host is always given its secret
     raise AssertionError("a Restate turn host is given its secret")
 
@@ -150,6 +159,16 @@ class RestateTurnHost(InlineHost):
         """Journaled effects whose handler ran in this invocation (not answered from the
         journal)."""
 
+    async def execute_effect(
+        self, envelope: EffectEnvelope, executor: LocalExecutor = UNAVAILABLE
+    ) -> EffectOutcome:
+        """:meth:`InlineHost.execute_effect`, except ``process`` effects: the process registry is
+        not mapped onto Restate yet (``restate_processes_unsupported``), and an in-memory one
+        would be lost by the next replay."""
+        if envelope.command.kind is EffectKind.PROCESS:
+            raise _processes_unsupported(envelope.command.kind)
+        return await super().execute_effect(envelope, executor)
+
     def _natively_cancelled(self) -> bool:
         task = asyncio.current_task()
         return task is None or task.cancelling() > 0
@@ -173,11 +192,7 @@ class RestateTurnHost(InlineHost):
                     return await self._durable_sleep(envelope)
                 if spec.family is Family.PEEK:
                     return await self._peek(envelope)
-                raise LashError(
-                    codes.RESTATE_PROCESSES_UNSUPPORTED,
-                    f"{spec.kind} effects are not supported on the Restate tier yet (run "
-                    "processes on an inline or SQLite host)",
-                )
+                raise _processes_unsupported(spec.kind)
             except LashError as error:
                 failed = spec.error_outcome(envelope, error)
                 if failed is None:

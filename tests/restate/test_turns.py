@@ -11,6 +11,8 @@ import urllib.request
 import attrs
 import pytest
 
+pytest.importorskip("restate")
+
 from lash_core import codes
 from lash_core.effects.llm import ToolResultPart
 from lash_core.keys import AwaitEventKey, KeySigner
