@@ -194,3 +194,13 @@ def test_keys_are_the_registrys_keys_for_the_same_secret() -> None:
     minted = registry.mint(TurnScope("s", "t"), ToolCompletion(REPORT_CALL))
     assert minted == report_key("s")
     assert minted.key_id == report_key("s").key_id
+
+
+def test_a_retry_back_off_is_a_durable_timer(world: World) -> None:
+    session = "flaky-model"
+    ref = world.turns.start(new_machine(session))
+    assert world.turns.resolve(report_key(session), ok(1)) == ACCEPTED
+    result = world.turns.result(ref)
+    assert isinstance(result.outcome, TurnCompleted)
+    # the failed first attempt, its retry after the back-off (a sleep effect), the answer
+    assert world.counts(session) == {"model": 3, "lookup": 1, "send_report": 1}

@@ -28,15 +28,18 @@ from lash_core.effects import (
 from lash_core.effects.tools import Duration, PendingCompletion, ToolLaunchPending
 from lash_core.keys import AwaitEventKey, KeySigner
 from lash_core.scope import ToolCompletion, TurnScope
-from lash_core.turn import TurnConfig, TurnHandlers, TurnMachine
+from lash_core.turn import RetryPolicy, TurnConfig, TurnHandlers, TurnMachine
 from lash_restate import RestateTurnHost, TurnService, serve
-from tests.turn.world import answer, calls, done, user
+from tests.turn.world import answer, calls, done, llm_error, user
 
 SECRET: Final = b"restate-test-secret-0123456789abcdef"
 SERVICE: Final = "lash_turns"
 REPORT_CALL: Final = "c2"
 SHORT_DEADLINE_MS: Final = 200
 """The pending tool's deadline in sessions named ``short...`` (60 s in the others)."""
+RETRY_DELAY_MS: Final = 50
+"""The back-off before a model call's retry (in sessions named ``flaky...`` the first model
+call fails, retryably: the back-off is a sleep effect, a durable timer on Restate)."""
 
 
 def config(version: str = "1") -> TurnConfig:
@@ -44,6 +47,7 @@ def config(version: str = "1") -> TurnConfig:
     return TurnConfig(
         model="scripted",
         system_prompt=prompt,
+        model_retry=RetryPolicy(max_attempts=3, base_delay_ms=RETRY_DELAY_MS),
         tools=(
             ToolSpec("lookup", "Look something up.", {"type": "object"}),
             ToolSpec("send_report", "Send a report; confirmed later.", {"type": "object"}),
@@ -72,7 +76,11 @@ def make_service(count_file: Path, version: str = "1", *, pending: bool = True) 
             command = envelope.command
             assert isinstance(command, LlmCallCommand)
             record(envelope, "model")
-            if len(command.request.messages) == 1:
+            first = len(command.request.messages) == 1
+            flaky = envelope.invocation.scope.session_id.startswith("flaky")
+            if first and flaky and ":attempt:" not in (envelope.replay_key or ""):
+                return LlmCallOutcome(llm_error(True), text_streamed=False)
+            if first:
                 tools = ("lookup", "send_report") if pending else ("lookup",)
                 specs = [(f"c{i + 1}", name) for i, name in enumerate(tools)]
                 return LlmCallOutcome(calls(*specs), text_streamed=False)
