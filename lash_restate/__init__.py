@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from lash_restate._host import ProcessesUnsupported as ProcessesUnsupported
 from lash_restate._host import RestateTurnHost as RestateTurnHost
 from lash_restate.client import RestateTurns as RestateTurns
 from lash_restate.client import TurnFailed as TurnFailed
@@ -11,6 +12,7 @@ from lash_restate.service import serve as serve
 from lash_restate.service import workflow_id as workflow_id
 
 __all__ = [
+    "ProcessesUnsupported",
     "RestateTurnHost",
     "RestateTurns",
     "TurnFailed",

@@ -66,7 +66,13 @@ from lash_core.store.journal import Diverged
 from lash_core.turn.hooks import TurnHooks
 from lash_core.wire import canonical_json, from_json
 
-__all__ = ["CANCEL_PROMISE", "RestateJournal", "RestateTurnHost", "promise_name"]
+__all__ = [
+    "CANCEL_PROMISE",
+    "ProcessesUnsupported",
+    "RestateJournal",
+    "RestateTurnHost",
+    "promise_name",
+]
 
 CANCEL_PROMISE: Final = "lash:cancel"
 """The workflow promise a turn cancel request resolves (with ``{"message": ...}``)."""
@@ -111,8 +117,13 @@ class RestateJournal(TurnHooks):
             self._inner.on_handler_error(envelope, error)
 
 
+class ProcessesUnsupported(LashError, NotImplementedError):
+    """``restate_processes_unsupported``: background processes are not mapped onto Restate
+    workflows yet (a ``NotImplementedError`` too)."""
+
+
 def _processes_unsupported(kind: str) -> LashError:
-    return LashError(
+    return ProcessesUnsupported(
         codes.RESTATE_PROCESSES_UNSUPPORTED,
         f"{kind} effects are not supported on the Restate tier yet (run processes on an inline "
         "or SQLite host)",

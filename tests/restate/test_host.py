@@ -40,8 +40,9 @@ def test_process_effects_are_refused_with_a_code_and_run_nothing() -> None:
     async def main() -> None:
         context: Any = _Context()
         host = RestateTurnHost(context, b"0123456789abcdef0123", (), RestateJournal())
-        with pytest.raises(LashError) as caught:
+        with pytest.raises(NotImplementedError) as caught:
             await host.execute_effect(envelope, ProcessExecutor())
+        assert isinstance(caught.value, LashError)
         assert caught.value.code == codes.RESTATE_PROCESSES_UNSUPPORTED
 
     asyncio.run(main())
