@@ -1,7 +1,20 @@
 """Turns on the Restate tier, against a real Restate server and the scripted turn's service in
 a subprocess (see ``conftest.py``): webhooks resolve pending tools through lash's key
 verification, a service SIGKILLed mid-wait resumes from Restate's journal without re-running a
-recorded effect, and changed code meets the replay check as a terminal mismatch."""
+recorded effect, and changed code meets the replay check as a terminal mismatch.
+
+The durable-store conformance cases (``tests/store/test_conformance.py``, run on the memory and
+SQLite stores) that apply to this tier are checked here through Restate: a cold mint, resolve
+and observe (the webhook test), resolve before the wait is buffered (even before the turn
+starts), first writer wins between a resolve and a timeout or a cancel, the tamper matrix
+creates nothing, keys are the registry's for the same secret, a journaled replay answers
+recorded outcomes (the crash tests count every handler call across processes), and a replay
+mismatch is terminal with its JSON-path diff. The others test machinery Restate replaces:
+doorbells and ``unpark`` (Restate pushes completions), session leases and fencing (Restate owns
+an invocation), in-doubt attempts and abandon/discard (Restate retries a ``ctx.run`` itself),
+``on_divergence="continue"``, turn-control cancel sweeps and gate waiters (a turn is stopped
+through its workflow's ``cancel``), revocation (not offered on this tier yet) and the process
+registry (not mapped yet: ``restate_processes_unsupported``)."""
 
 from __future__ import annotations
 
