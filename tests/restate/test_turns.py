@@ -43,14 +43,21 @@ from lash_core.wire import canonical_json
 from lash_restate import TurnFailed
 from lash_restate.service import workflow_id
 from tests.restate.conftest import World
-from tests.restate.world import REPORT_CALL, SERVICE, new_machine, report_key, wait_until
+from tests.restate.world import (
+    REPORT_CALL,
+    SERVICE,
+    new_machine,
+    parked,
+    report_key,
+    wait_until,
+)
 
 ONCE = {"model": 2, "lookup": 1, "send_report": 1}
 """Every handler of the scripted turn ran once (the model twice: before and after the tools)."""
 
 
 def _waiting(world: World, session: str) -> bool:
-    return world.counts(session).get("send_report", 0) >= 1
+    return parked(world.count_file, session)
 
 
 def test_a_pending_tool_is_resolved_by_a_webhook(world: World) -> None:

@@ -19,6 +19,7 @@ from typing import Final
 
 from lash_core.effects import (
     EffectEnvelope,
+    EffectOutcome,
     LlmCallCommand,
     LlmCallOutcome,
     ToolAttemptCommand,
@@ -28,7 +29,7 @@ from lash_core.effects import (
 from lash_core.effects.tools import Duration, PendingCompletion, ToolLaunchPending
 from lash_core.keys import AwaitEventKey, KeySigner
 from lash_core.scope import ToolCompletion, TurnScope
-from lash_core.turn import RetryPolicy, TurnConfig, TurnHandlers, TurnMachine
+from lash_core.turn import RetryPolicy, TurnConfig, TurnHandlers, TurnHooks, TurnMachine
 from lash_restate import RestateTurnHost, TurnService, serve
 from tests.turn.world import answer, calls, done, llm_error, user
 
@@ -105,7 +106,24 @@ def make_service(count_file: Path, version: str = "1", *, pending: bool = True) 
 
         return TurnHandlers(model=model, tools=tool)
 
-    return TurnService(SERVICE, handlers, secret=SECRET, config=config(version))
+    class Parked(TurnHooks):
+        """Notes ``<session>:parked`` once ``send_report``'s outcome is in the journal (the
+        turn machine is fed it only after Restate recorded the run): a test that kills the
+        service after it knows no handler call can run again."""
+
+        def after_outcome(self, envelope: EffectEnvelope, outcome: EffectOutcome) -> None:
+            command = envelope.command
+            if (
+                isinstance(command, ToolAttemptCommand)
+                and command.call.tool_name == "send_report"
+                and isinstance(outcome, ToolAttemptOutcome)
+                and isinstance(outcome.launch, ToolLaunchPending)
+            ):
+                record(envelope, "parked")
+
+    return TurnService(
+        SERVICE, handlers, secret=SECRET, config=config(version), hooks=lambda host: Parked()
+    )
 
 
 def counts(count_file: Path, session: str) -> dict[str, int]:
@@ -115,7 +133,7 @@ def counts(count_file: Path, session: str) -> dict[str, int]:
     if count_file.exists():
         for line in count_file.read_text(encoding="utf-8").split():
             owner, _, what = line.rpartition(":")
-            if owner == session:
+            if owner == session and what != "parked":
                 out[what] = out.get(what, 0) + 1
     return out
 
@@ -128,6 +146,13 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+
+
+def parked(count_file: Path, session: str) -> bool:
+    """Whether ``session``'s turn has had ``send_report``'s pending outcome recorded."""
+    if not count_file.exists():
+        return False
+    return f"{session}:parked" in count_file.read_text(encoding="utf-8").split()
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
