@@ -30,7 +30,7 @@ from lash_core.store import TurnRef
 from lash_core.turn.events import TurnResult
 from lash_core.turn.machine import TurnMachine
 from lash_core.wire import canonical_json, from_json
-from lash_restate.service import key_accepted, workflow_id
+from lash_restate._keys import key_accepted, workflow_id
 
 __all__ = ["RestateTurns", "TurnFailed"]
 

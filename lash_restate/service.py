@@ -45,7 +45,6 @@ from lash_core.resolution import (
     Resolution,
     ResolveOutcome,
 )
-from lash_core.scope import TurnScope
 from lash_core.turn.config import TurnConfig
 from lash_core.turn.hooks import TurnHandlers, TurnHooks
 from lash_core.turn.run import TurnRunner
@@ -57,24 +56,9 @@ from lash_restate._host import (
     decode_terminal,
     promise_name,
 )
+from lash_restate._keys import key_accepted, workflow_id
 
 __all__ = ["TurnService", "key_accepted", "resolve_promise", "serve", "serving", "workflow_id"]
-
-
-def workflow_id(session_id: str, turn_id: str) -> str:
-    """The workflow key of a turn."""
-    return f"{session_id}/{turn_id}"
-
-
-def key_accepted(signer: KeySigner, key: AwaitEventKey, workflow: str | None = None) -> bool:
-    """Whether ``key`` is signed by ``signer`` and belongs to a turn (of ``workflow``, if
-    given): lash's key verification, done before any promise is touched."""
-    if type(key) is not AwaitEventKey or not signer.verify(key):
-        return False
-    scope = key.scope
-    if not isinstance(scope, TurnScope):
-        return False
-    return workflow is None or workflow == workflow_id(scope.session_id, scope.turn_id)
 
 
 def _terminal(message: str, error: LashError | None = None) -> TerminalError:
