@@ -45,7 +45,7 @@ from restate.exceptions import TerminalError
 from lash_asyncio import AsyncioPrimitives
 from lash_core import codes
 from lash_core.canonical import sha256_hex
-from lash_core.durable_turn import JOURNALED_KINDS, CanonicalCache
+from lash_core.durable_turn import JOURNALED_KINDS, CanonicalCache, EffectAttempt
 from lash_core.effects.commands import AwaitEventCommand, PeekAwaitEventCommand, SleepCommand
 from lash_core.effects.envelope import CanonicalEnvelope, EffectEnvelope
 from lash_core.effects.invocation import EffectKind
@@ -165,10 +165,19 @@ class RestateTurnHost(InlineHost):
         self._lock = asyncio.Lock()
         self._canonical = CanonicalCache()
         self.live_runs = 0
+        self._attempts: dict[str, EffectAttempt] = {}
         self.divergence: LashError | None = None
         """The first replay mismatch met (raised once the journal is exhausted)."""
         """Journaled effects whose handler ran in this invocation (not answered from the
         journal)."""
+
+    def effect_attempt(self, envelope: EffectEnvelope) -> EffectAttempt | None:
+        """For a handler running ``envelope``: its replay key as an idempotency key, and whether
+        it is *in doubt* (an earlier attempt started it and died before its result was
+        recorded: check before redoing work). Restate does not say how many attempts died:
+        ``attempt`` is 1, or 2 when in doubt. ``None`` outside a journaled effect's handler."""
+        key = envelope.replay_key
+        return None if key is None else self._attempts.get(key)
 
     async def execute_effect(
         self, envelope: EffectEnvelope, executor: LocalExecutor = UNAVAILABLE
@@ -244,12 +253,20 @@ class RestateTurnHost(InlineHost):
         on_error: Callable[[EffectEnvelope, LashError], None] | None,
     ) -> EffectOutcome:
         canonical = self._canonical.envelope(envelope)
+        key = self._name(envelope)
+        # A run the journal already holds the command of, but not the result: an earlier
+        # attempt started it and its process died before the result was recorded.
+        in_doubt = self.replaying()
 
         async def action() -> str:
             if self.divergence is not None:
                 raise TerminalError(str(self.divergence), 409, {"lash_code": self.divergence.code})
             self.live_runs += 1
-            outcome = await InlineHost.run_envelope(self, envelope, handlers, None, on_error)
+            self._attempts[key] = EffectAttempt(key, 2 if in_doubt else 1, in_doubt)
+            try:
+                outcome = await InlineHost.run_envelope(self, envelope, handlers, None, on_error)
+            finally:
+                self._attempts.pop(key, None)
             return json.dumps([canonical.json, canonical_json(outcome)])
 
         text = await self.ctx.run_typed(

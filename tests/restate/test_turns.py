@@ -225,3 +225,21 @@ def test_a_retry_back_off_is_a_durable_timer(world: World) -> None:
     assert isinstance(result.outcome, TurnCompleted)
     # the failed first attempt, its retry after the back-off (a sleep effect), the answer
     assert world.counts(session) == {"model": 3, "lookup": 1, "send_report": 1}
+
+
+def test_a_tool_cut_off_by_a_crash_runs_again_in_doubt(world: World) -> None:
+    session = "stuck-lookup"
+    ref = world.turns.start(new_machine(session))
+    wait_until(lambda: world.counts(session).get("lookup", 0) == 1, "lookup to start")
+    world.restart()  # SIGKILL while lookup runs: its result was never recorded
+    assert world.turns.resolve(report_key(session), ok(1)) == ACCEPTED
+    result = world.turns.result(ref)
+    assert isinstance(result.outcome, TurnCompleted)
+    # lookup ran again, told it is in doubt (with its replay key as idempotency key); the
+    # first model call, recorded before the crash, did not run again
+    assert world.counts(session) == {
+        "model": 2,
+        "lookup": 2,
+        "lookup-in-doubt": 1,
+        "send_report": 1,
+    }

@@ -77,6 +77,10 @@ def make_service(count_file: Path, version: str = "1", *, pending: bool = True) 
             command = envelope.command
             assert isinstance(command, LlmCallCommand)
             record(envelope, "model")
+            attempt = host.effect_attempt(envelope)
+            assert attempt is not None
+            if attempt.in_doubt:
+                record(envelope, "model-in-doubt")
             first = len(command.request.messages) == 1
             flaky = envelope.invocation.scope.session_id.startswith("flaky")
             if first and flaky and ":attempt:" not in (envelope.replay_key or ""):
@@ -92,6 +96,12 @@ def make_service(count_file: Path, version: str = "1", *, pending: bool = True) 
             assert isinstance(command, ToolAttemptCommand)
             name = command.call.tool_name
             record(envelope, name)
+            attempt = host.effect_attempt(envelope)
+            assert attempt is not None and attempt.idempotency_key == envelope.replay_key
+            if attempt.in_doubt:
+                record(envelope, f"{name}-in-doubt")
+            elif name == "lookup" and envelope.invocation.scope.session_id.startswith("stuck"):
+                await asyncio.Event().wait()  # until the test kills the process
             if name == "send_report":
                 scope = envelope.invocation.scope
                 assert scope.turn_id is not None
