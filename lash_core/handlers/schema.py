@@ -373,7 +373,7 @@ def _class_shape(cls: type, where: str, seen: frozenset[type]) -> Shape:
             _Field(
                 name,
                 shape_of(_strip_required(hint), f"{where}.{name}", seen),
-                name in required,
+                _typed_dict_required(hint, name in required),
                 docs.get(name) or _annotated_doc(hint),
             )
             for name, hint in hints.items()
@@ -399,6 +399,15 @@ def _class_shape(cls: type, where: str, seen: frozenset[type]) -> Shape:
             )
         return _Object(tuple(built), lambda values: cls(**values))
     raise _definition_error(where, f"{cls.__name__} has no JSON schema")
+
+
+def _typed_dict_required(hint: Any, declared: bool) -> bool:
+    # ``__required_keys__`` misses ``NotRequired`` written as a string annotation (``from
+    # __future__ import annotations``); the resolved hint still carries it.
+    origin = typing.get_origin(hint)
+    if origin is typing.NotRequired:
+        return False
+    return True if origin is typing.Required else declared
 
 
 def _strip_required(hint: Any) -> Any:

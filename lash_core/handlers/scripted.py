@@ -301,7 +301,7 @@ def _last(request: LlmRequest) -> str:
     if not request.messages:
         return "no message"
     last = request.messages[-1]
-    text = to_json(last.parts)
+    text = to_json(last)
     text = text if len(text) <= 120 else text[:117] + "..."
     return f"a {last.role.value} message {text}"
 

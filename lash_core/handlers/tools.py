@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, Protocol, overload
 
 from lash_core import codes
@@ -297,7 +297,7 @@ class Toolbox:
 
     def handler(
         self, host: KeyMinter | None = None
-    ) -> Callable[[EffectEnvelope], Awaitable[ToolAttemptOutcome]]:
+    ) -> Callable[[EffectEnvelope], Coroutine[Any, Any, ToolAttemptOutcome]]:
         """The ``tool_attempt`` handler for ``TurnHandlers(tools=...)``. ``host`` (the host the
         turn runs on) mints the keys of tools that go pending (``ctx.key``,
         ``ctx.pending()``); tools that never do need none."""
