@@ -6,8 +6,9 @@ The model is a :class:`~lash_core.handlers.ScriptedModel` by default (no real mo
 functions of a :class:`~lash_core.handlers.Toolbox`: ``weather`` answers at once;
 ``send_report`` starts work elsewhere and returns ``ctx.pending()`` (its call's await-event
 key); a separate task (the "webhook") resolves that key a moment later, and the turn picks the
-resolution up as the tool's result. Everything runs through :func:`lash_core.turn.run_turn` on whichever host the
-caller gives, so the same code runs on trio and asyncio. This module imports no event loop.
+resolution up as the tool's result. Everything runs through :func:`lash_core.turn.run_turn` on
+whichever host the caller gives, so the same code runs on trio and asyncio. This module imports
+no event loop.
 """
 
 from __future__ import annotations
