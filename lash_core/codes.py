@@ -231,8 +231,8 @@ CODES: Final[dict[str, str]] = {
     "the field and what it expects.",
     SCRIPTED_REPLY_INVALID: "A reply given to `ScriptedModel` (or to `reply`, `call`, "
     "`error_reply`) is malformed: an unknown dict key, a tool call without a name, arguments "
-    "that are not a JSON object, two calls with the same id; the message names the reply. "
-    "Nothing was built.",
+    "that are not a mapping, a value of the wrong type (a text that is not a str), two calls "
+    "with the same id; the message names the reply. Nothing was built.",
     SCRIPTED_MODEL_EXHAUSTED: "A `ScriptedModel` was asked for more replies than its script "
     "holds; the message says how many it had and what the request asked. The model call "
     "fails with this code (the turn stops as `provider_error`).",

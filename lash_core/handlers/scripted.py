@@ -233,6 +233,12 @@ class ScriptedModel:
         self.requests: list[LlmRequest] = []
 
     @property
+    def replies(self) -> tuple[LlmResponse | LlmCallError, ...]:
+        """The script as it will be played: each reply's response (call ids assigned, usage
+        ``Usage()`` where it will be estimated) or error."""
+        return tuple(_played(step) for step in self._steps)
+
+    @property
     def remaining(self) -> int:
         """How many replies of the script are still to be given."""
         return max(0, len(self._steps) - len(self.requests))
@@ -276,6 +282,12 @@ class ScriptedModel:
         if isinstance(command, DirectCommand):
             return DirectOutcome(result)
         return LlmCallOutcome(result, text_streamed=False)
+
+
+def _played(step: _Step) -> LlmResponse | LlmCallError:
+    played = step.response if step.response is not None else step.error
+    assert played is not None
+    return played
 
 
 def _check_expect(expect: Expect | None, request: LlmRequest, where: str) -> None:
@@ -329,20 +341,26 @@ def _assign_ids(items: list[ScriptedReply | ScriptedError | LlmResponse]) -> tup
                 return candidate
 
     steps: list[_Step] = []
-    for item in items:
-        if isinstance(item, LlmResponse):
-            steps.append(_Step(item, None, None, True))
-        elif isinstance(item, ScriptedError):
-            steps.append(_Step(None, item.error, item.expect, True))
-        else:
-            parts = [
-                part
-                if isinstance(part, ToolCallPart)
-                else ToolCallPart(part.call_id or fresh(), part.tool_name, part.args)
-                for part in item.tool_calls
-            ]
-            response = LlmResponse.reply(
-                item.text, tool_calls=parts, usage=item.usage, stop_reason=item.stop_reason
-            )
-            steps.append(_Step(response, None, item.expect, item.usage is not None))
+    for index, item in enumerate(items, 1):
+        try:
+            steps.append(_step(item, fresh))
+        except LashError as exc:  # a value of the wrong type (a text that is not a str, ...)
+            raise _invalid(f"reply {index}: {exc.message}") from exc
     return tuple(steps)
+
+
+def _step(item: ScriptedReply | ScriptedError | LlmResponse, fresh: Callable[[], str]) -> _Step:
+    if isinstance(item, LlmResponse):
+        return _Step(item, None, None, True)
+    if isinstance(item, ScriptedError):
+        return _Step(None, item.error, item.expect, True)
+    parts = [
+        part
+        if isinstance(part, ToolCallPart)
+        else ToolCallPart(part.call_id or fresh(), part.tool_name, part.args)
+        for part in item.tool_calls
+    ]
+    response = LlmResponse.reply(
+        item.text, tool_calls=parts, usage=item.usage, stop_reason=item.stop_reason
+    )
+    return _Step(response, None, item.expect, item.usage is not None)

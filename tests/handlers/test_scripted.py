@@ -72,7 +72,8 @@ def test_call_ids_are_assigned_in_script_order_around_the_given_ones() -> None:
             "done",
         ]
     )
-    ids = [part.call_id for step in model._steps[:2] for part in step.response.message.tool_calls]  # type: ignore[union-attr]
+    played = model.replies
+    ids = [part.call_id for r in played[:2] for part in r.message.tool_calls]  # type: ignore[union-attr]
     assert ids == ["call-1", "call-2", "call-3"]
 
 
@@ -84,7 +85,7 @@ def test_stop_reason_is_inferred_and_usage_estimated_unless_given() -> None:
             reply("cut", stop_reason=StopReason.OUTPUT_LIMIT, usage=Usage(7, 3)),
         ]
     )
-    responses = [step.response for step in model._steps]
+    responses = model.replies
     assert [r.stop_reason for r in responses] == [  # type: ignore[union-attr]
         StopReason.TOOL_USE,
         StopReason.STOP,
@@ -179,6 +180,7 @@ def test_plain_values_are_accepted() -> None:
         (["ok", {"tool_calls": [{"tool": "x"}]}], "reply 2: unknown tool call key 'tool'"),
         ([{"stop_reason": "nope"}], "reply 1:"),
         ([42], "reply 1: expected reply(...)"),
+        (["ok", reply(42)], "reply 2: TextPart.text must be a str, got int 42"),  # type: ignore[arg-type]
         (
             [reply(tool_calls=[call("a", call_id="c"), call("b", call_id="c")])],
             "the call id 'c' is used twice",
