@@ -495,13 +495,23 @@ def signature_of(fn: Callable[..., Any], where: str, context_type: type | None =
     return Signature(description, shape, context, tuple(positional))
 
 
+_PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def plain_json(value: object) -> object:
     """A tool's return value as JSON data: a dataclass as its fields, an enum as its value, a
     tuple as a list (anything else as it is; the host checks it is JSON)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return plain_json(dataclasses.asdict(value))
+    kind = type(value)
+    if kind in _PLAIN_SCALARS:
+        return value
+    if kind is dict:
+        return {key: plain_json(item) for key, item in value.items()}  # type: ignore[attr-defined]
+    if kind is list or kind is tuple:
+        return [plain_json(item) for item in value]  # type: ignore[attr-defined]
     if isinstance(value, enum.Enum):
         return plain_json(value.value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return plain_json(dataclasses.asdict(value))
     if isinstance(value, Mapping):
         return {key: plain_json(item) for key, item in value.items()}
     if isinstance(value, list | tuple):

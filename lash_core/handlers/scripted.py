@@ -25,12 +25,15 @@ import attrs
 from lash_core import codes
 from lash_core.effects.commands import DirectCommand, LlmCallCommand
 from lash_core.effects.envelope import EffectEnvelope
+from lash_core.canonical import canonical_text_of
 from lash_core.effects.llm import (
     LlmCallError,
     LlmErrorKind,
     LlmRequest,
     LlmResponse,
+    Message,
     StopReason,
+    TextPart,
     ToolCallPart,
     Usage,
 )
@@ -199,8 +202,27 @@ class _Step:
     usage_given: bool
 
 
-def _estimate(text: str) -> int:
-    return max(1, len(text) // 4)
+def _estimate(chars: int) -> int:
+    """Tokens for ``chars`` characters: about four characters a token, at least one."""
+    return max(1, chars // 4)
+
+
+def _message_chars(message: Message) -> int:
+    chars = 0
+    for part in message.parts:
+        if isinstance(part, TextPart):
+            chars += len(part.text)
+        elif isinstance(part, ToolCallPart):
+            chars += len(part.tool_name) + len(canonical_text_of(part.args))
+        else:
+            chars += len(canonical_text_of(part.output))
+    return chars
+
+
+def _request_chars(request: LlmRequest) -> int:
+    """What the model reads: the system prompt, the messages and the tools on offer."""
+    chars = len(request.system or "") + sum(_message_chars(m) for m in request.messages)
+    return chars + sum(len(t.name) + len(t.description) for t in request.tools)
 
 
 class ScriptedModel:
@@ -234,8 +256,9 @@ class ScriptedModel:
 
     @property
     def replies(self) -> tuple[LlmResponse | LlmCallError, ...]:
-        """The script as it will be played: each reply's response (call ids assigned, usage
-        ``Usage()`` where it will be estimated) or error."""
+        """The script as it will be played: each reply's response (call ids assigned; where
+        usage was not given, its output tokens estimated, its input tokens estimated per
+        request) or error."""
         return tuple(_played(step) for step in self._steps)
 
     @property
@@ -276,7 +299,7 @@ class ScriptedModel:
                         f"offer (its tools: {', '.join(map(repr, offered)) or 'none'})",
                     )
             if not step.usage_given:
-                usage = Usage(_estimate(to_json(request)), _estimate(to_json(response.message)))
+                usage = Usage(_estimate(_request_chars(request)), response.usage.output_tokens)
                 response = attrs.evolve(response, usage=usage)
             result = Ok(response)
         if isinstance(command, DirectCommand):
@@ -360,7 +383,11 @@ def _step(item: ScriptedReply | ScriptedError | LlmResponse, fresh: Callable[[],
         else ToolCallPart(part.call_id or fresh(), part.tool_name, part.args)
         for part in item.tool_calls
     ]
+    # Usage not given: output tokens estimated here, input tokens per request.
     response = LlmResponse.reply(
         item.text, tool_calls=parts, usage=item.usage, stop_reason=item.stop_reason
     )
+    if item.usage is None:
+        output = Usage(output_tokens=_estimate(_message_chars(response.message)))
+        response = attrs.evolve(response, usage=output)
     return _Step(response, None, item.expect, item.usage is not None)

@@ -408,3 +408,15 @@ def test_a_pending_launch_holds_the_calls_own_key() -> None:
     assert isinstance(launch, ToolLaunchPending)
     assert launch.key.scope == TurnScope("s", "t") and launch.key.wait == ToolCompletion("c1")
     assert launch.pending.deadline is not None and launch.pending.deadline.to_ms() == 5
+
+
+def test_return_values_become_json_data() -> None:
+    from lash_core.handlers.schema import plain_json
+
+    value = {"items": (Item("a"), Unit.F), "n": [1, 2.5, None, True], "u": Unit.C}
+    assert plain_json(value) == {
+        "items": [{"sku": "a", "qty": 1}, "f"],
+        "n": [1, 2.5, None, True],
+        "u": "c",
+    }
+    assert plain_json(Item("b", 3)) == {"sku": "b", "qty": 3}
