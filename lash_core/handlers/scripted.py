@@ -23,9 +23,9 @@ from typing import Any, TypeAlias
 import attrs
 
 from lash_core import codes
+from lash_core.canonical import canonical_text_of
 from lash_core.effects.commands import DirectCommand, LlmCallCommand
 from lash_core.effects.envelope import EffectEnvelope
-from lash_core.canonical import canonical_text_of
 from lash_core.effects.llm import (
     LlmCallError,
     LlmErrorKind,

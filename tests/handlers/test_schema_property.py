@@ -177,7 +177,8 @@ def test_the_schema_accepts_exactly_what_the_validator_accepts(
 ) -> None:
     made = tool(fn)
     schema = made.spec.input_schema
-    args = data.draw(_shaped(schema), label="args")
+    # deferred: a short repr for the nested strategy (its full repr is large and slow)
+    args = data.draw(st.deferred(lambda: _shaped(schema)), label="args")
     try:
         made.signature.bind(args)
         validator = True
