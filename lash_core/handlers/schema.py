@@ -457,9 +457,21 @@ class Signature:
         return positional, values
 
 
+def _is_context(hint: Any, context_type: type) -> bool:
+    """``hint`` is the context type, or it or ``None`` (``ctx: ToolContext | None = None``)."""
+    if hint is context_type:
+        return True
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        args = set(typing.get_args(hint))
+        return args == {context_type, type(None)}
+    return False
+
+
 def signature_of(fn: Callable[..., Any], where: str, context_type: type | None = None) -> Signature:
-    """The :class:`Signature` of ``fn``; a parameter annotated ``context_type`` receives the
-    context. Raises ``tool_definition_invalid`` naming ``where`` and the parameter."""
+    """The :class:`Signature` of ``fn``; a parameter annotated ``context_type`` (or
+    ``context_type | None``) receives the context. Raises ``tool_definition_invalid`` naming
+    ``where`` and the parameter."""
     try:
         hints = typing.get_type_hints(fn, include_extras=True)
     except Exception as exc:  # an annotation that does not resolve (a typo, a missing import)
@@ -472,7 +484,7 @@ def signature_of(fn: Callable[..., Any], where: str, context_type: type | None =
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise _definition_error(where, f"*{name} / **{name} cannot be described to a model")
         hint = hints.get(name, param.empty)
-        if context_type is not None and hint is context_type:
+        if context_type is not None and _is_context(hint, context_type):
             context = name
             if param.kind is param.POSITIONAL_ONLY:
                 positional.append(name)

@@ -56,7 +56,8 @@ class KeyMinter(Protocol):
 
 class ToolContext:
     """What a tool function may ask about its call: give a parameter this annotation
-    (``ctx: ToolContext``) and the toolbox passes it (it is not part of the tool's schema).
+    (``ctx: ToolContext``, or ``ctx: ToolContext | None = None`` to keep the function callable
+    without one) and the toolbox passes it (it is not part of the tool's schema).
 
     ``ctx.key`` is the call's completion key (minted on first use on the host the toolbox's
     handler was built with): hand it to whoever completes the work. ``ctx.pending()`` answers

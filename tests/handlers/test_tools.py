@@ -420,3 +420,15 @@ def test_return_values_become_json_data() -> None:
         "u": "c",
     }
     assert plain_json(Item("b", 3)) == {"sku": "b", "qty": 3}
+
+
+def test_an_optional_context_parameter_is_the_context_too() -> None:
+    @tool
+    def greet(name: str, ctx: ToolContext | None = None) -> str:
+        return f"hi {name}" + ("" if ctx is None else f" ({ctx.call_id})")
+
+    schema: Any = greet.spec.input_schema
+    assert schema["properties"] == {"name": {"type": "string"}}
+    assert greet("ann") == "hi ann"  # callable as written, without a context
+    record = _record(asyncio.run(Toolbox(greet).handler()(_envelope("greet", {"name": "bo"}))))
+    assert record.output == "hi bo (c1)"
