@@ -253,7 +253,10 @@ class _Object(Shape):
         if found:
             where, problem = found[0].split(": ", 1)
             raise _Invalid(where, problem)
-        return self.build(out)
+        try:
+            return self.build(out)
+        except (TypeError, ValueError) as exc:  # a dataclass refusing its values
+            raise _Invalid(path.rstrip(".") or "arguments", f"{type(exc).__name__}: {exc}") from exc
 
 
 # -- docstrings ----------------------------------------------------------------------------

@@ -432,3 +432,27 @@ def test_an_optional_context_parameter_is_the_context_too() -> None:
     assert greet("ann") == "hi ann"  # callable as written, without a context
     record = _record(asyncio.run(Toolbox(greet).handler()(_envelope("greet", {"name": "bo"}))))
     assert record.output == "hi bo (c1)"
+
+
+@dataclasses.dataclass
+class Range:
+    low: int
+    high: int
+
+    def __post_init__(self) -> None:
+        if self.low > self.high:
+            raise ValueError("low must not exceed high")
+
+
+def test_a_dataclass_refusing_its_values_is_an_argument_error_for_the_model() -> None:
+    @tool
+    def pick(span: Range) -> int:
+        return span.high - span.low
+
+    handler = Toolbox(pick).handler()
+    bad = _record(asyncio.run(handler(_envelope("pick", {"span": {"low": 5, "high": 1}}))))
+    assert not bad.success
+    assert bad.model_return["error"]["code"] == codes.TOOL_ARGUMENTS_INVALID
+    assert "span: ValueError: low must not exceed high" in bad.model_return["error"]["message"]
+    good = _record(asyncio.run(handler(_envelope("pick", {"span": {"low": 1, "high": 5}}))))
+    assert good.output == 4
