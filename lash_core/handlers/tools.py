@@ -182,7 +182,14 @@ class Tool:
         name: str | None = None,
         description: str | None = None,
     ) -> None:
-        name = fn.__name__ if name is None else name
+        name = getattr(fn, "__name__", None) if name is None else name
+        if not callable(fn):
+            raise LashError(codes.TOOL_DEFINITION_INVALID, f"a tool must be a function, got {fn!r}")
+        if name is None:
+            raise LashError(
+                codes.TOOL_DEFINITION_INVALID,
+                f"{fn!r} has no __name__: name the tool with tool(name=...)",
+            )
         if not isinstance(name, str) or not _NAME.match(name):
             raise LashError(
                 codes.TOOL_DEFINITION_INVALID,

@@ -169,6 +169,8 @@ def sequences(ids: tuple[int, ...], grid: list[list[float]], x: int | str = 0) -
     return None
 
 
+# Replaying a stored example can still print the nested strategy's (large) repr: harmless.
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")
 @pytest.mark.parametrize("fn", [scalars, choices, nested, sequences], ids=lambda f: f.__name__)
 @settings(max_examples=300, deadline=None)
 @given(data=st.data())

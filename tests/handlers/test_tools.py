@@ -195,6 +195,9 @@ def test_name_and_description_can_be_given() -> None:
         (lambda: tool(name="bad name")(_fine), "tool name 'bad name'"),
         (lambda: Toolbox(_fine, tool(_fine)), "two tools are named '_fine'"),
         (lambda: tool(_takes_int_keys), "dict keys must be str"),
+        (lambda: tool(functools.partial(_fine, "x")), "name the tool with tool(name=...)"),
+        (lambda: tool(name="p")(functools.partial(_fine)), "its annotations do not resolve"),
+        (lambda: Toolbox(42), "a tool must be a function, got 42"),  # type: ignore[arg-type]
     ],
 )
 def test_functions_that_cannot_be_described_are_refused_where_defined(
