@@ -25,7 +25,10 @@ or module that owns it (see docs/api.md for the map).
 * the wire format: :func:`to_json`, :func:`from_json`, :func:`to_wire`, :func:`from_wire`,
   :data:`JsonValue`, :class:`Ok` and :class:`Err` (canonical JSON and hashes are in
   :mod:`lash_core.wire`);
-* durable steps and direct model calls: :func:`durable_step`, :func:`direct_call`.
+* durable steps and direct model calls: :func:`durable_step`, :func:`direct_call`;
+* friendly handlers: :class:`ScriptedModel` (a model answering from a script of :func:`reply`,
+  :func:`call` and :func:`error_reply`), :func:`tool` (a typed function as a tool), its
+  :class:`ToolContext` and :class:`Toolbox` (the turn's tool specs and its ``tools`` handler).
 """
 
 from lash_core import codes as codes
@@ -50,6 +53,13 @@ from lash_core.errors import LashError as LashError
 from lash_core.errors import LocalProtocolError as LocalProtocolError
 from lash_core.errors import ReplayMismatchError as ReplayMismatchError
 from lash_core.errors import WireDecodeError as WireDecodeError
+from lash_core.handlers import ScriptedModel as ScriptedModel
+from lash_core.handlers import Toolbox as Toolbox
+from lash_core.handlers import ToolContext as ToolContext
+from lash_core.handlers import call as call
+from lash_core.handlers import error_reply as error_reply
+from lash_core.handlers import reply as reply
+from lash_core.handlers import tool as tool
 from lash_core.host import InlineHost as InlineHost
 from lash_core.keys import AwaitEventKey as AwaitEventKey
 from lash_core.keys import KeySigner as KeySigner
@@ -120,13 +130,16 @@ __all__ = [
     "ResolveOutcome",
     "Role",
     "RunEffects",
+    "ScriptedModel",
     "StopReason",
     "TextPart",
     "ToolAttemptOutcome",
     "ToolCallPart",
     "ToolCompletion",
+    "ToolContext",
     "ToolLaunchPending",
     "ToolSpec",
+    "Toolbox",
     "TurnCompleted",
     "TurnConfig",
     "TurnEvent",
@@ -142,14 +155,18 @@ __all__ = [
     "Usage",
     "WaitIdentity",
     "WireDecodeError",
+    "call",
     "codes",
     "direct_call",
     "durable_step",
     "err",
+    "error_reply",
     "from_json",
     "from_wire",
     "ok",
+    "reply",
     "run_turn",
     "to_json",
     "to_wire",
+    "tool",
 ]

@@ -105,6 +105,7 @@ LAYERS: Final[tuple[Layer, ...]] = (
             "lash_core.durable_turn",
             "lash_core.durable_host",
             "lash_core.store_memory",
+            "lash_core.handlers",
             "lash_core.demo_turn",
         ),
     ),

@@ -49,6 +49,16 @@ RESOLVE_THREADSAFE_LOOP_NOT_RUNNING: Final = "resolve_threadsafe_loop_not_runnin
 
 LLM_VALUE_INVALID: Final = "llm_value_invalid"
 
+# -- friendly handlers: scripted models and typed tools --------------------------------------
+SCRIPTED_REPLY_INVALID: Final = "scripted_reply_invalid"
+SCRIPTED_MODEL_EXHAUSTED: Final = "scripted_model_exhausted"
+SCRIPTED_MODEL_UNKNOWN_TOOL: Final = "scripted_model_unknown_tool"
+SCRIPTED_MODEL_EXPECTATION_FAILED: Final = "scripted_model_expectation_failed"
+TOOL_DEFINITION_INVALID: Final = "tool_definition_invalid"
+TOOL_ARGUMENTS_INVALID: Final = "tool_arguments_invalid"
+TOOL_UNKNOWN: Final = "tool_unknown"
+TOOL_PENDING_UNAVAILABLE: Final = "tool_pending_unavailable"
+
 # -- envelopes -------------------------------------------------------------------------------
 RUNTIME_EFFECT_INVOCATION_SUBJECT: Final = "runtime_effect_invocation_subject"
 RUNTIME_EFFECT_INVOCATION_KIND: Final = "runtime_effect_invocation_kind"
@@ -224,6 +234,32 @@ CODES: Final[dict[str, str]] = {
     LLM_VALUE_INVALID: "A message, a message part or a tool spec was built with a field of the "
     'wrong type (`Message("user", ...)`, a str among a message\'s parts); the message names '
     "the field and what it expects.",
+    SCRIPTED_REPLY_INVALID: "A reply given to `ScriptedModel` (or to `reply`, `call`, "
+    "`error_reply`) is malformed: an unknown dict key, a tool call without a name, arguments "
+    "that are not a mapping, a value of the wrong type (a text that is not a str), two calls "
+    "with the same id; the message names the reply. Nothing was built.",
+    SCRIPTED_MODEL_EXHAUSTED: "A `ScriptedModel` was asked for more replies than its script "
+    "holds; the message says how many it had and what the request asked. The model call "
+    "fails with this code (the turn stops as `provider_error`).",
+    SCRIPTED_MODEL_UNKNOWN_TOOL: "A `ScriptedModel` reply calls a tool that is not among the "
+    "request's tools (a typo, or a tool missing from `TurnConfig.tools`); the message names "
+    "the reply, the tool and the tools on offer. The model call fails with this code.",
+    SCRIPTED_MODEL_EXPECTATION_FAILED: "A `ScriptedModel` reply's `expect` check refused the "
+    "request it was answering (it returned false or raised); the message names the reply. The "
+    "model call fails with this code.",
+    TOOL_DEFINITION_INVALID: "`@tool` or `Toolbox` was given a function it cannot describe: a "
+    "parameter without a type annotation or with a type that has no JSON schema (a set, a "
+    "class), `*args`/`**kwargs`, a tool name that is not 1-64 letters, digits, `_` or `-`, or "
+    "two tools with the same name. Raised where the tool is defined.",
+    TOOL_ARGUMENTS_INVALID: "The model called a `@tool` with arguments that do not fit its "
+    "signature (a missing or unexpected argument, a value of the wrong type); the function "
+    "did not run and the model is given this error as the tool's result, so it can retry.",
+    TOOL_UNKNOWN: "The model called a tool the `Toolbox` does not have; the model is given this "
+    "error as the tool's result, naming the tools it has.",
+    TOOL_PENDING_UNAVAILABLE: "A tool asked its context for a completion key (`ctx.key`, "
+    "`ctx.pending()`) but none can be minted: the toolbox's handler was built without a host "
+    "(use `toolbox.handler(host)`), or the attempt is not part of a turn. The tool call fails "
+    "with this code.",
     RUNTIME_EFFECT_INVOCATION_SUBJECT: "An envelope's subject is not an effect, or its effect id "
     "is blank.",
     RUNTIME_EFFECT_INVOCATION_KIND: "An envelope's subject kind differs from its command kind.",

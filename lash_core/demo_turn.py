@@ -1,11 +1,14 @@
 """The turn behind ``lash demo``: a scripted model, two tools, one completed by a webhook.
 
-The model is scripted (no real model is called): its first answer asks for ``weather`` and
-``send_report``; its second answer is the final text. ``weather`` answers at once.
-``send_report`` starts work elsewhere and returns *pending* with an await-event key; a separate
-task (the "webhook") resolves that key a moment later, and the turn picks the resolution up as
-the tool's result. Everything runs through :func:`lash_core.turn.run_turn` on whichever host the
-caller gives, so the same code runs on trio and asyncio. This module imports no event loop.
+The model is a :class:`~lash_core.handlers.ScriptedModel` by default (no real model is called;
+``run_demo_turn(..., model=...)`` takes any model handler instead): its first answer asks for
+``weather`` and ``send_report``; its second answer is the final text. The tools are ``@tool``
+functions of a :class:`~lash_core.handlers.Toolbox`: ``weather`` answers at once;
+``send_report`` starts work elsewhere and returns ``ctx.pending()`` (its call's await-event
+key); a separate task (the "webhook") resolves that key a moment later, and the turn picks the
+resolution up as the tool's result. Everything runs through :func:`lash_core.turn.run_turn` on
+whichever host the caller gives, so the same code runs on trio and asyncio. This module imports
+no event loop.
 """
 
 from __future__ import annotations
@@ -23,36 +26,27 @@ from lash_core.effects import (
     LlmCallOutcome,
     LlmResponse,
     Message,
-    Role,
-    StopReason,
-    TextPart,
-    ToolAttemptCommand,
     ToolAttemptOutcome,
     ToolCallPart,
-    ToolSpec,
     Usage,
 )
-from lash_core.effects.tools import (
-    Duration,
-    PendingCompletion,
-    ToolAttemptLaunchDone,
-    ToolCallRecord,
-    ToolLaunchPending,
-)
-from lash_core.host import InlineHost
+from lash_core.handlers import ScriptedModel, Toolbox, ToolContext, tool
+from lash_core.host import EffectHandler, InlineHost
 from lash_core.keys import AwaitEventKey
 from lash_core.resolution import ok
-from lash_core.scope import ToolCompletion, TurnScope
 from lash_core.store import TurnRef
 from lash_core.turn import TurnConfig, TurnEvent, TurnHandlers, TurnMachine, TurnResult, run_turn
-from lash_core.wire import JsonValue, Ok, to_wire
+from lash_core.wire import to_wire
 
-__all__ = ["DemoLine", "DurableDemo", "run_demo_turn", "run_durable_demo_turn"]
+__all__ = ["DemoLine", "DurableDemo", "demo_model", "run_demo_turn", "run_durable_demo_turn"]
 
 SESSION = "demo-session"
 TURN = "turn-1"
 WEBHOOK_DELAY = 0.2
 """Seconds the webhook takes to answer (on the loop's clock)."""
+REPORT_DEADLINE_MS = 30_000
+"""How long the demo's report waits for its webhook, in milliseconds."""
+ASK = "Weather in Oslo? Then send me a report."
 
 
 @attrs.frozen
@@ -65,76 +59,83 @@ class DemoLine:
     data: Any = None
 
 
+def demo_toolbox(on_report: Callable[[ToolContext], None], deadline_ms: int) -> Toolbox:
+    """The demo's two tools: ``weather`` answers at once; ``send_report`` hands its call's
+    context to ``on_report`` (which passes the completion key on) and answers *pending*."""
+
+    @tool
+    def weather(city: str, ctx: ToolContext) -> ToolAttemptOutcome:
+        """Current weather for a city.
+
+        Args:
+            city: The city's name.
+        """
+        return ctx.done({"city": city, "temperature_c": 21}, duration_ms=3)
+
+    @tool
+    def send_report(to: str, ctx: ToolContext) -> ToolAttemptOutcome:
+        """Send a report; delivery is confirmed later.
+
+        Args:
+            to: Who gets the report.
+        """
+        on_report(ctx)
+        return ctx.pending(deadline_ms=deadline_ms)
+
+    return Toolbox(weather, send_report)
+
+
 CONFIG = TurnConfig(
     model="scripted-demo-model",
     system_prompt="You are a weather assistant.",
-    tools=(
-        ToolSpec("weather", "Current weather for a city.", {"type": "object"}),
-        ToolSpec("send_report", "Send a report; delivery is confirmed later.", {"type": "object"}),
-    ),
+    tools=demo_toolbox(lambda ctx: None, REPORT_DEADLINE_MS).specs,
+)
+
+_FIRST = LlmResponse.reply(
+    tool_calls=[
+        ToolCallPart("call-weather", "weather", {"city": "Oslo"}),
+        ToolCallPart("call-report", "send_report", {"to": "ops@example.com"}),
+    ],
+    usage=Usage(input_tokens=120, output_tokens=24),
+)
+_FINAL = LlmResponse.reply(
+    "It is 21 °C in Oslo, and the report was delivered (receipt r-1).",
+    usage=Usage(input_tokens=180, output_tokens=18),
 )
 
 
-def _scripted_answers() -> list[LlmResponse]:
-    usage = Usage(input_tokens=120, output_tokens=24)
-    first = Message(
-        Role.ASSISTANT,
-        (
-            ToolCallPart("call-weather", "weather", {"city": "Oslo"}),
-            ToolCallPart("call-report", "send_report", {"to": "ops@example.com"}),
-        ),
-    )
-    final = Message(
-        Role.ASSISTANT,
-        (TextPart("It is 21 °C in Oslo, and the report was delivered (receipt r-1)."),),
-    )
-    return [
-        LlmResponse(first, usage, StopReason.TOOL_USE),
-        LlmResponse(final, Usage(input_tokens=180, output_tokens=18), StopReason.STOP),
-    ]
+def demo_model() -> ScriptedModel:
+    """The demo's scripted model: it asks for ``weather`` and ``send_report``, then answers."""
+    return ScriptedModel([_FIRST, _FINAL])
 
 
-async def run_demo_turn(host: InlineHost, emit: Callable[[DemoLine], None]) -> TurnResult:
-    """Run the demo turn on ``host``, reporting each step to ``emit``."""
+def _demo_machine() -> TurnMachine:
+    return TurnMachine(
+        CONFIG, session_id=SESSION, turn_id=TURN, turn_index=0, messages=(Message.user(ASK),)
+    )
+
+
+async def run_demo_turn(
+    host: InlineHost, emit: Callable[[DemoLine], None], *, model: EffectHandler | None = None
+) -> TurnResult:
+    """Run the demo turn on ``host``, reporting each step to ``emit``. ``model`` answers the
+    model calls (default: :func:`demo_model`, scripted; any model handler fits)."""
     loop = host.primitives
     start = loop.now()
-    answers = _scripted_answers()
 
     def at() -> float:
         return round(loop.now() - start, 3)
 
-    async def model(envelope: EffectEnvelope) -> LlmCallOutcome:
-        return LlmCallOutcome(Ok(answers.pop(0)), text_streamed=False)
-
     async with loop.open_task_group() as group:
 
-        async def webhook(call_id: str) -> None:
+        async def webhook(call_id: str, key: AwaitEventKey) -> None:
             await loop.sleep(WEBHOOK_DELAY)
-            key = host.await_event_key(TurnScope(SESSION, TURN), ToolCompletion(call_id))
             outcome = host.resolve_await_event(key, ok({"delivered": True, "receipt": "r-1"}))
             emit(DemoLine(at(), "webhook", f"resolved {call_id}: {outcome.status}"))
 
-        async def tools(envelope: EffectEnvelope) -> ToolAttemptOutcome:
-            command = envelope.command
-            assert isinstance(command, ToolAttemptCommand)
-            call = command.call
-            if call.tool_name == "weather":
-                output: JsonValue = {"city": "Oslo", "temperature_c": 21}
-                record = ToolCallRecord(
-                    call.call_id,
-                    call.tool_name,
-                    call.args,
-                    output,
-                    output,
-                    3,
-                    command.attempt,
-                    True,
-                )
-                return ToolAttemptOutcome(ToolAttemptLaunchDone(record))
-            key = host.await_event_key(TurnScope(SESSION, TURN), ToolCompletion(call.call_id))
-            group.start(lambda: webhook(call.call_id))
-            pending = PendingCompletion(deadline=Duration(30, 0))
-            return ToolAttemptOutcome(ToolLaunchPending(key, pending, 1))
+        def on_report(ctx: ToolContext) -> None:  # in real life: send ctx.key with the work
+            call_id, key = ctx.call_id, ctx.key
+            group.start(lambda: webhook(call_id, key))
 
         def on_effect(envelope: EffectEnvelope, outcome: EffectOutcome) -> None:
             emit(
@@ -149,19 +150,10 @@ async def run_demo_turn(host: InlineHost, emit: Callable[[DemoLine], None]) -> T
         def on_event(event: TurnEvent) -> None:
             emit(DemoLine(at(), "event", event.type, to_wire(event)))
 
-        machine = TurnMachine(
-            CONFIG,
-            session_id=SESSION,
-            turn_id=TURN,
-            turn_index=0,
-            messages=(Message(Role.USER, (TextPart("Weather in Oslo? Then send me a report."),)),),
-        )
+        tools = demo_toolbox(on_report, REPORT_DEADLINE_MS)
+        handlers = TurnHandlers(model=model or demo_model(), tools=tools.handler(host))
         result = await run_turn(
-            machine,
-            host,
-            TurnHandlers(model=model, tools=tools),
-            on_event=on_event,
-            on_effect=on_effect,
+            _demo_machine(), host, handlers, on_event=on_event, on_effect=on_effect
         )
     emit(DemoLine(at(), "result", type(result.outcome).__name__, to_wire(result)))
     return result
@@ -169,19 +161,9 @@ async def run_demo_turn(host: InlineHost, emit: Callable[[DemoLine], None]) -> T
 
 # -- the durable demo --------------------------------------------------------------------------
 
-DURABLE_REPORT_DEADLINE = Duration(3600, 0)
+DURABLE_REPORT_DEADLINE_MS = 3_600_000
 """How long the durable demo's report waits for its webhook (an hour: time to kill the process,
 resolve the key with ``lash store resolve`` and resume)."""
-
-
-def _demo_machine() -> TurnMachine:
-    return TurnMachine(
-        CONFIG,
-        session_id=SESSION,
-        turn_id=TURN,
-        turn_index=0,
-        messages=(Message(Role.USER, (TextPart("Weather in Oslo? Then send me a report."),)),),
-    )
 
 
 @attrs.define
@@ -203,11 +185,13 @@ async def run_durable_demo_turn(
     on_pending: Callable[[AwaitEventKey], None],
     *,
     resume: bool,
+    model: EffectHandler | None = None,
 ) -> DurableDemo:
     """The demo turn on a durable host, with no webhook task: ``send_report`` hands its key to
     ``on_pending`` and the turn waits (an hour) for whoever resolves it, in any process. With
     ``resume`` the turn the store holds is finished instead (its recorded effects replayed,
-    nothing run twice); a finished turn gives its stored result."""
+    nothing run twice); a finished turn gives its stored result. ``model`` answers the model
+    calls (default: the scripted answers, chosen by the conversation so far)."""
     loop = host.primitives
     start = loop.now()
     report = DurableDemo(resumed=resume)
@@ -215,32 +199,26 @@ async def run_durable_demo_turn(
     def at() -> float:
         return round(loop.now() - start, 3)
 
-    first, final = _scripted_answers()
-
-    async def model(envelope: EffectEnvelope) -> LlmCallOutcome:
+    async def scripted(envelope: EffectEnvelope) -> LlmCallOutcome:
         command = envelope.command
         assert isinstance(command, LlmCallCommand)
-        report.model_calls += 1
         # Chosen by the conversation, not by call order: a resumed process asks only for what
         # was not recorded.
-        answer = first if len(command.request.messages) == 1 else final
-        return LlmCallOutcome(Ok(answer), text_streamed=False)
+        answer = _FIRST if len(command.request.messages) == 1 else _FINAL
+        return LlmCallOutcome.ok(answer)
 
-    async def tools(envelope: EffectEnvelope) -> ToolAttemptOutcome:
-        command = envelope.command
-        assert isinstance(command, ToolAttemptCommand)
+    async def counted_model(envelope: EffectEnvelope) -> EffectOutcome:
+        report.model_calls += 1
+        return await (model or scripted)(envelope)
+
+    def on_report(ctx: ToolContext) -> None:
+        on_pending(ctx.key)
+
+    toolbox = demo_toolbox(on_report, DURABLE_REPORT_DEADLINE_MS).handler(host)
+
+    async def counted_tools(envelope: EffectEnvelope) -> ToolAttemptOutcome:
         report.tool_calls += 1
-        call = command.call
-        if call.tool_name == "weather":
-            output: JsonValue = {"city": "Oslo", "temperature_c": 21}
-            record = ToolCallRecord(
-                call.call_id, call.tool_name, call.args, output, output, 3, command.attempt, True
-            )
-            return ToolAttemptOutcome(ToolAttemptLaunchDone(record))
-        key = host.await_event_key(TurnScope(SESSION, TURN), ToolCompletion(call.call_id))
-        on_pending(key)
-        pending = PendingCompletion(deadline=DURABLE_REPORT_DEADLINE)
-        return ToolAttemptOutcome(ToolLaunchPending(key, pending, 1))
+        return await toolbox(envelope)
 
     def on_effect(envelope: EffectEnvelope, outcome: EffectOutcome) -> None:
         emit(
@@ -252,7 +230,7 @@ async def run_durable_demo_turn(
             )
         )
 
-    handlers = TurnHandlers(model=model, tools=tools)
+    handlers = TurnHandlers(model=counted_model, tools=counted_tools)
     if resume:
         result = await resume_turn(host, SESSION, TURN, handlers, on_effect=on_effect)
     else:

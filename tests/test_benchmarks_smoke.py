@@ -43,6 +43,8 @@ FIGURES = {
     "sim_host_effect",
     "sim_turn_effect",
     "sim_seeds",
+    "handlers_toolbox",
+    "handlers_scripted_model",
     *(
         f"{driver}_{figure}"
         for driver in ("trio", "asyncio")

@@ -42,7 +42,14 @@ def test_readme_first_example_runs_a_turn_with_a_webhook_in_under_40_lines() -> 
     first = python_blocks(readme)[0]
     lines = first.code.splitlines()
     assert len(lines) < 40
-    for needed in ("run_turn(", "ToolLaunchPending(", "resolve_await_event(", "trio.run("):
+    for needed in (
+        "run_turn(",
+        "ScriptedModel(",
+        "@tool",
+        "ctx.pending(",
+        "resolve_await_event(",
+        "trio.run(",
+    ):
         assert needed in first.code, needed
     # The two commands a newcomer needs come before any example.
     commands = text.index("python3 dev.py demo"), text.index("python3 dev.py test")

@@ -9,6 +9,7 @@ the hash never depends on float formatting.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from typing import ClassVar, TypeAlias
 
 import attrs
@@ -105,6 +106,43 @@ class Message:
     )
     id: str | None = omitted_if_none(optional(_CODE, "a str", lambda value: isinstance(value, str)))
 
+    @classmethod
+    def user(cls, text: str, /) -> Message:
+        """A user message holding ``text``: ``Message.user("Weather in Oslo?")``."""
+        return cls(Role.USER, (TextPart(text),))
+
+    @classmethod
+    def system(cls, text: str, /) -> Message:
+        """A system message holding ``text``."""
+        return cls(Role.SYSTEM, (TextPart(text),))
+
+    @classmethod
+    def assistant(
+        cls, text: str | None = None, /, *, tool_calls: Iterable[ToolCallPart] = ()
+    ) -> Message:
+        """An assistant message: its ``text`` (if any), then its ``tool_calls`` in order.
+
+        ``Message.assistant("Looking.", tool_calls=[ToolCallPart("c1", "weather", {})])``.
+        """
+        parts: list[MessagePart] = [] if text is None else [TextPart(text)]
+        parts.extend(tool_calls)
+        return cls(Role.ASSISTANT, tuple(parts))
+
+    @classmethod
+    def tool_results(cls, *results: ToolResultPart) -> Message:
+        """The tool message that gives ``results`` back to the model, in order."""
+        return cls(Role.TOOL, results)
+
+    @property
+    def text(self) -> str:
+        """The message's text parts, joined (``""`` when it has none)."""
+        return "".join(part.text for part in self.parts if isinstance(part, TextPart))
+
+    @property
+    def tool_calls(self) -> tuple[ToolCallPart, ...]:
+        """The message's tool calls, in order."""
+        return tuple(part for part in self.parts if isinstance(part, ToolCallPart))
+
 
 @attrs.frozen
 class ToolSpec:
@@ -167,6 +205,27 @@ class LlmResponse:
     message: Message
     usage: Usage
     stop_reason: StopReason
+
+    @classmethod
+    def reply(
+        cls,
+        text: str | None = None,
+        /,
+        *,
+        tool_calls: Iterable[ToolCallPart] = (),
+        usage: Usage | None = None,
+        stop_reason: StopReason | None = None,
+    ) -> LlmResponse:
+        """An assistant reply built from keywords: ``LlmResponse.reply("Done.")``.
+
+        The message is :meth:`Message.assistant` of ``text`` and ``tool_calls``; ``usage``
+        defaults to zero tokens; ``stop_reason`` defaults to ``tool_use`` when the reply has
+        tool calls and to ``stop`` otherwise.
+        """
+        message = Message.assistant(text, tool_calls=tool_calls)
+        if stop_reason is None:
+            stop_reason = StopReason.TOOL_USE if message.tool_calls else StopReason.STOP
+        return cls(message, Usage() if usage is None else usage, stop_reason)
 
 
 class LlmErrorKind(enum.StrEnum):

@@ -19,18 +19,26 @@ import attrs
 from lash_core import codes, wire
 from lash_core.effects.errors import ControllerError
 from lash_core.effects.invocation import EffectKind
-from lash_core.effects.llm import LlmCallError, LlmResponse
+from lash_core.effects.llm import LlmCallError, LlmErrorKind, LlmResponse
 from lash_core.effects.process import ProcessEffectOutcome
 from lash_core.effects.tools import (
+    CancelPolicy,
     CheckpointDelivery,
+    Duration,
     ExecResponse,
     ExecutionEnvironmentSync,
+    PendingCompletion,
+    TimeoutPolicy,
     ToolAttemptLaunch,
+    ToolAttemptLaunchDone,
     ToolCallLaunch,
+    ToolCallRecord,
+    ToolLaunchPending,
 )
 from lash_core.errors import LashError
+from lash_core.keys import AwaitEventKey
 from lash_core.resolution import Resolution
-from lash_core.wire import JsonValue, Result
+from lash_core.wire import Err, JsonValue, Ok, Result
 
 __all__ = [
     "AwaitEventOutcome",
@@ -70,6 +78,26 @@ class LlmCallOutcome:
     result: Result[LlmResponse, LlmCallError]
     text_streamed: bool
 
+    @classmethod
+    def ok(cls, response: LlmResponse, *, text_streamed: bool = False) -> LlmCallOutcome:
+        """The model answered ``response``:
+        ``LlmCallOutcome.ok(LlmResponse.reply("Done."))``."""
+        return cls(Ok(response), text_streamed)
+
+    @classmethod
+    def error(
+        cls,
+        message: str,
+        *,
+        retryable: bool,
+        kind: LlmErrorKind = LlmErrorKind.UNKNOWN,
+        code: str | None = None,
+    ) -> LlmCallOutcome:
+        """The model call failed with ``message``. A ``retryable`` failure is retried under
+        the turn's ``model_retry`` policy; a permanent one stops the turn
+        (``provider_error``)."""
+        return cls(Err(LlmCallError(message, retryable, kind, code=code)), False)
+
 
 @attrs.frozen
 class DirectOutcome:
@@ -85,6 +113,27 @@ class ToolAttemptOutcome:
 
     kind: ClassVar[EffectKind] = EffectKind.TOOL_ATTEMPT
     launch: ToolAttemptLaunch
+
+    @classmethod
+    def done(cls, record: ToolCallRecord) -> ToolAttemptOutcome:
+        """The attempt finished with ``record`` (see :meth:`ToolCallRecord.for_attempt`)."""
+        return cls(ToolAttemptLaunchDone(record))
+
+    @classmethod
+    def pending(
+        cls,
+        key: AwaitEventKey,
+        *,
+        deadline_ms: int | None = None,
+        on_timeout: TimeoutPolicy = TimeoutPolicy.ERROR_AS_RESULT,
+        on_cancel: CancelPolicy = CancelPolicy.CANCEL_EXTERNAL_WORK,
+        duration_ms: int = 0,
+    ) -> ToolAttemptOutcome:
+        """The attempt completes later, when ``key`` (the call's ``ToolCompletion`` key in its
+        turn) is resolved; after ``deadline_ms`` (if given) ``on_timeout`` applies."""
+        deadline = None if deadline_ms is None else Duration.from_ms(deadline_ms)
+        pending = PendingCompletion(deadline, on_timeout, on_cancel)
+        return cls(ToolLaunchPending(key, pending, duration_ms))
 
 
 @attrs.frozen

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from typing import ClassVar, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 import attrs
 
@@ -17,6 +17,9 @@ from lash_core import wire
 from lash_core.effects.llm import Message, ToolSpec
 from lash_core.keys import AwaitEventKey
 from lash_core.wire import U32, JsonValue, omit_if_none
+
+if TYPE_CHECKING:
+    from lash_core.effects.commands import ToolAttemptCommand
 
 __all__ = [
     "CancelPolicy",
@@ -117,21 +120,69 @@ class CompletedToolCall:
     replay: JsonValue = None
 
 
+_SAME: Any = object()
+
+
 @attrs.frozen
 class ToolCallRecord:
-    """The record of one tool attempt (lash's own shape, not the reference's).
+    """The record of one finished tool attempt (lash's own shape, not the reference's).
 
-    ``attempt`` counts from 1; ``success`` is false when the tool reported a failure.
+    Build it with keywords (every field is required), or with :meth:`for_attempt`, which
+    copies the call's fields from the attempt's command::
+
+        ToolCallRecord(call_id="c1", tool_name="weather", args={"city": "Oslo"},
+                       output={"temperature_c": 21, "station": "OSL-3"},
+                       model_return={"temperature_c": 21},
+                       duration_ms=3, attempt=1, success=True)
+
+    ``output`` and ``model_return`` are two views of the result: ``model_return`` is what the
+    **model** is given back (the tool result message, the ``tool_call_finished`` event);
+    ``output`` is the tool's full result for **you**: it is recorded with the attempt (the
+    effect trace, a durable host's journal) but never sent to the model. Most tools give the
+    same value to both.
     """
 
     call_id: str
+    """The id of the model's tool call (``ToolCallPart.call_id``)."""
     tool_name: str
+    """The tool the model called."""
     args: JsonValue
+    """The arguments the model gave."""
     output: JsonValue
+    """The tool's full result, for the application and the record; not sent to the model."""
     model_return: JsonValue
+    """What the model is given back as the tool's result."""
     duration_ms: int
+    """How long the attempt took, in milliseconds (reported, not used by any rule)."""
     attempt: U32
+    """The attempt's number, from 1 (the command's ``attempt``)."""
     success: bool
+    """``False`` when the tool failed: the turn retries the call under its ``tool_retry``
+    policy, and the last failure is given to the model as an error result."""
+
+    @classmethod
+    def for_attempt(
+        cls,
+        command: ToolAttemptCommand,
+        output: JsonValue,
+        *,
+        model_return: JsonValue = _SAME,
+        success: bool = True,
+        duration_ms: int = 0,
+    ) -> ToolCallRecord:
+        """The record of ``command``'s attempt: its call id, tool name, arguments and attempt
+        number, with ``output`` (and ``model_return``, the same value unless given)."""
+        call = command.call
+        return cls(
+            call_id=call.call_id,
+            tool_name=call.tool_name,
+            args=call.args,
+            output=output,
+            model_return=output if model_return is _SAME else model_return,
+            duration_ms=duration_ms,
+            attempt=command.attempt,
+            success=success,
+        )
 
 
 @attrs.frozen
