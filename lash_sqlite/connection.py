@@ -44,6 +44,8 @@ __all__ = [
 SCHEMA_VERSION: Final = 2
 """The schema this version writes (``PRAGMA user_version``)."""
 SECRET_BYTES: Final = 32
+VERIFIED_KEYS: Final = 4096
+"""How many verified key objects a store remembers (then it starts again)."""
 
 SCHEMA: Final = (  # version 1; MIGRATIONS take it on from there
     """CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID""",
@@ -154,6 +156,7 @@ class SqliteConnection:
         self._synchronous = synchronous
         self._relaxed = False  # whether the connection's level is NORMAL for one write
         self._split_memos: dict[str, SplitMemo] = {}  # per session: its last envelope split
+        self._verified: dict[str, AwaitEventKey] = {}  # key id -> the key object verified
         self._ring = ring
         self._keep = keep_previous_secrets
         self._lock = threading.RLock()
@@ -278,13 +281,36 @@ class SqliteConnection:
                 (secrets.token_bytes(SECRET_BYTES), wall_ms()),
             )
         self._signer, self._secret_count = self._load_signer()
+        self._verified.clear()
+
+    def _remember(self, key: AwaitEventKey) -> None:
+        """Remember ``key`` (this very object) as authentic under the current secrets."""
+        verified = self._verified
+        if len(verified) >= VERIFIED_KEYS:
+            verified.clear()
+        verified[key.key_id] = key
 
     def _authentic(self, key: AwaitEventKey) -> bool:
+        """Whether ``key`` verifies (HMAC). The key objects verified (or minted) here are
+        remembered by identity, so a waiter's park, peeks and deadline reads of its own key
+        verify it once (a frozen key cannot change; the memo is dropped when the secrets
+        change)."""
+        if (
+            type(key) is AwaitEventKey
+            and type(key.key_id) is str
+            and self._verified.get(key.key_id) is key
+        ):
+            return True
         if key_is_authentic(self._signer, key):
+            self._remember(key)
             return True
         # Another process may have rotated the secret since this store loaded it.
         count = self._db.execute("SELECT max(id) FROM secrets").fetchone()[0]
         if count == self._secret_count:
             return False
         self._signer, self._secret_count = self._load_signer()
-        return key_is_authentic(self._signer, key)
+        self._verified.clear()
+        if not key_is_authentic(self._signer, key):
+            return False
+        self._remember(key)
+        return True
