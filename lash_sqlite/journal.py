@@ -29,8 +29,7 @@ from lash_core.store import (
     check_fence,
     check_lease_covers,
     complete_transition,
-    envelope_replay_key,
-    envelope_session_id,
+    envelope_identity,
     join_envelope,
     release_transition,
     renew_transition,
@@ -56,6 +55,18 @@ WITH RECURSIVE walk(node, prev, blob, depth) AS (
 )
 SELECT b.body FROM walk JOIN blobs b ON b.hash = walk.blob ORDER BY walk.depth DESC
 """
+
+
+_REQUEST: Final = '"request":{'
+"""In the compact JSON of every envelope :func:`split_envelope` cuts anything out of."""
+
+_FENCED_EFFECT_SQL: Final = """
+SELECT s.owner_name, s.owner_incarnation, s.fencing_token, s.expires_ms, e.status,
+    e.envelope_hash, e.attempt, e.fencing_token, e.outcome_json, e.due_at_ms
+FROM (SELECT 1) LEFT JOIN sessions s ON s.session_id = ?1
+    LEFT JOIN effects e ON e.session_id = ?1 AND e.replay_key = ?2
+"""
+"""The session's lease and an effect row of it, read in one statement."""
 
 
 class JournalTables(SqliteConnection):
@@ -132,6 +143,21 @@ class JournalTables(SqliteConnection):
         """The fence, in the write's own transaction (the write lock is already held)."""
         check_fence(self._lease_state(db, getattr(lease, "session_id", "")), lease, now_ms, what)
 
+    def _fenced_effect(
+        self, db: sqlite3.Connection, lease: Lease, replay_key: str, now_ms: int, what: str
+    ) -> EffectState | None:
+        """:meth:`_fence`, then the effect row of ``replay_key`` in the lease's session: both
+        read by one statement."""
+        if type(lease) is not Lease:
+            check_fence(None, lease, now_ms, what)  # raises lease_invalid
+        row = db.execute(_FENCED_EFFECT_SQL, (lease.session_id, replay_key)).fetchone()
+        holder = None if row[0] is None else Owner(row[0], row[1])
+        state = None if row[2] is None else LeaseState(holder, row[2], row[3])
+        check_fence(state, lease, now_ms, what)
+        if row[4] is None:
+            return None
+        return EffectState(EffectStatus(row[4]), row[5], row[6], row[7], row[8], row[9])
+
     # -- the journal ------------------------------------------------------------------------
 
     def _effect(
@@ -163,6 +189,8 @@ class JournalTables(SqliteConnection):
         """The envelope column and split flag: big, repeated parts of a model request go to
         ``blobs`` once each, its messages into the ``chain``, and the row keeps a skeleton.
         Costs what is new: the session's previous split tells which messages were seen."""
+        if _REQUEST not in envelope.json:
+            return envelope.json, 0  # no model request: nothing to cut out
         parts = split_envelope(envelope.json, self._split_memo(session_id))
         if not parts.blobs and not parts.messages:
             return envelope.json, 0
@@ -203,15 +231,14 @@ class JournalTables(SqliteConnection):
             raise LocalProtocolError(
                 codes.RUNTIME_EFFECT_ENVELOPE_CANONICAL_DECODE, "begin takes a CanonicalEnvelope"
             )
-        replay_key = envelope_replay_key(envelope)
+        replay_key, session_id = envelope_identity(envelope)
         # Committed at NORMAL: the running marker must survive the process dying (it does),
         # and the effect's complete, committed at the store's level, syncs it with its outcome.
         # A power cut before that complete may lose the marker: the effect then runs again as
         # attempt 1, not in doubt (docs/durability.md, "The write path").
         with self._write(relaxed=True) as db:
-            self._fence(db, lease, now_ms, "begin an effect")
-            check_lease_covers(lease, envelope_session_id(envelope))
-            row = self._effect(db, lease.session_id, replay_key)
+            row = self._fenced_effect(db, lease, replay_key, now_ms, "begin an effect")
+            check_lease_covers(lease, session_id)
             verdict = begin_transition(row, envelope.hash, lease.fencing_token, due_at_ms)
             if isinstance(verdict, Started):
                 if row is None:
@@ -263,9 +290,13 @@ class JournalTables(SqliteConnection):
             if not isinstance(outcome_json, str):
                 raise LocalProtocolError(codes.STORE_CORRUPT, "an outcome is a JSON string")
         with self._write() as db:
-            self._fence(db, lease, now_ms, "complete an effect")
-            for replay_key, outcome_json in outcomes:
-                row = self._effect(db, lease.session_id, replay_key)
+            if not outcomes:
+                self._fence(db, lease, now_ms, "complete an effect")
+            for index, (replay_key, outcome_json) in enumerate(outcomes):
+                if index == 0:
+                    row = self._fenced_effect(db, lease, replay_key, now_ms, "complete an effect")
+                else:
+                    row = self._effect(db, lease.session_id, replay_key)
                 if complete_transition(row, outcome_json, lease.fencing_token):
                     changed = db.execute(
                         "UPDATE effects SET status = 'completed', outcome_json = ?, "
