@@ -10,7 +10,8 @@ A write may ask to commit at ``NORMAL`` whatever the store's level (``_write(rel
 the journal's ``begin`` does, because the marker it writes (an effect running) only has to
 survive the process dying, which a WAL commit does without an fsync; the next commit at the
 store's level (the effect's ``complete``) syncs the log up to and including it. So a durable
-effect costs one fsync at ``FULL``, not two.
+effect costs one fsync at ``FULL``, not two. Session lease writes do too
+(:data:`~lash_sqlite.journal.LEASE_WRITES_RELAXED`).
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from lash_core.store import (
 from lash_sqlite.connection import SqliteConnection, corrupt
 from lash_sqlite.liveness import provably_dead
 
-__all__ = ["SPLIT_MEMOS", "JournalTables"]
+__all__ = ["LEASE_WRITES_RELAXED", "SPLIT_MEMOS", "JournalTables"]
 
 SPLIT_MEMOS: Final = 16
 """How many sessions' last envelope split a store keeps (so the next split of a session's
@@ -56,6 +56,14 @@ WITH RECURSIVE walk(node, prev, blob, depth) AS (
 SELECT b.body FROM walk JOIN blobs b ON b.hash = walk.blob ORDER BY walk.depth DESC
 """
 
+
+LEASE_WRITES_RELAXED: Final = True
+"""Session lease writes (``acquire``, ``renew``, ``release``) commit at ``NORMAL``: a lease
+orders the processes alive on the machine (a WAL file is shared by one machine's processes
+only), and a power cut ends them all, so a lease write it loses guards nothing. Any record made
+under a lease is synced after it (the log is synced in order): a durable ``complete`` or turn
+row proves its lease durable too. A lost ``release`` leaves the lease to expire, as a crash
+does."""
 
 _REQUEST: Final = '"request":{'
 """In the compact JSON of every envelope :func:`split_envelope` cuts anything out of."""
@@ -102,8 +110,9 @@ class JournalTables(SqliteConnection):
         """Lease the session to ``owner`` until ``now_ms + ttl_ms`` (``lease_held`` while
         another owner's lease is live; a successor gets the next fencing token). A live lease
         whose holder is provably dead (an owner of :func:`~lash_sqlite.new_owner` on this
-        machine whose process is gone) is taken over at once."""
-        with self._write() as db:
+        machine whose process is gone) is taken over at once. Committed at ``NORMAL`` (see
+        :data:`LEASE_WRITES_RELAXED`)."""
+        with self._write(relaxed=LEASE_WRITES_RELAXED) as db:
             state = self._lease_state(db, session_id) if isinstance(session_id, str) else None
             dead = (
                 state is not None
@@ -118,8 +127,8 @@ class JournalTables(SqliteConnection):
         return lease
 
     def renew(self, lease: Lease, ttl_ms: int, now_ms: int) -> Lease:
-        """Extend the current, unexpired lease (``lease_lost`` otherwise)."""
-        with self._write() as db:
+        """Extend the current, unexpired lease (``lease_lost`` otherwise); at ``NORMAL``."""
+        with self._write(relaxed=LEASE_WRITES_RELAXED) as db:
             state = self._lease_state(db, getattr(lease, "session_id", ""))
             renewed = renew_transition(state, lease, ttl_ms, now_ms)
             self._write_lease(db, renewed)
@@ -127,8 +136,8 @@ class JournalTables(SqliteConnection):
 
     def release(self, lease: Lease) -> bool:
         """Give the lease up (a stale lease changes nothing); the next holder gets the next
-        fencing token."""
-        with self._write() as db:
+        fencing token; at ``NORMAL``."""
+        with self._write(relaxed=LEASE_WRITES_RELAXED) as db:
             state = self._lease_state(db, getattr(lease, "session_id", ""))
             if not release_transition(state, lease):
                 return False

@@ -65,16 +65,21 @@ def test_begin_commits_at_normal_and_complete_at_full(tmp_path: Path) -> None:
     with SqliteStore(tmp_path / "a.db", ring=None) as store:
         commits = _Commits(store, "FULL")
         lease = store.acquire("s1", Owner("o"), 60_000, 0)
-        assert commits.take() == ["FULL"]
+        assert commits.take() == ["NORMAL"]  # a lease write: no fsync (LEASE_WRITES_RELAXED)
+        store.open_turn(lease, "t1", "[]", 0)
+        assert commits.take() == ["FULL"]  # the turn: synced, with the lease before it
         for i in range(3):
             key, env = _step(i)
             assert isinstance(store.begin(lease, env, 1), Started)
             assert commits.take() == ["NORMAL"]  # the running marker: no fsync
             store.complete(lease, key, '{"ok":1}', 2)
             assert commits.take() == ["FULL"]  # the outcome: one fsync, the marker with it
-        # Every other write stays at the store's level.
+        lease = store.renew(lease, 60_000, 3)
         assert store.release(lease)
-        assert commits.take() == ["FULL"]
+        assert commits.take() == ["NORMAL", "NORMAL"]
+        # Every other write stays at the store's level.
+        store.finish_turn(store.acquire("s1", Owner("o"), 60_000, 4), TurnRef("s1", "t1"), "{}", 5)
+        assert commits.take() == ["NORMAL", "FULL"]
         assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2
 
 
@@ -107,7 +112,9 @@ def test_a_refused_begin_leaves_the_next_write_at_full(tmp_path: Path) -> None:
             store.begin(lease, env, 100)  # the lease has expired
         assert refused.value.code == codes.LEASE_LOST
         commits.take()
-        store.acquire("s1", Owner("o"), 60_000, 100)
+        lease = store.acquire("s1", Owner("o"), 60_000, 100)
+        commits.take()
+        store.open_turn(lease, "t1", "[]", 100)
         assert commits.take() == ["FULL"]
 
 
