@@ -128,14 +128,70 @@ def sqlite_errors(path: Path) -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
-        raise LashError(
-            codes.STORE_UNAVAILABLE,
-            f"the store {str(path)!r} could not be read or written: {type(exc).__name__}: {exc}",
-        ) from exc
+        raise _unavailable(path, exc) from exc
 
 
 def corrupt(what: str, exc: BaseException) -> LashError:
     return LashError(codes.STORE_CORRUPT, f"{what} does not decode: {exc}")
+
+
+def _unavailable(path: Path, exc: sqlite3.Error) -> LashError:
+    return LashError(
+        codes.STORE_UNAVAILABLE,
+        f"the store {str(path)!r} could not be read or written: {type(exc).__name__}: {exc}",
+    )
+
+
+class _Transaction:
+    """:meth:`SqliteConnection._write`'s context manager (a class, not a generator: it is
+    entered for every write)."""
+
+    __slots__ = ("_relaxed", "_store")
+
+    def __init__(self, store: SqliteConnection, relaxed: bool) -> None:
+        self._store = store
+        self._relaxed = relaxed
+
+    def __enter__(self) -> sqlite3.Connection:
+        store = self._store
+        store._lock.acquire()
+        try:
+            store._set_relaxed(self._relaxed)
+            store._db.execute("BEGIN IMMEDIATE")
+        except BaseException as exc:
+            store._lock.release()
+            if isinstance(exc, sqlite3.Error):
+                raise _unavailable(store.path, exc) from exc
+            raise
+        return store._db
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        store = self._store
+        db = store._db
+        try:
+            if exc is None:
+                try:
+                    db.execute("COMMIT")
+                except BaseException as failure:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    if isinstance(failure, sqlite3.Error):
+                        raise _unavailable(store.path, failure) from failure
+                    raise
+                return
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+        except sqlite3.Error as failure:
+            raise _unavailable(store.path, failure) from failure
+        finally:
+            store._lock.release()
+        if isinstance(exc, sqlite3.Error):
+            raise _unavailable(store.path, exc) from exc
 
 
 class SqliteConnection:
@@ -204,27 +260,11 @@ class SqliteConnection:
             self._db.execute(f"PRAGMA synchronous = {level}")
         self._relaxed = relaxed
 
-    @contextlib.contextmanager
-    def _write(self, *, relaxed: bool = False) -> Iterator[sqlite3.Connection]:
+    def _write(self, *, relaxed: bool = False) -> _Transaction:
         """One ``BEGIN IMMEDIATE`` transaction: committed if the block returns, rolled back
         (nothing written) if it raises. ``relaxed``: commit at ``synchronous=NORMAL`` (survives
         the process dying, not a power cut until the next commit at the store's level)."""
-        with self._lock, sqlite_errors(self.path):
-            db = self._db
-            self._set_relaxed(relaxed)
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-            try:
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+        return _Transaction(self, relaxed)
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
