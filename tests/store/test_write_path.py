@@ -242,6 +242,7 @@ def test_envelope_fields_are_read_without_parsing_the_command() -> None:
         envelope_identity(bare)
     assert caught.value.code == codes.RUNTIME_EFFECT_REPLAY_REQUIRED
     assert envelope_member('{"a":1}', "b") is None
+    assert envelope_member('{"x\\"y":2,"a\\u0062":1}', "ab") == 1  # escaped keys decode
     with pytest.raises(ValueError):
         envelope_member('{"a":1 }', "b")
 
