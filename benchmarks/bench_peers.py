@@ -22,11 +22,13 @@ divided by :data:`STEPS`.
   journal mode DBOS chooses): a workflow whose every model call and every tool call is a
   ``@DBOS.step``.
 
-The peers are optional (the ``peers`` extra: ``pip install -e '.[peers]' -c constraints.txt``);
-one that is not importable is skipped and named in the detail of ``peers_step_lash``. Smoke mode
-never runs them. The repeats of every system are interleaved (one repeat of each system in turn,
-then again), and each ratio is the median of the per-repeat ratios, so drift in the machine's
-speed hits both sides alike.
+The peers are in the ``test`` extra (``python3 dev.py setup`` installs them); one that is not
+importable is skipped and named in the detail of ``peers_step_lash``. Smoke mode runs
+``peers_step`` at :data:`SMOKE_STEPS` steps (a few seconds: the peers' imports and DBOS's
+launch) so the peers' code cannot rot, and skips ``peers_wake`` (DBOS's ``recv`` polls once a
+second: even one wait takes seconds). The repeats of every system are interleaved (one repeat
+of each system in turn, then again), and each ratio is the median of the per-repeat ratios, so
+drift in the machine's speed hits both sides alike.
 
 Figures (per agent step, µs):
 
@@ -51,11 +53,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import itertools
-import json
-import logging
 import random
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -68,300 +66,25 @@ from typing import Any, Final, Literal
 from benchmarks import bench_store
 from benchmarks.catalog import benchmark
 from benchmarks.harness import Body, Context, Figure, Sample, require
-from lash_core.durable_turn import CanonicalCache
-from lash_core.effects import (
-    EffectEnvelope,
-    EffectKind,
-    EffectOutcome,
-    LlmCallOutcome,
-    LlmResponse,
-    Message,
-    Role,
-    StopReason,
-    TextPart,
-    ToolAttemptCommand,
-    ToolAttemptOutcome,
-    ToolCallPart,
-    ToolCallRecord,
-    Usage,
+from benchmarks.peer_agents import (
+    DBOS_SENDER,
+    STEPS,
+    TOPIC,
+    Dbos,
+    LangGraphAgent,
+    LashAgent,
+    Run,
+    import_optional,
 )
-from lash_core.effects.tools import ToolAttemptLaunchDone
-from lash_core.store import Owner, Started, TurnRef
-from lash_core.turn import RunEffects, TurnCompleted, TurnConfig, TurnFinished, TurnMachine
-from lash_core.wire import JsonValue, Ok, canonical_json
 from lash_sqlite import SqliteStore
 
-STEPS: Final = 20
 SMOKE_STEPS: Final = 3
 PEER_BUDGET: Final = 0.5
 """lash's time per step, as a multiple of a peer's, at most."""
 WAKE_WAITS: Final = 5
 """DBOS waits per run of ``peers_wake_dbos_p50`` (each takes about a second)."""
 LASH_WAKE_WAITS: Final = 40
-CONFIG: Final = TurnConfig(
-    model="bench-model", system_prompt="You are a benchmark.", max_iterations=10 * STEPS
-)
-USAGE: Final = Usage(120, 30)
-PROMPT: Final = "look things up"
-LEASE_TTL_MS: Final = 3_600_000
-TOPIC: Final = "bench"
 ROOT: Final = Path(__file__).resolve().parent.parent
-
-Run = Callable[[], int]
-"""Runs one whole agent; returns the tool calls it made (checked against the steps)."""
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-# -- the scripted model and tool, lash's side -------------------------------------------------
-
-
-def _model_outcome(rounds_done: int, steps: int) -> LlmCallOutcome:
-    """The scripted model: one tool call while rounds remain, then the answer."""
-    if rounds_done < steps:
-        part = ToolCallPart(f"call_{rounds_done}", "lookup", {"query": f"item {rounds_done}"})
-        message = Message(Role.ASSISTANT, (part,))
-        return LlmCallOutcome(Ok(LlmResponse(message, USAGE, StopReason.TOOL_USE)), False)
-    message = Message(Role.ASSISTANT, (TextPart("here is what I found"),))
-    return LlmCallOutcome(Ok(LlmResponse(message, USAGE, StopReason.STOP)), False)
-
-
-def _lookup(args: JsonValue, call_id: str) -> JsonValue:
-    """The trivial tool."""
-    return {"found": call_id, "query": args}
-
-
-def _tool_outcome(command: ToolAttemptCommand) -> ToolAttemptOutcome:
-    call = command.call
-    output = _lookup(call.args, call.call_id)
-    record = ToolCallRecord(
-        call.call_id, call.tool_name, call.args, output, output, 0, command.attempt, True
-    )
-    return ToolAttemptOutcome(ToolAttemptLaunchDone(record))
-
-
-class _LashAgent:
-    """Runs the scripted agent on a fresh session and turn each time, through ``store`` (every
-    effect begun and completed under the session's lease) or, without one, on the bare
-    machine."""
-
-    def __init__(self, store: SqliteStore | None, steps: int, label: str) -> None:
-        self.store = store
-        self.steps = steps
-        self.label = label
-        self.runs = itertools.count()
-        self.owner = Owner("bench", label)
-
-    def __call__(self) -> int:
-        n = next(self.runs)
-        session_id, turn_id = f"sess_{self.label}_{n}", f"turn_{n}"
-        conversation = (Message(Role.USER, (TextPart(PROMPT),)),)
-        store = self.store
-        machine = TurnMachine(
-            CONFIG, session_id=session_id, turn_id=turn_id, turn_index=0, messages=conversation
-        )
-        rounds = 0
-        tools = 0
-        lease = None
-        # The durable turn's canonical-envelope path: each message's JSON written once a turn.
-        canonical = CanonicalCache()
-        if store is not None:
-            lease = store.acquire(session_id, self.owner, LEASE_TTL_MS, _now_ms())
-            start = "[" + ",".join(canonical_json(m) for m in conversation) + "]"
-            store.open_turn(lease, turn_id, start, _now_ms())
-        while True:
-            step = machine.next()
-            machine.drain_events()
-            if isinstance(step, TurnFinished):
-                require(isinstance(step.result.outcome, TurnCompleted), "the agent completes")
-                if store is not None and lease is not None:
-                    result = canonical_json(step.result)
-                    store.finish_turn(lease, TurnRef(session_id, turn_id), result, _now_ms())
-                    store.release(lease)
-                return tools
-            if not isinstance(step, RunEffects):
-                raise RuntimeError(f"the scripted agent stalled at {step!r}")
-            for envelope in step.envelopes:
-                key = envelope.replay_key
-                assert key is not None
-                if store is not None and lease is not None:
-                    begun = store.begin(lease, canonical.envelope(envelope), _now_ms())
-                    require(isinstance(begun, Started), "every effect of a new turn starts")
-                outcome = self._run(envelope, rounds)
-                if envelope.kind is EffectKind.LLM_CALL:
-                    rounds += 1
-                else:
-                    tools += 1
-                if store is not None and lease is not None:
-                    store.complete(lease, key, canonical_json(outcome), _now_ms())
-                machine.send(key, outcome)
-
-    def _run(self, envelope: EffectEnvelope, rounds: int) -> EffectOutcome:
-        if envelope.kind is EffectKind.LLM_CALL:
-            return _model_outcome(rounds, self.steps)
-        command = envelope.command
-        assert isinstance(command, ToolAttemptCommand)
-        return _tool_outcome(command)
-
-
-# -- the peers ---------------------------------------------------------------------------------
-
-
-def _import(module: str) -> Any:
-    """The module, or ``None`` when it is not installed (the peer is then skipped)."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
-
-
-class _LangGraphAgent:
-    """The scripted agent as a LangGraph graph (model node, tool node) on ``SqliteSaver``."""
-
-    def __init__(
-        self,
-        path: Path,
-        steps: int,
-        durability: Literal["sync", "async"],
-        synchronous: Literal["FULL", "NORMAL"] = "FULL",
-    ) -> None:
-        graph = importlib.import_module("langgraph.graph")
-        saver_module = importlib.import_module("langgraph.checkpoint.sqlite")
-        messages = importlib.import_module("langchain_core.messages")
-        ai_message, tool_message = messages.AIMessage, messages.ToolMessage
-
-        def model(state: dict[str, Any]) -> dict[str, Any]:
-            done = sum(1 for m in state["messages"] if isinstance(m, tool_message))
-            if done < steps:
-                call = {"name": "lookup", "args": {"query": f"item {done}"}, "id": f"call_{done}"}
-                return {"messages": [ai_message("", tool_calls=[call])]}
-            return {"messages": [ai_message("here is what I found")]}
-
-        def tools(state: dict[str, Any]) -> dict[str, Any]:
-            calls = state["messages"][-1].tool_calls
-            return {
-                "messages": [
-                    tool_message(
-                        content=json.dumps(_lookup(c["args"], c["id"])), tool_call_id=c["id"]
-                    )
-                    for c in calls
-                ]
-            }
-
-        def route(state: dict[str, Any]) -> str:
-            return "tools" if state["messages"][-1].tool_calls else str(graph.END)
-
-        builder = graph.StateGraph(graph.MessagesState)
-        builder.add_node("model", model)
-        builder.add_node("tools", tools)
-        builder.add_edge(graph.START, "model")
-        builder.add_conditional_edges("model", route, ["tools", graph.END])
-        builder.add_edge("tools", "model")
-        self.connection = sqlite3.connect(str(path), check_same_thread=False)
-        self.connection.execute(f"PRAGMA synchronous = {synchronous}")
-        self.app = builder.compile(checkpointer=saver_module.SqliteSaver(self.connection))
-        self.human = messages.HumanMessage
-        self.tool_message = tool_message
-        self.durability = durability
-        self.runs = itertools.count()
-
-    def __call__(self) -> int:
-        config = {
-            "configurable": {"thread_id": f"{self.durability}-{next(self.runs)}"},
-            "recursion_limit": 10 * STEPS,
-        }
-        state = self.app.invoke(
-            {"messages": [self.human(PROMPT)]}, config, durability=self.durability
-        )
-        return sum(1 for m in state["messages"] if isinstance(m, self.tool_message))
-
-    def close(self) -> None:
-        self.connection.close()
-
-
-_DBOS_FUNCTIONS: dict[str, Any] = {}
-"""The DBOS workflows, registered once per process (DBOS keeps its registry across launches)."""
-
-
-def _dbos_functions(dbos: Any) -> dict[str, Any]:
-    if _DBOS_FUNCTIONS:
-        return _DBOS_FUNCTIONS
-    api = dbos.DBOS
-
-    def model(rounds_done: int, steps: int) -> dict[str, Any]:
-        if rounds_done < steps:
-            call = {"name": "lookup", "args": {"query": f"item {rounds_done}"}}
-            return {"tool_calls": [{**call, "id": f"call_{rounds_done}"}]}
-        return {"text": "here is what I found"}
-
-    def tool(call: dict[str, Any]) -> JsonValue:
-        return _lookup(call["args"], call["id"])
-
-    model_step = api.step(name="bench_model")(model)
-    tool_step = api.step(name="bench_tool")(tool)
-
-    def agent(steps: int) -> int:
-        rounds = tools = 0
-        while True:
-            response = model_step(rounds, steps)
-            rounds += 1
-            if "tool_calls" not in response:
-                return tools
-            for call in response["tool_calls"]:
-                tool_step(call)
-                tools += 1
-
-    def waiter(count: int) -> list[int]:
-        """Receive ``count`` messages, each asked of the sender just before its ``recv``;
-        returns ns from each message's send to its receipt."""
-        latencies = []
-        for i in range(count):
-            _DBOS_SENDER[0](i)
-            message = api.recv(TOPIC, timeout_seconds=30)
-            latencies.append(time.perf_counter_ns() - int(message["t0"]))
-        return latencies
-
-    _DBOS_FUNCTIONS["agent"] = api.workflow(name="bench_agent")(agent)
-    _DBOS_FUNCTIONS["waiter"] = api.workflow(name="bench_waiter")(waiter)
-    return _DBOS_FUNCTIONS
-
-
-_DBOS_SENDER: list[Callable[[int], None]] = [lambda i: None]
-"""What the waiter workflow calls before its ``i``-th ``recv`` (asks the sender to send)."""
-
-
-class _Dbos:
-    """DBOS launched on a SQLite system database at ``path`` (destroyed by :meth:`close`)."""
-
-    def __init__(self, dbos: Any, path: Path) -> None:
-        self.dbos = dbos
-        self.url = f"sqlite:///{path}"
-        for name in ("dbos", "sqlalchemy"):
-            logging.getLogger(name).setLevel(logging.WARNING)
-        self.functions = _dbos_functions(dbos)
-        dbos.DBOS(
-            config={
-                "name": "lash-bench",
-                "system_database_url": self.url,
-                "log_level": "WARNING",
-                "run_admin_server": False,
-            }
-        )
-        dbos.DBOS.launch()
-
-    def agent(self, steps: int) -> Run:
-        workflow = self.functions["agent"]
-
-        def run() -> int:
-            return int(workflow(steps))
-
-        return run
-
-    def close(self) -> None:
-        self.dbos.DBOS.destroy()
-
 
 # -- 1. time per agent step ----------------------------------------------------------------------
 
@@ -405,15 +128,12 @@ def peers_step(ctx: Context) -> list[Figure]:
         normal = SqliteStore(root / "lash-normal.db", ring=None, synchronous="NORMAL")
         closers += [full.close, normal.close]
         systems = {
-            "lash": _System("lash", _LashAgent(full, steps, "full"), lash_runs),
-            "lash_normal": _System("lash_normal", _LashAgent(normal, steps, "normal"), lash_runs),
-            "machine": _System("machine", _LashAgent(None, steps, "bare"), lash_runs),
+            "lash": _System("lash", LashAgent(full, steps, "full"), lash_runs),
+            "lash_normal": _System("lash_normal", LashAgent(normal, steps, "normal"), lash_runs),
+            "machine": _System("machine", LashAgent(None, steps, "bare"), lash_runs),
         }
         try:
-            if ctx.smoke:
-                skipped.append("langgraph, dbos (smoke mode)")
-            else:
-                _add_peers(root, steps, systems, skipped, closers)
+            _add_peers(root, steps, systems, skipped, closers)
             for system in systems.values():
                 system.run()  # warm up: imports, caches, the first file writes
             for _ in range(repeats):
@@ -432,7 +152,10 @@ def _add_peers(
     skipped: list[str],
     closers: list[Callable[[], None]],
 ) -> None:
-    if _import("langgraph.checkpoint.sqlite") is None or _import("langgraph.graph") is None:
+    if (
+        import_optional("langgraph.checkpoint.sqlite") is None
+        or import_optional("langgraph.graph") is None
+    ):
         skipped.append("langgraph (langgraph and langgraph-checkpoint-sqlite not installed)")
         print("peers_step: LangGraph not installed, skipped", file=sys.stderr)
     else:
@@ -442,15 +165,15 @@ def _add_peers(
             ("langgraph_normal", "sync", "NORMAL"),
         )
         for name, durability, synchronous in variants:
-            agent = _LangGraphAgent(root / f"{name}.db", steps, durability, synchronous)
+            agent = LangGraphAgent(root / f"{name}.db", steps, durability, synchronous)
             closers.append(agent.close)
             systems[name] = _System(name, agent, 1)
-    dbos = _import("dbos")
+    dbos = import_optional("dbos")
     if dbos is None:
         skipped.append("dbos (not installed)")
         print("peers_step: DBOS not installed, skipped", file=sys.stderr)
     else:
-        launched = _Dbos(dbos, root / "dbos.sqlite")
+        launched = Dbos(dbos, root / "dbos.sqlite")
         closers.append(launched.close)
         systems["dbos"] = _System("dbos", launched.agent(steps), 1)
 
@@ -549,7 +272,7 @@ def _dbos_sender(url: str) -> int:
 
 
 def _dbos_wake_latencies(dbos: Any, root: Path, count: int) -> list[float]:
-    launched = _Dbos(dbos, root / "dbos-wake.sqlite")
+    launched = Dbos(dbos, root / "dbos-wake.sqlite")
     sender = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.bench_peers", "dbos-sender", launched.url],
         cwd=ROOT,
@@ -568,11 +291,11 @@ def _dbos_wake_latencies(dbos: Any, root: Path, count: int) -> list[float]:
 
     try:
         require(sender.stdout.readline().strip() == "ready", "the DBOS sender started")
-        _DBOS_SENDER[0] = ask
+        DBOS_SENDER[0] = ask
         with dbos.SetWorkflowID(workflow_id):
             latencies = launched.functions["waiter"](count)
     finally:
-        _DBOS_SENDER[0] = lambda i: None
+        DBOS_SENDER[0] = lambda i: None
         stdin.close()
         sender.wait(timeout=120)
         launched.close()
@@ -582,10 +305,13 @@ def _dbos_wake_latencies(dbos: Any, root: Path, count: int) -> list[float]:
 @benchmark("peers_wake")
 def peers_wake(ctx: Context) -> list[Figure]:
     """Cross-process wake p50: lash's doorbell vs DBOS send -> recv on SQLite (1 s polling)."""
-    dbos = None if ctx.smoke else _import("dbos")
+    if ctx.smoke:
+        # DBOS's recv polls its table once a second: even one wait takes seconds.
+        print("peers_wake: skipped in smoke mode (DBOS polls once a second)", file=sys.stderr)
+        return []
+    dbos = import_optional("dbos")
     if dbos is None:
-        why = "smoke mode" if ctx.smoke else "dbos not installed"
-        print(f"peers_wake: skipped ({why})", file=sys.stderr)
+        print("peers_wake: skipped (dbos not installed)", file=sys.stderr)
         return []
     bells: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="lash-bench-peers-") as directory:
@@ -618,8 +344,7 @@ def peers_wake(ctx: Context) -> list[Figure]:
                 "budget_us": bench_store.WAKE_P50_BUDGET_US,
             },
         )
-        excess = bench_store.WAKE_P50_BUDGET_US - figure.baseline_us
-        figures.append(dataclasses.replace(figure, excess_budget=excess))
+        figures.append(dataclasses.replace(figure, max_budget=bench_store.WAKE_P50_BUDGET_US))
     return figures
 
 

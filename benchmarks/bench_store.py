@@ -160,7 +160,7 @@ def _durable_effect(ctx: Context, synchronous: Literal["FULL", "NORMAL"]) -> Fig
             "budget_us": EFFECT_BUDGET_US,
         },
     )
-    return dataclasses.replace(figure, excess_budget=EFFECT_BUDGET_US - figure.baseline_us)
+    return dataclasses.replace(figure, max_budget=EFFECT_BUDGET_US)
 
 
 # -- 2. a wake across processes --------------------------------------------------------------
@@ -291,7 +291,7 @@ def _wake_figures(
                 "budget_us": budget,
             },
         )
-        figures.append(dataclasses.replace(figure, excess_budget=budget - figure.baseline_us))
+        figures.append(dataclasses.replace(figure, max_budget=budget))
     return figures
 
 

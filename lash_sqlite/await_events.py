@@ -6,6 +6,7 @@ commits first, then rings the doorbells of the waiters parked on the key.
 from __future__ import annotations
 
 import sqlite3
+from typing import Final
 
 from lash_core import (
     AwaitEventKey,
@@ -42,6 +43,13 @@ from lash_sqlite.connection import SqliteConnection, corrupt, wall_ms
 
 __all__ = ["AwaitEventTables"]
 
+_PROMISE_SQL: Final = (
+    "SELECT EXISTS(SELECT 1 FROM revoked_sessions WHERE session_id = ?1), "
+    "e.key_id IS NOT NULL, e.terminal_json, e.deadline_ms "
+    "FROM (SELECT 1) LEFT JOIN await_events e ON e.key_id = ?2"
+)
+"""Whether the key's session is revoked, and its promise row (found, terminal, deadline)."""
+
 
 class AwaitEventTables(SqliteConnection):
     """The ``await_events``, ``waits`` and ``revoked_sessions`` tables."""
@@ -69,6 +77,7 @@ class AwaitEventTables(SqliteConnection):
         key = self._signer.mint(scope, wait)
         if scope.session_id is not None and self.is_revoked(scope.session_id):
             raise revoked_mint_error(scope.session_id)
+        self._remember(key)
         return key
 
     def _promise(
@@ -78,15 +87,16 @@ class AwaitEventTables(SqliteConnection):
         ``await_event_unknown_or_revoked`` (nothing read further, nothing written)."""
         if not self._authentic(key):
             raise revoked_error()
-        if not session_allows_access(self._revoked(db, key.scope.session_id)):
-            raise revoked_error()
-        row = db.execute(
-            "SELECT terminal_json, deadline_ms FROM await_events WHERE key_id = ?", (key.key_id,)
+        # One statement reads both (a statement outside a transaction is its own snapshot).
+        revoked, found, terminal_json, deadline = db.execute(
+            _PROMISE_SQL, (key.scope.session_id, key.key_id)
         ).fetchone()
-        if row is None:
+        if not session_allows_access(bool(revoked)):
+            raise revoked_error()
+        if not found:
             return False, None, None
-        terminal = None if row[0] is None else resolution_from_json(row[0])
-        return True, terminal, row[1]
+        terminal = None if terminal_json is None else resolution_from_json(terminal_json)
+        return True, terminal, deadline
 
     def _settle(
         self,

@@ -10,7 +10,8 @@ A write may ask to commit at ``NORMAL`` whatever the store's level (``_write(rel
 the journal's ``begin`` does, because the marker it writes (an effect running) only has to
 survive the process dying, which a WAL commit does without an fsync; the next commit at the
 store's level (the effect's ``complete``) syncs the log up to and including it. So a durable
-effect costs one fsync at ``FULL``, not two.
+effect costs one fsync at ``FULL``, not two. Session lease writes do too
+(:data:`~lash_sqlite.journal.LEASE_WRITES_RELAXED`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ __all__ = [
 SCHEMA_VERSION: Final = 2
 """The schema this version writes (``PRAGMA user_version``)."""
 SECRET_BYTES: Final = 32
+VERIFIED_KEYS: Final = 4096
+"""How many verified key objects a store remembers (then it starts again)."""
 
 SCHEMA: Final = (  # version 1; MIGRATIONS take it on from there
     """CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID""",
@@ -125,14 +128,70 @@ def sqlite_errors(path: Path) -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
-        raise LashError(
-            codes.STORE_UNAVAILABLE,
-            f"the store {str(path)!r} could not be read or written: {type(exc).__name__}: {exc}",
-        ) from exc
+        raise _unavailable(path, exc) from exc
 
 
 def corrupt(what: str, exc: BaseException) -> LashError:
     return LashError(codes.STORE_CORRUPT, f"{what} does not decode: {exc}")
+
+
+def _unavailable(path: Path, exc: sqlite3.Error) -> LashError:
+    return LashError(
+        codes.STORE_UNAVAILABLE,
+        f"the store {str(path)!r} could not be read or written: {type(exc).__name__}: {exc}",
+    )
+
+
+class _Transaction:
+    """:meth:`SqliteConnection._write`'s context manager (a class, not a generator: it is
+    entered for every write)."""
+
+    __slots__ = ("_relaxed", "_store")
+
+    def __init__(self, store: SqliteConnection, relaxed: bool) -> None:
+        self._store = store
+        self._relaxed = relaxed
+
+    def __enter__(self) -> sqlite3.Connection:
+        store = self._store
+        store._lock.acquire()
+        try:
+            store._set_relaxed(self._relaxed)
+            store._db.execute("BEGIN IMMEDIATE")
+        except BaseException as exc:
+            store._lock.release()
+            if isinstance(exc, sqlite3.Error):
+                raise _unavailable(store.path, exc) from exc
+            raise
+        return store._db
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        store = self._store
+        db = store._db
+        try:
+            if exc is None:
+                try:
+                    db.execute("COMMIT")
+                except BaseException as failure:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    if isinstance(failure, sqlite3.Error):
+                        raise _unavailable(store.path, failure) from failure
+                    raise
+                return
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+        except sqlite3.Error as failure:
+            raise _unavailable(store.path, failure) from failure
+        finally:
+            store._lock.release()
+        if isinstance(exc, sqlite3.Error):
+            raise _unavailable(store.path, exc) from exc
 
 
 class SqliteConnection:
@@ -154,6 +213,7 @@ class SqliteConnection:
         self._synchronous = synchronous
         self._relaxed = False  # whether the connection's level is NORMAL for one write
         self._split_memos: dict[str, SplitMemo] = {}  # per session: its last envelope split
+        self._verified: dict[str, AwaitEventKey] = {}  # key id -> the key object verified
         self._ring = ring
         self._keep = keep_previous_secrets
         self._lock = threading.RLock()
@@ -200,27 +260,11 @@ class SqliteConnection:
             self._db.execute(f"PRAGMA synchronous = {level}")
         self._relaxed = relaxed
 
-    @contextlib.contextmanager
-    def _write(self, *, relaxed: bool = False) -> Iterator[sqlite3.Connection]:
+    def _write(self, *, relaxed: bool = False) -> _Transaction:
         """One ``BEGIN IMMEDIATE`` transaction: committed if the block returns, rolled back
         (nothing written) if it raises. ``relaxed``: commit at ``synchronous=NORMAL`` (survives
         the process dying, not a power cut until the next commit at the store's level)."""
-        with self._lock, sqlite_errors(self.path):
-            db = self._db
-            self._set_relaxed(relaxed)
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-            try:
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+        return _Transaction(self, relaxed)
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -278,13 +322,36 @@ class SqliteConnection:
                 (secrets.token_bytes(SECRET_BYTES), wall_ms()),
             )
         self._signer, self._secret_count = self._load_signer()
+        self._verified.clear()
+
+    def _remember(self, key: AwaitEventKey) -> None:
+        """Remember ``key`` (this very object) as authentic under the current secrets."""
+        verified = self._verified
+        if len(verified) >= VERIFIED_KEYS:
+            verified.clear()
+        verified[key.key_id] = key
 
     def _authentic(self, key: AwaitEventKey) -> bool:
+        """Whether ``key`` verifies (HMAC). The key objects verified (or minted) here are
+        remembered by identity, so a waiter's park, peeks and deadline reads of its own key
+        verify it once (a frozen key cannot change; the memo is dropped when the secrets
+        change)."""
+        if (
+            type(key) is AwaitEventKey
+            and type(key.key_id) is str
+            and self._verified.get(key.key_id) is key
+        ):
+            return True
         if key_is_authentic(self._signer, key):
+            self._remember(key)
             return True
         # Another process may have rotated the secret since this store loaded it.
         count = self._db.execute("SELECT max(id) FROM secrets").fetchone()[0]
         if count == self._secret_count:
             return False
         self._signer, self._secret_count = self._load_signer()
-        return key_is_authentic(self._signer, key)
+        self._verified.clear()
+        if not key_is_authentic(self._signer, key):
+            return False
+        self._remember(key)
+        return True

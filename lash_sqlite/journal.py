@@ -29,8 +29,7 @@ from lash_core.store import (
     check_fence,
     check_lease_covers,
     complete_transition,
-    envelope_replay_key,
-    envelope_session_id,
+    envelope_identity,
     join_envelope,
     release_transition,
     renew_transition,
@@ -40,7 +39,7 @@ from lash_core.store import (
 from lash_sqlite.connection import SqliteConnection, corrupt
 from lash_sqlite.liveness import provably_dead
 
-__all__ = ["SPLIT_MEMOS", "JournalTables"]
+__all__ = ["LEASE_WRITES_RELAXED", "SPLIT_MEMOS", "JournalTables"]
 
 SPLIT_MEMOS: Final = 16
 """How many sessions' last envelope split a store keeps (so the next split of a session's
@@ -56,6 +55,26 @@ WITH RECURSIVE walk(node, prev, blob, depth) AS (
 )
 SELECT b.body FROM walk JOIN blobs b ON b.hash = walk.blob ORDER BY walk.depth DESC
 """
+
+
+LEASE_WRITES_RELAXED: Final = True
+"""Session lease writes (``acquire``, ``renew``, ``release``) commit at ``NORMAL``: a lease
+orders the processes alive on the machine (a WAL file is shared by one machine's processes
+only), and a power cut ends them all, so a lease write it loses guards nothing. Any record made
+under a lease is synced after it (the log is synced in order): a durable ``complete`` or turn
+row proves its lease durable too. A lost ``release`` leaves the lease to expire, as a crash
+does."""
+
+_REQUEST: Final = '"request":{'
+"""In the compact JSON of every envelope :func:`split_envelope` cuts anything out of."""
+
+_FENCED_EFFECT_SQL: Final = """
+SELECT s.owner_name, s.owner_incarnation, s.fencing_token, s.expires_ms, e.status,
+    e.envelope_hash, e.attempt, e.fencing_token, e.outcome_json, e.due_at_ms
+FROM (SELECT 1) LEFT JOIN sessions s ON s.session_id = ?1
+    LEFT JOIN effects e ON e.session_id = ?1 AND e.replay_key = ?2
+"""
+"""The session's lease and an effect row of it, read in one statement."""
 
 
 class JournalTables(SqliteConnection):
@@ -91,8 +110,9 @@ class JournalTables(SqliteConnection):
         """Lease the session to ``owner`` until ``now_ms + ttl_ms`` (``lease_held`` while
         another owner's lease is live; a successor gets the next fencing token). A live lease
         whose holder is provably dead (an owner of :func:`~lash_sqlite.new_owner` on this
-        machine whose process is gone) is taken over at once."""
-        with self._write() as db:
+        machine whose process is gone) is taken over at once. Committed at ``NORMAL`` (see
+        :data:`LEASE_WRITES_RELAXED`)."""
+        with self._write(relaxed=LEASE_WRITES_RELAXED) as db:
             state = self._lease_state(db, session_id) if isinstance(session_id, str) else None
             dead = (
                 state is not None
@@ -107,8 +127,8 @@ class JournalTables(SqliteConnection):
         return lease
 
     def renew(self, lease: Lease, ttl_ms: int, now_ms: int) -> Lease:
-        """Extend the current, unexpired lease (``lease_lost`` otherwise)."""
-        with self._write() as db:
+        """Extend the current, unexpired lease (``lease_lost`` otherwise); at ``NORMAL``."""
+        with self._write(relaxed=LEASE_WRITES_RELAXED) as db:
             state = self._lease_state(db, getattr(lease, "session_id", ""))
             renewed = renew_transition(state, lease, ttl_ms, now_ms)
             self._write_lease(db, renewed)
@@ -116,8 +136,8 @@ class JournalTables(SqliteConnection):
 
     def release(self, lease: Lease) -> bool:
         """Give the lease up (a stale lease changes nothing); the next holder gets the next
-        fencing token."""
-        with self._write() as db:
+        fencing token; at ``NORMAL``."""
+        with self._write(relaxed=LEASE_WRITES_RELAXED) as db:
             state = self._lease_state(db, getattr(lease, "session_id", ""))
             if not release_transition(state, lease):
                 return False
@@ -131,6 +151,21 @@ class JournalTables(SqliteConnection):
     def _fence(self, db: sqlite3.Connection, lease: Lease, now_ms: int, what: str) -> None:
         """The fence, in the write's own transaction (the write lock is already held)."""
         check_fence(self._lease_state(db, getattr(lease, "session_id", "")), lease, now_ms, what)
+
+    def _fenced_effect(
+        self, db: sqlite3.Connection, lease: Lease, replay_key: str, now_ms: int, what: str
+    ) -> EffectState | None:
+        """:meth:`_fence`, then the effect row of ``replay_key`` in the lease's session: both
+        read by one statement."""
+        if type(lease) is not Lease:
+            check_fence(None, lease, now_ms, what)  # raises lease_invalid
+        row = db.execute(_FENCED_EFFECT_SQL, (lease.session_id, replay_key)).fetchone()
+        holder = None if row[0] is None else Owner(row[0], row[1])
+        state = None if row[2] is None else LeaseState(holder, row[2], row[3])
+        check_fence(state, lease, now_ms, what)
+        if row[4] is None:
+            return None
+        return EffectState(EffectStatus(row[4]), row[5], row[6], row[7], row[8], row[9])
 
     # -- the journal ------------------------------------------------------------------------
 
@@ -163,6 +198,8 @@ class JournalTables(SqliteConnection):
         """The envelope column and split flag: big, repeated parts of a model request go to
         ``blobs`` once each, its messages into the ``chain``, and the row keeps a skeleton.
         Costs what is new: the session's previous split tells which messages were seen."""
+        if _REQUEST not in envelope.json:
+            return envelope.json, 0  # no model request: nothing to cut out
         parts = split_envelope(envelope.json, self._split_memo(session_id))
         if not parts.blobs and not parts.messages:
             return envelope.json, 0
@@ -203,15 +240,14 @@ class JournalTables(SqliteConnection):
             raise LocalProtocolError(
                 codes.RUNTIME_EFFECT_ENVELOPE_CANONICAL_DECODE, "begin takes a CanonicalEnvelope"
             )
-        replay_key = envelope_replay_key(envelope)
+        replay_key, session_id = envelope_identity(envelope)
         # Committed at NORMAL: the running marker must survive the process dying (it does),
         # and the effect's complete, committed at the store's level, syncs it with its outcome.
         # A power cut before that complete may lose the marker: the effect then runs again as
         # attempt 1, not in doubt (docs/durability.md, "The write path").
         with self._write(relaxed=True) as db:
-            self._fence(db, lease, now_ms, "begin an effect")
-            check_lease_covers(lease, envelope_session_id(envelope))
-            row = self._effect(db, lease.session_id, replay_key)
+            row = self._fenced_effect(db, lease, replay_key, now_ms, "begin an effect")
+            check_lease_covers(lease, session_id)
             verdict = begin_transition(row, envelope.hash, lease.fencing_token, due_at_ms)
             if isinstance(verdict, Started):
                 if row is None:
@@ -263,9 +299,13 @@ class JournalTables(SqliteConnection):
             if not isinstance(outcome_json, str):
                 raise LocalProtocolError(codes.STORE_CORRUPT, "an outcome is a JSON string")
         with self._write() as db:
-            self._fence(db, lease, now_ms, "complete an effect")
-            for replay_key, outcome_json in outcomes:
-                row = self._effect(db, lease.session_id, replay_key)
+            if not outcomes:
+                self._fence(db, lease, now_ms, "complete an effect")
+            for index, (replay_key, outcome_json) in enumerate(outcomes):
+                if index == 0:
+                    row = self._fenced_effect(db, lease, replay_key, now_ms, "complete an effect")
+                else:
+                    row = self._effect(db, lease.session_id, replay_key)
                 if complete_transition(row, outcome_json, lease.fencing_token):
                     changed = db.execute(
                         "UPDATE effects SET status = 'completed', outcome_json = ?, "

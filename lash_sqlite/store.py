@@ -4,8 +4,9 @@ Every read-then-write runs in ``BEGIN IMMEDIATE`` (the write lock is taken befor
 the pure rule of :mod:`lash_core.store` sees the row the write replaces); every journal and turn
 write checks the session lease in that same transaction, so a paused owner that lost its lease
 writes nothing. The file is in WAL mode with ``synchronous=FULL`` (``NORMAL`` on request: a
-power cut may then lose the last commits, never corrupt the file); a journal ``begin`` commits
-at ``NORMAL`` either way (one fsync per durable effect: its ``complete``'s).
+power cut may then lose the last commits, never corrupt the file); a journal ``begin`` and a
+session lease write commit at ``NORMAL`` either way (one fsync per durable effect: its
+``complete``'s).
 
 The store is composed of one mixin per concern over one connection:
 :class:`~lash_sqlite.connection.SqliteConnection` (schema, migration, transactions, secrets),
@@ -29,7 +30,8 @@ class SqliteStore(AwaitEventTables, TurnTables):
     migrated on open; a file of a newer schema is refused with ``store_schema_too_new``).
 
     * ``synchronous``: ``"FULL"`` (default: a commit survives a power cut; a journal ``begin``
-      commits at ``NORMAL`` and is synced by the effect's ``complete``) or ``"NORMAL"``;
+      and a lease write commit at ``NORMAL``, synced by the next commit at ``FULL``) or
+      ``"NORMAL"``;
     * ``busy_timeout_ms``: how long a write waits for another process's write lock;
     * ``ring``: how resolvers wake parked waiters (default: a datagram to the doorbell);
     * ``keep_previous_secrets``: how many older secrets still verify keys after a rotation.

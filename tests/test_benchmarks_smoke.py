@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -30,6 +31,21 @@ FIGURES = {
     "durable_turn_growth",
     "peers_step_lash",
     "peers_step_lash_normal",
+    # The peers, where the test extra installed them (peers_wake is skipped in smoke mode).
+    *(
+        (
+            "peers_step_vs_langgraph",
+            "peers_step_vs_langgraph_async",
+            "peers_step_normal_vs_langgraph",
+        )
+        if importlib.util.find_spec("langgraph") is not None
+        else ()
+    ),
+    *(
+        ("peers_step_vs_dbos", "peers_step_normal_vs_dbos")
+        if importlib.util.find_spec("dbos") is not None
+        else ()
+    ),
     "journal_replay_hit",
     "journal_load_line",
     "wire_decode_long_keys",

@@ -59,6 +59,7 @@ from lash_core.store.journal import Started as Started
 from lash_core.store.journal import abandon_allowed as abandon_allowed
 from lash_core.store.journal import begin_transition as begin_transition
 from lash_core.store.journal import complete_transition as complete_transition
+from lash_core.store.journal import envelope_identity as envelope_identity
 from lash_core.store.journal import envelope_replay_key as envelope_replay_key
 from lash_core.store.journal import envelope_session_id as envelope_session_id
 from lash_core.store.leases import Lease as Lease
@@ -119,6 +120,7 @@ __all__ = [
     "complete_transition",
     "diverge_turn_transition",
     "ended_wait_proposal",
+    "envelope_identity",
     "envelope_member",
     "envelope_replay_key",
     "envelope_session_id",

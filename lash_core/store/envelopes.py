@@ -72,7 +72,9 @@ def _key_at(text: str, i: int) -> tuple[str, int]:
     key_end = _string_end(text, i)
     if text[key_end] != ":":
         raise ValueError("not compact JSON")
-    key: str = json.loads(text[i:key_end])
+    key: str = text[i + 1 : key_end - 1]
+    if "\\" in key:  # an escape: decode it (a key without one is its own text)
+        key = json.loads(text[i:key_end])
     return key, key_end + 1
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "abandon_allowed",
     "begin_transition",
     "complete_transition",
+    "envelope_identity",
     "envelope_replay_key",
     "envelope_session_id",
 ]
@@ -203,6 +204,21 @@ def envelope_replay_key(envelope: CanonicalEnvelope) -> str:
             codes.RUNTIME_EFFECT_REPLAY_REQUIRED, "a journaled effect requires replay.key"
         )
     return key
+
+
+def envelope_identity(envelope: CanonicalEnvelope) -> tuple[str, str | None]:
+    """:func:`envelope_replay_key` and :func:`envelope_session_id` at once (the envelope's
+    ``invocation`` parsed once)."""
+    invocation = _envelope_field(envelope.json, "invocation")
+    replay = invocation.get("replay") if isinstance(invocation, dict) else None
+    key = replay.get("key") if isinstance(replay, dict) else None
+    if not isinstance(key, str) or not key:
+        raise LocalProtocolError(
+            codes.RUNTIME_EFFECT_REPLAY_REQUIRED, "a journaled effect requires replay.key"
+        )
+    scope = invocation.get("scope") if isinstance(invocation, dict) else None
+    session_id = scope.get("session_id") if isinstance(scope, dict) else None
+    return key, session_id if isinstance(session_id, str) else None
 
 
 def envelope_session_id(envelope: CanonicalEnvelope) -> str | None:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import attrs
 import pytest
 
 from lash_core import (
@@ -94,6 +95,32 @@ def test_secret_rotation_keeps_outstanding_keys_working(tmp_path: Path) -> None:
         assert later.resolve(old, ok(1)) == UNKNOWN_OR_REVOKED
     stale.close()
     store.close()
+
+
+def test_a_verified_key_is_remembered_by_identity_and_a_tampered_copy_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with SqliteStore(tmp_path / "memo.db", ring=None) as store:
+        key = store.mint(TURN, Custom("memo"))
+        assert store.park(key) is None
+        calls: list[object] = []
+        signer = store._signer
+        original = type(signer).verify
+
+        def counting(self: object, k: object) -> bool:
+            calls.append(k)
+            return bool(original(self, k))  # type: ignore[arg-type]
+
+        monkeypatch.setattr(type(signer), "verify", counting)
+        assert store.peek(key) is None and store.deadline_ms(key) is None
+        assert calls == [], "the key minted here is not verified again"
+        forged = attrs.evolve(key, signature="0" * 64)
+        with pytest.raises(LashError) as caught:
+            store.peek(forged)
+        assert caught.value.code == codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED
+        assert store.resolve(forged, ok("forged")) == UNKNOWN_OR_REVOKED
+        copy = from_json(to_json(key), type(key))
+        assert store.peek(copy) is None and calls[-1] is copy, "an equal copy is verified"
 
 
 # -- content-addressed envelopes --------------------------------------------------------------

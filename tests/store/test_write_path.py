@@ -22,6 +22,7 @@ from lash_core.store import (
     SplitMemo,
     Started,
     TurnRef,
+    envelope_identity,
     envelope_member,
     envelope_replay_key,
     envelope_session_id,
@@ -64,17 +65,42 @@ def test_begin_commits_at_normal_and_complete_at_full(tmp_path: Path) -> None:
     with SqliteStore(tmp_path / "a.db", ring=None) as store:
         commits = _Commits(store, "FULL")
         lease = store.acquire("s1", Owner("o"), 60_000, 0)
-        assert commits.take() == ["FULL"]
+        assert commits.take() == ["NORMAL"]  # a lease write: no fsync (LEASE_WRITES_RELAXED)
+        store.open_turn(lease, "t1", "[]", 0)
+        assert commits.take() == ["FULL"]  # the turn: synced, with the lease before it
         for i in range(3):
             key, env = _step(i)
             assert isinstance(store.begin(lease, env, 1), Started)
             assert commits.take() == ["NORMAL"]  # the running marker: no fsync
             store.complete(lease, key, '{"ok":1}', 2)
             assert commits.take() == ["FULL"]  # the outcome: one fsync, the marker with it
-        # Every other write stays at the store's level.
+        lease = store.renew(lease, 60_000, 3)
         assert store.release(lease)
-        assert commits.take() == ["FULL"]
+        assert commits.take() == ["NORMAL", "NORMAL"]
+        # Every other write stays at the store's level.
+        store.finish_turn(store.acquire("s1", Owner("o"), 60_000, 4), TurnRef("s1", "t1"), "{}", 5)
+        assert commits.take() == ["NORMAL", "FULL"]
         assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
+def test_a_durable_effect_reads_its_fence_and_row_in_one_statement_per_write(
+    tmp_path: Path,
+) -> None:
+    with SqliteStore(tmp_path / "a.db", ring=None) as store:
+        lease = store.acquire("s1", Owner("o"), 60_000, 0)
+        statements: list[str] = []
+        store._db.set_trace_callback(lambda sql: statements.append(sql.split()[0].upper()))
+        key, env = _step(0)
+        assert isinstance(store.begin(lease, env, 1), Started)
+        store.complete(lease, key, '{"ok":1}', 2)
+        reads = [s for s in statements if s == "SELECT"]
+        writes = [s for s in statements if s in ("INSERT", "UPDATE")]
+        assert (len(reads), len(writes)) == (2, 2), statements
+        # The fence still refuses a lease that is no longer current.
+        store.acquire("s1", Owner("other"), 60_000, 100_000)
+        with pytest.raises(LashError) as refused:
+            store.complete(lease, key, '{"ok":1}', 3)
+        assert refused.value.code == codes.LEASE_LOST
 
 
 def test_a_refused_begin_leaves_the_next_write_at_full(tmp_path: Path) -> None:
@@ -86,7 +112,9 @@ def test_a_refused_begin_leaves_the_next_write_at_full(tmp_path: Path) -> None:
             store.begin(lease, env, 100)  # the lease has expired
         assert refused.value.code == codes.LEASE_LOST
         commits.take()
-        store.acquire("s1", Owner("o"), 60_000, 100)
+        lease = store.acquire("s1", Owner("o"), 60_000, 100)
+        commits.take()
+        store.open_turn(lease, "t1", "[]", 100)
         assert commits.take() == ["FULL"]
 
 
@@ -207,7 +235,14 @@ def test_envelope_fields_are_read_without_parsing_the_command() -> None:
     assert envelope_member(env.json, "command") == data["command"]
     assert envelope_replay_key(env) == data["invocation"]["replay"]["key"]
     assert envelope_session_id(env) == "s1"
+    assert envelope_identity(env) == (envelope_replay_key(env), "s1")
+    bare = CanonicalEnvelope('{"invocation":{"scope":{}},"command":{}}', "0" * 64)
+    assert envelope_session_id(bare) is None
+    with pytest.raises(LashError) as caught:
+        envelope_identity(bare)
+    assert caught.value.code == codes.RUNTIME_EFFECT_REPLAY_REQUIRED
     assert envelope_member('{"a":1}', "b") is None
+    assert envelope_member('{"x\\"y":2,"a\\u0062":1}', "ab") == 1  # escaped keys decode
     with pytest.raises(ValueError):
         envelope_member('{"a":1 }', "b")
 
