@@ -41,14 +41,34 @@ class _Wake(asyncio.Future[None]):
         return self.done() and not self.cancelled()
 
 
+_PRUNE_SOON: Final = 64
+"""A task group's list of ``start_soon`` tasks is pruned of finished ones when its length is a
+multiple of this (a power of two)."""
+
+
 class _AsyncioTaskGroup:
-    __slots__ = ("_group",)
+    __slots__ = ("_group", "_soon")
 
     def __init__(self, group: asyncio.TaskGroup) -> None:
         self._group = group
+        self._soon: list[asyncio.Task[None]] = []
 
     def start(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> TaskHandle:
         return self._group.create_task(fn())
+
+    def start_soon(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        soon = self._soon
+        if len(soon) >= _PRUNE_SOON and len(soon) & (_PRUNE_SOON - 1) == 0:
+            # A long-lived group forgets its finished tasks now and then (amortised O(1)).
+            soon[:] = [task for task in soon if not task.done()]
+        soon.append(self._group.create_task(fn()))
+
+    def cancel_soon(self) -> None:
+        soon, self._soon = self._soon, []
+        current = asyncio.current_task()
+        for task in soon:
+            if task is not current:  # a task ending the group from inside carries on
+                task.cancel()
 
 
 _THREAD_POLL_S: Final = 0.1

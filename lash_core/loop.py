@@ -152,6 +152,20 @@ class TaskGroup(Protocol):
         """Run ``fn()`` (an async function's coroutine) as a task of the group."""
         ...
 
+    def start_soon(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run ``fn()`` as a task of the group with no handle of its own: only
+        :meth:`cancel_soon` cancels it natively (or the cancellation of the group's owner).
+        Cheaper than :meth:`start` where a task can only be cancelled in a scope of its own
+        (trio)."""
+        ...
+
+    def cancel_soon(self) -> None:
+        """Cancel natively every task :meth:`start_soon` started that is still running, in the
+        order they were started. A driver that cannot cancel them apart from the rest (trio)
+        cancels the whole group with them (every task, and its owner's wait for them): call it
+        only when the group's other tasks are ending too."""
+        ...
+
 
 async def wait_unless_cancelled(
     loop: LoopPrimitives, event: WakeEvent, deadline: float | None, cancel: CancelToken

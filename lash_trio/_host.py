@@ -87,6 +87,14 @@ class _TrioTaskGroup:
         self._nursery.start_soon(run)
         return task
 
+    def start_soon(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        # No cancel scope of its own (entering one costs more than a loop switch).
+        self._nursery.start_soon(fn)
+
+    def cancel_soon(self) -> None:
+        # Its tasks have no scope of their own: the nursery's cancels them all.
+        self._nursery.cancel_scope.cancel()
+
 
 def _first_exit(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
     """The first ``KeyboardInterrupt`` or ``SystemExit`` in ``group`` (nested groups included)."""

@@ -402,7 +402,7 @@ class SimLoop:
 class _SimTaskGroup:
     """A task group of the simulator (:class:`~lash_core.host.TaskGroup`)."""
 
-    __slots__ = ("_loop", "closed", "errors", "joiner", "outer", "remaining", "scope")
+    __slots__ = ("_loop", "_soon", "closed", "errors", "joiner", "outer", "remaining", "scope")
 
     def __init__(self, loop: SimLoop, outer: list[CancelScope]) -> None:
         self._loop = loop
@@ -412,8 +412,17 @@ class _SimTaskGroup:
         self.closed = False
         self.errors: list[BaseException] = []
         self.joiner: SimTask | None = None
+        self._soon: list[CancelScope] = []
 
-    def start(self, fn: Callable[[], Awaitable[None]]) -> TaskHandle:
+    def start_soon(self, fn: Callable[[], Awaitable[None]]) -> None:
+        self._soon.append(self.start(fn))
+
+    def cancel_soon(self) -> None:
+        soon, self._soon = self._soon, []
+        for scope in soon:
+            scope.cancel()
+
+    def start(self, fn: Callable[[], Awaitable[None]]) -> CancelScope:
         if self.closed:
             # As trio's nurseries and asyncio's task groups do.
             raise RuntimeError("this task group has exited; it cannot start tasks")

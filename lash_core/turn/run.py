@@ -103,6 +103,7 @@ class TurnRunner:
         "_committed",
         "_driver",
         "_failure",
+        "_group",
         "_hooks",
         "_host",
         "_interrupted",
@@ -134,7 +135,10 @@ class TurnRunner:
         self._cancel = cancel
         self._arrived: list[tuple[str, EffectOutcome]] = []
         self._wake = self._loop.new_event()
-        self._running: dict[str, TaskHandle] = {}
+        self._running: set[str] = set()
+        """Replay keys of the envelopes running in tasks of their own (started with
+        ``start_soon``: :meth:`_halt` cancels them all at once)."""
+        self._group: TaskGroup | None = None
         self._interrupted: list[tuple[str, EffectEnvelope, BaseException]] = []
         """Envelopes whose task the loop cancelled while nothing cancelled the turn (a handler
         that cancelled its own task), with the cancellation: each becomes its failure."""
@@ -175,6 +179,7 @@ class TurnRunner:
         try:
             while True:
                 async with self._loop.open_task_group() as group:
+                    self._group = group
                     self._driver = group.start(functools.partial(self._drive, group))
                     if cancel is not None:
                         unsubscribe.append(cancel.subscribe(self.stop))
@@ -234,10 +239,9 @@ class TurnRunner:
 
     def _halt(self) -> None:
         """Cancel every running effect and the driving task, and wake it."""
-        running = self._running
-        for task in list(running.values()):
-            task.cancel()
-        running.clear()
+        self._running.clear()
+        if self._group is not None:
+            self._group.cancel_soon()
         if self._driver is not None:
             self._driver.cancel()
         self._wake.set()
@@ -365,15 +369,15 @@ class TurnRunner:
                 if key in self._running:
                     # Cancelled, but not by this runner: by the turn's own cancellation (which
                     # ends the driver too), or by the handler itself (the driver recovers it).
-                    self._running.pop(key, None)
+                    self._running.discard(key)
                     self._interrupt(key, envelope, exc)
                     self._wake.set()
                 raise
             # The turn ends with it, raised by run (never from this task, in a group).
-            self._running.pop(key, None)
+            self._running.discard(key)
             self.fail(exc)
             return
-        self._running.pop(key, None)
+        self._running.discard(key)
         self._arrived.append((key, outcome))
         self._wake.set()
 
@@ -399,8 +403,8 @@ class TurnRunner:
         except Exception as exc:  # raised plainly by run, not in an exception group
             if self._failure is None:
                 self._failure = exc
-            for task in self._running.values():
-                task.cancel()
+            if self._running:
+                group.cancel_soon()
 
     async def _steps(self, group: TaskGroup) -> None:
         machine = self._machine
@@ -444,9 +448,8 @@ class TurnRunner:
                         arrived.append((key, outcome))
                         continue
                     deadline = None if timeout_ms is None else loop.now() + timeout_ms / 1000
-                    running[key] = group.start(
-                        functools.partial(self._run_one, key, envelope, deadline)
-                    )
+                    running.add(key)
+                    group.start_soon(functools.partial(self._run_one, key, envelope, deadline))
                 continue
             self._flush_events()
             if isinstance(step, TurnFinished):
