@@ -22,6 +22,8 @@ __all__ = ["AsyncioPrimitives", "InlineEffectHost"]
 
 T = TypeVar("T")
 
+_get_running_loop = asyncio.events._get_running_loop
+
 
 class _Wake(asyncio.Future[None]):
     """A level-triggered event for exactly one waiting task (a parked waiter has one task).
@@ -140,7 +142,12 @@ class AsyncioPrimitives:
             self._bind()
 
     def new_event(self) -> WakeEvent:
-        return _Wake(loop=self._bind())
+        # `_bind()`, inlined: every parked wait makes an event.
+        loop = _get_running_loop()
+        if loop is None:
+            loop = self._bind()  # raises host_wrong_event_loop
+        self._loop = loop
+        return _Wake(loop=loop)
 
     def wait_event(self, event: WakeEvent, deadline: float | None) -> Awaitable[None]:
         if deadline is None:

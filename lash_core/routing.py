@@ -16,6 +16,7 @@ from typing import Final, TypeAlias
 import attrs
 
 from lash_core import codes
+from lash_core.effects.checks import _QUICK as QUICK_CHECKS
 from lash_core.effects.commands import (
     AwaitEventCommand,
     PeekAwaitEventCommand,
@@ -296,6 +297,11 @@ def check_handler_outcome(
     spec = KINDS[envelope.command.kind]
     if type(outcome) is not spec.outcome:
         outcome = check_kind_outcome(spec.kind, outcome)
+    else:
+        # The kind's check, its fast path first (it accepts only what the check accepts).
+        quick = QUICK_CHECKS.get(spec.outcome)
+        if quick is not None and quick(outcome):
+            return outcome
     try:
         spec.check(envelope, outcome)
     except LashError as exc:

@@ -139,7 +139,10 @@ class TrioPrimitives:
         """Without a deadline, the calling task is registered with ``event`` at once and
         trio's own ``wait_task_rescheduled`` is returned: await it at once, in the same task
         (as the host does)."""
-        self._bind()
+        try:  # `_bind()`, inlined: every parked wait passes here
+            self._token = _current_trio_token()
+        except RuntimeError:
+            self._bind()  # raises host_wrong_event_loop
         if deadline is not None:
             return self._wait_until(event, deadline)
         assert type(event) is _Wake

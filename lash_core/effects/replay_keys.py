@@ -155,8 +155,13 @@ class ChildInvocations:
 
     def tool_attempt(self, replay_suffix: str, attempt: int) -> Invocation:
         """See :func:`tool_batch_attempt_invocation` (the parent is the batch)."""
-        return self.derived(
-            "tool-batch", EffectKind.TOOL_ATTEMPT, f"{replay_suffix}:attempt:{attempt}"
+        # `derived("tool-batch", TOOL_ATTEMPT, suffix)`, inlined: one per tool call.
+        suffix = f"{replay_suffix}:attempt:{attempt}"
+        return Invocation(
+            self._scope,
+            EffectSubject(f"{self._effect_id or 'tool-batch'}:{suffix}", EffectKind.TOOL_ATTEMPT),
+            self._cause,
+            Replay(f"{self._base}:{suffix}"),
         )
 
     def tool_retry_sleep(self, replay_suffix: str, attempt: int) -> Invocation:

@@ -32,7 +32,7 @@ from typing import Any, Final, TypeVar
 
 from lash_core import codes
 from lash_core.errors import LashError
-from lash_core.loop import TaskGroup, TaskHandle, WakeEvent
+from lash_core.loop import TaskGroup, WakeEvent
 from lash_core.sim.choices import ChoiceSource
 
 __all__ = ["DEFAULT_MAX_STEPS", "CancelScope", "Cancelled", "SimLoop", "SimPrimitives", "SimTask"]

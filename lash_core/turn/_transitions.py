@@ -89,7 +89,8 @@ def _finish(live: Live, outcome: TurnOutcome) -> None:
     result = TurnResult(
         outcome, live.messages, live.usage, live.protocol_iteration, live.turn_causes
     )
-    live.event(TurnOutcomeEvent(outcome))
+    if live.listening:
+        live.event(TurnOutcomeEvent(outcome))
     live.phase = TurnDone(result)
     live.outbox = {}
     live.inflight = {}
@@ -142,7 +143,8 @@ def _on_start_gate(live: Live, outcome: PeekAwaitEventOutcome) -> None:
 def _advance_iteration(live: Live) -> None:
     """Move to the next protocol iteration, report progress and prepare it."""
     live.protocol_iteration += 1
-    live.event(ProgressEvent(live.protocol_iteration, live.messages[live.progress_cursor :]))
+    if live.listening:
+        live.event(ProgressEvent(live.protocol_iteration, live.messages[live.progress_cursor :]))
     live.progress_cursor = len(live.messages)
     _start_iteration(live)
 
@@ -230,7 +232,8 @@ def _on_llm(live: Live, phase: WaitingLlm, outcome: LlmCallOutcome) -> None:
         return _on_llm_error(live, phase, result.error)
     response: LlmResponse = result.value
     live.usage = live.usage + response.usage
-    live.event(UsageEvent(response.usage, live.usage))
+    if live.listening:
+        live.event(UsageEvent(response.usage, live.usage))
     reason = response.stop_reason
     limit = live.config.max_context_tokens
     if (
@@ -258,7 +261,7 @@ def _on_llm(live: Live, phase: WaitingLlm, outcome: LlmCallOutcome) -> None:
             calls.append(part)
         elif isinstance(part, TextPart):
             texts.append(part.text)
-    if texts and not outcome.text_streamed:
+    if texts and not outcome.text_streamed and live.listening:
         text = "".join(texts)
         if text:
             live.event(TextEvent(text))
@@ -274,7 +277,8 @@ def _on_llm_error(live: Live, phase: WaitingLlm, error: LlmCallError) -> None:
     policy = live.config.model_retry
     if error.retryable and phase.attempt < policy.max_attempts:
         command = SleepCommand(policy.delay_ms(phase.attempt))
-        return live.emit(_llm_sleep(phase.first, phase.attempt), command)
+        live.emit(_llm_sleep(phase.first, phase.attempt), command)
+        return None
     controller = ControllerError(error.code or codes.TURN_LLM_CALL_FAILED, error.message)
     return stop(live, TurnStopReason.PROVIDER_ERROR, detail=error.kind.value, error=controller)
 
@@ -320,8 +324,10 @@ def _start_round(live: Live, calls: list[ToolCallPart]) -> None:
     phase = ToolRound([], batch)
     round_calls = phase.calls
     index = 0
+    listening = live.listening
     for call in calls:
-        live.event(ToolCallStartedEvent(call.call_id, call.tool_name, call.args))
+        if listening:
+            live.event(ToolCallStartedEvent(call.call_id, call.tool_name, call.args))
         if call.tool_name == code_tool:
             parsed = _code_args(call.args, live.config.code_language)
             if parsed is None:
@@ -355,8 +361,7 @@ def _attempt(live: Live, phase: ToolRound, call: ToolCallPart, suffix: str, n: i
     command = ToolAttemptCommand(
         call=prepared, attempt=n, max_attempts=live.config.tool_retry.max_attempts
     )
-    live.emit(invocation, command)
-    return invocation_key(invocation)
+    return live.emit(invocation, command)
 
 
 def _on_tool_outcome(live: Live, phase: ToolRound, key: str, outcome: EffectOutcome) -> None:
@@ -423,15 +428,17 @@ def _maybe_settle(live: Live, phase: ToolRound) -> None:
         return None
     results: list[ToolResultPart] = []
     failure: ControllerError | None = None
+    listening = live.listening
     for c in phase.calls:
         result = c.result
         assert result is not None
         results.append(result)
-        live.event(
-            ToolCallFinishedEvent(
-                result.call_id, result.tool_name, result.output, result.is_error, c.duration_ms
+        if listening:
+            live.event(
+                ToolCallFinishedEvent(
+                    result.call_id, result.tool_name, result.output, result.is_error, c.duration_ms
+                )
             )
-        )
         if failure is None:
             failure = c.failure
     if failure is not None:

@@ -176,6 +176,11 @@ class TurnRunner:
         if address is not None:
             unsubscribe.append(watch_cancel(self._host, address, self._on_gate_cancel))
         cancel = self._cancel
+        # Nobody reads the stream events (no on_event) nor the machine between steps (no
+        # hooks): the machine need not build them.
+        quiet = self._on_event is None and self._hooks is None
+        if quiet:
+            machine._listen(False)
         try:
             while True:
                 async with self._loop.open_task_group() as group:
@@ -196,6 +201,9 @@ class TurnRunner:
                         self._failure = exc
                     break
         except BaseException:
+            if quiet:
+                # The machine is left to its caller: it keeps its events from here.
+                machine._listen(True)
             # Native cancellation of the whole turn: a turn under turn control still commits
             # as cancelled, so whoever awaits its terminal learns how it ended.
             if address is not None and not machine.finished:
@@ -203,6 +211,8 @@ class TurnRunner:
                 self._commit_if_finished()
             raise
         finally:
+            if quiet:
+                machine._listen(True)
             for undo in unsubscribe:
                 undo()
         failure = self._failure
