@@ -83,6 +83,13 @@ from lash_core.wire import Err, JsonValue
 __all__ = ["apply", "start", "stop"]
 
 _CONTEXT_OVERFLOW_PERCENT: Final = 95
+_GOES_ON: Final = frozenset((StopReason.TOOL_USE, StopReason.STOP))
+"""The stop reasons after which the turn goes on with the response's message."""
+# Enum members looked up once (a member lookup costs as much as a small call).
+_TOOL: Final = CallKind.TOOL
+_TOOL_BATCH: Final = EffectKind.TOOL_BATCH
+_LLM_CALL: Final = EffectKind.LLM_CALL
+_ROLE_TOOL: Final = Role.TOOL
 
 
 def _finish(live: Live, outcome: TurnOutcome) -> None:
@@ -171,7 +178,7 @@ def _start_llm(live: Live) -> None:
         live.system,
         config.max_output_tokens,
     )
-    invocation = live.turn_effect(EffectKind.LLM_CALL)
+    invocation = live.turn_effect(_LLM_CALL)
     live.emit(invocation, LlmCallCommand(request))
     live.phase = WaitingLlm(request, invocation)
     live.transient = ()
@@ -235,24 +242,8 @@ def _on_llm(live: Live, phase: WaitingLlm, outcome: LlmCallOutcome) -> None:
     if live.listening:
         live.event(UsageEvent(response.usage, live.usage))
     reason = response.stop_reason
-    limit = live.config.max_context_tokens
-    if (
-        reason is StopReason.OUTPUT_LIMIT
-        and limit is not None
-        and response.usage.output_tokens == 0
-        and response.usage.input_tokens * 100 >= limit * _CONTEXT_OVERFLOW_PERCENT
-    ):
-        reason = StopReason.CONTEXT_OVERFLOW
-    if reason is StopReason.OUTPUT_LIMIT:
-        return stop(live, TurnStopReason.INCOMPLETE, detail=reason.value)
-    if reason in (
-        StopReason.CONTENT_FILTER,
-        StopReason.CONTEXT_OVERFLOW,
-        StopReason.PROVIDER_ERROR,
-    ):
-        return stop(live, TurnStopReason.PROVIDER_ERROR, detail=reason.value)
-    if reason is StopReason.CANCELLED:
-        return stop(live, TurnStopReason.CANCELLED, detail=reason.value)
+    if reason not in _GOES_ON and _stopped_by(live, response, reason):
+        return None
     message = response.message
     texts: list[str] = []
     calls: list[ToolCallPart] = []
@@ -271,6 +262,32 @@ def _on_llm(live: Live, phase: WaitingLlm, outcome: LlmCallOutcome) -> None:
     if live.config.checkpoint_before_completion:
         return _start_checkpoint(live, CheckpointKind.BEFORE_COMPLETION, message)
     return _finish(live, TurnCompleted(message))
+
+
+def _stopped_by(live: Live, response: LlmResponse, reason: StopReason) -> bool:
+    """Whether the model's stop reason (not a tool use, not a plain stop) stops the turn (then
+    stopped)."""
+    limit = live.config.max_context_tokens
+    if (
+        reason is StopReason.OUTPUT_LIMIT
+        and limit is not None
+        and response.usage.output_tokens == 0
+        and response.usage.input_tokens * 100 >= limit * _CONTEXT_OVERFLOW_PERCENT
+    ):
+        reason = StopReason.CONTEXT_OVERFLOW
+    if reason is StopReason.OUTPUT_LIMIT:
+        stop(live, TurnStopReason.INCOMPLETE, detail=reason.value)
+    elif reason in (
+        StopReason.CONTENT_FILTER,
+        StopReason.CONTEXT_OVERFLOW,
+        StopReason.PROVIDER_ERROR,
+    ):
+        stop(live, TurnStopReason.PROVIDER_ERROR, detail=reason.value)
+    elif reason is StopReason.CANCELLED:
+        stop(live, TurnStopReason.CANCELLED, detail=reason.value)
+    else:
+        return False
+    return True
 
 
 def _on_llm_error(live: Live, phase: WaitingLlm, error: LlmCallError) -> None:
@@ -319,7 +336,7 @@ def _start_round(live: Live, calls: list[ToolCallPart]) -> None:
     code_tool = live.config.code_tool_name
     batch: Invocation | None = None
     if any(c.tool_name != code_tool for c in calls):
-        batch = live.turn_effect(EffectKind.TOOL_BATCH)
+        batch = live.turn_effect(_TOOL_BATCH)
     waiting = live.waiting
     phase = ToolRound([], batch)
     round_calls = phase.calls
@@ -348,7 +365,7 @@ def _start_round(live: Live, calls: list[ToolCallPart]) -> None:
         index += 1
         key = _attempt(live, phase, call, suffix, 1)
         waiting[key] = len(round_calls)
-        round_calls.append(Call(call, CallKind.TOOL, suffix, key))
+        round_calls.append(Call(call, _TOOL, suffix, key))
     live.phase = phase
     return _maybe_settle(live, phase)
 
@@ -443,7 +460,7 @@ def _maybe_settle(live: Live, phase: ToolRound) -> None:
             failure = c.failure
     if failure is not None:
         return stop(live, TurnStopReason.RUNTIME_ERROR, detail="tool_completion", error=failure)
-    live.messages = (*live.messages, Message(Role.TOOL, tuple(results)))
+    live.messages = (*live.messages, Message(_ROLE_TOOL, tuple(results)))
     if live.config.checkpoint_after_work:
         return _start_checkpoint(live, CheckpointKind.AFTER_WORK, None)
     return _advance_iteration(live)

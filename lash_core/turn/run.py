@@ -112,6 +112,7 @@ class TurnRunner:
         "_names",
         "_on_error",
         "_on_event",
+        "_quiet",
         "_running",
         "_wake",
     )
@@ -132,6 +133,9 @@ class TurnRunner:
         self._by_kind = handlers.by_kind
         self._hooks = hooks
         self._on_event = on_event
+        # Nobody reads the stream events (no on_event) nor the machine between steps (no
+        # hooks): the machine need not build them, nor this runner drain them.
+        self._quiet = on_event is None and hooks is None
         self._cancel = cancel
         self._arrived: list[tuple[str, EffectOutcome]] = []
         self._wake = self._loop.new_event()
@@ -176,9 +180,7 @@ class TurnRunner:
         if address is not None:
             unsubscribe.append(watch_cancel(self._host, address, self._on_gate_cancel))
         cancel = self._cancel
-        # Nobody reads the stream events (no on_event) nor the machine between steps (no
-        # hooks): the machine need not build them.
-        quiet = self._on_event is None and self._hooks is None
+        quiet = self._quiet
         if quiet:
             machine._listen(False)
         try:
@@ -302,6 +304,8 @@ class TurnRunner:
                 self._committed = commit_turn(self._host, address, result)
 
     def _flush_events(self) -> None:
+        if self._quiet:
+            return
         events = self._machine.drain_events()
         on_event = self._on_event
         if on_event is not None:
@@ -425,6 +429,10 @@ class TurnRunner:
         run_envelope = self._host.run_envelope
         by_kind = self._by_kind
         on_error = self._on_error
+        if self._quiet:
+            # Events the machine held before the run (a restored checkpoint's) are dropped as
+            # the first flush would; it builds none while the run is quiet.
+            machine.drain_events()
         while True:
             step = machine.next()
             if isinstance(step, RunEffects):
