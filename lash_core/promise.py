@@ -318,9 +318,12 @@ class AwaitEventRegistry:
         beyond the window is retired: its entry is dropped, its key id's fingerprint kept."""
         recent = self._recent
         recent[entry] = None
-        if len(recent) <= self._retain_recent:
-            return
-        key = recent.popitem(last=False)[0].key
+        if len(recent) > self._retain_recent:
+            self._retire_oldest()
+
+    def _retire_oldest(self) -> None:
+        """Retire the oldest terminal of the window (it holds one too many)."""
+        key = self._recent.popitem(last=False)[0].key
         # The shard exists: closing or revoking a session takes its entries out of the window.
         shard = self._shards[key.scope.session_id]
         entries = shard.entries
@@ -381,11 +384,14 @@ class AwaitEventRegistry:
             return AlreadyResolved(stored)
         if type(key.wait) is TurnTerminal:
             self._end_turn(key)
-        # `_settle(entry, resolution)`, inlined on this hot path.
+        # `_settle(entry, resolution)`, inlined on this hot path (with `_keep`'s common case).
         entry.terminal = resolution
         if entry.waiters is not None:
             _wake_all(entry, resolution)
-        self._keep(entry)
+        recent = self._recent
+        recent[entry] = None
+        if len(recent) > self._retain_recent:
+            self._retire_oldest()
         return ACCEPTED
 
     def _settle(self, entry: _Entry, terminal: Resolution) -> None:
