@@ -342,6 +342,8 @@ def _start_round(live: Live, calls: list[ToolCallPart]) -> None:
     round_calls = phase.calls
     index = 0
     listening = live.listening
+    children = phase.children
+    max_attempts = live.config.tool_retry.max_attempts
     for call in calls:
         if listening:
             live.event(ToolCallStartedEvent(call.call_id, call.tool_name, call.args))
@@ -363,7 +365,13 @@ def _start_round(live: Live, calls: list[ToolCallPart]) -> None:
             continue
         suffix = f"child:{index}:{call.call_id}"
         index += 1
-        key = _attempt(live, phase, call, suffix, 1)
+        # `_attempt(live, phase, call, suffix, 1)`, inlined: one per tool call.
+        assert children is not None  # a round with tool calls has a batch
+        prepared = PreparedToolCall(call.call_id, call.tool_name, call.tool_name, call.args)
+        key = live.emit(
+            children.tool_attempt(suffix, 1),
+            ToolAttemptCommand(call=prepared, attempt=1, max_attempts=max_attempts),
+        )
         waiting[key] = len(round_calls)
         round_calls.append(Call(call, _TOOL, suffix, key))
     live.phase = phase
@@ -436,6 +444,8 @@ def _on_tool_outcome(live: Live, phase: ToolRound, key: str, outcome: EffectOutc
             c.settle(error, True, c.duration_ms)
     if c.waiting is not None:
         live.waiting[c.waiting] = index
+    elif live.waiting:  # other calls still run (`_maybe_settle` would return at once)
+        return None
     return _maybe_settle(live, phase)
 
 

@@ -460,7 +460,9 @@ class TurnRunner:
                     self._feed(_replay_key(envelope), outcome)
                     continue
                 for i, (envelope, timeout_ms) in enumerate(effects):
-                    key = _replay_key(envelope)
+                    replay = envelope.invocation.replay  # `_replay_key(envelope)`, inlined
+                    assert replay is not None  # the machine builds every envelope with one
+                    key = replay.key
                     outcome = None if supplied is None else supplied[i]
                     if outcome is not None:
                         arrived.append((key, outcome))
