@@ -10,7 +10,7 @@ import functools
 import secrets
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar, TypeVarTuple, Unpack
 
 from lash_core import codes
 from lash_core.errors import LashError, LocalProtocolError
@@ -21,6 +21,7 @@ from lash_core.process.service import ProcessService
 __all__ = ["AsyncioPrimitives", "InlineEffectHost"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 _get_running_loop = asyncio.events._get_running_loop
 
@@ -58,12 +59,12 @@ class _AsyncioTaskGroup:
     def start(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> TaskHandle:
         return self._group.create_task(fn())
 
-    def start_soon(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    def start_soon(self, fn: Callable[[Unpack[Ts]], Coroutine[Any, Any, None]], *args: *Ts) -> None:
         soon = self._soon
         if len(soon) >= _PRUNE_SOON and len(soon) & (_PRUNE_SOON - 1) == 0:
             # A long-lived group forgets its finished tasks now and then (amortised O(1)).
             soon[:] = [task for task in soon if not task.done()]
-        soon.append(self._group.create_task(fn()))
+        soon.append(self._group.create_task(fn(*args)))
 
     def cancel_soon(self) -> None:
         soon, self._soon = self._soon, []

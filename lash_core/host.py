@@ -523,6 +523,9 @@ class InlineHost(AwaitEventResolver):
                     if always_propagates(exc) or self._natively_cancelled():
                         raise
                     raise handler_failure(spec.kind, exc) from exc
+                quick = spec.quick  # check_handler_outcome's fast path, inlined
+                if quick is not None and type(outcome) is spec.outcome and quick(outcome):
+                    return outcome
                 return check_handler_outcome(envelope, outcome, handler)
             if family is _AWAIT:
                 assert isinstance(command, AwaitEventCommand)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, TypeVarTuple, Unpack
 
 __all__ = [
     "CancelToken",
@@ -24,6 +24,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 # -- cancellation ----------------------------------------------------------------------------
@@ -152,8 +153,8 @@ class TaskGroup(Protocol):
         """Run ``fn()`` (an async function's coroutine) as a task of the group."""
         ...
 
-    def start_soon(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        """Run ``fn()`` as a task of the group with no handle of its own: only
+    def start_soon(self, fn: Callable[[Unpack[Ts]], Coroutine[Any, Any, None]], *args: *Ts) -> None:
+        """Run ``fn(*args)`` as a task of the group with no handle of its own: only
         :meth:`cancel_soon` cancels it natively (or the cancellation of the group's owner).
         Cheaper than :meth:`start` where a task can only be cancelled in a scope of its own
         (trio)."""

@@ -16,7 +16,6 @@ from typing import Final, TypeAlias
 import attrs
 
 from lash_core import codes
-from lash_core.effects.checks import _QUICK as QUICK_CHECKS
 from lash_core.effects.commands import (
     AwaitEventCommand,
     PeekAwaitEventCommand,
@@ -299,7 +298,7 @@ def check_handler_outcome(
         outcome = check_kind_outcome(spec.kind, outcome)
     else:
         # The kind's check, its fast path first (it accepts only what the check accepts).
-        quick = QUICK_CHECKS.get(spec.outcome)
+        quick = spec.quick
         if quick is not None and quick(outcome):
             return outcome
     try:

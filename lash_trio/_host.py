@@ -7,7 +7,7 @@ import functools
 import math
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 import trio
 
@@ -20,6 +20,7 @@ from lash_core.process.service import ProcessService
 __all__ = ["InlineEffectHost", "TrioPrimitives"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 # Looked up once: the wake path runs twice per resolve-to-wake round trip.
 _checkpoint = trio.lowlevel.checkpoint
@@ -87,9 +88,9 @@ class _TrioTaskGroup:
         self._nursery.start_soon(run)
         return task
 
-    def start_soon(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    def start_soon(self, fn: Callable[[Unpack[Ts]], Coroutine[Any, Any, None]], *args: *Ts) -> None:
         # No cancel scope of its own (entering one costs more than a loop switch).
-        self._nursery.start_soon(fn)
+        self._nursery.start_soon(fn, *args)
 
     def cancel_soon(self) -> None:
         # Its tasks have no scope of their own: the nursery's cancels them all.

@@ -28,7 +28,7 @@ import contextlib
 import heapq
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, TypeVarTuple, Unpack
 
 from lash_core import codes
 from lash_core.errors import LashError
@@ -38,6 +38,7 @@ from lash_core.sim.choices import ChoiceSource
 __all__ = ["DEFAULT_MAX_STEPS", "CancelScope", "Cancelled", "SimLoop", "SimPrimitives", "SimTask"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 DEFAULT_MAX_STEPS: Final = 2_000_000
 """How many task steps one :meth:`SimLoop.run` may take before it gives up (a livelock)."""
@@ -414,8 +415,8 @@ class _SimTaskGroup:
         self.joiner: SimTask | None = None
         self._soon: list[CancelScope] = []
 
-    def start_soon(self, fn: Callable[[], Awaitable[None]]) -> None:
-        self._soon.append(self.start(fn))
+    def start_soon(self, fn: Callable[[Unpack[Ts]], Awaitable[None]], *args: *Ts) -> None:
+        self._soon.append(self.start(lambda: fn(*args)))
 
     def cancel_soon(self) -> None:
         soon, self._soon = self._soon, []

@@ -469,7 +469,7 @@ class TurnRunner:
                         continue
                     deadline = None if timeout_ms is None else loop.now() + timeout_ms / 1000
                     running.add(key)
-                    group.start_soon(functools.partial(self._run_one, key, envelope, deadline))
+                    group.start_soon(self._run_one, key, envelope, deadline)
                 continue
             self._flush_events()
             if isinstance(step, TurnFinished):
