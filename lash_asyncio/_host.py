@@ -68,10 +68,8 @@ class _AsyncioTaskGroup:
 
     def cancel_soon(self) -> None:
         soon, self._soon = self._soon, []
-        current = asyncio.current_task()
         for task in soon:
-            if task is not current:  # a task ending the group from inside carries on
-                task.cancel()
+            task.cancel()
 
 
 _THREAD_POLL_S: Final = 0.1
