@@ -10,7 +10,7 @@ import functools
 import secrets
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar, TypeVarTuple, Unpack
 
 from lash_core import codes
 from lash_core.errors import LashError, LocalProtocolError
@@ -21,6 +21,9 @@ from lash_core.process.service import ProcessService
 __all__ = ["AsyncioPrimitives", "InlineEffectHost"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+
+_get_running_loop = asyncio.events._get_running_loop
 
 
 class _Wake(asyncio.Future[None]):
@@ -41,14 +44,32 @@ class _Wake(asyncio.Future[None]):
         return self.done() and not self.cancelled()
 
 
+_PRUNE_SOON: Final = 64
+"""A task group's list of ``start_soon`` tasks is pruned of finished ones when its length is a
+multiple of this (a power of two)."""
+
+
 class _AsyncioTaskGroup:
-    __slots__ = ("_group",)
+    __slots__ = ("_group", "_soon")
 
     def __init__(self, group: asyncio.TaskGroup) -> None:
         self._group = group
+        self._soon: list[asyncio.Task[None]] = []
 
     def start(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> TaskHandle:
         return self._group.create_task(fn())
+
+    def start_soon(self, fn: Callable[[Unpack[Ts]], Coroutine[Any, Any, None]], *args: *Ts) -> None:
+        soon = self._soon
+        if len(soon) >= _PRUNE_SOON and len(soon) & (_PRUNE_SOON - 1) == 0:
+            # A long-lived group forgets its finished tasks now and then (amortised O(1)).
+            soon[:] = [task for task in soon if not task.done()]
+        soon.append(self._group.create_task(fn(*args)))
+
+    def cancel_soon(self) -> None:
+        soon, self._soon = self._soon, []
+        for task in soon:
+            task.cancel()
 
 
 _THREAD_POLL_S: Final = 0.1
@@ -120,7 +141,12 @@ class AsyncioPrimitives:
             self._bind()
 
     def new_event(self) -> WakeEvent:
-        return _Wake(loop=self._bind())
+        # `_bind()`, inlined: every parked wait makes an event.
+        loop = _get_running_loop()
+        if loop is None:
+            loop = self._bind()  # raises host_wrong_event_loop
+        self._loop = loop
+        return _Wake(loop=loop)
 
     def wait_event(self, event: WakeEvent, deadline: float | None) -> Awaitable[None]:
         if deadline is None:

@@ -99,6 +99,15 @@ __all__ = [
     "route_effect",
 ]
 
+# Looked up once: an enum member lookup costs as much as a small call, and these are read on
+# every effect and every parked wait.
+_HANDLER = Family.HANDLER
+_AWAIT = Family.AWAIT
+_SLEEP = Family.SLEEP
+_PEEK = Family.PEEK
+_WAIT_CANCELLED = WaitEnd.CANCELLED
+_WAIT_DEADLINE = WaitEnd.DEADLINE
+
 
 class DurabilityTier(enum.StrEnum):
     """``inline``: waits live in this process. ``durable``: they survive its loss."""
@@ -404,7 +413,7 @@ class InlineHost(AwaitEventResolver):
                 registry.end_parked(waiter, WaitEnd.CANCELLED)
             raise
         cancelled = cancel is not None and cancel.cancelled
-        return registry.end_parked(waiter, WaitEnd.CANCELLED if cancelled else WaitEnd.DEADLINE)
+        return registry.end_parked(waiter, _WAIT_CANCELLED if cancelled else _WAIT_DEADLINE)
 
     # -- effects -----------------------------------------------------------------------------
 
@@ -497,7 +506,7 @@ class InlineHost(AwaitEventResolver):
         spec = KINDS[command.kind]
         try:
             family = spec.family
-            if family is Family.HANDLER:
+            if family is _HANDLER:
                 handler = handlers.get(spec.kind)
                 if handler is None:
                     raise unavailable(spec.kind)
@@ -514,15 +523,18 @@ class InlineHost(AwaitEventResolver):
                     if always_propagates(exc) or self._natively_cancelled():
                         raise
                     raise handler_failure(spec.kind, exc) from exc
+                quick = spec.quick  # check_handler_outcome's fast path, inlined
+                if quick is not None and type(outcome) is spec.outcome and quick(outcome):
+                    return outcome
                 return check_handler_outcome(envelope, outcome, handler)
-            if family is Family.AWAIT:
+            if family is _AWAIT:
                 assert isinstance(command, AwaitEventCommand)
                 return AwaitEventOutcome(await self.wait_for_event(command.key, deadline=deadline))
-            if family is Family.SLEEP:
+            if family is _SLEEP:
                 assert isinstance(command, SleepCommand)
                 await self._loop.sleep(command.duration_ms / 1000)
                 return SleepOutcome()
-            if family is Family.PEEK:
+            if family is _PEEK:
                 assert isinstance(command, PeekAwaitEventCommand)
                 terminal = self.peek_await_event(command.key)
                 await self._loop.checkpoint()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, TypeVarTuple, Unpack
 
 __all__ = [
     "CancelToken",
@@ -24,6 +24,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 # -- cancellation ----------------------------------------------------------------------------
@@ -150,6 +151,20 @@ class TaskHandle(Protocol):
 class TaskGroup(Protocol):
     def start(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> TaskHandle:
         """Run ``fn()`` (an async function's coroutine) as a task of the group."""
+        ...
+
+    def start_soon(self, fn: Callable[[Unpack[Ts]], Coroutine[Any, Any, None]], *args: *Ts) -> None:
+        """Run ``fn(*args)`` as a task of the group with no handle of its own: only
+        :meth:`cancel_soon` cancels it natively (or the cancellation of the group's owner).
+        Cheaper than :meth:`start` where a task can only be cancelled in a scope of its own
+        (trio)."""
+        ...
+
+    def cancel_soon(self) -> None:
+        """Cancel natively every task :meth:`start_soon` started that is still running, in the
+        order they were started. A driver that cannot cancel them apart from the rest (trio)
+        cancels the whole group with them (every task, and its owner's wait for them): call it
+        only when the group's other tasks are ending too."""
         ...
 
 

@@ -43,12 +43,12 @@ from lash_core._promise_rules import revoke_transition as revoke_transition
 from lash_core._promise_rules import session_allows_access as session_allows_access
 from lash_core._promise_rules import transition_outcome as transition_outcome
 from lash_core._promise_state import (
+    _FINGERPRINT_MASK,
     _SCALARS,
     E,
     _check_resolution,
     _check_session_id,
     _closed_error,
-    _fingerprint,
     _key_type_error,
     _retired_error,
     _revoked_error,
@@ -293,8 +293,14 @@ class AwaitEventRegistry:
         if not trusted and not self._signer.verify(key):
             raise _revoked_error()
         retired = None if shard is None else shard.retired
-        if retired is not None and _fingerprint(key_id) in retired:
-            raise _retired_error(self._retain_recent)
+        if retired is not None:
+            # `_fingerprint(key_id) in retired`, its first probe inlined: most new keys miss
+            # on an empty slot.
+            fp = (hash(key_id) & _FINGERPRINT_MASK) or 1
+            slots = retired.slots
+            held = slots[fp & (len(slots) - 1)]
+            if held and (held == fp or fp in retired):
+                raise _retired_error(self._retain_recent)
         if not create:
             return None
         if shard is None:
@@ -312,9 +318,12 @@ class AwaitEventRegistry:
         beyond the window is retired: its entry is dropped, its key id's fingerprint kept."""
         recent = self._recent
         recent[entry] = None
-        if len(recent) <= self._retain_recent:
-            return
-        key = recent.popitem(last=False)[0].key
+        if len(recent) > self._retain_recent:
+            self._retire_oldest()
+
+    def _retire_oldest(self) -> None:
+        """Retire the oldest terminal of the window (it holds one too many)."""
+        key = self._recent.popitem(last=False)[0].key
         # The shard exists: closing or revoking a session takes its entries out of the window.
         shard = self._shards[key.scope.session_id]
         entries = shard.entries
@@ -325,7 +334,7 @@ class AwaitEventRegistry:
         retired = shard.retired
         if retired is None:
             retired = shard.retired = _Retired()
-        retired.add(_fingerprint(key.key_id))
+        retired.add((hash(key.key_id) & _FINGERPRINT_MASK) or 1)  # _fingerprint(key.key_id)
 
     def _forget(self, entry: _Entry) -> None:
         """Drop a pending entry nobody waits on any more (no different from no entry at all)."""
@@ -375,11 +384,14 @@ class AwaitEventRegistry:
             return AlreadyResolved(stored)
         if type(key.wait) is TurnTerminal:
             self._end_turn(key)
-        # `_settle(entry, resolution)`, inlined on this hot path.
+        # `_settle(entry, resolution)`, inlined on this hot path (with `_keep`'s common case).
         entry.terminal = resolution
         if entry.waiters is not None:
             _wake_all(entry, resolution)
-        self._keep(entry)
+        recent = self._recent
+        recent[entry] = None
+        if len(recent) > self._retain_recent:
+            self._retire_oldest()
         return ACCEPTED
 
     def _settle(self, entry: _Entry, terminal: Resolution) -> None:

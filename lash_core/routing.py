@@ -296,6 +296,11 @@ def check_handler_outcome(
     spec = KINDS[envelope.command.kind]
     if type(outcome) is not spec.outcome:
         outcome = check_kind_outcome(spec.kind, outcome)
+    else:
+        # The kind's check, its fast path first (it accepts only what the check accepts).
+        quick = spec.quick
+        if quick is not None and quick(outcome):
+            return outcome
     try:
         spec.check(envelope, outcome)
     except LashError as exc:

@@ -7,7 +7,7 @@ import functools
 import math
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 import trio
 
@@ -20,6 +20,7 @@ from lash_core.process.service import ProcessService
 __all__ = ["InlineEffectHost", "TrioPrimitives"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 # Looked up once: the wake path runs twice per resolve-to-wake round trip.
 _checkpoint = trio.lowlevel.checkpoint
@@ -87,6 +88,14 @@ class _TrioTaskGroup:
         self._nursery.start_soon(run)
         return task
 
+    def start_soon(self, fn: Callable[[Unpack[Ts]], Coroutine[Any, Any, None]], *args: *Ts) -> None:
+        # No cancel scope of its own (entering one costs more than a loop switch).
+        self._nursery.start_soon(fn, *args)
+
+    def cancel_soon(self) -> None:
+        # Its tasks have no scope of their own: the nursery's cancels them all.
+        self._nursery.cancel_scope.cancel()
+
 
 def _first_exit(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
     """The first ``KeyboardInterrupt`` or ``SystemExit`` in ``group`` (nested groups included)."""
@@ -131,7 +140,10 @@ class TrioPrimitives:
         """Without a deadline, the calling task is registered with ``event`` at once and
         trio's own ``wait_task_rescheduled`` is returned: await it at once, in the same task
         (as the host does)."""
-        self._bind()
+        try:  # `_bind()`, inlined: every parked wait passes here
+            self._token = _current_trio_token()
+        except RuntimeError:
+            self._bind()  # raises host_wrong_event_loop
         if deadline is not None:
             return self._wait_until(event, deadline)
         assert type(event) is _Wake

@@ -437,7 +437,8 @@ def _quick_tool_attempt(outcome: Any) -> bool:
         and type(record.success) is bool
         and _plain_json(record.args)
         and _plain_json(record.output)
-        and _plain_json(record.model_return)
+        # The model's view is often the output itself, checked just above.
+        and (record.model_return is record.output or _plain_json(record.model_return))
     )
 
 

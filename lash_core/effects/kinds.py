@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
 from lash_core import codes
-from lash_core.effects.checks import check_outcome_contents
+from lash_core.effects.checks import _QUICK, check_outcome_contents
 from lash_core.effects.commands import (
     AwaitEventCommand,
     CheckpointCommand,
@@ -152,6 +152,9 @@ class KindSpec:
     runners: frozenset[str]
     error_outcome: ErrorOutcome
     check: ContentsCheck = _contents
+    quick: Callable[[Any], bool] | None = None
+    """The check's fast path, if it has one: ``True`` only for an outcome of exactly the kind's
+    class that ``check`` accepts (``False`` says nothing: run ``check``)."""
 
 
 def _text(error: LashError) -> str:
@@ -220,7 +223,16 @@ def _spec(
     check: ContentsCheck = _contents,
 ) -> KindSpec:
     assert command.kind is outcome.kind
-    return KindSpec(command.kind, command, outcome, family, frozenset(runners), error, check)
+    return KindSpec(
+        command.kind,
+        command,
+        outcome,
+        family,
+        frozenset(runners),
+        error,
+        check,
+        _QUICK.get(outcome),
+    )
 
 
 _H, _S, _P, _A, _PR = Family.HANDLER, Family.SLEEP, Family.PEEK, Family.AWAIT, Family.PROCESS

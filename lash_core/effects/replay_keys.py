@@ -127,6 +127,9 @@ def child_replay_base(parent: Invocation) -> str:
     return parent.replay_key or parent.effect_id or "effect"
 
 
+_TOOL_ATTEMPT: Final = EffectKind.TOOL_ATTEMPT  # looked up once: one per tool call
+
+
 class ChildInvocations:
     """The children of one parent invocation, with the parent's parts (scope, causal reference,
     replay base, effect id) worked out once: a tool round builds every attempt, retry sleep and
@@ -155,8 +158,13 @@ class ChildInvocations:
 
     def tool_attempt(self, replay_suffix: str, attempt: int) -> Invocation:
         """See :func:`tool_batch_attempt_invocation` (the parent is the batch)."""
-        return self.derived(
-            "tool-batch", EffectKind.TOOL_ATTEMPT, f"{replay_suffix}:attempt:{attempt}"
+        # `derived("tool-batch", TOOL_ATTEMPT, suffix)`, inlined: one per tool call.
+        suffix = f"{replay_suffix}:attempt:{attempt}"
+        return Invocation(
+            self._scope,
+            EffectSubject(f"{self._effect_id or 'tool-batch'}:{suffix}", _TOOL_ATTEMPT),
+            self._cause,
+            Replay(f"{self._base}:{suffix}"),
         )
 
     def tool_retry_sleep(self, replay_suffix: str, attempt: int) -> Invocation:

@@ -28,16 +28,17 @@ import contextlib
 import heapq
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, TypeVarTuple, Unpack
 
 from lash_core import codes
 from lash_core.errors import LashError
-from lash_core.loop import TaskGroup, TaskHandle, WakeEvent
+from lash_core.loop import TaskGroup, WakeEvent
 from lash_core.sim.choices import ChoiceSource
 
 __all__ = ["DEFAULT_MAX_STEPS", "CancelScope", "Cancelled", "SimLoop", "SimPrimitives", "SimTask"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 DEFAULT_MAX_STEPS: Final = 2_000_000
 """How many task steps one :meth:`SimLoop.run` may take before it gives up (a livelock)."""
@@ -402,7 +403,7 @@ class SimLoop:
 class _SimTaskGroup:
     """A task group of the simulator (:class:`~lash_core.host.TaskGroup`)."""
 
-    __slots__ = ("_loop", "closed", "errors", "joiner", "outer", "remaining", "scope")
+    __slots__ = ("_loop", "_soon", "closed", "errors", "joiner", "outer", "remaining", "scope")
 
     def __init__(self, loop: SimLoop, outer: list[CancelScope]) -> None:
         self._loop = loop
@@ -412,8 +413,17 @@ class _SimTaskGroup:
         self.closed = False
         self.errors: list[BaseException] = []
         self.joiner: SimTask | None = None
+        self._soon: list[CancelScope] = []
 
-    def start(self, fn: Callable[[], Awaitable[None]]) -> TaskHandle:
+    def start_soon(self, fn: Callable[[Unpack[Ts]], Awaitable[None]], *args: *Ts) -> None:
+        self._soon.append(self.start(lambda: fn(*args)))
+
+    def cancel_soon(self) -> None:
+        soon, self._soon = self._soon, []
+        for scope in soon:
+            scope.cancel()
+
+    def start(self, fn: Callable[[], Awaitable[None]]) -> CancelScope:
         if self.closed:
             # As trio's nurseries and asyncio's task groups do.
             raise RuntimeError("this task group has exited; it cannot start tasks")

@@ -11,7 +11,7 @@ from typing import Final, TypeAlias
 
 import attrs
 
-from lash_core.effects.commands import EffectCommand
+from lash_core.effects.commands import AwaitEventCommand, EffectCommand
 from lash_core.effects.envelope import EffectEnvelope
 from lash_core.effects.errors import ControllerError
 from lash_core.effects.invocation import EffectKind, Invocation, InvocationScope
@@ -138,7 +138,8 @@ class Live:
     ``events`` the undrained stream events.
     ``waiting`` maps the replay key each unsettled call of a tool round waits on to the call's
     slot index: it is empty exactly when every call of the round has settled. ``scope`` is the
-    invocation scope of the current protocol iteration, built once.
+    invocation scope of the current protocol iteration, built once. ``listening`` says whether
+    stream events are built at all.
     :meth:`freeze` gives the frozen state; the constructor takes one back.
     """
 
@@ -147,6 +148,7 @@ class Live:
         "config",
         "events",
         "inflight",
+        "listening",
         "messages",
         "next_effect_id",
         "outbox",
@@ -187,6 +189,9 @@ class Live:
         self.events: list[TurnEvent] = list(s.events)
         self.waiting: dict[str, int] = {}
         self.scope: InvocationScope | None = None
+        self.listening = True
+        """Whether transitions build stream events: a runner that nobody listens to (no
+        ``on_event``, no hooks) turns this off for its run, as it would drop them unread."""
         phase = s.phase
         self.phase: LivePhase
         if isinstance(phase, WaitingTools):
@@ -226,13 +231,15 @@ class Live:
             events=tuple(self.events),
         )
 
-    def emit(self, invocation: Invocation, command: EffectCommand) -> None:
-        """Queue an envelope for ``next()``."""
+    def emit(self, invocation: Invocation, command: EffectCommand) -> str:
+        """Queue an envelope for ``next()``; returns its replay key."""
         # Valid by construction (the machine's tests validate every envelope it emits), so
         # built without EffectEnvelope.build's checks.
         replay = invocation.replay
         assert replay is not None
-        self.outbox[replay.key] = EffectEnvelope(invocation, command)
+        key = replay.key
+        self.outbox[key] = EffectEnvelope(invocation, command)
+        return key
 
     def event(self, event: TurnEvent) -> None:
         """Queue a stream event for ``drain_events()``."""
@@ -251,7 +258,7 @@ class Live:
 
 
 _STATE_FIELDS: Final = frozenset(f.name for f in attrs.fields(TurnState))
-assert frozenset(Live.__slots__) - {"scope", "waiting"} == _STATE_FIELDS, (
+assert frozenset(Live.__slots__) - {"listening", "scope", "waiting"} == _STATE_FIELDS, (
     "live state mirrors TurnState"
 )
 
@@ -280,7 +287,7 @@ def planned(live: Live) -> tuple[PlannedEffect, ...]:
     out: list[PlannedEffect] = []
     for key, envelope in live.outbox.items():
         timeout_ms = None
-        if envelope.kind is EffectKind.AWAIT_EVENT:
+        if type(envelope.command) is AwaitEventCommand:
             i = live.waiting.get(key)
             pending = None if i is None else phase.calls[i].pending
             if pending is not None and pending.deadline is not None:

@@ -83,13 +83,21 @@ from lash_core.wire import Err, JsonValue
 __all__ = ["apply", "start", "stop"]
 
 _CONTEXT_OVERFLOW_PERCENT: Final = 95
+_GOES_ON: Final = frozenset((StopReason.TOOL_USE, StopReason.STOP))
+"""The stop reasons after which the turn goes on with the response's message."""
+# Enum members looked up once (a member lookup costs as much as a small call).
+_TOOL: Final = CallKind.TOOL
+_TOOL_BATCH: Final = EffectKind.TOOL_BATCH
+_LLM_CALL: Final = EffectKind.LLM_CALL
+_ROLE_TOOL: Final = Role.TOOL
 
 
 def _finish(live: Live, outcome: TurnOutcome) -> None:
     result = TurnResult(
         outcome, live.messages, live.usage, live.protocol_iteration, live.turn_causes
     )
-    live.event(TurnOutcomeEvent(outcome))
+    if live.listening:
+        live.event(TurnOutcomeEvent(outcome))
     live.phase = TurnDone(result)
     live.outbox = {}
     live.inflight = {}
@@ -142,7 +150,8 @@ def _on_start_gate(live: Live, outcome: PeekAwaitEventOutcome) -> None:
 def _advance_iteration(live: Live) -> None:
     """Move to the next protocol iteration, report progress and prepare it."""
     live.protocol_iteration += 1
-    live.event(ProgressEvent(live.protocol_iteration, live.messages[live.progress_cursor :]))
+    if live.listening:
+        live.event(ProgressEvent(live.protocol_iteration, live.messages[live.progress_cursor :]))
     live.progress_cursor = len(live.messages)
     _start_iteration(live)
 
@@ -169,7 +178,7 @@ def _start_llm(live: Live) -> None:
         live.system,
         config.max_output_tokens,
     )
-    invocation = live.turn_effect(EffectKind.LLM_CALL)
+    invocation = live.turn_effect(_LLM_CALL)
     live.emit(invocation, LlmCallCommand(request))
     live.phase = WaitingLlm(request, invocation)
     live.transient = ()
@@ -230,26 +239,11 @@ def _on_llm(live: Live, phase: WaitingLlm, outcome: LlmCallOutcome) -> None:
         return _on_llm_error(live, phase, result.error)
     response: LlmResponse = result.value
     live.usage = live.usage + response.usage
-    live.event(UsageEvent(response.usage, live.usage))
+    if live.listening:
+        live.event(UsageEvent(response.usage, live.usage))
     reason = response.stop_reason
-    limit = live.config.max_context_tokens
-    if (
-        reason is StopReason.OUTPUT_LIMIT
-        and limit is not None
-        and response.usage.output_tokens == 0
-        and response.usage.input_tokens * 100 >= limit * _CONTEXT_OVERFLOW_PERCENT
-    ):
-        reason = StopReason.CONTEXT_OVERFLOW
-    if reason is StopReason.OUTPUT_LIMIT:
-        return stop(live, TurnStopReason.INCOMPLETE, detail=reason.value)
-    if reason in (
-        StopReason.CONTENT_FILTER,
-        StopReason.CONTEXT_OVERFLOW,
-        StopReason.PROVIDER_ERROR,
-    ):
-        return stop(live, TurnStopReason.PROVIDER_ERROR, detail=reason.value)
-    if reason is StopReason.CANCELLED:
-        return stop(live, TurnStopReason.CANCELLED, detail=reason.value)
+    if reason not in _GOES_ON and _stopped_by(live, response, reason):
+        return None
     message = response.message
     texts: list[str] = []
     calls: list[ToolCallPart] = []
@@ -258,7 +252,7 @@ def _on_llm(live: Live, phase: WaitingLlm, outcome: LlmCallOutcome) -> None:
             calls.append(part)
         elif isinstance(part, TextPart):
             texts.append(part.text)
-    if texts and not outcome.text_streamed:
+    if texts and not outcome.text_streamed and live.listening:
         text = "".join(texts)
         if text:
             live.event(TextEvent(text))
@@ -270,11 +264,38 @@ def _on_llm(live: Live, phase: WaitingLlm, outcome: LlmCallOutcome) -> None:
     return _finish(live, TurnCompleted(message))
 
 
+def _stopped_by(live: Live, response: LlmResponse, reason: StopReason) -> bool:
+    """Whether the model's stop reason (not a tool use, not a plain stop) stops the turn (then
+    stopped)."""
+    limit = live.config.max_context_tokens
+    if (
+        reason is StopReason.OUTPUT_LIMIT
+        and limit is not None
+        and response.usage.output_tokens == 0
+        and response.usage.input_tokens * 100 >= limit * _CONTEXT_OVERFLOW_PERCENT
+    ):
+        reason = StopReason.CONTEXT_OVERFLOW
+    if reason is StopReason.OUTPUT_LIMIT:
+        stop(live, TurnStopReason.INCOMPLETE, detail=reason.value)
+    elif reason in (
+        StopReason.CONTENT_FILTER,
+        StopReason.CONTEXT_OVERFLOW,
+        StopReason.PROVIDER_ERROR,
+    ):
+        stop(live, TurnStopReason.PROVIDER_ERROR, detail=reason.value)
+    elif reason is StopReason.CANCELLED:
+        stop(live, TurnStopReason.CANCELLED, detail=reason.value)
+    else:
+        return False
+    return True
+
+
 def _on_llm_error(live: Live, phase: WaitingLlm, error: LlmCallError) -> None:
     policy = live.config.model_retry
     if error.retryable and phase.attempt < policy.max_attempts:
         command = SleepCommand(policy.delay_ms(phase.attempt))
-        return live.emit(_llm_sleep(phase.first, phase.attempt), command)
+        live.emit(_llm_sleep(phase.first, phase.attempt), command)
+        return None
     controller = ControllerError(error.code or codes.TURN_LLM_CALL_FAILED, error.message)
     return stop(live, TurnStopReason.PROVIDER_ERROR, detail=error.kind.value, error=controller)
 
@@ -315,13 +336,17 @@ def _start_round(live: Live, calls: list[ToolCallPart]) -> None:
     code_tool = live.config.code_tool_name
     batch: Invocation | None = None
     if any(c.tool_name != code_tool for c in calls):
-        batch = live.turn_effect(EffectKind.TOOL_BATCH)
+        batch = live.turn_effect(_TOOL_BATCH)
     waiting = live.waiting
     phase = ToolRound([], batch)
     round_calls = phase.calls
     index = 0
+    listening = live.listening
+    children = phase.children
+    max_attempts = live.config.tool_retry.max_attempts
     for call in calls:
-        live.event(ToolCallStartedEvent(call.call_id, call.tool_name, call.args))
+        if listening:
+            live.event(ToolCallStartedEvent(call.call_id, call.tool_name, call.args))
         if call.tool_name == code_tool:
             parsed = _code_args(call.args, live.config.code_language)
             if parsed is None:
@@ -340,9 +365,15 @@ def _start_round(live: Live, calls: list[ToolCallPart]) -> None:
             continue
         suffix = f"child:{index}:{call.call_id}"
         index += 1
-        key = _attempt(live, phase, call, suffix, 1)
+        # `_attempt(live, phase, call, suffix, 1)`, inlined: one per tool call.
+        assert children is not None  # a round with tool calls has a batch
+        prepared = PreparedToolCall(call.call_id, call.tool_name, call.tool_name, call.args)
+        key = live.emit(
+            children.tool_attempt(suffix, 1),
+            ToolAttemptCommand(call=prepared, attempt=1, max_attempts=max_attempts),
+        )
         waiting[key] = len(round_calls)
-        round_calls.append(Call(call, CallKind.TOOL, suffix, key))
+        round_calls.append(Call(call, _TOOL, suffix, key))
     live.phase = phase
     return _maybe_settle(live, phase)
 
@@ -355,8 +386,7 @@ def _attempt(live: Live, phase: ToolRound, call: ToolCallPart, suffix: str, n: i
     command = ToolAttemptCommand(
         call=prepared, attempt=n, max_attempts=live.config.tool_retry.max_attempts
     )
-    live.emit(invocation, command)
-    return invocation_key(invocation)
+    return live.emit(invocation, command)
 
 
 def _on_tool_outcome(live: Live, phase: ToolRound, key: str, outcome: EffectOutcome) -> None:
@@ -414,6 +444,8 @@ def _on_tool_outcome(live: Live, phase: ToolRound, key: str, outcome: EffectOutc
             c.settle(error, True, c.duration_ms)
     if c.waiting is not None:
         live.waiting[c.waiting] = index
+    elif live.waiting:  # other calls still run (`_maybe_settle` would return at once)
+        return None
     return _maybe_settle(live, phase)
 
 
@@ -423,20 +455,22 @@ def _maybe_settle(live: Live, phase: ToolRound) -> None:
         return None
     results: list[ToolResultPart] = []
     failure: ControllerError | None = None
+    listening = live.listening
     for c in phase.calls:
         result = c.result
         assert result is not None
         results.append(result)
-        live.event(
-            ToolCallFinishedEvent(
-                result.call_id, result.tool_name, result.output, result.is_error, c.duration_ms
+        if listening:
+            live.event(
+                ToolCallFinishedEvent(
+                    result.call_id, result.tool_name, result.output, result.is_error, c.duration_ms
+                )
             )
-        )
         if failure is None:
             failure = c.failure
     if failure is not None:
         return stop(live, TurnStopReason.RUNTIME_ERROR, detail="tool_completion", error=failure)
-    live.messages = (*live.messages, Message(Role.TOOL, tuple(results)))
+    live.messages = (*live.messages, Message(_ROLE_TOOL, tuple(results)))
     if live.config.checkpoint_after_work:
         return _start_checkpoint(live, CheckpointKind.AFTER_WORK, None)
     return _advance_iteration(live)

@@ -250,6 +250,12 @@ class TurnMachine:
         live.events = []
         return tuple(events)
 
+    def _listen(self, listening: bool) -> None:
+        """Whether transitions build stream events. A runner nobody listens to (it would drain
+        them and drop them unread) turns them off for its run, and back on as it ends; the
+        state a checkpoint holds is the same either way, as events are drained at once."""
+        self._live.listening = listening
+
     def cancel(self, message: str = "the turn was cancelled") -> None:
         """End the turn now as stopped (``cancelled``); outstanding envelopes are dropped
         (their outcomes are then refused with ``turn_finished``)."""

@@ -103,6 +103,7 @@ class TurnRunner:
         "_committed",
         "_driver",
         "_failure",
+        "_group",
         "_hooks",
         "_host",
         "_interrupted",
@@ -111,6 +112,7 @@ class TurnRunner:
         "_names",
         "_on_error",
         "_on_event",
+        "_quiet",
         "_running",
         "_wake",
     )
@@ -131,10 +133,16 @@ class TurnRunner:
         self._by_kind = handlers.by_kind
         self._hooks = hooks
         self._on_event = on_event
+        # Nobody reads the stream events (no on_event) nor the machine between steps (no
+        # hooks): the machine need not build them, nor this runner drain them.
+        self._quiet = on_event is None and hooks is None
         self._cancel = cancel
         self._arrived: list[tuple[str, EffectOutcome]] = []
         self._wake = self._loop.new_event()
-        self._running: dict[str, TaskHandle] = {}
+        self._running: set[str] = set()
+        """Replay keys of the envelopes running in tasks of their own (started with
+        ``start_soon``: :meth:`_halt` cancels them all at once)."""
+        self._group: TaskGroup | None = None
         self._interrupted: list[tuple[str, EffectEnvelope, BaseException]] = []
         """Envelopes whose task the loop cancelled while nothing cancelled the turn (a handler
         that cancelled its own task), with the cancellation: each becomes its failure."""
@@ -172,9 +180,13 @@ class TurnRunner:
         if address is not None:
             unsubscribe.append(watch_cancel(self._host, address, self._on_gate_cancel))
         cancel = self._cancel
+        quiet = self._quiet
+        if quiet:
+            machine._listen(False)
         try:
             while True:
                 async with self._loop.open_task_group() as group:
+                    self._group = group
                     self._driver = group.start(functools.partial(self._drive, group))
                     if cancel is not None:
                         unsubscribe.append(cancel.subscribe(self.stop))
@@ -191,6 +203,9 @@ class TurnRunner:
                         self._failure = exc
                     break
         except BaseException:
+            if quiet:
+                # The machine is left to its caller: it keeps its events from here.
+                machine._listen(True)
             # Native cancellation of the whole turn: a turn under turn control still commits
             # as cancelled, so whoever awaits its terminal learns how it ended.
             if address is not None and not machine.finished:
@@ -198,6 +213,8 @@ class TurnRunner:
                 self._commit_if_finished()
             raise
         finally:
+            if quiet:
+                machine._listen(True)
             for undo in unsubscribe:
                 undo()
         failure = self._failure
@@ -234,10 +251,9 @@ class TurnRunner:
 
     def _halt(self) -> None:
         """Cancel every running effect and the driving task, and wake it."""
-        running = self._running
-        for task in list(running.values()):
-            task.cancel()
-        running.clear()
+        self._running.clear()
+        if self._group is not None:
+            self._group.cancel_soon()
         if self._driver is not None:
             self._driver.cancel()
         self._wake.set()
@@ -288,6 +304,8 @@ class TurnRunner:
                 self._committed = commit_turn(self._host, address, result)
 
     def _flush_events(self) -> None:
+        if self._quiet:
+            return
         events = self._machine.drain_events()
         on_event = self._on_event
         if on_event is not None:
@@ -365,15 +383,15 @@ class TurnRunner:
                 if key in self._running:
                     # Cancelled, but not by this runner: by the turn's own cancellation (which
                     # ends the driver too), or by the handler itself (the driver recovers it).
-                    self._running.pop(key, None)
+                    self._running.discard(key)
                     self._interrupt(key, envelope, exc)
                     self._wake.set()
                 raise
             # The turn ends with it, raised by run (never from this task, in a group).
-            self._running.pop(key, None)
+            self._running.discard(key)
             self.fail(exc)
             return
-        self._running.pop(key, None)
+        self._running.discard(key)
         self._arrived.append((key, outcome))
         self._wake.set()
 
@@ -399,8 +417,8 @@ class TurnRunner:
         except Exception as exc:  # raised plainly by run, not in an exception group
             if self._failure is None:
                 self._failure = exc
-            for task in self._running.values():
-                task.cancel()
+            if self._running:
+                group.cancel_soon()
 
     async def _steps(self, group: TaskGroup) -> None:
         machine = self._machine
@@ -411,6 +429,10 @@ class TurnRunner:
         run_envelope = self._host.run_envelope
         by_kind = self._by_kind
         on_error = self._on_error
+        if self._quiet:
+            # Events the machine held before the run (a restored checkpoint's) are dropped as
+            # the first flush would; it builds none while the run is quiet.
+            machine.drain_events()
         while True:
             step = machine.next()
             if isinstance(step, RunEffects):
@@ -438,15 +460,16 @@ class TurnRunner:
                     self._feed(_replay_key(envelope), outcome)
                     continue
                 for i, (envelope, timeout_ms) in enumerate(effects):
-                    key = _replay_key(envelope)
+                    replay = envelope.invocation.replay  # `_replay_key(envelope)`, inlined
+                    assert replay is not None  # the machine builds every envelope with one
+                    key = replay.key
                     outcome = None if supplied is None else supplied[i]
                     if outcome is not None:
                         arrived.append((key, outcome))
                         continue
                     deadline = None if timeout_ms is None else loop.now() + timeout_ms / 1000
-                    running[key] = group.start(
-                        functools.partial(self._run_one, key, envelope, deadline)
-                    )
+                    running.add(key)
+                    group.start_soon(self._run_one, key, envelope, deadline)
                 continue
             self._flush_events()
             if isinstance(step, TurnFinished):
