@@ -26,7 +26,11 @@ import attrs
 
 from lash_core.wire import JsonValue
 
-__all__ = ["FakeServer", "ReceivedRequest", "Reply", "sse_text"]
+__all__ = ["HOLD_LIMIT", "FakeServer", "ReceivedRequest", "Reply", "sse_text"]
+
+HOLD_LIMIT = 30.0
+"""Seconds a held reply waits for its event at most (a guard: a test that forgets to release
+it fails instead of hanging)."""
 
 
 def sse_text(events: Iterable[tuple[str | None, JsonValue]], *, done: bool = False) -> str:
@@ -49,19 +53,34 @@ class Reply:
     body: bytes = b""
     content_type: str = "application/json"
     headers: tuple[tuple[str, str], ...] = ()
+    hold: threading.Event | None = attrs.field(default=None, eq=False, kw_only=True)
+    """Answer only once this is set (a reply still in flight, to cancel it); the server
+    gives up waiting after :data:`HOLD_LIMIT` seconds."""
 
     @classmethod
     def json(
-        cls, value: JsonValue, *, status: int = 200, headers: Mapping[str, str] | None = None
+        cls,
+        value: JsonValue,
+        *,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        hold: threading.Event | None = None,
     ) -> Reply:
         """A JSON body."""
         body = json.dumps(value).encode()
-        return cls(status, body, "application/json", tuple((headers or {}).items()))
+        return cls(status, body, "application/json", tuple((headers or {}).items()), hold=hold)
 
     @classmethod
-    def sse(cls, text: str, *, headers: Mapping[str, str] | None = None) -> Reply:
+    def sse(
+        cls,
+        text: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        hold: threading.Event | None = None,
+    ) -> Reply:
         """A stream of server-sent events (see :func:`sse_text`), status 200."""
-        return cls(200, text.encode(), "text/event-stream", tuple((headers or {}).items()))
+        items = tuple((headers or {}).items())
+        return cls(200, text.encode(), "text/event-stream", items, hold=hold)
 
 
 @attrs.frozen
@@ -80,7 +99,7 @@ class FakeServer:
 
     def __init__(self, replies: Iterable[Reply] = ()) -> None:
         self._replies: deque[Reply] = deque(replies)
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self.requests: list[ReceivedRequest] = []
         """Every request received, in order."""
         self._server: ThreadingHTTPServer | None = None
@@ -102,6 +121,7 @@ class FakeServer:
     def _next(self, request: ReceivedRequest) -> Reply:
         with self._lock:
             self.requests.append(request)
+            self._lock.notify_all()
             if self._replies:
                 return self._replies.popleft()
         return Reply.json(
@@ -129,13 +149,18 @@ class FakeServer:
                     body = raw
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 reply = owner._next(ReceivedRequest("POST", self.path, headers, body))
-                self.send_response(reply.status)
-                self.send_header("content-type", reply.content_type)
-                self.send_header("content-length", str(len(reply.body)))
-                for name, value in reply.headers:
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(reply.body)
+                if reply.hold is not None:
+                    reply.hold.wait(HOLD_LIMIT)
+                try:
+                    self.send_response(reply.status)
+                    self.send_header("content-type", reply.content_type)
+                    self.send_header("content-length", str(len(reply.body)))
+                    for name, value in reply.headers:
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(reply.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client went away (a cancelled call)
 
             do_GET = do_POST
 
@@ -159,6 +184,12 @@ class FakeServer:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join()
+
+    def wait_for_requests(self, count: int, timeout: float = HOLD_LIMIT) -> bool:
+        """Block until ``count`` requests arrived (``False`` after ``timeout`` seconds). For a
+        thread (``trio.to_thread.run_sync``, ``asyncio.to_thread``), not the event loop."""
+        with self._lock:
+            return self._lock.wait_for(lambda: len(self.requests) >= count, timeout)
 
     def bodies(self) -> Sequence[JsonValue]:
         """The bodies of the requests received, in order."""
