@@ -42,6 +42,7 @@ from lash_core.effects.tools import (
 from lash_core.host import InlineHost
 from lash_core.keys import AwaitEventKey
 from lash_core.resolution import ok
+from lash_core.routing import EffectHandler
 from lash_core.scope import ToolCompletion, TurnScope
 from lash_core.store import TurnRef
 from lash_core.turn import TurnConfig, TurnEvent, TurnHandlers, TurnMachine, TurnResult, run_turn
@@ -94,8 +95,11 @@ def _scripted_answers() -> list[LlmResponse]:
     ]
 
 
-async def run_demo_turn(host: InlineHost, emit: Callable[[DemoLine], None]) -> TurnResult:
-    """Run the demo turn on ``host``, reporting each step to ``emit``."""
+async def run_demo_turn(
+    host: InlineHost, emit: Callable[[DemoLine], None], *, model: EffectHandler | None = None
+) -> TurnResult:
+    """Run the demo turn on ``host``, reporting each step to ``emit``. ``model`` answers the
+    model calls (default: the scripted model)."""
     loop = host.primitives
     start = loop.now()
     answers = _scripted_answers()
@@ -103,7 +107,7 @@ async def run_demo_turn(host: InlineHost, emit: Callable[[DemoLine], None]) -> T
     def at() -> float:
         return round(loop.now() - start, 3)
 
-    async def model(envelope: EffectEnvelope) -> LlmCallOutcome:
+    async def scripted(envelope: EffectEnvelope) -> LlmCallOutcome:
         return LlmCallOutcome(Ok(answers.pop(0)), text_streamed=False)
 
     async with loop.open_task_group() as group:
@@ -159,7 +163,7 @@ async def run_demo_turn(host: InlineHost, emit: Callable[[DemoLine], None]) -> T
         result = await run_turn(
             machine,
             host,
-            TurnHandlers(model=model, tools=tools),
+            TurnHandlers(model=model or scripted, tools=tools),
             on_event=on_event,
             on_effect=on_effect,
         )

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import attrs
 
@@ -91,7 +91,7 @@ class ReceivedRequest:
     method: str
     path: str
     headers: Mapping[str, str]
-    body: JsonValue
+    body: Any
 
 
 class FakeServer:
@@ -191,7 +191,7 @@ class FakeServer:
         with self._lock:
             return self._lock.wait_for(lambda: len(self.requests) >= count, timeout)
 
-    def bodies(self) -> Sequence[JsonValue]:
+    def bodies(self) -> Sequence[Any]:
         """The bodies of the requests received, in order."""
         with self._lock:
             return [request.body for request in self.requests]

@@ -136,7 +136,7 @@ def test_a_tool_round_trip_maps_requests_and_responses(driver: str) -> None:
             },
         ],
     }
-    assert second.body["messages"] == [USER, assistant, _results(first_id, second_id)]  # type: ignore[call-overload,index]
+    assert second.body["messages"] == [USER, assistant, _results(first_id, second_id)]
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
@@ -162,8 +162,8 @@ def test_streaming_sends_text_deltas_as_turn_events_and_assembles_the_answer(dri
     assert [call[2] for call in tools.calls] == [{"city": "Oslo"}, {"to": "ops@example.com"}]
     # message_start gives the input side, message_delta the final output count.
     assert result.usage == Usage(120, 24) + Usage(180, 18, 96, 0)
-    assert all(request.body["stream"] is True for request in server.requests)  # type: ignore[call-overload,index]
-    assert server.requests[1].body["messages"][2] == _results("toolu_01A", "toolu_01B")  # type: ignore[call-overload,index]
+    assert all(request.body["stream"] is True for request in server.requests)
+    assert server.requests[1].body["messages"][2] == _results("toolu_01A", "toolu_01B")
 
 
 def _one_call(driver: str, server: FakeServer, **options: Any) -> LlmCallOutcome:

@@ -132,7 +132,7 @@ def test_direct_calls_are_answered_too(driver: str) -> None:
         response = run_on(driver, main)
     assert response.stop_reason is StopReason.STOP
     assert response.usage == Usage(180, 18)
-    assert server.requests[0].body["model"] == "claude-haiku-4-5"  # type: ignore[call-overload,index]
+    assert server.requests[0].body["model"] == "claude-haiku-4-5"
 
 
 @pytest.mark.parametrize("driver", DRIVERS)

@@ -153,9 +153,9 @@ def test_streaming_sends_text_deltas_as_turn_events_and_assembles_the_answer(dri
     assert [call[2] for call in tools.calls] == [{"city": "Oslo"}, {"to": "ops@example.com"}]
     assert result.usage == Usage(120, 24) + Usage(180, 18, 128)
     for request in server.requests:
-        assert request.body["stream"] is True  # type: ignore[call-overload,index]
-        assert request.body["stream_options"] == {"include_usage": True}  # type: ignore[call-overload,index]
-    assert server.requests[1].body["messages"][2:] == [ASSISTANT_CALLS, *TOOL_RESULTS]  # type: ignore[call-overload,index]
+        assert request.body["stream"] is True
+        assert request.body["stream_options"] == {"include_usage": True}
+    assert server.requests[1].body["messages"][2:] == [ASSISTANT_CALLS, *TOOL_RESULTS]
 
 
 def _one_call(driver: str, server: FakeServer, **options: Any) -> LlmCallOutcome:
@@ -356,7 +356,7 @@ def test_settings_reach_the_request() -> None:
     }
     assert second == {"model": "gpt-4o-mini", "messages": [USER], "max_completion_tokens": 256}
     # Without a model name, the request's own (the turn config's) is sent.
-    assert third["model"] == "request-model"  # type: ignore[call-overload,index]
+    assert third["model"] == "request-model"
 
 
 def test_without_a_key_a_local_server_gets_a_placeholder(monkeypatch: pytest.MonkeyPatch) -> None:
