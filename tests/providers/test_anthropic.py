@@ -107,7 +107,10 @@ def test_a_tool_round_trip_maps_requests_and_responses(driver: str) -> None:
         ToolCallPart(first_id, "weather", {"city": "Oslo"}),
         ToolCallPart(second_id, "send_report", {"to": "ops@example.com"}),
     )
-    assert [call[2] for call in tools.calls] == [{"city": "Oslo"}, {"to": "ops@example.com"}]
+    assert {name: args for _, name, args in tools.calls} == {
+        "weather": {"city": "Oslo"},
+        "send_report": {"to": "ops@example.com"},
+    }
     assert result.usage == Usage(120, 24, 64, 32) + Usage(180, 18)
     first, second = server.requests
     assert (first.method, first.path) == ("POST", "/v1/messages")
@@ -159,7 +162,10 @@ def test_streaming_sends_text_deltas_as_turn_events_and_assembles_the_answer(dri
         ToolCallPart("toolu_01B", "send_report", {"to": "ops@example.com"}),
     )
     assert result.messages[-1].parts == (TextPart(FINAL),)
-    assert [call[2] for call in tools.calls] == [{"city": "Oslo"}, {"to": "ops@example.com"}]
+    assert {name: args for _, name, args in tools.calls} == {
+        "weather": {"city": "Oslo"},
+        "send_report": {"to": "ops@example.com"},
+    }
     # message_start gives the input side, message_delta the final output count.
     assert result.usage == Usage(120, 24) + Usage(180, 18, 96, 0)
     assert all(request.body["stream"] is True for request in server.requests)

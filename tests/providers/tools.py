@@ -15,7 +15,8 @@ OUTPUTS: dict[str, JsonValue] = {
 
 
 class Tools:
-    """The tools handler; ``calls`` lists ``(call_id, tool_name, args)`` as they ran."""
+    """The tools handler; ``calls`` lists ``(call_id, tool_name, args)`` as they ran (a round's
+    calls run concurrently, in any order)."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, JsonValue]] = []
