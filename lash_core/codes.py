@@ -426,6 +426,6 @@ CODES: Final[dict[str, str]] = {
     "dropped); retryable.",
     PROVIDER_TIMEOUT: "A model call reached the client's timeout; retryable.",
     PROVIDER_RESPONSE_INVALID: "The provider answered a model call with a success status but a "
-    "body lash cannot read (no choices, a content block of the wrong shape, text that is not "
-    "JSON); permanent.",
+    "body lash cannot read (no choices, a content block of the wrong shape): permanent; or a "
+    "stream that ended early: retryable.",
 }

@@ -153,13 +153,14 @@ class EventAssembler:
     ``content_block_start``/``_delta``/``_stop``, ``message_delta``, ``message_stop``):
     :meth:`feed` each event (it returns the event's text delta), then :meth:`response`."""
 
-    __slots__ = ("_blocks", "_started", "_stop", "_usage")
+    __slots__ = ("_blocks", "_started", "_stop", "_stopped", "_usage")
 
     def __init__(self, call_id_prefix: str = "") -> None:
         self._blocks: dict[int, dict[str, Any]] = {}
         self._usage = Usage()
         self._stop: object = None
         self._started = False
+        self._stopped = False
 
     def feed(self, event: Mapping[str, Any]) -> str:
         """Take one event; return its text delta (``""`` if it has none)."""
@@ -183,6 +184,8 @@ class EventAssembler:
             if isinstance(delta, Mapping) and delta.get("stop_reason") is not None:
                 self._stop = delta["stop_reason"]
             self._usage = usage_of(event.get("usage"), self._usage)
+        elif kind == "message_stop":
+            self._stopped = True
         return ""
 
     def _index(self, event: Mapping[str, Any]) -> int:
@@ -205,8 +208,9 @@ class EventAssembler:
 
     def response(self) -> LlmResponse:
         """The assembled response."""
-        if not self._started:
-            raise ResponseInvalid("the stream ended before message_start")
+        if not self._started or not self._stopped:
+            missing = "message_stop" if self._started else "message_start"
+            raise ResponseInvalid(f"the stream ended before {missing}", retryable=True)
         content = []
         for index in sorted(self._blocks):
             block = dict(self._blocks[index])

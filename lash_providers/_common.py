@@ -43,7 +43,12 @@ TextSink: TypeAlias = Callable[[TextEvent], None]
 
 
 class ResponseInvalid(Exception):
-    """A success response whose body cannot be read (becomes ``provider_response_invalid``)."""
+    """A success response whose body cannot be read (becomes ``provider_response_invalid``);
+    ``retryable`` for a stream that ended early (cut off, not wrong)."""
+
+    def __init__(self, detail: str, *, retryable: bool = False) -> None:
+        super().__init__(detail)
+        self.retryable = retryable
 
 
 def require_sdk(module: str, extra: str) -> ModuleType:

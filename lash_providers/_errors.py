@@ -4,7 +4,8 @@ Retryable: a rate limit (429), a request timeout (408), a conflict (409, a lock 
 asks to retry), any 5xx including Anthropic's 529 *overloaded*, a client timeout, a connection
 that failed or dropped, and an error event in the middle of a stream that names an overload, a
 rate limit or a server error. Permanent: every other 4xx (400, 401, 403, 404, 413, 422, ...),
-since sending the same request again gets the same answer. The provider's status, error type,
+since sending the same request again gets the same answer. A success response that cannot
+be read is permanent too, unless it is a stream that ended early. The provider's status, error type,
 code, message and request id are kept in the error's ``raw`` evidence.
 """
 
@@ -151,12 +152,12 @@ def _json_body(body: object) -> JsonValue:
     return repr(body)[:_BODY_LIMIT]
 
 
-def response_invalid(provider: str, detail: str) -> LlmCallError:
-    """A success response lash cannot read."""
+def response_invalid(provider: str, detail: str, *, retryable: bool = False) -> LlmCallError:
+    """A success response lash cannot read (``retryable``: a stream cut short)."""
     return LlmCallError(
         message=f"{provider}: the response could not be read: {detail}",
-        retryable=False,
-        kind=LlmErrorKind.UNKNOWN,
+        retryable=retryable,
+        kind=LlmErrorKind.TRANSPORT if retryable else LlmErrorKind.UNKNOWN,
         raw={"provider": provider, "detail": detail},
         code=codes.PROVIDER_RESPONSE_INVALID,
     )

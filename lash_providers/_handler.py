@@ -77,7 +77,8 @@ class ProviderModel:
                             sink(TextEvent(delta))
                 response = assembler.response()
         except ResponseInvalid as exc:
-            return outcome_for(direct, response_invalid(self.provider, str(exc)), streamed)
+            invalid = response_invalid(self.provider, str(exc), retryable=exc.retryable)
+            return outcome_for(direct, invalid, streamed)
         except Exception as exc:
             error = error_from_exception(self.provider, self._sdk, exc)
             if error is None:

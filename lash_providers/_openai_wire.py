@@ -170,7 +170,7 @@ class ChunkAssembler:
     """Builds the response of a streamed completion from its ``chat.completion.chunk`` bodies:
     :meth:`feed` each chunk (it returns the chunk's text delta), then :meth:`response`."""
 
-    __slots__ = ("_calls", "_finish", "_prefix", "_text", "_usage")
+    __slots__ = ("_calls", "_finish", "_prefix", "_seen", "_text", "_usage")
 
     def __init__(self, call_id_prefix: str) -> None:
         self._prefix = call_id_prefix
@@ -178,9 +178,11 @@ class ChunkAssembler:
         self._calls: dict[int, dict[str, Any]] = {}
         self._finish: object = None
         self._usage = Usage()
+        self._seen = False
 
     def feed(self, chunk: Mapping[str, Any]) -> str:
         """Take one chunk; return its text delta (``""`` if it has none)."""
+        self._seen = True
         if chunk.get("usage") is not None:
             self._usage = usage_of(chunk["usage"])
         choices = chunk.get("choices") or ()
@@ -217,6 +219,8 @@ class ChunkAssembler:
 
     def response(self) -> LlmResponse:
         """The assembled response."""
+        if not self._seen:
+            raise ResponseInvalid("the stream ended before its first chunk", retryable=True)
         calls = []
         for position, index in enumerate(sorted(self._calls)):
             slot = self._calls[index]

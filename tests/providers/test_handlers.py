@@ -32,7 +32,8 @@ from lash_core.durable import direct_call
 from lash_core.effects import LlmRequest
 from lash_core.host import InlineHost
 from lash_core.loop import CancelToken
-from lash_core.turn import TurnStopReason, run_turn
+from lash_core.turn import TextEvent, TurnConfig, TurnEvent, TurnStopReason, run_turn
+from lash_core.wire import Err
 from lash_providers import AnthropicModel, OpenAIChatModel, model_from_spec
 from lash_providers.testing import FakeServer, Reply
 from tests.providers.support import DRIVERS, recorded, recorded_body, run_on, weather_machine
@@ -166,3 +167,52 @@ def test_cancelling_a_turn_cancels_the_call_in_flight(driver: str) -> None:
     assert isinstance(result.outcome, TurnStopped)
     assert result.outcome.reason is TurnStopReason.CANCELLED
     assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_stream_cut_short_is_retryable_not_an_answer(driver: str) -> None:
+    """A stream that ends without its last event would otherwise pass for a short answer."""
+    cut = recorded("anthropic", "stream_text")
+    text = cut.body.decode()
+    cut_text = text[: text.index("event: message_delta")]
+    empty = Reply.sse("data: [DONE]\n\n")
+
+    async def main(host: InlineHost) -> list[LlmCallOutcome]:
+        step = weather_machine().next()
+        assert isinstance(step, RunEffects)
+        outcomes = []
+        async with AnthropicModel("c", base_url=server.url, api_key="k", stream=True) as claude:
+            outcomes.append(await claude(step.envelopes[0]))
+        url = server.url + "/v1"
+        async with OpenAIChatModel("g", base_url=url, api_key="k", stream=True) as gpt:
+            outcomes.append(await gpt(step.envelopes[0]))
+        return [outcome for outcome in outcomes if isinstance(outcome, LlmCallOutcome)]
+
+    with FakeServer([Reply.sse(cut_text), empty]) as server:
+        claude, gpt = run_on(driver, main)
+    for outcome, detail in (
+        (claude, "the stream ended before message_stop"),
+        (gpt, "the stream ended before its first chunk"),
+    ):
+        assert isinstance(outcome.result, Err)
+        error = outcome.result.error
+        assert (error.code, error.retryable) == (codes.PROVIDER_RESPONSE_INVALID, True)
+        assert error.message.endswith(detail)
+
+
+def test_streaming_without_a_sink_leaves_the_text_to_the_turn() -> None:
+    events: list[TurnEvent] = []
+
+    async def main(host: InlineHost) -> TurnResult:
+        model = OpenAIChatModel("g", base_url=server.url + "/v1", api_key="k", stream=True)
+        async with model:
+            handlers = TurnHandlers(model=model)
+            machine = weather_machine(config=TurnConfig(model="m"))
+            return await run_turn(machine, host, handlers, on_event=events.append)
+
+    with FakeServer([recorded("openai", "stream_text")]) as server:
+        result = run_on("asyncio", main)
+    assert server.requests[0].body["stream"] is True
+    texts = [event for event in events if isinstance(event, TextEvent)]
+    assert texts == [TextEvent("It is 21 °C in Oslo, and the report was delivered.")]
+    assert result.messages[-1].parts == (TextPart(texts[0].text),)
