@@ -31,6 +31,7 @@ SUITES: tuple[str, ...] = (
     "benchmarks.bench_store",
     "benchmarks.bench_durable_turn",
     "benchmarks.bench_peers",
+    "benchmarks.bench_providers",
 )
 """Modules defining benchmarks, in the order their benchmarks run and are reported."""
 

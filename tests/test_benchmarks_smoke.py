@@ -42,6 +42,9 @@ FIGURES = {
     "sim_host_effect",
     "sim_turn_effect",
     "sim_seeds",
+    "provider_openai_request",
+    "provider_anthropic_request",
+    "provider_openai_stream",
     *(
         f"{driver}_{figure}"
         for driver in ("trio", "asyncio")
