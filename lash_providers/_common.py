@@ -23,7 +23,7 @@ from lash_core.effects import (
 )
 from lash_core.errors import LashError, LocalProtocolError
 from lash_core.turn import TextEvent
-from lash_core.wire import Err, JsonValue, Ok
+from lash_core.wire import Err, JsonValue, Ok, check_json_value
 
 __all__ = [
     "ResponseInvalid",
@@ -87,6 +87,7 @@ def check_options(
             codes.PROVIDER_CONFIG_INVALID,
             f"options must be a mapping of str keys to JSON values, got {options!r}",
         )
+    check_json_value(dict(options), what="options", code=codes.PROVIDER_CONFIG_INVALID)
     clash = sorted(set(options) & reserved)
     if clash:
         raise LocalProtocolError(

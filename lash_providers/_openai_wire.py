@@ -122,9 +122,9 @@ def _call_id(given: object, fallback: str) -> str:
 
 
 def _stop_reason(finish: object, has_calls: bool) -> StopReason:
-    reason = FINISH_REASONS.get(finish, StopReason.UNKNOWN) if isinstance(finish, str) else None
-    if reason is None:
-        reason = StopReason.UNKNOWN
+    reason = StopReason.UNKNOWN
+    if isinstance(finish, str):
+        reason = FINISH_REASONS.get(finish, StopReason.UNKNOWN)
     if has_calls and reason in (StopReason.STOP, StopReason.UNKNOWN):
         # Some compatible servers say "stop" (or nothing) when the answer is tool calls.
         return StopReason.TOOL_USE
@@ -163,6 +163,10 @@ def response_from_completion(body: Mapping[str, Any], call_id_prefix: str) -> Ll
             )
         )
     reason = _stop_reason(choice.get("finish_reason"), bool(calls))
+    refusal = message.get("refusal")
+    if isinstance(refusal, str) and refusal and not content and not calls:
+        # The model refused (structured outputs): its reason as text, stopped by the filter.
+        content, reason = refusal, StopReason.CONTENT_FILTER
     return LlmResponse(_message(content or "", calls), usage_of(body.get("usage")), reason)
 
 

@@ -34,6 +34,7 @@ servers ignore it, and the SDK needs one."""
 
 _RESERVED = frozenset({"model", "messages", "tools", "stream", "stream_options"})
 _MAX_TOKENS_FIELDS = ("max_completion_tokens", "max_tokens")
+_OPENAI_HOST = "api.openai.com"
 
 
 class OpenAIChatModel(ProviderModel):
@@ -49,8 +50,8 @@ class OpenAIChatModel(ProviderModel):
     * ``options``: more request fields, sent as they are (``temperature``, ``top_p``,
       ``seed``, a local server's own such as ``top_k``).
     * ``max_tokens_field``: the field that carries the request's ``max_output_tokens``:
-      ``max_completion_tokens`` for OpenAI, ``max_tokens`` (the default with a ``base_url``)
-      for compatible servers that only know that one.
+      by default ``max_completion_tokens`` when the client talks to ``api.openai.com``, else
+      ``max_tokens`` (what compatible servers know).
     * ``stream_usage``: ask a stream for its usage (``stream_options.include_usage``).
     * ``timeout`` (seconds) and ``max_retries`` configure the client this builds.
       ``max_retries`` is 0: the turn's ``model_retry`` policy retries on virtual-time-friendly,
@@ -77,16 +78,12 @@ class OpenAIChatModel(ProviderModel):
         super().__init__(check_model_name(model), on_text, stream)
         self._sdk = require_sdk("openai", "openai")
         self.options = check_options(options, _RESERVED)
-        if max_tokens_field is None:
-            local = base_url is not None or client is not None or "OPENAI_BASE_URL" in os.environ
-            max_tokens_field = "max_tokens" if local else "max_completion_tokens"
-        if max_tokens_field not in _MAX_TOKENS_FIELDS:
+        if max_tokens_field is not None and max_tokens_field not in _MAX_TOKENS_FIELDS:
             raise LocalProtocolError(
                 codes.PROVIDER_CONFIG_INVALID,
                 f"max_tokens_field must be one of {', '.join(_MAX_TOKENS_FIELDS)}, "
                 f"got {max_tokens_field!r}",
             )
-        self.max_tokens_field = max_tokens_field
         self.stream_usage = stream_usage
         if client is None:
             if api_key is None and "OPENAI_API_KEY" not in os.environ:
@@ -101,6 +98,11 @@ class OpenAIChatModel(ProviderModel):
                 api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
             )
         self._client = client
+        if max_tokens_field is None:
+            official = _OPENAI_HOST in str(getattr(client, "base_url", _OPENAI_HOST))
+            max_tokens_field = "max_completion_tokens" if official else "max_tokens"
+        self.max_tokens_field = max_tokens_field
+        """Where the request's ``max_output_tokens`` goes."""
 
     def request_body(self, request: LlmRequest, *, stream: bool = False) -> dict[str, Any]:
         """The JSON body sent for ``request`` (what the server receives)."""

@@ -66,6 +66,7 @@ def test_without_the_sdk_the_error_says_which_extra_to_install(
         (lambda: OpenAIChatModel("m", api_key="k", options=[1]), "options must be a mapping"),  # type: ignore[arg-type]
         (lambda: OpenAIChatModel("m", api_key="k", max_tokens_field="n"), "max_tokens_field"),
         (lambda: AnthropicModel("m", api_key="k", options={"system": "x"}), "may not set system"),
+        (lambda: AnthropicModel("m", api_key="k", options={"top_k": {1}}), "options"),  # type: ignore[dict-item]
         (lambda: AnthropicModel("m", api_key="k", default_max_tokens=0), "default_max_tokens"),
         (lambda: model_from_spec("gpt-4o"), "PROVIDER:MODEL"),
         (lambda: model_from_spec("mistral:large"), "PROVIDER:MODEL"),
@@ -216,3 +217,12 @@ def test_streaming_without_a_sink_leaves_the_text_to_the_turn() -> None:
     texts = [event for event in events if isinstance(event, TextEvent)]
     assert texts == [TextEvent("It is 21 °C in Oslo, and the report was delivered.")]
     assert result.messages[-1].parts == (TextPart(texts[0].text),)
+
+
+def test_the_output_limit_field_follows_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    assert OpenAIChatModel("gpt-4o", api_key="k").max_tokens_field == "max_completion_tokens"
+    local = OpenAIChatModel("llama3.2", base_url="http://localhost:11434/v1")
+    assert local.max_tokens_field == "max_tokens"
+    chosen = OpenAIChatModel("m", api_key="k", max_tokens_field="max_completion_tokens")
+    assert chosen.max_tokens_field == "max_completion_tokens"

@@ -199,3 +199,17 @@ def test_a_body_that_is_not_json_is_kept_short_as_evidence() -> None:
     assert isinstance(error.raw, dict)
     assert error.raw["body"] == "x" * 2000
     assert error.message == "p: HTTP 502: " + "x" * 5000
+
+
+def test_a_refusal_stops_as_content_filter_with_its_reason() -> None:
+    body = {
+        "choices": [
+            {
+                "message": {"content": None, "refusal": "I can't help with that."},
+                "finish_reason": "stop",
+            }
+        ]
+    }
+    response = response_from_completion(body, "p")
+    assert response.message.parts == (TextPart("I can't help with that."),)
+    assert response.stop_reason is StopReason.CONTENT_FILTER
