@@ -7,7 +7,9 @@ asyncio. Everything it shows is computed by the core.
 ``lash demo`` runs a real turn on trio or asyncio (``--loop``): a scripted model (no real model
 is called) asks for two tools; one answers at once, the other completes later through its
 await-event key, resolved by a separate task as a webhook would. It prints the effect trace, the
-stream events and the result. ``lash demo keys`` drives an
+stream events and the result. ``--model openai:NAME`` runs it with a real model on the
+OpenAI-compatible server at ``OPENAI_BASE_URL`` instead (:mod:`lash_providers`, imported only
+then). ``lash demo keys`` drives an
 :class:`~lash_core.promise.AwaitEventRegistry` by hand through the life of one key: mint, park a
 waiter, resolve, wake, duplicate resolve, tampered key, session revocation
 (:mod:`lash_core.demo_keys`). ``--json`` prints either trace as JSON lines.

@@ -82,3 +82,28 @@ def test_misused_model_flags_are_usage_errors(
         status = exit.code  # type: ignore[assignment]
     assert status == EXIT_USAGE
     assert message in capsys.readouterr().err
+
+
+def test_the_json_trace_with_a_real_model_is_json_lines_only(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    replies = [recorded("openai", "completion_tool_calls"), recorded("openai", "completion_text")]
+    with FakeServer(replies) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-local")
+        assert main(["demo", "--model", "openai:qwen2.5", "--json", "--loop", "asyncio"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    result = lines[-1]
+    assert result["kind"] == "result" and result["text"] == "TurnCompleted"
+    assert result["data"]["usage"]["input_tokens"] == 300
+    assert server.requests[0].headers["authorization"] == "Bearer sk-local"
+
+
+def test_without_a_server_the_json_trace_notes_the_scripted_model_on_stderr(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    assert main(["demo", "--model", "openai:qwen2.5", "--json", "--virtual-time"]) == 0
+    captured = capsys.readouterr()
+    assert "the SCRIPTED model runs" in captured.err
+    assert all(json.loads(line) for line in captured.out.splitlines())
