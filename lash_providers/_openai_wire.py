@@ -216,8 +216,10 @@ class ChunkAssembler:
             slot["id"] = call["id"]
         function = call.get("function")
         if isinstance(function, Mapping):
-            if function.get("name"):
-                slot["name"] += function["name"]
+            name = function.get("name")
+            if isinstance(name, str) and name and name != slot["name"]:
+                # Servers send the name once; some repeat it whole in every chunk.
+                slot["name"] += name
             if function.get("arguments"):
                 slot["arguments"].append(function["arguments"])
 

@@ -86,17 +86,22 @@ class OpenAIChatModel(ProviderModel):
             )
         self.stream_usage = stream_usage
         if client is None:
-            if api_key is None and "OPENAI_API_KEY" not in os.environ:
-                if base_url is None and "OPENAI_BASE_URL" not in os.environ:
+            if api_key is None and not os.environ.get("OPENAI_API_KEY"):
+                if base_url is None and not os.environ.get("OPENAI_BASE_URL"):
                     raise LocalProtocolError(
                         codes.PROVIDER_CONFIG_INVALID,
                         "no OpenAI API key: pass api_key=... or set OPENAI_API_KEY (a local "
                         "server given by base_url or OPENAI_BASE_URL needs none)",
                     )
                 api_key = LOCAL_API_KEY
-            client = self._sdk.AsyncOpenAI(
-                api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
-            )
+            try:
+                client = self._sdk.AsyncOpenAI(
+                    api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
+                )
+            except (ValueError, self._sdk.OpenAIError) as exc:
+                raise LocalProtocolError(
+                    codes.PROVIDER_CONFIG_INVALID, f"the OpenAI client refused its options: {exc}"
+                ) from exc
         self._client = client
         if max_tokens_field is None:
             official = _OPENAI_HOST in str(getattr(client, "base_url", _OPENAI_HOST))

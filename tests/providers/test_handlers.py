@@ -81,7 +81,7 @@ def test_unusable_options_are_refused_with_a_code(build: Any, fragment: str) -> 
 
 
 def test_openai_without_a_key_or_a_server_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "")  # set but empty counts as unset
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     with pytest.raises(LashError) as raised:
         OpenAIChatModel("gpt-4o-mini")
