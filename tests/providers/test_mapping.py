@@ -213,3 +213,12 @@ def test_a_refusal_stops_as_content_filter_with_its_reason() -> None:
     response = response_from_completion(body, "p")
     assert response.message.parts == (TextPart("I can't help with that."),)
     assert response.stop_reason is StopReason.CONTENT_FILTER
+
+
+def test_a_tool_name_repeated_in_every_chunk_is_taken_once() -> None:
+    assembler = ChunkAssembler("p")
+    for piece in ('{"city":', '"Oslo"}'):
+        call = {"index": 0, "id": "c1", "function": {"name": "weather", "arguments": piece}}
+        assembler.feed({"choices": [{"index": 0, "delta": {"tool_calls": [call]}}]})
+    (part,) = assembler.response().message.parts
+    assert part == ToolCallPart("c1", "weather", {"city": "Oslo"})
