@@ -1,6 +1,6 @@
 """What the provider adapters cost on top of the JSON work a call does anyway.
 
-* ``provider_openai_request`` / ``provider_anthropic_request``: mapping a 40-message
+* ``provider_openai_request`` / ``provider_anthropic_request``: mapping a 60-message
   conversation (20 rounds of a user message, an assistant tool call and its result) to the
   provider's request body, against ``json.dumps`` of that same body (what the SDK does with it
   next).
@@ -83,14 +83,14 @@ def _request_figure(ctx: Context, name: str, model: Any) -> list[Figure]:
 
 @benchmark("provider_openai_request")
 def provider_openai_request(ctx: Context) -> list[Figure]:
-    """OpenAIChatModel.request_body(40 messages) vs json.dumps of the body it builds."""
+    """OpenAIChatModel.request_body(60 messages) vs json.dumps of the body it builds."""
     model = OpenAIChatModel("m", base_url="http://127.0.0.1:9/v1", api_key="k")
     return _request_figure(ctx, "provider_openai_request", model)
 
 
 @benchmark("provider_anthropic_request")
 def provider_anthropic_request(ctx: Context) -> list[Figure]:
-    """AnthropicModel.request_body(40 messages) vs json.dumps of the body it builds."""
+    """AnthropicModel.request_body(60 messages) vs json.dumps of the body it builds."""
     model = AnthropicModel("m", base_url="http://127.0.0.1:9", api_key="k")
     return _request_figure(ctx, "provider_anthropic_request", model)
 
