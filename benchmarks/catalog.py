@@ -33,6 +33,7 @@ SUITES: tuple[str, ...] = (
     "benchmarks.bench_handlers",
     "benchmarks.bench_peers",
     "benchmarks.bench_restate",
+    "benchmarks.bench_providers",
 )
 """Modules defining benchmarks, in the order their benchmarks run and are reported."""
 

@@ -142,6 +142,13 @@ EFFECT_JOURNAL_ENTRY_EXISTS: Final = "effect_journal_entry_exists"
 EFFECT_JOURNAL_ENTRY_IN_FLIGHT: Final = "effect_journal_entry_in_flight"
 DURABLE_STEP_VALUE_NOT_JSON: Final = "durable_step_value_not_json"
 DIRECT_CALL_FAILED: Final = "direct_call_failed"
+# -- provider adapters (lash_providers) ------------------------------------------------------
+PROVIDER_SDK_MISSING: Final = "provider_sdk_missing"
+PROVIDER_CONFIG_INVALID: Final = "provider_config_invalid"
+PROVIDER_HTTP_ERROR: Final = "provider_http_error"
+PROVIDER_UNREACHABLE: Final = "provider_unreachable"
+PROVIDER_TIMEOUT: Final = "provider_timeout"
+PROVIDER_RESPONSE_INVALID: Final = "provider_response_invalid"
 # -- durable stores --------------------------------------------------------------------------
 LEASE_HELD: Final = "lease_held"
 LEASE_LOST: Final = "lease_lost"
@@ -458,4 +465,19 @@ CODES: Final[dict[str, str]] = {
     RESTATE_PROCESSES_UNSUPPORTED: "A turn on the Restate tier asked to start or signal a "
     "background process; processes are not mapped onto Restate workflows yet. Run processes on "
     "an inline or SQLite host.",
+    PROVIDER_SDK_MISSING: "A provider model handler was built without its SDK installed; "
+    "install the extra the message names (`pip install 'lash-effects[openai]'` or "
+    "`'lash-effects[anthropic]'`).",
+    PROVIDER_CONFIG_INVALID: "A provider model handler or `model_from_spec` was given an "
+    "unusable option (an unknown provider prefix, a blank model name, no API key); nothing "
+    "was built.",
+    PROVIDER_HTTP_ERROR: "The provider answered a model call with an HTTP error status, or sent "
+    "an error event in the middle of a stream; the call's `LlmCallError` carries the status, "
+    "the provider's error type and message as evidence, and says whether it is retryable.",
+    PROVIDER_UNREACHABLE: "A model call could not reach the provider (connection refused or "
+    "dropped); retryable.",
+    PROVIDER_TIMEOUT: "A model call reached the client's timeout; retryable.",
+    PROVIDER_RESPONSE_INVALID: "The provider answered a model call with a success status but a "
+    "body lash cannot read (no choices, a content block of the wrong shape): permanent; or a "
+    "stream that ended early: retryable.",
 }

@@ -61,6 +61,9 @@ FIGURES = {
     "sim_seeds",
     "handlers_toolbox",
     "handlers_scripted_model",
+    "provider_openai_request",
+    "provider_anthropic_request",
+    "provider_openai_stream",
     *(
         f"{driver}_{figure}"
         for driver in ("trio", "asyncio")

@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("lash_core", "lash_trio", "lash_asyncio", "lash_sqlite", "lash_restate")
+PACKAGES = (
+    "lash_core",
+    "lash_trio",
+    "lash_asyncio",
+    "lash_sqlite",
+    "lash_restate",
+    "lash_providers",
+)
 LIMIT = 600
 
 MODULES = sorted(path for package in PACKAGES for path in (ROOT / package).rglob("*.py"))

@@ -7,7 +7,9 @@ asyncio. Everything it shows is computed by the core.
 ``lash demo`` runs a real turn on trio or asyncio (``--loop``): a scripted model (no real model
 is called) asks for two tools; one answers at once, the other completes later through its
 await-event key, resolved by a separate task as a webhook would. It prints the effect trace, the
-stream events and the result. ``lash demo keys`` drives an
+stream events and the result. ``--model openai:NAME`` runs it with a real model on the
+OpenAI-compatible server at ``OPENAI_BASE_URL`` instead (:mod:`lash_providers`, imported only
+then). ``lash demo keys`` drives an
 :class:`~lash_core.promise.AwaitEventRegistry` by hand through the life of one key: mint, park a
 waiter, resolve, wake, duplicate resolve, tampered key, session revocation
 (:mod:`lash_core.demo_keys`). ``--json`` prints either trace as JSON lines.
@@ -65,11 +67,44 @@ EXIT_INTERRUPTED: Final = 130
 """The exit status after Ctrl-C: what a shell reports for a command stopped by ``SIGINT``."""
 
 
-def run_turn_demo(loop: str, *, json_lines: bool, out: Output, virtual_time: bool = False) -> int:
-    """Run the scripted turn of :mod:`lash_core.demo_turn` on ``loop`` and print its trace."""
+def _demo_model(spec: str) -> tuple[Any, str]:
+    """The model handler ``--model openai:NAME`` names, on the OpenAI-compatible server at
+    ``OPENAI_BASE_URL`` (key ``OPENAI_API_KEY``, else a placeholder a local server ignores),
+    and what to say about it; ``None`` when no server is set, so the scripted model runs."""
+    base_url = os.environ.get("OPENAI_BASE_URL")
+    if not base_url:
+        return None, f"--model {spec}: OPENAI_BASE_URL is not set, so the SCRIPTED model runs"
+    from lash_providers import LOCAL_API_KEY, model_from_spec
+
+    api_key = os.environ.get("OPENAI_API_KEY") or LOCAL_API_KEY
+    handler = model_from_spec(spec, base_url=base_url, api_key=api_key)
+    return handler, f"the model {spec} at {base_url}"
+
+
+def run_turn_demo(
+    loop: str,
+    *,
+    json_lines: bool,
+    out: Output,
+    virtual_time: bool = False,
+    model: str | None = None,
+) -> int:
+    """Run the turn of :mod:`lash_core.demo_turn` on ``loop`` and print its trace: with the
+    scripted model, or with the real model ``model`` names (``openai:NAME``) when
+    ``OPENAI_BASE_URL`` is set."""
     from lash_core.demo_turn import DemoLine, run_demo_turn
 
     lines: list[DemoLine] = []
+    handler, about = (None, "") if model is None else _demo_model(model)
+    if handler is not None and virtual_time:
+        return _usage_error("lash demo", "argument --virtual-time: does not apply to a real model")
+
+    async def demo(host: Any) -> None:
+        try:
+            await run_demo_turn(host, emit, model=handler)
+        finally:
+            if handler is not None:
+                await handler.aclose()
 
     def emit(line: DemoLine) -> None:
         lines.append(line)
@@ -90,7 +125,15 @@ def run_turn_demo(loop: str, *, json_lines: bool, out: Output, virtual_time: boo
         else:
             out.write(f"{line.at:7.3f}s  {line.kind:<7} {line.text}\n")
 
-    if not json_lines:
+    if handler is not None:
+        if not json_lines:
+            out.write(f"lash demo: one turn on {loop}, with {about}\n")
+    elif json_lines:
+        if about:
+            sys.stderr.write(f"lash demo: {about}\n")
+    else:
+        if about:
+            out.write(f"lash demo: {about}\n")
         out.write(
             f"lash demo: one turn on {loop}, with a SCRIPTED model (no real model is called)\n"
         )
@@ -110,7 +153,7 @@ def run_turn_demo(loop: str, *, json_lines: bool, out: Output, virtual_time: boo
             import trio.testing
 
             clock = trio.testing.MockClock(autojump_threshold=0)
-        trio.run(run_demo_turn, TrioHost(), emit, clock=clock)
+        trio.run(demo, TrioHost(), clock=clock)
     else:
         import asyncio
 
@@ -119,9 +162,9 @@ def run_turn_demo(loop: str, *, json_lines: bool, out: Output, virtual_time: boo
         from lash_asyncio.clock import run as run_virtual
 
         if virtual_time:
-            run_virtual(run_demo_turn(AsyncioHost(), emit), clock=VirtualClock())
+            run_virtual(demo(AsyncioHost()), clock=VirtualClock())
         else:
-            asyncio.run(run_demo_turn(AsyncioHost(), emit))
+            asyncio.run(demo(AsyncioHost()))
     return 0
 
 
@@ -142,13 +185,25 @@ def _cmd_durable_demo(args: argparse.Namespace, out: Output) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     out = _Degrading(sys.stdout, json_escapes=args.json)
     if args.store is not None or args.resume:
+        if args.model is not None:
+            return _usage_error("lash demo", "argument --model: does not apply with --store")
         return _cmd_durable_demo(args, out)
     if args.what == "turn":
         loop = args.loop or "trio"
-        return run_turn_demo(loop, json_lines=args.json, out=out, virtual_time=args.virtual_time)
+        return run_turn_demo(
+            loop,
+            json_lines=args.json,
+            out=out,
+            virtual_time=args.virtual_time,
+            model=args.model,
+        )
     turn_only = [
         flag
-        for flag, given in (("--loop", args.loop), ("--virtual-time", args.virtual_time))
+        for flag, given in (
+            ("--loop", args.loop),
+            ("--virtual-time", args.virtual_time),
+            ("--model", args.model),
+        )
         if given
     ]
     if turn_only:
@@ -303,6 +358,14 @@ def _offset(text: str) -> float:
     return value
 
 
+def _model_spec(text: str) -> str:
+    """An argparse type: ``openai:NAME``."""
+    provider, _, name = text.partition(":")
+    if provider != "openai" or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected openai:NAME (openai:llama3.2), got {text!r}")
+    return text
+
+
 def _usage_error(command: str, message: str) -> int:
     sys.stderr.write(f"{command}: error: {message} (see {command} --help)\n")
     return EXIT_USAGE
@@ -398,6 +461,15 @@ def _build_parser() -> argparse.ArgumentParser:
         "--virtual-time",
         action="store_true",
         help="run the turn on a virtual clock (no real waiting; trace times are virtual)",
+    )
+    demo.add_argument(
+        "--model",
+        type=_model_spec,
+        default=None,
+        metavar="openai:NAME",
+        help="run the turn with a real model on the OpenAI-compatible server at "
+        "OPENAI_BASE_URL (key: OPENAI_API_KEY, else a placeholder for local servers); "
+        "without OPENAI_BASE_URL the scripted model runs",
     )
     _add_durable_demo_options(demo)
     demo.set_defaults(handler=_cmd_demo)
