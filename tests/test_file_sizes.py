@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("lash_core", "lash_trio", "lash_asyncio", "lash_sqlite")
+PACKAGES = ("lash_core", "lash_trio", "lash_asyncio", "lash_sqlite", "lash_postgres")
 LIMIT = 600
 
 MODULES = sorted(path for package in PACKAGES for path in (ROOT / package).rglob("*.py"))
