@@ -333,11 +333,12 @@ _DBOS_SENDER: list[Callable[[int], None]] = [lambda i: None]
 
 
 class _Dbos:
-    """DBOS launched on a SQLite system database at ``path`` (destroyed by :meth:`close`)."""
+    """DBOS launched on a SQLite system database at ``path``, or on the database ``url``
+    names (a Postgres one: ``benchmarks.bench_postgres``); destroyed by :meth:`close`."""
 
-    def __init__(self, dbos: Any, path: Path) -> None:
+    def __init__(self, dbos: Any, path: Path, url: str | None = None) -> None:
         self.dbos = dbos
-        self.url = f"sqlite:///{path}"
+        self.url = f"sqlite:///{path}" if url is None else url
         for name in ("dbos", "sqlalchemy"):
             logging.getLogger(name).setLevel(logging.WARNING)
         self.functions = _dbos_functions(dbos)
@@ -548,8 +549,8 @@ def _dbos_sender(url: str) -> int:
     return 0
 
 
-def _dbos_wake_latencies(dbos: Any, root: Path, count: int) -> list[float]:
-    launched = _Dbos(dbos, root / "dbos-wake.sqlite")
+def _dbos_wake_latencies(dbos: Any, root: Path, count: int, url: str | None = None) -> list[float]:
+    launched = _Dbos(dbos, root / "dbos-wake.sqlite", url)
     sender = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.bench_peers", "dbos-sender", launched.url],
         cwd=ROOT,

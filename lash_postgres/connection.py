@@ -1,6 +1,11 @@
 """The PostgreSQL schema underneath :class:`~lash_postgres.PostgresStore`: its tables and
 migration, the connection and its transactions, and the key-signing secrets kept in it.
 
+A journal ``begin`` commits with ``synchronous_commit = off`` (as the SQLite store's commits
+at ``NORMAL``): the running marker only has to survive the process dying, and the effect's
+``complete``, a synced commit, flushes the WAL up to and including it. So a durable effect
+waits for one WAL flush, not two.
+
 Every read-then-write runs in one transaction that first takes a transaction-scoped advisory
 lock on what it decides about (a session, an await-event key), so the pure rule of
 :mod:`lash_core.store` sees the row the write replaces: at ``READ COMMITTED`` each statement
@@ -118,6 +123,7 @@ class PostgresConnection:
         ring: Ring | None = None,
         keep_previous_secrets: int = 4,
         connect_timeout_s: int = 10,
+        synchronous_commit: bool = True,
     ) -> None:
         if not isinstance(schema, str) or not _SCHEMA_NAME.match(schema):
             raise LashError(
@@ -126,6 +132,7 @@ class PostgresConnection:
             )
         self.dsn = dsn
         self.schema = schema
+        self._synchronous_commit = synchronous_commit
         self._connect_timeout = connect_timeout_s
         self._split_memos: dict[str, SplitMemo] = {}
         self._ring = ring
@@ -151,7 +158,8 @@ class PostgresConnection:
                 self.dsn,
                 autocommit=True,
                 connect_timeout=self._connect_timeout,
-                options=f"-c search_path={self.schema}",
+                options=f"-c search_path={self.schema}"
+                + ("" if self._synchronous_commit else " -c synchronous_commit=off"),
             )
 
     @contextlib.contextmanager
@@ -188,12 +196,16 @@ class PostgresConnection:
         return self._db
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[psycopg.Connection[Any]]:
+    def _write(self, *, relaxed: bool = False) -> Iterator[psycopg.Connection[Any]]:
         """One transaction: committed if the block returns, rolled back (nothing written) if it
-        raises. The block takes its advisory locks first (:meth:`_lock_on`)."""
+        raises. The block takes its advisory locks first (:meth:`_lock_on`). ``relaxed``: the
+        COMMIT does not wait for the WAL to reach the disk (``synchronous_commit = off``: it
+        survives this process dying, not the server crashing before the next synced commit)."""
         with self._lock, self._errors():
             db = self._live()
             with db.transaction():
+                if relaxed and self._synchronous_commit:
+                    db.execute("SET LOCAL synchronous_commit = off")
                 yield db
 
     @contextlib.contextmanager

@@ -217,7 +217,11 @@ class JournalTables(PostgresConnection):
                 codes.RUNTIME_EFFECT_ENVELOPE_CANONICAL_DECODE, "begin takes a CanonicalEnvelope"
             )
         replay_key = envelope_replay_key(envelope)
-        with self._write() as db:
+        # Committed without waiting for the WAL flush: the running marker must survive the
+        # process dying (it does), and the effect's complete, a synced commit, flushes it with
+        # its outcome. A server crash before that complete may lose the marker: the effect then
+        # runs again as attempt 1, not in doubt (as on SQLite after a power cut).
+        with self._write(relaxed=True) as db:
             self._fence(db, lease, now_ms, "begin an effect")
             check_lease_covers(lease, envelope_session_id(envelope))
             row = self._effect(db, lease.session_id, replay_key)

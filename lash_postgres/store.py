@@ -33,7 +33,12 @@ class PostgresStore(AwaitEventTables, TurnTables):
       can share one database under different schemas);
     * ``ring``: an extra callback ``ring(address, key_id)`` run after a resolver commits, for
       each parked waiter (waiters are notified by ``NOTIFY`` whatever it is);
-    * ``keep_previous_secrets``: how many older secrets still verify keys after a rotation.
+    * ``keep_previous_secrets``: how many older secrets still verify keys after a rotation;
+    * ``synchronous_commit``: ``True`` (default: a commit returns once its WAL is on disk; a
+      journal ``begin`` does not wait, its ``complete`` flushes it) or ``False``
+      (``synchronous_commit = off`` for every transaction: a server crash may lose the last
+      commits, never corrupt anything);
+    * ``connect_timeout_s``: how long connecting may take.
 
     One store object is one connection; it may be shared by threads (calls are serialised).
     Open one per process (or per thread that needs its own).
