@@ -1,7 +1,8 @@
 """Every ```python block of README.md and docs/*.md runs as written.
 
 The blocks of one file run in order in one namespace, so a page can build on its earlier
-blocks. A failing block is reported with its file and the line where it starts, and the
+blocks. A page that needs PostgreSQL says so (:data:`NEEDS_POSTGRES`) and reads the server's
+connection string from ``LASH_POSTGRES_DSN``. A failing block is reported with its file and the line where it starts, and the
 traceback points at the failing line of the Markdown file.
 """
 
@@ -72,9 +73,18 @@ def run_blocks(path: Path, root: Path = ROOT) -> int:
     return len(blocks)
 
 
+NEEDS_POSTGRES = "<!-- needs: postgres -->"
+"""A page holding this line runs its blocks with ``LASH_POSTGRES_DSN`` set to the test
+session's throwaway server (skipped, or failed under ``LASH_REQUIRE_POSTGRES``, without one)."""
+
+
 @pytest.mark.parametrize("path", markdown_files(), ids=lambda p: p.relative_to(ROOT).as_posix())
-def test_python_blocks_run(path: Path) -> None:
+def test_python_blocks_run(
+    path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert path.exists(), f"{path.relative_to(ROOT)} is missing"
+    if NEEDS_POSTGRES in path.read_text(encoding="utf-8"):
+        monkeypatch.setenv("LASH_POSTGRES_DSN", request.getfixturevalue("postgres_dsn"))
     run_blocks(path)
 
 
