@@ -228,6 +228,9 @@ class AwaitEventTables(PostgresConnection):
                 self._settle(db, key, exists, transition.resolution, rings)
                 gate_id = abandoned_gate_id(key)
                 if gate_id is not None:
+                    # The gate's lock too: a park on the gate either committed before (its
+                    # waiter is rung here) or comes after and reads the gate's state itself.
+                    self._lock_on(db, "key", gate_id)
                     self._ring_abandoned_gate(db, gate_id, rings)
                 self._notify(db, rings)
         self._ring_all(rings)

@@ -83,6 +83,20 @@ def test_an_unreachable_server_is_store_unavailable() -> None:
     assert caught.value.code == codes.STORE_UNAVAILABLE
 
 
+def test_a_store_whose_connection_dropped_connects_again(
+    store: PostgresStore, postgres_dsn: str
+) -> None:
+    key = store.mint(TURN, Custom("approval"))
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        pid = store._db.info.backend_pid
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    with pytest.raises(LashError) as caught:
+        store.peek(key)  # the first call finds the connection gone: nothing was done
+    assert caught.value.code == codes.STORE_UNAVAILABLE
+    assert store.resolve(key, ok("back")) == ACCEPTED  # the next one connects again
+    assert store.peek(key) == ok("back")
+
+
 def test_reopening_keeps_the_secret(postgres_dsn: str, schema: str) -> None:
     with (
         PostgresStore(postgres_dsn, schema=schema) as first,
