@@ -29,7 +29,7 @@ from typing import Any, Final, Self
 import psycopg
 
 from lash_core import AwaitEventKey, KeySigner, LashError, codes
-from lash_core.store import SplitMemo, key_is_authentic
+from lash_core.store import SplitMemos, key_is_authentic
 from lash_core.store_memory import Ring
 
 __all__ = [
@@ -134,7 +134,7 @@ class PostgresConnection:
         self.schema = schema
         self._synchronous_commit = synchronous_commit
         self._connect_timeout = connect_timeout_s
-        self._split_memos: dict[str, SplitMemo] = {}
+        self._split_memos = SplitMemos()
         self._ring = ring
         self._keep = keep_previous_secrets
         self._lock = threading.RLock()

@@ -6,7 +6,6 @@ that lost its lease writes nothing; a model request's big, repeated parts are st
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -23,7 +22,6 @@ from lash_core.store import (
     Lease,
     LeaseState,
     Owner,
-    SplitMemo,
     Started,
     abandon_allowed,
     acquire_transition,
@@ -33,14 +31,14 @@ from lash_core.store import (
     complete_transition,
     envelope_replay_key,
     envelope_session_id,
-    join_envelope,
+    join_stored_envelope,
     release_transition,
     renew_transition,
+    skeleton_blob_hashes,
     split_envelope,
-    text_hash,
+    stored_skeleton,
 )
-from lash_postgres.connection import PostgresConnection, corrupt
-from lash_sqlite.journal import SPLIT_MEMOS
+from lash_postgres.connection import PostgresConnection
 from lash_sqlite.liveness import provably_dead
 
 __all__ = ["JournalTables"]
@@ -156,24 +154,13 @@ class JournalTables(PostgresConnection):
             return None
         return EffectState(EffectStatus(row[0]), row[1], row[2], row[3], row[4], row[5])
 
-    def _split_memo(self, session_id: str) -> SplitMemo:
-        """The memo of the session's last split (the few most recent sessions are kept)."""
-        memos = self._split_memos
-        memo = memos.pop(session_id, None)
-        if memo is None:
-            memo = SplitMemo()
-            while len(memos) >= SPLIT_MEMOS:
-                del memos[next(iter(memos))]
-        memos[session_id] = memo
-        return memo
-
     def _store_envelope(
         self, db: Db, session_id: str, envelope: CanonicalEnvelope
     ) -> tuple[str, bool]:
         """The envelope column and split flag: big, repeated parts of a model request go to
         ``blobs`` once each, its messages into the ``chain``, and the row keeps a skeleton.
         Costs what is new: the session's previous split tells which messages were seen."""
-        parts = split_envelope(envelope.json, self._split_memo(session_id))
+        parts = split_envelope(envelope.json, self._split_memos.of(session_id))
         if not parts.blobs and not parts.messages:
             return envelope.json, False
         for digest, body in parts.blobs:
@@ -199,8 +186,7 @@ class JournalTables(PostgresConnection):
                 "INSERT INTO chain(node, prev, blob) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
                 (node, previous, digest),
             )
-        tail = chain[-1][0] if chain else ""
-        return f"{tail}\n{parts.skeleton}", True
+        return stored_skeleton(parts), True
 
     def begin(
         self,
@@ -327,22 +313,15 @@ class JournalTables(PostgresConnection):
         digest, stored, split = row
         if not split:
             return CanonicalEnvelope(stored, digest)
-        tail, _, skeleton = stored.partition("\n")
+        what = f"the stored envelope of {replay_key!r}"
+        tail, skeleton, wanted = skeleton_blob_hashes(stored, what)
         messages = [r[0] for r in db.execute(_MESSAGES_SQL, (tail,)).fetchall()] if tail else []
-        try:
-            wanted = [h[2] for h in json.loads(skeleton)["holes"] if h[1] == "blob"]
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise corrupt(f"the stored envelope of {replay_key!r}", exc) from None
         blobs: dict[str, str] = {}
         for digest_ in wanted:
             found = db.execute("SELECT body FROM blobs WHERE hash = %s", (digest_,)).fetchone()
             if found is not None:
                 blobs[digest_] = found[0]
-        text = join_envelope(skeleton, blobs, messages)
-        if text_hash(text) != digest:
-            raise LashError(
-                codes.STORE_CORRUPT, f"the stored envelope of {replay_key!r} does not hash back"
-            )
+        text = join_stored_envelope(skeleton, blobs, messages, digest, what)
         return CanonicalEnvelope(text, digest)
 
     def recorded_envelope(self, session_id: str, replay_key: str) -> CanonicalEnvelope | None:

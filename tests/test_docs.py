@@ -2,8 +2,8 @@
 
 The blocks of one file run in order in one namespace, so a page can build on its earlier
 blocks. A page that needs PostgreSQL says so (:data:`NEEDS_POSTGRES`) and reads the server's
-connection string from ``LASH_POSTGRES_DSN``. A failing block is reported with its file and the line where it starts, and the
-traceback points at the failing line of the Markdown file.
+connection string from ``LASH_POSTGRES_DSN``. A failing block is reported with its file and
+the line where it starts, and the traceback points at the failing line of the Markdown file.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from lash_core import LashError, TurnScope, codes, from_json, ok, to_json
 from lash_core.durable import durable_step_envelope
 from lash_core.resolution import ACCEPTED, UNKNOWN_OR_REVOKED
 from lash_core.scope import Custom
-from lash_core.store import Owner, Recorded, TurnRef
+from lash_core.store import Owner, Recorded, Started, TurnRef
 from lash_postgres import SCHEMA_VERSION, PostgresDoorbell, PostgresStore
 from lash_sqlite import new_owner
 from tests.store.conftest import fresh_schema
@@ -341,3 +341,57 @@ def test_racing_processes_get_one_winner_per_key(postgres_dsn: str, schema: str)
         key = store.mint(TurnScope("race", "t3"), Custom("k"))
         terminal = store.peek(key)
         assert terminal is not None and from_json(to_json(terminal), type(terminal)) == terminal
+
+
+# -- content-addressed envelopes ---------------------------------------------------------------
+
+
+def test_storage_grows_linearly_with_the_conversation(store: PostgresStore) -> None:
+    from tests.store.test_sqlite import _conversation
+
+    calls = 40
+    envelopes, distinct = _conversation(calls)
+    lease = store.acquire("s1", Owner("a"), 60_000, 0)
+    sizes = []
+    size_sql = (
+        "SELECT (SELECT coalesce(sum(length(envelope)), 0) FROM effects)"
+        " + (SELECT coalesce(sum(length(body)), 0) FROM blobs)"
+        " + (SELECT coalesce(sum(length(node) + length(prev) + length(blob)), 0) FROM chain)"
+    )
+    for i, env in enumerate(envelopes):
+        assert store.begin(lease, env, i) == Started(1, False)
+        store.complete(lease, json.loads(env.json)["invocation"]["replay"]["key"], "{}", i)
+        if i + 1 in (calls // 2, calls):
+            with store._read() as db:
+                row = db.execute(size_sql).fetchone()
+            assert row is not None
+            sizes.append(int(row[0]))
+    for env in (envelopes[0], envelopes[calls // 2], envelopes[-1]):
+        key = json.loads(env.json)["invocation"]["replay"]["key"]
+        with PostgresStore(store.dsn, schema=store.schema) as cold:  # no memo: joined back
+            assert cold.recorded_envelope("s1", key) == env
+            assert cold.begin(lease, env, calls) == Recorded("{}", 1)
+    first_half, whole = sizes
+    naive = sum(len(e.json) for e in envelopes)
+    assert whole <= 3 * distinct + 2048 * calls, (whole, distinct)
+    assert whole * 5 < naive, (whole, naive)
+    assert whole - first_half <= 1.5 * first_half, sizes
+
+
+def test_a_stored_envelope_that_does_not_hash_back_is_store_corrupt(store: PostgresStore) -> None:
+    from tests.store.test_sqlite import _conversation
+
+    envelopes, _ = _conversation(2)
+    lease = store.acquire("s1", Owner("a"), 60_000, 0)
+    store.begin(lease, envelopes[1], 1)
+    key = json.loads(envelopes[1].json)["invocation"]["replay"]["key"]
+    with store._write() as db:
+        db.execute("UPDATE blobs SET body = body || ' ' WHERE length(body) > 500")
+    with pytest.raises(LashError) as caught:
+        store.recorded_envelope("s1", key)
+    assert caught.value.code == codes.STORE_CORRUPT
+    with store._write() as db:
+        db.execute("UPDATE effects SET envelope = E'tail\\n{not json'")
+    with pytest.raises(LashError) as caught:
+        store.recorded_envelope("s1", key)
+    assert caught.value.code == codes.STORE_CORRUPT
