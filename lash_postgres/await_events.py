@@ -55,10 +55,17 @@ Db = psycopg.Connection[Any]
 class AwaitEventTables(PostgresConnection):
     """The ``await_events``, ``waits`` and ``revoked_sessions`` tables."""
 
-    def _notify(self, db: Db, rings: list[tuple[str, str]]) -> None:
-        """Notify each parked waiter's channel (delivered when the transaction commits)."""
-        for address, key_id in rings:
-            db.execute("SELECT pg_notify(%s, %s)", (address, key_id))
+    def _wake_parked(self, db: Db, key_id: str, rings: list[tuple[str, str]]) -> None:
+        """In one statement: forget the waiters parked on ``key_id``, notify each one's channel
+        (delivered when the transaction commits), count the change for ``data_version``, and
+        add the waiters to ``rings``."""
+        rows = db.execute(
+            "WITH c AS (UPDATE changes SET n = n + 1 WHERE shard = %s), "
+            "d AS (DELETE FROM waits WHERE key_id = %s RETURNING address) "
+            "SELECT address, pg_notify(address, %s) FROM d ORDER BY address",
+            (self._change_shard(key_id), key_id, key_id),
+        ).fetchall()
+        rings.extend((address, key_id) for address, _ in rows)
 
     def _ring_all(self, rings: list[tuple[str, str]]) -> None:
         """After COMMIT: the extra ``ring`` callback, when one was given."""
@@ -86,31 +93,38 @@ class AwaitEventTables(PostgresConnection):
             raise revoked_mint_error(scope.session_id)
         return key
 
-    def _lock_key(self, db: Db, key: AwaitEventKey) -> None:
-        """Lock an authentic key's promise for this transaction (``revoked_error`` for a
-        forged key: nothing locked, read or written)."""
+    def _lock_key(self, db: Db, key: AwaitEventKey, *more: tuple[str, str]) -> None:
+        """Lock an authentic key's promise for this transaction (and ``more`` after it), in one
+        statement; ``revoked_error`` for a forged key: nothing locked, read or written."""
         if not self._authentic(db, key):
             raise revoked_error()
         session_id = key.scope.session_id
+        names = [self._lock_name("key", key.key_id), *(self._lock_name(k, n) for k, n in more)]
+        calls = ["pg_advisory_xact_lock(hashtextextended(%s, 0))"] * len(names)
         if session_id is not None:
-            self._lock_shared(db, "revocation", session_id)
-        self._lock_on(db, "key", key.key_id)
+            calls.insert(0, "pg_advisory_xact_lock_shared(hashtextextended(%s, 0))")
+            names.insert(0, self._lock_name("revocation", session_id))
+        db.execute(f"SELECT {', '.join(calls)}", names)
 
     def _promise(self, db: Db, key: AwaitEventKey) -> tuple[bool, Resolution | None, int | None]:
         """(row exists, terminal, deadline) of an authentic key of a live session; raises
         ``await_event_unknown_or_revoked`` (nothing read further, nothing written)."""
         if not self._authentic(db, key):
             raise revoked_error()
-        if not session_allows_access(self._revoked(db, key.scope.session_id)):
-            raise revoked_error()
         row = db.execute(
-            "SELECT terminal_json, deadline_ms FROM await_events WHERE key_id = %s",
-            (key.key_id,),
+            "SELECT EXISTS (SELECT 1 FROM revoked_sessions WHERE session_id = %s), "
+            "e.key_id IS NOT NULL, e.terminal_json, e.deadline_ms "
+            "FROM (SELECT 1) AS one LEFT JOIN await_events e ON e.key_id = %s",
+            (key.scope.session_id, key.key_id),
         ).fetchone()
-        if row is None:
+        assert row is not None
+        revoked, exists, terminal_json, deadline = row
+        if not session_allows_access(bool(revoked)):
+            raise revoked_error()
+        if not exists:
             return False, None, None
-        terminal = None if row[0] is None else resolution_from_json(row[0])
-        return True, terminal, row[1]
+        terminal = None if terminal_json is None else resolution_from_json(terminal_json)
+        return True, terminal, deadline
 
     def _settle(
         self,
@@ -129,13 +143,7 @@ class AwaitEventTables(PostgresConnection):
             )
         else:
             self._insert_promise(db, key, text, None, now)
-        for (address,) in sorted(
-            db.execute(
-                "DELETE FROM waits WHERE key_id = %s RETURNING address", (key.key_id,)
-            ).fetchall()
-        ):
-            rings.append((address, key.key_id))
-        self._changed(db, key.key_id)
+        self._wake_parked(db, key.key_id, rings)
 
     def _insert_promise(
         self,
@@ -165,16 +173,12 @@ class AwaitEventTables(PostgresConnection):
     def _ring_abandoned_gate(self, db: Db, gate_id: str, rings: list[tuple[str, str]]) -> None:
         """A turn's terminal was published: wake the waiters of its still-pending cancel gate
         (they would otherwise wait forever; their gate is left unwritten)."""
+        # Only while the gate is pending (its row there, with no terminal).
         pending = db.execute(
             "SELECT 1 FROM await_events WHERE key_id = %s AND terminal_json IS NULL", (gate_id,)
         ).fetchone()
-        if pending is None:
-            return
-        for (address,) in sorted(
-            db.execute("DELETE FROM waits WHERE key_id = %s RETURNING address", (gate_id,))
-        ):
-            rings.append((address, gate_id))
-        self._changed(db, gate_id)
+        if pending is not None:
+            self._wake_parked(db, gate_id, rings)
 
     def park(
         self, key: AwaitEventKey, doorbell: str | None = None, deadline_ms: int | None = None
@@ -216,8 +220,12 @@ class AwaitEventTables(PostgresConnection):
         resolution = check_resolution(resolution)
         rings: list[tuple[str, str]] = []
         with self._write() as db:
+            gate_id = abandoned_gate_id(key) if type(key) is AwaitEventKey else None
+            # The gate's lock too: a park on the gate either committed before (its waiter is
+            # rung here) or comes after and reads the gate's state itself.
+            more = () if gate_id is None else (("key", gate_id),)
             try:
-                self._lock_key(db, key)
+                self._lock_key(db, key, *more)
                 exists, terminal, _ = self._promise(db, key)
             except LashError as exc:
                 if exc.code != codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED:
@@ -226,13 +234,8 @@ class AwaitEventTables(PostgresConnection):
             transition = resolve_transition(promise_state(False, exists, terminal), resolution)
             if isinstance(transition, StoreTransition):
                 self._settle(db, key, exists, transition.resolution, rings)
-                gate_id = abandoned_gate_id(key)
                 if gate_id is not None:
-                    # The gate's lock too: a park on the gate either committed before (its
-                    # waiter is rung here) or comes after and reads the gate's state itself.
-                    self._lock_on(db, "key", gate_id)
                     self._ring_abandoned_gate(db, gate_id, rings)
-                self._notify(db, rings)
         self._ring_all(rings)
         outcome = transition_outcome(transition)
         assert outcome is not None
@@ -261,7 +264,6 @@ class AwaitEventTables(PostgresConnection):
                 return None
             proposed = ended_wait_proposal(key, cancelled)
             self._settle(db, key, exists, proposed, rings)
-            self._notify(db, rings)
         self._ring_all(rings)
         return proposed
 
@@ -304,7 +306,6 @@ class AwaitEventTables(PostgresConnection):
                     key = AwaitEventKey(scope, wait, key_id, "")
                     self._settle(db, key, True, transition.resolution, rings)
                     count += 1
-            self._notify(db, rings)
         self._ring_all(rings)
         return count
 
@@ -322,13 +323,16 @@ class AwaitEventTables(PostgresConnection):
                 (session_id, wall_ms()),
             )
             rows = db.execute(
-                "DELETE FROM waits w USING await_events e WHERE e.key_id = w.key_id "
-                "AND e.session_id = %s RETURNING w.key_id, w.address",
+                "WITH d AS (DELETE FROM waits w USING await_events e WHERE e.key_id = w.key_id "
+                "AND e.session_id = %s RETURNING w.key_id, w.address) "
+                "SELECT key_id, address, pg_notify(address, key_id) FROM d "
+                "ORDER BY key_id, address",
                 (session_id,),
             ).fetchall()
-            rings.extend((address, key_id) for key_id, address in sorted(rows))
+            rings.extend((address, key_id) for key_id, address, _ in rows)
             db.execute("DELETE FROM await_events WHERE session_id = %s", (session_id,))
-            self._changed(db, session_id)
-            self._notify(db, rings)
+            db.execute(
+                "UPDATE changes SET n = n + 1 WHERE shard = %s", (self._change_shard(session_id),)
+            )
         self._ring_all(rings)
         return True

@@ -214,26 +214,25 @@ class PostgresConnection:
         with self._lock, self._errors():
             yield self._live()
 
-    def _lock_on(self, db: psycopg.Connection[Any], kind: str, name: str) -> None:
-        """Take the transaction's exclusive advisory lock on ``(kind, name)``."""
-        db.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-            (f"{self.schema}/{kind}/{name}",),
-        )
+    def _lock_name(self, kind: str, name: str) -> str:
+        return f"{self.schema}/{kind}/{name}"
+
+    def _lock_on(
+        self, db: psycopg.Connection[Any], kind: str, name: str, *more: tuple[str, str]
+    ) -> None:
+        """Take the transaction's exclusive advisory lock on ``(kind, name)`` (and on each of
+        ``more``, in order), in one statement."""
+        names = [self._lock_name(kind, name), *(self._lock_name(k, n) for k, n in more)]
+        calls = ", ".join(["pg_advisory_xact_lock(hashtextextended(%s, 0))"] * len(names))
+        db.execute(f"SELECT {calls}", names)
 
     def _try_lock_on(self, db: psycopg.Connection[Any], kind: str, name: str) -> bool:
         """Take the exclusive advisory lock on ``(kind, name)`` if it is free; whether taken."""
         row = db.execute(
             "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))",
-            (f"{self.schema}/{kind}/{name}",),
+            (self._lock_name(kind, name),),
         ).fetchone()
         return bool(row and row[0])
-
-    def _lock_shared(self, db: psycopg.Connection[Any], kind: str, name: str) -> None:
-        db.execute(
-            "SELECT pg_advisory_xact_lock_shared(hashtextextended(%s, 0))",
-            (f"{self.schema}/{kind}/{name}",),
-        )
 
     def _schema_version(self, db: psycopg.Connection[Any]) -> int:
         found = db.execute("SELECT to_regclass(%s)", (f"{self.schema}.meta",)).fetchone()
@@ -323,12 +322,9 @@ class PostgresConnection:
 
     # -- change detection --------------------------------------------------------------------
 
-    def _changed(self, db: psycopg.Connection[Any], name: str) -> None:
-        """Count a settled promise (in its transaction), for :meth:`data_version`."""
-        db.execute(
-            "UPDATE changes SET n = n + 1 WHERE shard = %s",
-            (int.from_bytes(name.encode()[-2:] or b"\0", "big") % CHANGE_SHARDS,),
-        )
+    def _change_shard(self, name: str) -> int:
+        """The row of the ``changes`` counter a settled promise named ``name`` bumps."""
+        return int.from_bytes(name.encode()[-2:] or b"\0", "big") % CHANGE_SHARDS
 
     def data_version(self) -> int:
         """How many promises were settled or dropped so far (grows with each commit that
