@@ -196,16 +196,12 @@ class PostgresConnection:
         return self._db
 
     @contextlib.contextmanager
-    def _write(self, *, relaxed: bool = False) -> Iterator[psycopg.Connection[Any]]:
+    def _write(self) -> Iterator[psycopg.Connection[Any]]:
         """One transaction: committed if the block returns, rolled back (nothing written) if it
-        raises. The block takes its advisory locks first (:meth:`_lock_on`). ``relaxed``: the
-        COMMIT does not wait for the WAL to reach the disk (``synchronous_commit = off``: it
-        survives this process dying, not the server crashing before the next synced commit)."""
+        raises. The block takes its advisory locks first (:meth:`_lock_on`)."""
         with self._lock, self._errors():
             db = self._live()
             with db.transaction():
-                if relaxed and self._synchronous_commit:
-                    db.execute("SET LOCAL synchronous_commit = off")
                 yield db
 
     @contextlib.contextmanager
@@ -218,13 +214,22 @@ class PostgresConnection:
         return f"{self.schema}/{kind}/{name}"
 
     def _lock_on(
-        self, db: psycopg.Connection[Any], kind: str, name: str, *more: tuple[str, str]
+        self,
+        db: psycopg.Connection[Any],
+        kind: str,
+        name: str,
+        *more: tuple[str, str],
+        relaxed: bool = False,
     ) -> None:
         """Take the transaction's exclusive advisory lock on ``(kind, name)`` (and on each of
-        ``more``, in order), in one statement."""
+        ``more``, in order), in one statement. ``relaxed``: the transaction's COMMIT will not
+        wait for the WAL to reach the disk (``synchronous_commit = off`` for it alone: it
+        survives this process dying, not the server crashing before the next synced commit)."""
         names = [self._lock_name(kind, name), *(self._lock_name(k, n) for k, n in more)]
-        calls = ", ".join(["pg_advisory_xact_lock(hashtextextended(%s, 0))"] * len(names))
-        db.execute(f"SELECT {calls}", names)
+        calls = ["pg_advisory_xact_lock(hashtextextended(%s, 0))"] * len(names)
+        if relaxed and self._synchronous_commit:
+            calls.insert(0, "set_config('synchronous_commit', 'off', true)")
+        db.execute(f"SELECT {', '.join(calls)}", names)
 
     def _try_lock_on(self, db: psycopg.Connection[Any], kind: str, name: str) -> bool:
         """Take the exclusive advisory lock on ``(kind, name)`` if it is free; whether taken."""

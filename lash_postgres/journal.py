@@ -137,10 +137,40 @@ class JournalTables(PostgresConnection):
         self._lock_on(db, "session", session_id)
         return self._lease_state(db, session_id)
 
-    def _fence(self, db: Db, lease: Lease, now_ms: int, what: str) -> None:
+    def _fence(
+        self,
+        db: Db,
+        lease: Lease,
+        now_ms: int,
+        what: str,
+        replay_key: str | None = None,
+        *,
+        relaxed: bool = False,
+    ) -> EffectState | None:
         """The fence, in the write's own transaction: the session is locked first, so no
-        other owner can take the lease over until this transaction ends."""
-        check_fence(self._locked_lease_state(db, lease), lease, now_ms, what)
+        other owner can take the lease over until this transaction ends. Also reads the
+        journal row of ``replay_key`` (in the same statement as the lease); ``relaxed``: see
+        :meth:`~lash_postgres.connection.PostgresConnection._lock_on`."""
+        session_id = getattr(lease, "session_id", "")
+        if not isinstance(session_id, str):
+            check_fence(None, lease, now_ms, what)
+        self._lock_on(db, "session", session_id, relaxed=relaxed)
+        row = db.execute(
+            "SELECT s.owner_name, s.owner_incarnation, s.fencing_token, s.expires_ms, "
+            "e.status, e.envelope_hash, e.attempt, e.fencing_token, e.outcome_json, e.due_at_ms "
+            "FROM (SELECT 1) AS one LEFT JOIN sessions s ON s.session_id = %s "
+            "LEFT JOIN effects e ON e.session_id = %s AND e.replay_key = %s",
+            (session_id, session_id, replay_key),
+        ).fetchone()
+        assert row is not None
+        state = None
+        if row[2] is not None:
+            holder = None if row[0] is None else Owner(row[0], row[1])
+            state = LeaseState(holder, row[2], row[3])
+        check_fence(state, lease, now_ms, what)
+        if row[4] is None:
+            return None
+        return EffectState(EffectStatus(row[4]), row[5], row[6], row[7], row[8], row[9])
 
     # -- the journal ------------------------------------------------------------------------
 
@@ -207,10 +237,9 @@ class JournalTables(PostgresConnection):
         # process dying (it does), and the effect's complete, a synced commit, flushes it with
         # its outcome. A server crash before that complete may lose the marker: the effect then
         # runs again as attempt 1, not in doubt (as on SQLite after a power cut).
-        with self._write(relaxed=True) as db:
-            self._fence(db, lease, now_ms, "begin an effect")
+        with self._write() as db:
+            row = self._fence(db, lease, now_ms, "begin an effect", replay_key, relaxed=True)
             check_lease_covers(lease, envelope_session_id(envelope))
-            row = self._effect(db, lease.session_id, replay_key)
             verdict = begin_transition(row, envelope.hash, lease.fencing_token, due_at_ms)
             if isinstance(verdict, Started):
                 if row is None:
@@ -262,9 +291,10 @@ class JournalTables(PostgresConnection):
             if not isinstance(outcome_json, str):
                 raise LocalProtocolError(codes.STORE_CORRUPT, "an outcome is a JSON string")
         with self._write() as db:
-            self._fence(db, lease, now_ms, "complete an effect")
-            for replay_key, outcome_json in outcomes:
-                row = self._effect(db, lease.session_id, replay_key)
+            first_key = outcomes[0][0] if outcomes else None
+            first = self._fence(db, lease, now_ms, "complete an effect", first_key)
+            for index, (replay_key, outcome_json) in enumerate(outcomes):
+                row = first if index == 0 else self._effect(db, lease.session_id, replay_key)
                 if complete_transition(row, outcome_json, lease.fencing_token):
                     changed = db.execute(
                         "UPDATE effects SET status = 'completed', outcome_json = %s, "
@@ -279,10 +309,8 @@ class JournalTables(PostgresConnection):
         """Mark a running effect of this lease abandoned (it failed, nothing is recorded; the
         next begin runs it again). Whether anything changed."""
         with self._write() as db:
-            self._fence(db, lease, now_ms, "abandon an effect")
-            if not abandon_allowed(
-                self._effect(db, lease.session_id, replay_key), lease.fencing_token
-            ):
+            row = self._fence(db, lease, now_ms, "abandon an effect", replay_key)
+            if not abandon_allowed(row, lease.fencing_token):
                 return False
             db.execute(
                 "UPDATE effects SET status = 'abandoned' WHERE session_id = %s AND replay_key = %s",

@@ -395,3 +395,21 @@ def test_a_stored_envelope_that_does_not_hash_back_is_store_corrupt(store: Postg
     with pytest.raises(LashError) as caught:
         store.recorded_envelope("s1", key)
     assert caught.value.code == codes.STORE_CORRUPT
+
+
+def test_only_a_begin_commits_without_waiting_for_the_wal_flush(
+    postgres_dsn: str, schema: str
+) -> None:
+    seen: list[str] = []
+    with PostgresStore(postgres_dsn, schema=schema) as store:
+        lease = store.acquire("s1", A, 60_000, 0)
+        db = store._db
+        store.begin(lease, durable_step_envelope("s1", "x", 1).canonical(), 1)
+        row = db.execute("SHOW synchronous_commit").fetchone()
+        assert row == ("on",), "the begin's setting ended with its transaction"
+        with store._write() as tx:
+            store._lock_on(tx, "session", "s1", relaxed=True)
+            seen.append(str(tx.execute("SHOW synchronous_commit").fetchone()))
+    assert seen == ["('off',)"]
+    with PostgresStore(postgres_dsn, schema=schema, synchronous_commit=False) as relaxed:
+        assert relaxed._db.execute("SHOW synchronous_commit").fetchone() == ("off",)
