@@ -32,10 +32,11 @@ from lash_postgres.connection import corrupt
 from lash_postgres.journal import JournalTables
 from lash_sqlite.liveness import provably_dead
 
-__all__ = ["CLAIM_BATCH", "TurnTables"]
+__all__ = ["CLAIM_LOOKS", "TurnTables"]
 
-CLAIM_BATCH: Final = 32
-"""How many unfinished turns one claim locks and looks at (free sessions first)."""
+CLAIM_LOOKS: Final = 32
+"""How many unfinished turns one claim looks at, one at a time (free sessions first), before
+it gives up: the others are running."""
 
 Db = psycopg.Connection[Any]
 
@@ -111,21 +112,29 @@ class TurnTables(JournalTables):
         and the lease, or ``None`` when there is none. Then resume the turn with a host whose
         owner is ``owner`` (it acquires the same lease again).
 
-        Claimers never wait on one another: the turns are locked ``FOR UPDATE SKIP LOCKED``
-        and the session with ``pg_try_advisory_xact_lock``, so N workers calling this in a
-        loop share the unfinished turns with one owner per session."""
+        Claimers never wait on one another: each turn looked at is locked ``FOR UPDATE SKIP
+        LOCKED`` (one at a time, so another claimer skips only the one this one is looking
+        at) and its session with ``pg_try_advisory_xact_lock``, so N workers calling this in a
+        loop share the unfinished turns with one owner per session. ``None`` may also mean
+        that every claimable turn is being claimed by someone else at this moment: a worker
+        waits a little and asks again."""
         check_now(now_ms)
+        passed: list[str] = []  # sessions looked at and left (held by a live owner)
         with self._write() as db:
-            rows = db.execute(
-                "SELECT t.session_id, t.turn_id FROM turns t "
-                "LEFT JOIN sessions s ON s.session_id = t.session_id "
-                "WHERE t.status = 'running' "
-                "ORDER BY (s.owner_name IS NOT NULL AND s.expires_ms > %s), "
-                "t.opened_ms, t.session_id, t.turn_id "
-                "LIMIT %s FOR UPDATE OF t SKIP LOCKED",
-                (now_ms, CLAIM_BATCH),
-            ).fetchall()
-            for session_id, turn_id in rows:
+            for _ in range(CLAIM_LOOKS):
+                row = db.execute(
+                    "SELECT t.session_id, t.turn_id FROM turns t "
+                    "LEFT JOIN sessions s ON s.session_id = t.session_id "
+                    "WHERE t.status = 'running' AND NOT (t.session_id = ANY(%s)) "
+                    "ORDER BY (s.owner_name IS NOT NULL AND s.expires_ms > %s), "
+                    "t.opened_ms, t.session_id, t.turn_id "
+                    "LIMIT 1 FOR UPDATE OF t SKIP LOCKED",
+                    (passed, now_ms),
+                ).fetchone()
+                if row is None:
+                    return None
+                session_id, turn_id = row
+                passed.append(session_id)
                 if not self._try_lock_on(db, "session", session_id):
                     continue  # another claimer or a writer of the session holds it: skip
                 state = self._lease_state(db, session_id)
