@@ -413,3 +413,29 @@ def test_only_a_begin_commits_without_waiting_for_the_wal_flush(
     assert seen == ["('off',)"]
     with PostgresStore(postgres_dsn, schema=schema, synchronous_commit=False) as relaxed:
         assert relaxed._db.execute("SHOW synchronous_commit").fetchone() == ("off",)
+
+
+# -- the throwaway server --------------------------------------------------------------------
+
+
+def test_a_machine_without_postgres_is_told_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lash_postgres import throwaway
+
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    monkeypatch.setattr("glob.glob", lambda pattern: [])
+    assert throwaway.find_binary("initdb") is None
+    why = throwaway.postgres_unavailable()
+    assert why == "PostgreSQL's initdb is not installed (apt-get install postgresql)"
+    with pytest.raises(RuntimeError, match="initdb is not installed"):
+        throwaway.ThrowawayPostgres().start()
+
+
+def test_debian_binaries_off_the_path_are_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lash_postgres import throwaway
+
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    found = ["/usr/lib/postgresql/13/bin/pg_ctl", "/usr/lib/postgresql/15/bin/pg_ctl"]
+    monkeypatch.setattr("glob.glob", lambda pattern: found)
+    assert throwaway.find_binary("pg_ctl") == "/usr/lib/postgresql/15/bin/pg_ctl"
