@@ -89,7 +89,8 @@ def test_a_store_whose_connection_dropped_connects_again(
     key = store.mint(TURN, Custom("approval"))
     with psycopg.connect(postgres_dsn, autocommit=True) as admin:
         pid = store._db.info.backend_pid
-        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        ended = admin.execute("SELECT pg_terminate_backend(%s, 30000)", (pid,)).fetchone()
+        assert ended == (True,)  # the backend is gone
     with pytest.raises(LashError) as caught:
         store.peek(key)  # the first call finds the connection gone: nothing was done
     assert caught.value.code == codes.STORE_UNAVAILABLE
@@ -170,11 +171,13 @@ def test_a_dropped_listener_reconnects_and_the_safety_net_covers_the_gap(
         store.park(key, bell.address)
         seen = store.data_version()
         with psycopg.connect(postgres_dsn, autocommit=True) as admin:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            # Waits (up to 30 s) until the listener's backend is gone.
+            ended = admin.execute(
+                "SELECT pg_terminate_backend(pid, 30000) FROM pg_stat_activity "
                 "WHERE query LIKE %s AND pid <> pg_backend_pid()",
                 (f"LISTEN%{bell.address}%",),
-            )
+            ).fetchall()
+            assert ended == [(True,)]
         store.resolve(key, ok("meanwhile"))  # sent while nobody listened: lost
         assert bell.wait(60) == []  # the socket's end of file: reconnected
         assert bell.reconnects == 1
