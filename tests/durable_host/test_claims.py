@@ -64,7 +64,7 @@ def test_four_killed_and_restarted_workers_share_the_turns_and_run_each_effect_o
             kill_at = 0
             if kills_left > 0:
                 kills_left -= 1
-                kill_at = rng.randint(1, 40)
+                kill_at = rng.randint(1, 16)  # within two turns
             env = {
                 **os.environ,
                 "LASH_KILL_AT": str(kill_at),
@@ -122,7 +122,9 @@ def test_four_killed_and_restarted_workers_share_the_turns_and_run_each_effect_o
                     said(line.decode())
         selector.close()
 
-        assert killed == KILLS
+        # The first workers are killed within their first turns; a worker restarted near the
+        # end may find nothing left to claim before its fatal call and exit cleanly.
+        assert WORKERS <= killed <= KILLS
         with store._read() as db:
             rows = db.execute("SELECT replay_key, status, attempt FROM effects").fetchall()
         assert {status for _, status, _ in rows} == {"completed"}
