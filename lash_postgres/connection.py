@@ -133,6 +133,7 @@ class PostgresConnection:
         self.dsn = dsn
         self.schema = schema
         self._synchronous_commit = synchronous_commit
+        self._last_version = 0
         self._connect_timeout = connect_timeout_s
         self._split_memos = SplitMemos()
         self._ring = ring
@@ -334,7 +335,15 @@ class PostgresConnection:
     def data_version(self) -> int:
         """How many promises were settled or dropped so far (grows with each commit that
         settles one; a waiter's cheap check that something may have ended while a
-        notification was lost)."""
-        with self._read() as db:
-            row = db.execute("SELECT sum(n) FROM changes").fetchone()
-        return 0 if row is None or row[0] is None else int(row[0])
+        notification was lost). While the server cannot be reached: the last version read
+        (a host's listener keeps waiting; its first check after the server is back sees
+        what changed meanwhile)."""
+        try:
+            with self._read() as db:
+                row = db.execute("SELECT sum(n) FROM changes").fetchone()
+        except LashError as exc:
+            if exc.code != codes.STORE_UNAVAILABLE:
+                raise
+            return self._last_version
+        self._last_version = 0 if row is None or row[0] is None else int(row[0])
+        return self._last_version

@@ -15,19 +15,32 @@ from __future__ import annotations
 import contextlib
 import secrets
 import select
+import socket
+import time
 from types import TracebackType
-from typing import Any
+from typing import Any, Final
 
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
 
-__all__ = ["PostgresDoorbell"]
+__all__ = ["RETRY_S", "PostgresDoorbell"]
+
+
+_now = time.monotonic
+
+RETRY_S: Final = 1.0
+"""Seconds between attempts to listen again while the server cannot be reached."""
 
 
 class PostgresDoorbell:
     """A process's doorbell on the database of ``dsn``: a connection listening on a channel
     named ``lash_<random>``. Rung by :meth:`~lash_postgres.PostgresStore.resolve` (and every
-    other write that ends a promise) through ``NOTIFY``."""
+    other write that ends a promise) through ``NOTIFY``.
+
+    When the connection drops, :meth:`drain` opens it again at once, then every
+    :data:`RETRY_S` seconds while the server cannot be reached; meanwhile :meth:`fileno` is a
+    socket that turns readable when the next attempt is due (so a host's listener neither
+    spins nor stops)."""
 
     def __init__(self, dsn: str, *, connect_timeout_s: int = 10) -> None:
         self._dsn = dsn
@@ -35,7 +48,15 @@ class PostgresDoorbell:
         self.address = f"lash_{secrets.token_hex(8)}"
         self.reconnects = 0
         """How many times the connection was opened again after it dropped."""
-        self._conn = self._listen()
+        self._retry_at = 0.0
+        self._idle = socket.socketpair()  # never written: never readable
+        self._due = socket.socketpair()  # one byte written: always readable
+        self._due[1].send(b"!")
+        try:
+            self._conn: psycopg.Connection[Any] | None = self._listen()
+        except BaseException:
+            self._close_sockets()
+            raise
 
     def _listen(self) -> psycopg.Connection[Any]:
         conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=self._timeout)
@@ -47,18 +68,38 @@ class PostgresDoorbell:
         return conn
 
     def fileno(self) -> int:
-        """The connection's socket (for ``wait_readable``); it changes after a reconnect."""
-        return self._conn.pgconn.socket
+        """The connection's socket (for ``wait_readable``); it changes after a reconnect.
+        While the server is away: a socket readable once the next attempt is due."""
+        if self._conn is not None:
+            return self._conn.pgconn.socket
+        if _now() >= self._retry_at:
+            return self._due[0].fileno()
+        return self._idle[0].fileno()
 
     def drain(self) -> list[str]:
         """Every notification received, as the key ids they carry (never blocks). A dropped
         connection is opened again (the notifications sent meanwhile are lost: the safety net
         catches them)."""
-        pgconn = self._conn.pgconn
+        conn = self._conn
+        if conn is None:
+            if _now() >= self._retry_at:
+                self._reconnect()
+            return []
+        pgconn = conn.pgconn
         out: list[str] = []
         try:
-            pgconn.consume_input()
+            # Read what is there; a terminated connection's goodbye message may come first,
+            # then its end of file (read on the next pass).
+            for _ in range(4):
+                pgconn.consume_input()
+                if pgconn.status != pq.ConnStatus.OK:
+                    raise psycopg.OperationalError("the doorbell's connection was closed")
+                if not select.select([pgconn.socket], [], [], 0)[0]:
+                    break
         except psycopg.OperationalError:
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
+            self._conn = None
             self._reconnect()
             return out
         while (notify := pgconn.notifies()) is not None:
@@ -66,12 +107,11 @@ class PostgresDoorbell:
         return out
 
     def _reconnect(self) -> None:
-        with contextlib.suppress(psycopg.Error):
-            self._conn.close()
         try:
             self._conn = self._listen()
         except psycopg.Error:
-            return  # the server is still away: the next drain tries again
+            self._retry_at = _now() + RETRY_S  # the server is still away
+            return
         self.reconnects += 1
 
     def wait(self, timeout: float | None) -> list[str]:
@@ -86,8 +126,15 @@ class PostgresDoorbell:
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
-        with contextlib.suppress(psycopg.Error):
-            self._conn.close()
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+        self._close_sockets()
+
+    def _close_sockets(self) -> None:
+        for pair in (self._idle, self._due):
+            for sock in pair:
+                sock.close()
 
     def __enter__(self) -> PostgresDoorbell:
         return self

@@ -7,6 +7,7 @@ Each test gets a fresh schema of the session's throwaway server (``postgres_dsn`
 from __future__ import annotations
 
 import json
+import select
 import signal
 import subprocess
 import sys
@@ -179,13 +180,72 @@ def test_a_dropped_listener_reconnects_and_the_safety_net_covers_the_gap(
             ).fetchall()
             assert ended == [(True,)]
         store.resolve(key, ok("meanwhile"))  # sent while nobody listened: lost
-        assert bell.wait(60) == []  # the socket's end of file: reconnected
+        readable, _, _ = select.select([bell.fileno()], [], [], 30)
+        assert readable, "the server's goodbye arrives"
+        assert bell.drain() == []  # read: listening again on a new connection
         assert bell.reconnects == 1
         assert store.data_version() != seen, "the safety net catches the lost notification"
         other = store.mint(TURN, Custom("later"))
         store.park(other, bell.address)
         store.resolve(other, ok(1))
         assert bell.wait(60) == [other.key_id], "the new connection listens on the same channel"
+
+
+UNREACHABLE = "host=127.0.0.1 port=1 connect_timeout=2"
+
+
+def _terminate(dsn: str, pid: int) -> None:
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        ended = admin.execute("SELECT pg_terminate_backend(%s, 30000)", (pid,)).fetchone()
+        assert ended == (True,)  # the backend is gone
+
+
+def test_a_doorbell_waits_for_an_unreachable_server_without_spinning(
+    postgres_dsn: str, store: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lash_postgres import doorbell
+
+    clock = [1_000.0]
+    monkeypatch.setattr(doorbell, "_now", lambda: clock[0])
+    with PostgresDoorbell(postgres_dsn) as bell:
+        assert bell._conn is not None
+        pid = bell._conn.info.backend_pid
+        bell._dsn = UNREACHABLE  # the server goes away: its address no longer answers
+        _terminate(postgres_dsn, pid)
+        readable, _, _ = select.select([bell.fileno()], [], [], 30)
+        assert readable, "the server's goodbye arrives"
+        assert bell.drain() == []  # end of file read, listening again failed
+        assert bell._conn is None and bell.reconnects == 0
+        readable, _, _ = select.select([bell.fileno()], [], [], 0)
+        assert readable == [], "nothing to do until the next attempt is due: no spinning"
+        clock[0] += doorbell.RETRY_S
+        readable, _, _ = select.select([bell.fileno()], [], [], 0)
+        assert readable == [bell.fileno()], "the next attempt is due"
+        assert bell.drain() == [] and bell.reconnects == 0  # still away
+        bell._dsn = postgres_dsn  # the server is back
+        clock[0] += doorbell.RETRY_S
+        assert bell.drain() == [] and bell.reconnects == 1
+        key = store.mint(TURN, Custom("after"))
+        store.park(key, bell.address)
+        store.resolve(key, ok(1))
+        assert bell.wait(60) == [key.key_id]
+
+
+def test_the_data_version_of_an_unreachable_store_stays_put(
+    postgres_dsn: str, store: PostgresStore
+) -> None:
+    store.resolve(store.mint(TURN, Custom("k")), ok(1))
+    seen = store.data_version()
+    store.dsn = UNREACHABLE
+    _terminate(postgres_dsn, store._db.info.backend_pid)
+    assert store.data_version() == seen  # a host's listener keeps waiting
+    with pytest.raises(LashError) as caught:
+        store.peek(store.mint(TURN, Custom("k")))
+    assert caught.value.code == codes.STORE_UNAVAILABLE
+    store.dsn = postgres_dsn
+    assert store.data_version() == seen
+    store.resolve(store.mint(TURN, Custom("k2")), ok(2))
+    assert store.data_version() == seen + 1
 
 
 def test_an_idle_store_reads_the_same_data_version(store: PostgresStore) -> None:
