@@ -55,15 +55,23 @@ Db = psycopg.Connection[Any]
 class AwaitEventTables(PostgresConnection):
     """The ``await_events``, ``waits`` and ``revoked_sessions`` tables."""
 
-    def _wake_parked(self, db: Db, key_id: str, rings: list[tuple[str, str]]) -> None:
-        """In one statement: forget the waiters parked on ``key_id``, notify each one's channel
-        (delivered when the transaction commits), count the change for ``data_version``, and
-        add the waiters to ``rings``."""
+    def _wake_parked(
+        self,
+        db: Db,
+        key_id: str,
+        rings: list[tuple[str, str]],
+        write: tuple[str, tuple[object, ...]] | None = None,
+    ) -> None:
+        """In one statement: ``write`` (the promise's own row: SQL and parameters), forget the
+        waiters parked on ``key_id``, notify each one's channel (delivered when the
+        transaction commits), count the change for ``data_version``, and add the waiters to
+        ``rings``."""
+        first, params = ("", ()) if write is None else (f"w AS ({write[0]}), ", write[1])
         rows = db.execute(
-            "WITH c AS (UPDATE changes SET n = n + 1 WHERE shard = %s), "
+            f"WITH {first}c AS (UPDATE changes SET n = n + 1 WHERE shard = %s), "
             "d AS (DELETE FROM waits WHERE key_id = %s RETURNING address) "
             "SELECT address, pg_notify(address, %s) FROM d ORDER BY address",
-            (self._change_shard(key_id), key_id, key_id),
+            (*params, self._change_shard(key_id), key_id, key_id),
         ).fetchall()
         rings.extend((address, key_id) for address, _ in rows)
 
@@ -137,23 +145,19 @@ class AwaitEventTables(PostgresConnection):
         now = wall_ms()
         text = resolution_to_json(terminal)
         if exists:
-            db.execute(
+            write: tuple[str, tuple[object, ...]] = (
                 "UPDATE await_events SET terminal_json = %s, resolved_ms = %s WHERE key_id = %s",
                 (text, now, key.key_id),
             )
         else:
-            self._insert_promise(db, key, text, None, now)
-        self._wake_parked(db, key.key_id, rings)
+            write = self._promise_insert(key, text, None, now)
+        self._wake_parked(db, key.key_id, rings, write)
 
-    def _insert_promise(
-        self,
-        db: Db,
-        key: AwaitEventKey,
-        terminal_json: str | None,
-        deadline_ms: int | None,
-        now: int,
-    ) -> None:
-        db.execute(
+    def _promise_insert(
+        self, key: AwaitEventKey, terminal_json: str | None, deadline_ms: int | None, now: int
+    ) -> tuple[str, tuple[object, ...]]:
+        """The INSERT of the key's promise row (SQL and parameters)."""
+        return (
             "INSERT INTO await_events(key_id, session_id, scope_json, wait_json, turn_control, "
             "terminal_json, deadline_ms, created_ms, resolved_ms) "
             "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
@@ -190,7 +194,7 @@ class AwaitEventTables(PostgresConnection):
             self._lock_key(db, key)
             exists, terminal, stored_deadline = self._promise(db, key)
             if not exists:
-                self._insert_promise(db, key, None, deadline_ms, wall_ms())
+                db.execute(*self._promise_insert(key, None, deadline_ms, wall_ms()))
             elif terminal is None and stored_deadline is None and deadline_ms is not None:
                 db.execute(
                     "UPDATE await_events SET deadline_ms = %s WHERE key_id = %s",
