@@ -8,13 +8,18 @@
 Setup creates ``.venv`` when it is missing and (re)installs the project with
 ``pip install -e .[test,docs,trio] -c constraints.txt`` whenever ``pyproject.toml`` or
 ``constraints.txt`` changed since the last install (a hash is kept in ``.venv/.lash-installed``).
+``test`` also needs PostgreSQL's server binaries (the Postgres store's tests start a throwaway
+server): as root on Debian it runs ``apt-get install -y postgresql`` when ``initdb`` is missing,
+and it sets ``LASH_REQUIRE_POSTGRES=1`` so those tests fail rather than skip without it.
 It never deletes anything. Standard library only.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -102,10 +107,25 @@ def cmd_demo(args: Sequence[str]) -> int:
     return run([venv_script("lash"), "demo", *args])
 
 
+def ensure_postgres() -> None:
+    """Make PostgreSQL's server binaries available to the tests (installed with apt-get when
+    missing and we are root on Debian), and make the tests needing it fail instead of skip."""
+    found = shutil.which("initdb") or glob.glob("/usr/lib/postgresql/*/bin/initdb")
+    if not found and os.name != "nt" and os.geteuid() == 0 and shutil.which("apt-get"):
+        say("installing PostgreSQL for the tests: apt-get install -y postgresql")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        command = ["apt-get", "install", "-y", "-q", "postgresql"]
+        if subprocess.run(command, env=env, check=False).returncode != 0:
+            subprocess.run(["apt-get", "update", "-q"], env=env, check=False)
+            subprocess.run(command, env=env, check=False)
+    os.environ.setdefault("LASH_REQUIRE_POSTGRES", "1")
+
+
 def cmd_test(args: Sequence[str]) -> int:
     if args:
         say(f"`test` takes no arguments (got {' '.join(args)})")
         return 2
+    ensure_postgres()
     python = venv_python()
     # The Restate tests fail (instead of skipping) when their server cannot start.
     os.environ.setdefault("LASH_REQUIRE_RESTATE", "1")

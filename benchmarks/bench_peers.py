@@ -271,8 +271,8 @@ def _dbos_sender(url: str) -> int:
     return 0
 
 
-def _dbos_wake_latencies(dbos: Any, root: Path, count: int) -> list[float]:
-    launched = Dbos(dbos, root / "dbos-wake.sqlite")
+def _dbos_wake_latencies(dbos: Any, root: Path, count: int, url: str | None = None) -> list[float]:
+    launched = Dbos(dbos, root / "dbos-wake.sqlite", url)
     sender = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.bench_peers", "dbos-sender", launched.url],
         cwd=ROOT,

@@ -273,11 +273,12 @@ DBOS_SENDER: list[Callable[[int], None]] = [lambda i: None]
 
 
 class Dbos:
-    """DBOS launched on a SQLite system database at ``path`` (destroyed by :meth:`close`)."""
+    """DBOS launched on a SQLite system database at ``path``, or on the database ``url``
+    names (a Postgres one: ``benchmarks.bench_postgres``); destroyed by :meth:`close`."""
 
-    def __init__(self, dbos: Any, path: Path) -> None:
+    def __init__(self, dbos: Any, path: Path, url: str | None = None) -> None:
         self.dbos = dbos
-        self.url = f"sqlite:///{path}"
+        self.url = f"sqlite:///{path}" if url is None else url
         for name in ("dbos", "sqlalchemy"):
             logging.getLogger(name).setLevel(logging.WARNING)
         self.functions = dbos_functions(dbos)

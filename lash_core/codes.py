@@ -160,6 +160,7 @@ STORE_TURN_UNKNOWN: Final = "store_turn_unknown"
 STORE_CORRUPT: Final = "store_corrupt"
 STORE_UNAVAILABLE: Final = "store_unavailable"
 STORE_NOT_FOUND: Final = "store_not_found"
+STORE_CONFIG_INVALID: Final = "store_config_invalid"
 DURABLE_TURN_NOT_FRESH: Final = "durable_turn_not_fresh"
 RESUME_ON_DIVERGENCE_INVALID: Final = "resume_on_divergence_invalid"
 LOOP_WAIT_READABLE_UNSUPPORTED: Final = "loop_wait_readable_unsupported"
@@ -436,6 +437,8 @@ CODES: Final[dict[str, str]] = {
     "The operation's transaction was rolled back: nothing was written.",
     STORE_NOT_FOUND: "`lash store` was given a path with no store: no file there, or a file that "
     "holds no lash store (its schema version is 0). Nothing was created; check the path.",
+    STORE_CONFIG_INVALID: "A store was opened with a setting it cannot use (a Postgres schema "
+    "name that is not lower-case letters, digits and `_`); nothing was connected or created.",
     DURABLE_TURN_NOT_FRESH: "A turn machine handed to `run_turn` on a durable host was not "
     "fresh (it had already run, or was restored from a later checkpoint); the store records a "
     "turn from its start. Build a new machine, or resume the stored turn with `resume_turn`.",

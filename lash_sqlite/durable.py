@@ -1,7 +1,10 @@
 """Opening a durable host over a store, on any driver: the driver passes its loop primitives.
 
 ``lash_trio.open_durable_host`` and ``lash_asyncio.open_durable_host`` are this function with
-their own primitives bound, so the two drivers hold no durable-host code of their own.
+their own primitives bound, so the two drivers hold no durable-host code of their own. It
+takes any store: one that opens its own doorbell (``store.open_doorbell()``, as
+``lash_postgres.PostgresStore`` does with ``LISTEN``) gets that one, any other a unix datagram
+:class:`~lash_sqlite.Doorbell`.
 """
 
 from __future__ import annotations
@@ -11,17 +14,34 @@ import functools
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Protocol
 
-from lash_core.durable_host import DurableHost
+from lash_core.durable_host import DoorbellPort, DurableHost
 from lash_core.loop import LoopPrimitives
 from lash_core.process.service import ProcessService
 from lash_core.store import DurableStore, Owner
 from lash_sqlite.doorbell import Doorbell
 from lash_sqlite.liveness import new_owner
 
-__all__ = ["open_durable_host_on"]
+__all__ = ["OwnedDoorbell", "open_doorbell", "open_durable_host_on"]
 
 _fresh_secret = functools.partial(secrets.token_bytes, 32)
+
+
+class OwnedDoorbell(DoorbellPort, Protocol):
+    """A doorbell the opener closes when the host stops."""
+
+    def close(self) -> None: ...
+
+
+def open_doorbell(store: DurableStore) -> OwnedDoorbell:
+    """The doorbell for a host on ``store``: the store's own (``store.open_doorbell()``) when it
+    has one, else a unix datagram :class:`~lash_sqlite.Doorbell` (rung by ``SqliteStore``)."""
+    opener = getattr(store, "open_doorbell", None)
+    if callable(opener):
+        bell: OwnedDoorbell = opener()
+        return bell
+    return Doorbell()
 
 
 def _wall_ms() -> int:
@@ -45,10 +65,10 @@ async def open_durable_host_on(
 
     ``owner``: a name (made into :func:`~lash_sqlite.new_owner`, provably dead once this
     process is gone) or an :class:`~lash_core.store.Owner`. ``now_ms``: wall-clock milliseconds
-    (default: the system clock). ``doorbell=False``: no socket (the safety net alone wakes a
-    waiter resolved by another process).
+    (default: the system clock). ``doorbell=False``: no doorbell (the safety net alone wakes a
+    waiter resolved by another process); else :func:`open_doorbell`'s.
     """
-    bell = Doorbell() if doorbell else None
+    bell = open_doorbell(store) if doorbell else None
     try:
         host = DurableHost(
             primitives(),

@@ -9,6 +9,17 @@ import os
 from pathlib import Path
 
 from benchmarks.runner import main
+from lash_postgres.throwaway import postgres_unavailable
+
+POSTGRES_FIGURES = {
+    "postgres_wake_p50",
+    "postgres_wake_p99",
+    "postgres_wake_async_p50",
+    "postgres_wake_async_p99",
+    "postgres_durable_effect",
+    "postgres_claims",
+}
+"""Reported when PostgreSQL is installed (the benchmarks start a throwaway server)."""
 
 FIGURES = {
     "key_mint",
@@ -94,6 +105,8 @@ def test_smoke_run_reports_every_figure(tmp_path: Path) -> None:
     assert report["errors"] == {}
     figures = {f["name"]: f for f in report["figures"]}
     assert set(figures) >= FIGURES
+    if postgres_unavailable() is None:
+        assert set(figures) >= POSTGRES_FIGURES
     for name, figure in figures.items():
         assert figure["baseline_us"] > 0, name
         assert isinstance(figure["ratio"], float) and math.isfinite(figure["ratio"]), name

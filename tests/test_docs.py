@@ -1,8 +1,9 @@
 """Every ```python block of README.md and docs/*.md runs as written.
 
 The blocks of one file run in order in one namespace, so a page can build on its earlier
-blocks. A failing block is reported with its file and the line where it starts, and the
-traceback points at the failing line of the Markdown file.
+blocks. A page that needs PostgreSQL says so (:data:`NEEDS_POSTGRES`) and reads the server's
+connection string from ``LASH_POSTGRES_DSN``. A failing block is reported with its file and
+the line where it starts, and the traceback points at the failing line of the Markdown file.
 """
 
 from __future__ import annotations
@@ -92,15 +93,22 @@ def _restate_missing() -> str | None:
     if server_binary() is None and shutil.which("npm") is None:
         return "no Restate server and no npm to install one"
     return None
+NEEDS_POSTGRES = "<!-- needs: postgres -->"
+"""A page holding this line runs its blocks with ``LASH_POSTGRES_DSN`` set to the test
+session's throwaway server (skipped, or failed under ``LASH_REQUIRE_POSTGRES``, without one)."""
 
 
 @pytest.mark.parametrize("path", markdown_files(), ids=lambda p: p.relative_to(ROOT).as_posix())
-def test_python_blocks_run(path: Path) -> None:
+def test_python_blocks_run(
+    path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert path.exists(), f"{path.relative_to(ROOT)} is missing"
     if path.name in NEEDS_RESTATE:
         missing = _restate_missing()
         if missing is not None:
             pytest.skip(missing)
+    if NEEDS_POSTGRES in path.read_text(encoding="utf-8"):
+        monkeypatch.setenv("LASH_POSTGRES_DSN", request.getfixturevalue("postgres_dsn"))
     run_blocks(path)
 
 

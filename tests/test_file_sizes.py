@@ -14,6 +14,7 @@ PACKAGES = (
     "lash_sqlite",
     "lash_restate",
     "lash_providers",
+    "lash_postgres",
 )
 LIMIT = 600
 

@@ -102,13 +102,21 @@ FACADES = [
     "lash_asyncio",
     "lash_sqlite",
     "lash_providers",
+    "lash_postgres",
 ]
 
 
 def _public_modules() -> list[str]:
     """Every importable module of the packages whose dotted path has no private part."""
     names: list[str] = []
-    for package_name in ("lash_core", "lash_trio", "lash_asyncio", "lash_sqlite", "lash_providers"):
+    for package_name in (
+        "lash_core",
+        "lash_trio",
+        "lash_asyncio",
+        "lash_sqlite",
+        "lash_providers",
+        "lash_postgres",
+    ):
         package = importlib.import_module(package_name)
         names.append(package_name)
         for info in pkgutil.walk_packages(package.__path__, package_name + "."):

@@ -4,8 +4,8 @@ A :class:`DurableStore` keeps what must survive a crash: the effect journal of e
 (fenced by a session :class:`Lease`), the turns, and the await-event promises with their
 revocation tombstones. Stores only do compare-and-swap: they read a row, hand it to a rule of
 this module (or of :mod:`lash_core.promise`), and write what the rule says, in one transaction.
-So an in-memory store (:mod:`lash_core.store_memory`), the SQLite store (``lash_sqlite``) and a
-future Postgres store decide everything the same way.
+So an in-memory store (:mod:`lash_core.store_memory`), the SQLite store (``lash_sqlite``) and the
+Postgres store (``lash_postgres``) decide everything the same way.
 
 Times are inputs (``now_ms``, wall-clock milliseconds chosen by the caller); this module reads
 no clock and does no I/O.
@@ -42,12 +42,17 @@ The rules live in one module per concern, all re-exported here:
 
 from __future__ import annotations
 
+from lash_core.store.envelopes import SPLIT_MEMOS as SPLIT_MEMOS
 from lash_core.store.envelopes import EnvelopeParts as EnvelopeParts
 from lash_core.store.envelopes import SplitMemo as SplitMemo
+from lash_core.store.envelopes import SplitMemos as SplitMemos
 from lash_core.store.envelopes import envelope_member as envelope_member
 from lash_core.store.envelopes import join_envelope as join_envelope
+from lash_core.store.envelopes import join_stored_envelope as join_stored_envelope
 from lash_core.store.envelopes import message_chain as message_chain
+from lash_core.store.envelopes import skeleton_blob_hashes as skeleton_blob_hashes
 from lash_core.store.envelopes import split_envelope as split_envelope
+from lash_core.store.envelopes import stored_skeleton as stored_skeleton
 from lash_core.store.envelopes import text_hash as text_hash
 from lash_core.store.journal import DIVERGE as DIVERGE
 from lash_core.store.journal import BeginResult as BeginResult
@@ -92,6 +97,7 @@ from lash_core.store.waits import revoked_mint_error as revoked_mint_error
 
 __all__ = [
     "DIVERGE",
+    "SPLIT_MEMOS",
     "BeginResult",
     "Diverged",
     "DurableStore",
@@ -104,6 +110,7 @@ __all__ = [
     "ProcessRows",
     "Recorded",
     "SplitMemo",
+    "SplitMemos",
     "Started",
     "TurnRef",
     "TurnRow",
@@ -126,6 +133,7 @@ __all__ = [
     "envelope_session_id",
     "finish_turn_transition",
     "join_envelope",
+    "join_stored_envelope",
     "key_is_authentic",
     "message_chain",
     "open_turn_transition",
@@ -136,6 +144,8 @@ __all__ = [
     "resolution_to_json",
     "revoked_error",
     "revoked_mint_error",
+    "skeleton_blob_hashes",
     "split_envelope",
+    "stored_skeleton",
     "text_hash",
 ]

@@ -24,14 +24,24 @@ from lash_core import codes
 from lash_core.errors import LashError
 
 __all__ = [
+    "SPLIT_MEMOS",
     "EnvelopeParts",
     "SplitMemo",
+    "SplitMemos",
     "envelope_member",
     "join_envelope",
+    "join_stored_envelope",
     "message_chain",
+    "skeleton_blob_hashes",
     "split_envelope",
+    "stored_skeleton",
     "text_hash",
 ]
+
+SPLIT_MEMOS: Final = 16
+"""How many sessions' last envelope split a store keeps (so the next split of a session's
+conversation parses only its new messages; each holds about twice its conversation's text). A
+session whose memo was dropped is split in full once, then from its memo again."""
 
 ChainLink = tuple[str, str, str]
 """``(node, previous node, message hash)``: one link of a message chain."""
@@ -285,3 +295,52 @@ def join_envelope(skeleton: str, blobs: dict[str, str], messages: Sequence[str])
             codes.STORE_CORRUPT, f"a stored envelope skeleton does not join: {exc!r}"
         ) from None
     return "".join(out)
+
+
+class SplitMemos:
+    """The :class:`SplitMemo` of the last split of each of the :data:`SPLIT_MEMOS` most
+    recently split sessions (a store keeps one of these)."""
+
+    def __init__(self, keep: int = SPLIT_MEMOS) -> None:
+        self._keep = keep
+        self._memos: dict[str, SplitMemo] = {}
+
+    def of(self, session_id: str) -> SplitMemo:
+        """The session's memo (a fresh one if it had none or it was dropped)."""
+        memos = self._memos
+        memo = memos.pop(session_id, None)
+        if memo is None:
+            memo = SplitMemo()
+            while len(memos) >= self._keep:
+                del memos[next(iter(memos))]
+        memos[session_id] = memo
+        return memo
+
+
+def stored_skeleton(parts: EnvelopeParts) -> str:
+    """What a store keeps in an effect row for a split envelope: the last node of its message
+    chain (empty without messages), a newline, the skeleton."""
+    tail = parts.chain[-1][0] if parts.chain else ""
+    return f"{tail}\n{parts.skeleton}"
+
+
+def skeleton_blob_hashes(stored: str, what: str) -> tuple[str, str, list[str]]:
+    """``(message chain tail, skeleton, hashes of its blobs)`` of a :func:`stored_skeleton`
+    (``store_corrupt``, naming ``what``, if it does not decode)."""
+    tail, _, skeleton = stored.partition("\n")
+    try:
+        wanted = [h[2] for h in json.loads(skeleton)["holes"] if h[1] == "blob"]
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise LashError(codes.STORE_CORRUPT, f"{what} does not decode: {exc}") from None
+    return tail, skeleton, wanted
+
+
+def join_stored_envelope(
+    skeleton: str, blobs: dict[str, str], messages: Sequence[str], digest: str, what: str
+) -> str:
+    """:func:`join_envelope`, checked against the envelope's hash (``store_corrupt`` naming
+    ``what`` when the parts do not hash back)."""
+    text = join_envelope(skeleton, blobs, messages)
+    if text_hash(text) != digest:
+        raise LashError(codes.STORE_CORRUPT, f"{what} does not hash back")
+    return text

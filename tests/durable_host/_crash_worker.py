@@ -1,4 +1,5 @@
-"""A process running the scripted durable turn on a SQLite file, for the crash tests.
+"""A process running the scripted durable turn on a store, for the crash tests (DB: a SQLite
+file, or ``pg:SCHEMA:DSN`` for a PostgresStore).
 
 python -m tests.durable_host._crash_worker run DB LOG      start the turn
 python -m tests.durable_host._crash_worker resume DB LOG   resume it
@@ -32,14 +33,16 @@ from lash_core.effects import EffectEnvelope
 from lash_core.errors import LashError
 from lash_core.turn import TurnResult, run_turn
 from lash_core.wire import canonical_json
+from lash_postgres import PostgresStore
 from lash_sqlite import SqliteStore
 from tests.durable_host.support import SESSION, TURN, Counts, handlers, new_machine
+from tests.store._worker import open_store
 
 
 class FaultStore:
     """A store that kills its process at one boundary (everything else is the wrapped store's)."""
 
-    def __init__(self, store: SqliteStore, crash_at: str, print_park: bool) -> None:
+    def __init__(self, store: SqliteStore | PostgresStore, crash_at: str, print_park: bool) -> None:
         self._store = store
         op, when, nth = crash_at.split(":") if crash_at else ("", "", "0")
         self._op, self._when, self._nth = op, when, int(nth)
@@ -75,7 +78,7 @@ class FaultStore:
 
 def main(argv: list[str]) -> int:
     mode, db, log_path = argv
-    store = SqliteStore(db)
+    store = open_store(db)
     faulty: Any = FaultStore(
         store, os.environ.get("LASH_CRASH_AT", ""), os.environ.get("LASH_PRINT_PARK") == "1"
     )

@@ -1,9 +1,10 @@
 """Crash tests in real processes: the scripted durable turn (three tools, one pending on a key)
-on a SQLite file, its process SIGKILLed at each effect boundary, then resumed in a fresh
-process. Each recorded effect ran exactly once (the effect cut off between running and being
-recorded at most twice, the second time in doubt under the same idempotency key), and the
-result equals an uncrashed run's. Also: two processes racing to resume one turn get one owner,
-and a resolution arriving while no process runs is delivered on resume."""
+on a SQLite file or a Postgres schema, its process SIGKILLed at each effect boundary, then
+resumed in a fresh process. Each recorded effect ran exactly once (the effect cut off between
+running and being recorded at most twice, the second time in doubt under the same idempotency
+key), and the result equals an uncrashed run's on SQLite byte for byte, on either store. Also:
+two processes racing to resume one turn get one owner, and a resolution arriving while no
+process runs is delivered on resume."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ import pytest
 
 from lash_core import ok
 from lash_core.wire import JsonValue
-from lash_sqlite import SqliteStore
 from tests.durable_host.support import report_key
+from tests.store._worker import open_store
+from tests.store.conftest import fresh_schema
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 WORKER = "tests.durable_host._crash_worker"
@@ -28,7 +30,7 @@ TIMEOUT = 60
 
 
 def _worker(
-    mode: str, path: Path, log: Path, crash_at: str = "", driver: str = "trio"
+    mode: str, path: Path | str, log: Path, crash_at: str = "", driver: str = "trio"
 ) -> subprocess.Popen[str]:
     env = {**os.environ, "LASH_CRASH_AT": crash_at, "LASH_DRIVER": driver}
     return subprocess.Popen(
@@ -48,9 +50,18 @@ def _finish(process: subprocess.Popen[str]) -> tuple[int, str]:
     return process.returncode, lines[-1] if lines else ""
 
 
-def _resolve_report(path: Path, value: JsonValue) -> str:
-    with SqliteStore(path) as store:
+def _resolve_report(path: Path | str, value: JsonValue) -> str:
+    with open_store(str(path)) as store:
         return store.resolve(report_key(store), ok(value)).status
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a test's turn is stored: a SQLite file, or a fresh schema on the test server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "a.db")
+    dsn: str = request.getfixturevalue("postgres_dsn")
+    return f"pg:{fresh_schema()}:{dsn}"
 
 
 def _runs(log: Path) -> list[tuple[str, int, bool, str]]:
@@ -90,10 +101,10 @@ CRASH_POINTS = [
 
 @pytest.mark.parametrize(("crash_at", "driver"), CRASH_POINTS)
 def test_sigkill_at_an_effect_boundary_then_resume(
-    tmp_path: Path, reference: tuple[str, set[str]], crash_at: str, driver: str
+    tmp_path: Path, reference: tuple[str, set[str]], crash_at: str, driver: str, store_spec: str
 ) -> None:
     expected, keys = reference
-    path, log = tmp_path / "a.db", tmp_path / "log"
+    path, log = store_spec, tmp_path / "log"
     assert _resolve_report(path, {"delivered": True}) == "accepted"
     status, _ = _finish(_worker("run", path, log, crash_at, driver))
     assert status == -signal.SIGKILL
@@ -115,15 +126,15 @@ def test_sigkill_at_an_effect_boundary_then_resume(
     else:
         assert twice == []  # every recorded effect ran exactly once
     assert len(before) < len(runs)
-    with SqliteStore(path) as store:
+    with open_store(path) as store:
         assert store.unfinished_turns() == []
 
 
 def test_a_resolution_arriving_while_no_process_runs_is_delivered_on_resume(
-    tmp_path: Path, reference: tuple[str, set[str]]
+    tmp_path: Path, reference: tuple[str, set[str]], store_spec: str
 ) -> None:
     expected, keys = reference
-    path, log = tmp_path / "a.db", tmp_path / "log"
+    path, log = store_spec, tmp_path / "log"
     # The process dies while the turn waits for the report.
     status, _ = _finish(_worker("run", path, log, "park:after:1"))
     assert status == -signal.SIGKILL
@@ -135,10 +146,10 @@ def test_a_resolution_arriving_while_no_process_runs_is_delivered_on_resume(
 
 
 def test_two_processes_racing_to_resume_one_turn_get_one_owner(
-    tmp_path: Path, reference: tuple[str, set[str]]
+    tmp_path: Path, reference: tuple[str, set[str]], store_spec: str
 ) -> None:
     expected, keys = reference
-    path, log = tmp_path / "a.db", tmp_path / "log"
+    path, log = store_spec, tmp_path / "log"
     status, _ = _finish(_worker("run", path, log, "park:after:1"))
     assert status == -signal.SIGKILL
     env = {**os.environ, "LASH_PRINT_PARK": "1"}

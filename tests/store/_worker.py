@@ -1,4 +1,5 @@
-"""A separate process acting on a store file, for the cross-process tests.
+"""A separate process acting on a store, for the cross-process tests. DB is a SQLite file, or
+``pg:SCHEMA:DSN`` for a PostgresStore.
 
 python -m tests.store._worker park DB BELL_DIR    mint + park a key, print it, wait on stdin
 python -m tests.store._worker resolve DB KEY_JSON RESOLUTION_JSON   print the outcome JSON
@@ -12,11 +13,20 @@ import sys
 from lash_core import AwaitEventKey, Resolution, TurnScope, from_json, ok, to_json
 from lash_core.durable import durable_step_envelope
 from lash_core.scope import Custom
-from lash_core.store import Owner, Started
+from lash_core.store import DurableStore, Owner, Started
+from lash_postgres import PostgresStore
 from lash_sqlite import Doorbell, SqliteStore, new_owner
 
 
-def _race(store: SqliteStore, count: int, index: str) -> int:
+def open_store(spec: str) -> SqliteStore | PostgresStore:
+    """The store ``spec`` names: ``pg:SCHEMA:DSN`` or a SQLite file's path."""
+    if spec.startswith("pg:"):
+        _, schema, dsn = spec.split(":", 2)
+        return PostgresStore(dsn, schema=schema)
+    return SqliteStore(spec)
+
+
+def _race(store: DurableStore, count: int, index: str) -> int:
     lease = store.acquire(f"session-{index}", Owner(index), 600_000, 0)
     for i in range(count):
         key = store.mint(TurnScope("race", f"t{i}"), Custom("k"))
@@ -30,9 +40,9 @@ def _race(store: SqliteStore, count: int, index: str) -> int:
 
 def main(argv: list[str]) -> int:
     command, db = argv[0], argv[1]
-    with SqliteStore(db) as store:
+    with open_store(db) as store:
         if command == "park":
-            bell = Doorbell(argv[2])
+            bell = store.open_doorbell() if isinstance(store, PostgresStore) else Doorbell(argv[2])
             key = store.mint(TurnScope("s1", "t1"), Custom("approval"))
             assert store.park(key, bell.address, deadline_ms=30_000) is None
             print(to_json(key), flush=True)

@@ -1,8 +1,10 @@
 """Backends for the store conformance tests: each opens fresh store objects over one backing
-(a memory state, or one SQLite file), as separate processes over one database would."""
+(a memory state, one SQLite file, or one schema of the throwaway PostgreSQL server), as
+separate processes over one database would."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 
 from lash_core.store import DurableStore
 from lash_core.store_memory import MemoryStore, MemoryStoreState
+from lash_postgres import PostgresStore
 from lash_sqlite import SqliteStore
 
 SECRET = b"conformance-secret-0123456789abcdef"
@@ -35,7 +38,7 @@ class Backend:
 
     def close(self) -> None:
         for store in self.opened:
-            if isinstance(store, SqliteStore):
+            if isinstance(store, SqliteStore | PostgresStore):
                 store.close()
 
 
@@ -48,9 +51,24 @@ def sqlite_backend(path: Path) -> Backend:
     return Backend("sqlite", lambda b: SqliteStore(path, ring=b.ring))
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+def fresh_schema() -> str:
+    """A new schema name (each test's Postgres store starts empty)."""
+    return f"t_{secrets.token_hex(6)}"
+
+
+def postgres_backend(dsn: str) -> Backend:
+    schema = fresh_schema()
+    return Backend("postgres", lambda b: PostgresStore(dsn, schema=schema, ring=b.ring))
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    b = memory_backend() if request.param == "memory" else sqlite_backend(tmp_path / "lash.db")
+    if request.param == "memory":
+        b = memory_backend()
+    elif request.param == "sqlite":
+        b = sqlite_backend(tmp_path / "lash.db")
+    else:
+        b = postgres_backend(request.getfixturevalue("postgres_dsn"))
     try:
         yield b
     finally:

@@ -1,0 +1,349 @@
+"""The PostgreSQL schema underneath :class:`~lash_postgres.PostgresStore`: its tables and
+migration, the connection and its transactions, and the key-signing secrets kept in it.
+
+A journal ``begin`` commits with ``synchronous_commit = off`` (as the SQLite store's commits
+at ``NORMAL``): the running marker only has to survive the process dying, and the effect's
+``complete``, a synced commit, flushes the WAL up to and including it. So a durable effect
+waits for one WAL flush, not two.
+
+Every read-then-write runs in one transaction that first takes a transaction-scoped advisory
+lock on what it decides about (a session, an await-event key), so the pure rule of
+:mod:`lash_core.store` sees the row the write replaces: at ``READ COMMITTED`` each statement
+after the lock reads what the previous holder committed. The session lock serialises the
+lease and every journal and turn write of that session (the fence is checked in the write's
+own transaction); a key's lock serialises its promise; a session's revocation lock is taken
+shared by every promise write of the session and exclusive by a cancel sweep or revocation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any, Final, Self
+
+import psycopg
+
+from lash_core import AwaitEventKey, KeySigner, LashError, codes
+from lash_core.store import SplitMemos, key_is_authentic
+from lash_core.store_memory import Ring
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "SECRET_BYTES",
+    "PostgresConnection",
+    "corrupt",
+    "wall_ms",
+]
+
+SCHEMA_VERSION: Final = 1
+"""The schema this version writes (``meta.schema_version``)."""
+SECRET_BYTES: Final = 32
+CHANGE_SHARDS: Final = 16
+"""Rows of the ``changes`` counter (a settled promise bumps one; their sum is the store's
+``data_version``), so concurrent resolves rarely wait on one another's row."""
+
+SCHEMA: Final = (
+    """CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
+    """CREATE TABLE secrets(
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, secret BYTEA NOT NULL,
+        created_ms BIGINT NOT NULL)""",
+    """CREATE TABLE changes(shard INTEGER PRIMARY KEY, n BIGINT NOT NULL)""",
+    """CREATE TABLE sessions(
+        session_id TEXT PRIMARY KEY, owner_name TEXT, owner_incarnation TEXT,
+        fencing_token BIGINT NOT NULL, expires_ms BIGINT NOT NULL)""",
+    """CREATE TABLE revoked_sessions(session_id TEXT PRIMARY KEY, revoked_ms BIGINT NOT NULL)""",
+    """CREATE TABLE await_events(
+        key_id TEXT PRIMARY KEY, session_id TEXT, scope_json TEXT NOT NULL,
+        wait_json TEXT NOT NULL, turn_control BOOLEAN NOT NULL, terminal_json TEXT,
+        deadline_ms BIGINT, created_ms BIGINT NOT NULL, resolved_ms BIGINT)""",
+    """CREATE INDEX await_events_by_session ON await_events(session_id)""",
+    """CREATE TABLE waits(
+        key_id TEXT NOT NULL, address TEXT NOT NULL, PRIMARY KEY(key_id, address))""",
+    """CREATE TABLE effects(
+        session_id TEXT NOT NULL, replay_key TEXT NOT NULL, envelope_hash TEXT NOT NULL,
+        envelope TEXT NOT NULL, split BOOLEAN NOT NULL, status TEXT NOT NULL,
+        attempt INTEGER NOT NULL, fencing_token BIGINT NOT NULL, outcome_json TEXT,
+        due_at_ms BIGINT, started_ms BIGINT NOT NULL, completed_ms BIGINT,
+        PRIMARY KEY(session_id, replay_key))""",
+    """CREATE TABLE blobs(hash TEXT PRIMARY KEY, body TEXT NOT NULL)""",
+    """CREATE TABLE chain(node TEXT PRIMARY KEY, prev TEXT NOT NULL, blob TEXT NOT NULL)""",
+    """CREATE TABLE turns(
+        session_id TEXT NOT NULL, turn_id TEXT NOT NULL, status TEXT NOT NULL,
+        start_json TEXT NOT NULL, result_json TEXT, divergence_json TEXT,
+        fencing_token BIGINT NOT NULL, opened_ms BIGINT NOT NULL,
+        updated_ms BIGINT NOT NULL, PRIMARY KEY(session_id, turn_id))""",
+    """CREATE INDEX turns_running ON turns(opened_ms, session_id, turn_id)
+        WHERE status = 'running'""",
+    """CREATE TABLE process_records(
+        process_id TEXT PRIMARY KEY, record_json TEXT NOT NULL,
+        seq BIGINT GENERATED ALWAYS AS IDENTITY)""",
+    """CREATE TABLE process_events(
+        process_id TEXT NOT NULL, sequence BIGINT NOT NULL, event_json TEXT NOT NULL,
+        PRIMARY KEY(process_id, sequence))""",
+    """CREATE TABLE process_grants(
+        scope_id TEXT NOT NULL, process_id TEXT NOT NULL, scope_json TEXT NOT NULL,
+        grant_json TEXT NOT NULL, PRIMARY KEY(scope_id, process_id))""",
+    """CREATE TABLE process_wakes(
+        wake_id TEXT PRIMARY KEY, delivery_json TEXT, acknowledged BOOLEAN NOT NULL,
+        seq BIGINT GENERATED ALWAYS AS IDENTITY)""",
+    """CREATE TABLE process_leases(process_id TEXT PRIMARY KEY, lease_json TEXT NOT NULL)""",
+    """CREATE TABLE process_fences(process_id TEXT PRIMARY KEY, fencing_token BIGINT NOT NULL)""",
+    """CREATE TABLE process_acked_wake_events(
+        process_id TEXT NOT NULL, sequence BIGINT NOT NULL, PRIMARY KEY(process_id, sequence))""",
+)
+
+MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {}
+"""Per schema version after the first, the statements that migrate from the version before."""
+
+_SCHEMA_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def corrupt(what: str, exc: BaseException) -> LashError:
+    return LashError(codes.STORE_CORRUPT, f"{what} does not decode: {exc}")
+
+
+class PostgresConnection:
+    """One connection to a store's schema, migrated on open; the base the table mixins of
+    :class:`~lash_postgres.PostgresStore` share (see there for the arguments)."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = "lash",
+        ring: Ring | None = None,
+        keep_previous_secrets: int = 4,
+        connect_timeout_s: int = 10,
+        synchronous_commit: bool = True,
+    ) -> None:
+        if not isinstance(schema, str) or not _SCHEMA_NAME.match(schema):
+            raise LashError(
+                codes.STORE_CONFIG_INVALID,
+                f"a schema name is lower-case letters, digits and _ (got {schema!r})",
+            )
+        self.dsn = dsn
+        self.schema = schema
+        self._synchronous_commit = synchronous_commit
+        self._last_version = 0
+        self._connect_timeout = connect_timeout_s
+        self._split_memos = SplitMemos()
+        self._ring = ring
+        self._keep = keep_previous_secrets
+        self._lock = threading.RLock()
+        self._db = self._connect()
+        try:
+            with self._errors():
+                self._migrate()
+                self._signer, self._secret_count = self._load_signer()
+        except BaseException:
+            self._db.close()
+            raise
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _where(self) -> str:
+        return f"the Postgres store (schema {self.schema!r})"
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        with self._errors():
+            return psycopg.connect(
+                self.dsn,
+                autocommit=True,
+                connect_timeout=self._connect_timeout,
+                options=f"-c search_path={self.schema}"
+                + ("" if self._synchronous_commit else " -c synchronous_commit=off"),
+            )
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """psycopg errors as ``store_unavailable`` (the caller's transaction rolled back)."""
+        try:
+            yield
+        except psycopg.Error as exc:
+            raise LashError(
+                codes.STORE_UNAVAILABLE,
+                f"{self._where()} could not be read or written: {type(exc).__name__}: "
+                f"{str(exc).strip()}",
+            ) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _live(self) -> psycopg.Connection[Any]:
+        """The connection, opened again if the server dropped it (a restart, a network cut)."""
+        if self._db.closed or self._db.broken:
+            self._db = self._connect()
+        return self._db
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[psycopg.Connection[Any]]:
+        """One transaction: committed if the block returns, rolled back (nothing written) if it
+        raises. The block takes its advisory locks first (:meth:`_lock_on`)."""
+        with self._lock, self._errors():
+            db = self._live()
+            with db.transaction():
+                yield db
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[psycopg.Connection[Any]]:
+        """A read (autocommit: one consistent snapshot per statement)."""
+        with self._lock, self._errors():
+            yield self._live()
+
+    def _lock_name(self, kind: str, name: str) -> str:
+        return f"{self.schema}/{kind}/{name}"
+
+    def _lock_on(
+        self,
+        db: psycopg.Connection[Any],
+        kind: str,
+        name: str,
+        *more: tuple[str, str],
+        relaxed: bool = False,
+    ) -> None:
+        """Take the transaction's exclusive advisory lock on ``(kind, name)`` (and on each of
+        ``more``, in order), in one statement. ``relaxed``: the transaction's COMMIT will not
+        wait for the WAL to reach the disk (``synchronous_commit = off`` for it alone: it
+        survives this process dying, not the server crashing before the next synced commit)."""
+        names = [self._lock_name(kind, name), *(self._lock_name(k, n) for k, n in more)]
+        calls = ["pg_advisory_xact_lock(hashtextextended(%s, 0))"] * len(names)
+        if relaxed and self._synchronous_commit:
+            calls.insert(0, "set_config('synchronous_commit', 'off', true)")
+        db.execute(f"SELECT {', '.join(calls)}", names)
+
+    def _try_lock_on(self, db: psycopg.Connection[Any], kind: str, name: str) -> bool:
+        """Take the exclusive advisory lock on ``(kind, name)`` if it is free; whether taken."""
+        row = db.execute(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))",
+            (self._lock_name(kind, name),),
+        ).fetchone()
+        return bool(row and row[0])
+
+    def _schema_version(self, db: psycopg.Connection[Any]) -> int:
+        found = db.execute("SELECT to_regclass(%s)", (f"{self.schema}.meta",)).fetchone()
+        if found is None or found[0] is None:
+            return 0
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = 0 if row is None else int(row[0])
+        if version > SCHEMA_VERSION:
+            raise LashError(
+                codes.STORE_SCHEMA_TOO_NEW,
+                f"{self._where()} has schema version {version}; this lash knows up to "
+                f"{SCHEMA_VERSION}. Upgrade lash to open it (nothing was changed).",
+            )
+        return version
+
+    def _migrate(self) -> None:
+        with self._lock:
+            db = self._db
+            if self._schema_version(db) == SCHEMA_VERSION:
+                return
+            with db.transaction():
+                # One migrator at a time (another process may be opening the same schema).
+                db.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                    (f"lash-migrate/{self.schema}",),
+                )
+                version = self._schema_version(db)
+                if version == SCHEMA_VERSION:
+                    return
+                if version == 0:
+                    db.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                    for statement in SCHEMA:
+                        db.execute(statement)
+                    db.execute(
+                        "INSERT INTO changes(shard, n) SELECT g, 0 FROM generate_series(0, %s) g",
+                        (CHANGE_SHARDS - 1,),
+                    )
+                    db.execute(
+                        "INSERT INTO secrets(secret, created_ms) VALUES (%s, %s)",
+                        (secrets.token_bytes(SECRET_BYTES), wall_ms()),
+                    )
+                    db.execute("INSERT INTO meta(key, value) VALUES ('schema_version', '1')")
+                    version = 1
+                for step in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in MIGRATIONS[step]:
+                        db.execute(statement)
+                db.execute(
+                    "UPDATE meta SET value = %s WHERE key = 'schema_version'",
+                    (str(SCHEMA_VERSION),),
+                )
+
+    def _load_signer(self) -> tuple[KeySigner, int]:
+        db = self._live()
+        rows = db.execute(
+            "SELECT secret FROM secrets ORDER BY id DESC LIMIT %s", (self._keep + 1,)
+        ).fetchall()
+        count = db.execute("SELECT max(id) FROM secrets").fetchone()
+        assert count is not None
+        return KeySigner(bytes(rows[0][0]), [bytes(r[0]) for r in rows[1:]]), int(count[0])
+
+    # -- keys --------------------------------------------------------------------------------
+
+    def signer(self) -> KeySigner:
+        """The signer of the store's secret (and the previous ones, for verification)."""
+        return self._signer
+
+    def rotate_secret(self) -> None:
+        """Sign with a fresh 32-byte secret from now on; keys signed with the
+        ``keep_previous_secrets`` latest older secrets still verify."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO secrets(secret, created_ms) VALUES (%s, %s)",
+                (secrets.token_bytes(SECRET_BYTES), wall_ms()),
+            )
+        with self._read():
+            self._signer, self._secret_count = self._load_signer()
+
+    def _authentic(self, db: psycopg.Connection[Any], key: AwaitEventKey) -> bool:
+        if key_is_authentic(self._signer, key):
+            return True
+        # Another process may have rotated the secret since this store loaded it.
+        row = db.execute("SELECT max(id) FROM secrets").fetchone()
+        if row is None or row[0] == self._secret_count:
+            return False
+        self._signer, self._secret_count = self._load_signer()
+        return key_is_authentic(self._signer, key)
+
+    # -- change detection --------------------------------------------------------------------
+
+    def _change_shard(self, name: str) -> int:
+        """The row of the ``changes`` counter a settled promise named ``name`` bumps."""
+        return int.from_bytes(name.encode()[-2:] or b"\0", "big") % CHANGE_SHARDS
+
+    def data_version(self) -> int:
+        """How many promises were settled or dropped so far (grows with each commit that
+        settles one; a waiter's cheap check that something may have ended while a
+        notification was lost). While the server cannot be reached: the last version read
+        (a host's listener keeps waiting; its first check after the server is back sees
+        what changed meanwhile)."""
+        try:
+            with self._read() as db:
+                row = db.execute("SELECT sum(n) FROM changes").fetchone()
+        except LashError as exc:
+            if exc.code != codes.STORE_UNAVAILABLE:
+                raise
+            return self._last_version
+        self._last_version = 0 if row is None or row[0] is None else int(row[0])
+        return self._last_version

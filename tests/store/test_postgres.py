@@ -1,0 +1,504 @@
+"""PostgresStore beyond the shared conformance cases: schema versions and names, secret
+rotation, LISTEN/NOTIFY doorbells (delivered on commit, a dropped listener reconnecting), the
+data-version safety net, claims of unfinished turns, and real processes over one database.
+
+Each test gets a fresh schema of the session's throwaway server (``postgres_dsn``)."""
+
+from __future__ import annotations
+
+import json
+import select
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from lash_core import LashError, TurnScope, codes, from_json, ok, to_json
+from lash_core.durable import durable_step_envelope
+from lash_core.resolution import ACCEPTED, UNKNOWN_OR_REVOKED
+from lash_core.scope import Custom
+from lash_core.store import Owner, Recorded, Started, TurnRef
+from lash_postgres import SCHEMA_VERSION, PostgresDoorbell, PostgresStore
+from lash_sqlite import new_owner
+from tests.store.conftest import fresh_schema
+
+ROOT = Path(__file__).resolve().parents[2]
+TURN = TurnScope("s1", "t1")
+A = Owner("a", "a-1")
+B = Owner("b", "b-1")
+
+
+@pytest.fixture
+def schema() -> str:
+    return fresh_schema()
+
+
+@pytest.fixture
+def store(postgres_dsn: str, schema: str) -> Iterator[PostgresStore]:
+    with PostgresStore(postgres_dsn, schema=schema) as opened:
+        yield opened
+
+
+def _raw(dsn: str, schema: str) -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(dsn, autocommit=True, options=f"-c search_path={schema}")
+
+
+def test_a_new_schema_has_the_current_version_and_a_secret(
+    store: PostgresStore, postgres_dsn: str, schema: str
+) -> None:
+    with _raw(postgres_dsn, schema) as raw:
+        version = raw.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        assert version == (str(SCHEMA_VERSION),)
+        secret = raw.execute("SELECT secret FROM secrets").fetchall()
+        assert len(secret) == 1 and isinstance(secret[0][0], bytes) and len(secret[0][0]) == 32
+
+
+def test_a_newer_schema_is_refused_and_left_unchanged(
+    store: PostgresStore, postgres_dsn: str, schema: str
+) -> None:
+    with _raw(postgres_dsn, schema) as raw:
+        raw.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (str(99),))
+        before = raw.execute("SELECT count(*) FROM secrets").fetchone()
+    with pytest.raises(LashError) as caught:
+        PostgresStore(postgres_dsn, schema=schema)
+    assert caught.value.code == codes.STORE_SCHEMA_TOO_NEW
+    with _raw(postgres_dsn, schema) as raw:
+        assert raw.execute("SELECT value FROM meta").fetchall() == [("99",)]
+        assert raw.execute("SELECT count(*) FROM secrets").fetchone() == before
+
+
+@pytest.mark.parametrize("name", ["Lash", "a-b", "", "x; DROP TABLE meta", "9lives", "a" * 64])
+def test_a_bad_schema_name_is_refused_before_connecting(name: str) -> None:
+    with pytest.raises(LashError) as caught:
+        PostgresStore("host=/nonexistent port=1", schema=name)
+    assert caught.value.code == codes.STORE_CONFIG_INVALID
+
+
+def test_an_unreachable_server_is_store_unavailable() -> None:
+    with pytest.raises(LashError) as caught:
+        PostgresStore("host=127.0.0.1 port=1 connect_timeout=2")
+    assert caught.value.code == codes.STORE_UNAVAILABLE
+
+
+def test_a_store_whose_connection_dropped_connects_again(
+    store: PostgresStore, postgres_dsn: str
+) -> None:
+    key = store.mint(TURN, Custom("approval"))
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        pid = store._db.info.backend_pid
+        ended = admin.execute("SELECT pg_terminate_backend(%s, 30000)", (pid,)).fetchone()
+        assert ended == (True,)  # the backend is gone
+    with pytest.raises(LashError) as caught:
+        store.peek(key)  # the first call finds the connection gone: nothing was done
+    assert caught.value.code == codes.STORE_UNAVAILABLE
+    assert store.resolve(key, ok("back")) == ACCEPTED  # the next one connects again
+    assert store.peek(key) == ok("back")
+
+
+def test_reopening_keeps_the_secret(postgres_dsn: str, schema: str) -> None:
+    with (
+        PostgresStore(postgres_dsn, schema=schema) as first,
+        PostgresStore(postgres_dsn, schema=schema) as second,
+    ):
+        assert first.mint(TURN, Custom("x")) == second.mint(TURN, Custom("x"))
+    with PostgresStore(postgres_dsn, schema=fresh_schema()) as other:
+        assert other.mint(TURN, Custom("x")) != first.mint(TURN, Custom("x"))
+
+
+def test_secret_rotation_keeps_outstanding_keys_working(postgres_dsn: str, schema: str) -> None:
+    stale = PostgresStore(postgres_dsn, schema=schema)  # never told about the rotations
+    store = PostgresStore(postgres_dsn, schema=schema, keep_previous_secrets=2)
+    old = store.mint(TURN, Custom("old"))
+    store.park(old)
+    store.rotate_secret()
+    second = store.mint(TURN, Custom("second"))
+    assert stale.peek(second) is None, "a store opened before a rotation reloads the secrets"
+    with PostgresStore(postgres_dsn, schema=schema, keep_previous_secrets=2) as fresh:
+        assert fresh.resolve(old, ok("still valid")) == ACCEPTED
+    store.rotate_secret()
+    store.rotate_secret()
+    with PostgresStore(postgres_dsn, schema=schema, keep_previous_secrets=2) as later:
+        assert later.peek(second) is None, "two rotations back still verifies"
+        assert later.resolve(old, ok(1)) == UNKNOWN_OR_REVOKED  # three back: retired
+    stale.close()
+    store.close()
+
+
+# -- doorbells -------------------------------------------------------------------------------
+
+
+def test_a_resolve_notifies_the_parked_doorbell_when_it_commits(
+    postgres_dsn: str, store: PostgresStore, schema: str
+) -> None:
+    with (
+        PostgresDoorbell(postgres_dsn) as bell,
+        PostgresStore(postgres_dsn, schema=schema) as other,
+    ):
+        key = store.mint(TURN, Custom("approval"))
+        assert store.park(key, bell.address) is None
+        version = store.data_version()
+        assert bell.drain() == []
+        assert other.resolve(key, ok("yes")) == ACCEPTED
+        assert bell.wait(60) == [key.key_id]
+        assert bell.drain() == []
+        assert store.data_version() != version, "the safety net sees the commit too"
+        assert store.peek(key) == ok("yes")
+        # A losing resolve notifies nobody.
+        assert other.resolve(key, ok("again")).status == "already_resolved"
+        assert bell.wait(0) == []
+
+
+def test_nothing_is_notified_before_the_resolver_commits(
+    postgres_dsn: str, store: PostgresStore
+) -> None:
+    with PostgresDoorbell(postgres_dsn) as bell:
+        key = store.mint(TURN, Custom("approval"))
+        store.park(key, bell.address)
+        with store._write() as db:  # a resolver's transaction, held open
+            db.execute("SELECT pg_notify(%s, %s)", (bell.address, key.key_id))
+            assert bell.wait(0.05) == []
+        assert bell.wait(60) == [key.key_id]
+
+
+def test_a_dropped_listener_reconnects_and_the_safety_net_covers_the_gap(
+    postgres_dsn: str, store: PostgresStore
+) -> None:
+    with PostgresDoorbell(postgres_dsn) as bell:
+        key = store.mint(TURN, Custom("approval"))
+        store.park(key, bell.address)
+        seen = store.data_version()
+        with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+            # Waits (up to 30 s) until the listener's backend is gone.
+            ended = admin.execute(
+                "SELECT pg_terminate_backend(pid, 30000) FROM pg_stat_activity "
+                "WHERE query LIKE %s AND pid <> pg_backend_pid()",
+                (f"LISTEN%{bell.address}%",),
+            ).fetchall()
+            assert ended == [(True,)]
+        store.resolve(key, ok("meanwhile"))  # sent while nobody listened: lost
+        readable, _, _ = select.select([bell.fileno()], [], [], 30)
+        assert readable, "the server's goodbye arrives"
+        assert bell.drain() == []  # read: listening again on a new connection
+        assert bell.reconnects == 1
+        assert store.data_version() != seen, "the safety net catches the lost notification"
+        other = store.mint(TURN, Custom("later"))
+        store.park(other, bell.address)
+        store.resolve(other, ok(1))
+        assert bell.wait(60) == [other.key_id], "the new connection listens on the same channel"
+
+
+UNREACHABLE = "host=127.0.0.1 port=1 connect_timeout=2"
+
+
+def _terminate(dsn: str, pid: int) -> None:
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        ended = admin.execute("SELECT pg_terminate_backend(%s, 30000)", (pid,)).fetchone()
+        assert ended == (True,)  # the backend is gone
+
+
+def test_a_doorbell_waits_for_an_unreachable_server_without_spinning(
+    postgres_dsn: str, store: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lash_postgres import doorbell
+
+    clock = [1_000.0]
+    monkeypatch.setattr(doorbell, "_now", lambda: clock[0])
+    with PostgresDoorbell(postgres_dsn) as bell:
+        assert bell._conn is not None
+        pid = bell._conn.info.backend_pid
+        bell._dsn = UNREACHABLE  # the server goes away: its address no longer answers
+        _terminate(postgres_dsn, pid)
+        readable, _, _ = select.select([bell.fileno()], [], [], 30)
+        assert readable, "the server's goodbye arrives"
+        assert bell.drain() == []  # end of file read, listening again failed
+        assert bell._conn is None and bell.reconnects == 0
+        readable, _, _ = select.select([bell.fileno()], [], [], 0)
+        assert readable == [], "nothing to do until the next attempt is due: no spinning"
+        clock[0] += doorbell.RETRY_S
+        readable, _, _ = select.select([bell.fileno()], [], [], 0)
+        assert readable == [bell.fileno()], "the next attempt is due"
+        assert bell.drain() == [] and bell.reconnects == 0  # still away
+        bell._dsn = postgres_dsn  # the server is back
+        clock[0] += doorbell.RETRY_S
+        assert bell.drain() == [] and bell.reconnects == 1
+        key = store.mint(TURN, Custom("after"))
+        store.park(key, bell.address)
+        store.resolve(key, ok(1))
+        assert bell.wait(60) == [key.key_id]
+
+
+def test_the_data_version_of_an_unreachable_store_stays_put(
+    postgres_dsn: str, store: PostgresStore
+) -> None:
+    store.resolve(store.mint(TURN, Custom("k")), ok(1))
+    seen = store.data_version()
+    store.dsn = UNREACHABLE
+    _terminate(postgres_dsn, store._db.info.backend_pid)
+    assert store.data_version() == seen  # a host's listener keeps waiting
+    with pytest.raises(LashError) as caught:
+        store.peek(store.mint(TURN, Custom("k")))
+    assert caught.value.code == codes.STORE_UNAVAILABLE
+    store.dsn = postgres_dsn
+    assert store.data_version() == seen
+    store.resolve(store.mint(TURN, Custom("k2")), ok(2))
+    assert store.data_version() == seen + 1
+
+
+def test_an_idle_store_reads_the_same_data_version(store: PostgresStore) -> None:
+    seen = store.data_version()
+    lease = store.acquire("s1", A, 10_000, 0)
+    store.begin(lease, durable_step_envelope("s1", "x", 1).canonical(), 1)
+    assert store.data_version() == seen, "only settled promises count"
+    store.resolve(store.mint(TURN, Custom("k")), ok(1))
+    assert store.data_version() == seen + 1
+
+
+# -- claims ----------------------------------------------------------------------------------
+
+
+def _open_turns(store: PostgresStore, count: int) -> list[TurnRef]:
+    refs = []
+    for i in range(count):
+        lease = store.acquire(f"s{i}", Owner("seeder"), 60_000, 0)
+        store.open_turn(lease, "t", "{}", i)
+        store.release(lease)
+        refs.append(TurnRef(f"s{i}", "t"))
+    return refs
+
+
+def test_claims_give_each_unfinished_turn_one_owner(store: PostgresStore) -> None:
+    refs = _open_turns(store, 3)
+    first = store.claim_turn(A, 60_000, 100)
+    assert first is not None and first[0] == refs[0] and first[1].owner == A
+    second = store.claim_turn(B, 60_000, 100)
+    assert second is not None and second[0] == refs[1], "a held session is skipped"
+    third = store.claim_turn(A, 60_000, 100)
+    assert third is not None and third[0] == refs[2], "the claimer's own session is skipped"
+    assert store.claim_turn(B, 60_000, 100) is None
+    store.finish_turn(first[1], refs[0], "{}", 200)
+    assert store.claim_turn(B, 60_000, 200) is None, "a finished turn is not claimed"
+    # An expired lease is claimed again, with the next fence.
+    again = store.claim_turn(B, 60_000, 60_100)
+    assert again is not None and again[0] == refs[1] and again[1].owner == B
+    taken = store.claim_turn(B, 60_000, 60_101)
+    assert taken is not None and taken[0] == refs[2]
+    assert taken[1].fencing_token == third[1].fencing_token + 1
+
+
+def test_a_claimed_lease_is_the_one_the_host_acquires(store: PostgresStore) -> None:
+    _open_turns(store, 1)
+    claim = store.claim_turn(A, 60_000, 100)
+    assert claim is not None
+    assert store.acquire("s0", A, 60_000, 150) == claim[1].__class__(
+        "s0", A, claim[1].fencing_token, 60_150
+    )
+    with pytest.raises(LashError) as caught:
+        store.acquire("s0", B, 60_000, 150)
+    assert caught.value.code == codes.LEASE_HELD
+
+
+def test_claims_do_not_wait_on_a_claimer_holding_its_turn_locked(
+    store: PostgresStore, postgres_dsn: str, schema: str
+) -> None:
+    refs = _open_turns(store, 2)
+    with PostgresStore(postgres_dsn, schema=schema) as other, other._write() as db:
+        db.execute(
+            "SELECT 1 FROM turns WHERE session_id = 's0' FOR UPDATE"
+        )  # a claimer mid-transaction on the oldest turn
+        claim = store.claim_turn(A, 60_000, 100)
+        assert claim is not None and claim[0] == refs[1]
+
+
+def test_a_bad_claim_time_is_refused(store: PostgresStore) -> None:
+    with pytest.raises(LashError) as caught:
+        store.claim_turn(A, 60_000, -1)
+    assert caught.value.code == codes.LEASE_INVALID
+
+
+# -- real processes --------------------------------------------------------------------------
+
+
+def _spec(dsn: str, schema: str) -> str:
+    return f"pg:{schema}:{dsn}"
+
+
+def _worker_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tests.store._worker", *args]
+
+
+def test_a_parked_waiter_is_woken_by_a_resolver_in_another_process(
+    postgres_dsn: str, store: PostgresStore, schema: str
+) -> None:
+    with store.open_doorbell() as bell:
+        key = store.mint(TURN, Custom("approval"))
+        assert store.park(key, bell.address) is None
+        resolver = subprocess.run(
+            _worker_argv("resolve", _spec(postgres_dsn, schema), to_json(key), to_json(ok("go"))),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        assert json.loads(resolver.stdout) == {"status": "accepted"}
+        assert bell.wait(120) == [key.key_id], "woken by the resolver's NOTIFY"
+        assert store.peek(key) == ok("go")
+
+
+def test_a_lease_of_a_dead_process_is_taken_over_at_once_and_its_turn_claimed(
+    postgres_dsn: str, store: PostgresStore, schema: str
+) -> None:
+    lease = store.acquire("held", Owner("seeder"), 600_000, 0)
+    store.open_turn(lease, "t", "{}", 0)
+    store.release(lease)
+    holder = subprocess.Popen(
+        _worker_argv("hold", _spec(postgres_dsn, schema)),
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdin is not None
+    assert holder.stdout.readline().strip() == "2"
+    successor = new_owner("successor")
+    assert store.claim_turn(successor, 600_000, 2_000) is None, "a live holder keeps it"
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=120)
+    claim = store.claim_turn(successor, 600_000, 3_000)
+    assert claim is not None and claim[0] == TurnRef("held", "t")
+    assert claim[1].fencing_token == 3
+    holder.stdout.close()
+    holder.stdin.close()
+
+
+def test_racing_processes_get_one_winner_per_key(postgres_dsn: str, schema: str) -> None:
+    PostgresStore(postgres_dsn, schema=schema).close()
+    count, racers = 30, 4
+    procs = [
+        subprocess.Popen(
+            _worker_argv("race", _spec(postgres_dsn, schema), str(count), str(index)),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for index in range(racers)
+    ]
+    results = [p.communicate(timeout=300) for p in procs]
+    for p, (_, err_text) in zip(procs, results, strict=True):
+        assert p.returncode == 0, err_text
+    accepted: dict[int, int] = {}
+    for out, _ in results:
+        for line in out.splitlines():
+            i, status = line.split()
+            accepted[int(i)] = accepted.get(int(i), 0) + (status == "accepted")
+    assert accepted == {i: 1 for i in range(count)}, "exactly one first writer per key"
+    with PostgresStore(postgres_dsn, schema=schema) as store:
+        lease = store.acquire("session-0", Owner("0"), 1_000, 700_000)
+        envelope = durable_step_envelope("session-0", "step-7", 7).canonical()
+        assert store.begin(lease, envelope, 700_001) == Recorded("7", 1)
+        key = store.mint(TurnScope("race", "t3"), Custom("k"))
+        terminal = store.peek(key)
+        assert terminal is not None and from_json(to_json(terminal), type(terminal)) == terminal
+
+
+# -- content-addressed envelopes ---------------------------------------------------------------
+
+
+def test_storage_grows_linearly_with_the_conversation(store: PostgresStore) -> None:
+    from tests.store.test_sqlite import _conversation
+
+    calls = 40
+    envelopes, distinct = _conversation(calls)
+    lease = store.acquire("s1", Owner("a"), 60_000, 0)
+    sizes = []
+    size_sql = (
+        "SELECT (SELECT coalesce(sum(length(envelope)), 0) FROM effects)"
+        " + (SELECT coalesce(sum(length(body)), 0) FROM blobs)"
+        " + (SELECT coalesce(sum(length(node) + length(prev) + length(blob)), 0) FROM chain)"
+    )
+    for i, env in enumerate(envelopes):
+        assert store.begin(lease, env, i) == Started(1, False)
+        store.complete(lease, json.loads(env.json)["invocation"]["replay"]["key"], "{}", i)
+        if i + 1 in (calls // 2, calls):
+            with store._read() as db:
+                row = db.execute(size_sql).fetchone()
+            assert row is not None
+            sizes.append(int(row[0]))
+    for env in (envelopes[0], envelopes[calls // 2], envelopes[-1]):
+        key = json.loads(env.json)["invocation"]["replay"]["key"]
+        with PostgresStore(store.dsn, schema=store.schema) as cold:  # no memo: joined back
+            assert cold.recorded_envelope("s1", key) == env
+            assert cold.begin(lease, env, calls) == Recorded("{}", 1)
+    first_half, whole = sizes
+    naive = sum(len(e.json) for e in envelopes)
+    assert whole <= 3 * distinct + 2048 * calls, (whole, distinct)
+    assert whole * 5 < naive, (whole, naive)
+    assert whole - first_half <= 1.5 * first_half, sizes
+
+
+def test_a_stored_envelope_that_does_not_hash_back_is_store_corrupt(store: PostgresStore) -> None:
+    from tests.store.test_sqlite import _conversation
+
+    envelopes, _ = _conversation(2)
+    lease = store.acquire("s1", Owner("a"), 60_000, 0)
+    store.begin(lease, envelopes[1], 1)
+    key = json.loads(envelopes[1].json)["invocation"]["replay"]["key"]
+    with store._write() as db:
+        db.execute("UPDATE blobs SET body = body || ' ' WHERE length(body) > 500")
+    with pytest.raises(LashError) as caught:
+        store.recorded_envelope("s1", key)
+    assert caught.value.code == codes.STORE_CORRUPT
+    with store._write() as db:
+        db.execute("UPDATE effects SET envelope = E'tail\\n{not json'")
+    with pytest.raises(LashError) as caught:
+        store.recorded_envelope("s1", key)
+    assert caught.value.code == codes.STORE_CORRUPT
+
+
+def test_only_a_begin_commits_without_waiting_for_the_wal_flush(
+    postgres_dsn: str, schema: str
+) -> None:
+    seen: list[str] = []
+    with PostgresStore(postgres_dsn, schema=schema) as store:
+        lease = store.acquire("s1", A, 60_000, 0)
+        db = store._db
+        store.begin(lease, durable_step_envelope("s1", "x", 1).canonical(), 1)
+        row = db.execute("SHOW synchronous_commit").fetchone()
+        assert row == ("on",), "the begin's setting ended with its transaction"
+        with store._write() as tx:
+            store._lock_on(tx, "session", "s1", relaxed=True)
+            seen.append(str(tx.execute("SHOW synchronous_commit").fetchone()))
+    assert seen == ["('off',)"]
+    with PostgresStore(postgres_dsn, schema=schema, synchronous_commit=False) as relaxed:
+        assert relaxed._db.execute("SHOW synchronous_commit").fetchone() == ("off",)
+
+
+# -- the throwaway server --------------------------------------------------------------------
+
+
+def test_a_machine_without_postgres_is_told_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lash_postgres import throwaway
+
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    monkeypatch.setattr("glob.glob", lambda pattern: [])
+    assert throwaway.find_binary("initdb") is None
+    why = throwaway.postgres_unavailable()
+    assert why == "PostgreSQL's initdb is not installed (apt-get install postgresql)"
+    with pytest.raises(RuntimeError, match="initdb is not installed"):
+        throwaway.ThrowawayPostgres().start()
+
+
+def test_debian_binaries_off_the_path_are_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lash_postgres import throwaway
+
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    found = ["/usr/lib/postgresql/13/bin/pg_ctl", "/usr/lib/postgresql/15/bin/pg_ctl"]
+    monkeypatch.setattr("glob.glob", lambda pattern: found)
+    assert throwaway.find_binary("pg_ctl") == "/usr/lib/postgresql/15/bin/pg_ctl"
