@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Final
 import attrs
 import trio
 
-from benchmarks import bench_peers
+from benchmarks import bench_peers, peer_agents
 from benchmarks.bench_durable_turn import CONFIG as AGENT_CONFIG
 from benchmarks.bench_durable_turn import _handlers as agent_handlers
 from benchmarks.bench_store import OUTCOME
@@ -230,7 +230,7 @@ def _wake_figures(
 
 def _dbos_wake(ctx: Context, server: ThrowawayPostgres, bell: list[float]) -> list[Figure]:
     """lash's p50 against DBOS send -> recv on the same server (full mode, DBOS installed)."""
-    dbos = None if ctx.smoke else bench_peers._import("dbos")
+    dbos = None if ctx.smoke else peer_agents.import_optional("dbos")
     if dbos is None:
         why = "smoke mode" if ctx.smoke else "dbos not installed"
         print(f"postgres_wake_dbos_p50: skipped ({why})", file=sys.stderr)

@@ -93,6 +93,8 @@ def _restate_missing() -> str | None:
     if server_binary() is None and shutil.which("npm") is None:
         return "no Restate server and no npm to install one"
     return None
+
+
 NEEDS_POSTGRES = "<!-- needs: postgres -->"
 """A page holding this line runs its blocks with ``LASH_POSTGRES_DSN`` set to the test
 session's throwaway server (skipped, or failed under ``LASH_REQUIRE_POSTGRES``, without one)."""
