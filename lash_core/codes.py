@@ -161,6 +161,7 @@ STORE_CORRUPT: Final = "store_corrupt"
 STORE_UNAVAILABLE: Final = "store_unavailable"
 STORE_NOT_FOUND: Final = "store_not_found"
 STORE_CONFIG_INVALID: Final = "store_config_invalid"
+STORE_DRIVER_MISSING: Final = "store_driver_missing"
 DURABLE_TURN_NOT_FRESH: Final = "durable_turn_not_fresh"
 RESUME_ON_DIVERGENCE_INVALID: Final = "resume_on_divergence_invalid"
 LOOP_WAIT_READABLE_UNSUPPORTED: Final = "loop_wait_readable_unsupported"
@@ -439,6 +440,9 @@ CODES: Final[dict[str, str]] = {
     "holds no lash store (its schema version is 0). Nothing was created; check the path.",
     STORE_CONFIG_INVALID: "A store was opened with a setting it cannot use (a Postgres schema "
     "name that is not lower-case letters, digits and `_`); nothing was connected or created.",
+    STORE_DRIVER_MISSING: "A store package was imported without its database driver (`import "
+    "lash_postgres` without psycopg); install the extra the message names "
+    "(`pip install 'lash-effects[postgres]'`). The error is also an `ImportError`.",
     DURABLE_TURN_NOT_FRESH: "A turn machine handed to `run_turn` on a durable host was not "
     "fresh (it had already run, or was restored from a later checkpoint); the store records a "
     "turn from its start. Build a new machine, or resume the stored turn with `resume_turn`.",

@@ -11,8 +11,12 @@ A host runs on it like on SQLite: ``lash_trio.open_durable_host(PostgresStore(ds
 ``lash_asyncio``'s) opens the store's doorbell.
 """
 
-from lash_postgres.doorbell import PostgresDoorbell as PostgresDoorbell
-from lash_postgres.store import SCHEMA_VERSION as SCHEMA_VERSION
-from lash_postgres.store import PostgresStore as PostgresStore
+from lash_postgres._driver import require_driver
+
+require_driver()
+
+from lash_postgres.doorbell import PostgresDoorbell as PostgresDoorbell  # noqa: E402
+from lash_postgres.store import SCHEMA_VERSION as SCHEMA_VERSION  # noqa: E402
+from lash_postgres.store import PostgresStore as PostgresStore  # noqa: E402
 
 __all__ = ["SCHEMA_VERSION", "PostgresDoorbell", "PostgresStore"]

@@ -33,6 +33,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NOT_SHIPPED = ("tests/", "benchmarks/", "docs/", "scripts/")
+NEEDS_NO_EXTRA = ("lash_core", "lash_trio", "lash_asyncio", "lash_sqlite")
+"""Packages a user gets working with ``pip install 'lash-effects[trio]'`` alone."""
 
 
 class CheckFailed(Exception):
@@ -116,16 +118,47 @@ def finished(demo_output: str) -> bool:
     return False
 
 
+PROBE = """
+import importlib, sys
+for name in sys.argv[1:]:
+    try:
+        print("file", importlib.import_module(name).__file__)
+    except ImportError as error:
+        print("needs", name, str(error).replace("\\n", " "))
+"""
+"""Imports each package; prints its file, or the ImportError of one that needs an extra."""
+
+
+def check_imports(probe_output: str, venv_root: Path) -> list[str]:
+    """The packages that need an extra; each other package must come from ``venv_root``. A
+    package missing its extra must say which ``pip install 'lash-effects[...]'`` adds it."""
+    needs_extra = []
+    for line in probe_output.splitlines():
+        kind, _, rest = line.partition(" ")
+        if kind == "file":
+            if not Path(rest).resolve().is_relative_to(venv_root):
+                raise CheckFailed(f"{rest} was imported from outside the fresh venv {venv_root}")
+        elif kind == "needs":
+            name, _, message = rest.partition(" ")
+            if "pip install 'lash-effects[" not in message:
+                raise CheckFailed(f"import {name} failed without naming its extra: {message}")
+            needs_extra.append(name)
+        else:
+            raise CheckFailed(f"unexpected probe output: {line!r}")
+    return needs_extra
+
+
 def check_installed(bin_dir: Path, packages: Sequence[str], outside: Path) -> None:
-    """The modules come from the venv, and the demo finishes its turn on both loops."""
+    """The modules come from the venv (or say which extra they need), and the demo finishes
+    its turn on both loops."""
     env = clean_env(bin_dir)
-    probe = "import sys, importlib; print('\\n'.join(importlib.import_module(n).__file__ "
-    probe += "for n in sys.argv[1:]))"
-    files = run([bin_dir / "python", "-c", probe, *packages], cwd=outside, env=env).split()
-    venv_root = bin_dir.parent.resolve()
-    for file in files:
-        if not Path(file).resolve().is_relative_to(venv_root):
-            raise CheckFailed(f"{file} was imported from outside the fresh venv {venv_root}")
+    out = run([bin_dir / "python", "-c", PROBE, *packages], cwd=outside, env=env)
+    needs_extra = check_imports(out, bin_dir.parent.resolve())
+    core = sorted(set(needs_extra) & set(NEEDS_NO_EXTRA))
+    if core:
+        raise CheckFailed(f"{', '.join(core)} must import with only the trio extra installed")
+    if needs_extra:
+        say(f"need an extra, and say which when it is missing: {', '.join(needs_extra)}")
     for loop in ("trio", "asyncio"):
         out = run([bin_dir / "lash", "demo", "--loop", loop, "--json"], cwd=outside, env=env)
         if not finished(out):

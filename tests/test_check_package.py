@@ -94,3 +94,23 @@ def test_a_failing_command_raises_with_its_output(tmp_path: Path) -> None:
     argv = [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"]
     with pytest.raises(check.CheckFailed, match=r"exited 3\nboom"):
         check.run(argv, cwd=tmp_path)
+
+
+def test_imports_from_the_venv_pass_and_extras_are_listed(tmp_path: Path) -> None:
+    inside = tmp_path / "venv" / "lib" / "lash_core" / "__init__.py"
+    out = (
+        f"file {inside}\nneeds lash_postgres needs psycopg; pip install 'lash-effects[postgres]'\n"
+    )
+    assert check.check_imports(out, tmp_path / "venv") == ["lash_postgres"]
+
+
+def test_an_import_from_the_checkout_is_refused(tmp_path: Path) -> None:
+    out = f"file {ROOT / 'lash_core' / '__init__.py'}\n"
+    with pytest.raises(check.CheckFailed, match="outside the fresh venv"):
+        check.check_imports(out, tmp_path / "venv")
+
+
+def test_an_import_error_that_names_no_extra_is_refused(tmp_path: Path) -> None:
+    out = "needs lash_postgres No module named 'psycopg'\n"
+    with pytest.raises(check.CheckFailed, match="without naming its extra"):
+        check.check_imports(out, tmp_path / "venv")
