@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Final
 
 from lash_core import codes
+from lash_core._unchecked import unchecked
 from lash_core.effects.commands import (
     AwaitEventCommand,
     CheckpointCommand,
@@ -90,6 +91,9 @@ _TOOL: Final = CallKind.TOOL
 _TOOL_BATCH: Final = EffectKind.TOOL_BATCH
 _LLM_CALL: Final = EffectKind.LLM_CALL
 _ROLE_TOOL: Final = Role.TOOL
+# A round's attempts are built from the model's calls (validated) and counted attempts.
+_prepared: Final = unchecked(PreparedToolCall)
+_attempt_command: Final = unchecked(ToolAttemptCommand)
 
 
 def _finish(live: Live, outcome: TurnOutcome) -> None:
@@ -367,10 +371,10 @@ def _start_round(live: Live, calls: list[ToolCallPart]) -> None:
         index += 1
         # `_attempt(live, phase, call, suffix, 1)`, inlined: one per tool call.
         assert children is not None  # a round with tool calls has a batch
-        prepared = PreparedToolCall(call.call_id, call.tool_name, call.tool_name, call.args)
+        tool_name = call.tool_name
+        prepared = _prepared(call.call_id, tool_name, tool_name, call.args, None, None)
         key = live.emit(
-            children.tool_attempt(suffix, 1),
-            ToolAttemptCommand(call=prepared, attempt=1, max_attempts=max_attempts),
+            children.tool_attempt(suffix, 1), _attempt_command(prepared, None, 1, max_attempts)
         )
         waiting[key] = len(round_calls)
         round_calls.append(Call(call, _TOOL, suffix, key))
