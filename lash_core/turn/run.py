@@ -429,6 +429,10 @@ class TurnRunner:
         run_envelope = self._host.run_envelope
         by_kind = self._by_kind
         on_error = self._on_error
+        # Nothing to flush, commit nor checkpoint after an outcome: feed it to the machine only.
+        plain = self._quiet and self._address is None
+        send = machine.send
+        is_awaiting = machine.is_awaiting
         if self._quiet:
             # Events the machine held before the run (a restored checkpoint's) are dropped as
             # the first flush would; it builds none while the run is quiet.
@@ -457,7 +461,11 @@ class TurnRunner:
                             raise
                         if hooks is not None:
                             self._after_outcome(envelope, outcome)
-                    self._feed(_replay_key(envelope), outcome)
+                    key = _replay_key(envelope)
+                    if not plain:
+                        self._feed(key, outcome)
+                    elif is_awaiting(key):  # `_feed`, inlined
+                        send(key, outcome)
                     continue
                 for i, (envelope, timeout_ms) in enumerate(effects):
                     replay = envelope.invocation.replay  # `_replay_key(envelope)`, inlined
@@ -487,7 +495,10 @@ class TurnRunner:
                 self._recover_interrupted()
             batch, arrived[:] = list(arrived), []
             for key, outcome in batch:
-                self._feed(key, outcome)
+                if not plain:
+                    self._feed(key, outcome)
+                elif is_awaiting(key):  # `_feed`, inlined
+                    send(key, outcome)
 
 
 async def run_turn(
