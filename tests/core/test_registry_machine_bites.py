@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import Phase, settings
 
 import lash_core._promise_rules as promise_rules
 import lash_core.promise as promise
-from lash_core import CANCELLED, LashError, Resolution, WaitIdentity
+from lash_core import CANCELLED, AwaitEventKey, LashError, Resolution, WaitIdentity
 from tests.core.test_registry_machine import RegistryMachine
 
 
@@ -38,6 +39,29 @@ def _drop_one_wake(monkeypatch: pytest.MonkeyPatch) -> None:
             first.outcome = outcome
 
     monkeypatch.setattr(promise, "_wake_all", wake_all)
+
+
+class _Deaf:
+    """An event that never hears its wake-up."""
+
+    def set(self) -> None:
+        pass
+
+
+def _drop_lone_wake(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A lone waiter (the common case, which resolve wakes inline) gets its outcome, but its
+    # event is never set.
+    original = promise.AwaitEventRegistry.park
+
+    def park(
+        self: promise.AwaitEventRegistry, key: AwaitEventKey, new_event: Callable[[], Any]
+    ) -> Any:
+        started = original(self, key, _Deaf)
+        if isinstance(started, promise.Waiter) and started.index > 0:
+            started.event = new_event()  # only the lone (first) waiter is deaf
+        return started
+
+    monkeypatch.setattr(promise.AwaitEventRegistry, "park", park)
 
 
 def _retire_without_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,6 +99,7 @@ DEFECTS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
         promise, "cancel_sweep_transition", _sweep_everything
     ),
     "dropped_wake_up": _drop_one_wake,
+    "dropped_lone_wake_up": _drop_lone_wake,
     "retired_key_forgotten": _retire_without_fingerprint,
     "close_leaves_terminals": _close_leaves_terminals,
 }
