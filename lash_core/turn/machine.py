@@ -201,7 +201,8 @@ class TurnMachine:
         live = self._live
         if live.outbox:
             effects = planned(live)
-            self._change(hand_out)
+            self._frozen = None
+            hand_out(live)  # (it cannot fail: `_change` need not guard it)
             return RunEffects(effects)
         phase = live.phase
         if isinstance(phase, TurnDone):

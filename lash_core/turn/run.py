@@ -430,10 +430,11 @@ class TurnRunner:
         by_kind = self._by_kind
         on_error = self._on_error
         # Nothing to flush, commit nor checkpoint after an outcome: feed it to the machine only.
-        plain = self._quiet and self._address is None
+        quiet = self._quiet
+        plain = quiet and self._address is None
         send = machine.send
         is_awaiting = machine.is_awaiting
-        if self._quiet:
+        if quiet:
             # Events the machine held before the run (a restored checkpoint's) are dropped as
             # the first flush would; it builds none while the run is quiet.
             machine.drain_events()
@@ -446,7 +447,8 @@ class TurnRunner:
                     if hooks is None
                     else [self._supplied(envelope, ms) for envelope, ms in effects]
                 )
-                self._flush_events()
+                if not quiet:
+                    self._flush_events()
                 if len(effects) == 1 and not running:
                     # Nothing else runs: run the effect in this task (no task, no wake-up).
                     envelope, timeout_ms = effects[0]
@@ -479,7 +481,8 @@ class TurnRunner:
                     running.add(key)
                     group.start_soon(self._run_one, key, envelope, deadline)
                 continue
-            self._flush_events()
+            if not quiet:
+                self._flush_events()
             if isinstance(step, TurnFinished):
                 return
             interrupted = self._interrupted
