@@ -44,7 +44,7 @@ Ts = TypeVarTuple("Ts")
 """``run(n)``: set up (untimed), perform ``n`` operations, return the nanoseconds they took."""
 
 RESOLUTION: Final = ok(None)
-WAKE_BUDGET: Final = 1.5
+WAKE_BUDGET: Final = 1.4
 """Resolve-to-wake round trip, as a ratio of the bare-Event ping-pong."""
 OWN_BYTES_BUDGET: Final = 2048
 """What lash adds to a parked wait on top of a task parked on a bare Event, in bytes."""

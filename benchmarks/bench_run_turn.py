@@ -66,7 +66,7 @@ T = TypeVar("T")
 
 """``run(n)``: set up (untimed), perform ``n`` operations, return the nanoseconds they took."""
 
-OVERHEAD_BUDGET: Final = 5.0
+OVERHEAD_BUDGET: Final = 4.0
 """What run_turn adds per effect over the hand loop, as a multiple of one bare loop switch."""
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import enum
 from array import array
+from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Final, Generic, Protocol, TypeVar
 
 from lash_core import codes
 from lash_core.canonical import normalize_json_value
 from lash_core.errors import LashError, LocalProtocolError
-from lash_core.keys import AwaitEventKey
+from lash_core.keys import AwaitEventKey, KeySigner
 from lash_core.resolution import (
     Resolution,
     ResolutionCancelled,
@@ -180,6 +182,63 @@ class _Shard:
         self.entries: dict[str, _Entry] = {}
         # Fingerprints of the session's retired keys (made on the first retirement).
         self.retired: _Retired | None = None
+
+
+class _RegistryCounts:
+    """The read-only views of :class:`~lash_core.promise.AwaitEventRegistry`'s state (its
+    base, so the registry's module holds the operations)."""
+
+    __slots__ = ()
+
+    _signer: KeySigner
+    _retain_recent: int
+    _parked: int
+    _shards: dict[str | None, _Shard]
+    _revoked: set[str]
+    _recent: OrderedDict[_Entry, None]
+
+    @property
+    def signer(self) -> KeySigner:
+        return self._signer
+
+    @property
+    def retain_recent(self) -> int:
+        """How many terminals the registry keeps in full (the others are retired)."""
+        return self._retain_recent
+
+    @property
+    def parked_count(self) -> int:
+        """Waiters parked or woken but not yet ended."""
+        return self._parked
+
+    def total_entry_count(self) -> int:
+        """Promise entries (pending or holding a terminal) in all shards."""
+        return sum(len(s.entries) for s in self._shards.values())
+
+    def entry_count(self, session_id: str | None) -> int:
+        """Promise entries of one session (``None``: scopes without a session)."""
+        shard = self._shards.get(session_id)
+        return 0 if shard is None else len(shard.entries)
+
+    def recent_count(self) -> int:
+        """Terminals kept in full (at most ``retain_recent``)."""
+        return len(self._recent)
+
+    def retired_count(self, session_id: str | None) -> int:
+        """Retired keys of one session (each remembered by a fingerprint only)."""
+        shard = self._shards.get(session_id)
+        return 0 if shard is None or shard.retired is None else shard.retired.count
+
+    def has_session_state(self, session_id: str | None) -> bool:
+        """Whether the registry holds any state (a shard) for ``session_id``."""
+        return session_id in self._shards
+
+    def is_revoked(self, session_id: str) -> bool:
+        return session_id in self._revoked
+
+    def revoked_sessions(self) -> Iterator[str]:
+        """Every tombstoned session id."""
+        return iter(sorted(self._revoked))
 
 
 def _same_identity(stored: AwaitEventKey, presented: AwaitEventKey) -> bool:

@@ -37,6 +37,7 @@ LAYERS: Final[tuple[Layer, ...]] = (
         (
             "lash_core.codes",
             "lash_core._fields",
+            "lash_core._unchecked",
             "lash_core.errors",
             "lash_core.canonical",
             "lash_core._wire_types",

@@ -21,7 +21,7 @@ the registry and re-exports their public names.
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Final
 
 from lash_core import codes
@@ -50,6 +50,7 @@ from lash_core._promise_state import (
     _check_session_id,
     _closed_error,
     _key_type_error,
+    _RegistryCounts,
     _retired_error,
     _revoked_error,
     _same_identity,
@@ -115,7 +116,7 @@ DEFAULT_MINT_CACHE: Final = 65_536
 """Recently minted key objects remembered, so presenting one of them back needs no HMAC."""
 
 
-class AwaitEventRegistry:
+class AwaitEventRegistry(_RegistryCounts):
     """The await-event registry of one host, as pure state.
 
     Sessions are sharded: revoking, cancelling or closing one session touches only its own
@@ -189,49 +190,6 @@ class AwaitEventRegistry:
             return True
         return self._signer.rotating and self._signer.verify(presented)
 
-    @property
-    def signer(self) -> KeySigner:
-        return self._signer
-
-    @property
-    def retain_recent(self) -> int:
-        """How many terminals the registry keeps in full (the others are retired)."""
-        return self._retain_recent
-
-    @property
-    def parked_count(self) -> int:
-        """Waiters parked or woken but not yet ended."""
-        return self._parked
-
-    def total_entry_count(self) -> int:
-        """Promise entries (pending or holding a terminal) in all shards."""
-        return sum(len(s.entries) for s in self._shards.values())
-
-    def entry_count(self, session_id: str | None) -> int:
-        """Promise entries of one session (``None``: scopes without a session)."""
-        shard = self._shards.get(session_id)
-        return 0 if shard is None else len(shard.entries)
-
-    def recent_count(self) -> int:
-        """Terminals kept in full (at most ``retain_recent``)."""
-        return len(self._recent)
-
-    def retired_count(self, session_id: str | None) -> int:
-        """Retired keys of one session (each remembered by a fingerprint only)."""
-        shard = self._shards.get(session_id)
-        return 0 if shard is None or shard.retired is None else shard.retired.count
-
-    def has_session_state(self, session_id: str | None) -> bool:
-        """Whether the registry holds any state (a shard) for ``session_id``."""
-        return session_id in self._shards
-
-    def is_revoked(self, session_id: str) -> bool:
-        return session_id in self._revoked
-
-    def revoked_sessions(self) -> Iterator[str]:
-        """Every tombstoned session id."""
-        return iter(sorted(self._revoked))
-
     # -- keys --------------------------------------------------------------------------------
 
     def mint(self, scope: ExecutionScope, wait: WaitIdentity) -> AwaitEventKey:
@@ -281,7 +239,9 @@ class AwaitEventRegistry:
         if not trusted and not _well_formed(key):
             raise _revoked_error()
         sid = key.scope.session_id
-        if not session_allows_access(sid in self._revoked):  # (None never is revoked)
+        revoked = self._revoked
+        # The rule, consulted once any session is revoked (until then it allows every one).
+        if revoked and not session_allows_access(sid in revoked):  # (None never is revoked)
             raise _revoked_error()
         shard = self._shards.get(sid)
         if shard is not None:
@@ -371,14 +331,28 @@ class AwaitEventRegistry:
         """
         if type(resolution) is not ResolutionOk or type(resolution.payload) not in _SCALARS:
             resolution = _check_resolution(resolution)
-        try:
-            # A promise nobody waited for yet stores the resolution (buffered).
-            entry = self._find(key, True)
-        except LashError as exc:
-            if exc.code == codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED:
-                return UNKNOWN_OR_REVOKED
-            raise
-        assert entry is not None
+        entry = None
+        if type(key) is AwaitEventKey:
+            # `_find(key, True)`'s common case, inlined: a key minted here whose promise is
+            # stored under that very key object, in a session nobody revoked.
+            key_id = key.key_id
+            if type(key_id) is str and self._minted.get(key_id) is key:
+                sid = key.scope.session_id
+                revoked = self._revoked
+                shard = None if revoked and sid in revoked else self._shards.get(sid)
+                if shard is not None:
+                    entry = shard.entries.get(key_id)
+                    if entry is not None and entry.key is not key:
+                        entry = None
+        if entry is None:
+            try:
+                # A promise nobody waited for yet stores the resolution (buffered).
+                entry = self._find(key, True)
+            except LashError as exc:
+                if exc.code == codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED:
+                    return UNKNOWN_OR_REVOKED
+                raise
+            assert entry is not None
         stored = entry.terminal
         if stored is not None and not proposal_wins(stored):
             return AlreadyResolved(stored)
@@ -386,8 +360,15 @@ class AwaitEventRegistry:
             self._end_turn(key)
         # `_settle(entry, resolution)`, inlined on this hot path (with `_keep`'s common case).
         entry.terminal = resolution
-        if entry.waiters is not None:
-            _wake_all(entry, resolution)
+        waiters = entry.waiters
+        if waiters is not None:
+            if type(waiters) is Waiter:
+                # `_wake_all(entry, resolution)`, inlined for the common lone waiter.
+                entry.waiters = None
+                waiters.outcome = resolution
+                waiters.event.set()
+            else:
+                _wake_all(entry, resolution)
         recent = self._recent
         recent[entry] = None
         if len(recent) > self._retain_recent:
@@ -441,14 +422,40 @@ class AwaitEventRegistry:
         ``await_event_key_type`` for something that is not a key, and ``await_event_retired``
         if the key's terminal was retired.
         """
-        entry = self._find(key, True)
-        assert entry is not None
+        entry = None
+        if type(key) is AwaitEventKey:
+            # `_find(key, True)`'s common case, inlined: a key minted here, in a session nobody
+            # revoked and none of whose keys was retired; its promise is new or stored under
+            # that very key object.
+            key_id = key.key_id
+            if type(key_id) is str and self._minted.get(key_id) is key:
+                sid = key.scope.session_id
+                revoked = self._revoked
+                shard = None if revoked and sid in revoked else self._shards.get(sid)
+                if shard is not None and shard.retired is None:
+                    entries = shard.entries
+                    entry = entries.get(key_id)
+                    if entry is None:
+                        entry = entries[key_id] = _Entry()
+                        entry.key = key
+                        entry.terminal = None
+                        entry.waiters = None
+                    elif entry.key is not key:
+                        entry = None
+        if entry is None:
+            entry = self._find(key, True)
+            assert entry is not None
         terminal = entry.terminal
         if terminal is not None:
             return terminal
         waiters = entry.waiters
         if waiters is None:
-            waiter = Waiter(entry, new_event(), 0)
+            # `Waiter(entry, new_event(), 0)`, without the call to its __init__.
+            waiter: Waiter[E] = object.__new__(Waiter)
+            waiter.entry = entry
+            waiter.event = new_event()
+            waiter.index = 0
+            waiter.outcome = None
             entry.waiters = waiter  # type: ignore[assignment]
         elif isinstance(waiters, Waiter):
             waiter = Waiter(entry, new_event(), 1)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Final
 
 from lash_core import codes
+from lash_core._unchecked import unchecked
 from lash_core.canonical import canonical_bytes_of, sha256_hex, sort_json_value
 from lash_core.effects.invocation import (
     CausalRef,
@@ -119,7 +120,7 @@ def turn_effect_in_scope(
     assert turn_id is not None and turn_index is not None and iteration is not None
     effect = str(effect_id)
     key = turn_effect_replay_key(scope.session_id, turn_id, turn_index, iteration, kind, effect)
-    return Invocation(scope, EffectSubject(effect, kind), None, Replay(key))
+    return _invocation(scope, _subject(effect, kind), None, _replay(key))
 
 
 def child_replay_base(parent: Invocation) -> str:
@@ -128,6 +129,11 @@ def child_replay_base(parent: Invocation) -> str:
 
 
 _TOOL_ATTEMPT: Final = EffectKind.TOOL_ATTEMPT  # looked up once: one per tool call
+# The parts of the invocations built below are the machine's own (a validated scope, counted
+# ids, text made of them): built without running __init__.
+_invocation: Final = unchecked(Invocation)
+_subject: Final = unchecked(EffectSubject)
+_replay: Final = unchecked(Replay)
 
 
 class ChildInvocations:
@@ -160,11 +166,11 @@ class ChildInvocations:
         """See :func:`tool_batch_attempt_invocation` (the parent is the batch)."""
         # `derived("tool-batch", TOOL_ATTEMPT, suffix)`, inlined: one per tool call.
         suffix = f"{replay_suffix}:attempt:{attempt}"
-        return Invocation(
+        return _invocation(
             self._scope,
-            EffectSubject(f"{self._effect_id or 'tool-batch'}:{suffix}", _TOOL_ATTEMPT),
+            _subject(f"{self._effect_id or 'tool-batch'}:{suffix}", _TOOL_ATTEMPT),
             self._cause,
-            Replay(f"{self._base}:{suffix}"),
+            _replay(f"{self._base}:{suffix}"),
         )
 
     def tool_retry_sleep(self, replay_suffix: str, attempt: int) -> Invocation:

@@ -11,6 +11,7 @@ from typing import Final, TypeAlias
 
 import attrs
 
+from lash_core._unchecked import unchecked
 from lash_core.effects.commands import AwaitEventCommand, EffectCommand
 from lash_core.effects.envelope import EffectEnvelope
 from lash_core.effects.errors import ControllerError
@@ -103,10 +104,14 @@ class Call:
     def settle(self, output: JsonValue, is_error: bool, duration_ms: int) -> None:
         """The call settled with a result carrying ``output``."""
         call = self.call
-        self.result = ToolResultPart(call.call_id, call.tool_name, output, is_error)
+        # Its parts come from the call (validated) and the outcome's record (checked).
+        self.result = _tool_result(call.call_id, call.tool_name, output, is_error)
         self.duration_ms = duration_ms
         self.waiting = None
 
+
+_tool_result: Final = unchecked(ToolResultPart)
+_envelope: Final = unchecked(EffectEnvelope)
 
 _CALL_FIELDS: Final = frozenset(f.name for f in attrs.fields(ToolSlot))
 assert frozenset(Call.__slots__) == _CALL_FIELDS, "a live call mirrors ToolSlot"
@@ -238,7 +243,7 @@ class Live:
         replay = invocation.replay
         assert replay is not None
         key = replay.key
-        self.outbox[key] = EffectEnvelope(invocation, command)
+        self.outbox[key] = _envelope(invocation, command)
         return key
 
     def event(self, event: TurnEvent) -> None:

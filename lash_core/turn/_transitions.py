@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Final
 
 from lash_core import codes
+from lash_core._unchecked import unchecked
 from lash_core.effects.commands import (
     AwaitEventCommand,
     CheckpointCommand,
@@ -90,6 +91,12 @@ _TOOL: Final = CallKind.TOOL
 _TOOL_BATCH: Final = EffectKind.TOOL_BATCH
 _LLM_CALL: Final = EffectKind.LLM_CALL
 _ROLE_TOOL: Final = Role.TOOL
+# A round's attempts are built from the model's calls (validated) and counted attempts.
+_prepared: Final = unchecked(PreparedToolCall)
+_attempt_command: Final = unchecked(ToolAttemptCommand)
+# A round's tool message holds the results the machine built, from parts it validated.
+_message: Final = unchecked(Message)
+_tool_result: Final = unchecked(ToolResultPart)
 
 
 def _finish(live: Live, outcome: TurnOutcome) -> None:
@@ -367,10 +374,10 @@ def _start_round(live: Live, calls: list[ToolCallPart]) -> None:
         index += 1
         # `_attempt(live, phase, call, suffix, 1)`, inlined: one per tool call.
         assert children is not None  # a round with tool calls has a batch
-        prepared = PreparedToolCall(call.call_id, call.tool_name, call.tool_name, call.args)
+        tool_name = call.tool_name
+        prepared = _prepared(call.call_id, tool_name, tool_name, call.args, None, None)
         key = live.emit(
-            children.tool_attempt(suffix, 1),
-            ToolAttemptCommand(call=prepared, attempt=1, max_attempts=max_attempts),
+            children.tool_attempt(suffix, 1), _attempt_command(prepared, None, 1, max_attempts)
         )
         waiting[key] = len(round_calls)
         round_calls.append(Call(call, _TOOL, suffix, key))
@@ -390,8 +397,29 @@ def _attempt(live: Live, phase: ToolRound, call: ToolCallPart, suffix: str, n: i
 
 
 def _on_tool_outcome(live: Live, phase: ToolRound, key: str, outcome: EffectOutcome) -> None:
-    index = live.waiting.pop(key)
+    waiting = live.waiting
+    index = waiting.pop(key)
     c = phase.calls[index]
+    if type(outcome) is ToolAttemptOutcome:
+        launch = outcome.launch
+        if type(launch) is ToolAttemptLaunchDone and launch.record.success:
+            # A tool attempt that succeeded, the common end of a tool call: `c.settle(...)`,
+            # inlined (its parts come from the call, validated, and the checked record).
+            record = launch.record
+            call = c.call
+            c.result = _tool_result(call.call_id, call.tool_name, record.model_return, False)
+            c.duration_ms = record.duration_ms
+            c.waiting = None
+            if waiting:  # other calls still run (`_maybe_settle` would return at once)
+                return None
+            return _maybe_settle(live, phase)
+    return _on_call_outcome(live, phase, c, index, outcome)
+
+
+def _on_call_outcome(
+    live: Live, phase: ToolRound, c: Call, index: int, outcome: EffectOutcome
+) -> None:
+    """The outcome of call ``c`` (slot ``index``) of the round, whatever it is."""
     if isinstance(outcome, ToolAttemptOutcome):
         children, suffix = phase.children, c.replay_suffix
         assert children is not None and suffix is not None
@@ -470,7 +498,7 @@ def _maybe_settle(live: Live, phase: ToolRound) -> None:
             failure = c.failure
     if failure is not None:
         return stop(live, TurnStopReason.RUNTIME_ERROR, detail="tool_completion", error=failure)
-    live.messages = (*live.messages, Message(_ROLE_TOOL, tuple(results)))
+    live.messages = (*live.messages, _message(_ROLE_TOOL, tuple(results), None))
     if live.config.checkpoint_after_work:
         return _start_checkpoint(live, CheckpointKind.AFTER_WORK, None)
     return _advance_iteration(live)

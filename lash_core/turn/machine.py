@@ -40,7 +40,8 @@ from lash_core.effects.outcomes import EffectOutcome
 from lash_core.errors import LocalProtocolError
 from lash_core.keys import AwaitEventKey
 from lash_core.scope import TurnCancelGate, TurnScope
-from lash_core.turn._live import Live, hand_out, planned
+from lash_core.turn._live import Live, ToolRound, hand_out, planned
+from lash_core.turn._transitions import _on_tool_outcome
 from lash_core.turn._transitions import apply as _apply
 from lash_core.turn._transitions import start as _start
 from lash_core.turn._transitions import stop as _stop
@@ -201,7 +202,8 @@ class TurnMachine:
         live = self._live
         if live.outbox:
             effects = planned(live)
-            self._change(hand_out)
+            self._frozen = None
+            hand_out(live)  # (it cannot fail: `_change` need not guard it)
             return RunEffects(effects)
         phase = live.phase
         if isinstance(phase, TurnDone):
@@ -233,7 +235,11 @@ class TurnMachine:
         self._frozen = None
         try:
             del live.inflight[replay_key]
-            _apply(live, replay_key, outcome)
+            phase = live.phase
+            if type(phase) is ToolRound:  # `_apply`'s first case, inlined: most outcomes
+                _on_tool_outcome(live, phase, replay_key, outcome)
+            else:
+                _apply(live, replay_key, outcome)
         except BaseException as exc:
             self._broken = exc
             raise

@@ -429,7 +429,12 @@ class TurnRunner:
         run_envelope = self._host.run_envelope
         by_kind = self._by_kind
         on_error = self._on_error
-        if self._quiet:
+        # Nothing to flush, commit nor checkpoint after an outcome: feed it to the machine only.
+        quiet = self._quiet
+        plain = quiet and self._address is None
+        send = machine.send
+        is_awaiting = machine.is_awaiting
+        if quiet:
             # Events the machine held before the run (a restored checkpoint's) are dropped as
             # the first flush would; it builds none while the run is quiet.
             machine.drain_events()
@@ -442,7 +447,8 @@ class TurnRunner:
                     if hooks is None
                     else [self._supplied(envelope, ms) for envelope, ms in effects]
                 )
-                self._flush_events()
+                if not quiet:
+                    self._flush_events()
                 if len(effects) == 1 and not running:
                     # Nothing else runs: run the effect in this task (no task, no wake-up).
                     envelope, timeout_ms = effects[0]
@@ -457,7 +463,11 @@ class TurnRunner:
                             raise
                         if hooks is not None:
                             self._after_outcome(envelope, outcome)
-                    self._feed(_replay_key(envelope), outcome)
+                    key = _replay_key(envelope)
+                    if not plain:
+                        self._feed(key, outcome)
+                    elif is_awaiting(key):  # `_feed`, inlined
+                        send(key, outcome)
                     continue
                 for i, (envelope, timeout_ms) in enumerate(effects):
                     replay = envelope.invocation.replay  # `_replay_key(envelope)`, inlined
@@ -471,7 +481,8 @@ class TurnRunner:
                     running.add(key)
                     group.start_soon(self._run_one, key, envelope, deadline)
                 continue
-            self._flush_events()
+            if not quiet:
+                self._flush_events()
             if isinstance(step, TurnFinished):
                 return
             interrupted = self._interrupted
@@ -487,7 +498,10 @@ class TurnRunner:
                 self._recover_interrupted()
             batch, arrived[:] = list(arrived), []
             for key, outcome in batch:
-                self._feed(key, outcome)
+                if not plain:
+                    self._feed(key, outcome)
+                elif is_awaiting(key):  # `_feed`, inlined
+                    send(key, outcome)
 
 
 async def run_turn(

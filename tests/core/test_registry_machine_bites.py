@@ -9,7 +9,14 @@ from hypothesis import Phase, settings
 
 import lash_core._promise_rules as promise_rules
 import lash_core.promise as promise
-from lash_core import CANCELLED, LashError, Resolution, WaitIdentity
+from lash_core import (
+    CANCELLED,
+    AwaitEventKey,
+    LashError,
+    Resolution,
+    ResolveOutcome,
+    WaitIdentity,
+)
 from tests.core.test_registry_machine import RegistryMachine
 
 
@@ -21,6 +28,35 @@ def _sweep_everything(wait: WaitIdentity, state: promise.PromiseState) -> promis
     if isinstance(state, promise.PromisePending):
         return promise.StoreTransition(CANCELLED)
     return promise.UnchangedTransition()
+
+
+def _drop_lone_wake(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A lone waiter, which resolve wakes inline (not through `_wake_all`), gets its outcome,
+    # but its event is never set.
+    original = promise.AwaitEventRegistry.resolve
+
+    def resolve(
+        self: promise.AwaitEventRegistry, key: AwaitEventKey, resolution: Resolution
+    ) -> ResolveOutcome:
+        try:
+            shard = self._shards.get(key.scope.session_id)
+            entry = None if shard is None else shard.entries.get(key.key_id)
+        except (AttributeError, TypeError):  # not a key the registry could hold
+            entry = None
+        lone = None if entry is None else entry.waiters
+        if entry is None or not isinstance(lone, promise.Waiter):
+            return original(self, key, resolution)
+        entry.waiters = None  # hidden from resolve, which therefore sets no event
+        try:
+            outcome = original(self, key, resolution)
+        finally:
+            if entry.terminal is None:
+                entry.waiters = lone  # refused: nothing was woken
+            else:
+                lone.outcome = entry.terminal
+        return outcome
+
+    monkeypatch.setattr(promise.AwaitEventRegistry, "resolve", resolve)
 
 
 def _drop_one_wake(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -38,6 +74,8 @@ def _drop_one_wake(monkeypatch: pytest.MonkeyPatch) -> None:
             first.outcome = outcome
 
     monkeypatch.setattr(promise, "_wake_all", wake_all)
+    # A lone waiter is woken inline by resolve, not through `_wake_all`: its event is deaf.
+    _drop_lone_wake(monkeypatch)
 
 
 def _retire_without_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
