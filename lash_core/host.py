@@ -41,7 +41,15 @@ from lash_core.loop import TaskHandle as TaskHandle
 from lash_core.loop import WakeEvent as WakeEvent
 from lash_core.loop import wait_unless_cancelled
 from lash_core.promise import AwaitEventRegistry, WaitEnd, Waiter
-from lash_core.resolution import UNKNOWN_OR_REVOKED, Resolution, ResolveOutcome
+from lash_core.resolution import (
+    UNKNOWN_OR_REVOKED,
+    Resolution,
+    ResolutionCancelled,
+    ResolutionErr,
+    ResolutionOk,
+    ResolutionTimeout,
+    ResolveOutcome,
+)
 from lash_core.routing import UNAVAILABLE as UNAVAILABLE
 from lash_core.routing import AwaitEventOptions as AwaitEventOptions
 from lash_core.routing import AwaitRoute as AwaitRoute
@@ -107,6 +115,11 @@ _SLEEP = Family.SLEEP
 _PEEK = Family.PEEK
 _WAIT_CANCELLED = WaitEnd.CANCELLED
 _WAIT_DEADLINE = WaitEnd.DEADLINE
+_RESOLUTIONS: frozenset[type] = frozenset(
+    (ResolutionOk, ResolutionErr, ResolutionTimeout, ResolutionCancelled)
+)
+"""The terminals a woken waiter can hold (anything else it holds is the error it was woken
+with)."""
 
 
 class DurabilityTier(enum.StrEnum):
@@ -296,6 +309,9 @@ class InlineHost(AwaitEventResolver):
         self.cancel_watchers = CancelWatchers()
         """The running turns that watch for a cancel request winning their gate."""
         self._processes = processes(self)
+        if type(self).resolve_await_event is InlineHost.resolve_await_event:
+            # Not overridden: a resolve goes straight to the registry (one call, not two).
+            self.__dict__["resolve_await_event"] = self._registry.resolve
 
     # -- introspection -----------------------------------------------------------------------
 
@@ -397,9 +413,9 @@ class InlineHost(AwaitEventResolver):
         # The waiter's event is created as it is parked, before control is released: no
         # wake-up can be lost. The registry sets it when it wakes the waiter.
         waiter = registry.park(key, self._new_event)
-        if not isinstance(waiter, Waiter):
+        if type(waiter) is not Waiter:
             await self._loop.checkpoint()
-            return waiter
+            return waiter  # type: ignore[return-value]
         event = waiter.event
         try:
             if cancel is None:
@@ -412,6 +428,12 @@ class InlineHost(AwaitEventResolver):
             with contextlib.suppress(LashError):
                 registry.end_parked(waiter, WaitEnd.CANCELLED)
             raise
+        outcome = waiter.outcome
+        if type(outcome) in _RESOLUTIONS and waiter.entry is not None:
+            # `end_parked`'s common case, inlined: woken with a terminal, which is returned.
+            waiter.entry = None
+            registry._parked -= 1
+            return outcome  # type: ignore[return-value]
         cancelled = cancel is not None and cancel.cancelled
         return registry.end_parked(waiter, _WAIT_CANCELLED if cancelled else _WAIT_DEADLINE)
 

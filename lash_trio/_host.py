@@ -113,10 +113,13 @@ class TrioPrimitives:
     """:class:`lash_core.host.LoopPrimitives` for trio (any ``trio.abc.Clock``, so
     ``MockClock(autojump_threshold=0)`` gives virtual time)."""
 
-    __slots__ = ("_token",)
+    __slots__ = ("_runner", "_token")
 
     def __init__(self) -> None:
         self._token: trio.lowlevel.TrioToken | None = None
+        self._runner: object = None
+        """The run ``_token`` belongs to, as a wait sees it (its task's runner): a wait in the
+        same run need not look the token up again."""
 
     def _bind(self) -> None:
         """Follow the current ``trio.run`` (a host used in a later run follows it there);
@@ -140,16 +143,22 @@ class TrioPrimitives:
         """Without a deadline, the calling task is registered with ``event`` at once and
         trio's own ``wait_task_rescheduled`` is returned: await it at once, in the same task
         (as the host does)."""
-        try:  # `_bind()`, inlined: every parked wait passes here
-            self._token = _current_trio_token()
+        try:
+            task = _current_task()
         except RuntimeError:
             self._bind()  # raises host_wrong_event_loop
+            raise  # pragma: no cover (_bind raised)
+        # `_bind()`, only when the run changed: every parked wait passes here.
+        runner = getattr(task, "_runner", None)
+        if runner is None or runner is not self._runner:
+            self._token = _current_trio_token()
+            self._runner = runner
         if deadline is not None:
             return self._wait_until(event, deadline)
         assert type(event) is _Wake
         if event._flag:
             return _checkpoint()
-        event._task = _current_task()
+        event._task = task
         return _wait_task_rescheduled(event)
 
     async def _wait_until(self, event: WakeEvent, deadline: float) -> None:
