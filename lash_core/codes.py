@@ -375,7 +375,8 @@ CODES: Final[dict[str, str]] = {
     "`owner_bound` process and without a completion authority, or with an authority the "
     "terminal or the disposition does not allow (`reconciled_abandon` only for an abandonment); "
     "nothing was logged.",
-    PROCESS_NOT_PRUNABLE: "A process named for pruning is still running; nothing was pruned.",
+    PROCESS_NOT_PRUNABLE: "A process named for pruning is still running, or an awaiter it woke "
+    "has not ended its await yet; nothing was pruned.",
     PROCESS_ALREADY_TERMINAL: "A new event (a second terminal, a progress or custom event, a "
     "cancel request, a wait) was appended to a process that already has its terminal; replays "
     "of recorded events still answer.",

@@ -73,6 +73,7 @@ class ChangesMixin(RegistryBase):
             removed_grants=tuple(removed),
             dropped_wakes=tuple(w for w in log.dropped_wakes if w not in self._acknowledged_wakes),
             released_leases=tuple(pid for pid in log.leases if pid not in self._leases),
+            pruned_processes=tuple(log.pruned_ids),
         )
 
     def all_rows(self) -> ProcessRows:

@@ -96,6 +96,7 @@ class ChangeLog:
         "events",
         "grants",
         "leases",
+        "pruned_ids",
         "records",
         "tracking",
         "wakes",
@@ -110,6 +111,7 @@ class ChangeLog:
         self.dropped_wakes: dict[str, None] = {}
         self.leases: dict[str, None] = {}
         self.acked_events: dict[tuple[str, int], None] = {}
+        self.pruned_ids: dict[str, None] = {}
 
     def record(self, process_id: str) -> None:
         if self.tracking:
@@ -140,6 +142,17 @@ class ChangeLog:
     def acked_event(self, process_id: str, sequence: int) -> None:
         if self.tracking:
             self.acked_events[(process_id, sequence)] = None
+
+    def pruned(self, process_id: str) -> None:
+        """Mark a process pruned: its record, log and acknowledgements are deleted, and the
+        marks of its rows made before are forgotten (a process registered again under the id
+        is marked afresh)."""
+        if self.tracking:
+            self.pruned_ids[process_id] = None
+            self.records.pop(process_id, None)
+            for marks in (self.events, self.acked_events):
+                for key in [k for k in marks if k[0] == process_id]:
+                    del marks[key]
 
 
 class RegistryBase:

@@ -35,6 +35,7 @@ from lash_core.errors import LashError, LocalProtocolError
 from lash_core.process._changes import ChangesMixin
 from lash_core.process._registry_grants import GrantsMixin
 from lash_core.process._registry_leases import LeasesMixin
+from lash_core.process._registry_prune import PruneMixin
 from lash_core.process._registry_wakes import WakesMixin
 from lash_core.process._state import EventLog, ProcessState
 from lash_core.process.authority import (
@@ -99,7 +100,7 @@ __all__ = ["ProcessRegistry"]
 # -- the registry ----------------------------------------------------------------------------
 
 
-class ProcessRegistry(GrantsMixin, LeasesMixin, WakesMixin, ChangesMixin):
+class ProcessRegistry(GrantsMixin, LeasesMixin, WakesMixin, PruneMixin, ChangesMixin):
     """Processes, their event logs, handle grants per session scope, leases and parked
     awaiters. With ``track_changes`` it logs the rows each operation changes, for
     :meth:`drain_changes`.

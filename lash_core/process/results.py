@@ -9,7 +9,15 @@ import attrs
 from lash_core.process.events import ProcessEvent, ProcessWakeDelivery
 from lash_core.process.records import ProcessAwaitOutput, ProcessRecord
 
-__all__ = ["NO_WAKE", "Appended", "AwaitParked", "AwaitReady", "AwaitStart", "Registered"]
+__all__ = [
+    "NO_WAKE",
+    "Appended",
+    "AwaitParked",
+    "AwaitReady",
+    "AwaitStart",
+    "ProcessPruneReport",
+    "Registered",
+]
 
 NO_WAKE: Final[frozenset[int]] = frozenset()
 """No awaiter to wake."""
@@ -52,3 +60,14 @@ class AwaitParked:
 
 
 AwaitStart: TypeAlias = AwaitReady | AwaitParked
+
+
+@attrs.frozen
+class ProcessPruneReport:
+    """What pruning finished processes removed: their ids (sorted), and how many leases,
+    handle grants and pending wake deliveries went with them (their wake targets go too)."""
+
+    pruned_process_ids: tuple[str, ...]
+    released_lease_count: int
+    revoked_grant_count: int
+    dropped_wake_count: int

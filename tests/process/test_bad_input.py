@@ -329,6 +329,27 @@ def e_append_terminal(r: ProcessRegistry, d: st.DataObject) -> Call:
     return lambda: r.append_terminal("p", a["output"], 6, a["authority"])
 
 
+def e_request_abandon(r: ProcessRegistry, d: st.DataObject) -> Call:
+    a = _one_bad(
+        d,
+        {"pid": "p", "by": "ops", "reason": None, "now": 6},
+        {
+            "pid": _alien(d),
+            "by": lambda: d.draw(st.one_of(ALIEN, st.just(" "))),
+            "reason": _alien(d),
+            "now": lambda: _bad_now(d),
+        },
+    )
+    return lambda: r.request_abandon(a["pid"], a["by"], a["reason"], a["now"])
+
+
+def e_prune(r: ProcessRegistry, d: st.DataObject) -> Call:
+    ids = d.draw(st.one_of(ALIEN, st.just(["p"]), ALIEN.map(lambda v: ["p", v])))
+    if d.draw(st.booleans()):
+        return lambda: r.prune_processes(ids)
+    return lambda: r.prune_finished(_bad_now(d))
+
+
 def e_set_wait(r: ProcessRegistry, d: st.DataObject) -> Call:
     a = _one_bad(
         d,
@@ -498,6 +519,8 @@ ENTRIES: dict[str, Callable[[ProcessRegistry, st.DataObject], Call]] = {
         e_append_event_args,
         e_request_cancel,
         e_append_terminal,
+        e_request_abandon,
+        e_prune,
         e_set_wait,
         e_awaits,
         e_claim,

@@ -10,23 +10,29 @@ import pytest
 
 from lash_core import JsonValue, LashError, codes, wire
 from lash_core.effects.invocation import Replay
-from lash_core.process import ProcessRegistry
+from lash_core.process import AwaitParked, ProcessRegistry
 from lash_core.process.authority import (
     ExternalOwnerAuthority,
     ReconciledAbandonAuthority,
     WorkflowKeyAuthority,
 )
 from lash_core.process.events import ProcessEventAppendRequest
+from lash_core.process.grants import HandleDescriptor
 from lash_core.process.records import (
     AbandonedOutput,
     AbandonEvidence,
     AbandonWriter,
     CompletedStatus,
+    PointerSelector,
     ProcessEventType,
+    ProcessWakeSpec,
     RecoveryDisposition,
+    SessionScope,
     SuccessOutput,
 )
+from lash_core.process.results import ProcessPruneReport
 from lash_core.process.schemas import schema_problem, violation
+from lash_core.store_memory import MemoryStore, MemoryStoreState
 from tests.process.support import registration, snapshot
 
 SCHEMA: JsonValue = {
@@ -251,3 +257,122 @@ def test_an_unknown_authority_is_a_payload_error_and_logs_nothing() -> None:
 def test_a_rerunnable_process_completes_without_authority_as_before() -> None:
     registry = bound(RecoveryDisposition.RERUNNABLE)
     assert registry.append_terminal("p", DONE, 2).appended
+
+
+# -- abandon requests and pruning ------------------------------------------------------------
+
+
+def test_an_abandon_request_is_recorded_once_and_a_reconciler_abandons_the_process() -> None:
+    registry = bound()
+    record = registry.request_abandon("p", "ops", "host gone", 5)
+    assert record.abandon_request == {
+        "requested_by": "ops",
+        "reason": "host gone",
+        "requested_at_ms": 5,
+    }
+    assert registry.request_abandon("p", "someone-else", None, 6) == record  # the first stands
+    assert [r.id for r in registry.abandon_requested()] == ["p"]
+    evidence = AbandonEvidence(writer=AbandonWriter.RECONCILED_REQUEST, epoch_ms=7)
+    done = registry.append_terminal(
+        "p", AbandonedOutput(evidence=evidence), 7, ReconciledAbandonAuthority()
+    )
+    assert done.record.status.state == "abandoned"
+    assert registry.abandon_requested() == ()
+    refused(registry, codes.PROCESS_ALREADY_TERMINAL, registry.request_abandon, "p", "ops", None, 8)
+
+
+def test_a_bad_abandon_request_is_refused_and_changes_nothing() -> None:
+    registry = bound()
+    refused(registry, codes.PROCESS_ARGUMENT_INVALID, registry.request_abandon, "p", " ", None, 2)
+    refused(registry, codes.PROCESS_ARGUMENT_INVALID, registry.request_abandon, "p", "o", 3, 2)
+    refused(registry, codes.PROCESS_UNKNOWN, registry.request_abandon, "q", "o", None, 2)
+
+
+def finished_with_everything() -> ProcessRegistry:
+    """``p`` finished with a grant, a pending wake, an acknowledged wake event and a wake
+    target; ``live`` still running."""
+    registry = ProcessRegistry(track_changes=True)
+    ping = ProcessEventType("ping", wake=ProcessWakeSpec(PointerSelector("/text")))
+    reg = registration("p", event_types=(ping,), wake_target=SessionScope("s1"))
+    registry.register(reg, 1)
+    registry.register(registration("live"), 1)
+    registry.grant_handle(SessionScope("s1"), "p", HandleDescriptor("job"))
+    registry.grant_handle(SessionScope("s2", "f"), "p", HandleDescriptor("job"))
+    registry.append_event("p", ProcessEventAppendRequest("ping", {"text": "a"}), 2)
+    registry.append_event("p", ProcessEventAppendRequest("ping", {"text": "b"}), 3)
+    registry.ack_wake("p", 1)
+    registry.claim_process_lease("p", "w", 100, 3)
+    registry.append_terminal("p", DONE, 4)
+    return registry
+
+
+def test_pruning_a_finished_process_releases_its_grants_wakes_and_target() -> None:
+    registry = finished_with_everything()
+    assert len(registry.pending_wakes(SessionScope("s1"))) == 2
+    report = registry.prune_processes(["p"])
+    assert report == ProcessPruneReport(("p",), 0, 2, 2)
+    assert registry.get("p") is None and len(registry) == 1
+    assert registry.pending_wakes(SessionScope("s1")) == ()
+    assert registry.list_handle_grants(SessionScope("s2", "f")) == ()
+    assert registry._wake_targets == {}
+    # Registered again under the same id, the process starts afresh, and a new lease never
+    # reuses a fencing token an old holder had.
+    registry.register(registration("p"), 5)
+    assert registry.event_count("p") == 0
+    assert registry.claim_process_lease("p", "w2", 10, 5).fencing_token == 2
+
+
+def test_pruning_releases_a_lease_a_restored_terminal_process_still_has() -> None:
+    registry = ProcessRegistry()
+    registry.register(registration("p"), 1)
+    lease = registry.claim_process_lease("p", "w", 100, 1)
+    registry.append_terminal("p", DONE, 2)
+    rows = registry.all_rows()
+    restored = ProcessRegistry.from_rows(attrs.evolve(rows, leases=(lease,)))
+    assert restored.prune_processes(["p"]).released_lease_count == 1
+    assert restored._leases == {}
+
+
+def test_pruning_a_running_process_prunes_nothing() -> None:
+    registry = finished_with_everything()
+    error = refused(registry, codes.PROCESS_NOT_PRUNABLE, registry.prune_processes, ["p", "live"])
+    assert "`live` is still running" in error.message
+    refused(registry, codes.PROCESS_UNKNOWN, registry.prune_processes, ["p", "nope"])
+    refused(registry, codes.PROCESS_ARGUMENT_INVALID, registry.prune_processes, "p")
+    refused(registry, codes.PROCESS_ARGUMENT_INVALID, registry.prune_processes, [1])
+
+
+def test_pruning_waits_for_woken_awaiters_to_end() -> None:
+    registry = ProcessRegistry()
+    registry.register(registration("p"), 1)
+    parked = registry.begin_await("p")
+    assert isinstance(parked, AwaitParked)
+    assert registry.append_terminal("p", DONE, 2).wake == {parked.waiter_id}
+    refused(registry, codes.PROCESS_NOT_PRUNABLE, registry.prune_processes, ["p"])
+    assert registry.end_await(parked.waiter_id) == DONE
+    assert registry.prune_processes(["p"]).pruned_process_ids == ("p",)
+
+
+def test_prune_finished_takes_the_processes_finished_before_a_cutoff() -> None:
+    registry = ProcessRegistry()
+    for pid, finished_at in (("a", 10), ("b", 20)):
+        registry.register(registration(pid), 1)
+        registry.append_terminal(pid, DONE, finished_at)
+    registry.register(registration("c"), 1)
+    assert registry.prune_finished(20).pruned_process_ids == ("a",)
+    assert registry.prune_finished(21).pruned_process_ids == ("b",)
+    assert [r.id for r in registry.list_processes()] == ["c"]
+
+
+def test_a_pruned_process_is_deleted_from_the_store_by_the_change_stream() -> None:
+    registry = finished_with_everything()
+    store = MemoryStore(MemoryStoreState(b"s" * 32))
+    store.save_process_rows(registry.drain_changes())
+    registry.prune_processes(["p"])
+    rows = registry.drain_changes()
+    assert rows.pruned_processes == ("p",) and rows.records == () and rows.events == ()
+    store.save_process_rows(rows)
+    restored = ProcessRegistry.from_rows(store.process_rows())
+    assert restored.get("p") is None
+    assert store.process_rows().acknowledged_wake_events == ()
+    assert snapshot(restored)[0] == snapshot(registry)[0]

@@ -165,6 +165,14 @@ class DurableRegistryMachine(RuleBasedStateMachine):
             completion = lease.completion()
             self.attempt(self.registry.complete_leased, completion, OUTPUTS[index], self.now)
 
+    @rule(pids=st.lists(PIDS, max_size=3))
+    def prune(self, pids: list[str]) -> None:
+        self.attempt(self.registry.prune_processes, pids)
+
+    @rule(pid=PIDS, reason=st.none() | st.sampled_from(["x", "y"]))
+    def request_abandon(self, pid: str, reason: str | None) -> None:
+        self.attempt(self.registry.request_abandon, pid, "ops", reason, self.now)
+
     @rule(pid=PIDS)
     def park(self, pid: str) -> None:
         start = self.attempt(self.registry.begin_await, pid)
