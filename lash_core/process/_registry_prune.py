@@ -50,6 +50,9 @@ class PruneMixin(RegistryBase):
     def _drop_lease(self, process_id: str) -> None:
         raise NotImplementedError  # pragma: no cover - LeasesMixin's
 
+    def _event_awaited(self) -> set[str]:
+        raise NotImplementedError  # pragma: no cover - EventWaitsMixin's
+
     def request_abandon(
         self, process_id: str, requested_by: str, reason: str | None, now_ms: int
     ) -> ProcessRecord:
@@ -102,7 +105,7 @@ class PruneMixin(RegistryBase):
             wanted = sorted(set(process_ids))
         except TypeError:
             raise argument_error("process ids are an iterable of strings", process_ids) from None
-        awaited = set(self._awaiters.values())
+        awaited = set(self._awaiters.values()) | self._event_awaited()
         for pid in wanted:
             if type(pid) is not str:
                 raise argument_error("a process id is a string", pid)

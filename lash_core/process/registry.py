@@ -8,10 +8,13 @@ then calls :meth:`ProcessRegistry.end_await`. Every operation validates its whol
 it changes anything, so a refused call leaves the registry exactly as it was.
 
 The registry is put together from parts, one per concern, each owning its own state:
-:class:`~lash_core.process._registry_grants.GrantsMixin` (handle grants) and
-:class:`~lash_core.process._registry_leases.LeasesMixin` (leases), on top of
-:class:`~lash_core.process._state.RegistryBase` (the process table); this module adds the
-registration, the event log, session wakes and awaiters. Mixins, not composed objects: the
+:class:`~lash_core.process._registry_grants.GrantsMixin` (handle grants),
+:class:`~lash_core.process._registry_leases.LeasesMixin` (leases),
+:class:`~lash_core.process._registry_wakes.WakesMixin` (session wakes),
+:class:`~lash_core.process._registry_event_waits.EventWaitsMixin` (awaiting the next matching
+event) and :class:`~lash_core.process._registry_prune.PruneMixin` (abandon requests, pruning),
+on top of :class:`~lash_core.process._state.RegistryBase` (the process table); this module adds
+the registration, the event log and terminal awaiters. Mixins, not composed objects: the
 registry is one state machine with one surface, every part checks the same process table, and
 one terminal touches several parts at once (log, lease, awaiters), so cross-part steps stay
 plain method calls while each part's state is changed only by its own module.
@@ -33,6 +36,7 @@ from lash_core.effects.replay_keys import (
 )
 from lash_core.errors import LashError, LocalProtocolError
 from lash_core.process._changes import ChangesMixin
+from lash_core.process._registry_event_waits import EventWaitsMixin
 from lash_core.process._registry_grants import GrantsMixin
 from lash_core.process._registry_leases import LeasesMixin
 from lash_core.process._registry_prune import PruneMixin
@@ -100,7 +104,9 @@ __all__ = ["ProcessRegistry"]
 # -- the registry ----------------------------------------------------------------------------
 
 
-class ProcessRegistry(GrantsMixin, LeasesMixin, WakesMixin, PruneMixin, ChangesMixin):
+class ProcessRegistry(
+    GrantsMixin, LeasesMixin, WakesMixin, EventWaitsMixin, PruneMixin, ChangesMixin
+):
     """Processes, their event logs, handle grants per session scope, leases and parked
     awaiters. With ``track_changes`` it logs the rows each operation changes, for
     :meth:`drain_changes`.
@@ -381,7 +387,8 @@ class ProcessRegistry(GrantsMixin, LeasesMixin, WakesMixin, PruneMixin, ChangesM
             return self._finish(process, event, status, now_ms, delivery, appended=True)
         process.record = attrs.evolve(process.record, updated_at_ms=now_ms)
         self._changes.record(process_id)
-        return Appended(event, process.record, True, NO_WAKE, delivery)
+        woken = self._wake_event_waiters(event, terminal=False)
+        return Appended(event, process.record, True, woken, delivery)
 
     @staticmethod
     def _delivery(
@@ -406,8 +413,9 @@ class ProcessRegistry(GrantsMixin, LeasesMixin, WakesMixin, PruneMixin, ChangesM
         )
         self._changes.record(process.record.id)
         self._drop_lease(process.record.id)
-        waiters = self._awaiting.pop(process.record.id, None)
-        return Appended(event, process.record, appended, frozenset(waiters or ()), delivery)
+        waiters = frozenset(self._awaiting.pop(process.record.id, None) or ())
+        woken = waiters | self._wake_event_waiters(event, terminal=True)
+        return Appended(event, process.record, appended, woken, delivery)
 
     def request_cancel(self, process_id: str, reason: str | None, now_ms: int) -> Appended:
         """Append ``process.cancel_requested`` with payload ``{"reason": reason}`` under a key

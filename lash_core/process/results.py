@@ -15,6 +15,8 @@ __all__ = [
     "AwaitParked",
     "AwaitReady",
     "AwaitStart",
+    "EventAwaitStart",
+    "EventReady",
     "ProcessPruneReport",
     "Registered",
 ]
@@ -71,3 +73,15 @@ class ProcessPruneReport:
     released_lease_count: int
     revoked_grant_count: int
     dropped_wake_count: int
+
+
+@attrs.frozen
+class EventReady:
+    """An event await that finished at once: the first matching event after the cursor, or
+    ``None`` when the process is terminal and its log holds no match."""
+
+    event: ProcessEvent | None
+
+
+EventAwaitStart: TypeAlias = EventReady | AwaitParked
+"""What :meth:`~lash_core.process.registry.ProcessRegistry.begin_event_await` answers."""

@@ -350,6 +350,22 @@ def e_prune(r: ProcessRegistry, d: st.DataObject) -> Call:
     return lambda: r.prune_finished(_bad_now(d))
 
 
+def e_event_awaits(r: ProcessRegistry, d: st.DataObject) -> Call:
+    a = _one_bad(
+        d,
+        {"pid": "p", "after": 0, "types": None},
+        {
+            "pid": _alien(d),
+            "after": _not_int(d),
+            "types": lambda: d.draw(st.one_of(ALIEN, st.just("note"), st.just([]))),
+        },
+    )
+    if d.draw(st.booleans()):
+        return lambda: r.begin_event_await(a["pid"], a["after"], a["types"])
+    waiter = d.draw(st.one_of(ALIEN, st.integers(100, 200)))
+    return lambda: r.end_event_await(waiter)
+
+
 def e_set_wait(r: ProcessRegistry, d: st.DataObject) -> Call:
     a = _one_bad(
         d,
@@ -521,6 +537,7 @@ ENTRIES: dict[str, Callable[[ProcessRegistry, st.DataObject], Call]] = {
         e_append_terminal,
         e_request_abandon,
         e_prune,
+        e_event_awaits,
         e_set_wait,
         e_awaits,
         e_claim,
