@@ -13,7 +13,7 @@ from lash_core.errors import LashError
 from lash_core.process.events import ProcessEvent
 from lash_core.process.records import ProcessRecord
 
-__all__ = ["ChangeLog", "EventLog", "ProcessState", "RegistryBase"]
+__all__ = ["ChangeFeed", "ChangeLog", "EventLog", "ProcessState", "RegistryBase"]
 
 
 class ProcessState:
@@ -86,14 +86,34 @@ class EventLog(Sequence[ProcessEvent]):
         return self._process.ordinals[sequence - 1]
 
 
+class ChangeFeed:
+    """The change feed's state: a counter bumped by every change of a process (its record, its
+    log, its lease, its pruning) and, per process, the counter of its latest change, kept in
+    that order (a changed process moves to the end), so the processes changed after a cursor
+    are read from the end in proportion to how many there are."""
+
+    __slots__ = ("cursor", "latest")
+
+    def __init__(self) -> None:
+        self.cursor = 0
+        self.latest: dict[str, int] = {}
+
+    def touch(self, process_id: str) -> None:
+        self.cursor += 1
+        self.latest.pop(process_id, None)
+        self.latest[process_id] = self.cursor
+
+
 class ChangeLog:
     """The keys changed since the last drain (each in first-change order). Marks are dropped
-    while ``tracking`` is off (a registry nobody saves keeps no log)."""
+    while ``tracking`` is off (a registry nobody saves keeps no log); the change ``feed``
+    (kept across drains) is fed either way."""
 
     __slots__ = (
         "acked_events",
         "dropped_wakes",
         "events",
+        "feed",
         "grants",
         "leases",
         "pruned_ids",
@@ -102,8 +122,9 @@ class ChangeLog:
         "wakes",
     )
 
-    def __init__(self, tracking: bool = False) -> None:
+    def __init__(self, tracking: bool = False, feed: ChangeFeed | None = None) -> None:
         self.tracking = tracking
+        self.feed = ChangeFeed() if feed is None else feed
         self.records: dict[str, None] = {}
         self.events: dict[tuple[str, int], None] = {}
         self.grants: dict[tuple[str, str], None] = {}
@@ -114,6 +135,7 @@ class ChangeLog:
         self.pruned_ids: dict[str, None] = {}
 
     def record(self, process_id: str) -> None:
+        self.feed.touch(process_id)
         if self.tracking:
             self.records[process_id] = None
 
@@ -136,6 +158,7 @@ class ChangeLog:
                 self.dropped_wakes[wake_id] = None
 
     def lease(self, process_id: str) -> None:
+        self.feed.touch(process_id)
         if self.tracking:
             self.leases[process_id] = None
 
@@ -147,6 +170,7 @@ class ChangeLog:
         """Mark a process pruned: its record, log and acknowledgements are deleted, and the
         marks of its rows made before are forgotten (a process registered again under the id
         is marked afresh)."""
+        self.feed.touch(process_id)
         if self.tracking:
             self.pruned_ids[process_id] = None
             self.records.pop(process_id, None)

@@ -157,6 +157,7 @@ class ProcessRegistry(
         for record in records:
             registry._processes[record.id] = ProcessState(record)
             registry._index_wake_target(record)
+            registry._changes.feed.touch(record.id)
         for event in events:
             registry._get(event.process_id).log(event)
         for scope, grant in grants:

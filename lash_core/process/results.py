@@ -17,6 +17,8 @@ __all__ = [
     "AwaitStart",
     "EventAwaitStart",
     "EventReady",
+    "ProcessChange",
+    "ProcessChanges",
     "ProcessPruneReport",
     "Registered",
 ]
@@ -85,3 +87,21 @@ class EventReady:
 
 EventAwaitStart: TypeAlias = EventReady | AwaitParked
 """What :meth:`~lash_core.process.registry.ProcessRegistry.begin_event_await` answers."""
+
+
+@attrs.frozen
+class ProcessChange:
+    """One process in the change feed: the cursor of its latest change, its id and its
+    current record (``None`` when it was pruned)."""
+
+    cursor: int
+    process_id: str
+    record: ProcessRecord | None
+
+
+@attrs.frozen
+class ProcessChanges:
+    """What changed after a cursor, oldest first, and the cursor to read on from."""
+
+    changes: tuple[ProcessChange, ...]
+    cursor: int

@@ -376,3 +376,59 @@ def test_a_pruned_process_is_deleted_from_the_store_by_the_change_stream() -> No
     assert restored.get("p") is None
     assert store.process_rows().acknowledged_wake_events == ()
     assert snapshot(restored)[0] == snapshot(registry)[0]
+
+
+# -- the change feed -------------------------------------------------------------------------
+
+
+def test_the_change_feed_lists_each_changed_process_once_after_a_cursor() -> None:
+    registry = ProcessRegistry()
+    start = registry.change_cursor
+    registry.register(registration("a"), 1)
+    registry.register(registration("b"), 1)
+    middle = registry.change_cursor
+    registry.append_event("a", ProcessEventAppendRequest("note", 1), 2)
+    registry.claim_process_lease("b", "w", 10, 2)
+    registry.append_event("a", ProcessEventAppendRequest("note", 2), 3)
+    everything = registry.changes_after(start)
+    assert [c.process_id for c in everything.changes] == ["b", "a"]  # latest change order
+    assert everything.changes[1].record == registry.record("a")
+    assert everything.cursor == registry.change_cursor
+    assert registry.changes_after(everything.cursor).changes == ()
+    # A reader that read up to `middle` sees both again; a page stops at its last change.
+    page = registry.changes_after(middle, limit=1)
+    assert [c.process_id for c in page.changes] == ["b"]
+    assert [c.process_id for c in registry.changes_after(page.cursor).changes] == ["a"]
+
+
+def test_a_refused_operation_does_not_move_the_change_feed() -> None:
+    registry = schema_registry()
+    cursor = registry.change_cursor
+    with pytest.raises(LashError):
+        registry.append_event("p", progress({}), 2)
+    assert registry.change_cursor == cursor
+
+
+def test_a_pruned_process_shows_in_the_feed_without_a_record() -> None:
+    registry = ProcessRegistry()
+    registry.register(registration("a"), 1)
+    registry.append_terminal("a", DONE, 2)
+    cursor = registry.change_cursor
+    registry.prune_processes(["a"])
+    (change,) = registry.changes_after(cursor).changes
+    assert (change.process_id, change.record) == ("a", None)
+
+
+def test_a_restored_registry_starts_a_feed_of_every_process() -> None:
+    registry = ProcessRegistry()
+    for pid in ("a", "b"):
+        registry.register(registration(pid), 1)
+    restored = ProcessRegistry.from_rows(registry.all_rows())
+    assert [c.process_id for c in restored.changes_after(0).changes] == ["a", "b"]
+
+
+@pytest.mark.parametrize(("cursor", "limit"), [("0", None), (True, None), (0, 0), (0, "2")])
+def test_a_bad_feed_read_is_refused(cursor: Any, limit: Any) -> None:
+    with pytest.raises(LashError) as info:
+        ProcessRegistry().changes_after(cursor, limit)
+    assert info.value.code == codes.PROCESS_ARGUMENT_INVALID

@@ -64,6 +64,9 @@ class DurableRegistryMachine(RuleBasedStateMachine):
         self.registry = ProcessRegistry(track_changes=True)
         self.now = 0
         self.saves = 0
+        # A reader following the change feed: its cursor and the records it has seen.
+        self.feed_cursor = 0
+        self.seen: dict[str, Any] = {}
 
     def attempt(self, fn: Any, *args: Any) -> Any:
         try:
@@ -187,8 +190,22 @@ class DurableRegistryMachine(RuleBasedStateMachine):
     def restart(self) -> None:
         """The process dies: the next one restores the registry from the store."""
         self.registry = ProcessRegistry.from_rows(self.sqlite.process_rows(), track_changes=True)
+        self.feed_cursor, self.seen = 0, {}  # a restored registry starts a new feed
 
     # -- the mirror --------------------------------------------------------------------------
+
+    @invariant()
+    def a_feed_reader_sees_every_process_as_it_is(self) -> None:
+        changes = self.registry.changes_after(self.feed_cursor, limit=2)
+        while changes.changes:  # read in pages of two
+            for change in changes.changes:
+                if change.record is None:
+                    self.seen.pop(change.process_id, None)
+                else:
+                    self.seen[change.process_id] = change.record
+            self.feed_cursor = changes.cursor
+            changes = self.registry.changes_after(self.feed_cursor, limit=2)
+        assert self.seen == {r.id: r for r in self.registry.list_processes()}
 
     @invariant()
     def saved_after_each_operation_and_restorable(self) -> None:
