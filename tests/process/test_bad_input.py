@@ -416,6 +416,10 @@ def e_reclaim(r: ProcessRegistry, d: st.DataObject) -> Call:
             "now": lambda: _bad_now(d),
         },
     )
+    if d.draw(st.booleans()):
+        return lambda: r.reclaim_dead_process_lease(
+            a["lease"], a["owner"], a["ttl"], a["now"], dead=lambda owner: True
+        )
     return lambda: r.reclaim_process_lease(a["lease"], a["owner"], a["ttl"], a["now"])
 
 
