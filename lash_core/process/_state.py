@@ -18,11 +18,14 @@ __all__ = ["ChangeFeed", "ChangeLog", "EventLog", "ProcessState", "RegistryBase"
 
 class ProcessState:
     """One process: its record, its log, the replay keys of its log and, per event type, how
-    many events of that type the log holds (``counts``) and which of its type each event is
-    (``ordinals``, 1-based, by log index), so a signal's ordinal is read in O(1)."""
+    many events of that type the log holds (``counts``), which of its type each event is
+    (``ordinals``, 1-based, by log index), so a signal's ordinal is read in O(1), and the
+    sequences of each type in order (``by_type``), so events are counted through a sequence
+    in O(log n)."""
 
     __slots__ = (
         "acked_wakes",
+        "by_type",
         "cancel_requested",
         "counts",
         "events",
@@ -39,6 +42,7 @@ class ProcessState:
         self.replays: dict[str, tuple[str, int]] = {}
         self.counts: dict[str, int] = {}
         self.ordinals: list[int] = []
+        self.by_type: dict[str, list[int]] = {}
         self.cancel_requested = False
         self.acked_wakes: set[int] = set()
 
@@ -55,6 +59,7 @@ class ProcessState:
         count = self.counts.get(event.event_type, 0) + 1
         self.counts[event.event_type] = count
         self.ordinals.append(count)
+        self.by_type.setdefault(event.event_type, []).append(event.sequence)
         if event.event_type == PROCESS_CANCEL_REQUESTED:
             self.cancel_requested = True
 

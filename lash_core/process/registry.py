@@ -22,6 +22,7 @@ plain method calls while each part's state is changed only by its own module.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 
 import attrs
@@ -99,6 +100,12 @@ from lash_core.process.wakes import materialize_wake, wake_delivery
 from lash_core.wire import JsonValue
 
 __all__ = ["ProcessRegistry"]
+
+
+def check_type(event_type: object) -> str:
+    if type(event_type) is not str:
+        raise argument_error("an event type is a string", event_type)
+    return event_type
 
 
 # -- the registry ----------------------------------------------------------------------------
@@ -207,10 +214,13 @@ class ProcessRegistry(
 
     def event_type_count(self, process_id: str, event_type: str) -> int:
         """How many ``event_type`` events the process's log holds (O(1))."""
-        process = self._get(process_id)
-        if type(event_type) is not str:
-            raise argument_error("an event type is a string", event_type)
-        return process.counts.get(event_type, 0)
+        return self._get(process_id).counts.get(check_type(event_type), 0)
+
+    def count_events(self, process_id: str, event_type: str, through: int) -> int:
+        """How many ``event_type`` events the log holds with a sequence up to and including
+        ``through`` (any int: below 1 counts none, past the end counts all), in O(log n)."""
+        sequences = self._get(process_id).by_type.get(check_type(event_type), ())
+        return bisect.bisect_right(sequences, check_cursor(through, "through"))
 
     def event_log(self, process_id: str) -> EventLog:
         """A read-only, live view of the process's log (nothing is copied)."""

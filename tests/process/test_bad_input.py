@@ -512,6 +512,8 @@ def e_reads(r: ProcessRegistry, d: st.DataObject) -> Call:
         "event_log": lambda: r.event_log(value),
         "recent_events": lambda: r.recent_events("p", number),
         "event_type_count": lambda: r.event_type_count("p", value),
+        "count_events_type": lambda: r.count_events("p", value, 1),
+        "count_events_through": lambda: r.count_events("p", "note", number),
         "event_type_ordinal": lambda: r.event_type_ordinal("p", number),
         "is_cancel_requested": lambda: r.is_cancel_requested(value),
         "list_terminal": lambda: r.list_processes(terminal=value),

@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+import hypothesis.strategies as st
 import pytest
+from hypothesis import given
 
 from lash_core import JsonValue, LashError, codes, wire
 from lash_core.effects.invocation import Replay
@@ -432,3 +434,42 @@ def test_a_bad_feed_read_is_refused(cursor: Any, limit: Any) -> None:
     with pytest.raises(LashError) as info:
         ProcessRegistry().changes_after(cursor, limit)
     assert info.value.code == codes.PROCESS_ARGUMENT_INVALID
+
+
+# -- counting events through a sequence ------------------------------------------------------
+
+
+@given(
+    kinds=st.lists(st.sampled_from(["note", "signal.go"]), max_size=12),
+    through=st.integers(-2, 15),
+)
+def test_events_of_a_type_are_counted_through_a_sequence(kinds: list[str], through: int) -> None:
+    registry = ProcessRegistry()
+    registry.register(registration("p"), 1)
+    for kind in kinds:
+        registry.append_event("p", ProcessEventAppendRequest(kind, None), 2)
+    for kind in ("note", "signal.go", "never"):
+        expected = sum(1 for seq, k in enumerate(kinds, start=1) if k == kind and seq <= through)
+        assert registry.count_events("p", kind, through) == expected
+    # A restored registry counts the same.
+    restored = ProcessRegistry.from_rows(registry.all_rows())
+    assert restored.count_events("p", "note", through) == registry.count_events(
+        "p", "note", through
+    )
+
+
+@pytest.mark.parametrize(
+    ("pid", "kind", "through", "code"),
+    [
+        ("q", "note", 1, codes.PROCESS_UNKNOWN),
+        ("p", 1, 1, codes.PROCESS_ARGUMENT_INVALID),
+        ("p", "note", "1", codes.PROCESS_ARGUMENT_INVALID),
+        ("p", "never", None, codes.PROCESS_ARGUMENT_INVALID),
+    ],
+)
+def test_a_bad_count_is_refused(pid: Any, kind: Any, through: Any, code: str) -> None:
+    registry = ProcessRegistry()
+    registry.register(registration("p"), 1)
+    with pytest.raises(LashError) as info:
+        registry.count_events(pid, kind, through)
+    assert info.value.code == code
