@@ -118,6 +118,7 @@ PROCESS_EVENT_TYPE_UNDECLARED: Final = "process_event_type_undeclared"
 PROCESS_EVENT_REPLAY_REQUIRED: Final = "process_event_replay_required"
 PROCESS_EVENT_REPLAY_CONFLICT: Final = "process_event_replay_conflict"
 PROCESS_EVENT_PAYLOAD_INVALID: Final = "process_event_payload_invalid"
+PROCESS_EVENT_PAYLOAD_SCHEMA_MISMATCH: Final = "process_event_payload_schema_mismatch"
 PROCESS_ALREADY_TERMINAL: Final = "process_already_terminal"
 PROCESS_SESSION_INVALID: Final = "process_session_invalid"
 PROCESS_TIMESTAMP_INVALID: Final = "process_timestamp_invalid"
@@ -136,6 +137,8 @@ PROCESS_LEASE_LOST: Final = "process_lease_lost"
 PROCESS_LEASE_EXPIRED: Final = "process_lease_expired"
 PROCESS_LEASE_INVALID: Final = "process_lease_invalid"
 PROCESS_ARGUMENT_INVALID: Final = "process_argument_invalid"
+PROCESS_COMPLETION_UNAUTHORIZED: Final = "process_completion_unauthorized"
+PROCESS_NOT_PRUNABLE: Final = "process_not_prunable"
 # -- durable steps, direct calls and the effect journal --------------------------------------
 EFFECT_JOURNAL_CORRUPT_ENTRY: Final = "effect_journal_corrupt_entry"
 EFFECT_JOURNAL_ENTRY_EXISTS: Final = "effect_journal_entry_exists"
@@ -366,6 +369,14 @@ CODES: Final[dict[str, str]] = {
     PROCESS_EVENT_PAYLOAD_INVALID: "An event payload is not JSON or cannot be hashed (NaN, "
     "infinity, a lone surrogate, nesting too deep), an append request or its replay has the "
     "wrong type, or a terminal event's payload has no valid `await_output`; nothing was logged.",
+    PROCESS_EVENT_PAYLOAD_SCHEMA_MISMATCH: "An event payload does not match the "
+    "`payload_schema` its event type declares; nothing was logged.",
+    PROCESS_COMPLETION_UNAUTHORIZED: "A terminal was written without a lease for an "
+    "`owner_bound` process and without a completion authority, or with an authority the "
+    "terminal or the disposition does not allow (`reconciled_abandon` only for an abandonment); "
+    "nothing was logged.",
+    PROCESS_NOT_PRUNABLE: "A process named for pruning is still running, or an awaiter it woke "
+    "has not ended its await yet; nothing was pruned.",
     PROCESS_ALREADY_TERMINAL: "A new event (a second terminal, a progress or custom event, a "
     "cancel request, a wait) was appended to a process that already has its terminal; replays "
     "of recorded events still answer.",

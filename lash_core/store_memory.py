@@ -435,6 +435,12 @@ class MemoryStore:
             s.wakes.pop(wake_id, None)
         for process_id in rows.released_leases:
             s.process_leases.pop(process_id, None)
+        for process_id in rows.pruned_processes:
+            s.processes.pop(process_id, None)
+            for logged in [k for k in s.process_events if k[0] == process_id]:
+                del s.process_events[logged]
+            for acked in [k for k in s.acked_wake_events if k[0] == process_id]:
+                del s.acked_wake_events[acked]
         for record in rows.records:
             s.processes[record.id] = record
         for event in rows.events:

@@ -13,9 +13,17 @@ from __future__ import annotations
 import os
 import secrets
 
+from lash_core.process.owners import owner_provably_dead, process_owner
 from lash_core.store import Owner
 
-__all__ = ["boot_id", "new_owner", "process_start_time", "provably_dead"]
+__all__ = [
+    "boot_id",
+    "new_owner",
+    "new_process_owner",
+    "process_owner_dead",
+    "process_start_time",
+    "provably_dead",
+]
 
 _PROC = "/proc"
 
@@ -63,3 +71,18 @@ def provably_dead(owner: Owner) -> bool:
         return False
     running = process_start_time(int(pid_text))
     return running is None or running != start
+
+
+def new_process_owner(name: str) -> str:
+    """A process-lease owner named ``name`` for this process (its host's boot id, its pid and
+    the pid's start time): a new holder per call, provably dead once this process is gone, to
+    a process on this machine only (see :mod:`lash_core.process.owners`)."""
+    pid = os.getpid()
+    start = process_start_time(pid) or ""
+    return process_owner(name, boot_id(), pid, start, secrets.token_hex(6))
+
+
+def process_owner_dead(owner: str) -> bool:
+    """Whether the process-lease ``owner`` (made by :func:`new_process_owner`) is provably
+    gone, judged on this machine: never for an owner on another machine or boot."""
+    return owner_provably_dead(owner, boot_id(), process_start_time)

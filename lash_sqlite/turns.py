@@ -98,9 +98,9 @@ class TurnTables(JournalTables):
 
     def save_process_rows(self, rows: ProcessRows) -> None:
         """Apply the rows of a process registry in one transaction: first the deletions
-        (removed grants, dropped wakes, released leases), then the upserts (a record, grant,
-        lease or fence replaces the stored one; an event, wake or acknowledgement is written
-        once)."""
+        (removed grants, dropped wakes, released leases, pruned processes), then the upserts
+        (a record, grant, lease or fence replaces the stored one; an event, wake or
+        acknowledgement is written once)."""
         with self._write() as db:
             db.executemany(
                 "DELETE FROM process_grants WHERE scope_id = ? AND process_id = ?",
@@ -114,6 +114,11 @@ class TurnTables(JournalTables):
                 "DELETE FROM process_leases WHERE process_id = ?",
                 [(process_id,) for process_id in rows.released_leases],
             )
+            for table in ("process_records", "process_events", "process_acked_wake_events"):
+                db.executemany(
+                    f"DELETE FROM {table} WHERE process_id = ?",
+                    [(process_id,) for process_id in rows.pruned_processes],
+                )
             for record in rows.records:
                 db.execute(
                     "INSERT INTO process_records(process_id, record_json) VALUES (?, ?) "

@@ -16,7 +16,9 @@ from lash_core.process._state import ChangeLog, RegistryBase
 from lash_core.process.events import ProcessWakeDelivery
 from lash_core.process.grants import ProcessHandleGrant
 from lash_core.process.leases import ProcessLease
+from lash_core.process.lifecycle import argument_error, check_cursor
 from lash_core.process.records import SessionScope
+from lash_core.process.results import ProcessChange, ProcessChanges
 from lash_core.process.rows import ProcessRows
 
 __all__ = ["ChangesMixin"]
@@ -46,9 +48,9 @@ class ChangesMixin(RegistryBase):
         once) and tracks them from then on."""
         log = self._changes
         if not log.tracking:
-            self._changes = ChangeLog(tracking=True)
+            self._changes = ChangeLog(tracking=True, feed=log.feed)
             return self.all_rows()
-        self._changes = ChangeLog(tracking=True)
+        self._changes = ChangeLog(tracking=True, feed=log.feed)
         processes = self._processes
         grants: list[tuple[SessionScope, ProcessHandleGrant]] = []
         removed: list[tuple[str, str]] = []
@@ -73,7 +75,41 @@ class ChangesMixin(RegistryBase):
             removed_grants=tuple(removed),
             dropped_wakes=tuple(w for w in log.dropped_wakes if w not in self._acknowledged_wakes),
             released_leases=tuple(pid for pid in log.leases if pid not in self._leases),
+            pruned_processes=tuple(log.pruned_ids),
         )
+
+    @property
+    def change_cursor(self) -> int:
+        """The change feed's cursor now: :meth:`changes_after` it answers what changes next."""
+        return self._changes.feed.cursor
+
+    def changes_after(self, cursor: int, limit: int | None = None) -> ProcessChanges:
+        """The change feed: the processes that changed after ``cursor`` (their record, log,
+        lease or pruning), each once with its latest change and its current record (``None``:
+        pruned), oldest change first, at most ``limit`` of them; and the cursor to read on
+        from. Cursors count changes since this registry was built: a registry restored from a
+        store starts a new feed, in which every restored process has changed once."""
+        cursor = check_cursor(cursor, "a change cursor")
+        if limit is not None and (type(limit) is not int or limit < 1):
+            raise argument_error("a change limit is a positive int or None", limit)
+        feed = self._changes.feed
+        newer: list[tuple[str, int]] = []
+        for pid in reversed(feed.latest):
+            changed = feed.latest[pid]
+            if changed <= cursor:
+                break
+            newer.append((pid, changed))
+        newer.reverse()
+        if limit is not None:
+            newer = newer[:limit]
+        changes = tuple(
+            ProcessChange(
+                changed, pid, None if pid not in self._processes else self._processes[pid].record
+            )
+            for pid, changed in newer
+        )
+        last = changes[-1].cursor if limit is not None and changes else max(cursor, feed.cursor)
+        return ProcessChanges(changes, last)
 
     def all_rows(self) -> ProcessRows:
         """Every durable row of the registry (what :meth:`restore` rebuilds it from)."""

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 
 from lash_core import codes
@@ -151,6 +153,31 @@ class LeasesMixin(RegistryBase):
         check_now(now_ms)
         current = self._current_lease(observed, "reclaim")
         self._check_lease_request(current.process_id, owner, ttl_ms)
+        return self._new_lease(current.process_id, owner, ttl_ms, now_ms)
+
+    def reclaim_dead_process_lease(
+        self,
+        observed: ProcessLease,
+        owner: str,
+        ttl_ms: int,
+        now_ms: int,
+        *,
+        dead: Callable[[str], bool],
+    ) -> ProcessLease:
+        """Take over the lease ``observed`` for ``owner`` if its holder is gone: the lease
+        expired at ``now_ms``, or ``dead(holder)`` proves the holder dead (e.g.
+        ``lash_sqlite.process_owner_dead``, which never proves a holder on another host dead).
+        A live lease whose holder is not proved dead is ``process_lease_held``; a stale
+        observation is ``process_lease_lost``, as for :meth:`reclaim_process_lease`."""
+        check_now(now_ms)
+        current = self._current_lease(observed, "reclaim")
+        self._check_lease_request(current.process_id, owner, ttl_ms)
+        if now_ms < current.expires_at_ms and not dead(current.owner):
+            raise LashError(
+                codes.PROCESS_LEASE_HELD,
+                f"process `{current.process_id}` is leased to {current.owner!r} until "
+                f"{current.expires_at_ms}, and that holder is not provably dead",
+            )
         return self._new_lease(current.process_id, owner, ttl_ms, now_ms)
 
     def complete_process_lease(self, completion: ProcessLeaseCompletion) -> bool:

@@ -13,16 +13,19 @@ from lash_core.errors import LashError
 from lash_core.process.events import ProcessEvent
 from lash_core.process.records import ProcessRecord
 
-__all__ = ["ChangeLog", "EventLog", "ProcessState", "RegistryBase"]
+__all__ = ["ChangeFeed", "ChangeLog", "EventLog", "ProcessState", "RegistryBase"]
 
 
 class ProcessState:
     """One process: its record, its log, the replay keys of its log and, per event type, how
-    many events of that type the log holds (``counts``) and which of its type each event is
-    (``ordinals``, 1-based, by log index), so a signal's ordinal is read in O(1)."""
+    many events of that type the log holds (``counts``), which of its type each event is
+    (``ordinals``, 1-based, by log index), so a signal's ordinal is read in O(1), and the
+    sequences of each type in order (``by_type``), so events are counted through a sequence
+    in O(log n)."""
 
     __slots__ = (
         "acked_wakes",
+        "by_type",
         "cancel_requested",
         "counts",
         "events",
@@ -39,6 +42,7 @@ class ProcessState:
         self.replays: dict[str, tuple[str, int]] = {}
         self.counts: dict[str, int] = {}
         self.ordinals: list[int] = []
+        self.by_type: dict[str, list[int]] = {}
         self.cancel_requested = False
         self.acked_wakes: set[int] = set()
 
@@ -55,6 +59,7 @@ class ProcessState:
         count = self.counts.get(event.event_type, 0) + 1
         self.counts[event.event_type] = count
         self.ordinals.append(count)
+        self.by_type.setdefault(event.event_type, []).append(event.sequence)
         if event.event_type == PROCESS_CANCEL_REQUESTED:
             self.cancel_requested = True
 
@@ -86,23 +91,45 @@ class EventLog(Sequence[ProcessEvent]):
         return self._process.ordinals[sequence - 1]
 
 
+class ChangeFeed:
+    """The change feed's state: a counter bumped by every change of a process (its record, its
+    log, its lease, its pruning) and, per process, the counter of its latest change, kept in
+    that order (a changed process moves to the end), so the processes changed after a cursor
+    are read from the end in proportion to how many there are."""
+
+    __slots__ = ("cursor", "latest")
+
+    def __init__(self) -> None:
+        self.cursor = 0
+        self.latest: dict[str, int] = {}
+
+    def touch(self, process_id: str) -> None:
+        self.cursor += 1
+        self.latest.pop(process_id, None)
+        self.latest[process_id] = self.cursor
+
+
 class ChangeLog:
     """The keys changed since the last drain (each in first-change order). Marks are dropped
-    while ``tracking`` is off (a registry nobody saves keeps no log)."""
+    while ``tracking`` is off (a registry nobody saves keeps no log); the change ``feed``
+    (kept across drains) is fed either way."""
 
     __slots__ = (
         "acked_events",
         "dropped_wakes",
         "events",
+        "feed",
         "grants",
         "leases",
+        "pruned_ids",
         "records",
         "tracking",
         "wakes",
     )
 
-    def __init__(self, tracking: bool = False) -> None:
+    def __init__(self, tracking: bool = False, feed: ChangeFeed | None = None) -> None:
         self.tracking = tracking
+        self.feed = ChangeFeed() if feed is None else feed
         self.records: dict[str, None] = {}
         self.events: dict[tuple[str, int], None] = {}
         self.grants: dict[tuple[str, str], None] = {}
@@ -110,8 +137,10 @@ class ChangeLog:
         self.dropped_wakes: dict[str, None] = {}
         self.leases: dict[str, None] = {}
         self.acked_events: dict[tuple[str, int], None] = {}
+        self.pruned_ids: dict[str, None] = {}
 
     def record(self, process_id: str) -> None:
+        self.feed.touch(process_id)
         if self.tracking:
             self.records[process_id] = None
 
@@ -134,12 +163,25 @@ class ChangeLog:
                 self.dropped_wakes[wake_id] = None
 
     def lease(self, process_id: str) -> None:
+        self.feed.touch(process_id)
         if self.tracking:
             self.leases[process_id] = None
 
     def acked_event(self, process_id: str, sequence: int) -> None:
         if self.tracking:
             self.acked_events[(process_id, sequence)] = None
+
+    def pruned(self, process_id: str) -> None:
+        """Mark a process pruned: its record, log and acknowledgements are deleted, and the
+        marks of its rows made before are forgotten (a process registered again under the id
+        is marked afresh)."""
+        self.feed.touch(process_id)
+        if self.tracking:
+            self.pruned_ids[process_id] = None
+            self.records.pop(process_id, None)
+            for marks in (self.events, self.acked_events):
+                for key in [k for k in marks if k[0] == process_id]:
+                    del marks[key]
 
 
 class RegistryBase:

@@ -36,6 +36,7 @@ from lash_core.process.records import (
     SuccessOutput,
     ToolCallInput,
 )
+from lash_core.process.schemas import schema_problem
 from lash_core.process.wakes import validate_wake_spec
 from lash_core.wire import JsonValue
 
@@ -323,6 +324,10 @@ def with_core_event_types(registration: ProcessRegistration) -> ProcessRegistrat
             )
         if declared.wake is not None:
             problem = validate_wake_spec(declared.wake)
+            if problem is not None:
+                raise _registration_error(f"process {pid!r}: event type {name!r}: {problem}")
+        if declared.payload_schema is not None:
+            problem = schema_problem(declared.payload_schema)
             if problem is not None:
                 raise _registration_error(f"process {pid!r}: event type {name!r}: {problem}")
     missing = tuple(t for t in CORE_EVENT_TYPES if t.name not in seen)

@@ -244,13 +244,15 @@ class ProcessEventType:
 
     ``terminal`` events end the process; ``await_output`` says the payload carries the
     process's await output under ``await_output``; ``wake`` (left out when ``None``) makes the
-    type's events wake a session.
+    type's events wake a session; ``payload_schema`` (left out when ``None``) is the JSON schema
+    (the subset of :mod:`lash_core.process.schemas`) every payload of the type must match.
     """
 
     name: str
     terminal: bool = False
     await_output: bool = False
     wake: ProcessWakeSpec | None = omit_if_none()
+    payload_schema: JsonValue = omit_if_none()
 
 
 # -- provenance and registration -------------------------------------------------------------

@@ -8,10 +8,13 @@ then calls :meth:`ProcessRegistry.end_await`. Every operation validates its whol
 it changes anything, so a refused call leaves the registry exactly as it was.
 
 The registry is put together from parts, one per concern, each owning its own state:
-:class:`~lash_core.process._registry_grants.GrantsMixin` (handle grants) and
-:class:`~lash_core.process._registry_leases.LeasesMixin` (leases), on top of
-:class:`~lash_core.process._state.RegistryBase` (the process table); this module adds the
-registration, the event log, session wakes and awaiters. Mixins, not composed objects: the
+:class:`~lash_core.process._registry_grants.GrantsMixin` (handle grants),
+:class:`~lash_core.process._registry_leases.LeasesMixin` (leases),
+:class:`~lash_core.process._registry_wakes.WakesMixin` (session wakes),
+:class:`~lash_core.process._registry_event_waits.EventWaitsMixin` (awaiting the next matching
+event) and :class:`~lash_core.process._registry_prune.PruneMixin` (abandon requests, pruning),
+on top of :class:`~lash_core.process._state.RegistryBase` (the process table); this module adds
+the registration, the event log and terminal awaiters. Mixins, not composed objects: the
 registry is one state machine with one surface, every part checks the same process table, and
 one terminal touches several parts at once (log, lease, awaiters), so cross-part steps stay
 plain method calls while each part's state is changed only by its own module.
@@ -19,6 +22,7 @@ plain method calls while each part's state is changed only by its own module.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 
 import attrs
@@ -33,9 +37,17 @@ from lash_core.effects.replay_keys import (
 )
 from lash_core.errors import LashError, LocalProtocolError
 from lash_core.process._changes import ChangesMixin
+from lash_core.process._registry_event_waits import EventWaitsMixin
 from lash_core.process._registry_grants import GrantsMixin
 from lash_core.process._registry_leases import LeasesMixin
+from lash_core.process._registry_prune import PruneMixin
+from lash_core.process._registry_wakes import WakesMixin
 from lash_core.process._state import EventLog, ProcessState
+from lash_core.process.authority import (
+    AUTHORITY_TYPES,
+    ProcessCompletionAuthority,
+    check_completion_authority,
+)
 from lash_core.process.events import (
     ProcessEvent,
     ProcessEventAppendRequest,
@@ -55,7 +67,6 @@ from lash_core.process.lifecycle import (
     check_bool_filter,
     check_cursor,
     check_now,
-    check_scope,
     checked_value,
     is_await_output,
     is_signal,
@@ -84,16 +95,25 @@ from lash_core.process.results import (
     Registered,
 )
 from lash_core.process.rows import ProcessRows
+from lash_core.process.schemas import check_payload
 from lash_core.process.wakes import materialize_wake, wake_delivery
 from lash_core.wire import JsonValue
 
 __all__ = ["ProcessRegistry"]
 
 
+def check_type(event_type: object) -> str:
+    if type(event_type) is not str:
+        raise argument_error("an event type is a string", event_type)
+    return event_type
+
+
 # -- the registry ----------------------------------------------------------------------------
 
 
-class ProcessRegistry(GrantsMixin, LeasesMixin, ChangesMixin):
+class ProcessRegistry(
+    GrantsMixin, LeasesMixin, WakesMixin, EventWaitsMixin, PruneMixin, ChangesMixin
+):
     """Processes, their event logs, handle grants per session scope, leases and parked
     awaiters. With ``track_changes`` it logs the rows each operation changes, for
     :meth:`drain_changes`.
@@ -106,9 +126,6 @@ class ProcessRegistry(GrantsMixin, LeasesMixin, ChangesMixin):
         self._changes.tracking = track_changes
         # session id -> the processes whose wake target is that session.
         self._wake_targets: dict[str, set[str]] = {}
-        # wake id -> its pending delivery (in delivery order); acknowledged wake ids.
-        self._wakes: dict[str, ProcessWakeDelivery] = {}
-        self._acknowledged_wakes: set[str] = set()
         self._awaiters: dict[int, str] = {}
         self._awaiting: dict[str, set[int]] = {}
         self._next_waiter = 1
@@ -147,6 +164,7 @@ class ProcessRegistry(GrantsMixin, LeasesMixin, ChangesMixin):
         for record in records:
             registry._processes[record.id] = ProcessState(record)
             registry._index_wake_target(record)
+            registry._changes.feed.touch(record.id)
         for event in events:
             registry._get(event.process_id).log(event)
         for scope, grant in grants:
@@ -196,10 +214,13 @@ class ProcessRegistry(GrantsMixin, LeasesMixin, ChangesMixin):
 
     def event_type_count(self, process_id: str, event_type: str) -> int:
         """How many ``event_type`` events the process's log holds (O(1))."""
-        process = self._get(process_id)
-        if type(event_type) is not str:
-            raise argument_error("an event type is a string", event_type)
-        return process.counts.get(event_type, 0)
+        return self._get(process_id).counts.get(check_type(event_type), 0)
+
+    def count_events(self, process_id: str, event_type: str, through: int) -> int:
+        """How many ``event_type`` events the log holds with a sequence up to and including
+        ``through`` (any int: below 1 counts none, past the end counts all), in O(log n)."""
+        sequences = self._get(process_id).by_type.get(check_type(event_type), ())
+        return bisect.bisect_right(sequences, check_cursor(through, "through"))
 
     def event_log(self, process_id: str) -> EventLog:
         """A read-only, live view of the process's log (nothing is copied)."""
@@ -298,6 +319,11 @@ class ProcessRegistry(GrantsMixin, LeasesMixin, ChangesMixin):
         The whole request is checked, its payload normalised and hashed and the event and its
         delivery built before anything changes: a refused append leaves the registry as it was.
         """
+        return self._append(process_id, request, now_ms, leased=False)
+
+    def _append(
+        self, process_id: str, request: ProcessEventAppendRequest, now_ms: int, *, leased: bool
+    ) -> Appended:
         check_now(now_ms)
         process = self._get(process_id)
         checked = check_append_request(process_id, request)
@@ -325,6 +351,7 @@ class ProcessRegistry(GrantsMixin, LeasesMixin, ChangesMixin):
                 codes.PROCESS_EVENT_TYPE_UNDECLARED,
                 f"process `{process_id}` does not declare event type {event_type!r}",
             )
+        check_payload(process_id, declared, payload)
         needs_key = declared.terminal or event_type == PROCESS_CANCEL_REQUESTED
         if needs_key and (replay is None or not replay.key):
             raise LocalProtocolError(
@@ -341,6 +368,8 @@ class ProcessRegistry(GrantsMixin, LeasesMixin, ChangesMixin):
                 f"process `{process_id}` is already terminal ({process.record.status.state}): "
                 f"it takes no new {event_type} event",
             )
+        if declared.terminal:
+            check_completion_authority(process.record, event_type, payload, leased=leased)
         sequence = len(process.events) + 1
         wake = None
         if declared.wake is not None:
@@ -369,7 +398,8 @@ class ProcessRegistry(GrantsMixin, LeasesMixin, ChangesMixin):
             return self._finish(process, event, status, now_ms, delivery, appended=True)
         process.record = attrs.evolve(process.record, updated_at_ms=now_ms)
         self._changes.record(process_id)
-        return Appended(event, process.record, True, NO_WAKE, delivery)
+        woken = self._wake_event_waiters(event, terminal=False)
+        return Appended(event, process.record, True, woken, delivery)
 
     @staticmethod
     def _delivery(
@@ -394,8 +424,9 @@ class ProcessRegistry(GrantsMixin, LeasesMixin, ChangesMixin):
         )
         self._changes.record(process.record.id)
         self._drop_lease(process.record.id)
-        waiters = self._awaiting.pop(process.record.id, None)
-        return Appended(event, process.record, appended, frozenset(waiters or ()), delivery)
+        waiters = frozenset(self._awaiting.pop(process.record.id, None) or ())
+        woken = waiters | self._wake_event_waiters(event, terminal=True)
+        return Appended(event, process.record, appended, woken, delivery)
 
     def request_cancel(self, process_id: str, reason: str | None, now_ms: int) -> Appended:
         """Append ``process.cancel_requested`` with payload ``{"reason": reason}`` under a key
@@ -415,21 +446,36 @@ class ProcessRegistry(GrantsMixin, LeasesMixin, ChangesMixin):
         process_id: str,
         output: ProcessAwaitOutput,
         now_ms: int,
-        completion_authority: JsonValue = None,
+        completion_authority: ProcessCompletionAuthority | JsonValue = None,
     ) -> Appended:
         """Append the core terminal event for ``output`` under the key
-        ``process:{pid}:terminal:{event_type}``."""
+        ``process:{pid}:terminal:{event_type}``, without a lease: an ``owner_bound`` process
+        needs ``completion_authority`` (a :data:`ProcessCompletionAuthority` or its wire
+        form), which goes into the payload."""
+        return self._terminal(process_id, output, now_ms, completion_authority, leased=False)
+
+    def _terminal(
+        self,
+        process_id: str,
+        output: ProcessAwaitOutput,
+        now_ms: int,
+        authority: ProcessCompletionAuthority | JsonValue,
+        *,
+        leased: bool,
+    ) -> Appended:
         if not is_await_output(output):
             raise payload_error(process_id, "terminal", "needs a process await output")
         event_type = terminal_event_type(output)
         output_data = wire_form(output, codes.PROCESS_EVENT_PAYLOAD_INVALID, "an await output")
         payload: dict[str, JsonValue] = {"await_output": output_data}
-        if completion_authority is not None:
-            payload["completion_authority"] = completion_authority
+        if isinstance(authority, AUTHORITY_TYPES):
+            payload["completion_authority"] = wire.to_wire(authority)
+        elif authority is not None:
+            payload["completion_authority"] = authority
         request = ProcessEventAppendRequest(
             event_type, payload, Replay(process_terminal_replay_key(process_id, event_type))
         )
-        return self.append_event(process_id, request, now_ms)
+        return self._append(process_id, request, now_ms, leased=leased)
 
     def set_wait(self, process_id: str, wait: WaitState | None, now_ms: int) -> ProcessRecord:
         """Record (or with ``None`` clear) what a running process waits for."""
@@ -508,61 +554,7 @@ class ProcessRegistry(GrantsMixin, LeasesMixin, ChangesMixin):
         key = process_terminal_replay_key(pid, terminal_event_type(output))
         if key not in process.replays:
             self._check_completion(completion, now_ms)
-        return self.append_terminal(pid, output, now_ms)
-
-    # -- wakes -------------------------------------------------------------------------------
-
-    def pending_wakes(self, scope: SessionScope) -> tuple[ProcessWakeDelivery, ...]:
-        """The wake deliveries for exactly this scope not acknowledged yet, in delivery order
-        (one per wake id: a later event with the same dedupe key is not delivered again)."""
-        scope_id = check_scope(scope).id
-        return tuple(w for w in self._wakes.values() if w.target_scope_id == scope_id)
-
-    def acknowledge_wake(self, wake_id: str) -> ProcessWakeDelivery:
-        """Take a pending wake off its scope's list, for good: an event with the same target and
-        dedupe key is not delivered again. Returns the delivery; ``process_wake_unknown`` when
-        no pending wake has this id (never delivered, or already acknowledged)."""
-        delivery = self._wakes.pop(wake_id, None) if isinstance(wake_id, str) else None
-        if delivery is None:
-            raise LocalProtocolError(
-                codes.PROCESS_WAKE_UNKNOWN, f"no pending wake has the id {wake_id!r}"
-            )
-        self._acknowledged_wakes.add(wake_id)
-        self._changes.wake(wake_id)
-        return delivery
-
-    def wake_events_after(self, process_id: str, after: int = 0) -> tuple[ProcessEvent, ...]:
-        """The process's events that materialised a wake, with a sequence above ``after`` and
-        not acknowledged with :meth:`ack_wake`, in order (whether or not a session was
-        targeted: this is the process's own stream of wakes)."""
-        process = self._get(process_id)
-        start = max(check_cursor(after, "after"), 0)
-        return tuple(
-            e
-            for e in process.events[start:]
-            if e.semantics.wake is not None and e.sequence not in process.acked_wakes
-        )
-
-    def ack_wake(self, process_id: str, sequence: int) -> None:
-        """Mark the wake of the process's event ``sequence`` consumed, for good (idempotent):
-        :meth:`wake_events_after` leaves it out. Deleting a session's process state keeps these
-        marks. ``process_wake_unknown`` when that event has no wake."""
-        process = self._get(process_id)
-        ok = type(sequence) is int and 1 <= sequence <= len(process.events)
-        if not ok or process.events[sequence - 1].semantics.wake is None:
-            raise LocalProtocolError(
-                codes.PROCESS_WAKE_UNKNOWN,
-                f"process `{process_id}` has no wake event with sequence {sequence!r}",
-            )
-        if sequence not in process.acked_wakes:
-            process.acked_wakes.add(sequence)
-            self._changes.acked_event(process_id, sequence)
-
-    def is_wake_acknowledged(self, wake_id: str) -> bool:
-        """Whether the wake with this id was acknowledged."""
-        if type(wake_id) is not str:
-            raise argument_error("a wake id is a string", wake_id)
-        return wake_id in self._acknowledged_wakes
+        return self._terminal(pid, output, now_ms, None, leased=True)
 
     # -- sessions ------------------------------------------------------------------------------
 

@@ -24,7 +24,9 @@ class ProcessRows:
     A change set (:meth:`~lash_core.process.ProcessRegistry.drain_changes`) also names what to
     delete: ``removed_grants`` as ``(scope id, process id)``, ``dropped_wakes`` (pending wakes
     dropped unacknowledged; one pending again is listed in ``pending_wakes`` too, and goes to
-    the end of the delivery order) and ``released_leases`` (process ids).
+    the end of the delivery order), ``released_leases`` (process ids) and ``pruned_processes``
+    (process ids whose record, events and acknowledged wake events are deleted; their grants,
+    wakes and leases are named in the other deletions, their fence stays).
 
     :meth:`DurableStore.save_process_rows` applies them in one transaction: the deletions
     first, then the upserts (a record, grant, lease or fence replaces the stored one with its
@@ -43,6 +45,7 @@ class ProcessRows:
     removed_grants: tuple[tuple[str, str], ...] = ()
     dropped_wakes: tuple[str, ...] = ()
     released_leases: tuple[str, ...] = ()
+    pruned_processes: tuple[str, ...] = ()
 
     @property
     def row_count(self) -> int:

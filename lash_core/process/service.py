@@ -10,7 +10,7 @@ wake events until the terminal. It awaits only the host's loop primitives.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from lash_core import codes
@@ -40,7 +40,7 @@ from lash_core.process.records import (
     ProcessRecord,
 )
 from lash_core.process.registry import ProcessRegistry
-from lash_core.process.results import AwaitReady
+from lash_core.process.results import AwaitReady, EventReady
 from lash_core.process.rows import ProcessRows
 from lash_core.resolution import AlreadyResolved, Resolution, ResolveOutcome, ok
 from lash_core.scope import ExecutionScope, WaitIdentity
@@ -185,6 +185,24 @@ class ProcessService:
             await self._host.primitives.checkpoint()
             return start.output
         return await self._park(start.waiter_id)
+
+    async def await_next_event(
+        self, process_id: str, after: int = 0, event_types: Iterable[str] | None = None
+    ) -> ProcessEvent | None:
+        """The first event above the cursor ``after`` whose type is in ``event_types`` (any
+        when ``None``), waiting for it; ``None`` when the process ends without one."""
+        start = self.registry.begin_event_await(process_id, after, event_types)
+        loop = self._host.primitives
+        if isinstance(start, EventReady):
+            await loop.checkpoint()
+            return start.event
+        event = self._events[start.waiter_id] = loop.new_event()
+        try:
+            await loop.wait_event(event, None)
+        finally:
+            del self._events[start.waiter_id]
+            found = self.registry.end_event_await(start.waiter_id)
+        return found
 
     async def _park(self, waiter_id: int) -> ProcessAwaitOutput:
         loop = self._host.primitives

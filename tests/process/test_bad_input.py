@@ -329,6 +329,43 @@ def e_append_terminal(r: ProcessRegistry, d: st.DataObject) -> Call:
     return lambda: r.append_terminal("p", a["output"], 6, a["authority"])
 
 
+def e_request_abandon(r: ProcessRegistry, d: st.DataObject) -> Call:
+    a = _one_bad(
+        d,
+        {"pid": "p", "by": "ops", "reason": None, "now": 6},
+        {
+            "pid": _alien(d),
+            "by": lambda: d.draw(st.one_of(ALIEN, st.just(" "))),
+            "reason": _alien(d),
+            "now": lambda: _bad_now(d),
+        },
+    )
+    return lambda: r.request_abandon(a["pid"], a["by"], a["reason"], a["now"])
+
+
+def e_prune(r: ProcessRegistry, d: st.DataObject) -> Call:
+    ids = d.draw(st.one_of(ALIEN, st.just(["p"]), ALIEN.map(lambda v: ["p", v])))
+    if d.draw(st.booleans()):
+        return lambda: r.prune_processes(ids)
+    return lambda: r.prune_finished(_bad_now(d))
+
+
+def e_event_awaits(r: ProcessRegistry, d: st.DataObject) -> Call:
+    a = _one_bad(
+        d,
+        {"pid": "p", "after": 0, "types": None},
+        {
+            "pid": _alien(d),
+            "after": _not_int(d),
+            "types": lambda: d.draw(st.one_of(ALIEN, st.just("note"), st.just([]))),
+        },
+    )
+    if d.draw(st.booleans()):
+        return lambda: r.begin_event_await(a["pid"], a["after"], a["types"])
+    waiter = d.draw(st.one_of(ALIEN, st.integers(100, 200)))
+    return lambda: r.end_event_await(waiter)
+
+
 def e_set_wait(r: ProcessRegistry, d: st.DataObject) -> Call:
     a = _one_bad(
         d,
@@ -379,6 +416,10 @@ def e_reclaim(r: ProcessRegistry, d: st.DataObject) -> Call:
             "now": lambda: _bad_now(d),
         },
     )
+    if d.draw(st.booleans()):
+        return lambda: r.reclaim_dead_process_lease(
+            a["lease"], a["owner"], a["ttl"], a["now"], dead=lambda owner: True
+        )
     return lambda: r.reclaim_process_lease(a["lease"], a["owner"], a["ttl"], a["now"])
 
 
@@ -471,6 +512,8 @@ def e_reads(r: ProcessRegistry, d: st.DataObject) -> Call:
         "event_log": lambda: r.event_log(value),
         "recent_events": lambda: r.recent_events("p", number),
         "event_type_count": lambda: r.event_type_count("p", value),
+        "count_events_type": lambda: r.count_events("p", value, 1),
+        "count_events_through": lambda: r.count_events("p", "note", number),
         "event_type_ordinal": lambda: r.event_type_ordinal("p", number),
         "is_cancel_requested": lambda: r.is_cancel_requested(value),
         "list_terminal": lambda: r.list_processes(terminal=value),
@@ -498,6 +541,9 @@ ENTRIES: dict[str, Callable[[ProcessRegistry, st.DataObject], Call]] = {
         e_append_event_args,
         e_request_cancel,
         e_append_terminal,
+        e_request_abandon,
+        e_prune,
+        e_event_awaits,
         e_set_wait,
         e_awaits,
         e_claim,

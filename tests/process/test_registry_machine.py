@@ -64,7 +64,17 @@ WAKE_TYPES = (
         "group", wake=ProcessWakeSpec(PointerSelector("/text"), dedupe_key=PointerSelector("/k"))
     ),
 )
-MACHINE_TYPES = SIGNAL_TYPES + WAKE_TYPES
+# ``checked`` payloads must match its schema: an object with an integer ``n``.
+CHECKED_SCHEMA: JsonValue = {
+    "type": "object",
+    "properties": {"n": {"type": "integer"}},
+    "required": ["n"],
+}
+MACHINE_TYPES = (
+    *SIGNAL_TYPES,
+    *WAKE_TYPES,
+    ProcessEventType("checked", payload_schema=CHECKED_SCHEMA),
+)
 
 
 def model_wake_id(scope_id: str, dedupe_key: str) -> str:
@@ -168,6 +178,25 @@ class ProcessRegistryMachine(RuleBasedStateMachine):
     def append_note(self, pid: str, payload: int, key: str | None) -> None:
         fn = lambda: self.registry.append_event(pid, note(payload, key), self.tick())  # noqa: E731
         self._append(pid, "note", payload, key, fn)
+
+    @rule(
+        pid=PIDS,
+        n=st.integers(0, 1) | st.just("x"),
+        key=st.none() | st.sampled_from(["k1", "k3"]),
+    )
+    def append_checked(self, pid: str, n: int | str, key: str | None) -> None:
+        """A payload that fails its type's schema is refused before anything else is decided
+        (but a recorded replay key answers first)."""
+        payload: JsonValue = {"n": n}
+        request = ProcessEventAppendRequest(
+            "checked", payload, None if key is None else Replay(key)
+        )
+        fn = lambda: self.registry.append_event(pid, request, self.tick())  # noqa: E731
+        recorded = pid in self.log and any(e[2] == key for e in self.log[pid] if key is not None)
+        if pid in self.variant and isinstance(n, str) and not recorded:
+            self.expect_error(codes.PROCESS_EVENT_PAYLOAD_SCHEMA_MISMATCH, fn)
+            return
+        self._append(pid, "checked", payload, key, fn)
 
     @rule(
         pid=PIDS,

@@ -34,7 +34,7 @@ from lash_core.durable import durable_step_envelope
 from lash_core.effects.envelope import CanonicalEnvelope
 from lash_core.process import ProcessRegistry
 from lash_core.process.grants import HandleDescriptor
-from lash_core.process.records import SessionScope
+from lash_core.process.records import SessionScope, SuccessOutput
 from lash_core.resolution import ACCEPTED, UNKNOWN_OR_REVOKED
 from lash_core.scope import Custom, ProcessScope, ProcessSignal, TurnCancelGate, TurnTerminal
 from lash_core.store import (
@@ -544,3 +544,33 @@ def test_process_registry_survives_reopen(backend: Backend) -> None:
     # The restored registry goes on with the next fencing token and sequence.
     assert restored.claim_process_lease("p2", "other", 1_000, 5_000).fencing_token == 2
     assert restored.append_event("p1", request("line", {"x": 1}), 6).event.sequence == 3
+
+
+def test_pruned_processes_are_deleted_and_a_reregistered_id_starts_afresh(
+    backend: Backend,
+) -> None:
+    registry = ProcessRegistry(track_changes=True)
+    target = SessionScope("s1")
+    registry.register(registration("p1", event_types=(wake_type("line"),), wake_target=target), 0)
+    registry.register(registration("p2"), 0)
+    registry.append_event("p1", request("line", {"wake_input": "a"}, key="a"), 1)
+    registry.append_event("p1", request("line", {"wake_input": "b"}, key="b"), 1)
+    registry.ack_wake("p1", 1)
+    registry.grant_handle(target, "p1", HandleDescriptor("job", "a job"))
+    registry.claim_process_lease("p1", "worker", 1_000, 2)
+    registry.append_terminal("p1", SuccessOutput("done"), 3)
+    backend.open().save_process_rows(registry.drain_changes())
+    registry.prune_processes(["p1"])
+    # Registered again before the next save: the save deletes the old rows, then writes these.
+    registry.register(registration("p1", event_types=(wake_type("line"),)), 4)
+    registry.append_event("p1", request("line", {"wake_input": "c"}), 5)
+    backend.open().save_process_rows(registry.drain_changes())
+    rows = backend.open().process_rows()
+    restored = ProcessRegistry.from_rows(rows)
+    assert restored.list_processes() == registry.list_processes()
+    assert restored.events("p1") == registry.events("p1")
+    assert [e.payload for e in restored.events("p1")] == [{"wake_input": "c"}]
+    assert rows.acknowledged_wake_events == () and rows.pending_wakes == ()
+    assert restored.list_handle_grants(target) == ()
+    # The fence stays: the next holder of the new p1 gets a token no old holder had.
+    assert restored.claim_process_lease("p1", "other", 1_000, 6).fencing_token == 2

@@ -64,6 +64,9 @@ class DurableRegistryMachine(RuleBasedStateMachine):
         self.registry = ProcessRegistry(track_changes=True)
         self.now = 0
         self.saves = 0
+        # A reader following the change feed: its cursor and the records it has seen.
+        self.feed_cursor = 0
+        self.seen: dict[str, Any] = {}
 
     def attempt(self, fn: Any, *args: Any) -> Any:
         try:
@@ -165,6 +168,14 @@ class DurableRegistryMachine(RuleBasedStateMachine):
             completion = lease.completion()
             self.attempt(self.registry.complete_leased, completion, OUTPUTS[index], self.now)
 
+    @rule(pids=st.lists(PIDS, max_size=3))
+    def prune(self, pids: list[str]) -> None:
+        self.attempt(self.registry.prune_processes, pids)
+
+    @rule(pid=PIDS, reason=st.none() | st.sampled_from(["x", "y"]))
+    def request_abandon(self, pid: str, reason: str | None) -> None:
+        self.attempt(self.registry.request_abandon, pid, "ops", reason, self.now)
+
     @rule(pid=PIDS)
     def park(self, pid: str) -> None:
         start = self.attempt(self.registry.begin_await, pid)
@@ -179,8 +190,22 @@ class DurableRegistryMachine(RuleBasedStateMachine):
     def restart(self) -> None:
         """The process dies: the next one restores the registry from the store."""
         self.registry = ProcessRegistry.from_rows(self.sqlite.process_rows(), track_changes=True)
+        self.feed_cursor, self.seen = 0, {}  # a restored registry starts a new feed
 
     # -- the mirror --------------------------------------------------------------------------
+
+    @invariant()
+    def a_feed_reader_sees_every_process_as_it_is(self) -> None:
+        changes = self.registry.changes_after(self.feed_cursor, limit=2)
+        while changes.changes:  # read in pages of two
+            for change in changes.changes:
+                if change.record is None:
+                    self.seen.pop(change.process_id, None)
+                else:
+                    self.seen[change.process_id] = change.record
+            self.feed_cursor = changes.cursor
+            changes = self.registry.changes_after(self.feed_cursor, limit=2)
+        assert self.seen == {r.id: r for r in self.registry.list_processes()}
 
     @invariant()
     def saved_after_each_operation_and_restorable(self) -> None:
