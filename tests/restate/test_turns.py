@@ -120,7 +120,9 @@ def test_resolved_while_the_service_is_down_then_the_turn_finishes_without_rerun
 ) -> None:
     session = "down"
     ref = world.turns.start(new_machine(session))
-    wait_until(lambda: _waiting(world, session), "the turn to wait on its pending tool")
+    wait_until(
+        world.count_file, lambda: _waiting(world, session), "the turn to wait on its pending tool"
+    )
     world.service.kill()
     assert world.turns.resolve_later(report_key(session), ok({"sent": "while down"})) is True
     world.restart()
@@ -133,7 +135,9 @@ def test_resolved_while_the_service_is_down_then_the_turn_finishes_without_rerun
 def test_a_service_killed_mid_wait_resumes_from_the_journal(world: World) -> None:
     session = "crash"
     ref = world.turns.start(new_machine(session))
-    wait_until(lambda: _waiting(world, session), "the turn to wait on its pending tool")
+    wait_until(
+        world.count_file, lambda: _waiting(world, session), "the turn to wait on its pending tool"
+    )
     world.restart()  # SIGKILL mid-wait, then the same deployment comes back
     assert world.turns.resolve(report_key(session), ok(1)) == ACCEPTED
     result = world.turns.result(ref)
@@ -144,7 +148,9 @@ def test_a_service_killed_mid_wait_resumes_from_the_journal(world: World) -> Non
 def test_a_cancel_request_stops_the_turn_and_cancels_its_wait(world: World) -> None:
     session = "cancel"
     ref = world.turns.start(new_machine(session))
-    wait_until(lambda: _waiting(world, session), "the turn to wait on its pending tool")
+    wait_until(
+        world.count_file, lambda: _waiting(world, session), "the turn to wait on its pending tool"
+    )
     assert world.turns.cancel(ref, "the user left") is True
     assert world.turns.cancel(ref) is False  # asked already
     result = world.turns.result(ref)
@@ -159,7 +165,9 @@ def test_a_cancel_request_stops_the_turn_and_cancels_its_wait(world: World) -> N
 def test_changed_code_between_run_and_replay_is_a_terminal_mismatch(world: World) -> None:
     session = "changed"
     ref = world.turns.start(new_machine(session))
-    wait_until(lambda: _waiting(world, session), "the turn to wait on its pending tool")
+    wait_until(
+        world.count_file, lambda: _waiting(world, session), "the turn to wait on its pending tool"
+    )
     try:
         world.restart(version="2")  # another system prompt, same deployment
         world.turns.resolve(report_key(session), ok(1))
@@ -230,7 +238,9 @@ def test_a_retry_back_off_is_a_durable_timer(world: World) -> None:
 def test_a_tool_cut_off_by_a_crash_runs_again_in_doubt(world: World) -> None:
     session = "stuck-lookup"
     ref = world.turns.start(new_machine(session))
-    wait_until(lambda: world.counts(session).get("lookup", 0) == 1, "lookup to start")
+    wait_until(
+        world.count_file, lambda: world.counts(session).get("lookup", 0) == 1, "lookup to start"
+    )
     world.restart()  # SIGKILL while lookup runs: its result was never recorded
     assert world.turns.resolve(report_key(session), ok(1)) == ACCEPTED
     result = world.turns.result(ref)

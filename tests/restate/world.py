@@ -11,7 +11,11 @@ replay of a turn started by version 1 meets a changed model request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import socket
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -71,6 +75,7 @@ def make_service(count_file: Path, version: str = "1", *, pending: bool = True) 
     def record(envelope: EffectEnvelope, what: str) -> None:
         with count_file.open("a", encoding="utf-8") as f:
             f.write(f"{envelope.invocation.scope.session_id}:{what}\n")
+        ring(count_file)
 
     def handlers(host: RestateTurnHost) -> TurnHandlers:
         async def model(envelope: EffectEnvelope) -> LlmCallOutcome:
@@ -154,10 +159,6 @@ def main(argv: list[str]) -> None:
     asyncio.run(serve(make_service(count_file, version), port))
 
 
-if __name__ == "__main__":
-    main(sys.argv[1:])
-
-
 def parked(count_file: Path, session: str) -> bool:
     """Whether ``session``'s turn has had ``send_report``'s pending outcome recorded."""
     if not count_file.exists():
@@ -165,12 +166,46 @@ def parked(count_file: Path, session: str) -> bool:
     return f"{session}:parked" in count_file.read_text(encoding="utf-8").split()
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """Block until ``condition()`` holds (a real server and a subprocess move on their own:
-    this is synchronisation, not a timing assertion); ``AssertionError`` naming ``what`` if it
-    does not within ``timeout`` seconds."""
+def bell_path(count_file: Path) -> str:
+    """The datagram socket a waiter on ``count_file`` listens on (short: a socket path has a
+    ~100-byte limit, and pytest's folders are long)."""
+    digest = hashlib.sha256(str(count_file.resolve()).encode()).hexdigest()[:16]
+    return str(Path(tempfile.gettempdir()) / f"lash-bell-{digest}")
+
+
+def ring(count_file: Path) -> None:
+    """Tell a waiter on ``count_file`` (if one listens) that a line was written."""
+    with (
+        contextlib.suppress(OSError),
+        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as bell,
+    ):
+        bell.sendto(b".", bell_path(count_file))
+
+
+def wait_until(
+    count_file: Path, condition: Callable[[], bool], what: str, timeout: float = 30.0
+) -> None:
+    """Block until ``condition()`` holds, re-checking it each time a line is written to
+    ``count_file`` (the writer rings a datagram socket: no polling); ``AssertionError`` naming
+    ``what`` if it does not hold within ``timeout`` seconds (a failure guard, not a timing
+    assertion)."""
+    path = bell_path(count_file)
+    with contextlib.suppress(FileNotFoundError):
+        Path(path).unlink()
     deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as bell:
+        bell.bind(path)  # bound before the first check: a line written after it rings us
+        try:
+            while not condition():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"timed out waiting for {what}")
+                bell.settimeout(left)
+                with contextlib.suppress(TimeoutError):
+                    bell.recv(64)
+        finally:
+            Path(path).unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
