@@ -124,7 +124,7 @@ LAYERS: Final[tuple[Layer, ...]] = (
     Layer(
         "surface",
         "the package's re-exports and the command line",
-        ("lash_core", "lash_core.cli"),
+        ("lash_core", "lash_cli"),
     ),
 )
 """Bottom to top."""

@@ -3,7 +3,7 @@
 :func:`run_demo` drives an :class:`~lash_core.promise.AwaitEventRegistry` by hand: mint, park a
 waiter, resolve, wake, resolve again, a tampered key, session revocation; it returns the trace
 as :class:`DemoEvent` steps, a pure function of the secret it is given. ``lash demo keys``
-(:mod:`lash_core.cli`) prints it.
+(:mod:`lash_cli`) prints it.
 """
 
 from __future__ import annotations

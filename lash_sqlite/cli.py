@@ -1,6 +1,6 @@
 """``lash store inspect`` and ``lash store resolve``: a store file from the command line.
 
-The ``lash`` command (:mod:`lash_core.cli`) imports this module only when a ``store``
+The ``lash`` command (:mod:`lash_cli`) imports this module only when a ``store``
 subcommand runs. Exit statuses:
 
 * ``0``: the report was printed, or the store answered the resolve (``accepted``,

@@ -16,8 +16,7 @@ import attrs
 import pytest
 
 import lash_core
-from lash_core import KeySigner, TurnScope, from_wire, to_json, to_wire
-from lash_core.cli import (
+from lash_cli import (
     EXIT_BROKEN_PIPE,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
@@ -26,6 +25,7 @@ from lash_core.cli import (
     run_sim,
     tamper_signature,
 )
+from lash_core import KeySigner, TurnScope, from_wire, to_json, to_wire
 from lash_core.scope import Custom
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -439,7 +439,7 @@ def test_sim_progress_bar_is_drawn_only_on_a_terminal() -> None:
 
 def _lash(*argv: str) -> list[str]:
     script = os.path.join(os.path.dirname(sys.executable), "lash")
-    command = [script] if os.path.exists(script) else [sys.executable, "-m", "lash_core.cli"]
+    command = [script] if os.path.exists(script) else [sys.executable, "-m", "lash_cli"]
     return [*command, *argv]
 
 
@@ -479,7 +479,7 @@ def test_ascii_output_encoding_degrades_instead_of_crashing() -> None:
 
 
 def test_degraded_json_escapes_any_character() -> None:
-    from lash_core.cli.output import _Degrading
+    from lash_cli.output import _Degrading
 
     raw = io.BytesIO()
     stream = io.TextIOWrapper(raw, encoding="ascii")

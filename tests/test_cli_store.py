@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from lash_cli import main, tamper_signature
 from lash_core import (
     AwaitEventKey,
     KeySigner,
@@ -25,7 +26,6 @@ from lash_core import (
     ok,
     to_json,
 )
-from lash_core.cli import main, tamper_signature
 from lash_core.scope import TurnCancelGate
 from lash_core.store import Owner, TurnRef, TurnStatus
 from lash_sqlite import SCHEMA_VERSION, Doorbell, SqliteStore
@@ -318,7 +318,7 @@ def test_store_commands_in_a_real_process(
             [
                 sys.executable,
                 "-c",
-                "import sys; from lash_core.cli import main; sys.exit(main(sys.argv[1:]))",
+                "import sys; from lash_cli import main; sys.exit(main(sys.argv[1:]))",
                 *argv,
             ],
             capture_output=True,

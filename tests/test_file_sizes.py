@@ -15,6 +15,7 @@ PACKAGES = (
     "lash_restate",
     "lash_providers",
     "lash_postgres",
+    "lash_cli",
 )
 LIMIT = 600
 

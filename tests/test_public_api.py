@@ -103,6 +103,7 @@ FACADES = [
     "lash_sqlite",
     "lash_providers",
     "lash_postgres",
+    "lash_cli",
 ]
 
 
@@ -116,6 +117,7 @@ def _public_modules() -> list[str]:
         "lash_sqlite",
         "lash_providers",
         "lash_postgres",
+        "lash_cli",
     ):
         package = importlib.import_module(package_name)
         names.append(package_name)

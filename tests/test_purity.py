@@ -1,6 +1,6 @@
 """lash_core does no I/O, reads no clock and draws no randomness.
 
-Every module under ``lash_core`` (except ``cli/``, the command, and ``testing/``, the test
+Every module under ``lash_core`` (except ``testing/``, the test
 kit) is parsed and any import of an I/O, time, randomness or concurrency module fails the test:
 ``import x``, ``import x.y``, ``from x import y`` and ``from x.y import z``, at module level or
 nested in a function or class, and ``__import__("x")`` / ``importlib.import_module("x")`` with a
@@ -40,8 +40,8 @@ BANNED = frozenset(
 
 
 def _exempt(relative: str) -> bool:
-    """The ``cli`` and ``testing`` packages may do I/O."""
-    return relative.startswith(("cli/", "testing/"))
+    """The ``testing`` package (the pytest plugin and conformance kit) may do I/O."""
+    return relative.startswith("testing/")
 
 
 def _top(name: str) -> str:
@@ -96,7 +96,6 @@ def core_modules() -> list[Path]:
 def test_core_modules_are_found() -> None:
     names = {p.relative_to(PACKAGE).as_posix() for p in core_modules()}
     assert {"__init__.py", "keys.py", "promise.py", "wire.py"} <= names
-    assert not any(n.startswith("cli/") for n in names)
     assert not any(n.startswith("testing/") for n in names)
 
 

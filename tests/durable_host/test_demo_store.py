@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lash_core.cli import main
+from lash_cli import main
 from lash_core.keys import AwaitEventKey
 from lash_core.resolution import ok
 from lash_core.wire import from_json
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def _lash(*args: str) -> list[str]:
-    return [sys.executable, "-m", "lash_core.cli", *args]
+    return [sys.executable, "-m", "lash_cli", *args]
 
 
 @pytest.mark.parametrize("loop", ["trio", "asyncio"])

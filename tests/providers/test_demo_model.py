@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from lash_core.cli import EXIT_USAGE, main
+from lash_cli import EXIT_USAGE, main
 from lash_providers import LOCAL_API_KEY
 from lash_providers.testing import FakeServer
 from tests.providers.support import DRIVERS, recorded

@@ -173,7 +173,7 @@ def test_hypothesis_shrinks_the_failing_durable_world(
 
 
 def test_lash_sim_runs_durable_worlds_with_crashes(capsys: pytest.CaptureFixture[str]) -> None:
-    from lash_core.cli import main
+    from lash_cli import main
 
     assert main(["sim", "--seeds", "20", "--durable", "--crashes", "60"]) == 0
     out = capsys.readouterr().out

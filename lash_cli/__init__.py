@@ -27,16 +27,16 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, NoReturn
 
-from lash_core import __version__
-from lash_core.canonical import canonical_text_of
-from lash_core.cli.durable_demo import _add_durable_demo_options, run_durable_demo
-from lash_core.cli.output import (
+from lash_cli.durable_demo import _add_durable_demo_options, run_durable_demo
+from lash_cli.output import (
     Output,
     _Degrading,
     _is_terminal,
     _print_json_lines,
     _print_text,
 )
+from lash_core import __version__
+from lash_core.canonical import canonical_text_of
 from lash_core.demo_keys import DemoEvent as DemoEvent
 from lash_core.demo_keys import run_demo as run_demo
 from lash_core.demo_keys import tamper_signature as tamper_signature

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lash_core.canonical import canonical_text_of
-from lash_core.cli.output import (
+from lash_cli.output import (
     Output,
 )
+from lash_core.canonical import canonical_text_of
 from lash_core.demo_keys import DemoEvent as DemoEvent
 from lash_core.demo_keys import run_demo as run_demo
 from lash_core.demo_keys import tamper_signature as tamper_signature
