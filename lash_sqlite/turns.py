@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from lash_core import LashError, from_json
-from lash_core.process.events import ProcessEvent, ProcessWakeDelivery
-from lash_core.process.grants import ProcessHandleGrant
-from lash_core.process.leases import ProcessLease
-from lash_core.process.records import ProcessRecord, SessionScope
+from lash_core import LashError
+from lash_core.process.rows import decode_process_rows
 from lash_core.store import (
     Lease,
     ProcessRows,
@@ -170,59 +167,30 @@ class TurnTables(JournalTables):
         with self._read():
             db = self._db
             try:
-                records = tuple(
-                    from_json(text, ProcessRecord)
-                    for (text,) in db.execute(
-                        "SELECT record_json FROM process_records ORDER BY rowid"
-                    )
-                )
-                events = tuple(
-                    from_json(text, ProcessEvent)
-                    for (text,) in db.execute(
+                return decode_process_rows(
+                    records=db.execute("SELECT record_json FROM process_records ORDER BY rowid"),
+                    events=db.execute(
                         "SELECT event_json FROM process_events ORDER BY process_id, sequence"
-                    )
-                )
-                grants = tuple(
-                    (from_json(scope, SessionScope), from_json(grant, ProcessHandleGrant))
-                    for scope, grant in db.execute(
+                    ),
+                    grants=db.execute(
                         "SELECT scope_json, grant_json FROM process_grants "
                         "ORDER BY scope_id, process_id"
-                    )
-                )
-                pending = tuple(
-                    from_json(text, ProcessWakeDelivery)
-                    for (text,) in db.execute(
+                    ),
+                    pending_wakes=db.execute(
                         "SELECT delivery_json FROM process_wakes WHERE acknowledged = 0 "
                         "ORDER BY rowid"
-                    )
-                )
-                acknowledged = tuple(
-                    wake_id
-                    for (wake_id,) in db.execute(
+                    ),
+                    acknowledged_wakes=db.execute(
                         "SELECT wake_id FROM process_wakes WHERE acknowledged = 1 ORDER BY rowid"
-                    )
-                )
-                leases = tuple(
-                    from_json(text, ProcessLease)
-                    for (text,) in db.execute(
-                        "SELECT lease_json FROM process_leases ORDER BY process_id"
-                    )
-                )
-                fences = tuple(
-                    (pid, token)
-                    for pid, token in db.execute(
-                        "SELECT process_id, fencing_token FROM process_fences ORDER BY process_id"
-                    )
-                )
-                acked_events = tuple(
-                    (pid, seq)
-                    for pid, seq in db.execute(
+                    ),
+                    leases=db.execute("SELECT lease_json FROM process_leases ORDER BY process_id"),
+                    acknowledged_wake_events=db.execute(
                         "SELECT process_id, sequence FROM process_acked_wake_events "
                         "ORDER BY process_id, sequence"
-                    )
+                    ),
+                    fences=db.execute(
+                        "SELECT process_id, fencing_token FROM process_fences ORDER BY process_id"
+                    ),
                 )
             except LashError as exc:
                 raise corrupt("a stored process row", exc) from None
-        return ProcessRows(
-            records, events, grants, pending, acknowledged, leases, acked_events, fences
-        )

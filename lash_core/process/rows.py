@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import attrs
 
 from lash_core.process.events import ProcessEvent, ProcessWakeDelivery
 from lash_core.process.grants import ProcessHandleGrant
 from lash_core.process.leases import ProcessLease
 from lash_core.process.records import ProcessRecord, SessionScope
+from lash_core.wire import from_json
 
 __all__ = ["ProcessRows"]
 
@@ -51,3 +54,34 @@ class ProcessRows:
     def row_count(self) -> int:
         """How many rows these are (upserts and deletions): what saving them costs."""
         return sum(len(part) for part in attrs.astuple(self, recurse=False))
+
+
+def decode_process_rows(
+    *,
+    records: Iterable[tuple[str]],
+    events: Iterable[tuple[str]],
+    grants: Iterable[tuple[str, str]],
+    pending_wakes: Iterable[tuple[str]],
+    acknowledged_wakes: Iterable[tuple[str]],
+    leases: Iterable[tuple[str]],
+    acknowledged_wake_events: Iterable[tuple[str, int]],
+    fences: Iterable[tuple[str, int]],
+) -> ProcessRows:
+    """The :class:`ProcessRows` a store's tables hold, from the rows its queries return in
+    order: one JSON text per record, event, pending wake and lease, ``(scope JSON, grant JSON)``
+    per grant, a wake id per acknowledged wake, ``(process id, sequence)`` per acknowledged wake
+    event and ``(process id, fencing token)`` per fence. A text that does not decode raises the
+    wire's :class:`~lash_core.errors.WireDecodeError` (a store reports it as corrupt)."""
+    return ProcessRows(
+        records=tuple(from_json(text, ProcessRecord) for (text,) in records),
+        events=tuple(from_json(text, ProcessEvent) for (text,) in events),
+        grants=tuple(
+            (from_json(scope, SessionScope), from_json(grant, ProcessHandleGrant))
+            for scope, grant in grants
+        ),
+        pending_wakes=tuple(from_json(text, ProcessWakeDelivery) for (text,) in pending_wakes),
+        acknowledged_wakes=tuple(wake_id for (wake_id,) in acknowledged_wakes),
+        leases=tuple(from_json(text, ProcessLease) for (text,) in leases),
+        acknowledged_wake_events=tuple((pid, seq) for pid, seq in acknowledged_wake_events),
+        fences=tuple((pid, token) for pid, token in fences),
+    )
