@@ -5,7 +5,7 @@
 * every ``Final`` string constant of ``lash_core/codes.py`` is a key of ``CODES``, and every
   key has its constant;
 * every code passed to ``LashError``, ``LocalProtocolError``, ``WireDecodeError`` or
-  ``ReplayMismatchError`` anywhere in ``lash_core`` (a literal, a ``codes.X`` constant, a name
+  ``ReplayMismatchError`` anywhere in the lash packages (a literal, a ``codes.X`` constant, a name
   imported from ``lash_core.codes`` or a module-level string constant) is a key of ``CODES``;
 * every ``codes.NAME`` reference in ``lash_core`` names a code of ``CODES``.
 """
@@ -179,8 +179,21 @@ def raised_codes(source: str, filename: str) -> list[tuple[str, str | _Unresolve
     return [(where, code) for _, where, code in sorted(found, key=lambda item: item[0])]
 
 
+PACKAGES = (
+    "lash_core",
+    "lash_cli",
+    "lash_trio",
+    "lash_asyncio",
+    "lash_sqlite",
+    "lash_postgres",
+    "lash_restate",
+    "lash_providers",
+)
+"""Every package whose raised codes must be declared in ``lash_core.codes``."""
+
+
 def _core_sources() -> list[Path]:
-    return sorted(PACKAGE.rglob("*.py"))
+    return sorted(path for package in PACKAGES for path in (ROOT / package).rglob("*.py"))
 
 
 @pytest.mark.parametrize("path", _core_sources(), ids=lambda p: p.relative_to(ROOT).as_posix())
