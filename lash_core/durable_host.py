@@ -16,7 +16,8 @@ routing) whose durable state is in its store instead of its memory:
   process operation;
 * a **listener** (:meth:`DurableHost.running`) wakes local waiters whose key a datagram on the
   doorbell names, re-reads parked keys and cancel gates when ``store.data_version()`` changed
-  (every 250 ms, backing off to 1 s: the safety net for a lost datagram), and renews leases.
+  (every 250 ms, backing off to 1 s: the safety net for a lost datagram; a store that fails
+  for a while is asked again, and everything re-read once it answers), and renews leases.
 
 A driver adds only the wait on the doorbell's socket
 (:meth:`~lash_core.loop.LoopPrimitives.wait_readable`): ``lash_trio.open_durable_host`` and
@@ -50,13 +51,7 @@ from lash_core.loop import LoopPrimitives, WakeEvent, wait_unless_cancelled
 from lash_core.resolution import Resolution, ResolveOutcome
 from lash_core.routing import UNAVAILABLE, LocalExecutor
 from lash_core.scope import ExecutionScope, WaitIdentity
-from lash_core.store import (
-    DurableStore,
-    Owner,
-    TurnRef,
-    TurnStatus,
-    abandoned_gate_id,
-)
+from lash_core.store import DurableStore, Owner, TurnRef, TurnStatus, abandoned_gate_id
 from lash_core.turn.config import TurnConfig
 from lash_core.turn.events import TurnEvent, TurnResult
 from lash_core.turn.gate import cancel_message
@@ -405,7 +400,7 @@ class DurableHost(InlineHost):
         loop = self._loop
         bell = self._bell
         interval = SAFETY_NET_FIRST
-        version = self.store.data_version()
+        version = self._data_version()
         while True:
             if bell is not None:
                 readable = await loop.wait_readable(bell.fileno(), loop.now() + interval)
@@ -421,8 +416,10 @@ class DurableHost(InlineHost):
                 if self._gates:
                     self.check_gates(rung)
             else:
-                current = self.store.data_version()
-                if current != version:
+                current = self._data_version()
+                if current is None:  # the store did not answer: ask again soon
+                    version, interval = None, SAFETY_NET_FIRST
+                elif current != version:
                     version = current
                     interval = SAFETY_NET_FIRST
                     self.safety_net_wakes += self.check_parked()
@@ -430,6 +427,14 @@ class DurableHost(InlineHost):
                 else:
                     interval = min(interval * 2, SAFETY_NET_LAST)
             self.renew_leases()
+
+    def _data_version(self) -> int | None:
+        """The store's ``data_version``, or ``None`` while it fails (a locked file, a lost
+        connection): the listener outlives a store hiccup."""
+        try:
+            return self.store.data_version()
+        except LashError:
+            return None
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[DurableHost]:

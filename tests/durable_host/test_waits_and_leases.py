@@ -165,6 +165,47 @@ def test_a_key_resolved_by_another_store_object_wakes_the_parked_turn(
         assert 5.0 < counts.model_times[1] <= 6.0  # within the 1 s safety-net interval
 
 
+class _Hiccups(SqliteStore):
+    """A store whose ``data_version`` fails (``store_unavailable``) on its 2nd to 6th calls."""
+
+    calls = 0
+
+    def data_version(self) -> int:
+        self.calls += 1
+        if 2 <= self.calls <= 6:
+            raise LashError("store_unavailable", "the file is locked (a test's hiccup)")
+        return super().data_version()
+
+
+@pytest.mark.parametrize("flavor", FLAVORS, ids=lambda f: f.name)
+def test_the_listener_outlives_a_failing_data_version(flavor: Flavor, tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    store = _Hiccups(path)
+    counts = Counts()
+    woken: list[int] = []
+
+    async def main() -> TurnResult:
+        async with flavor.open(store, Wall(), doorbell=False) as host:
+            loop = host.primitives
+
+            async def webhook() -> None:
+                await loop.sleep(1)  # while the safety net's checks fail
+                with SqliteStore(path) as other:
+                    assert other.resolve(report_key(other), ok("delivered")).status == "accepted"
+
+            async with loop.open_task_group() as group:
+                group.start(webhook)
+                result = await run_turn(new_machine(), host, handlers(host, counts))
+            woken.append(host.safety_net_wakes)
+            return result
+
+    result = flavor.run(main)
+    store.close()
+    assert store.calls > 6  # the listener kept asking after the failures
+    assert "delivered" in canonical_json(result)
+    assert woken == [1]  # found by the first check that the store answered
+
+
 @pytest.mark.parametrize("flavor", FLAVORS, ids=lambda f: f.name)
 def test_a_wait_deadline_survives_a_restart(flavor: Flavor, tmp_path: Path) -> None:
     path = tmp_path / "a.db"
