@@ -7,7 +7,6 @@ Everything here is a pure function of its arguments; nothing holds registry stat
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Final, TypeVar
 
@@ -221,15 +220,11 @@ def wire_form(value: object, code: str, what: str) -> JsonValue:
 
 def strict_json(value: object) -> JsonValue:
     """``value`` normalised as a free-form JSON value (see
-    :func:`~lash_core.canonical.normalize_json_value`), refusing NaN and infinities too: JSON
-    has no such numbers, and the canonical form writes them as ``null``, so a logged event
-    holding one would differ from the event a store reads back. Raises ``ValueError`` (or
+    :func:`~lash_core.canonical.normalize_json_value`, which refuses NaN and infinities too:
+    JSON has no such numbers, and the canonical form writes them as ``null``, so a logged event
+    holding one would differ from the event a store reads back). Raises ``ValueError`` (or
     ``RecursionError`` for a value nested too deeply)."""
-    payload = normalize_json_value(value)
-    if isinstance(payload, float | list | dict):
-        # allow_nan=False refuses NaN and infinities; the encoder is C, and walks only here.
-        json.dumps(payload, allow_nan=False, check_circular=False)
-    return payload  # type: ignore[no-any-return]
+    return normalize_json_value(value)  # type: ignore[no-any-return]
 
 
 @attrs.frozen
@@ -268,8 +263,8 @@ def check_append_request(pid: str, request: object) -> CheckedRequest:
     try:
         payload = strict_json(request.payload)
         digest = process_event_payload_hash(event_type, payload)
-        if replay is not None:
-            normalize_json_value(replay.key)
+        if replay is not None and not replay.key.isascii():
+            normalize_json_value(replay.key)  # a lone surrogate cannot be stored
     except ValueError as exc:
         raise payload_error(pid, event_type, f"is not JSON: {exc}") from None
     except LashError as exc:
@@ -345,12 +340,20 @@ def payload_error(pid: str, event_type: str, detail: str) -> LocalProtocolError:
 
 
 def terminal_status(
-    pid: str, declared: ProcessEventType, payload: JsonValue
+    pid: str,
+    declared: ProcessEventType,
+    payload: JsonValue,
+    known: ProcessAwaitOutput | None = None,
 ) -> tuple[ProcessStatus, ProcessEventTerminal]:
-    """The status a terminal event ends in and its materialised semantics."""
+    """The status a terminal event ends in and its materialised semantics. ``known`` is the
+    typed await output the payload's ``await_output`` is the wire form of, when the caller
+    built the payload from it (then it is not decoded and encoded again)."""
     name = declared.name
     if not declared.await_output:
         output: ProcessAwaitOutput = SuccessOutput(payload)
+        output_wire = wire.to_wire(output)
+    elif known is not None and isinstance(payload, dict):
+        output, output_wire = known, payload["await_output"]
     else:
         if not isinstance(payload, dict) or "await_output" not in payload:
             raise payload_error(pid, name, "needs an await_output")
@@ -358,8 +361,9 @@ def terminal_status(
             output = wire.from_wire(payload["await_output"], ProcessAwaitOutput)
         except LashError as exc:
             raise payload_error(pid, name, f"has an invalid await_output: {exc.message}") from None
+        output_wire = wire.to_wire(output)
     state = _STATE_BY_CORE_EVENT.get(name) or _STATE_BY_CORE_EVENT[_EVENT_BY_OUTPUT[type(output)]]
-    return _STATUS_BY_STATE[state](output), ProcessEventTerminal(state, wire.to_wire(output))
+    return _STATUS_BY_STATE[state](output), ProcessEventTerminal(state, output_wire)
 
 
 def status_of(terminal: ProcessEventTerminal) -> ProcessStatus:

@@ -500,3 +500,33 @@ class ProcessRecord:
     def is_terminal(self) -> bool:
         """True unless the status is running."""
         return not isinstance(self.status, RunningStatus)
+
+    def touched(self, now_ms: int) -> ProcessRecord:
+        """This record updated at ``now_ms`` (an event was logged)."""
+        return self._with(self.status, self.wait, now_ms)
+
+    def ended(self, status: ProcessStatus, now_ms: int) -> ProcessRecord:
+        """This record ended in ``status`` at ``now_ms``, waiting for nothing."""
+        return self._with(status, None, now_ms)
+
+    def _with(self, status: ProcessStatus, wait: WaitState | None, now_ms: int) -> ProcessRecord:
+        # ``attrs.evolve`` spelled out: the append path runs it once per event, and evolve
+        # reads every field through ``getattr`` (a test checks both build the same record).
+        return ProcessRecord(
+            id=self.id,
+            registration_hash=self.registration_hash,
+            input=self.input,
+            disposition=self.disposition,
+            identity=self.identity,
+            event_types=self.event_types,
+            provenance=self.provenance,
+            env_ref=self.env_ref,
+            wake_target=self.wake_target,
+            created_at_ms=self.created_at_ms,
+            updated_at_ms=now_ms,
+            external_ref=self.external_ref,
+            first_started=self.first_started,
+            abandon_request=self.abandon_request,
+            wait=wait,
+            status=status,
+        )

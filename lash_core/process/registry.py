@@ -322,7 +322,13 @@ class ProcessRegistry(
         return self._append(process_id, request, now_ms, leased=False)
 
     def _append(
-        self, process_id: str, request: ProcessEventAppendRequest, now_ms: int, *, leased: bool
+        self,
+        process_id: str,
+        request: ProcessEventAppendRequest,
+        now_ms: int,
+        *,
+        leased: bool,
+        output: ProcessAwaitOutput | None = None,
     ) -> Appended:
         check_now(now_ms)
         process = self._get(process_id)
@@ -361,7 +367,9 @@ class ProcessRegistry(
         status: ProcessStatus | None = None
         terminal = None
         if declared.terminal:
-            status, terminal = terminal_status(process_id, declared, payload)
+            # The typed output the payload was built from, unless normalising changed it.
+            known = output if payload is request.payload else None
+            status, terminal = terminal_status(process_id, declared, payload, known)
         if process.record.is_terminal and (declared.terminal or not is_signal(event_type)):
             raise LashError(
                 codes.PROCESS_ALREADY_TERMINAL,
@@ -396,7 +404,7 @@ class ProcessRegistry(
             self._changes.wake(delivery.wake_id, added=True)
         if status is not None:
             return self._finish(process, event, status, now_ms, delivery, appended=True)
-        process.record = attrs.evolve(process.record, updated_at_ms=now_ms)
+        process.record = process.record.touched(now_ms)
         self._changes.record(process_id)
         woken = self._wake_event_waiters(event, terminal=False)
         return Appended(event, process.record, True, woken, delivery)
@@ -419,9 +427,7 @@ class ProcessRegistry(
         *,
         appended: bool,
     ) -> Appended:
-        process.record = attrs.evolve(
-            process.record, status=status, wait=None, updated_at_ms=now_ms
-        )
+        process.record = process.record.ended(status, now_ms)
         self._changes.record(process.record.id)
         self._drop_lease(process.record.id)
         waiters = frozenset(self._awaiting.pop(process.record.id, None) or ())
@@ -475,7 +481,7 @@ class ProcessRegistry(
         request = ProcessEventAppendRequest(
             event_type, payload, Replay(process_terminal_replay_key(process_id, event_type))
         )
-        return self._append(process_id, request, now_ms, leased=leased)
+        return self._append(process_id, request, now_ms, leased=leased, output=output)
 
     def set_wait(self, process_id: str, wait: WaitState | None, now_ms: int) -> ProcessRecord:
         """Record (or with ``None`` clear) what a running process waits for."""
