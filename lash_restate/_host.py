@@ -46,7 +46,12 @@ from lash_asyncio import AsyncioPrimitives
 from lash_core import codes
 from lash_core.canonical import sha256_hex
 from lash_core.durable_turn import JOURNALED_KINDS, CanonicalCache, EffectAttempt
-from lash_core.effects.commands import AwaitEventCommand, PeekAwaitEventCommand, SleepCommand
+from lash_core.effects.commands import (
+    AwaitEventCommand,
+    PeekAwaitEventCommand,
+    ProcessEffectCommand,
+    SleepCommand,
+)
 from lash_core.effects.envelope import CanonicalEnvelope, EffectEnvelope
 from lash_core.effects.invocation import EffectKind
 from lash_core.effects.kinds import KINDS, Family
@@ -54,6 +59,7 @@ from lash_core.effects.outcomes import (
     AwaitEventOutcome,
     EffectOutcome,
     PeekAwaitEventOutcome,
+    ProcessOutcome,
     SleepOutcome,
 )
 from lash_core.errors import LashError
@@ -65,6 +71,8 @@ from lash_core.routing import UNAVAILABLE, LocalExecutor
 from lash_core.store.journal import Diverged
 from lash_core.turn.hooks import TurnHooks
 from lash_core.wire import canonical_json, from_json
+from lash_restate._keys import ProcessesUnsupported, processes_unsupported
+from lash_restate.client import RestateProcesses
 
 __all__ = [
     "CANCEL_PROMISE",
@@ -117,19 +125,6 @@ class RestateJournal(TurnHooks):
             self._inner.on_handler_error(envelope, error)
 
 
-class ProcessesUnsupported(LashError, NotImplementedError):
-    """``restate_processes_unsupported``: background processes are not mapped onto Restate
-    workflows yet (a ``NotImplementedError`` too)."""
-
-
-def _processes_unsupported(kind: str) -> LashError:
-    return ProcessesUnsupported(
-        codes.RESTATE_PROCESSES_UNSUPPORTED,
-        f"{kind} effects are not supported on the Restate tier yet (run processes on an inline "
-        "or SQLite host)",
-    )
-
-
 def _no_secret() -> bytes:  # pragma: no cover - the host is always given its secret
     raise AssertionError("a Restate turn host is given its secret")
 
@@ -149,6 +144,7 @@ class RestateTurnHost(InlineHost):
         secret: bytes,
         previous: tuple[bytes, ...],
         journal: RestateJournal,
+        process_client: RestateProcesses | None = None,
     ) -> None:
         super().__init__(
             AsyncioPrimitives(),
@@ -160,6 +156,9 @@ class RestateTurnHost(InlineHost):
         self.ctx = ctx
         self.signer = KeySigner(secret, previous)
         self.journal = journal
+        self.process_client = process_client
+        """Where this turn's ``process`` effects go (``None``: the service was given no
+        ``ingress_url``, and they are ``restate_processes_unsupported``)."""
         self.cancel = ctx.promise(CANCEL_PROMISE, type_hint=str).value()
         self.on_cancel: Callable[[str], None] | None = None
         self._lock = asyncio.Lock()
@@ -182,11 +181,24 @@ class RestateTurnHost(InlineHost):
     async def execute_effect(
         self, envelope: EffectEnvelope, executor: LocalExecutor = UNAVAILABLE
     ) -> EffectOutcome:
-        """:meth:`InlineHost.execute_effect`, except ``process`` effects: the process registry is
-        not mapped onto Restate yet (``restate_processes_unsupported``), and an in-memory one
-        would be lost by the next replay."""
-        if envelope.command.kind is EffectKind.PROCESS:
-            raise _processes_unsupported(envelope.command.kind)
+        """:meth:`InlineHost.execute_effect`, except ``process`` effects: each goes to its
+        process's registry object through Restate's ingress (:class:`RestateProcesses`), with
+        the envelope's replay key as the request's idempotency key, so a handler that runs
+        again after a crash gets the answer the first request got. A handler issues them from
+        inside its journaled run, where the workflow context cannot be used. ``list``,
+        ``transfer`` and ``delete_session`` are ``restate_processes_unsupported``."""
+        command = envelope.command
+        if isinstance(command, ProcessEffectCommand):
+            client = self.process_client
+            if client is None:
+                raise processes_unsupported(
+                    "a process effect without the service's ingress_url (TurnService(..., "
+                    "ingress_url=...))"
+                )
+            outcome = await asyncio.to_thread(
+                client.execute, command.command, idempotency_key=envelope.replay_key
+            )
+            return ProcessOutcome(outcome)
         return await super().execute_effect(envelope, executor)
 
     def _natively_cancelled(self) -> bool:
@@ -212,7 +224,7 @@ class RestateTurnHost(InlineHost):
                     return await self._durable_sleep(envelope)
                 if spec.family is Family.PEEK:
                     return await self._peek(envelope)
-                raise _processes_unsupported(spec.kind)
+                raise processes_unsupported(f"a {spec.kind} effect handed out by the turn")
             except LashError as error:
                 failed = spec.error_outcome(envelope, error)
                 if failed is None:
