@@ -121,8 +121,10 @@ def first_tools(session: str, pending: bool) -> tuple[str, ...]:
     """The tools the model's first reply calls in ``session``."""
     if session.startswith("proc"):
         return ("spawn",)
+    if session.startswith("stuck"):
+        return ("lookup",)  # alone: nothing else runs while it is cut off
     if session.startswith("batch"):
-        return ("slow_a", "slow_b")
+        return ("slow_a", "send_report", "slow_b")  # send_report stays c2
     return ("lookup", "send_report") if pending else ("lookup",)
 
 
