@@ -297,6 +297,20 @@ class RestateProcesses:
         output: ProcessAwaitOutput = from_json(payload, ProcessAwaitOutput)
         return output
 
+    def finish(self, process_id: str, output: ProcessAwaitOutput) -> ProcessAwaitOutput:
+        """Write the terminal of a process whose work is owned outside lash (an ``external``
+        or ``session_turn`` input: no workflow runs it) and wake its awaiters. A process has
+        exactly one terminal: for one that has ended already, the terminal it has."""
+        url = self._url(f"{self.service}_processes", process_id, "act")
+        body = {"op": "finish", "output": json.loads(canonical_json(output))}
+        status, payload = _request(url, body, timeout=self.timeout)
+        if status >= 300:
+            raise _refused(url, status, payload)
+        written: ProcessAwaitOutput = from_json(
+            json.dumps(json.loads(payload)["value"]), ProcessAwaitOutput
+        )
+        return written
+
     def record(self, process_id: str) -> ProcessRecord | None:
         """The process's current record (``None`` if it was never registered)."""
         url = self._url(f"{self.service}_processes", process_id, "record")

@@ -6,6 +6,7 @@ a step between, a note), ``sleeper`` (a step, then a 600 s durable timer) and ``
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 pytest.importorskip("restate")
@@ -18,6 +19,7 @@ from lash_core.process.records import (
     CancelledOutput,
     CancelledStatus,
     CompletedStatus,
+    ExternalInput,
     FailureOutput,
     ProcessRecord,
     SessionScope,
@@ -108,6 +110,18 @@ def test_failures_and_unknown_functions_are_failed_terminals(world: World) -> No
     world.processes.start(registration("nobody", kind="nobody"))
     unknown = world.processes.await_terminal("nobody")
     assert isinstance(unknown, FailureOutput) and unknown.code == codes.PROCESS_FUNCTION_UNKNOWN
+
+
+def test_an_external_process_is_finished_by_its_owner(world: World) -> None:
+    pid = "outside"
+    external = attrs.evolve(registration(pid), input=ExternalInput({"ticket": 7}), env_ref=None)
+    world.processes.start(external)
+    world.processes.signal(pid, "go", "g1", "logged")  # logged; no workflow waits for it
+    written = world.processes.finish(pid, SuccessOutput("closed"))
+    assert written == SuccessOutput("closed")
+    assert world.processes.await_terminal(pid) == written
+    assert world.processes.finish(pid, SuccessOutput("again")) == written  # one terminal
+    assert _record(world, pid).status == CompletedStatus(written)
 
 
 def test_refused_commands_are_coded_and_change_nothing(world: World) -> None:
