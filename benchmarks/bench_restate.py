@@ -16,6 +16,12 @@ the server cannot be installed or started the benchmark reports nothing, unless
   the ingress, the promise completed) to the turn's next model call starting in the service.
   Baseline: ``store_wake``'s doorbell on SQLite (a resolver process, the waiter here) over the
   same number of waits. Median of the waits; reported, not judged.
+* ``restate_process``: one background process's whole life through
+  ``lash_restate.RestateProcesses`` (start: the registry object registers it and starts its
+  workflow; a signal: logged by the object, it completes the promise the body waits on; await:
+  the terminal the workflow wrote), one process after the other. Baseline: the same process
+  (start, signal, await through the host's process service, run by a ``ProcessRunner``) on the
+  SQLite durable host (``synchronous=FULL``). Reported, not judged.
 """
 
 from __future__ import annotations
@@ -51,13 +57,25 @@ from lash_core.effects import (
     ToolSpec,
     Usage,
 )
+from lash_core.effects.process import ProcessStart
 from lash_core.effects.tools import Duration, PendingCompletion, ToolLaunchPending
 from lash_core.errors import LashError
 from lash_core.keys import KeySigner
+from lash_core.process import ProcessContext, ProcessRunner, signal_request
+from lash_core.process.records import (
+    EngineInput,
+    HostOriginator,
+    ProcessEventType,
+    ProcessIdentity,
+    ProcessProvenance,
+    ProcessRegistration,
+    RecoveryDisposition,
+    SuccessOutput,
+)
 from lash_core.resolution import ok
 from lash_core.scope import ToolCompletion, TurnScope
 from lash_core.turn import TurnCompleted, TurnConfig, TurnHandlers, TurnMachine
-from lash_core.wire import Ok
+from lash_core.wire import JsonValue, Ok
 from lash_sqlite import SqliteStore
 from lash_trio import open_durable_host
 
@@ -66,9 +84,12 @@ USAGE: Final = Usage(50, 10)
 
 
 @contextmanager
-def _restate(service_name: str, handlers: object) -> Iterator[tuple[object, str] | None]:
-    """A server and the service (``handlers(host)``) served in a thread, registered: the
-    client; ``None`` when the server is unavailable and not required."""
+def _restate(
+    service_name: str, handlers: object, processes: object = None
+) -> Iterator[tuple[object, str] | None]:
+    """A server and the service (``handlers(host)``, ``processes`` by name) served in a
+    thread, registered: the client; ``None`` when the server is unavailable and not
+    required."""
     try:
         from lash_restate import RestateTurns, TurnService
         from lash_restate.server import free_port, local_server
@@ -89,7 +110,13 @@ def _restate(service_name: str, handlers: object) -> Iterator[tuple[object, str]
         yield None
         return
     try:
-        service = TurnService(service_name, handlers, secret=SECRET)  # type: ignore[arg-type]
+        service = TurnService(
+            service_name,
+            handlers,  # type: ignore[arg-type]
+            secret=SECRET,
+            processes=processes,  # type: ignore[arg-type]
+            ingress_url=server.ingress_url,
+        )
         with serving(service, free_port()) as url:
             turns = RestateTurns(
                 server.ingress_url, service_name, secret=SECRET, admin_url=server.admin_url
@@ -247,6 +274,91 @@ def restate_resolve_to_wake(ctx: Context) -> list[Figure]:
                 "op": "webhook resolve starts -> the waiting turn's next model call starts",
                 "waits": count,
                 "restate_p90_us": sorted(latencies)[int(0.9 * (count - 1))] / 1000,
+            },
+        )
+    ]
+
+
+def _job(process_id: str) -> ProcessRegistration:
+    return ProcessRegistration(
+        id=process_id,
+        input=EngineInput("job", None),
+        disposition=RecoveryDisposition.RERUNNABLE,
+        identity=ProcessIdentity("job"),
+        event_types=(ProcessEventType("signal.go"),),
+        provenance=ProcessProvenance(HostOriginator()),
+        env_ref="env:bench",
+    )
+
+
+@benchmark("restate_process")
+def restate_process(ctx: Context) -> list[Figure]:
+    """A process started, signalled and awaited on Restate vs on the SQLite durable host."""
+    from lash_restate import RestateProcessContext, RestateProcesses, RestateTurns
+
+    async def restate_job(process: RestateProcessContext) -> JsonValue:
+        return await process.wait_signal("go")
+
+    async def lash_job(process: ProcessContext) -> JsonValue:
+        return await process.wait_signal("go")
+
+    run = f"{time.time_ns()}"
+    with _restate("lash_bench_procs", lambda host: _handlers(1), {"job": restate_job}) as found:
+        if found is None:
+            return []
+        turns = found[0]
+        assert isinstance(turns, RestateTurns)
+        processes = RestateProcesses(turns.ingress_url, "lash_bench_procs")
+        counter = [0]
+
+        def subject(n: int) -> Body:
+            first = counter[0]
+            counter[0] += n
+
+            def body() -> None:
+                for i in range(first, first + n):
+                    pid = f"job-{run}-{i}"
+                    processes.start(_job(pid))
+                    processes.signal(pid, "go", "s", i)
+                    output = processes.await_terminal(pid)
+                    require(output == SuccessOutput(i), "the process completes")
+
+            return body
+
+        with tempfile.TemporaryDirectory(prefix="lash-bench-") as directory:
+            store = SqliteStore(Path(directory) / "processes.db")
+            sqlite_counter = [0]
+
+            def baseline(n: int) -> Body:
+                first = sqlite_counter[0]
+                sqlite_counter[0] += n
+
+                async def main() -> None:
+                    async with open_durable_host(store, owner="bench") as host:
+                        service = host.processes
+                        async with ProcessRunner(host, {"job": lash_job}).running():
+                            for i in range(first, first + n):
+                                pid = f"job-{i}"
+                                await service.execute(ProcessStart(_job(pid)))
+                                await service.execute(signal_request(pid, "go", "s", i))
+                                output = await service.await_terminal(pid)
+                                require(output == SuccessOutput(i), "the process completes")
+
+                return lambda: trio.run(main)
+
+            loops = ctx.size(10, 1)
+            sub, base = ctx.compare(subject, baseline, loops=loops)
+            store.close()
+    return [
+        ctx.figure(
+            "restate_process",
+            sub,
+            "the same process on the SQLite durable host (synchronous=FULL)",
+            base,
+            detail={
+                "op": "start, signal, await the terminal of one process",
+                "restate_processes_per_s": 1e9 / sub.median_ns,
+                "sqlite_processes_per_s": 1e9 / base.median_ns,
             },
         )
     ]

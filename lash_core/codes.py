@@ -480,9 +480,10 @@ CODES: Final[dict[str, str]] = {
     RESTATE_TURN_INPUT_INVALID: "A Restate turn handler was given a body that is not a turn "
     "start, a key with a resolution, or a cancel request; the invocation fails terminally and "
     "nothing was journaled.",
-    RESTATE_PROCESSES_UNSUPPORTED: "A turn on the Restate tier asked to start or signal a "
-    "background process; processes are not mapped onto Restate workflows yet. Run processes on "
-    "an inline or SQLite host.",
+    RESTATE_PROCESSES_UNSUPPORTED: "A process command the Restate tier does not map: `list`, "
+    "`transfer` or `delete_session` (they act on a session's grants across processes, and a "
+    "process there is a workflow keyed by its id), or any process effect of a turn service "
+    "given no `ingress_url`. Nothing was sent; run these commands on an inline or SQLite host.",
     PROVIDER_SDK_MISSING: "A provider model handler was built without its SDK installed; "
     "install the extra the message names (`pip install 'lash-effects[openai]'` or "
     "`'lash-effects[anthropic]'`).",

@@ -12,16 +12,24 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lash_restate._host import ProcessesUnsupported as ProcessesUnsupported
     from lash_restate._host import RestateTurnHost as RestateTurnHost
+    from lash_restate._keys import ProcessesUnsupported as ProcessesUnsupported
     from lash_restate._keys import workflow_id as workflow_id
+    from lash_restate.client import RestateProcesses as RestateProcesses
     from lash_restate.client import RestateTurns as RestateTurns
     from lash_restate.client import TurnFailed as TurnFailed
+    from lash_restate.processes import ProcessCancelledError as ProcessCancelledError
+    from lash_restate.processes import RestateProcessContext as RestateProcessContext
+    from lash_restate.processes import RestateProcessFunction as RestateProcessFunction
     from lash_restate.service import TurnService as TurnService
     from lash_restate.service import serve as serve
 
 __all__ = [
+    "ProcessCancelledError",
     "ProcessesUnsupported",
+    "RestateProcessContext",
+    "RestateProcessFunction",
+    "RestateProcesses",
     "RestateTurnHost",
     "RestateTurns",
     "TurnFailed",
@@ -31,7 +39,11 @@ __all__ = [
 ]
 
 _HOMES = {
-    "ProcessesUnsupported": "lash_restate._host",
+    "ProcessCancelledError": "lash_restate.processes",
+    "ProcessesUnsupported": "lash_restate._keys",
+    "RestateProcessContext": "lash_restate.processes",
+    "RestateProcessFunction": "lash_restate.processes",
+    "RestateProcesses": "lash_restate.client",
     "RestateTurnHost": "lash_restate._host",
     "RestateTurns": "lash_restate.client",
     "TurnFailed": "lash_restate.client",

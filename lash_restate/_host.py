@@ -26,9 +26,14 @@ as soon as the journal is exhausted, where Restate records it as the invocation'
 failure. (Code that changes the *kind* of an entry, a wait where a run was, still meets the
 SDK's own mismatch, which Restate retries until its retry policy pauses the invocation.)
 
-Effects run one at a time, in the order the machine hands them out (an ``asyncio.Lock`` taken
-in that order), so the journal's order is the machine's and a replay meets the same entries:
-the Python SDK allows one task at a time to wait on the journal.
+**Concurrency and order.** Entries are made under an ``asyncio.Lock`` taken in the order the
+machine hands the effects out, so the journal's order is the machine's and a replay meets the
+same entries. A journaled effect holds the lock only to make its entry: the attempts of a tool
+batch then run concurrently (a wait holds it for its whole wait). The SDK lets one task at a
+time poll the invocation and starts a run only when a poll names its future, so one task polls
+for all (:meth:`RestateTurnHost._wait_any`), after every effect handed out has made its entry.
+Outcomes go back to the turn machine in the order the entries were made, whichever finished
+first, so a replay feeds the machine the same sequence.
 """
 
 from __future__ import annotations
@@ -46,7 +51,12 @@ from lash_asyncio import AsyncioPrimitives
 from lash_core import codes
 from lash_core.canonical import sha256_hex
 from lash_core.durable_turn import JOURNALED_KINDS, CanonicalCache, EffectAttempt
-from lash_core.effects.commands import AwaitEventCommand, PeekAwaitEventCommand, SleepCommand
+from lash_core.effects.commands import (
+    AwaitEventCommand,
+    PeekAwaitEventCommand,
+    ProcessEffectCommand,
+    SleepCommand,
+)
 from lash_core.effects.envelope import CanonicalEnvelope, EffectEnvelope
 from lash_core.effects.invocation import EffectKind
 from lash_core.effects.kinds import KINDS, Family
@@ -54,6 +64,7 @@ from lash_core.effects.outcomes import (
     AwaitEventOutcome,
     EffectOutcome,
     PeekAwaitEventOutcome,
+    ProcessOutcome,
     SleepOutcome,
 )
 from lash_core.errors import LashError
@@ -65,6 +76,8 @@ from lash_core.routing import UNAVAILABLE, LocalExecutor
 from lash_core.store.journal import Diverged
 from lash_core.turn.hooks import TurnHooks
 from lash_core.wire import canonical_json, from_json
+from lash_restate._keys import ProcessesUnsupported, processes_unsupported
+from lash_restate.client import RestateProcesses
 
 __all__ = [
     "CANCEL_PROMISE",
@@ -93,11 +106,13 @@ class RestateJournal(TurnHooks):
     machine hands it out (a durable timer is started from it, the same on every replay);
     ``inner`` (your own hooks) is called after."""
 
-    __slots__ = ("_inner", "timeouts")
+    __slots__ = ("_inner", "handed_out", "timeouts")
 
     def __init__(self, inner: TurnHooks | None = None) -> None:
         self._inner = inner
         self.timeouts: dict[str, int | None] = {}
+        self.handed_out = 0
+        """How many effects the machine handed out to run (not answered by ``inner``)."""
 
     def before_effect(
         self, envelope: EffectEnvelope, timeout_ms: int | None
@@ -106,7 +121,10 @@ class RestateJournal(TurnHooks):
         if key is not None:
             self.timeouts[key] = timeout_ms
         inner = self._inner
-        return None if inner is None else inner.before_effect(envelope, timeout_ms)
+        supplied = None if inner is None else inner.before_effect(envelope, timeout_ms)
+        if supplied is None:
+            self.handed_out += 1
+        return supplied
 
     def after_outcome(self, envelope: EffectEnvelope, outcome: EffectOutcome) -> None:
         if self._inner is not None:
@@ -115,19 +133,6 @@ class RestateJournal(TurnHooks):
     def on_handler_error(self, envelope: EffectEnvelope, error: LashError) -> None:
         if self._inner is not None:
             self._inner.on_handler_error(envelope, error)
-
-
-class ProcessesUnsupported(LashError, NotImplementedError):
-    """``restate_processes_unsupported``: background processes are not mapped onto Restate
-    workflows yet (a ``NotImplementedError`` too)."""
-
-
-def _processes_unsupported(kind: str) -> LashError:
-    return ProcessesUnsupported(
-        codes.RESTATE_PROCESSES_UNSUPPORTED,
-        f"{kind} effects are not supported on the Restate tier yet (run processes on an inline "
-        "or SQLite host)",
-    )
 
 
 def _no_secret() -> bytes:  # pragma: no cover - the host is always given its secret
@@ -149,6 +154,7 @@ class RestateTurnHost(InlineHost):
         secret: bytes,
         previous: tuple[bytes, ...],
         journal: RestateJournal,
+        process_client: RestateProcesses | None = None,
     ) -> None:
         super().__init__(
             AsyncioPrimitives(),
@@ -160,9 +166,21 @@ class RestateTurnHost(InlineHost):
         self.ctx = ctx
         self.signer = KeySigner(secret, previous)
         self.journal = journal
+        self.process_client = process_client
+        """Where this turn's ``process`` effects go (``None``: the service was given no
+        ``ingress_url``, and they are ``restate_processes_unsupported``)."""
         self.cancel = ctx.promise(CANCEL_PROMISE, type_hint=str).value()
         self.on_cancel: Callable[[str], None] | None = None
         self._lock = asyncio.Lock()
+        """Held while an effect's journal entries are made (a wait's, for its whole wait)."""
+        self._poll = asyncio.Lock()
+        """Held by the one task that polls the invocation (see :meth:`_wait_any`)."""
+        self._waiting: list[Any] = []
+        self._created = 0
+        self._released = 0
+        self._finished: set[int] = set()
+        self._turns: dict[int, asyncio.Event] = {}
+        self._entry_event: asyncio.Event | None = None
         self._canonical = CanonicalCache()
         self.live_runs = 0
         self._attempts: dict[str, EffectAttempt] = {}
@@ -182,11 +200,24 @@ class RestateTurnHost(InlineHost):
     async def execute_effect(
         self, envelope: EffectEnvelope, executor: LocalExecutor = UNAVAILABLE
     ) -> EffectOutcome:
-        """:meth:`InlineHost.execute_effect`, except ``process`` effects: the process registry is
-        not mapped onto Restate yet (``restate_processes_unsupported``), and an in-memory one
-        would be lost by the next replay."""
-        if envelope.command.kind is EffectKind.PROCESS:
-            raise _processes_unsupported(envelope.command.kind)
+        """:meth:`InlineHost.execute_effect`, except ``process`` effects: each goes to its
+        process's registry object through Restate's ingress (:class:`RestateProcesses`), with
+        the envelope's replay key as the request's idempotency key, so a handler that runs
+        again after a crash gets the answer the first request got. A handler issues them from
+        inside its journaled run, where the workflow context cannot be used. ``list``,
+        ``transfer`` and ``delete_session`` are ``restate_processes_unsupported``."""
+        command = envelope.command
+        if isinstance(command, ProcessEffectCommand):
+            client = self.process_client
+            if client is None:
+                raise processes_unsupported(
+                    "a process effect without the service's ingress_url (TurnService(..., "
+                    "ingress_url=...))"
+                )
+            outcome = await asyncio.to_thread(
+                client.execute, command.command, idempotency_key=envelope.replay_key
+            )
+            return ProcessOutcome(outcome)
         return await super().execute_effect(envelope, executor)
 
     def _natively_cancelled(self) -> bool:
@@ -200,24 +231,110 @@ class RestateTurnHost(InlineHost):
         deadline: float | None = None,
         on_error: Callable[[EffectEnvelope, LashError], None] | None = None,
     ) -> EffectOutcome:
-        async with self._lock:
-            self.guard()
-            spec = KINDS[envelope.command.kind]
+        spec = KINDS[envelope.command.kind]
+        seq = 0
+        try:
             if spec.kind in JOURNALED_KINDS:
-                return await self._journaled(envelope, handlers, on_error)
-            try:
-                if spec.family is Family.AWAIT:
-                    return await self._await(envelope)
-                if spec.family is Family.SLEEP:
-                    return await self._durable_sleep(envelope)
-                if spec.family is Family.PEEK:
-                    return await self._peek(envelope)
-                raise _processes_unsupported(spec.kind)
-            except LashError as error:
-                failed = spec.error_outcome(envelope, error)
-                if failed is None:
-                    raise
-                return failed
+                # Only the entry is made under the lock (in the order the machine handed the
+                # effects out); the runs of a batch then go on concurrently.
+                async with self._lock:
+                    self.guard()
+                    seq = self._sequence()
+                    pending = self._start_journaled(envelope, handlers, on_error)
+                    self._entered()
+                outcome = await self._finish_journaled(envelope, pending)
+            else:
+                async with self._lock:
+                    self.guard()
+                    seq = self._sequence()
+                    self._entered()
+                    outcome = await self._wait_kind(envelope, spec)
+            await self._in_order(seq)
+            return outcome
+        finally:
+            if seq:
+                self._release(seq)
+
+    async def _wait_kind(self, envelope: EffectEnvelope, spec: Any) -> EffectOutcome:
+        try:
+            if spec.family is Family.AWAIT:
+                return await self._await(envelope)
+            if spec.family is Family.SLEEP:
+                return await self._durable_sleep(envelope)
+            if spec.family is Family.PEEK:
+                return await self._peek(envelope)
+            raise processes_unsupported(f"a {spec.kind} effect handed out by the turn")
+        except LashError as error:
+            failed: EffectOutcome | None = spec.error_outcome(envelope, error)
+            if failed is None:
+                raise
+            return failed
+
+    # -- order and waiting -------------------------------------------------------------------
+
+    def _entered(self) -> None:
+        event = self._entry_event
+        if event is not None and self._created >= self.journal.handed_out:
+            self._entry_event = None
+            event.set()
+
+    async def _batch_entered(self) -> None:
+        """Wait until every effect handed out so far has made its journal entry (or, for a
+        wait, begun making them). The SDK starts a run only when a poll names its future, and
+        a poll's futures are fixed while it waits, so the runs of a batch are polled together:
+        they run concurrently."""
+        while self._created < self.journal.handed_out:
+            if self._entry_event is None:
+                self._entry_event = asyncio.Event()
+            await self._entry_event.wait()
+
+    def _sequence(self) -> int:
+        self._created += 1
+        return self._created
+
+    async def _in_order(self, seq: int) -> None:
+        """Wait until every effect whose entry was made before ``seq``'s has handed its
+        outcome back: outcomes reach the turn machine in the order their entries were made
+        (the order it handed the effects out), whichever finished first, so a replay feeds it
+        the same sequence."""
+        if self._released >= seq - 1:
+            return
+        event = self._turns[seq] = asyncio.Event()
+        try:
+            await event.wait()
+        finally:
+            self._turns.pop(seq, None)
+
+    def _release(self, seq: int) -> None:
+        self._finished.add(seq)
+        while self._released + 1 in self._finished:
+            self._finished.discard(self._released + 1)
+            self._released += 1
+        event = self._turns.get(self._released + 1)
+        if event is not None:
+            event.set()
+
+    async def _wait_any(self, *futures: Any) -> None:
+        """Until one of ``futures`` (Restate futures) completed. One task at a time polls the
+        invocation (the SDK's rule), on every future any task waits for, so the runs of a
+        batch all progress whichever task polls."""
+        waiting = self._waiting
+        waiting.extend(futures)
+        try:
+            while not any(f.is_completed() for f in futures):
+                async with self._poll:
+                    if any(f.is_completed() for f in futures):
+                        break
+                    open_ = {id(f): f for f in waiting if not f.is_completed()}
+                    await restate.wait_completed(*open_.values())
+        finally:
+            for future in futures:
+                waiting.remove(future)
+
+    async def _result(self, future: Any) -> Any:
+        """``future``'s value, waited for through :meth:`_wait_any`."""
+        await self._wait_any(future)
+        return await future
 
     # -- the journal -------------------------------------------------------------------------
 
@@ -246,12 +363,15 @@ class RestateTurnHost(InlineHost):
             self.divergence = Diverged(recorded, canonical).error()
         return canonical
 
-    async def _journaled(
+    def _start_journaled(
         self,
         envelope: EffectEnvelope,
         handlers: Mapping[EffectKind, EffectHandler],
         on_error: Callable[[EffectEnvelope, LashError], None] | None,
-    ) -> EffectOutcome:
+    ) -> Any:
+        """Make the journal entry of a journaled effect: a ``ctx.run`` named by its replay key
+        (its future; the handler runs when the invocation is polled, unless the journal
+        answers it)."""
         canonical = self._canonical.envelope(envelope)
         key = self._name(envelope)
         # A run the journal already holds the command of, but not the result: an earlier
@@ -269,9 +389,16 @@ class RestateTurnHost(InlineHost):
                 self._attempts.pop(key, None)
             return json.dumps([canonical.json, canonical_json(outcome)])
 
-        text = await self.ctx.run_typed(
-            self._name(envelope), action, restate.RunOptions(type_hint=str)
-        )
+        pending = self.ctx.run_typed(key, action, restate.RunOptions(type_hint=str))
+        self._waiting.append(pending)  # polled from now on, by whichever task polls
+        return pending
+
+    async def _finish_journaled(self, envelope: EffectEnvelope, pending: Any) -> EffectOutcome:
+        try:
+            await self._batch_entered()
+            text = await self._result(pending)
+        finally:
+            self._waiting.remove(pending)
         recorded_json, outcome_json = json.loads(text)
         self._checked(envelope, recorded_json)
         outcome: EffectOutcome = from_json(outcome_json, EffectOutcome)
@@ -284,22 +411,24 @@ class RestateTurnHost(InlineHost):
         def record() -> str:
             return canonical.json
 
-        recorded = await self.ctx.run_typed(
-            f"{self._name(envelope)}", record, restate.RunOptions(type_hint=str)
+        recorded = await self._result(
+            self.ctx.run_typed(f"{self._name(envelope)}", record, restate.RunOptions(type_hint=str))
         )
         self._checked(envelope, recorded)
 
     async def _winner(self, envelope: EffectEnvelope, futures: dict[str, Any]) -> str:
         """Wait until one of ``futures`` completed, and record which (a replay takes the same
         side whatever completed since). Preference when several did: the order given."""
-        _done, _pending = await restate.wait_completed(*futures.values())
+        await self._wait_any(*futures.values())
         side = next(name for name, future in futures.items() if future.is_completed())
 
         def record() -> str:
             return side
 
-        won: str = await self.ctx.run_typed(
-            f"{self._name(envelope)}#won", record, restate.RunOptions(type_hint=str)
+        won: str = await self._result(
+            self.ctx.run_typed(
+                f"{self._name(envelope)}#won", record, restate.RunOptions(type_hint=str)
+            )
         )
         return won
 
@@ -307,9 +436,9 @@ class RestateTurnHost(InlineHost):
         """Propose ``terminal`` to ``key``'s promise: it, or the terminal that won first."""
         promise = self.ctx.promise(promise_name(key), type_hint=str)
         try:
-            await promise.resolve(canonical_json(terminal))
+            await self._result(promise.resolve(canonical_json(terminal)))
         except TerminalError:
-            return decode_terminal(await value)
+            return decode_terminal(await self._result(value))
         return terminal
 
     async def _stop(self, message: str) -> None:
@@ -320,7 +449,7 @@ class RestateTurnHost(InlineHost):
         raise LashError(codes.RUNTIME_EFFECT_SLEEP_CANCELLED, message)  # pragma: no cover
 
     async def _cancel_message(self) -> str:
-        text = await self.cancel
+        text = await self._result(self.cancel)
         try:
             message = json.loads(text).get("message")
         except (ValueError, AttributeError):
@@ -344,7 +473,7 @@ class RestateTurnHost(InlineHost):
             futures["timer"] = self.ctx.sleep(timedelta(milliseconds=timeout_ms))
         side = await self._winner(envelope, futures)
         if side == "value":
-            return AwaitEventOutcome(decode_terminal(await value))
+            return AwaitEventOutcome(decode_terminal(await self._result(value)))
         if side == "timer":
             return AwaitEventOutcome(await self._propose(key, TIMEOUT, value))
         message = await self._cancel_message()
@@ -369,5 +498,5 @@ class RestateTurnHost(InlineHost):
         command = envelope.command
         assert isinstance(command, PeekAwaitEventCommand)
         await self._begin(envelope)
-        text = await self.ctx.promise(promise_name(command.key), type_hint=str).peek()
+        text = await self._result(self.ctx.promise(promise_name(command.key), type_hint=str).peek())
         return PeekAwaitEventOutcome(None if text is None else decode_terminal(text))

@@ -3,10 +3,60 @@ webhook process that only holds a :class:`~lash_restate.client.RestateTurns` use
 
 from __future__ import annotations
 
+from lash_core import codes
+from lash_core.effects.process import (
+    ProcessAwait,
+    ProcessCancel,
+    ProcessCommand,
+    ProcessSignalSend,
+    ProcessStart,
+)
+from lash_core.errors import LashError
 from lash_core.keys import AwaitEventKey, KeySigner
 from lash_core.scope import TurnScope
 
-__all__ = ["key_accepted", "workflow_id"]
+__all__ = [
+    "ProcessesUnsupported",
+    "command_process_id",
+    "key_accepted",
+    "lash_error_of",
+    "processes_unsupported",
+    "workflow_id",
+]
+
+
+class ProcessesUnsupported(LashError, NotImplementedError):
+    """``restate_processes_unsupported``: a ``process`` command the Restate tier does not map
+    (``list``, ``transfer`` and ``delete_session``, which act on a session's grants across
+    processes; a ``NotImplementedError`` too)."""
+
+
+def processes_unsupported(what: str) -> LashError:
+    return ProcessesUnsupported(
+        codes.RESTATE_PROCESSES_UNSUPPORTED,
+        f"{what} is not supported on the Restate tier: a process is a workflow keyed by its id, "
+        "and session-wide process commands (list, transfer, delete_session) are not mapped "
+        "(run them on an inline or SQLite host)",
+    )
+
+
+def command_process_id(command: ProcessCommand) -> str | None:
+    """The process a command addresses (its registry object's key), or ``None`` for the
+    session-wide commands (``list``, ``transfer``, ``delete_session``)."""
+    if isinstance(command, ProcessStart):
+        return command.registration.id
+    if isinstance(command, ProcessAwait | ProcessCancel | ProcessSignalSend):
+        return command.process_id
+    return None
+
+
+def lash_error_of(message: str) -> LashError:
+    """The :class:`LashError` a Restate failure message names (``<code>: <message>``, as the
+    service writes lash's failures), else ``restate_request_failed`` with the message."""
+    head, _, rest = message.partition(":")
+    if head.strip() in codes.CODES:
+        return LashError(head.strip(), rest.strip() or message)
+    return LashError(codes.RESTATE_REQUEST_FAILED, message)
 
 
 def workflow_id(session_id: str, turn_id: str) -> str:

@@ -23,16 +23,36 @@ from typing import Any
 
 from lash_core import codes
 from lash_core.durable_turn import TurnStart
+from lash_core.effects.process import (
+    ProcessAwait,
+    ProcessAwaited,
+    ProcessCancel,
+    ProcessCancelled,
+    ProcessCommand,
+    ProcessEffectOutcome,
+    ProcessSignalled,
+    ProcessStart,
+    ProcessStarted,
+)
 from lash_core.errors import LashError
 from lash_core.keys import AwaitEventKey, KeySigner
+from lash_core.process.commands import signal_request
+from lash_core.process.grants import ProcessStartGrant
+from lash_core.process.records import ProcessAwaitOutput, ProcessRecord, ProcessRegistration
 from lash_core.resolution import UNKNOWN_OR_REVOKED, Resolution, ResolveOutcome
 from lash_core.store import TurnRef
 from lash_core.turn.events import TurnResult
 from lash_core.turn.machine import TurnMachine
-from lash_core.wire import canonical_json, from_json
-from lash_restate._keys import key_accepted, workflow_id
+from lash_core.wire import JsonValue, canonical_json, from_json
+from lash_restate._keys import (
+    command_process_id,
+    key_accepted,
+    lash_error_of,
+    processes_unsupported,
+    workflow_id,
+)
 
-__all__ = ["RestateTurns", "TurnFailed"]
+__all__ = ["RestateProcesses", "RestateTurns", "TurnFailed"]
 
 
 class TurnFailed(LashError):
@@ -42,12 +62,19 @@ class TurnFailed(LashError):
 
 
 def _request(
-    url: str, body: Any = None, *, method: str = "POST", timeout: float = 60.0
+    url: str,
+    body: Any = None,
+    *,
+    method: str = "POST",
+    timeout: float | None = 60.0,
+    idempotency_key: str | None = None,
 ) -> tuple[int, bytes]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method)
     if data is not None:
         request.add_header("content-type", "application/json")
+    if idempotency_key is not None:
+        request.add_header("idempotency-key", idempotency_key)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return int(response.status), bytes(response.read())
@@ -177,3 +204,124 @@ def _turn_failed(url: str, status: int, payload: bytes) -> LashError:
         if head in codes.CODES:
             code = head
     return TurnFailed(code, f"{url} answered {status}: {message}"[:4000])
+
+
+def _refused(url: str, status: int, payload: bytes) -> LashError:
+    """The lash error a failed process request carries (its code), else
+    ``restate_request_failed``."""
+    text = payload.decode("utf-8", "replace")
+    try:
+        message = json.loads(text).get("message", text)
+    except (ValueError, AttributeError):
+        message = text
+    error = lash_error_of(str(message))
+    if error.code == codes.RESTATE_REQUEST_FAILED:
+        return _failed(url, status, payload)
+    return error
+
+
+class RestateProcesses:
+    """A client of the processes of the :class:`~lash_restate.service.TurnService` named
+    ``service`` behind the Restate ingress at ``ingress_url``: each process is the registry
+    object ``<service>_processes`` and the workflow ``<service>_process`` keyed by its id
+    (see :mod:`lash_restate.processes`). A turn's ``process`` effects go through one of these;
+    any other process (a webhook, a script) may use one too. Every call blocks (``urllib``).
+
+    A refused command raises lash's :class:`~lash_core.errors.LashError` with its code (the
+    process's state is unchanged); Restate unreachable is ``restate_request_failed``.
+    """
+
+    def __init__(self, ingress_url: str, service: str, *, timeout: float = 60.0) -> None:
+        self.ingress_url = ingress_url.rstrip("/")
+        self.service = service
+        self.timeout = timeout
+
+    def _url(self, name: str, process_id: str, handler: str) -> str:
+        key = urllib.parse.quote(process_id, safe="")
+        return f"{self.ingress_url}/{name}/{key}/{handler}"
+
+    def execute(
+        self, command: ProcessCommand, *, idempotency_key: str | None = None
+    ) -> ProcessEffectOutcome:
+        """Run one ``process`` command (a ``process`` effect's) on its process's registry
+        object; an ``await`` of a live process then waits for its terminal (no timeout).
+        ``idempotency_key`` (a turn passes its effect's replay key) makes a repeat of the
+        request answer what the first got, even after a crash. ``list``, ``transfer`` and
+        ``delete_session`` are ``restate_processes_unsupported``."""
+        pid = command_process_id(command)
+        if pid is None:
+            raise processes_unsupported(f"the process command {command.op!r}")
+        url = self._url(f"{self.service}_processes", pid, "apply")
+        body = {"command": json.loads(canonical_json(command))}
+        status, payload = _request(url, body, timeout=self.timeout, idempotency_key=idempotency_key)
+        if status >= 300:
+            raise _refused(url, status, payload)
+        answer = json.loads(payload)
+        if answer.get("parked"):
+            return ProcessAwaited(self.await_terminal(pid))
+        outcome: ProcessEffectOutcome = from_json(
+            json.dumps(answer["outcome"]), ProcessEffectOutcome
+        )
+        return outcome
+
+    def start(
+        self, registration: ProcessRegistration, grant: ProcessStartGrant | None = None
+    ) -> ProcessRecord:
+        """Register a process and start its workflow (the same registration again is a no-op
+        that returns the record; another one under the same id is
+        ``process_registration_conflict``)."""
+        outcome = self.execute(ProcessStart(registration, grant))
+        assert isinstance(outcome, ProcessStarted)
+        return outcome.record
+
+    def signal(
+        self, process_id: str, name: str, signal_id: str, payload: JsonValue = None
+    ) -> ProcessSignalled:
+        """Send signal ``name`` (``signal_id`` makes it idempotent) to the process."""
+        outcome = self.execute(signal_request(process_id, name, signal_id, payload))
+        assert isinstance(outcome, ProcessSignalled)
+        return outcome
+
+    def cancel(self, process_id: str, reason: str | None = None) -> ProcessRecord:
+        """Ask the process to stop (it ends ``cancelled`` at its next sleep or signal wait)."""
+        outcome = self.execute(ProcessCancel(process_id, reason))
+        assert isinstance(outcome, ProcessCancelled)
+        return outcome.record
+
+    def await_terminal(self, process_id: str) -> ProcessAwaitOutput:
+        """Wait for the process's terminal (its await output)."""
+        url = self._url(f"{self.service}_process", process_id, "terminal")
+        status, payload = _request(url, None, timeout=None, method="POST")
+        if status >= 300:
+            raise _refused(url, status, payload)
+        output: ProcessAwaitOutput = from_json(payload, ProcessAwaitOutput)
+        return output
+
+    def finish(self, process_id: str, output: ProcessAwaitOutput) -> ProcessAwaitOutput:
+        """Write the terminal of a process whose work is owned outside lash (an ``external``
+        or ``session_turn`` input: no workflow runs it) and wake its awaiters. A process has
+        exactly one terminal: for one that has ended already, the terminal it has."""
+        url = self._url(f"{self.service}_processes", process_id, "act")
+        body = {"op": "finish", "output": json.loads(canonical_json(output))}
+        status, payload = _request(url, body, timeout=self.timeout)
+        if status >= 300:
+            raise _refused(url, status, payload)
+        written: ProcessAwaitOutput = from_json(
+            json.dumps(json.loads(payload)["value"]), ProcessAwaitOutput
+        )
+        return written
+
+    def record(self, process_id: str) -> ProcessRecord | None:
+        """The process's current record (``None`` if it was never registered)."""
+        url = self._url(f"{self.service}_processes", process_id, "record")
+        status, payload = _request(url, None, timeout=self.timeout, method="POST")
+        if status >= 300:
+            raise _refused(url, status, payload)
+        found = json.loads(payload) if payload.strip() else None
+        return None if found is None else from_json(json.dumps(found), ProcessRecord)
+
+    def awaited(self, process_id: str) -> ProcessAwaitOutput:
+        """``execute(ProcessAwait(process_id))``'s output."""
+        outcome = self.execute(ProcessAwait(process_id))
+        assert isinstance(outcome, ProcessAwaited)
+        return outcome.output

@@ -143,12 +143,20 @@ class RestateServer:
     """A running Restate server (see :func:`start`): its URLs and its process."""
 
     def __init__(
-        self, process: subprocess.Popen[bytes], ingress_port: int, admin_port: int, data_dir: Path
+        self,
+        process: subprocess.Popen[bytes],
+        ingress_port: int,
+        admin_port: int,
+        data_dir: Path,
+        node_port: int = 0,
+        version: str = RESTATE_SERVER_VERSION,
     ) -> None:
         self.process = process
         self.ingress_port = ingress_port
         self.admin_port = admin_port
+        self.node_port = node_port
         self.data_dir = data_dir
+        self.version = version
 
     @property
     def ingress_url(self) -> str:
@@ -169,16 +177,43 @@ class RestateServer:
         except (OSError, urllib.error.URLError):
             return False
 
+    def kill(self) -> None:
+        """SIGKILL the server (a crash: nothing is flushed on the way out) and wait until it is
+        gone. Its data stays in :attr:`data_dir`: :meth:`restart` brings it back."""
+        _signal_group(self.process, signal.SIGKILL)
+        self.process.wait()
+
+    def restart(self, *, startup_timeout: float = 30.0) -> None:
+        """Start the server again (after :meth:`kill` or :meth:`stop`) on the same ports and
+        the same data: its journals, timers, promises and registered deployments are those
+        it had, and the invocations it was running resume. ``restate_server_unavailable`` when
+        it does not come back."""
+        if self.process.poll() is None:
+            raise LashError(
+                codes.RESTATE_SERVER_UNAVAILABLE, "the server is still running: kill it first"
+            )
+        ports = (self.ingress_port, self.admin_port, self.node_port)
+        self.process = _launch(self.data_dir, ports, self.version, startup_timeout).process
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server (SIGTERM, then SIGKILL after ``timeout`` seconds)."""
         process = self.process
         if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
+            _signal_group(process, signal.SIGTERM)
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
-                process.kill()
+                _signal_group(process, signal.SIGKILL)
                 process.wait()
+        # the npm package's launcher runs the native server as its child: end both
+        _signal_group(process, signal.SIGKILL)
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    """Signal the server's process group (its own session: the npm launcher and the native
+    server it runs)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signum)
 
 
 def start(
@@ -187,17 +222,26 @@ def start(
     version: str = RESTATE_SERVER_VERSION,
     startup_timeout: float = 30.0,
 ) -> RestateServer:
-    """Install (when missing) and start a server bound to 127.0.0.1 with its data in
-    ``data_dir``; returns once its admin API answers. ``restate_server_unavailable`` when it
-    does not start (its log is in ``data_dir/server.log``)."""
+    """Install (when missing) and start a server bound to 127.0.0.1 on free ports with its data
+    in ``data_dir``; returns once its admin API and its ingress answer.
+    ``restate_server_unavailable`` when it does not start (its log is in
+    ``data_dir/server.log``). :meth:`RestateServer.restart` starts it again on the same ports
+    and data."""
+    ports = (free_port(), free_port(), free_port())
+    return _launch(data_dir, ports, version, startup_timeout)
+
+
+def _launch(
+    data_dir: Path, ports: tuple[int, int, int], version: str, startup_timeout: float
+) -> RestateServer:
     binary = install(version)
     data_dir.mkdir(parents=True, exist_ok=True)
-    ingress, admin, node = free_port(), free_port(), free_port()
+    ingress, admin, node = ports
     config = data_dir / "restate.toml"
     config.write_text(_config(ingress, admin, node, data_dir / "data"), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESTATE_")}
     env["DO_NOT_TRACK"] = "1"
-    log = (data_dir / "server.log").open("wb")
+    log = (data_dir / "server.log").open("ab")
     try:
         process = subprocess.Popen(
             [
@@ -213,10 +257,11 @@ def start(
             stdin=subprocess.DEVNULL,
             env=env,
             cwd=data_dir,
+            start_new_session=True,  # one process group: the launcher and the server
         )
     finally:
         log.close()
-    server = RestateServer(process, ingress, admin, data_dir)
+    server = RestateServer(process, ingress, admin, data_dir, node, version)
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -38,6 +38,7 @@ from lash_core import codes
 from lash_core.durable_turn import TurnStart
 from lash_core.errors import LashError
 from lash_core.keys import AwaitEventKey, KeySigner
+from lash_core.process.records import ProcessRecord
 from lash_core.resolution import (
     ACCEPTED,
     UNKNOWN_OR_REVOKED,
@@ -57,6 +58,8 @@ from lash_restate._host import (
     promise_name,
 )
 from lash_restate._keys import key_accepted, workflow_id
+from lash_restate.client import RestateProcesses
+from lash_restate.processes import ProcessWorkflows, RestateProcessFunction
 
 __all__ = ["TurnService", "key_accepted", "resolve_promise", "serve", "serving", "workflow_id"]
 
@@ -85,7 +88,13 @@ class TurnService:
       :class:`~lash_restate.client.RestateTurns`;
     * ``config``: this code's turn configuration, used instead of the one stored with the turn's
       start (so a replay checks the journal against the code that runs now);
-    * ``hooks(host)``: your own :class:`~lash_core.turn.TurnHooks`, called after the journal's.
+    * ``hooks(host)``: your own :class:`~lash_core.turn.TurnHooks`, called after the journal's;
+    * ``processes``: the process bodies (by ``engine`` kind or ``tool_call`` tool name) that
+      run as workflows keyed by process id (:mod:`lash_restate.processes`);
+    * ``ingress_url``: Restate's ingress, where the turns' ``process`` effects are sent
+      (without it they are ``restate_processes_unsupported``);
+    * ``on_process_change(record)``: told of each change a process's body made to its record
+      or log, once saved (at least once).
 
     ``calls`` counts, for tests and reports, the journaled effects whose handler ran in this
     process (replayed ones are not counted).
@@ -101,6 +110,9 @@ class TurnService:
         config: TurnConfig | None = None,
         hooks: Callable[[RestateTurnHost], TurnHooks] | None = None,
         inactivity_timeout: timedelta | None = None,
+        processes: Mapping[str, RestateProcessFunction] | None = None,
+        ingress_url: str | None = None,
+        on_process_change: Callable[[ProcessRecord], None] | None = None,
     ) -> None:
         self.name = name
         self.signer = KeySigner(secret, previous)
@@ -110,6 +122,14 @@ class TurnService:
         self._config = config
         self._hooks = hooks
         self.calls = 0
+        self.processes = ProcessWorkflows(
+            name,
+            processes or {},
+            self.signer,
+            inactivity_timeout=inactivity_timeout,
+            on_change=on_process_change,
+        )
+        self._process_client = None if ingress_url is None else RestateProcesses(ingress_url, name)
         workflow = restate.Workflow(name, inactivity_timeout=inactivity_timeout)
         self.workflow = workflow
 
@@ -126,8 +146,9 @@ class TurnService:
             return await self._cancel(ctx, body)
 
     def app(self) -> Any:
-        """The ASGI application serving this workflow (Restate's endpoint protocol)."""
-        return restate.app(services=[self.workflow])
+        """The ASGI application serving this workflow and its processes' object and workflow
+        (Restate's endpoint protocol)."""
+        return restate.app(services=[self.workflow, *self.processes.services])
 
     # -- handlers ----------------------------------------------------------------------------
 
@@ -139,7 +160,9 @@ class TurnService:
                 f"{start.session_id!r} was started under the workflow key {ctx.key()!r}"
             )
         journal = RestateJournal()
-        host = RestateTurnHost(ctx, self._secret, self._previous, journal)
+        host = RestateTurnHost(
+            ctx, self._secret, self._previous, journal, process_client=self._process_client
+        )
         if self._hooks is not None:
             journal = RestateJournal(self._hooks(host))
             host.journal = journal

@@ -57,7 +57,7 @@ class World:
     the session's server, and a client; ``count_file`` collects every handler call."""
 
     def __init__(self, server: object, tmp: Path) -> None:
-        from lash_restate import RestateTurns
+        from lash_restate import RestateProcesses, RestateTurns
         from lash_restate.server import RestateServer, ServiceProcess, free_port
         from tests.restate.world import SECRET, SERVICE
 
@@ -65,11 +65,17 @@ class World:
         self.server = server
         self.count_file = tmp / "calls.txt"
         self.service = ServiceProcess(
-            "tests.restate.world", free_port(), str(self.count_file), "1", cwd=ROOT
+            "tests.restate.world",
+            free_port(),
+            str(self.count_file),
+            "1",
+            server.ingress_url,
+            cwd=ROOT,
         )
         self.turns = RestateTurns(
             server.ingress_url, SERVICE, secret=SECRET, admin_url=server.admin_url
         )
+        self.processes = RestateProcesses(server.ingress_url, SERVICE)
 
     def counts(self, session: str) -> dict[str, int]:
         from tests.restate.world import counts
@@ -79,7 +85,7 @@ class World:
     def restart(self, version: str = "1") -> None:
         """SIGKILL the service (if it runs) and start it again on the same port."""
         self.service.kill()
-        self.service.start(str(self.count_file), version)
+        self.service.start(str(self.count_file), version, self.server.ingress_url)
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,7 @@ class _Context:
         return _Promise()
 
 
-def test_process_effects_are_refused_with_a_code_and_run_nothing() -> None:
+def test_process_effects_without_an_ingress_url_are_refused_with_a_code_and_run_nothing() -> None:
     command = ProcessList(SessionScope("s"))
     envelope = EffectEnvelope.build(
         process_effect_invocation("s", command.effect_id), ProcessEffectCommand(command)

@@ -14,7 +14,8 @@ doorbells and ``unpark`` (Restate pushes completions), session leases and fencin
 an invocation), in-doubt attempts and abandon/discard (Restate retries a ``ctx.run`` itself),
 ``on_divergence="continue"``, turn-control cancel sweeps and gate waiters (a turn is stopped
 through its workflow's ``cancel``), revocation (not offered on this tier yet) and the process
-registry (not mapped yet: ``restate_processes_unsupported``)."""
+registry's session-wide commands (``restate_processes_unsupported``; processes themselves are
+tested in ``test_processes.py``)."""
 
 from __future__ import annotations
 
@@ -242,14 +243,38 @@ def test_a_tool_cut_off_by_a_crash_runs_again_in_doubt(world: World) -> None:
         world.count_file, lambda: world.counts(session).get("lookup", 0) == 1, "lookup to start"
     )
     world.restart()  # SIGKILL while lookup runs: its result was never recorded
-    assert world.turns.resolve(report_key(session), ok(1)) == ACCEPTED
     result = world.turns.result(ref)
     assert isinstance(result.outcome, TurnCompleted)
     # lookup ran again, told it is in doubt (with its replay key as idempotency key); the
     # first model call, recorded before the crash, did not run again
+    assert world.counts(session) == {"model": 2, "lookup": 2, "lookup-in-doubt": 1}
+
+
+def test_a_tool_batch_runs_concurrently_and_replays_deterministically(world: World) -> None:
+    session = "batch"
+    ref = world.turns.start(new_machine(session))
+    wait_until(
+        world.count_file, lambda: _waiting(world, session), "the turn to wait on its pending tool"
+    )
+    world.restart()  # the replay meets the batch's entries in the order they were made
+    assert world.turns.resolve(report_key(session), ok("sent")) == ACCEPTED
+    result = world.turns.result(ref)
+    assert isinstance(result.outcome, TurnCompleted)
+    outputs = {
+        part.call_id: part.output
+        for message in result.messages
+        for part in message.parts
+        if isinstance(part, ToolResultPart)
+    }
+    # each slow tool waited until the other had started: they ran at the same time
+    assert outputs == {"c1": "overlapped", REPORT_CALL: "sent", "c3": "overlapped"}
     assert world.counts(session) == {
         "model": 2,
-        "lookup": 2,
-        "lookup-in-doubt": 1,
+        "slow_a": 1,
+        "slow_a-started": 1,
+        "slow_a-finished": 1,
+        "slow_b": 1,
+        "slow_b-started": 1,
+        "slow_b-finished": 1,
         "send_report": 1,
     }

@@ -1,5 +1,5 @@
 """A scripted turn for the Restate tier's tests, and its service (run in-process or as a
-subprocess: ``python -m tests.restate.world PORT COUNT_FILE [VERSION]``).
+subprocess: ``python -m tests.restate.world PORT COUNT_FILE [VERSION [INGRESS_URL]]``).
 
 The model asks for two tools at once: ``lookup`` answers, ``send_report`` is pending on an
 await-event key (deadline 60 s). When both results are in, it answers. Every handler
@@ -26,15 +26,38 @@ from lash_core.effects import (
     EffectOutcome,
     LlmCallCommand,
     LlmCallOutcome,
+    ProcessEffectCommand,
+    ProcessOutcome,
     ToolAttemptCommand,
     ToolAttemptOutcome,
     ToolSpec,
 )
+from lash_core.effects.process import (
+    ProcessAwait,
+    ProcessAwaited,
+    ProcessCommand,
+    ProcessEffectOutcome,
+    ProcessStart,
+)
+from lash_core.effects.replay_keys import process_effect_invocation
 from lash_core.effects.tools import Duration, PendingCompletion, ToolLaunchPending
+from lash_core.host import ProcessExecutor
 from lash_core.keys import AwaitEventKey, KeySigner
+from lash_core.process import signal_request
+from lash_core.process.records import (
+    EngineInput,
+    HostOriginator,
+    ProcessEventType,
+    ProcessIdentity,
+    ProcessProvenance,
+    ProcessRecord,
+    ProcessRegistration,
+    RecoveryDisposition,
+)
 from lash_core.scope import ToolCompletion, TurnScope
 from lash_core.turn import RetryPolicy, TurnConfig, TurnHandlers, TurnHooks, TurnMachine
-from lash_restate import RestateTurnHost, TurnService, serve
+from lash_core.wire import JsonValue, to_wire
+from lash_restate import RestateProcessContext, RestateTurnHost, TurnService, serve
 from tests.turn.world import answer, calls, done, llm_error, user
 
 SECRET: Final = b"restate-test-secret-0123456789abcdef"
@@ -47,6 +70,26 @@ RETRY_DELAY_MS: Final = 50
 call fails, retryably: the back-off is a sleep effect, a durable timer on Restate)."""
 
 
+PROCESS_EVENTS: Final = (
+    ProcessEventType("signal.go"),
+    ProcessEventType("signal.ready"),
+    ProcessEventType("note"),
+)
+
+
+def registration(pid: str, kind: str = "job", payload: JsonValue = None) -> ProcessRegistration:
+    """An engine process of ``kind`` declaring the ``go`` and ``ready`` signals and ``note``."""
+    return ProcessRegistration(
+        id=pid,
+        input=EngineInput(kind, payload),
+        disposition=RecoveryDisposition.RERUNNABLE,
+        identity=ProcessIdentity(kind),
+        event_types=PROCESS_EVENTS,
+        provenance=ProcessProvenance(HostOriginator()),
+        env_ref="env:test",
+    )
+
+
 def config(version: str = "1") -> TurnConfig:
     prompt = "You help." if version == "1" else "You help, briefly."
     return TurnConfig(
@@ -56,6 +99,9 @@ def config(version: str = "1") -> TurnConfig:
         tools=(
             ToolSpec("lookup", "Look something up.", {"type": "object"}),
             ToolSpec("send_report", "Send a report; confirmed later.", {"type": "object"}),
+            ToolSpec("spawn", "Run a job as a background process.", {"type": "object"}),
+            ToolSpec("slow_a", "A slow tool.", {"type": "object"}),
+            ToolSpec("slow_b", "Another slow tool.", {"type": "object"}),
         ),
     )
 
@@ -71,11 +117,74 @@ def report_key(session: str, turn: str = "t") -> AwaitEventKey:
     return KeySigner(SECRET).mint(TurnScope(session, turn), ToolCompletion(REPORT_CALL))
 
 
-def make_service(count_file: Path, version: str = "1", *, pending: bool = True) -> TurnService:
-    def record(envelope: EffectEnvelope, what: str) -> None:
+def first_tools(session: str, pending: bool) -> tuple[str, ...]:
+    """The tools the model's first reply calls in ``session``."""
+    if session.startswith("proc"):
+        return ("spawn",)
+    if session.startswith("stuck"):
+        return ("lookup",)  # alone: nothing else runs while it is cut off
+    if session.startswith("batch"):
+        return ("slow_a", "send_report", "slow_b")  # send_report stays c2
+    return ("lookup", "send_report") if pending else ("lookup",)
+
+
+OVERLAP_GUARD_S: Final = 20.0
+"""How long a ``slow_*`` tool waits for its sibling to start before giving up (a failure
+guard: with concurrent tool attempts both start at once)."""
+
+
+def make_service(
+    count_file: Path, version: str = "1", *, pending: bool = True, ingress_url: str | None = None
+) -> TurnService:
+    def line(owner: str, what: str) -> None:
         with count_file.open("a", encoding="utf-8") as f:
-            f.write(f"{envelope.invocation.scope.session_id}:{what}\n")
+            f.write(f"{owner}:{what}\n")
         ring(count_file)
+
+    def record(envelope: EffectEnvelope, what: str) -> None:
+        line(envelope.invocation.scope.session_id, what)
+
+    started: dict[str, set[str]] = {}
+    both: dict[str, asyncio.Event] = {}
+
+    async def slow(envelope: EffectEnvelope, name: str) -> str:
+        """Start, then wait until the batch's other slow tool has started too."""
+        session = envelope.invocation.scope.session_id
+        record(envelope, f"{name}-started")
+        started.setdefault(session, set()).add(name)
+        event = both.setdefault(session, asyncio.Event())
+        if len(started[session]) == 2:
+            event.set()
+        try:
+            await asyncio.wait_for(event.wait(), OVERLAP_GUARD_S)
+        except TimeoutError:
+            record(envelope, f"{name}-alone")
+            return "alone"
+        record(envelope, f"{name}-finished")
+        return "overlapped"
+
+    async def process_effect(
+        host: RestateTurnHost, parent: EffectEnvelope, command: ProcessCommand
+    ) -> ProcessEffectOutcome:
+        invocation = process_effect_invocation(
+            parent.invocation.scope.session_id, command.effect_id, parent.invocation
+        )
+        envelope = EffectEnvelope.build(invocation, ProcessEffectCommand(command))
+        outcome = await host.execute_effect(envelope, ProcessExecutor())
+        assert isinstance(outcome, ProcessOutcome)
+        return outcome.result
+
+    async def spawn(host: RestateTurnHost, envelope: EffectEnvelope) -> JsonValue:
+        """Start a job, signal it (``ready`` then ``go`` twice), await it; its output."""
+        pid = f"{envelope.invocation.scope.session_id}-job"
+        await process_effect(host, envelope, ProcessStart(registration(pid)))
+        await process_effect(host, envelope, signal_request(pid, "go", "g1", "one"))
+        await process_effect(host, envelope, signal_request(pid, "ready", "r1", True))
+        await process_effect(host, envelope, signal_request(pid, "go", "g2", "two"))
+        awaited = await process_effect(host, envelope, ProcessAwait(pid))
+        assert isinstance(awaited, ProcessAwaited)
+        output: JsonValue = to_wire(awaited.output)
+        return output
 
     def handlers(host: RestateTurnHost) -> TurnHandlers:
         async def model(envelope: EffectEnvelope) -> LlmCallOutcome:
@@ -91,7 +200,7 @@ def make_service(count_file: Path, version: str = "1", *, pending: bool = True) 
             if first and flaky and ":attempt:" not in (envelope.replay_key or ""):
                 return LlmCallOutcome(llm_error(True), text_streamed=False)
             if first:
-                tools = ("lookup", "send_report") if pending else ("lookup",)
+                tools = first_tools(envelope.invocation.scope.session_id, pending)
                 specs = [(f"c{i + 1}", name) for i, name in enumerate(tools)]
                 return LlmCallOutcome(calls(*specs), text_streamed=False)
             return LlmCallOutcome(answer("all done"), text_streamed=False)
@@ -107,6 +216,14 @@ def make_service(count_file: Path, version: str = "1", *, pending: bool = True) 
                 record(envelope, f"{name}-in-doubt")
             elif name == "lookup" and envelope.invocation.scope.session_id.startswith("stuck"):
                 await asyncio.Event().wait()  # until the test kills the process
+            if name == "spawn":
+                output = await spawn(host, envelope)
+                call = command.call
+                return ToolAttemptOutcome(done(call.call_id, command.attempt, output=output))
+            if name.startswith("slow_"):
+                verdict = await slow(envelope, name)
+                call = command.call
+                return ToolAttemptOutcome(done(call.call_id, command.attempt, output=verdict))
             if name == "send_report":
                 scope = envelope.invocation.scope
                 assert scope.turn_id is not None
@@ -136,8 +253,43 @@ def make_service(count_file: Path, version: str = "1", *, pending: bool = True) 
             ):
                 record(envelope, "parked")
 
+    async def fetch_step(context: RestateProcessContext, what: str) -> JsonValue:
+        async def run() -> JsonValue:
+            line(context.process_id, what)
+            return f"{what}:{context.process_id}"
+
+        return await context.step(what, run)
+
+    async def job(context: RestateProcessContext) -> JsonValue:
+        """A step, the ``ready`` signal, two ``go`` signals with a step between, a note."""
+        fetched = await fetch_step(context, "fetch")
+        ready = await context.wait_signal("ready")
+        first = await context.wait_signal("go")
+        await fetch_step(context, "between")
+        second = await context.wait_signal("go")
+        await context.emit("note", {"go": [first, second]})
+        return {"fetched": fetched, "ready": ready, "go": [first, second]}
+
+    async def sleeper(context: RestateProcessContext) -> JsonValue:
+        await fetch_step(context, "fell-asleep")
+        await context.sleep(600)
+        return "woke"
+
+    async def failing(context: RestateProcessContext) -> JsonValue:
+        raise ValueError("the job broke")
+
+    def changed(process: ProcessRecord) -> None:
+        line(process.id, "changed")
+
     return TurnService(
-        SERVICE, handlers, secret=SECRET, config=config(version), hooks=lambda host: Parked()
+        SERVICE,
+        handlers,
+        secret=SECRET,
+        config=config(version),
+        hooks=lambda host: Parked(),
+        processes={"job": job, "sleeper": sleeper, "failing": failing},
+        ingress_url=ingress_url,
+        on_process_change=changed,
     )
 
 
@@ -148,7 +300,7 @@ def counts(count_file: Path, session: str) -> dict[str, int]:
     if count_file.exists():
         for line in count_file.read_text(encoding="utf-8").split():
             owner, _, what = line.rpartition(":")
-            if owner == session and what != "parked":
+            if owner == session and what not in ("parked", "changed"):
                 out[what] = out.get(what, 0) + 1
     return out
 
@@ -156,7 +308,8 @@ def counts(count_file: Path, session: str) -> dict[str, int]:
 def main(argv: list[str]) -> None:
     port, count_file = int(argv[0]), Path(argv[1])
     version = argv[2] if len(argv) > 2 else "1"
-    asyncio.run(serve(make_service(count_file, version), port))
+    ingress_url = argv[3] if len(argv) > 3 else None
+    asyncio.run(serve(make_service(count_file, version, ingress_url=ingress_url), port))
 
 
 def parked(count_file: Path, session: str) -> bool:
