@@ -91,7 +91,7 @@ FIGURES = {
 }
 
 
-RESTATE_FIGURES = {"restate_turn", "restate_resolve_to_wake"}
+RESTATE_FIGURES = {"restate_turn", "restate_resolve_to_wake", "restate_process"}
 """Reported only when a Restate server can start (required, so checked, under dev.py test)."""
 if os.environ.get("LASH_REQUIRE_RESTATE") == "1":
     FIGURES |= RESTATE_FIGURES
