@@ -262,10 +262,15 @@ class PostgresConnection:
     @contextlib.contextmanager
     def _write(self) -> Iterator[psycopg.Connection[Any]]:
         """One transaction: committed if the block returns, rolled back (nothing written) if it
-        raises. The block takes its advisory locks first (:meth:`_lock_on`)."""
+        raises. The block takes its advisory locks first (:meth:`_lock_on`).
+
+        In pipeline mode: ``BEGIN`` goes out with the statements up to the first one whose
+        rows the block reads, ``COMMIT`` with those after the last one, so a transaction
+        that reads once and then writes takes two round trips. (A result is there once read:
+        ``fetchone``/``fetchall``, never ``rowcount``.)"""
         with self._lock, self._errors():
             db = self._live()
-            with db.transaction():
+            with db.pipeline(), db.transaction():
                 yield db
 
     @contextlib.contextmanager

@@ -269,7 +269,7 @@ def test_nothing_is_notified_before_the_resolver_commits(
         key = store.mint(TURN, Custom("approval"))
         store.park(key, bell.address)
         with store._write() as db:  # a resolver's transaction, held open
-            db.execute("SELECT pg_notify(%s, %s)", (bell.address, key.key_id))
+            db.execute("SELECT pg_notify(%s, %s)", (bell.address, key.key_id)).fetchall()
             assert bell.wait(0.05) == []
         assert bell.wait(60) == [key.key_id]
 
@@ -416,9 +416,8 @@ def test_claims_do_not_wait_on_a_claimer_holding_its_turn_locked(
 ) -> None:
     refs = _open_turns(store, 2)
     with PostgresStore(postgres_dsn, schema=schema) as other, other._write() as db:
-        db.execute(
-            "SELECT 1 FROM turns WHERE session_id = 's0' FOR UPDATE"
-        )  # a claimer mid-transaction on the oldest turn
+        # A claimer mid-transaction on the oldest turn (read: a pipelined write sends it).
+        db.execute("SELECT 1 FROM turns WHERE session_id = 's0' FOR UPDATE").fetchall()
         claim = store.claim_turn(A, 60_000, 100)
         assert claim is not None and claim[0] == refs[1]
 
