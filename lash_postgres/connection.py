@@ -127,21 +127,23 @@ BEGIN
     IF revoked OR stored_json IS NOT NULL THEN
         RETURN;
     END IF;
-    INSERT INTO await_events(key_id, session_id, scope_json, wait_json, turn_control,
-            terminal_json, deadline_ms, created_ms, resolved_ms)
-        VALUES (p_key_id, p_session_id, p_scope_json, p_wait_json, p_turn_control,
-            p_terminal_json, NULL, p_now_ms, p_now_ms)
-        ON CONFLICT (key_id) DO UPDATE
-        SET terminal_json = excluded.terminal_json, resolved_ms = excluded.resolved_ms;
-    written := true;
-    -- Count the change, forget the waiters and notify each: the terminal rides along when
-    -- it fits in a notification (the waiter skips a read).
-    WITH c AS (UPDATE changes SET n = n + 1 WHERE shard = p_shard),
+    -- Write the terminal, count the change, forget the waiters and notify each, in one
+    -- statement: the terminal rides along when it fits in a notification (the waiter skips
+    -- a read).
+    WITH w AS (
+            INSERT INTO await_events(key_id, session_id, scope_json, wait_json, turn_control,
+                terminal_json, deadline_ms, created_ms, resolved_ms)
+            VALUES (p_key_id, p_session_id, p_scope_json, p_wait_json, p_turn_control,
+                p_terminal_json, NULL, p_now_ms, p_now_ms)
+            ON CONFLICT (key_id) DO UPDATE
+            SET terminal_json = excluded.terminal_json, resolved_ms = excluded.resolved_ms),
+        c AS (UPDATE changes SET n = n + 1 WHERE shard = p_shard),
         d AS (DELETE FROM waits WHERE key_id = p_key_id RETURNING address)
         SELECT coalesce(array_agg(address ORDER BY address), '{}') INTO rung
         FROM (SELECT address, pg_notify(address, CASE
             WHEN octet_length(p_key_id) + octet_length(p_terminal_json) < 7900
             THEN p_key_id || chr(10) || p_terminal_json ELSE p_key_id END) FROM d) AS n;
+    written := true;
     IF p_gate_id IS NOT NULL AND EXISTS (
         SELECT 1 FROM await_events WHERE key_id = p_gate_id AND terminal_json IS NULL
     ) THEN
