@@ -19,9 +19,17 @@ import pytest
 
 from lash_core import LashError, TurnScope, codes, from_json, ok, to_json
 from lash_core.durable import durable_step_envelope
+from lash_core.promise import StoreTransition, resolve_transition
 from lash_core.resolution import ACCEPTED, UNKNOWN_OR_REVOKED
 from lash_core.scope import Custom
-from lash_core.store import Owner, Recorded, Started, TurnRef
+from lash_core.store import (
+    Owner,
+    Recorded,
+    Started,
+    TurnRef,
+    promise_state,
+    resolution_from_json,
+)
 from lash_postgres import SCHEMA_VERSION, PostgresDoorbell, PostgresStore
 from lash_postgres.doorbell import Delivered
 from lash_sqlite import new_owner
@@ -86,6 +94,41 @@ def test_a_version_1_schema_gets_the_resolve_function_on_open(
     with _raw(postgres_dsn, schema) as raw:
         version = raw.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         assert version == (str(SCHEMA_VERSION),) == ("2",)
+
+
+@pytest.mark.parametrize("state", ["missing", "pending", "resolved", "revoked"])
+def test_lash_resolve_writes_exactly_when_the_rule_stores(
+    store: PostgresStore, postgres_dsn: str, schema: str, state: str
+) -> None:
+    key = store.mint(TURN, Custom("approval"))
+    if state == "pending":
+        store.park(key)
+    elif state == "resolved":
+        store.resolve(key, ok("first"))
+    elif state == "revoked":
+        store.revoke_session("s1")
+    with _raw(postgres_dsn, schema) as raw:
+        row = raw.execute(
+            "SELECT * FROM lash_resolve(%s, %s, '{}', '{}', false, %s, 1, 0, 'r', 'k', "
+            "NULL, NULL, NULL)",
+            (key.key_id, "s1", '{"status":"ok","payload":"second"}'),
+        ).fetchone()
+        assert row is not None
+        revoked, exists, stored_json, written, _, _ = row
+        stored = None if stored_json is None else resolution_from_json(stored_json)
+        rule = resolve_transition(promise_state(revoked, exists, stored), ok("second"))
+        assert written == isinstance(rule, StoreTransition) == (state in ("missing", "pending"))
+        assert revoked == (state == "revoked")
+        terminal = raw.execute(
+            "SELECT terminal_json FROM await_events WHERE key_id = %s", (key.key_id,)
+        ).fetchall()
+    expected = {
+        "missing": [('{"status":"ok","payload":"second"}',)],
+        "pending": [('{"status":"ok","payload":"second"}',)],
+        "resolved": [('{"status":"ok","payload":"first"}',)],
+        "revoked": [],
+    }
+    assert terminal == expected[state]
 
 
 @pytest.mark.parametrize("name", ["Lash", "a-b", "", "x; DROP TABLE meta", "9lives", "a" * 64])
