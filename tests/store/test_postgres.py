@@ -115,7 +115,8 @@ def test_lash_resolve_writes_exactly_when_the_rule_stores(
         ).fetchone()
         assert row is not None
         revoked, exists, stored_json, written, _, _ = row
-        stored = None if stored_json is None else resolution_from_json(stored_json)
+        assert isinstance(revoked, bool) and isinstance(exists, bool)
+        stored = None if stored_json is None else resolution_from_json(str(stored_json))
         rule = resolve_transition(promise_state(revoked, exists, stored), ok("second"))
         assert written == isinstance(rule, StoreTransition) == (state in ("missing", "pending"))
         assert revoked == (state == "revoked")
