@@ -21,7 +21,6 @@ from lash_core import (
     Resolution,
     ResolveOutcome,
     WaitIdentity,
-    codes,
     from_json,
 )
 from lash_core.promise import (
@@ -38,6 +37,7 @@ from lash_core.store import (
     check_resolution,
     check_session_id,
     ended_wait_proposal,
+    key_is_authentic,
     promise_state,
     resolution_from_json,
     resolution_to_json,
@@ -174,16 +174,6 @@ class AwaitEventTables(PostgresConnection):
             ),
         )
 
-    def _ring_abandoned_gate(self, db: Db, gate_id: str, rings: list[tuple[str, str]]) -> None:
-        """A turn's terminal was published: wake the waiters of its still-pending cancel gate
-        (they would otherwise wait forever; their gate is left unwritten)."""
-        # Only while the gate is pending (its row there, with no terminal).
-        pending = db.execute(
-            "SELECT 1 FROM await_events WHERE key_id = %s AND terminal_json IS NULL", (gate_id,)
-        ).fetchone()
-        if pending is not None:
-            self._wake_parked(db, gate_id, rings)
-
     def park(
         self, key: AwaitEventKey, doorbell: str | None = None, deadline_ms: int | None = None
     ) -> Resolution | None:
@@ -210,44 +200,78 @@ class AwaitEventTables(PostgresConnection):
             return None
 
     def unpark(self, key: AwaitEventKey, doorbell: str) -> None:
-        """Forget ``doorbell``'s registration on ``key`` (its wait ended)."""
-        with self._write() as db:
+        """Forget ``doorbell``'s registration on ``key`` (its wait ended): one statement."""
+        key_id = getattr(key, "key_id", None)
+        if type(key_id) is str:
+            self._delivered.drop(key_id)
+        with self._read() as db:
             db.execute(
                 "DELETE FROM waits WHERE key_id = %s AND address = %s",
-                (getattr(key, "key_id", None), doorbell),
+                (key_id, doorbell),
             )
 
     def resolve(self, key: AwaitEventKey, resolution: Resolution) -> ResolveOutcome:
         """Propose ``resolution`` as the key's terminal; the first one wins (a resolution
         before any waiter is stored, buffered). Verifies the key (HMAC) and the session's
-        revocation, and notifies the parked waiters in the same transaction."""
+        revocation, and notifies the parked waiters in the same transaction.
+
+        One round trip: the function ``lash_resolve`` (installed with the schema) takes the
+        locks, reads the promise, writes it when :func:`~lash_core.promise.resolve_transition`
+        stores and rings the waiters, in one statement, its own transaction."""
         resolution = check_resolution(resolution)
-        rings: list[tuple[str, str]] = []
-        with self._write() as db:
-            gate_id = abandoned_gate_id(key) if type(key) is AwaitEventKey else None
+        with self._read() as db:
+            if not self._authentic(db, key):
+                return UNKNOWN_OR_REVOKED
+            session_id = key.scope.session_id
+            gate_id = abandoned_gate_id(key)
             # The gate's lock too: a park on the gate either committed before (its waiter is
             # rung here) or comes after and reads the gate's state itself.
-            more = () if gate_id is None else (("key", gate_id),)
-            try:
-                self._lock_key(db, key, *more)
-                exists, terminal, _ = self._promise(db, key)
-            except LashError as exc:
-                if exc.code != codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED:
-                    raise
-                return UNKNOWN_OR_REVOKED
-            transition = resolve_transition(promise_state(False, exists, terminal), resolution)
-            if isinstance(transition, StoreTransition):
-                self._settle(db, key, exists, transition.resolution, rings)
-                if gate_id is not None:
-                    self._ring_abandoned_gate(db, gate_id, rings)
-        self._ring_all(rings)
+            row = db.execute(
+                "SELECT * FROM lash_resolve(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    key.key_id,
+                    session_id,
+                    canonical_json(key.scope),
+                    canonical_json(key.wait),
+                    key.wait.is_turn_control,
+                    resolution_to_json(resolution),
+                    wall_ms(),
+                    self._change_shard(key.key_id),
+                    None if session_id is None else self._lock_name("revocation", session_id),
+                    self._lock_name("key", key.key_id),
+                    gate_id,
+                    None if gate_id is None else self._lock_name("key", gate_id),
+                    None if gate_id is None else self._change_shard(gate_id),
+                ),
+            ).fetchone()
+        assert row is not None
+        revoked, exists, stored_json, written, rung, gate_rung = row
+        stored = None if stored_json is None else resolution_from_json(stored_json)
+        transition = resolve_transition(promise_state(revoked, exists, stored), resolution)
+        assert isinstance(transition, StoreTransition) == written, "lash_resolve follows the rule"
+        self._ring_all([(address, key.key_id) for address in rung or ()])
+        if gate_id is not None:
+            self._ring_all([(address, gate_id) for address in gate_rung or ()])
         outcome = transition_outcome(transition)
         assert outcome is not None
         return outcome
 
     def peek(self, key: AwaitEventKey) -> Resolution | None:
         """The key's terminal, or ``None``; never writes (``await_event_unknown_or_revoked``
-        for a forged or tampered key or a revoked session)."""
+        for a forged or tampered key or a revoked session).
+
+        A terminal that arrived with a notification on this store's doorbell
+        (:meth:`open_doorbell`) is returned once without reading the table; it was committed
+        before the notification was sent, and first writer wins, so the table holds the same
+        one unless the session was revoked since (then this wait's peek races the revocation
+        and the next peek sees it)."""
+        if type(key) is AwaitEventKey and type(key.key_id) is str:
+            delivered = self._delivered.take(key.key_id)
+            if delivered is not None and key_is_authentic(self._signer, key):
+                try:
+                    return resolution_from_json(delivered)
+                except LashError:
+                    pass  # read the table
         with self._read() as db:
             return self._promise(db, key)[1]
 

@@ -31,6 +31,7 @@ import psycopg
 from lash_core import AwaitEventKey, KeySigner, LashError, codes
 from lash_core.store import SplitMemos, key_is_authentic
 from lash_core.store_memory import Ring
+from lash_postgres.doorbell import Delivered
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -40,8 +41,9 @@ __all__ = [
     "wall_ms",
 ]
 
-SCHEMA_VERSION: Final = 1
-"""The schema this version writes (``meta.schema_version``)."""
+SCHEMA_VERSION: Final = 2
+"""The schema this version writes (``meta.schema_version``): 1, the tables; 2, the function
+``lash_resolve`` a resolve runs in one round trip."""
 SECRET_BYTES: Final = 32
 CHANGE_SHARDS: Final = 16
 """Rows of the ``changes`` counter (a settled promise bumps one; their sum is the store's
@@ -97,7 +99,68 @@ SCHEMA: Final = (
         process_id TEXT NOT NULL, sequence BIGINT NOT NULL, PRIMARY KEY(process_id, sequence))""",
 )
 
-MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {}
+RESOLVE_FUNCTION: Final = """CREATE OR REPLACE FUNCTION lash_resolve(
+    p_key_id TEXT, p_session_id TEXT, p_scope_json TEXT, p_wait_json TEXT,
+    p_turn_control BOOLEAN, p_terminal_json TEXT, p_now_ms BIGINT, p_shard INTEGER,
+    p_revocation_lock TEXT, p_key_lock TEXT, p_gate_id TEXT, p_gate_lock TEXT,
+    p_gate_shard INTEGER,
+    OUT revoked BOOLEAN, OUT existed BOOLEAN, OUT stored_json TEXT, OUT written BOOLEAN,
+    OUT rung TEXT[], OUT gate_rung TEXT[])
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    -- The locks of AwaitEventTables._lock_key, in its order: the session's revocation lock
+    -- shared, the key's, then the turn's cancel gate's.
+    PERFORM CASE WHEN p_revocation_lock IS NOT NULL
+            THEN pg_advisory_xact_lock_shared(hashtextextended(p_revocation_lock, 0)) END,
+        pg_advisory_xact_lock(hashtextextended(p_key_lock, 0)),
+        CASE WHEN p_gate_lock IS NOT NULL
+            THEN pg_advisory_xact_lock(hashtextextended(p_gate_lock, 0)) END;
+    -- Each statement below reads what the locks' previous holders committed.
+    SELECT EXISTS (SELECT 1 FROM revoked_sessions WHERE session_id = p_session_id),
+            e.key_id IS NOT NULL, e.terminal_json
+        INTO revoked, existed, stored_json
+        FROM (SELECT 1) AS one LEFT JOIN await_events e ON e.key_id = p_key_id;
+    written := false;
+    rung := '{}';
+    gate_rung := '{}';
+    -- lash_core.promise.resolve_transition: a revoked session refuses, the first writer wins.
+    IF revoked OR stored_json IS NOT NULL THEN
+        RETURN;
+    END IF;
+    -- Write the terminal, count the change, forget the waiters and notify each, in one
+    -- statement: the terminal rides along when it fits in a notification (the waiter skips
+    -- a read).
+    WITH w AS (
+            INSERT INTO await_events(key_id, session_id, scope_json, wait_json, turn_control,
+                terminal_json, deadline_ms, created_ms, resolved_ms)
+            VALUES (p_key_id, p_session_id, p_scope_json, p_wait_json, p_turn_control,
+                p_terminal_json, NULL, p_now_ms, p_now_ms)
+            ON CONFLICT (key_id) DO UPDATE
+            SET terminal_json = excluded.terminal_json, resolved_ms = excluded.resolved_ms),
+        c AS (UPDATE changes SET n = n + 1 WHERE shard = p_shard),
+        d AS (DELETE FROM waits WHERE key_id = p_key_id RETURNING address)
+        SELECT coalesce(array_agg(address ORDER BY address), '{}') INTO rung
+        FROM (SELECT address, pg_notify(address, CASE
+            WHEN octet_length(p_key_id) + octet_length(p_terminal_json) < 7900
+            THEN p_key_id || chr(10) || p_terminal_json ELSE p_key_id END) FROM d) AS n;
+    written := true;
+    IF p_gate_id IS NOT NULL AND EXISTS (
+        SELECT 1 FROM await_events WHERE key_id = p_gate_id AND terminal_json IS NULL
+    ) THEN
+        WITH c AS (UPDATE changes SET n = n + 1 WHERE shard = p_gate_shard),
+            d AS (DELETE FROM waits WHERE key_id = p_gate_id RETURNING address)
+            SELECT coalesce(array_agg(address ORDER BY address), '{}') INTO gate_rung
+            FROM (SELECT address, pg_notify(address, p_gate_id) FROM d) AS n;
+    END IF;
+END
+$$"""
+"""A resolve in one statement (so one round trip, its COMMIT included, on an autocommit
+connection): :meth:`~lash_postgres.await_events.AwaitEventTables.resolve` checks the key's
+signature first and decides the outcome from the state this returns. A function of PL/pgSQL
+runs each statement on a fresh snapshot, so the reads after the locks see what their previous
+holder committed, as the separate statements of a transaction do."""
+
+MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {2: (RESOLVE_FUNCTION,)}
 """Per schema version after the first, the statements that migrate from the version before."""
 
 _SCHEMA_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -139,6 +202,8 @@ class PostgresConnection:
         self._ring = ring
         self._keep = keep_previous_secrets
         self._lock = threading.RLock()
+        self._delivered = Delivered()
+        """Terminals delivered with the notifications of this store's doorbells."""
         self._db = self._connect()
         try:
             with self._errors():
@@ -199,10 +264,15 @@ class PostgresConnection:
     @contextlib.contextmanager
     def _write(self) -> Iterator[psycopg.Connection[Any]]:
         """One transaction: committed if the block returns, rolled back (nothing written) if it
-        raises. The block takes its advisory locks first (:meth:`_lock_on`)."""
+        raises. The block takes its advisory locks first (:meth:`_lock_on`).
+
+        In pipeline mode: ``BEGIN`` goes out with the statements up to the first one whose
+        rows the block reads, ``COMMIT`` with those after the last one, so a transaction
+        that reads once and then writes takes two round trips. (A result is there once read:
+        ``fetchone``/``fetchall``, never ``rowcount``.)"""
         with self._lock, self._errors():
             db = self._live()
-            with db.transaction():
+            with db.pipeline(), db.transaction():
                 yield db
 
     @contextlib.contextmanager

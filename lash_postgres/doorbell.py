@@ -8,6 +8,13 @@ on the connection's socket through its loop (``LoopPrimitives.wait_readable``), 
 waiter costs no query. A lost notification (the connection dropped and was opened again) is
 caught by the host's safety net: it re-reads its parked keys when ``store.data_version()``
 changed.
+
+A resolve's notification carries the terminal too when it fits (``key_id``, a newline, the
+terminal's JSON; PostgreSQL's limit is 8000 bytes): a doorbell opened by
+:meth:`~lash_postgres.PostgresStore.open_doorbell` hands it to its store
+(:class:`Delivered`), whose next :meth:`~lash_postgres.PostgresStore.peek` of that key returns
+it without a round trip to the server. Every other notification (a terminal too large, a
+cancellation, a revocation) carries the key id alone, and the key's next peek reads the table.
 """
 
 from __future__ import annotations
@@ -23,27 +30,61 @@ from typing import Any, Final
 import psycopg
 from psycopg import pq, sql
 
-__all__ = ["RETRY_S", "PostgresDoorbell"]
+__all__ = ["DELIVERED_KEEP", "RETRY_S", "Delivered", "PostgresDoorbell"]
 
 
 _now = time.monotonic
 
 RETRY_S: Final = 1.0
 """Seconds between attempts to listen again while the server cannot be reached."""
+DELIVERED_KEEP: Final = 4096
+"""How many delivered terminals a store keeps for a peek at most (the oldest go first; a
+key whose terminal was dropped is read from the table)."""
+
+
+class Delivered:
+    """Terminals that arrived with their notifications, by key id (their JSON), each kept
+    until one peek takes it, its waiter leaves (``unpark``), or a later notification of the
+    same key without a terminal (a revocation) drops it."""
+
+    def __init__(self, keep: int = DELIVERED_KEEP) -> None:
+        self._terminals: dict[str, str] = {}
+        self._keep = keep
+
+    def __len__(self) -> int:
+        return len(self._terminals)
+
+    def put(self, key_id: str, terminal_json: str) -> None:
+        self._terminals.pop(key_id, None)
+        self._terminals[key_id] = terminal_json
+        while len(self._terminals) > self._keep:
+            del self._terminals[next(iter(self._terminals))]
+
+    def drop(self, key_id: str) -> None:
+        self._terminals.pop(key_id, None)
+
+    def take(self, key_id: str) -> str | None:
+        """The terminal delivered for ``key_id`` (forgotten here), or ``None``."""
+        return self._terminals.pop(key_id, None)
 
 
 class PostgresDoorbell:
     """A process's doorbell on the database of ``dsn``: a connection listening on a channel
     named ``lash_<random>``. Rung by :meth:`~lash_postgres.PostgresStore.resolve` (and every
-    other write that ends a promise) through ``NOTIFY``.
+    other write that ends a promise) through ``NOTIFY``. ``delivered``: where the terminals
+    carried by notifications go (a store's, see
+    :meth:`~lash_postgres.PostgresStore.open_doorbell`); ``None`` ignores them.
 
     When the connection drops, :meth:`drain` opens it again at once, then every
     :data:`RETRY_S` seconds while the server cannot be reached; meanwhile :meth:`fileno` is a
     socket that turns readable when the next attempt is due (so a host's listener neither
     spins nor stops)."""
 
-    def __init__(self, dsn: str, *, connect_timeout_s: int = 10) -> None:
+    def __init__(
+        self, dsn: str, *, connect_timeout_s: int = 10, delivered: Delivered | None = None
+    ) -> None:
         self._dsn = dsn
+        self._delivered = delivered
         self._timeout = connect_timeout_s
         self.address = f"lash_{secrets.token_hex(8)}"
         self.reconnects = 0
@@ -102,8 +143,15 @@ class PostgresDoorbell:
             self._conn = None
             self._reconnect()
             return out
+        delivered = self._delivered
         while (notify := pgconn.notifies()) is not None:
-            out.append(notify.extra.decode("utf-8", "replace"))
+            key_id, newline, terminal_json = notify.extra.decode("utf-8", "replace").partition("\n")
+            if delivered is not None:
+                if newline:
+                    delivered.put(key_id, terminal_json)
+                else:
+                    delivered.drop(key_id)
+            out.append(key_id)
         return out
 
     def _reconnect(self) -> None:

@@ -46,5 +46,7 @@ class PostgresStore(AwaitEventTables, TurnTables):
 
     def open_doorbell(self) -> PostgresDoorbell:
         """A doorbell for a host on this store: a dedicated connection ``LISTEN``-ing on a
-        channel of its own (what ``open_durable_host`` opens for a Postgres store)."""
-        return PostgresDoorbell(self.dsn)
+        channel of its own (what ``open_durable_host`` opens for a Postgres store). The
+        terminals its notifications carry go to this store: the next :meth:`peek` of such a
+        key returns it without reading the table."""
+        return PostgresDoorbell(self.dsn, delivered=self._delivered)

@@ -17,17 +17,12 @@ It claims unfinished turns one at a time (``PostgresStore.claim_turn``) and resu
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import sys
 from collections.abc import Callable
 from typing import Any, Final
 
-import trio
-
-import lash_asyncio
-import lash_trio
 from lash_core.durable_host import DurableHost
 from lash_core.effects import (
     EffectEnvelope,
@@ -135,7 +130,11 @@ def main(argv: list[str]) -> int:
     store = PostgresStore(dsn, schema=schema)
     wrapped: Any = KillingStore(store, int(os.environ.get("LASH_KILL_AT", "0")))
     driver = os.environ.get("LASH_DRIVER", "trio")
-    lash = lash_trio if driver == "trio" else lash_asyncio
+    # Only the driver this worker runs is imported (a restarted worker starts faster).
+    if driver == "trio":
+        import lash_trio as lash
+    else:
+        import lash_asyncio as lash  # type: ignore[no-redef]
 
     async def work() -> None:
         async with lash.open_durable_host(wrapped, owner=name, lease_ttl_ms=60_000) as host:
@@ -154,8 +153,12 @@ def main(argv: list[str]) -> int:
 
     try:
         if driver == "trio":
+            import trio
+
             trio.run(work)
         else:
+            import asyncio
+
             asyncio.run(work())
     finally:
         store.close()

@@ -1,8 +1,9 @@
-"""Four worker processes share 100 unfinished turns on one Postgres schema (claims with
-``FOR UPDATE SKIP LOCKED``), half of them waiting on a webhook that arrives once they parked,
-while workers are SIGKILLed at random store calls and restarted: every turn finishes once,
-each with the uncrashed result, and no recorded effect runs again (an effect cut off between
-running and being recorded runs again only in doubt, under the next attempt)."""
+"""Four worker processes share 1,000 unfinished turns on one Postgres schema (claims with
+``FOR UPDATE SKIP LOCKED``), half of them waiting on a webhook that arrives once they parked
+(the other half's arrived before any worker started), while workers are SIGKILLed at random
+store calls all through the run and restarted: every turn finishes once, each with the
+uncrashed result, and no recorded effect runs again (an effect cut off between running and
+being recorded runs again only in doubt, under the next attempt)."""
 
 from __future__ import annotations
 
@@ -26,9 +27,14 @@ from tests.store.conftest import fresh_schema
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 WORKER = "tests.durable_host._claim_worker"
-TURNS = 100
+TURNS = 1_000
 WORKERS = 4
-KILLS = 10
+KILLS = 16
+KILL_AT_MAX = 700
+"""A worker is killed at a random ``begin``/``complete`` call up to this one (8 per turn): a
+worker's share is about 2,000 calls, so the kills fall all through the run."""
+MIN_KILLS = 10
+"""A worker started with a kill near the end may run out of turns first and exit cleanly."""
 TIMEOUT = 120
 
 
@@ -58,13 +64,14 @@ def test_four_killed_and_restarted_workers_share_the_turns_and_run_each_effect_o
         pending: dict[int, bytes] = {}
         finished: dict[str, int] = defaultdict(int)
         killed = 0
+        killed_at: list[int] = []  # how many turns had finished at each kill
 
         def start(index: int) -> None:
             nonlocal kills_left
             kill_at = 0
             if kills_left > 0:
                 kills_left -= 1
-                kill_at = rng.randint(1, 16)  # within two turns
+                kill_at = rng.randint(1, KILL_AT_MAX)
             env = {
                 **os.environ,
                 "LASH_KILL_AT": str(kill_at),
@@ -104,6 +111,7 @@ def test_four_killed_and_restarted_workers_share_the_turns_and_run_each_effect_o
             assert status in (0, -signal.SIGKILL), errors
             if status == -signal.SIGKILL:
                 killed += 1
+                killed_at.append(len(finished))
                 start(index)
 
         for index in range(WORKERS):
@@ -122,9 +130,8 @@ def test_four_killed_and_restarted_workers_share_the_turns_and_run_each_effect_o
                     said(line.decode())
         selector.close()
 
-        # The first workers are killed within their first turns; a worker restarted near the
-        # end may find nothing left to claim before its fatal call and exit cleanly.
-        assert WORKERS <= killed <= KILLS
+        assert MIN_KILLS <= killed <= KILLS
+        assert max(killed_at) >= TURNS // 2, "workers were killed in the second half too"
         with store._read() as db:
             rows = db.execute("SELECT replay_key, status, attempt FROM effects").fetchall()
         assert {status for _, status, _ in rows} == {"completed"}

@@ -19,10 +19,19 @@ import pytest
 
 from lash_core import LashError, TurnScope, codes, from_json, ok, to_json
 from lash_core.durable import durable_step_envelope
+from lash_core.promise import StoreTransition, resolve_transition
 from lash_core.resolution import ACCEPTED, UNKNOWN_OR_REVOKED
 from lash_core.scope import Custom
-from lash_core.store import Owner, Recorded, Started, TurnRef
+from lash_core.store import (
+    Owner,
+    Recorded,
+    Started,
+    TurnRef,
+    promise_state,
+    resolution_from_json,
+)
 from lash_postgres import SCHEMA_VERSION, PostgresDoorbell, PostgresStore
+from lash_postgres.doorbell import Delivered
 from lash_sqlite import new_owner
 from tests.store.conftest import fresh_schema
 
@@ -69,6 +78,58 @@ def test_a_newer_schema_is_refused_and_left_unchanged(
     with _raw(postgres_dsn, schema) as raw:
         assert raw.execute("SELECT value FROM meta").fetchall() == [("99",)]
         assert raw.execute("SELECT count(*) FROM secrets").fetchone() == before
+
+
+def test_a_version_1_schema_gets_the_resolve_function_on_open(
+    store: PostgresStore, postgres_dsn: str, schema: str
+) -> None:
+    key = store.mint(TURN, Custom("approval"))
+    store.park(key)
+    with _raw(postgres_dsn, schema) as raw:  # what lash with schema version 1 left
+        raw.execute("DROP FUNCTION lash_resolve")
+        raw.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    with PostgresStore(postgres_dsn, schema=schema) as reopened:
+        assert reopened.resolve(key, ok("yes")) == ACCEPTED
+        assert reopened.peek(key) == ok("yes")
+    with _raw(postgres_dsn, schema) as raw:
+        version = raw.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        assert version == (str(SCHEMA_VERSION),) == ("2",)
+
+
+@pytest.mark.parametrize("state", ["missing", "pending", "resolved", "revoked"])
+def test_lash_resolve_writes_exactly_when_the_rule_stores(
+    store: PostgresStore, postgres_dsn: str, schema: str, state: str
+) -> None:
+    key = store.mint(TURN, Custom("approval"))
+    if state == "pending":
+        store.park(key)
+    elif state == "resolved":
+        store.resolve(key, ok("first"))
+    elif state == "revoked":
+        store.revoke_session("s1")
+    with _raw(postgres_dsn, schema) as raw:
+        row = raw.execute(
+            "SELECT * FROM lash_resolve(%s, %s, '{}', '{}', false, %s, 1, 0, 'r', 'k', "
+            "NULL, NULL, NULL)",
+            (key.key_id, "s1", '{"status":"ok","payload":"second"}'),
+        ).fetchone()
+        assert row is not None
+        revoked, exists, stored_json, written, _, _ = row
+        assert isinstance(revoked, bool) and isinstance(exists, bool)
+        stored = None if stored_json is None else resolution_from_json(str(stored_json))
+        rule = resolve_transition(promise_state(revoked, exists, stored), ok("second"))
+        assert written == isinstance(rule, StoreTransition) == (state in ("missing", "pending"))
+        assert revoked == (state == "revoked")
+        terminal = raw.execute(
+            "SELECT terminal_json FROM await_events WHERE key_id = %s", (key.key_id,)
+        ).fetchall()
+    expected = {
+        "missing": [('{"status":"ok","payload":"second"}',)],
+        "pending": [('{"status":"ok","payload":"second"}',)],
+        "resolved": [('{"status":"ok","payload":"first"}',)],
+        "revoked": [],
+    }
+    assert terminal == expected[state]
 
 
 @pytest.mark.parametrize("name", ["Lash", "a-b", "", "x; DROP TABLE meta", "9lives", "a" * 64])
@@ -152,6 +213,99 @@ def test_a_resolve_notifies_the_parked_doorbell_when_it_commits(
         assert bell.wait(0) == []
 
 
+def _no_reads(*_: object) -> None:
+    raise AssertionError("the store read the table")
+
+
+def test_a_terminal_delivered_with_its_notification_is_peeked_without_a_read(
+    postgres_dsn: str, store: PostgresStore, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with store.open_doorbell() as bell, PostgresStore(postgres_dsn, schema=schema) as other:
+        key = store.mint(TURN, Custom("approval"))
+        assert store.park(key, bell.address) is None
+        assert other.resolve(key, ok({"city": "Oslo"})) == ACCEPTED
+        assert bell.wait(60) == [key.key_id]
+        with monkeypatch.context() as patched:
+            patched.setattr(store, "_read", _no_reads)
+            assert store.peek(key) == ok({"city": "Oslo"})
+        # Taken once: the next peek reads the table (the same terminal: first writer wins).
+        assert store.peek(key) == ok({"city": "Oslo"})
+
+
+def test_a_terminal_too_large_for_a_notification_is_read_from_the_table(
+    postgres_dsn: str, store: PostgresStore, schema: str
+) -> None:
+    with store.open_doorbell() as bell, PostgresStore(postgres_dsn, schema=schema) as other:
+        key = store.mint(TURN, Custom("approval"))
+        store.park(key, bell.address)
+        large = ok("x" * 9000)  # PostgreSQL refuses notifications over 8000 bytes
+        assert other.resolve(key, large) == ACCEPTED
+        assert bell.wait(60) == [key.key_id]
+        assert len(store._delivered) == 0
+        assert store.peek(key) == large
+
+
+def test_a_later_notification_without_a_terminal_drops_the_delivered_one(
+    postgres_dsn: str, store: PostgresStore, schema: str
+) -> None:
+    with store.open_doorbell() as bell, PostgresStore(postgres_dsn, schema=schema) as other:
+        key = store.mint(TURN, Custom("approval"))
+        store.park(key, bell.address)
+        assert other.resolve(key, ok("yes")) == ACCEPTED
+        # What a revocation sends a waiter still parked on the key: the key id alone.
+        with _raw(postgres_dsn, schema) as raw:
+            raw.execute("SELECT pg_notify(%s, %s)", (bell.address, key.key_id))
+        rung = bell.wait(60)
+        while len(rung) < 2:
+            rung += bell.wait(60)
+        assert rung == [key.key_id, key.key_id]
+        assert len(store._delivered) == 0
+        assert other.revoke_session("s1") is True
+        with pytest.raises(LashError) as caught:
+            store.peek(key)
+        assert caught.value.code == codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED
+
+
+def test_a_delivered_terminal_is_returned_once_even_if_the_session_was_revoked_since(
+    postgres_dsn: str, store: PostgresStore, schema: str
+) -> None:
+    """The documented race: the waiter was woken by a resolution committed before the
+    revocation; its first peek returns that terminal, every later one is refused."""
+    with store.open_doorbell() as bell, PostgresStore(postgres_dsn, schema=schema) as other:
+        key = store.mint(TURN, Custom("approval"))
+        store.park(key, bell.address)
+        assert other.resolve(key, ok("yes")) == ACCEPTED
+        assert bell.wait(60) == [key.key_id]
+        assert other.revoke_session("s1") is True
+        assert store.peek(key) == ok("yes")
+        with pytest.raises(LashError) as caught:
+            store.peek(key)
+        assert caught.value.code == codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED
+
+
+def test_unparking_forgets_a_delivered_terminal(
+    postgres_dsn: str, store: PostgresStore, schema: str
+) -> None:
+    with store.open_doorbell() as bell, PostgresStore(postgres_dsn, schema=schema) as other:
+        key = store.mint(TURN, Custom("approval"))
+        store.park(key, bell.address)
+        other.resolve(key, ok("yes"))
+        assert bell.wait(60) == [key.key_id]
+        assert len(store._delivered) == 1
+        store.unpark(key, bell.address)
+        assert len(store._delivered) == 0
+
+
+def test_delivered_terminals_are_bounded_oldest_first() -> None:
+    delivered = Delivered(keep=2)
+    for key_id in ("a", "b", "c"):
+        delivered.put(key_id, "{}")
+    assert len(delivered) == 2
+    assert delivered.take("a") is None and delivered.take("c") == "{}"
+    delivered.drop("b")
+    assert len(delivered) == 0
+
+
 def test_nothing_is_notified_before_the_resolver_commits(
     postgres_dsn: str, store: PostgresStore
 ) -> None:
@@ -159,7 +313,7 @@ def test_nothing_is_notified_before_the_resolver_commits(
         key = store.mint(TURN, Custom("approval"))
         store.park(key, bell.address)
         with store._write() as db:  # a resolver's transaction, held open
-            db.execute("SELECT pg_notify(%s, %s)", (bell.address, key.key_id))
+            db.execute("SELECT pg_notify(%s, %s)", (bell.address, key.key_id)).fetchall()
             assert bell.wait(0.05) == []
         assert bell.wait(60) == [key.key_id]
 
@@ -306,9 +460,8 @@ def test_claims_do_not_wait_on_a_claimer_holding_its_turn_locked(
 ) -> None:
     refs = _open_turns(store, 2)
     with PostgresStore(postgres_dsn, schema=schema) as other, other._write() as db:
-        db.execute(
-            "SELECT 1 FROM turns WHERE session_id = 's0' FOR UPDATE"
-        )  # a claimer mid-transaction on the oldest turn
+        # A claimer mid-transaction on the oldest turn (read: a pipelined write sends it).
+        db.execute("SELECT 1 FROM turns WHERE session_id = 's0' FOR UPDATE").fetchall()
         claim = store.claim_turn(A, 60_000, 100)
         assert claim is not None and claim[0] == refs[1]
 
