@@ -83,6 +83,11 @@ class Waiter(Generic[E]):
         # Set when woken: the terminal that won, or the error the waiter must raise.
         self.outcome: Resolution | LashError | None = None
 
+    def set(self) -> None:
+        """Set this waiter's event (the registry calls it as it wakes the waiter). A waiter
+        that is its own event (see :meth:`AwaitEventRegistry.park_waiter`) overrides it."""
+        self.event.set()
+
     @property
     def woken(self) -> bool:
         """Whether the registry has woken this waiter (its event is set)."""
@@ -285,13 +290,13 @@ def _wake_all(entry: _Entry, outcome: Resolution | LashError) -> None:
     """Wake the waiters of ``entry`` with ``outcome`` (sets their events); none is left."""
     waiters = entry.waiters
     entry.waiters = None
-    if isinstance(waiters, Waiter):
-        waiters.outcome = outcome
-        waiters.event.set()
-    elif waiters is not None:
+    if isinstance(waiters, list):
         for w in waiters:
             w.outcome = outcome
-            w.event.set()
+            w.set()
+    elif waiters is not None:
+        waiters.outcome = outcome
+        waiters.set()
 
 
 _SCALARS: Final = frozenset((str, bool, type(None)))

@@ -16,6 +16,7 @@ from lash_core.errors import LashError, LocalProtocolError
 from lash_core.host import InlineHost
 from lash_core.loop import TaskGroup, TaskHandle, WakeEvent
 from lash_core.process.service import ProcessService
+from lash_core.promise import Waiter
 
 __all__ = ["InlineEffectHost", "TrioPrimitives"]
 
@@ -44,6 +45,39 @@ class _Wake:
     def __init__(self) -> None:
         self._flag = False
         self._task: trio.lowlevel.Task | None = None
+
+    def set(self) -> None:
+        if not self._flag:
+            self._flag = True
+            task = self._task
+            if task is not None:
+                self._task = None
+                _reschedule(task)
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def __call__(self, _: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+        """Abort the wait (cancellation): forget the task."""
+        self._task = None
+        return _ABORT_SUCCEEDED
+
+
+class _Parked(Waiter[Any]):
+    """A parked waiter that is its own :class:`_Wake` (one object per parked wait): made by
+    :meth:`TrioPrimitives.new_waiter` for the registry, which fills in the waiter's fields and
+    calls ``set`` when it wakes it."""
+
+    __slots__ = ("_flag", "_task")
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._task: trio.lowlevel.Task | None = None
+
+    @property
+    def event(self) -> _Parked:
+        """The waiter's event: itself."""
+        return self
 
     def set(self) -> None:
         if not self._flag:
@@ -138,6 +172,7 @@ class TrioPrimitives:
             self._bind()
 
     new_event = _Wake
+    new_waiter = _Parked
 
     def wait_event(self, event: WakeEvent, deadline: float | None) -> Awaitable[None]:
         """Without a deadline, the calling task is registered with ``event`` at once and
@@ -155,11 +190,11 @@ class TrioPrimitives:
             self._runner = runner
         if deadline is not None:
             return self._wait_until(event, deadline)
-        assert type(event) is _Wake
-        if event._flag:
+        # A _Wake or a _Parked (both have _flag, _task and are their own abort function).
+        if event._flag:  # type: ignore[attr-defined]
             return _checkpoint()
-        event._task = task
-        return _wait_task_rescheduled(event)
+        event._task = task  # type: ignore[attr-defined]
+        return _wait_task_rescheduled(event)  # type: ignore[arg-type]
 
     async def _wait_until(self, event: WakeEvent, deadline: float) -> None:
         with trio.move_on_at(deadline):
