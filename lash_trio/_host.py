@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 import trio
+import trio._core._run as _trio_run
 
 from lash_core import codes
 from lash_core.errors import LashError, LocalProtocolError
@@ -25,7 +26,7 @@ Ts = TypeVarTuple("Ts")
 
 # Looked up once: the wake path runs twice per resolve-to-wake round trip.
 _checkpoint = trio.lowlevel.checkpoint
-_current_task = trio.lowlevel.current_task
+_RUN_CONTEXT = _trio_run.GLOBAL_RUN_CONTEXT
 _current_trio_token = trio.lowlevel.current_trio_token
 _reschedule = trio.lowlevel.reschedule
 _wait_task_rescheduled = trio.lowlevel.wait_task_rescheduled
@@ -178,14 +179,16 @@ class TrioPrimitives:
         """Without a deadline, the calling task is registered with ``event`` at once and
         trio's own ``wait_task_rescheduled`` is returned: await it at once, in the same task
         (as the host does)."""
+        # `current_task()`, read where trio keeps it (its own function is a frame more per
+        # parked wait).
         try:
-            task = _current_task()
-        except RuntimeError:
+            task = _RUN_CONTEXT.task
+        except AttributeError:
             self._bind()  # raises host_wrong_event_loop
             raise  # pragma: no cover (_bind raised)
         # `_bind()`, only when the run changed: every parked wait passes here.
-        runner = getattr(task, "_runner", None)
-        if runner is None or runner is not self._runner:
+        runner = task._runner
+        if runner is not self._runner:
             self._token = _current_trio_token()
             self._runner = runner
         if deadline is not None:
