@@ -39,13 +39,13 @@ class _Wake:
 
     __slots__ = ("future",)
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.future: asyncio.Future[None] = loop.create_future()
+    future: asyncio.Future[None]
 
     def set(self) -> None:
-        future = self.future
-        if not future.done():
-            future.set_result(None)
+        try:
+            self.future.set_result(None)
+        except asyncio.InvalidStateError:
+            return  # set already, or its wait was cancelled (cheaper than a done() each time)
 
     def is_set(self) -> bool:
         future = self.future
@@ -67,9 +67,10 @@ class _Parked(Waiter[Any]):
         return self
 
     def set(self) -> None:
-        future = self.future
-        if not future.done():
-            future.set_result(None)
+        try:
+            self.future.set_result(None)
+        except asyncio.InvalidStateError:
+            return  # set already, or its wait was cancelled (cheaper than a done() each time)
 
     def is_set(self) -> bool:
         future = self.future
@@ -178,7 +179,10 @@ class AsyncioPrimitives:
         if loop is None:
             loop = self._bind()  # raises host_wrong_event_loop
         self._loop = loop
-        return _Wake(loop)
+        # `_Wake` and `loop.create_future()`, without their frames.
+        event: _Wake = object.__new__(_Wake)
+        event.future = _Future(loop=loop)
+        return event
 
     def new_waiter(self) -> Waiter[Any]:
         """A parked waiter that is its own event (the registry fills in its fields)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from array import array
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Iterator
 from typing import Final, Generic, Protocol, TypeVar
 
@@ -200,7 +200,8 @@ class _RegistryCounts:
     _parked: int
     _shards: dict[str | None, _Shard]
     _revoked: set[str]
-    _recent: OrderedDict[_Entry, None]
+    _recent: deque[_Entry]
+    _room: int
 
     @property
     def signer(self) -> KeySigner:
@@ -227,7 +228,7 @@ class _RegistryCounts:
 
     def recent_count(self) -> int:
         """Terminals kept in full (at most ``retain_recent``)."""
-        return len(self._recent)
+        return self._retain_recent - self._room
 
     def retired_count(self, session_id: str | None) -> int:
         """Retired keys of one session (each remembered by a fingerprint only)."""

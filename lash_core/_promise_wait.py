@@ -79,11 +79,18 @@ class _RegistryWaits(_RegistryCounts):
                     entries = shard.entries
                     entry = entries.get(key_id)
                     if entry is None:
+                        # A new promise, and its first waiter.
                         entry = entries[key_id] = _Entry()
                         entry.key = key
                         entry.terminal = None
-                        entry.waiters = None
-                    elif entry.key is not key:
+                        waiter = new_waiter()
+                        waiter.entry = entry
+                        waiter.outcome = None
+                        waiter.index = 0
+                        entry.waiters = waiter
+                        self._parked += 1
+                        return waiter
+                    if entry.key is not key:
                         entry = None
         if entry is None:
             entry = self._find(key, True)

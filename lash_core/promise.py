@@ -21,7 +21,7 @@ re-exports their public names.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 from typing import Final
 
 from lash_core import codes
@@ -165,8 +165,14 @@ class AwaitEventRegistry(_RegistryWaits):
         self._minted_order: deque[str] = deque()
         self._shards: dict[str | None, _Shard] = {}
         self._revoked: set[str] = set()
-        # Entries holding a terminal, oldest terminal first (at most retain_recent of them).
-        self._recent: OrderedDict[_Entry, None] = OrderedDict()
+        # The window of recent terminals: entries holding one, oldest first. An entry of a
+        # session closed or revoked since is marked (its terminal cleared) and skipped when it
+        # reaches the front; the marked ones are swept out once they outnumber the rest.
+        self._recent: deque[_Entry] = deque()
+        self._join_recent = self._recent.append
+        self._room = retain_recent
+        """Terminals the window takes before its oldest is retired (below 0: retire)."""
+        self._marked = 0
         self._parked = 0
 
     # -- introspection -----------------------------------------------------------------------
@@ -273,14 +279,20 @@ class AwaitEventRegistry(_RegistryWaits):
     def _keep(self, entry: _Entry) -> None:
         """``entry`` just got its terminal: it joins the recent window, and the oldest terminal
         beyond the window is retired: its entry is dropped, its key id's fingerprint kept."""
-        recent = self._recent
-        recent[entry] = None
-        if len(recent) > self._retain_recent:
+        self._join_recent(entry)
+        self._room -= 1
+        if self._room < 0:
             self._retire_oldest()
 
     def _retire_oldest(self) -> None:
         """Retire the oldest terminal of the window (it holds one too many)."""
-        key = self._recent.popitem(last=False)[0].key
+        recent = self._recent
+        entry = recent.popleft()
+        while entry.terminal is None:  # marked: its session is gone
+            self._marked -= 1
+            entry = recent.popleft()
+        self._room += 1
+        key = entry.key
         # The shard exists: closing or revoking a session takes its entries out of the window.
         shard = self._shards[key.scope.session_id]
         entries = shard.entries
@@ -305,12 +317,22 @@ class AwaitEventRegistry(_RegistryWaits):
         waiters with ``error``."""
         shard = self._shards.pop(session_id, None)
         if shard is not None:
-            recent = self._recent
+            marked = 0
             for entry in shard.entries.values():
                 if entry.terminal is not None:
-                    recent.pop(entry, None)
+                    entry.terminal = None  # marked: out of the window (nothing else holds it)
+                    marked += 1
                 elif entry.waiters is not None:
                     _wake_all(entry, error)
+            if marked:
+                self._room += marked
+                self._marked += marked
+                recent = self._recent
+                if self._marked > 64 and 2 * self._marked > len(recent):
+                    kept = [entry for entry in recent if entry.terminal is not None]
+                    recent.clear()
+                    recent.extend(kept)
+                    self._marked = 0
         return shard
 
     # -- resolve -----------------------------------------------------------------------------
@@ -366,17 +388,20 @@ class AwaitEventRegistry(_RegistryWaits):
                 waiters.set()
             else:
                 _wake_all(entry, resolution)
-        recent = self._recent
-        recent[entry] = None
-        if len(recent) > self._retain_recent:
-            self._retire_oldest()
+        if stored is None:  # (a terminal replaced, were that allowed, keeps its place)
+            self._join_recent(entry)
+            self._room -= 1
+            if self._room < 0:
+                self._retire_oldest()
         return ACCEPTED
 
     def _settle(self, entry: _Entry, terminal: Resolution) -> None:
+        stored = entry.terminal
         entry.terminal = terminal
         if entry.waiters is not None:
             _wake_all(entry, terminal)
-        self._keep(entry)
+        if stored is None:  # (a terminal replaced, were that allowed, keeps its place)
+            self._keep(entry)
 
     def _end_turn(self, terminal_key: AwaitEventKey) -> None:
         """The turn's terminal is being published: a cancel gate still pending is dropped, and

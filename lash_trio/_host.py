@@ -7,7 +7,7 @@ import functools
 import math
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
-from typing import Any, TypeVar, TypeVarTuple, Unpack
+from typing import Any, Final, TypeVar, TypeVarTuple, Unpack
 
 import trio
 import trio._core._run as _trio_run
@@ -28,7 +28,6 @@ Ts = TypeVarTuple("Ts")
 _checkpoint = trio.lowlevel.checkpoint
 _RUN_CONTEXT = _trio_run.GLOBAL_RUN_CONTEXT
 _current_trio_token = trio.lowlevel.current_trio_token
-_reschedule = trio.lowlevel.reschedule
 _wait_task_rescheduled = trio.lowlevel.wait_task_rescheduled
 _ABORT_SUCCEEDED = trio.lowlevel.Abort.SUCCEEDED
 
@@ -53,7 +52,7 @@ class _Wake:
             task = self._task
             if task is not None:
                 self._task = None
-                _reschedule(task)
+                task._runner.reschedule(task)  # `trio.lowlevel.reschedule`, without its frame
 
     def is_set(self) -> bool:
         return self._flag
@@ -65,15 +64,19 @@ class _Wake:
 
 
 class _Parked(Waiter[Any]):
-    """A parked waiter that is its own :class:`_Wake` (one object per parked wait): made by
-    :meth:`TrioPrimitives.new_waiter` for the registry, which fills in the waiter's fields and
-    calls ``set`` when it wakes it."""
+    """A parked waiter that is its own event (one object per parked wait): made by
+    :attr:`TrioPrimitives.new_waiter` for the registry, which fills in the waiter's fields and
+    calls ``set`` when it wakes it.
 
-    __slots__ = ("_flag", "_task")
+    Made without an ``__init__``: ``_task`` is unset until its wait begins (the waiting task,
+    ``None`` once the wait is aborted) or it is set (``_SET``). The host waits on it as soon as
+    it is parked, so nothing sets it before its wait but a wake-up, which gives it its outcome
+    first (a cancel token that already fired sets it, but then nobody waits).
+    """
 
-    def __init__(self) -> None:
-        self._flag = False
-        self._task: trio.lowlevel.Task | None = None
+    __slots__ = ("_task",)
+
+    _task: Any
 
     @property
     def event(self) -> _Parked:
@@ -81,20 +84,27 @@ class _Parked(Waiter[Any]):
         return self
 
     def set(self) -> None:
-        if not self._flag:
-            self._flag = True
+        try:
             task = self._task
+        except AttributeError:  # set before its wait began
+            self._task = _SET
+            return
+        if task is not _SET:
+            self._task = _SET
             if task is not None:
-                self._task = None
-                _reschedule(task)
+                task._runner.reschedule(task)  # `trio.lowlevel.reschedule`, without its frame
 
     def is_set(self) -> bool:
-        return self._flag
+        return getattr(self, "_task", None) is _SET
 
     def __call__(self, _: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
         """Abort the wait (cancellation): forget the task."""
         self._task = None
         return _ABORT_SUCCEEDED
+
+
+_SET: Final = object()
+"""A :class:`_Parked`'s ``_task`` once it is set."""
 
 
 class _TrioTask:
@@ -173,7 +183,8 @@ class TrioPrimitives:
             self._bind()
 
     new_event = _Wake
-    new_waiter = _Parked
+    new_waiter = functools.partial(object.__new__, _Parked)
+    """A fresh :class:`_Parked` (without an ``__init__``: the registry fills in its fields)."""
 
     def wait_event(self, event: WakeEvent, deadline: float | None) -> Awaitable[None]:
         """Without a deadline, the calling task is registered with ``event`` at once and
@@ -193,11 +204,17 @@ class TrioPrimitives:
             self._runner = runner
         if deadline is not None:
             return self._wait_until(event, deadline)
-        # A _Wake or a _Parked (both have _flag, _task and are their own abort function).
-        if event._flag:  # type: ignore[attr-defined]
+        if type(event) is _Parked:
+            # Fresh from park: only a wake-up (which gave it its outcome) can have set it.
+            if event.outcome is not None:
+                return _checkpoint()
+            event._task = task
+            return _wait_task_rescheduled(event)
+        assert type(event) is _Wake
+        if event._flag:
             return _checkpoint()
-        event._task = task  # type: ignore[attr-defined]
-        return _wait_task_rescheduled(event)  # type: ignore[arg-type]
+        event._task = task
+        return _wait_task_rescheduled(event)
 
     async def _wait_until(self, event: WakeEvent, deadline: float) -> None:
         with trio.move_on_at(deadline):
