@@ -17,6 +17,7 @@ from lash_core.errors import LashError, LocalProtocolError
 from lash_core.host import InlineHost
 from lash_core.loop import TaskGroup, TaskHandle, WakeEvent
 from lash_core.process.service import ProcessService
+from lash_core.promise import Waiter
 
 __all__ = ["AsyncioPrimitives", "InlineEffectHost"]
 
@@ -24,24 +25,56 @@ T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
 _get_running_loop = asyncio.events._get_running_loop
+_Future = asyncio.Future
 
 
-class _Wake(asyncio.Future[None]):
+class _Wake:
     """A level-triggered event for exactly one waiting task (a parked waiter has one task).
 
-    Lighter than ``asyncio.Event``: it is itself the future its task awaits, resolved on
-    ``set``. Its wait is awaited once; if that wait is cancelled the event is finished, and a
-    later ``set`` does nothing.
+    Lighter than ``asyncio.Event``: it holds the loop's own future (an exact
+    ``asyncio.Future``, which a task awaits on asyncio's fast path, unlike a subclass),
+    resolved on ``set``. Its wait is awaited once; if that wait is cancelled the future is
+    finished, and a later ``set`` does nothing.
     """
 
-    __slots__ = ()
+    __slots__ = ("future",)
+
+    future: asyncio.Future[None]
 
     def set(self) -> None:
-        if not self.done():
-            self.set_result(None)
+        try:
+            self.future.set_result(None)
+        except asyncio.InvalidStateError:
+            return  # set already, or its wait was cancelled (cheaper than a done() each time)
 
     def is_set(self) -> bool:
-        return self.done() and not self.cancelled()
+        future = self.future
+        return future.done() and not future.cancelled()
+
+
+class _Parked(Waiter[Any]):
+    """A parked waiter that is its own :class:`_Wake` (one object per parked wait): made by
+    :meth:`AsyncioPrimitives.new_waiter` for the registry, which fills in the waiter's fields
+    and calls ``set`` when it wakes it."""
+
+    __slots__ = ("future",)
+
+    future: asyncio.Future[None]
+
+    @property
+    def event(self) -> _Parked:
+        """The waiter's event: itself."""
+        return self
+
+    def set(self) -> None:
+        try:
+            self.future.set_result(None)
+        except asyncio.InvalidStateError:
+            return  # set already, or its wait was cancelled (cheaper than a done() each time)
+
+    def is_set(self) -> bool:
+        future = self.future
+        return future.done() and not future.cancelled()
 
 
 _PRUNE_SOON: Final = 64
@@ -146,17 +179,30 @@ class AsyncioPrimitives:
         if loop is None:
             loop = self._bind()  # raises host_wrong_event_loop
         self._loop = loop
-        return _Wake(loop=loop)
+        # `_Wake` and `loop.create_future()`, without their frames.
+        event: _Wake = object.__new__(_Wake)
+        event.future = _Future(loop=loop)
+        return event
+
+    def new_waiter(self) -> Waiter[Any]:
+        """A parked waiter that is its own event (the registry fills in its fields)."""
+        loop = _get_running_loop()
+        if loop is None:
+            loop = self._bind()  # raises host_wrong_event_loop
+        self._loop = loop
+        waiter: _Parked = object.__new__(_Parked)
+        waiter.future = _Future(loop=loop)  # what loop.create_future() makes, without its frame
+        return waiter
 
     def wait_event(self, event: WakeEvent, deadline: float | None) -> Awaitable[None]:
         if deadline is None:
-            return event  # type: ignore[return-value]
-        return self._wait_until(event, deadline)  # type: ignore[arg-type]
+            return event.future  # type: ignore[attr-defined,no-any-return]
+        return self._wait_until(event.future, deadline)  # type: ignore[attr-defined]
 
-    async def _wait_until(self, event: _Wake, deadline: float) -> None:
+    async def _wait_until(self, future: asyncio.Future[None], deadline: float) -> None:
         try:
             async with asyncio.timeout_at(deadline):
-                await event
+                await future
         except TimeoutError:
             pass
 

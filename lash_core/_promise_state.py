@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from array import array
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Iterator
 from typing import Final, Generic, Protocol, TypeVar
 
@@ -82,6 +82,11 @@ class Waiter(Generic[E]):
         self.index = index
         # Set when woken: the terminal that won, or the error the waiter must raise.
         self.outcome: Resolution | LashError | None = None
+
+    def set(self) -> None:
+        """Set this waiter's event (the registry calls it as it wakes the waiter). A waiter
+        that is its own event (see :meth:`AwaitEventRegistry.park_waiter`) overrides it."""
+        self.event.set()
 
     @property
     def woken(self) -> bool:
@@ -195,7 +200,8 @@ class _RegistryCounts:
     _parked: int
     _shards: dict[str | None, _Shard]
     _revoked: set[str]
-    _recent: OrderedDict[_Entry, None]
+    _recent: deque[_Entry]
+    _room: int
 
     @property
     def signer(self) -> KeySigner:
@@ -222,7 +228,7 @@ class _RegistryCounts:
 
     def recent_count(self) -> int:
         """Terminals kept in full (at most ``retain_recent``)."""
-        return len(self._recent)
+        return self._retain_recent - self._room
 
     def retired_count(self, session_id: str | None) -> int:
         """Retired keys of one session (each remembered by a fingerprint only)."""
@@ -285,13 +291,13 @@ def _wake_all(entry: _Entry, outcome: Resolution | LashError) -> None:
     """Wake the waiters of ``entry`` with ``outcome`` (sets their events); none is left."""
     waiters = entry.waiters
     entry.waiters = None
-    if isinstance(waiters, Waiter):
-        waiters.outcome = outcome
-        waiters.event.set()
-    elif waiters is not None:
+    if isinstance(waiters, list):
         for w in waiters:
             w.outcome = outcome
-            w.event.set()
+            w.set()
+    elif waiters is not None:
+        waiters.outcome = outcome
+        waiters.set()
 
 
 _SCALARS: Final = frozenset((str, bool, type(None)))

@@ -70,6 +70,7 @@ LAYERS: Final[tuple[Layer, ...]] = (
             "lash_core.promise",
             "lash_core._promise_rules",
             "lash_core._promise_state",
+            "lash_core._promise_wait",
             "lash_core.process.registry",
             "lash_core.process._state",
             "lash_core.process._registry_grants",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import enum
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lash_core import codes
 from lash_core.effects.commands import AwaitEventCommand, PeekAwaitEventCommand, SleepCommand
@@ -302,8 +302,10 @@ class InlineHost(AwaitEventResolver):
         self._registry = AwaitEventRegistry(
             KeySigner(secret_source() if secret is None else secret, previous)
         )
-        # Bound once: a parked wait uses both.
+        # Bound once: a parked wait uses them. A driver whose waiters are their own events
+        # (``new_waiter``, see LoopPrimitives) parks one object per wait instead of two.
         self._new_event = loop.new_event
+        self._new_waiter: Callable[[], Waiter[Any]] | None = getattr(loop, "new_waiter", None)
         self._wait_event = loop.wait_event
         self._process_lifetime_keys = allow_process_lifetime_completion_keys
         self.cancel_watchers = CancelWatchers()
@@ -412,11 +414,18 @@ class InlineHost(AwaitEventResolver):
         registry = self._registry
         # The waiter's event is created as it is parked, before control is released: no
         # wake-up can be lost. The registry sets it when it wakes the waiter.
-        waiter = registry.park(key, self._new_event)
-        if type(waiter) is not Waiter:
+        new_waiter = self._new_waiter
+        parked: Resolution | Waiter[Any]
+        if new_waiter is not None:
+            parked = registry.park_waiter(key, new_waiter)
+        else:
+            parked = registry.park(key, self._new_event)
+        if not isinstance(parked, Waiter):
             await self._loop.checkpoint()
-            return waiter  # type: ignore[return-value]
-        event = waiter.event
+            return parked
+        waiter = parked
+        # A driver's own waiter is its event.
+        event: WakeEvent = waiter if new_waiter is not None else waiter.event  # type: ignore[assignment]
         try:
             if cancel is None:
                 await self._wait_event(event, deadline)

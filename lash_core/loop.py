@@ -89,7 +89,13 @@ class WakeEvent(Protocol):
 
 
 class LoopPrimitives(Protocol):
-    """What a driver gives the host: waiting, time and a way in from other threads."""
+    """What a driver gives the host: waiting, time and a way in from other threads.
+
+    Optionally, a driver also gives ``new_waiter()``: a fresh
+    :class:`~lash_core.promise.Waiter` that is its own :class:`WakeEvent` (the registry's
+    ``park_waiter`` fills in its fields), which :meth:`wait_event` accepts. The host then parks
+    one object per wait instead of a waiter holding a ``new_event()``.
+    """
 
     def bind(self) -> None:
         """Attach to the loop running in this thread, if one is (a no-op otherwise and once

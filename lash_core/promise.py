@@ -13,15 +13,15 @@ the waiter; the driver waits for the event (or a deadline, or a cancel) and ends
 :meth:`AwaitEventRegistry.end_parked`, whose answer is the terminal that won. So a wake-up can
 never be lost: a waiter is parked, and its event exists, before the driver gives up control.
 
-The pure rules live in :mod:`lash_core._promise_rules` and the registry's state (waiters, entries,
-retired fingerprints, shards, input checks) in :mod:`lash_core._promise_state`; this module holds
-the registry and re-exports their public names.
+The pure rules live in :mod:`lash_core._promise_rules`, the registry's state (waiters, entries,
+retired fingerprints, shards, input checks) in :mod:`lash_core._promise_state` and its parked
+waits (park, end) in :mod:`lash_core._promise_wait`; this module holds the registry and
+re-exports their public names.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections import deque
 from typing import Final
 
 from lash_core import codes
@@ -45,12 +45,10 @@ from lash_core._promise_rules import transition_outcome as transition_outcome
 from lash_core._promise_state import (
     _FINGERPRINT_MASK,
     _SCALARS,
-    E,
     _check_resolution,
     _check_session_id,
     _closed_error,
     _key_type_error,
-    _RegistryCounts,
     _retired_error,
     _revoked_error,
     _same_identity,
@@ -63,12 +61,11 @@ from lash_core._promise_state import _Entry as _Entry
 from lash_core._promise_state import _Retired as _Retired
 from lash_core._promise_state import _Shard as _Shard
 from lash_core._promise_state import _wake_all as _wake_all
+from lash_core._promise_wait import _RegistryWaits
 from lash_core.errors import LashError, LocalProtocolError
 from lash_core.keys import AwaitEventKey, KeySigner, constant_time_eq, derive_key_id
 from lash_core.resolution import (
     ACCEPTED,
-    CANCELLED,
-    TIMEOUT,
     UNKNOWN_OR_REVOKED,
     AlreadyResolved,
     Resolution,
@@ -116,7 +113,7 @@ DEFAULT_MINT_CACHE: Final = 65_536
 """Recently minted key objects remembered, so presenting one of them back needs no HMAC."""
 
 
-class AwaitEventRegistry(_RegistryCounts):
+class AwaitEventRegistry(_RegistryWaits):
     """The await-event registry of one host, as pure state.
 
     Sessions are sharded: revoking, cancelling or closing one session touches only its own
@@ -168,8 +165,14 @@ class AwaitEventRegistry(_RegistryCounts):
         self._minted_order: deque[str] = deque()
         self._shards: dict[str | None, _Shard] = {}
         self._revoked: set[str] = set()
-        # Entries holding a terminal, oldest terminal first (at most retain_recent of them).
-        self._recent: OrderedDict[_Entry, None] = OrderedDict()
+        # The window of recent terminals: entries holding one, oldest first. An entry of a
+        # session closed or revoked since is marked (its terminal cleared) and skipped when it
+        # reaches the front; the marked ones are swept out once they outnumber the rest.
+        self._recent: deque[_Entry] = deque()
+        self._join_recent = self._recent.append
+        self._room = retain_recent
+        """Terminals the window takes before its oldest is retired (below 0: retire)."""
+        self._marked = 0
         self._parked = 0
 
     # -- introspection -----------------------------------------------------------------------
@@ -276,14 +279,20 @@ class AwaitEventRegistry(_RegistryCounts):
     def _keep(self, entry: _Entry) -> None:
         """``entry`` just got its terminal: it joins the recent window, and the oldest terminal
         beyond the window is retired: its entry is dropped, its key id's fingerprint kept."""
-        recent = self._recent
-        recent[entry] = None
-        if len(recent) > self._retain_recent:
+        self._join_recent(entry)
+        self._room -= 1
+        if self._room < 0:
             self._retire_oldest()
 
     def _retire_oldest(self) -> None:
         """Retire the oldest terminal of the window (it holds one too many)."""
-        key = self._recent.popitem(last=False)[0].key
+        recent = self._recent
+        entry = recent.popleft()
+        while entry.terminal is None:  # marked: its session is gone
+            self._marked -= 1
+            entry = recent.popleft()
+        self._room += 1
+        key = entry.key
         # The shard exists: closing or revoking a session takes its entries out of the window.
         shard = self._shards[key.scope.session_id]
         entries = shard.entries
@@ -308,12 +317,22 @@ class AwaitEventRegistry(_RegistryCounts):
         waiters with ``error``."""
         shard = self._shards.pop(session_id, None)
         if shard is not None:
-            recent = self._recent
+            marked = 0
             for entry in shard.entries.values():
                 if entry.terminal is not None:
-                    recent.pop(entry, None)
+                    entry.terminal = None  # marked: out of the window (nothing else holds it)
+                    marked += 1
                 elif entry.waiters is not None:
                     _wake_all(entry, error)
+            if marked:
+                self._room += marked
+                self._marked += marked
+                recent = self._recent
+                if self._marked > 64 and 2 * self._marked > len(recent):
+                    kept = [entry for entry in recent if entry.terminal is not None]
+                    recent.clear()
+                    recent.extend(kept)
+                    self._marked = 0
         return shard
 
     # -- resolve -----------------------------------------------------------------------------
@@ -362,24 +381,27 @@ class AwaitEventRegistry(_RegistryCounts):
         entry.terminal = resolution
         waiters = entry.waiters
         if waiters is not None:
-            if type(waiters) is Waiter:
+            if not isinstance(waiters, list):
                 # `_wake_all(entry, resolution)`, inlined for the common lone waiter.
                 entry.waiters = None
                 waiters.outcome = resolution
-                waiters.event.set()
+                waiters.set()
             else:
                 _wake_all(entry, resolution)
-        recent = self._recent
-        recent[entry] = None
-        if len(recent) > self._retain_recent:
-            self._retire_oldest()
+        if stored is None:  # (a terminal replaced, were that allowed, keeps its place)
+            self._join_recent(entry)
+            self._room -= 1
+            if self._room < 0:
+                self._retire_oldest()
         return ACCEPTED
 
     def _settle(self, entry: _Entry, terminal: Resolution) -> None:
+        stored = entry.terminal
         entry.terminal = terminal
         if entry.waiters is not None:
             _wake_all(entry, terminal)
-        self._keep(entry)
+        if stored is None:  # (a terminal replaced, were that allowed, keeps its place)
+            self._keep(entry)
 
     def _end_turn(self, terminal_key: AwaitEventKey) -> None:
         """The turn's terminal is being published: a cancel gate still pending is dropped, and
@@ -411,131 +433,6 @@ class AwaitEventRegistry(_RegistryCounts):
         return None if entry is None else entry.terminal
 
     # -- waits -------------------------------------------------------------------------------
-
-    def park(self, key: AwaitEventKey, new_event: Callable[[], E]) -> Resolution | Waiter[E]:
-        """Start waiting on ``key``: its terminal now, or a parked :class:`Waiter` holding a
-        fresh ``new_event()``, which the registry sets when it wakes the waiter (so the event
-        exists before the caller gives up control, and no wake-up can be lost).
-
-        A first waiter materialises a pending promise (which a session cancel sweeps). Raises
-        ``await_event_unknown_or_revoked`` for a forged/tampered key or revoked session,
-        ``await_event_key_type`` for something that is not a key, and ``await_event_retired``
-        if the key's terminal was retired.
-        """
-        entry = None
-        if type(key) is AwaitEventKey:
-            # `_find(key, True)`'s common case, inlined: a key minted here, in a session nobody
-            # revoked and none of whose keys was retired; its promise is new or stored under
-            # that very key object.
-            key_id = key.key_id
-            if type(key_id) is str and self._minted.get(key_id) is key:
-                sid = key.scope.session_id
-                revoked = self._revoked
-                shard = None if revoked and sid in revoked else self._shards.get(sid)
-                if shard is not None and shard.retired is None:
-                    entries = shard.entries
-                    entry = entries.get(key_id)
-                    if entry is None:
-                        entry = entries[key_id] = _Entry()
-                        entry.key = key
-                        entry.terminal = None
-                        entry.waiters = None
-                    elif entry.key is not key:
-                        entry = None
-        if entry is None:
-            entry = self._find(key, True)
-            assert entry is not None
-        terminal = entry.terminal
-        if terminal is not None:
-            return terminal
-        waiters = entry.waiters
-        if waiters is None:
-            # `Waiter(entry, new_event(), 0)`, without the call to its __init__.
-            waiter: Waiter[E] = object.__new__(Waiter)
-            waiter.entry = entry
-            waiter.event = new_event()
-            waiter.index = 0
-            waiter.outcome = None
-            entry.waiters = waiter  # type: ignore[assignment]
-        elif isinstance(waiters, Waiter):
-            waiter = Waiter(entry, new_event(), 1)
-            entry.waiters = [waiters, waiter]  # type: ignore[list-item]
-        else:
-            waiter = Waiter(entry, new_event(), len(waiters))
-            waiters.append(waiter)  # type: ignore[arg-type]
-        self._parked += 1
-        return waiter
-
-    def end_parked(self, waiter: Waiter[E], reason: WaitEnd) -> Resolution:
-        """End a parked wait and return the terminal that won.
-
-        * A woken waiter returns the terminal it was woken with (whatever ``reason`` says), or
-          raises the error it was woken with (``await_event_unknown_or_revoked`` after a
-          revocation, ``await_event_session_closed`` after a close,
-          ``turn_control_wait_abandoned``).
-        * A still-parked waiter ended by ``CANCELLED``/``DEADLINE`` writes ``cancelled``/
-          ``timeout`` (first writer wins, so it may lose to a terminal already stored), wakes
-          the key's other waiters (their events are set), and returns the terminal. On a
-          turn-control key it writes nothing and raises ``turn_control_wait_cancelled``/
-          ``turn_control_wait_timeout``.
-        * Ending a still-parked waiter as ``WOKEN`` is a protocol error
-          (``await_event_waiter_not_woken``) and changes nothing; ending a wait twice is
-          ``await_event_waiter_unknown``.
-
-        A driver whose wait returned (its event was set, its deadline passed or its cancel
-        token fired) passes ``CANCELLED`` if a cancel was requested, else ``DEADLINE``: a woken
-        waiter gets its terminal either way.
-        """
-        entry = waiter.entry if type(waiter) is Waiter else None
-        if entry is None:
-            raise LocalProtocolError(
-                codes.AWAIT_EVENT_WAITER_UNKNOWN,
-                "this wait already ended"
-                if type(waiter) is Waiter
-                else f"expected a Waiter from park, got {type(waiter).__name__}",
-            )
-        outcome = waiter.outcome
-        if outcome is not None:
-            # Woken: the outcome it was woken with, whatever the reason.
-            waiter.entry = None
-            self._parked -= 1
-            if isinstance(outcome, LashError):
-                raise LashError(outcome.code, outcome.message)
-            return outcome
-        if reason is not WaitEnd.CANCELLED and reason is not WaitEnd.DEADLINE:
-            raise LocalProtocolError(
-                codes.AWAIT_EVENT_WAITER_NOT_WOKEN,
-                "the waiter has not been woken; end it as cancelled or deadline",
-            )
-        waiter.entry = None
-        self._parked -= 1
-        # Still parked: take it out of its entry (the last waiter fills its place).
-        waiters = entry.waiters
-        if type(waiters) is list:
-            last = waiters.pop()
-            if last is not waiter:
-                last.index = waiter.index
-                waiters[waiter.index] = last
-            if not waiters:
-                entry.waiters = None
-        else:
-            entry.waiters = None
-        if entry.key.wait.is_turn_control:
-            if entry.waiters is None:
-                self._forget(entry)
-            if reason is WaitEnd.CANCELLED:
-                raise LashError(
-                    codes.TURN_CONTROL_WAIT_CANCELLED,
-                    "turn-control wait was cancelled; the key was not written",
-                )
-            raise LashError(
-                codes.TURN_CONTROL_WAIT_TIMEOUT,
-                "turn-control wait reached its deadline; the key was not written",
-            )
-        # Pending means no terminal (a woken waiter would have had an outcome).
-        proposed = CANCELLED if reason is WaitEnd.CANCELLED else TIMEOUT
-        self._settle(entry, proposed)
-        return proposed
 
     # -- sessions ----------------------------------------------------------------------------
 

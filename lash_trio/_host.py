@@ -7,15 +7,17 @@ import functools
 import math
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
-from typing import Any, TypeVar, TypeVarTuple, Unpack
+from typing import Any, Final, TypeVar, TypeVarTuple, Unpack
 
 import trio
+import trio._core._run as _trio_run
 
 from lash_core import codes
 from lash_core.errors import LashError, LocalProtocolError
 from lash_core.host import InlineHost
 from lash_core.loop import TaskGroup, TaskHandle, WakeEvent
 from lash_core.process.service import ProcessService
+from lash_core.promise import Waiter
 
 __all__ = ["InlineEffectHost", "TrioPrimitives"]
 
@@ -24,9 +26,8 @@ Ts = TypeVarTuple("Ts")
 
 # Looked up once: the wake path runs twice per resolve-to-wake round trip.
 _checkpoint = trio.lowlevel.checkpoint
-_current_task = trio.lowlevel.current_task
+_RUN_CONTEXT = _trio_run.GLOBAL_RUN_CONTEXT
 _current_trio_token = trio.lowlevel.current_trio_token
-_reschedule = trio.lowlevel.reschedule
 _wait_task_rescheduled = trio.lowlevel.wait_task_rescheduled
 _ABORT_SUCCEEDED = trio.lowlevel.Abort.SUCCEEDED
 
@@ -51,7 +52,7 @@ class _Wake:
             task = self._task
             if task is not None:
                 self._task = None
-                _reschedule(task)
+                task._runner.reschedule(task)  # `trio.lowlevel.reschedule`, without its frame
 
     def is_set(self) -> bool:
         return self._flag
@@ -60,6 +61,50 @@ class _Wake:
         """Abort the wait (cancellation): forget the task."""
         self._task = None
         return _ABORT_SUCCEEDED
+
+
+class _Parked(Waiter[Any]):
+    """A parked waiter that is its own event (one object per parked wait): made by
+    :attr:`TrioPrimitives.new_waiter` for the registry, which fills in the waiter's fields and
+    calls ``set`` when it wakes it.
+
+    Made without an ``__init__``: ``_task`` is unset until its wait begins (the waiting task,
+    ``None`` once the wait is aborted) or it is set (``_SET``). The host waits on it as soon as
+    it is parked, so nothing sets it before its wait but a wake-up, which gives it its outcome
+    first (a cancel token that already fired sets it, but then nobody waits).
+    """
+
+    __slots__ = ("_task",)
+
+    _task: Any
+
+    @property
+    def event(self) -> _Parked:
+        """The waiter's event: itself."""
+        return self
+
+    def set(self) -> None:
+        try:
+            task = self._task
+        except AttributeError:  # set before its wait began
+            self._task = _SET
+            return
+        if task is not _SET:
+            self._task = _SET
+            if task is not None:
+                task._runner.reschedule(task)  # `trio.lowlevel.reschedule`, without its frame
+
+    def is_set(self) -> bool:
+        return getattr(self, "_task", None) is _SET
+
+    def __call__(self, _: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+        """Abort the wait (cancellation): forget the task."""
+        self._task = None
+        return _ABORT_SUCCEEDED
+
+
+_SET: Final = object()
+"""A :class:`_Parked`'s ``_task`` once it is set."""
 
 
 class _TrioTask:
@@ -138,23 +183,33 @@ class TrioPrimitives:
             self._bind()
 
     new_event = _Wake
+    new_waiter = functools.partial(object.__new__, _Parked)
+    """A fresh :class:`_Parked` (without an ``__init__``: the registry fills in its fields)."""
 
     def wait_event(self, event: WakeEvent, deadline: float | None) -> Awaitable[None]:
         """Without a deadline, the calling task is registered with ``event`` at once and
         trio's own ``wait_task_rescheduled`` is returned: await it at once, in the same task
         (as the host does)."""
+        # `current_task()`, read where trio keeps it (its own function is a frame more per
+        # parked wait).
         try:
-            task = _current_task()
-        except RuntimeError:
+            task = _RUN_CONTEXT.task
+        except AttributeError:
             self._bind()  # raises host_wrong_event_loop
             raise  # pragma: no cover (_bind raised)
         # `_bind()`, only when the run changed: every parked wait passes here.
-        runner = getattr(task, "_runner", None)
-        if runner is None or runner is not self._runner:
+        runner = task._runner
+        if runner is not self._runner:
             self._token = _current_trio_token()
             self._runner = runner
         if deadline is not None:
             return self._wait_until(event, deadline)
+        if type(event) is _Parked:
+            # Fresh from park: only a wake-up (which gave it its outcome) can have set it.
+            if event.outcome is not None:
+                return _checkpoint()
+            event._task = task
+            return _wait_task_rescheduled(event)
         assert type(event) is _Wake
         if event._flag:
             return _checkpoint()

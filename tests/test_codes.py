@@ -206,8 +206,13 @@ def test_raised_codes_are_known(path: Path) -> None:
 
 
 def test_scan_finds_the_registry_codes() -> None:
-    found = raised_codes((PACKAGE / "promise.py").read_text(encoding="utf-8"), "promise.py")
-    resolved = {code for _, code in found if isinstance(code, str)}
+    # The registry's modules: its lookups and sessions, and its parked waits.
+    resolved = {
+        code
+        for name in ("promise.py", "_promise_wait.py")
+        for _, code in raised_codes((PACKAGE / name).read_text(encoding="utf-8"), name)
+        if isinstance(code, str)
+    }
     assert {
         codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED,
         codes.AWAIT_EVENT_WAITER_UNKNOWN,

@@ -94,7 +94,7 @@ def turn_effect_replay_key(
     effect_id: int | str,
 ) -> str:
     """``{session}:{turn}:{turn_index}:{protocol_iteration}:{kind}:{effect_id}``."""
-    return f"{session_id}:{turn_id}:{turn_index}:{protocol_iteration}:{kind.value}:{effect_id}"
+    return f"{session_id}:{turn_id}:{turn_index}:{protocol_iteration}:{kind._value_}:{effect_id}"
 
 
 def turn_effect_invocation(
