@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from typing import Any, Final, TypeVar, TypeVarTuple, Unpack
 
 import trio
-import trio._core._run as _trio_run
 
 from lash_core import codes
 from lash_core.errors import LashError, LocalProtocolError
@@ -26,7 +25,28 @@ Ts = TypeVarTuple("Ts")
 
 # Looked up once: the wake path runs twice per resolve-to-wake round trip.
 _checkpoint = trio.lowlevel.checkpoint
-_RUN_CONTEXT = _trio_run.GLOBAL_RUN_CONTEXT
+
+
+class _PublicRunContext:
+    """Where trio keeps the current task, read through its public function: the fallback for
+    a trio whose private run context moved (a frame more per parked wait)."""
+
+    @property
+    def task(self) -> trio.lowlevel.Task:
+        try:
+            return trio.lowlevel.current_task()
+        except RuntimeError:
+            raise AttributeError("task") from None  # outside trio, as the run context says
+
+
+_RUN_CONTEXT: Any
+try:  # trio's own record of the current task: one attribute read per parked wait
+    from trio._core._run import GLOBAL_RUN_CONTEXT
+
+    _RUN_CONTEXT = GLOBAL_RUN_CONTEXT
+except ImportError:  # pragma: no cover (a trio that moved it)
+    _RUN_CONTEXT = _PublicRunContext()
+
 _current_trio_token = trio.lowlevel.current_trio_token
 _wait_task_rescheduled = trio.lowlevel.wait_task_rescheduled
 _ABORT_SUCCEEDED = trio.lowlevel.Abort.SUCCEEDED

@@ -124,3 +124,18 @@ def test_trio_a_resolve_after_a_waits_cancellation_before_its_task_runs_wins() -
         assert host.peek_await_event(key) == ok(1)
 
     trio.run(main)
+
+
+def test_the_trio_driver_falls_back_to_the_public_current_task() -> None:
+    """Should trio move its private run context, the driver reads the current task through
+    ``trio.lowlevel.current_task`` instead, failing outside trio the same way."""
+    from lash_trio._host import _PublicRunContext
+
+    context = _PublicRunContext()
+    with pytest.raises(AttributeError):
+        _ = context.task
+
+    async def main() -> bool:
+        return context.task is trio.lowlevel.current_task()
+
+    assert trio.run(main)
