@@ -10,7 +10,9 @@ the server cannot be installed or started the benchmark reports nothing, unless
   then the answer), started through Restate's ingress and awaited to its result, one after the
   other; every effect is a ``ctx.run`` journal entry. Baseline: the same turn on the SQLite
   durable host (``lash_trio.open_durable_host``, ``synchronous=FULL``). The detail has both
-  rates in turns per second. Reported, not judged.
+  rates in turns per second. Reported, not judged. ``restate_turn_vs_postgres``: the same
+  against the turn on the Postgres durable host (the run's throwaway server, synced commits),
+  where PostgreSQL is installed.
 * ``restate_resolve_to_wake``: a turn waits on a pending tool; the time from a webhook starting
   its resolve (``RestateTurns.resolve``: the key verified, the resolve handler invoked through
   the ingress, the promise completed) to the turn's next model call starting in the service.
@@ -26,19 +28,20 @@ the server cannot be installed or started the benchmark reports nothing, unless
 
 from __future__ import annotations
 
+import atexit
 import os
 import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
 import trio
 
-from benchmarks import bench_store
+from benchmarks import bench_postgres, bench_store
 from benchmarks.bench_durable_turn import STEPS, _handlers, _machine, _turns
 from benchmarks.catalog import benchmark
 from benchmarks.harness import Body, Context, Figure, Sample, require
@@ -168,20 +171,60 @@ def restate_turn(ctx: Context) -> list[Figure]:
             loops = ctx.size(5, 1)
             sub, base = ctx.compare(subject, baseline, loops=loops)
             store.close()
-    return [
-        ctx.figure(
-            "restate_turn",
-            sub,
-            "the same turn on the SQLite durable host (synchronous=FULL)",
-            base,
-            detail={
-                "steps_per_turn": steps,
-                "effects_per_turn": 2 * steps + 1,
-                "restate_turns_per_s": 1e9 / sub.median_ns,
-                "sqlite_turns_per_s": 1e9 / base.median_ns,
-            },
-        )
-    ]
+        figures = [
+            ctx.figure(
+                "restate_turn",
+                sub,
+                "the same turn on the SQLite durable host (synchronous=FULL)",
+                base,
+                detail={
+                    "steps_per_turn": steps,
+                    "effects_per_turn": 2 * steps + 1,
+                    "restate_turns_per_s": 1e9 / sub.median_ns,
+                    "sqlite_turns_per_s": 1e9 / base.median_ns,
+                },
+            )
+        ]
+        postgres = _postgres_baseline(steps)
+        if postgres is not None:
+            sub, base = ctx.compare(subject, postgres, loops=loops)
+            figures.append(
+                ctx.figure(
+                    "restate_turn_vs_postgres",
+                    sub,
+                    "the same turn on the Postgres durable host (synced commits)",
+                    base,
+                    detail={
+                        "steps_per_turn": steps,
+                        "restate_turns_per_s": 1e9 / sub.median_ns,
+                        "postgres_turns_per_s": 1e9 / base.median_ns,
+                    },
+                )
+            )
+    return figures
+
+
+def _postgres_baseline(steps: int) -> Callable[[int], Body] | None:
+    """The turn on the Postgres durable host (the run's throwaway server, a fresh schema), as
+    a baseline body factory; ``None`` where PostgreSQL is not installed."""
+    server = bench_postgres._server()
+    if server is None:
+        return None
+    store = bench_postgres._store(server.dsn, bench_postgres._schema())
+    atexit.register(store.close)
+    counter = [0]
+
+    def baseline(n: int) -> Body:
+        first = counter[0]
+        counter[0] += n
+
+        async def main() -> None:
+            async with open_durable_host(store, owner="bench") as host:
+                await _turns(host, first, n, steps)
+
+        return lambda: trio.run(main)
+
+    return baseline
 
 
 CONFIG: Final = TurnConfig(

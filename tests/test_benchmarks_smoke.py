@@ -95,6 +95,8 @@ RESTATE_FIGURES = {"restate_turn", "restate_resolve_to_wake", "restate_process"}
 """Reported only when a Restate server can start (required, so checked, under dev.py test)."""
 if os.environ.get("LASH_REQUIRE_RESTATE") == "1":
     FIGURES |= RESTATE_FIGURES
+    if os.environ.get("LASH_REQUIRE_POSTGRES") == "1":
+        FIGURES.add("restate_turn_vs_postgres")
 
 
 def test_smoke_run_reports_every_figure(tmp_path: Path) -> None:
