@@ -30,6 +30,7 @@ SUITES: tuple[str, ...] = (
     "benchmarks.bench_sim",
     "benchmarks.bench_store",
     "benchmarks.bench_postgres",
+    "benchmarks.bench_dbos_claims",
     "benchmarks.bench_durable_turn",
     "benchmarks.bench_handlers",
     "benchmarks.bench_peers",
