@@ -480,10 +480,9 @@ CODES: Final[dict[str, str]] = {
     RESTATE_TURN_INPUT_INVALID: "A Restate turn handler was given a body that is not a turn "
     "start, a key with a resolution, or a cancel request; the invocation fails terminally and "
     "nothing was journaled.",
-    RESTATE_PROCESSES_UNSUPPORTED: "A process command the Restate tier does not map: `list`, "
-    "`transfer` or `delete_session` (they act on a session's grants across processes, and a "
-    "process there is a workflow keyed by its id), or any process effect of a turn service "
-    "given no `ingress_url`. Nothing was sent; run these commands on an inline or SQLite host.",
+    RESTATE_PROCESSES_UNSUPPORTED: "A process effect the Restate tier cannot run: any process "
+    "effect of a turn service given no `ingress_url` (or a wait kind the tier does not offer). "
+    "Nothing was sent; give the service Restate's ingress URL.",
     PROVIDER_SDK_MISSING: "A provider model handler was built without its SDK installed; "
     "install the extra the message names (`pip install 'lash-effects[openai]'` or "
     "`'lash-effects[anthropic]'`).",

@@ -204,8 +204,10 @@ class RestateTurnHost(InlineHost):
         process's registry object through Restate's ingress (:class:`RestateProcesses`), with
         the envelope's replay key as the request's idempotency key, so a handler that runs
         again after a crash gets the answer the first request got. A handler issues them from
-        inside its journaled run, where the workflow context cannot be used. ``list``,
-        ``transfer`` and ``delete_session`` are ``restate_processes_unsupported``."""
+        inside its journaled run, where the workflow context cannot be used (the session-wide
+        ``list``, ``transfer`` and ``delete_session`` go to the session's grant index, see
+        :mod:`lash_restate.sessions`). Without the service's ``ingress_url`` they are
+        ``restate_processes_unsupported``."""
         command = envelope.command
         if isinstance(command, ProcessEffectCommand):
             client = self.process_client

@@ -13,6 +13,7 @@ from lash_core.effects.process import (
 )
 from lash_core.errors import LashError
 from lash_core.keys import AwaitEventKey, KeySigner
+from lash_core.process.lifecycle import blank
 from lash_core.scope import TurnScope
 
 __all__ = [
@@ -21,32 +22,44 @@ __all__ = [
     "key_accepted",
     "lash_error_of",
     "processes_unsupported",
+    "start_session",
     "workflow_id",
 ]
 
 
 class ProcessesUnsupported(LashError, NotImplementedError):
-    """``restate_processes_unsupported``: a ``process`` command the Restate tier does not map
-    (``list``, ``transfer`` and ``delete_session``, which act on a session's grants across
-    processes; a ``NotImplementedError`` too)."""
+    """``restate_processes_unsupported``: a ``process`` effect the Restate tier cannot run (one
+    of a service given no ``ingress_url``, or a wait kind the tier does not offer; a
+    ``NotImplementedError`` too)."""
 
 
 def processes_unsupported(what: str) -> LashError:
     return ProcessesUnsupported(
-        codes.RESTATE_PROCESSES_UNSUPPORTED,
-        f"{what} is not supported on the Restate tier: a process is a workflow keyed by its id, "
-        "and session-wide process commands (list, transfer, delete_session) are not mapped "
-        "(run them on an inline or SQLite host)",
+        codes.RESTATE_PROCESSES_UNSUPPORTED, f"{what} is not supported on the Restate tier"
     )
 
 
 def command_process_id(command: ProcessCommand) -> str | None:
     """The process a command addresses (its registry object's key), or ``None`` for the
-    session-wide commands (``list``, ``transfer``, ``delete_session``)."""
+    session-wide commands (``list``, ``transfer``, ``delete_session``: see
+    :mod:`lash_restate.sessions`)."""
     if isinstance(command, ProcessStart):
         return command.registration.id
     if isinstance(command, ProcessAwait | ProcessCancel | ProcessSignalSend):
         return command.process_id
+    return None
+
+
+def start_session(command: ProcessStart) -> str | None:
+    """The session whose grant index a ``start`` updates (its grant's session, else its wake
+    target's), or ``None`` when it names no session: such a start goes through that session's
+    object, which applies it to the process's object and then indexes it."""
+    grant = command.grant
+    if grant is not None and not blank(grant.session_scope.session_id):
+        return grant.session_scope.session_id
+    target = command.registration.wake_target
+    if target is not None and not blank(target.session_id):
+        return target.session_id
     return None
 
 

@@ -29,16 +29,25 @@ from lash_core.effects.process import (
     ProcessCancel,
     ProcessCancelled,
     ProcessCommand,
+    ProcessDeleteSession,
     ProcessEffectOutcome,
+    ProcessList,
     ProcessSignalled,
     ProcessStart,
     ProcessStarted,
+    ProcessTransfer,
 )
 from lash_core.errors import LashError
 from lash_core.keys import AwaitEventKey, KeySigner
 from lash_core.process.commands import signal_request
-from lash_core.process.grants import ProcessStartGrant
+from lash_core.process.grants import (
+    ProcessStartGrant,
+    check_list,
+    check_transfer,
+    validate_grant,
+)
 from lash_core.process.records import ProcessAwaitOutput, ProcessRecord, ProcessRegistration
+from lash_core.process.registry import ProcessRegistry
 from lash_core.resolution import UNKNOWN_OR_REVOKED, Resolution, ResolveOutcome
 from lash_core.store import TurnRef
 from lash_core.turn.events import TurnResult
@@ -48,7 +57,7 @@ from lash_restate._keys import (
     command_process_id,
     key_accepted,
     lash_error_of,
-    processes_unsupported,
+    start_session,
     workflow_id,
 )
 
@@ -243,26 +252,56 @@ class RestateProcesses:
     def execute(
         self, command: ProcessCommand, *, idempotency_key: str | None = None
     ) -> ProcessEffectOutcome:
-        """Run one ``process`` command (a ``process`` effect's) on its process's registry
-        object; an ``await`` of a live process then waits for its terminal (no timeout).
-        ``idempotency_key`` (a turn passes its effect's replay key) makes a repeat of the
-        request answer what the first got, even after a crash. ``list``, ``transfer`` and
-        ``delete_session`` are ``restate_processes_unsupported``."""
-        pid = command_process_id(command)
-        if pid is None:
-            raise processes_unsupported(f"the process command {command.op!r}")
-        url = self._url(f"{self.service}_processes", pid, "apply")
+        """Run one ``process`` command (a ``process`` effect's): a command for one process on
+        its registry object (a ``start`` that grants a session a handle, or names its wake
+        target, through that session's object, which indexes it); ``list`` and
+        ``delete_session`` on the session's object, ``transfer`` through the transfer service
+        (see :mod:`lash_restate.sessions`). An ``await`` of a live process then waits for its
+        terminal (no timeout). ``idempotency_key`` (a turn passes its effect's replay key)
+        makes a repeat of the request answer what the first got, even after a crash. A
+        malformed command is refused here with the registry's code, before anything is sent."""
+        url = self._command_url(command)
         body = {"command": json.loads(canonical_json(command))}
         status, payload = _request(url, body, timeout=self.timeout, idempotency_key=idempotency_key)
         if status >= 300:
             raise _refused(url, status, payload)
         answer = json.loads(payload)
         if answer.get("parked"):
+            pid = command_process_id(command)
+            assert pid is not None
             return ProcessAwaited(self.await_terminal(pid))
         outcome: ProcessEffectOutcome = from_json(
             json.dumps(answer["outcome"]), ProcessEffectOutcome
         )
         return outcome
+
+    def _command_url(self, command: ProcessCommand) -> str:
+        """Where ``command`` goes (raising the registry's error for a malformed session-wide
+        command, so no request names a blank session)."""
+        sessions = f"{self.service}_session_processes"
+        if isinstance(command, ProcessStart):
+            grant = command.grant
+            if grant is not None:
+                validate_grant(grant.session_scope, grant.descriptor)
+            session = start_session(command)
+            if session is not None:
+                return self._url(sessions, session, "start")
+        if isinstance(command, ProcessList):
+            check_list(command.session_scope, command.mode)
+            return self._url(sessions, command.session_scope.session_id, "list")
+        if isinstance(command, ProcessTransfer):
+            check_transfer(command.from_scope, command.to_scope, command.process_ids)
+            return f"{self.ingress_url}/{self.service}_session_transfer/transfer"
+        if isinstance(command, ProcessDeleteSession):
+            ProcessRegistry().delete_session_process_state(command.session_id)  # its checks
+            return self._url(sessions, command.session_id, "delete")
+        pid = command_process_id(command)
+        if pid is None:
+            raise LashError(
+                codes.PROCESS_COMMAND_INVALID,
+                f"expected a process command, got {type(command).__name__}",
+            )
+        return self._url(f"{self.service}_processes", pid, "apply")
 
     def start(
         self, registration: ProcessRegistration, grant: ProcessStartGrant | None = None

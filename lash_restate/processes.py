@@ -35,7 +35,7 @@ from restate.exceptions import TerminalError
 
 from lash_core import codes, wire
 from lash_core.effects.invocation import Replay
-from lash_core.effects.process import ProcessCancel, ProcessCommand
+from lash_core.effects.process import ProcessCancel, ProcessCommand, ProcessStart
 from lash_core.errors import LashError
 from lash_core.keys import AwaitEventKey, KeySigner
 from lash_core.process.commands import (
@@ -55,6 +55,7 @@ from lash_core.process.records import (
     ProcessAwaitOutput,
     ProcessInput,
     ProcessRecord,
+    SessionScope,
     SuccessOutput,
 )
 from lash_core.process.registry import ProcessRegistry
@@ -63,7 +64,7 @@ from lash_core.process.rows import ProcessRows
 from lash_core.process.runner import FAILURE_CLASS, function_name
 from lash_core.scope import ProcessScope
 from lash_core.wire import JsonValue, canonical_json, from_json
-from lash_restate._keys import command_process_id, lash_error_of
+from lash_restate._keys import command_process_id, lash_error_of, start_session
 
 __all__ = [
     "CANCEL_PROMISE",
@@ -286,6 +287,7 @@ class ProcessWorkflows:
     ) -> None:
         self.object_name = f"{name}_processes"
         self.workflow_name = f"{name}_process"
+        self.session_object_name = f"{name}_session_processes"
         self._functions = dict(functions)
         self._signer = signer
         self._on_change = on_change
@@ -347,6 +349,8 @@ class ProcessWorkflows:
         async def terminal(ctx: restate.WorkflowSharedContext, body: Any) -> Any:
             return json.loads(await ctx.promise(TERMINAL_PROMISE, type_hint=str).value())
 
+        self.apply_handler = apply
+        self.record_handler = record
         self.act_handler = act
         self._run_handler = run
         self._signal_handler = signal
@@ -388,6 +392,19 @@ class ProcessWorkflows:
                     codes.RESTATE_TURN_INPUT_INVALID,
                     f"a {command.op} command for process "
                     f"{command_process_id(command)!r} was sent to the object of {pid!r}",
+                )
+            )
+        if (
+            isinstance(command, ProcessStart)
+            and start_session(command) is not None
+            and body.get("indexed") is not True
+        ):
+            raise terminal_error(
+                LashError(
+                    codes.RESTATE_TURN_INPUT_INVALID,
+                    "a start that grants a session a handle or names its wake target goes "
+                    f"through the session's object ({self.session_object_name}), which indexes "
+                    "it",
                 )
             )
         registry = await self._registry(ctx)
@@ -466,6 +483,14 @@ class ProcessWorkflows:
             written = _encode(ready.output)
             ctx.workflow_send(self._settle_handler, key=pid, arg=written)
             return written
+        if op == "transfer":  # one process's part of a session's transfer (idempotent)
+            source = from_json(json.dumps(body["from"]), SessionScope)
+            if any(grant.process_id == pid for grant, _ in registry.list_handle_grants(source)):
+                target = from_json(json.dumps(body["to"]), SessionScope)
+                registry.transfer_handle_grants(source, target, [pid])
+            return None
+        if op == "delete_session":  # one process's part of deleting a session's state
+            return _encode(registry.delete_session_process_state(str(body["session_id"])))
         raise LashError(codes.RESTATE_TURN_INPUT_INVALID, f"unknown process action {op!r}")
 
     def _signal_key(self, pid: str, name: str, ordinal: int) -> AwaitEventKey:

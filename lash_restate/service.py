@@ -60,6 +60,7 @@ from lash_restate._host import (
 from lash_restate._keys import key_accepted, workflow_id
 from lash_restate.client import RestateProcesses
 from lash_restate.processes import ProcessWorkflows, RestateProcessFunction
+from lash_restate.sessions import SessionGrants
 
 __all__ = ["TurnService", "key_accepted", "resolve_promise", "serve", "serving", "workflow_id"]
 
@@ -129,6 +130,7 @@ class TurnService:
             inactivity_timeout=inactivity_timeout,
             on_change=on_process_change,
         )
+        self.sessions = SessionGrants(self.processes, name)
         self._process_client = None if ingress_url is None else RestateProcesses(ingress_url, name)
         workflow = restate.Workflow(name, inactivity_timeout=inactivity_timeout)
         self.workflow = workflow
@@ -146,9 +148,11 @@ class TurnService:
             return await self._cancel(ctx, body)
 
     def app(self) -> Any:
-        """The ASGI application serving this workflow and its processes' object and workflow
-        (Restate's endpoint protocol)."""
-        return restate.app(services=[self.workflow, *self.processes.services])
+        """The ASGI application serving this workflow, its processes' object and workflow, and
+        the sessions' grant index and transfer service (Restate's endpoint protocol)."""
+        return restate.app(
+            services=[self.workflow, *self.processes.services, *self.sessions.services]
+        )
 
     # -- handlers ----------------------------------------------------------------------------
 

@@ -20,6 +20,8 @@ __all__ = [
     "ProcessListMode",
     "ProcessSessionDeleteReport",
     "ProcessStartGrant",
+    "check_list",
+    "check_transfer",
     "validate_grant",
 ]
 
@@ -103,6 +105,22 @@ def _check_ids(process_ids: object) -> list[str]:
         if type(pid) is not str:
             raise argument_error("process ids are an iterable of strings", pid)
     return list(dict.fromkeys(ids))
+
+
+def check_list(scope: object, mode: object) -> ProcessListMode:
+    """The mode, if a ``list`` of ``scope`` is well formed (the registry's errors otherwise):
+    for a host that keeps a session's grants apart from the processes' registry."""
+    check_scope(scope)
+    return _check_mode(mode)
+
+
+def check_transfer(from_scope: object, to_scope: object, process_ids: object) -> tuple[str, ...]:
+    """The ids (in order, deduplicated) if a ``transfer`` is well formed (the registry's errors
+    otherwise, before it looks at any grant): for a host that keeps a session's grants apart
+    from the processes' registry."""
+    check_scope(from_scope)
+    check_scope(to_scope)
+    return tuple(_check_ids(process_ids))
 
 
 # -- the registry's grant part ---------------------------------------------------------------

@@ -13,7 +13,6 @@ pytest.importorskip("restate")
 
 from lash_core import codes
 from lash_core.effects.llm import ToolResultPart
-from lash_core.effects.process import ProcessList
 from lash_core.errors import LashError
 from lash_core.process.records import (
     CancelledOutput,
@@ -22,11 +21,9 @@ from lash_core.process.records import (
     ExternalInput,
     FailureOutput,
     ProcessRecord,
-    SessionScope,
     SuccessOutput,
 )
 from lash_core.turn.events import TurnCompleted
-from lash_restate import ProcessesUnsupported
 from tests.restate.conftest import World
 from tests.restate.world import new_machine, registration, wait_until
 
@@ -132,9 +129,6 @@ def test_refused_commands_are_coded_and_change_nothing(world: World) -> None:
     with pytest.raises(LashError) as bad_name:
         world.processes.signal("never-started", "no spaces", "g1", 1)
     assert bad_name.value.code == codes.PROCESS_SIGNAL_NAME_INVALID
-    with pytest.raises(ProcessesUnsupported) as listed:
-        world.processes.execute(ProcessList(SessionScope("s")))
-    assert listed.value.code == codes.RESTATE_PROCESSES_UNSUPPORTED
 
 
 def test_a_service_killed_mid_process_resumes_without_rerunning_recorded_steps(

@@ -14,8 +14,8 @@ doorbells and ``unpark`` (Restate pushes completions), session leases and fencin
 an invocation), in-doubt attempts and abandon/discard (Restate retries a ``ctx.run`` itself),
 ``on_divergence="continue"``, turn-control cancel sweeps and gate waiters (a turn is stopped
 through its workflow's ``cancel``), revocation (not offered on this tier yet) and the process
-registry's session-wide commands (``restate_processes_unsupported``; processes themselves are
-tested in ``test_processes.py``)."""
+registry's commands (processes are tested in ``test_processes.py``, the session-wide commands
+in ``test_sessions.py``)."""
 
 from __future__ import annotations
 
