@@ -76,7 +76,13 @@ def test_signals_before_and_after_the_wait_and_the_terminal_is_awaited(world: Wo
 def test_a_start_is_idempotent_by_process_id(world: World) -> None:
     pid = "twice"
     first = world.processes.start(registration(pid))
-    assert world.processes.start(registration(pid)) == first  # the same registration: no-op
+    again = world.processes.start(registration(pid))  # the same registration: no-op
+    # the record as it is now (its body may already wait for a signal), the same process
+    assert (again.id, again.registration_hash, again.created_at_ms) == (
+        first.id,
+        first.registration_hash,
+        first.created_at_ms,
+    )
     with pytest.raises(LashError) as conflict:
         world.processes.start(registration(pid, kind="sleeper"))
     assert conflict.value.code == codes.PROCESS_REGISTRATION_CONFLICT
