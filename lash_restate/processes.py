@@ -6,7 +6,10 @@
   exclusive handlers, one at a time per process: ``apply`` runs a ``process`` command (``start``,
   ``signal``, ``cancel``, ``await``), ``act`` what the running process does (append an event,
   begin and end a signal wait, write its terminal), ``record`` (shared) reads the record. A
-  refused command raises lash's code as Restate's ``TerminalError`` and writes nothing.
+  refused command raises lash's code as Restate's ``TerminalError`` and writes nothing. A
+  ``start`` that grants a session a handle (or names a wake target) comes through that
+  session's grant index (:mod:`lash_restate.sessions`), which also runs the session-wide
+  commands; ``act`` applies their part to one process (``transfer``, ``delete_session``).
 * The **process workflow** (``<service>_process``, keyed by process id) runs the process body
   durably: its ``run`` is started once by the first ``start`` of a process whose input names a
   function (an ``engine`` kind or a ``tool_call`` tool name), and its body's steps are

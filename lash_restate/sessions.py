@@ -144,8 +144,13 @@ class SessionGrants:
             if grant is not None:
                 validate_grant(grant.session_scope, grant.descriptor)
             session = start_session(command)
+            if session is None:
+                raise LashError(
+                    codes.RESTATE_TURN_INPUT_INVALID,
+                    "a start that names no session goes to its process's object",
+                )
             if session != key:
-                raise _wrong_key("a start", str(session), key)
+                raise _wrong_key("a start", session, key)
         except LashError as error:
             raise terminal_error(error) from None
         pid = command.registration.id
