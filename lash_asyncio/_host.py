@@ -42,10 +42,12 @@ class _Wake:
     future: asyncio.Future[None]
 
     def set(self) -> None:
-        try:
-            self.future.set_result(None)
-        except asyncio.InvalidStateError:
-            return  # set already, or its wait was cancelled (cheaper than a done() each time)
+        # Set already (several effects of a batch end in the same loop iteration, each setting
+        # it), or its wait was cancelled: nothing to do. `done()` first, as raising and
+        # catching InvalidStateError costs several times a done().
+        future = self.future
+        if not future.done():
+            future.set_result(None)
 
     def is_set(self) -> bool:
         future = self.future

@@ -16,9 +16,11 @@ from lash_core.effects.commands import AwaitEventCommand, EffectCommand
 from lash_core.effects.envelope import EffectEnvelope
 from lash_core.effects.errors import ControllerError
 from lash_core.effects.invocation import EffectKind, Invocation, InvocationScope
-from lash_core.effects.llm import ToolCallPart, ToolResultPart
+from lash_core.effects.llm import Message, ToolCallPart, ToolResultPart, Usage
 from lash_core.effects.replay_keys import ChildInvocations, turn_effect_in_scope
 from lash_core.effects.tools import PendingCompletion
+from lash_core.keys import AwaitEventKey
+from lash_core.turn.config import TurnConfig
 from lash_core.turn.events import PlannedEffect, TurnEvent
 from lash_core.turn.state import (
     CallKind,
@@ -38,6 +40,7 @@ __all__ = [
     "Live",
     "LivePhase",
     "ToolRound",
+    "envelope_of",
     "hand_out",
     "invocation_key",
     "key_of",
@@ -112,6 +115,8 @@ class Call:
 
 _tool_result: Final = unchecked(ToolResultPart)
 _envelope: Final = unchecked(EffectEnvelope)
+envelope_of: Final = _envelope
+"""An envelope of the machine's own invocation and command, built without re-validation."""
 
 _CALL_FIELDS: Final = frozenset(f.name for f in attrs.fields(ToolSlot))
 assert frozenset(Call.__slots__) == _CALL_FIELDS, "a live call mirrors ToolSlot"
@@ -207,6 +212,43 @@ class Live:
         else:
             self.phase = phase
 
+    @classmethod
+    def fresh(
+        cls,
+        config: TurnConfig,
+        session_id: str,
+        turn_id: str,
+        turn_index: int,
+        cancel_gate: AwaitEventKey | None,
+        messages: tuple[Message, ...],
+    ) -> Live:
+        """The state of a turn that has not started: what ``Live(TurnState(...))`` holds for
+        these fields (and the defaults of the others), without building the TurnState."""
+        live = cls.__new__(cls)
+        live.config = config
+        live.session_id = session_id
+        live.turn_id = turn_id
+        live.turn_index = turn_index
+        live.cancel_gate = cancel_gate
+        live.protocol_iteration = 0
+        live.next_effect_id = 1
+        live.synced_iteration = None
+        live.system = config.system_prompt
+        live.tools = config.tools
+        live.messages = messages
+        live.transient = ()
+        live.turn_causes = ()
+        live.usage = Usage()
+        live.progress_cursor = len(messages)
+        live.outbox = {}
+        live.inflight = {}
+        live.events = []
+        live.waiting = {}
+        live.scope = None
+        live.listening = True
+        live.phase = _NOT_STARTED
+        return live
+
     def freeze(self) -> TurnState:
         """The state as a frozen wire value."""
         phase = self.phase
@@ -261,6 +303,9 @@ class Live:
         self.next_effect_id += 1
         return invocation
 
+
+_NOT_STARTED: Final = WaitingSync()
+"""A new TurnState's phase (the machine moves on from it as it starts)."""
 
 _STATE_FIELDS: Final = frozenset(f.name for f in attrs.fields(TurnState))
 assert frozenset(Live.__slots__) - {"listening", "scope", "waiting"} == _STATE_FIELDS, (

@@ -56,7 +56,7 @@ from lash_core.effects.tools import (
 )
 from lash_core.errors import LashError
 from lash_core.resolution import ResolutionErr, ResolutionOk, ResolutionTimeout
-from lash_core.turn._live import Call, Live, ToolRound, invocation_key
+from lash_core.turn._live import Call, Live, ToolRound, envelope_of, invocation_key
 from lash_core.turn.events import (
     ProgressEvent,
     TextEvent,
@@ -97,6 +97,7 @@ _attempt_command: Final = unchecked(ToolAttemptCommand)
 # A round's tool message holds the results the machine built, from parts it validated.
 _message: Final = unchecked(Message)
 _tool_result: Final = unchecked(ToolResultPart)
+_envelope: Final = envelope_of
 
 
 def _finish(live: Live, outcome: TurnOutcome) -> None:
@@ -314,15 +315,21 @@ def _error_output(code: str, message: str) -> JsonValue:
     return {"code": code, "message": message}
 
 
-def _invalid_calls(calls: list[ToolCallPart]) -> str | None:
+def _invalid_calls(calls: list[ToolCallPart], code_tool: str | None) -> str | bool | None:
+    """What is wrong with the calls (a message), else whether one is not to the code tool
+    (``True``: the round needs a ``tool_batch``; ``None``: it has code runs only)."""
     seen: set[str] = set()
+    batch: bool | None = None
     for call in calls:
-        if not call.call_id.strip():
+        call_id = call.call_id
+        if not call_id.strip():
             return f"tool call to {call.tool_name!r} has an empty call id"
-        if call.call_id in seen:
-            return f"tool call id {call.call_id!r} is used twice"
-        seen.add(call.call_id)
-    return None
+        if call_id in seen:
+            return f"tool call id {call_id!r} is used twice"
+        seen.add(call_id)
+        if call.tool_name != code_tool:
+            batch = True
+    return batch
 
 
 def _code_args(args: JsonValue, default_language: str) -> tuple[str, str] | None:
@@ -336,20 +343,24 @@ def _code_args(args: JsonValue, default_language: str) -> tuple[str, str] | None
 
 def _start_round(live: Live, calls: list[ToolCallPart]) -> None:
     """Start every call of the model's response: tool attempts and code runs, concurrently."""
-    problem = _invalid_calls(calls)
-    if problem is not None:
-        error = ControllerError(codes.TURN_INVALID_TOOL_CALL, problem)
-        return stop(live, TurnStopReason.RUNTIME_ERROR, error=error)
     code_tool = live.config.code_tool_name
-    batch: Invocation | None = None
-    if any(c.tool_name != code_tool for c in calls):
-        batch = live.turn_effect(_TOOL_BATCH)
+    problem = _invalid_calls(calls, code_tool)
+    if problem is not None:
+        if type(problem) is str:
+            error = ControllerError(codes.TURN_INVALID_TOOL_CALL, problem)
+            return stop(live, TurnStopReason.RUNTIME_ERROR, error=error)
+        batch: Invocation | None = live.turn_effect(_TOOL_BATCH)
+    else:
+        batch = None
     waiting = live.waiting
+    outbox = live.outbox
     phase = ToolRound([], batch)
     round_calls = phase.calls
     index = 0
     listening = live.listening
     children = phase.children
+    key_prefix = None if children is None else children.key_prefix
+    tool_attempt_of = None if children is None else children.tool_attempt_of
     max_attempts = live.config.tool_retry.max_attempts
     for call in calls:
         if listening:
@@ -370,14 +381,18 @@ def _start_round(live: Live, calls: list[ToolCallPart]) -> None:
             waiting[key] = len(round_calls)
             round_calls.append(Call(call, CallKind.CODE, waiting=key))
             continue
-        suffix = f"child:{index}:{call.call_id}"
+        call_id = call.call_id
+        suffix = f"child:{index}:{call_id}"
         index += 1
-        # `_attempt(live, phase, call, suffix, 1)`, inlined: one per tool call.
-        assert children is not None  # a round with tool calls has a batch
+        # `_attempt(live, phase, call, suffix, 1)`, inlined: one per tool call (with
+        # `children.tool_attempt(suffix, 1)` and `live.emit(...)`, inlined too).
+        assert key_prefix is not None and tool_attempt_of is not None  # a batch is there
+        attempt_suffix = suffix + ":attempt:1"
+        key = key_prefix + attempt_suffix
         tool_name = call.tool_name
-        prepared = _prepared(call.call_id, tool_name, tool_name, call.args, None, None)
-        key = live.emit(
-            children.tool_attempt(suffix, 1), _attempt_command(prepared, None, 1, max_attempts)
+        prepared = _prepared(call_id, tool_name, tool_name, call.args, None, None)
+        outbox[key] = _envelope(
+            tool_attempt_of(attempt_suffix, key), _attempt_command(prepared, None, 1, max_attempts)
         )
         waiting[key] = len(round_calls)
         round_calls.append(Call(call, _TOOL, suffix, key))

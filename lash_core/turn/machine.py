@@ -109,18 +109,10 @@ class TurnMachine:
                 "cancel_gate must be the turn_cancel_gate key of this turn's scope",
             )
         conversation = turn_messages(messages)
-        state = TurnState(
-            config=config,
-            session_id=session_id,
-            turn_id=turn_id,
-            turn_index=turn_index,
-            cancel_gate=cancel_gate,
-            system=config.system_prompt,
-            tools=config.tools,
-            messages=conversation,
-            progress_cursor=len(conversation),
-        )
-        self._live = Live(state)
+        # `Live(TurnState(config=..., system=config.system_prompt, tools=config.tools,
+        # messages=conversation, progress_cursor=len(conversation), ...))`, without building
+        # the TurnState.
+        self._live = Live.fresh(config, session_id, turn_id, turn_index, cancel_gate, conversation)
         self._frozen = None
         self._broken = None
         self._change(_start)
