@@ -11,14 +11,20 @@ from typing import Final, TypeAlias
 
 import attrs
 
-from lash_core._unchecked import unchecked
-from lash_core.effects.commands import AwaitEventCommand, EffectCommand
+from lash_core._unchecked import slot_setters, unchecked
+from lash_core.effects.commands import AwaitEventCommand, EffectCommand, ToolAttemptCommand
 from lash_core.effects.envelope import EffectEnvelope
 from lash_core.effects.errors import ControllerError
-from lash_core.effects.invocation import EffectKind, Invocation, InvocationScope
+from lash_core.effects.invocation import (
+    EffectKind,
+    EffectSubject,
+    Invocation,
+    InvocationScope,
+    Replay,
+)
 from lash_core.effects.llm import Message, ToolCallPart, ToolResultPart, Usage
 from lash_core.effects.replay_keys import ChildInvocations, turn_effect_in_scope
-from lash_core.effects.tools import PendingCompletion
+from lash_core.effects.tools import PendingCompletion, PreparedToolCall
 from lash_core.keys import AwaitEventKey
 from lash_core.turn.config import TurnConfig
 from lash_core.turn.events import PlannedEffect, TurnEvent
@@ -40,7 +46,7 @@ __all__ = [
     "Live",
     "LivePhase",
     "ToolRound",
-    "envelope_of",
+    "first_attempt",
     "hand_out",
     "invocation_key",
     "key_of",
@@ -115,8 +121,62 @@ class Call:
 
 _tool_result: Final = unchecked(ToolResultPart)
 _envelope: Final = unchecked(EffectEnvelope)
-envelope_of: Final = _envelope
-"""An envelope of the machine's own invocation and command, built without re-validation."""
+
+# -- a tool call's first attempt, in one frame -------------------------------------------------
+
+_new: Final = object.__new__
+_TOOL_ATTEMPT: Final = EffectKind.TOOL_ATTEMPT
+_subject_id, _subject_kind = slot_setters(EffectSubject, "effect_id", "kind")
+(_replay_key,) = slot_setters(Replay, "key")
+_inv_scope, _inv_subject, _inv_cause, _inv_replay = slot_setters(
+    Invocation, "scope", "subject", "caused_by", "replay"
+)
+_call_id, _call_tool_id, _call_tool_name, _call_args, _call_replay, _call_payload = slot_setters(
+    PreparedToolCall, "call_id", "tool_id", "tool_name", "args", "replay", "prepared_payload"
+)
+_cmd_call, _cmd_grant, _cmd_attempt, _cmd_max = slot_setters(
+    ToolAttemptCommand, "call", "execution_grant", "attempt", "max_attempts"
+)
+_env_invocation, _env_command = slot_setters(EffectEnvelope, "invocation", "command")
+
+
+def first_attempt(
+    children: ChildInvocations, suffix: str, key: str, call: ToolCallPart, max_attempts: int
+) -> EffectEnvelope:
+    """The envelope of attempt 1 of ``call``, a child of the round's batch (``suffix`` is its
+    ``{replay suffix}:attempt:1``, ``key`` its replay key ``children.key_prefix + suffix``):
+    ``EffectEnvelope(children.tool_attempt_of(suffix, key), ToolAttemptCommand(
+    call=PreparedToolCall(call_id, tool_name, tool_name, args), attempt=1, max_attempts=...))``
+    built in one frame, without re-validation (one per tool call: its parts are the model's
+    call, validated, the batch's, and counts the machine keeps)."""
+    subject = _new(EffectSubject)
+    _subject_id(subject, children.attempt_id_prefix + suffix)
+    _subject_kind(subject, _TOOL_ATTEMPT)
+    replay = _new(Replay)
+    _replay_key(replay, key)
+    invocation = _new(Invocation)
+    _inv_scope(invocation, children.scope)
+    _inv_subject(invocation, subject)
+    _inv_cause(invocation, children.cause)
+    _inv_replay(invocation, replay)
+    tool_name = call.tool_name
+    prepared = _new(PreparedToolCall)
+    _call_id(prepared, call.call_id)
+    _call_tool_id(prepared, tool_name)
+    _call_tool_name(prepared, tool_name)
+    _call_args(prepared, call.args)
+    _call_replay(prepared, None)
+    _call_payload(prepared, None)
+    command = _new(ToolAttemptCommand)
+    _cmd_call(command, prepared)
+    _cmd_grant(command, None)
+    _cmd_attempt(command, 1)
+    _cmd_max(command, max_attempts)
+    envelope = _new(EffectEnvelope)
+    _env_invocation(envelope, invocation)
+    _env_command(envelope, command)
+    return envelope
+
 
 _CALL_FIELDS: Final = frozenset(f.name for f in attrs.fields(ToolSlot))
 assert frozenset(Call.__slots__) == _CALL_FIELDS, "a live call mirrors ToolSlot"

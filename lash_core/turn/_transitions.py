@@ -56,7 +56,7 @@ from lash_core.effects.tools import (
 )
 from lash_core.errors import LashError
 from lash_core.resolution import ResolutionErr, ResolutionOk, ResolutionTimeout
-from lash_core.turn._live import Call, Live, ToolRound, envelope_of, invocation_key
+from lash_core.turn._live import Call, Live, ToolRound, first_attempt, invocation_key
 from lash_core.turn.events import (
     ProgressEvent,
     TextEvent,
@@ -91,13 +91,10 @@ _TOOL: Final = CallKind.TOOL
 _TOOL_BATCH: Final = EffectKind.TOOL_BATCH
 _LLM_CALL: Final = EffectKind.LLM_CALL
 _ROLE_TOOL: Final = Role.TOOL
-# A round's attempts are built from the model's calls (validated) and counted attempts.
-_prepared: Final = unchecked(PreparedToolCall)
-_attempt_command: Final = unchecked(ToolAttemptCommand)
 # A round's tool message holds the results the machine built, from parts it validated.
 _message: Final = unchecked(Message)
 _tool_result: Final = unchecked(ToolResultPart)
-_envelope: Final = envelope_of
+_first_attempt: Final = first_attempt
 
 
 def _finish(live: Live, outcome: TurnOutcome) -> None:
@@ -360,7 +357,6 @@ def _start_round(live: Live, calls: list[ToolCallPart]) -> None:
     listening = live.listening
     children = phase.children
     key_prefix = None if children is None else children.key_prefix
-    tool_attempt_of = None if children is None else children.tool_attempt_of
     max_attempts = live.config.tool_retry.max_attempts
     for call in calls:
         if listening:
@@ -381,19 +377,14 @@ def _start_round(live: Live, calls: list[ToolCallPart]) -> None:
             waiting[key] = len(round_calls)
             round_calls.append(Call(call, CallKind.CODE, waiting=key))
             continue
-        call_id = call.call_id
-        suffix = f"child:{index}:{call_id}"
+        suffix = f"child:{index}:{call.call_id}"
         index += 1
-        # `_attempt(live, phase, call, suffix, 1)`, inlined: one per tool call (with
-        # `children.tool_attempt(suffix, 1)` and `live.emit(...)`, inlined too).
-        assert key_prefix is not None and tool_attempt_of is not None  # a batch is there
+        # `_attempt(live, phase, call, suffix, 1)`, inlined: one per tool call (its envelope
+        # built in one frame, queued as `live.emit` does).
+        assert children is not None and key_prefix is not None  # a round with tool calls
         attempt_suffix = suffix + ":attempt:1"
         key = key_prefix + attempt_suffix
-        tool_name = call.tool_name
-        prepared = _prepared(call_id, tool_name, tool_name, call.args, None, None)
-        outbox[key] = _envelope(
-            tool_attempt_of(attempt_suffix, key), _attempt_command(prepared, None, 1, max_attempts)
-        )
+        outbox[key] = _first_attempt(children, attempt_suffix, key, call, max_attempts)
         waiting[key] = len(round_calls)
         round_calls.append(Call(call, _TOOL, suffix, key))
     live.phase = phase

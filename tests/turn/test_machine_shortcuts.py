@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from lash_asyncio._host import AsyncioPrimitives
 from lash_core import (
     LlmCallOutcome,
@@ -25,7 +27,8 @@ from lash_core import (
     TurnMachine,
     Usage,
 )
-from lash_core.effects import ToolAttemptCommand
+from lash_core._unchecked import slot_setters
+from lash_core.effects import EffectEnvelope, PreparedToolCall, ToolAttemptCommand
 from lash_core.effects.replay_keys import tool_batch_attempt_invocation
 from lash_core.turn._live import Live
 from lash_core.turn.state import TurnState
@@ -97,6 +100,17 @@ def test_a_rounds_first_attempts_are_the_batch_childrens() -> None:
         "s:t:0:0:tool_batch:2:child:0:a:attempt:1",
         "s:t:0:0:tool_batch:2:child:1:b:attempt:1",
     ]
+    max_attempts = CONFIG.tool_retry.max_attempts
+    assert commands == [
+        ToolAttemptCommand(
+            call=PreparedToolCall(call_id, "lookup", "lookup", {"q": q}),
+            attempt=1,
+            max_attempts=max_attempts,
+        )
+        for call_id, q in (("a", 1), ("b", 2))
+    ]
+    for envelope in attempts:
+        assert EffectEnvelope.build(envelope.invocation, envelope.command) == envelope
     # The code run took the next effect id and is emitted between them, in call order.
     assert [e.replay_key for e in step.envelopes][1] == "s:t:0:0:exec_code:3"
 
@@ -115,3 +129,9 @@ def test_a_wake_set_twice_or_after_its_wait_was_cancelled_does_nothing() -> None
         assert not cancelled.is_set()
 
     asyncio.run(main())
+
+
+def test_slot_setters_want_every_field() -> None:
+    with pytest.raises(AssertionError):
+        slot_setters(PreparedToolCall, "call_id", "tool_id", "tool_name", "args")
+    assert len(slot_setters(ToolSpec, "name", "description", "input_schema")) == 3
