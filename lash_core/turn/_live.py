@@ -23,7 +23,7 @@ from lash_core.effects.invocation import (
     Replay,
 )
 from lash_core.effects.llm import Message, ToolCallPart, ToolResultPart, Usage
-from lash_core.effects.replay_keys import ChildInvocations, turn_effect_in_scope
+from lash_core.effects.replay_keys import ChildInvocations
 from lash_core.effects.tools import PendingCompletion, PreparedToolCall
 from lash_core.keys import AwaitEventKey
 from lash_core.turn.config import TurnConfig
@@ -186,12 +186,15 @@ class ToolRound:
     """A round of tool calls in progress: :class:`WaitingTools` with its calls mutable in a
     list, so settling one call changes one item, and the builder of its batch's children."""
 
-    __slots__ = ("batch", "calls", "children")
+    __slots__ = ("batch", "calls", "children", "deadlines")
 
     def __init__(self, calls: list[Call], batch: Invocation | None) -> None:
         self.calls = calls
         self.batch = batch
         self.children = None if batch is None else ChildInvocations(batch)
+        self.deadlines = any(c.pending is not None for c in calls) if calls else False
+        """Whether a call of the round has a pending completion (whose wait may have a
+        deadline): set as one gets one, so :func:`planned` looks for deadlines only then."""
 
 
 LivePhase: TypeAlias = (
@@ -208,8 +211,9 @@ class Live:
     ``events`` the undrained stream events.
     ``waiting`` maps the replay key each unsettled call of a tool round waits on to the call's
     slot index: it is empty exactly when every call of the round has settled. ``scope`` is the
-    invocation scope of the current protocol iteration, built once. ``listening`` says whether
-    stream events are built at all.
+    invocation scope of the current protocol iteration, built once, and ``key_prefix`` the
+    part of its effects' replay keys that it gives (``{session}:{turn}:{index}:{iteration}:``).
+    ``listening`` says whether stream events are built at all.
     :meth:`freeze` gives the frozen state; the constructor takes one back.
     """
 
@@ -218,6 +222,7 @@ class Live:
         "config",
         "events",
         "inflight",
+        "key_prefix",
         "listening",
         "messages",
         "next_effect_id",
@@ -259,6 +264,7 @@ class Live:
         self.events: list[TurnEvent] = list(s.events)
         self.waiting: dict[str, int] = {}
         self.scope: InvocationScope | None = None
+        self.key_prefix = ""
         self.listening = True
         """Whether transitions build stream events: a runner that nobody listens to (no
         ``on_event``, no hooks) turns this off for its run, as it would drop them unread."""
@@ -305,6 +311,7 @@ class Live:
         live.events = []
         live.waiting = {}
         live.scope = None
+        live.key_prefix = ""
         live.listening = True
         live.phase = _NOT_STARTED
         return live
@@ -359,8 +366,23 @@ class Live:
             scope = self.scope = InvocationScope.for_turn(
                 self.session_id, self.turn_id, self.turn_index, self.protocol_iteration
             )
-        invocation = turn_effect_in_scope(scope, kind, self.next_effect_id)
+            self.key_prefix = (
+                f"{self.session_id}:{self.turn_id}:{self.turn_index}:{self.protocol_iteration}:"
+            )
+        # `turn_effect_in_scope(scope, kind, self.next_effect_id)`, in one frame (with the
+        # scope's part of the replay key made once per iteration).
+        effect = str(self.next_effect_id)
         self.next_effect_id += 1
+        subject = _new(EffectSubject)
+        _subject_id(subject, effect)
+        _subject_kind(subject, kind)
+        replay = _new(Replay)
+        _replay_key(replay, f"{self.key_prefix}{kind._value_}:{effect}")
+        invocation = _new(Invocation)
+        _inv_scope(invocation, scope)
+        _inv_subject(invocation, subject)
+        _inv_cause(invocation, None)
+        _inv_replay(invocation, replay)
         return invocation
 
 
@@ -368,9 +390,9 @@ _NOT_STARTED: Final = WaitingSync()
 """A new TurnState's phase (the machine moves on from it as it starts)."""
 
 _STATE_FIELDS: Final = frozenset(f.name for f in attrs.fields(TurnState))
-assert frozenset(Live.__slots__) - {"listening", "scope", "waiting"} == _STATE_FIELDS, (
-    "live state mirrors TurnState"
-)
+assert (
+    frozenset(Live.__slots__) - {"key_prefix", "listening", "scope", "waiting"} == _STATE_FIELDS
+), "live state mirrors TurnState"
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -392,8 +414,8 @@ def planned(live: Live) -> tuple[PlannedEffect, ...]:
     """The queued envelopes, each with its relative deadline (a pending tool completion's
     ``await_event`` envelope may have one; nothing else does)."""
     phase = live.phase
-    if not isinstance(phase, ToolRound):
-        return tuple((envelope, None) for envelope in live.outbox.values())
+    if type(phase) is not ToolRound or not phase.deadlines:
+        return tuple([(envelope, None) for envelope in live.outbox.values()])
     out: list[PlannedEffect] = []
     for key, envelope in live.outbox.items():
         timeout_ms = None

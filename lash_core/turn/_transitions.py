@@ -444,6 +444,7 @@ def _on_call_outcome(
             live.emit(wait, AwaitEventCommand(launch.key))
             c.waiting = invocation_key(wait)
             c.pending = launch.pending
+            phase.deadlines = True
             c.duration_ms = launch.duration_ms
     elif isinstance(outcome, ExecCodeOutcome):
         if isinstance(outcome.result, Err):

@@ -13,6 +13,7 @@ import pytest
 
 from lash_asyncio._host import AsyncioPrimitives
 from lash_core import (
+    EffectKind,
     LlmCallOutcome,
     LlmResponse,
     Message,
@@ -29,7 +30,7 @@ from lash_core import (
 )
 from lash_core._unchecked import slot_setters
 from lash_core.effects import EffectEnvelope, PreparedToolCall, ToolAttemptCommand
-from lash_core.effects.replay_keys import tool_batch_attempt_invocation
+from lash_core.effects.replay_keys import tool_batch_attempt_invocation, turn_effect_invocation
 from lash_core.turn._live import Live
 from lash_core.turn.state import TurnState
 
@@ -135,3 +136,21 @@ def test_slot_setters_want_every_field() -> None:
     with pytest.raises(AssertionError):
         slot_setters(PreparedToolCall, "call_id", "tool_id", "tool_name", "args")
     assert len(slot_setters(ToolSpec, "name", "description", "input_schema")) == 3
+
+
+def test_turn_effects_are_the_general_turn_effect_invocations() -> None:
+    live = Live.fresh(CONFIG, "s", "t", 3, None, CONVERSATION)
+    built = []
+    for iteration, kind in [
+        (0, EffectKind.LLM_CALL),
+        (0, EffectKind.TOOL_BATCH),
+        (1, EffectKind.SYNC_EXECUTION_ENVIRONMENT),
+        (1, EffectKind.LLM_CALL),
+        (2, EffectKind.CHECKPOINT),
+    ]:
+        live.protocol_iteration = iteration
+        built.append((live.next_effect_id, iteration, kind, live.turn_effect(kind)))
+    for effect_id, iteration, kind, invocation in built:
+        assert invocation == turn_effect_invocation("s", "t", 3, iteration, kind, effect_id)
+        assert invocation.replay_key == f"s:t:3:{iteration}:{kind}:{effect_id}"
+    assert live.next_effect_id == 6
