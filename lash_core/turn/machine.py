@@ -40,7 +40,7 @@ from lash_core.effects.outcomes import EffectOutcome
 from lash_core.errors import LocalProtocolError
 from lash_core.keys import AwaitEventKey
 from lash_core.scope import TurnCancelGate, TurnScope
-from lash_core.turn._live import Live, ToolRound, hand_out, planned
+from lash_core.turn._live import Live, ToolRound, planned
 from lash_core.turn._transitions import _on_tool_outcome
 from lash_core.turn._transitions import apply as _apply
 from lash_core.turn._transitions import start as _start
@@ -195,7 +195,9 @@ class TurnMachine:
         if live.outbox:
             effects = planned(live)
             self._frozen = None
-            hand_out(live)  # (it cannot fail: `_change` need not guard it)
+            # `hand_out(live)`, inlined (it cannot fail: `_change` need not guard it).
+            live.inflight.update(live.outbox)
+            live.outbox = {}
             return RunEffects(effects)
         phase = live.phase
         if isinstance(phase, TurnDone):
