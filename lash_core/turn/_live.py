@@ -120,6 +120,7 @@ class Call:
 
 
 _tool_result: Final = unchecked(ToolResultPart)
+_scope: Final = unchecked(InvocationScope)
 _envelope: Final = unchecked(EffectEnvelope)
 
 # -- a tool call's first attempt, in one frame -------------------------------------------------
@@ -363,7 +364,9 @@ class Live:
         """The invocation of the turn's next effect of ``kind`` (taking an effect id)."""
         scope = self.scope
         if scope is None or scope.protocol_iteration != self.protocol_iteration:
-            scope = self.scope = InvocationScope.for_turn(
+            # `InvocationScope.for_turn(...)` of the turn's own coordinates (checked as the
+            # machine was made) and its counted iteration.
+            scope = self.scope = _scope(
                 self.session_id, self.turn_id, self.turn_index, self.protocol_iteration
             )
             self.key_prefix = (

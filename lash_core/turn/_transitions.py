@@ -94,6 +94,11 @@ _ROLE_TOOL: Final = Role.TOOL
 # A round's tool message holds the results the machine built, from parts it validated.
 _message: Final = unchecked(Message)
 _tool_result: Final = unchecked(ToolResultPart)
+# A model request is made of the turn's state (its config, its messages and tools, validated as
+# they came in): built without running the constructors (one per protocol iteration).
+_llm_request: Final = unchecked(LlmRequest)
+_llm_call: Final = unchecked(LlmCallCommand)
+_waiting_llm: Final = unchecked(WaitingLlm)
 _first_attempt: Final = first_attempt
 
 
@@ -176,7 +181,7 @@ def _start_iteration(live: Live) -> None:
 
 def _start_llm(live: Live) -> None:
     config = live.config
-    request = LlmRequest(
+    request = _llm_request(
         config.model,
         live.messages + live.transient,
         live.tools,
@@ -184,8 +189,8 @@ def _start_llm(live: Live) -> None:
         config.max_output_tokens,
     )
     invocation = live.turn_effect(_LLM_CALL)
-    live.emit(invocation, LlmCallCommand(request))
-    live.phase = WaitingLlm(request, invocation)
+    live.emit(invocation, _llm_call(request))
+    live.phase = _waiting_llm(request, invocation, 1)
     live.transient = ()
 
 

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable
 import attrs
 
 from lash_core import codes
+from lash_core._unchecked import unchecked
 from lash_core.effects.errors import ControllerError
 from lash_core.effects.kinds import KINDS, check_outcome
 from lash_core.effects.llm import Message
@@ -60,6 +61,7 @@ from lash_core.turn.state import CheckingGate, TurnDone, TurnState
 __all__ = ["TurnMachine"]
 
 _evolve = attrs.evolve
+_run_effects = unchecked(RunEffects)  # one per step: a tuple of the machine's own envelopes
 
 
 class TurnMachine:
@@ -198,7 +200,7 @@ class TurnMachine:
             # `hand_out(live)`, inlined (it cannot fail: `_change` need not guard it).
             live.inflight.update(live.outbox)
             live.outbox = {}
-            return RunEffects(effects)
+            return _run_effects(effects)
         phase = live.phase
         if isinstance(phase, TurnDone):
             return TurnFinished(phase.result)
