@@ -99,16 +99,20 @@ _tool_result: Final = unchecked(ToolResultPart)
 _llm_request: Final = unchecked(LlmRequest)
 _llm_call: Final = unchecked(LlmCallCommand)
 _waiting_llm: Final = unchecked(WaitingLlm)
+# A turn's end is made of its state and the model's checked message (one per turn).
+_turn_result: Final = unchecked(TurnResult)
+_turn_done: Final = unchecked(TurnDone)
+_turn_completed: Final = unchecked(TurnCompleted)
 _first_attempt: Final = first_attempt
 
 
 def _finish(live: Live, outcome: TurnOutcome) -> None:
-    result = TurnResult(
+    result = _turn_result(
         outcome, live.messages, live.usage, live.protocol_iteration, live.turn_causes
     )
     if live.listening:
         live.event(TurnOutcomeEvent(outcome))
-    live.phase = TurnDone(result)
+    live.phase = _turn_done(result)
     live.outbox = {}
     live.inflight = {}
     live.waiting = {}
@@ -271,7 +275,7 @@ def _on_llm(live: Live, phase: WaitingLlm, outcome: LlmCallOutcome) -> None:
         return _start_round(live, calls)
     if live.config.checkpoint_before_completion:
         return _start_checkpoint(live, CheckpointKind.BEFORE_COMPLETION, message)
-    return _finish(live, TurnCompleted(message))
+    return _finish(live, _turn_completed(message))
 
 
 def _stopped_by(live: Live, response: LlmResponse, reason: StopReason) -> bool:

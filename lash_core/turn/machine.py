@@ -62,6 +62,7 @@ __all__ = ["TurnMachine"]
 
 _evolve = attrs.evolve
 _run_effects = unchecked(RunEffects)  # one per step: a tuple of the machine's own envelopes
+_turn_finished = unchecked(TurnFinished)  # the turn's own result
 
 
 class TurnMachine:
@@ -203,7 +204,7 @@ class TurnMachine:
             return _run_effects(effects)
         phase = live.phase
         if isinstance(phase, TurnDone):
-            return TurnFinished(phase.result)
+            return _turn_finished(phase.result)
         return NeedOutcomes(tuple(live.inflight))
 
     def send(self, replay_key: str, outcome: EffectOutcome) -> None:
