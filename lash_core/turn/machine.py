@@ -63,6 +63,8 @@ __all__ = ["TurnMachine"]
 _evolve = attrs.evolve
 _run_effects = unchecked(RunEffects)  # one per step: a tuple of the machine's own envelopes
 _turn_finished = unchecked(TurnFinished)  # the turn's own result
+_OUTCOME_OF = {kind: spec.outcome for kind, spec in KINDS.items()}
+"""Each kind's outcome class (``KINDS[kind].outcome``), looked up once per outcome fed."""
 
 
 class TurnMachine:
@@ -217,7 +219,8 @@ class TurnMachine:
         if self._broken is not None:
             self._refuse()
         live = self._live
-        if isinstance(live.phase, TurnDone):
+        phase = live.phase
+        if type(phase) is not ToolRound and isinstance(phase, TurnDone):
             raise LocalProtocolError(codes.TURN_FINISHED, "the turn is already finished")
         envelope = live.inflight.get(replay_key) if type(replay_key) is str else None
         if envelope is None:
@@ -227,12 +230,11 @@ class TurnMachine:
                 codes.TURN_UNKNOWN_REPLAY_KEY, f"replay key {replay_key!r} {why}"
             )
         kind = envelope.command.kind
-        if type(outcome) is not KINDS[kind].outcome:
+        if type(outcome) is not _OUTCOME_OF[kind]:
             outcome = check_outcome(kind, outcome)
         self._frozen = None
         try:
             del live.inflight[replay_key]
-            phase = live.phase
             if type(phase) is ToolRound:  # `_apply`'s first case, inlined: most outcomes
                 _on_tool_outcome(live, phase, replay_key, outcome)
             else:
