@@ -9,7 +9,8 @@ import contextlib
 import functools
 import secrets
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from types import TracebackType
 from typing import Any, Final, Generic, TypeVar, TypeVarTuple, Unpack
 
 from lash_core import codes
@@ -42,10 +43,12 @@ class _Wake:
     future: asyncio.Future[None]
 
     def set(self) -> None:
-        try:
-            self.future.set_result(None)
-        except asyncio.InvalidStateError:
-            return  # set already, or its wait was cancelled (cheaper than a done() each time)
+        # Set already (several effects of a batch end in the same loop iteration, each setting
+        # it), or its wait was cancelled: nothing to do. `done()` first, as raising and
+        # catching InvalidStateError costs several times a done().
+        future = self.future
+        if not future.done():
+            future.set_result(None)
 
     def is_set(self) -> bool:
         future = self.future
@@ -103,6 +106,34 @@ class _AsyncioTaskGroup:
         soon, self._soon = self._soon, []
         for task in soon:
             task.cancel()
+
+
+class _GroupScope:
+    """``async with asyncio.TaskGroup() as group: yield _AsyncioTaskGroup(group)``, as an
+    async context manager: the group's own enter and exit, without a generator's (one per
+    turn run)."""
+
+    __slots__ = ("_group", "_primitives")
+
+    def __init__(self, primitives: AsyncioPrimitives) -> None:
+        self._primitives = primitives
+        self._group: asyncio.TaskGroup | None = None
+
+    async def __aenter__(self) -> TaskGroup:
+        self._primitives._bind()
+        group = self._group = asyncio.TaskGroup()
+        await group.__aenter__()
+        return _AsyncioTaskGroup(group)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        group = self._group
+        assert group is not None
+        await group.__aexit__(exc_type, exc, tb)  # raises what leaves the group, if anything
 
 
 _THREAD_POLL_S: Final = 0.1
@@ -219,11 +250,8 @@ class AsyncioPrimitives:
         # Future); neither does lash.
         return None
 
-    @contextlib.asynccontextmanager
-    async def open_task_group(self) -> AsyncIterator[TaskGroup]:
-        self._bind()
-        async with asyncio.TaskGroup() as group:
-            yield _AsyncioTaskGroup(group)
+    def open_task_group(self) -> contextlib.AbstractAsyncContextManager[TaskGroup]:
+        return _GroupScope(self)
 
     async def wait_readable(self, fileno: int, deadline: float | None) -> bool:
         loop = self._bind()

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-__all__ = ["unchecked"]
+__all__ = ["slot_setters", "unchecked"]
 
 T = TypeVar("T")
 
@@ -39,3 +39,15 @@ def unchecked(cls: type[T]) -> Callable[..., T]:
     build: Callable[..., T] = scope["build"]
     build.__qualname__ = build.__name__ = f"unchecked_{cls.__name__}"
     return build
+
+
+def slot_setters(cls: type[Any], *names: str) -> tuple[Callable[[Any, Any], None], ...]:
+    """The setters of the slots of ``cls``'s fields ``names`` (which must be all its fields,
+    in any order), for a builder that makes several values in one frame: it takes
+    ``object.__new__(cls)`` and writes each field once, as :func:`unchecked`'s builders do
+    (same conditions)."""
+    fields = attrs.fields(cls)
+    assert getattr(cls, "__attrs_post_init__", None) is None, f"{cls.__name__} has a post-init"
+    assert all(f.converter is None and f.init for f in fields), f"{cls.__name__} converts"
+    assert sorted(names) == sorted(f.name for f in fields), f"{cls.__name__}: not every field"
+    return tuple(getattr(cls, name).__set__ for name in names)

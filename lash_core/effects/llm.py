@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 import attrs
 
 from lash_core import codes, wire
 from lash_core._fields import is_bool, is_instance, is_str, omitted_if_none, optional, tuple_of
+from lash_core._unchecked import unchecked
 from lash_core.wire import JsonValue, omit_if_empty, omit_if_none
 
 _CODE = codes.LLM_VALUE_INVALID
@@ -177,12 +178,16 @@ class Usage:
     def __add__(self, other: Usage) -> Usage:
         if not isinstance(other, Usage):
             return NotImplemented
-        return Usage(
+        # `Usage(...)` (it validates nothing), without its frame: a turn adds up every call's.
+        return _usage(
             self.input_tokens + other.input_tokens,
             self.output_tokens + other.output_tokens,
             self.cache_read_tokens + other.cache_read_tokens,
             self.cache_write_tokens + other.cache_write_tokens,
         )
+
+
+_usage: Final = unchecked(Usage)
 
 
 class StopReason(enum.StrEnum):

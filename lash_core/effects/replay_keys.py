@@ -141,20 +141,26 @@ class ChildInvocations:
     replay base, effect id) worked out once: a tool round builds every attempt, retry sleep and
     pending wait of its calls through one of these."""
 
-    __slots__ = ("_base", "_cause", "_effect_id", "_scope")
+    __slots__ = ("_base", "_effect_id", "attempt_id_prefix", "cause", "key_prefix", "scope")
 
     def __init__(self, parent: Invocation) -> None:
-        self._scope = parent.scope
-        self._cause = parent.causal_ref()
+        self.scope = parent.scope
+        """The parent's scope, every child's."""
+        self.cause = parent.causal_ref()
+        """The reference to the parent, every child's cause."""
         self._base = child_replay_base(parent)
         self._effect_id = parent.effect_id
+        self.attempt_id_prefix = f"{self._effect_id or 'tool-batch'}:"
+        """What a tool attempt's effect id starts with (then its ``{suffix}:attempt:{n}``)."""
+        self.key_prefix = f"{self._base}:"
+        """What every child's replay key starts with (then its replay suffix)."""
 
     def child(self, effect_id: str, kind: EffectKind, replay_suffix: str) -> Invocation:
         """An effect caused by the parent in its scope, replayed as ``{base}:{replay_suffix}``."""
         return Invocation(
-            self._scope,
+            self.scope,
             EffectSubject(effect_id, kind),
-            self._cause,
+            self.cause,
             Replay(f"{self._base}:{replay_suffix}"),
         )
 
@@ -166,11 +172,16 @@ class ChildInvocations:
         """See :func:`tool_batch_attempt_invocation` (the parent is the batch)."""
         # `derived("tool-batch", TOOL_ATTEMPT, suffix)`, inlined: one per tool call.
         suffix = f"{replay_suffix}:attempt:{attempt}"
+        return self.tool_attempt_of(suffix, self.key_prefix + suffix)
+
+    def tool_attempt_of(self, suffix: str, key: str) -> Invocation:
+        """:meth:`tool_attempt` given its ``{replay suffix}:attempt:{n}`` and its replay key
+        (``key_prefix + suffix``), for a caller that made them."""
         return _invocation(
-            self._scope,
-            _subject(f"{self._effect_id or 'tool-batch'}:{suffix}", _TOOL_ATTEMPT),
-            self._cause,
-            _replay(f"{self._base}:{suffix}"),
+            self.scope,
+            _subject(self.attempt_id_prefix + suffix, _TOOL_ATTEMPT),
+            self.cause,
+            _replay(key),
         )
 
     def tool_retry_sleep(self, replay_suffix: str, attempt: int) -> Invocation:

@@ -11,14 +11,22 @@ from typing import Final, TypeAlias
 
 import attrs
 
-from lash_core._unchecked import unchecked
-from lash_core.effects.commands import AwaitEventCommand, EffectCommand
+from lash_core._unchecked import slot_setters, unchecked
+from lash_core.effects.commands import AwaitEventCommand, EffectCommand, ToolAttemptCommand
 from lash_core.effects.envelope import EffectEnvelope
 from lash_core.effects.errors import ControllerError
-from lash_core.effects.invocation import EffectKind, Invocation, InvocationScope
-from lash_core.effects.llm import ToolCallPart, ToolResultPart
-from lash_core.effects.replay_keys import ChildInvocations, turn_effect_in_scope
-from lash_core.effects.tools import PendingCompletion
+from lash_core.effects.invocation import (
+    EffectKind,
+    EffectSubject,
+    Invocation,
+    InvocationScope,
+    Replay,
+)
+from lash_core.effects.llm import Message, ToolCallPart, ToolResultPart, Usage
+from lash_core.effects.replay_keys import ChildInvocations
+from lash_core.effects.tools import PendingCompletion, PreparedToolCall
+from lash_core.keys import AwaitEventKey
+from lash_core.turn.config import TurnConfig
 from lash_core.turn.events import PlannedEffect, TurnEvent
 from lash_core.turn.state import (
     CallKind,
@@ -38,6 +46,7 @@ __all__ = [
     "Live",
     "LivePhase",
     "ToolRound",
+    "first_attempt",
     "hand_out",
     "invocation_key",
     "key_of",
@@ -111,7 +120,64 @@ class Call:
 
 
 _tool_result: Final = unchecked(ToolResultPart)
+_scope: Final = unchecked(InvocationScope)
 _envelope: Final = unchecked(EffectEnvelope)
+
+# -- a tool call's first attempt, in one frame -------------------------------------------------
+
+_new: Final = object.__new__
+_TOOL_ATTEMPT: Final = EffectKind.TOOL_ATTEMPT
+_subject_id, _subject_kind = slot_setters(EffectSubject, "effect_id", "kind")
+(_replay_key,) = slot_setters(Replay, "key")
+_inv_scope, _inv_subject, _inv_cause, _inv_replay = slot_setters(
+    Invocation, "scope", "subject", "caused_by", "replay"
+)
+_call_id, _call_tool_id, _call_tool_name, _call_args, _call_replay, _call_payload = slot_setters(
+    PreparedToolCall, "call_id", "tool_id", "tool_name", "args", "replay", "prepared_payload"
+)
+_cmd_call, _cmd_grant, _cmd_attempt, _cmd_max = slot_setters(
+    ToolAttemptCommand, "call", "execution_grant", "attempt", "max_attempts"
+)
+_env_invocation, _env_command = slot_setters(EffectEnvelope, "invocation", "command")
+
+
+def first_attempt(
+    children: ChildInvocations, suffix: str, key: str, call: ToolCallPart, max_attempts: int
+) -> EffectEnvelope:
+    """The envelope of attempt 1 of ``call``, a child of the round's batch (``suffix`` is its
+    ``{replay suffix}:attempt:1``, ``key`` its replay key ``children.key_prefix + suffix``):
+    ``EffectEnvelope(children.tool_attempt_of(suffix, key), ToolAttemptCommand(
+    call=PreparedToolCall(call_id, tool_name, tool_name, args), attempt=1, max_attempts=...))``
+    built in one frame, without re-validation (one per tool call: its parts are the model's
+    call, validated, the batch's, and counts the machine keeps)."""
+    subject = _new(EffectSubject)
+    _subject_id(subject, children.attempt_id_prefix + suffix)
+    _subject_kind(subject, _TOOL_ATTEMPT)
+    replay = _new(Replay)
+    _replay_key(replay, key)
+    invocation = _new(Invocation)
+    _inv_scope(invocation, children.scope)
+    _inv_subject(invocation, subject)
+    _inv_cause(invocation, children.cause)
+    _inv_replay(invocation, replay)
+    tool_name = call.tool_name
+    prepared = _new(PreparedToolCall)
+    _call_id(prepared, call.call_id)
+    _call_tool_id(prepared, tool_name)
+    _call_tool_name(prepared, tool_name)
+    _call_args(prepared, call.args)
+    _call_replay(prepared, None)
+    _call_payload(prepared, None)
+    command = _new(ToolAttemptCommand)
+    _cmd_call(command, prepared)
+    _cmd_grant(command, None)
+    _cmd_attempt(command, 1)
+    _cmd_max(command, max_attempts)
+    envelope = _new(EffectEnvelope)
+    _env_invocation(envelope, invocation)
+    _env_command(envelope, command)
+    return envelope
+
 
 _CALL_FIELDS: Final = frozenset(f.name for f in attrs.fields(ToolSlot))
 assert frozenset(Call.__slots__) == _CALL_FIELDS, "a live call mirrors ToolSlot"
@@ -121,12 +187,15 @@ class ToolRound:
     """A round of tool calls in progress: :class:`WaitingTools` with its calls mutable in a
     list, so settling one call changes one item, and the builder of its batch's children."""
 
-    __slots__ = ("batch", "calls", "children")
+    __slots__ = ("batch", "calls", "children", "deadlines")
 
     def __init__(self, calls: list[Call], batch: Invocation | None) -> None:
         self.calls = calls
         self.batch = batch
         self.children = None if batch is None else ChildInvocations(batch)
+        self.deadlines = any(c.pending is not None for c in calls) if calls else False
+        """Whether a call of the round has a pending completion (whose wait may have a
+        deadline): set as one gets one, so :func:`planned` looks for deadlines only then."""
 
 
 LivePhase: TypeAlias = (
@@ -143,8 +212,9 @@ class Live:
     ``events`` the undrained stream events.
     ``waiting`` maps the replay key each unsettled call of a tool round waits on to the call's
     slot index: it is empty exactly when every call of the round has settled. ``scope`` is the
-    invocation scope of the current protocol iteration, built once. ``listening`` says whether
-    stream events are built at all.
+    invocation scope of the current protocol iteration, built once, and ``key_prefix`` the
+    part of its effects' replay keys that it gives (``{session}:{turn}:{index}:{iteration}:``).
+    ``listening`` says whether stream events are built at all.
     :meth:`freeze` gives the frozen state; the constructor takes one back.
     """
 
@@ -153,6 +223,7 @@ class Live:
         "config",
         "events",
         "inflight",
+        "key_prefix",
         "listening",
         "messages",
         "next_effect_id",
@@ -194,6 +265,7 @@ class Live:
         self.events: list[TurnEvent] = list(s.events)
         self.waiting: dict[str, int] = {}
         self.scope: InvocationScope | None = None
+        self.key_prefix = ""
         self.listening = True
         """Whether transitions build stream events: a runner that nobody listens to (no
         ``on_event``, no hooks) turns this off for its run, as it would drop them unread."""
@@ -206,6 +278,44 @@ class Live:
                     self.waiting[slot.waiting] = i
         else:
             self.phase = phase
+
+    @classmethod
+    def fresh(
+        cls,
+        config: TurnConfig,
+        session_id: str,
+        turn_id: str,
+        turn_index: int,
+        cancel_gate: AwaitEventKey | None,
+        messages: tuple[Message, ...],
+    ) -> Live:
+        """The state of a turn that has not started: what ``Live(TurnState(...))`` holds for
+        these fields (and the defaults of the others), without building the TurnState."""
+        live = cls.__new__(cls)
+        live.config = config
+        live.session_id = session_id
+        live.turn_id = turn_id
+        live.turn_index = turn_index
+        live.cancel_gate = cancel_gate
+        live.protocol_iteration = 0
+        live.next_effect_id = 1
+        live.synced_iteration = None
+        live.system = config.system_prompt
+        live.tools = config.tools
+        live.messages = messages
+        live.transient = ()
+        live.turn_causes = ()
+        live.usage = Usage()
+        live.progress_cursor = len(messages)
+        live.outbox = {}
+        live.inflight = {}
+        live.events = []
+        live.waiting = {}
+        live.scope = None
+        live.key_prefix = ""
+        live.listening = True
+        live.phase = _NOT_STARTED
+        return live
 
     def freeze(self) -> TurnState:
         """The state as a frozen wire value."""
@@ -254,18 +364,38 @@ class Live:
         """The invocation of the turn's next effect of ``kind`` (taking an effect id)."""
         scope = self.scope
         if scope is None or scope.protocol_iteration != self.protocol_iteration:
-            scope = self.scope = InvocationScope.for_turn(
+            # `InvocationScope.for_turn(...)` of the turn's own coordinates (checked as the
+            # machine was made) and its counted iteration.
+            scope = self.scope = _scope(
                 self.session_id, self.turn_id, self.turn_index, self.protocol_iteration
             )
-        invocation = turn_effect_in_scope(scope, kind, self.next_effect_id)
+            self.key_prefix = (
+                f"{self.session_id}:{self.turn_id}:{self.turn_index}:{self.protocol_iteration}:"
+            )
+        # `turn_effect_in_scope(scope, kind, self.next_effect_id)`, in one frame (with the
+        # scope's part of the replay key made once per iteration).
+        effect = str(self.next_effect_id)
         self.next_effect_id += 1
+        subject = _new(EffectSubject)
+        _subject_id(subject, effect)
+        _subject_kind(subject, kind)
+        replay = _new(Replay)
+        _replay_key(replay, f"{self.key_prefix}{kind._value_}:{effect}")
+        invocation = _new(Invocation)
+        _inv_scope(invocation, scope)
+        _inv_subject(invocation, subject)
+        _inv_cause(invocation, None)
+        _inv_replay(invocation, replay)
         return invocation
 
 
+_NOT_STARTED: Final = WaitingSync()
+"""A new TurnState's phase (the machine moves on from it as it starts)."""
+
 _STATE_FIELDS: Final = frozenset(f.name for f in attrs.fields(TurnState))
-assert frozenset(Live.__slots__) - {"listening", "scope", "waiting"} == _STATE_FIELDS, (
-    "live state mirrors TurnState"
-)
+assert (
+    frozenset(Live.__slots__) - {"key_prefix", "listening", "scope", "waiting"} == _STATE_FIELDS
+), "live state mirrors TurnState"
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -287,8 +417,8 @@ def planned(live: Live) -> tuple[PlannedEffect, ...]:
     """The queued envelopes, each with its relative deadline (a pending tool completion's
     ``await_event`` envelope may have one; nothing else does)."""
     phase = live.phase
-    if not isinstance(phase, ToolRound):
-        return tuple((envelope, None) for envelope in live.outbox.values())
+    if type(phase) is not ToolRound or not phase.deadlines:
+        return tuple([(envelope, None) for envelope in live.outbox.values()])
     out: list[PlannedEffect] = []
     for key, envelope in live.outbox.items():
         timeout_ms = None

@@ -56,7 +56,7 @@ from lash_core.effects.tools import (
 )
 from lash_core.errors import LashError
 from lash_core.resolution import ResolutionErr, ResolutionOk, ResolutionTimeout
-from lash_core.turn._live import Call, Live, ToolRound, invocation_key
+from lash_core.turn._live import Call, Live, ToolRound, first_attempt, invocation_key
 from lash_core.turn.events import (
     ProgressEvent,
     TextEvent,
@@ -91,21 +91,28 @@ _TOOL: Final = CallKind.TOOL
 _TOOL_BATCH: Final = EffectKind.TOOL_BATCH
 _LLM_CALL: Final = EffectKind.LLM_CALL
 _ROLE_TOOL: Final = Role.TOOL
-# A round's attempts are built from the model's calls (validated) and counted attempts.
-_prepared: Final = unchecked(PreparedToolCall)
-_attempt_command: Final = unchecked(ToolAttemptCommand)
 # A round's tool message holds the results the machine built, from parts it validated.
 _message: Final = unchecked(Message)
 _tool_result: Final = unchecked(ToolResultPart)
+# A model request is made of the turn's state (its config, its messages and tools, validated as
+# they came in): built without running the constructors (one per protocol iteration).
+_llm_request: Final = unchecked(LlmRequest)
+_llm_call: Final = unchecked(LlmCallCommand)
+_waiting_llm: Final = unchecked(WaitingLlm)
+# A turn's end is made of its state and the model's checked message (one per turn).
+_turn_result: Final = unchecked(TurnResult)
+_turn_done: Final = unchecked(TurnDone)
+_turn_completed: Final = unchecked(TurnCompleted)
+_first_attempt: Final = first_attempt
 
 
 def _finish(live: Live, outcome: TurnOutcome) -> None:
-    result = TurnResult(
+    result = _turn_result(
         outcome, live.messages, live.usage, live.protocol_iteration, live.turn_causes
     )
     if live.listening:
         live.event(TurnOutcomeEvent(outcome))
-    live.phase = TurnDone(result)
+    live.phase = _turn_done(result)
     live.outbox = {}
     live.inflight = {}
     live.waiting = {}
@@ -178,7 +185,7 @@ def _start_iteration(live: Live) -> None:
 
 def _start_llm(live: Live) -> None:
     config = live.config
-    request = LlmRequest(
+    request = _llm_request(
         config.model,
         live.messages + live.transient,
         live.tools,
@@ -186,8 +193,8 @@ def _start_llm(live: Live) -> None:
         config.max_output_tokens,
     )
     invocation = live.turn_effect(_LLM_CALL)
-    live.emit(invocation, LlmCallCommand(request))
-    live.phase = WaitingLlm(request, invocation)
+    live.emit(invocation, _llm_call(request))
+    live.phase = _waiting_llm(request, invocation, 1)
     live.transient = ()
 
 
@@ -268,7 +275,7 @@ def _on_llm(live: Live, phase: WaitingLlm, outcome: LlmCallOutcome) -> None:
         return _start_round(live, calls)
     if live.config.checkpoint_before_completion:
         return _start_checkpoint(live, CheckpointKind.BEFORE_COMPLETION, message)
-    return _finish(live, TurnCompleted(message))
+    return _finish(live, _turn_completed(message))
 
 
 def _stopped_by(live: Live, response: LlmResponse, reason: StopReason) -> bool:
@@ -314,15 +321,21 @@ def _error_output(code: str, message: str) -> JsonValue:
     return {"code": code, "message": message}
 
 
-def _invalid_calls(calls: list[ToolCallPart]) -> str | None:
+def _invalid_calls(calls: list[ToolCallPart], code_tool: str | None) -> str | bool | None:
+    """What is wrong with the calls (a message), else whether one is not to the code tool
+    (``True``: the round needs a ``tool_batch``; ``None``: it has code runs only)."""
     seen: set[str] = set()
+    batch: bool | None = None
     for call in calls:
-        if not call.call_id.strip():
+        call_id = call.call_id
+        if not call_id.strip():
             return f"tool call to {call.tool_name!r} has an empty call id"
-        if call.call_id in seen:
-            return f"tool call id {call.call_id!r} is used twice"
-        seen.add(call.call_id)
-    return None
+        if call_id in seen:
+            return f"tool call id {call_id!r} is used twice"
+        seen.add(call_id)
+        if call.tool_name != code_tool:
+            batch = True
+    return batch
 
 
 def _code_args(args: JsonValue, default_language: str) -> tuple[str, str] | None:
@@ -336,20 +349,23 @@ def _code_args(args: JsonValue, default_language: str) -> tuple[str, str] | None
 
 def _start_round(live: Live, calls: list[ToolCallPart]) -> None:
     """Start every call of the model's response: tool attempts and code runs, concurrently."""
-    problem = _invalid_calls(calls)
-    if problem is not None:
-        error = ControllerError(codes.TURN_INVALID_TOOL_CALL, problem)
-        return stop(live, TurnStopReason.RUNTIME_ERROR, error=error)
     code_tool = live.config.code_tool_name
-    batch: Invocation | None = None
-    if any(c.tool_name != code_tool for c in calls):
-        batch = live.turn_effect(_TOOL_BATCH)
+    problem = _invalid_calls(calls, code_tool)
+    if problem is not None:
+        if type(problem) is str:
+            error = ControllerError(codes.TURN_INVALID_TOOL_CALL, problem)
+            return stop(live, TurnStopReason.RUNTIME_ERROR, error=error)
+        batch: Invocation | None = live.turn_effect(_TOOL_BATCH)
+    else:
+        batch = None
     waiting = live.waiting
+    outbox = live.outbox
     phase = ToolRound([], batch)
     round_calls = phase.calls
     index = 0
     listening = live.listening
     children = phase.children
+    key_prefix = None if children is None else children.key_prefix
     max_attempts = live.config.tool_retry.max_attempts
     for call in calls:
         if listening:
@@ -372,13 +388,12 @@ def _start_round(live: Live, calls: list[ToolCallPart]) -> None:
             continue
         suffix = f"child:{index}:{call.call_id}"
         index += 1
-        # `_attempt(live, phase, call, suffix, 1)`, inlined: one per tool call.
-        assert children is not None  # a round with tool calls has a batch
-        tool_name = call.tool_name
-        prepared = _prepared(call.call_id, tool_name, tool_name, call.args, None, None)
-        key = live.emit(
-            children.tool_attempt(suffix, 1), _attempt_command(prepared, None, 1, max_attempts)
-        )
+        # `_attempt(live, phase, call, suffix, 1)`, inlined: one per tool call (its envelope
+        # built in one frame, queued as `live.emit` does).
+        assert children is not None and key_prefix is not None  # a round with tool calls
+        attempt_suffix = suffix + ":attempt:1"
+        key = key_prefix + attempt_suffix
+        outbox[key] = _first_attempt(children, attempt_suffix, key, call, max_attempts)
         waiting[key] = len(round_calls)
         round_calls.append(Call(call, _TOOL, suffix, key))
     live.phase = phase
@@ -438,6 +453,7 @@ def _on_call_outcome(
             live.emit(wait, AwaitEventCommand(launch.key))
             c.waiting = invocation_key(wait)
             c.pending = launch.pending
+            phase.deadlines = True
             c.duration_ms = launch.duration_ms
     elif isinstance(outcome, ExecCodeOutcome):
         if isinstance(outcome.result, Err):

@@ -137,11 +137,16 @@ def check_turn_arguments(
 def turn_messages(messages: object) -> tuple[Message, ...]:
     """``messages`` (any iterable of :class:`Message`) as a tuple (``turn_config_invalid``
     otherwise: a str, a dict, a list holding a str...)."""
-    if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable):
+    conversation: tuple[Any, ...]
+    if type(messages) is tuple or type(messages) is list:
+        # Iterables that are not text nor mappings: no ABC checks for them.
+        conversation = tuple(messages)
+    elif isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable):
         raise LocalProtocolError(
             _CODE, f"messages must be an iterable of Message, got {describe(messages)}"
         )
-    conversation = tuple(messages)
+    else:
+        conversation = tuple(messages)
     for index, message in enumerate(conversation):
         if not isinstance(message, Message):
             raise LocalProtocolError(

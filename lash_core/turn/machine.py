@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable
 import attrs
 
 from lash_core import codes
+from lash_core._unchecked import unchecked
 from lash_core.effects.errors import ControllerError
 from lash_core.effects.kinds import KINDS, check_outcome
 from lash_core.effects.llm import Message
@@ -40,7 +41,7 @@ from lash_core.effects.outcomes import EffectOutcome
 from lash_core.errors import LocalProtocolError
 from lash_core.keys import AwaitEventKey
 from lash_core.scope import TurnCancelGate, TurnScope
-from lash_core.turn._live import Live, ToolRound, hand_out, planned
+from lash_core.turn._live import Live, ToolRound, planned
 from lash_core.turn._transitions import _on_tool_outcome
 from lash_core.turn._transitions import apply as _apply
 from lash_core.turn._transitions import start as _start
@@ -60,6 +61,10 @@ from lash_core.turn.state import CheckingGate, TurnDone, TurnState
 __all__ = ["TurnMachine"]
 
 _evolve = attrs.evolve
+_run_effects = unchecked(RunEffects)  # one per step: a tuple of the machine's own envelopes
+_turn_finished = unchecked(TurnFinished)  # the turn's own result
+_OUTCOME_OF = {kind: spec.outcome for kind, spec in KINDS.items()}
+"""Each kind's outcome class (``KINDS[kind].outcome``), looked up once per outcome fed."""
 
 
 class TurnMachine:
@@ -109,18 +114,10 @@ class TurnMachine:
                 "cancel_gate must be the turn_cancel_gate key of this turn's scope",
             )
         conversation = turn_messages(messages)
-        state = TurnState(
-            config=config,
-            session_id=session_id,
-            turn_id=turn_id,
-            turn_index=turn_index,
-            cancel_gate=cancel_gate,
-            system=config.system_prompt,
-            tools=config.tools,
-            messages=conversation,
-            progress_cursor=len(conversation),
-        )
-        self._live = Live(state)
+        # `Live(TurnState(config=..., system=config.system_prompt, tools=config.tools,
+        # messages=conversation, progress_cursor=len(conversation), ...))`, without building
+        # the TurnState.
+        self._live = Live.fresh(config, session_id, turn_id, turn_index, cancel_gate, conversation)
         self._frozen = None
         self._broken = None
         self._change(_start)
@@ -203,11 +200,13 @@ class TurnMachine:
         if live.outbox:
             effects = planned(live)
             self._frozen = None
-            hand_out(live)  # (it cannot fail: `_change` need not guard it)
-            return RunEffects(effects)
+            # `hand_out(live)`, inlined (it cannot fail: `_change` need not guard it).
+            live.inflight.update(live.outbox)
+            live.outbox = {}
+            return _run_effects(effects)
         phase = live.phase
         if isinstance(phase, TurnDone):
-            return TurnFinished(phase.result)
+            return _turn_finished(phase.result)
         return NeedOutcomes(tuple(live.inflight))
 
     def send(self, replay_key: str, outcome: EffectOutcome) -> None:
@@ -220,7 +219,8 @@ class TurnMachine:
         if self._broken is not None:
             self._refuse()
         live = self._live
-        if isinstance(live.phase, TurnDone):
+        phase = live.phase
+        if type(phase) is not ToolRound and isinstance(phase, TurnDone):
             raise LocalProtocolError(codes.TURN_FINISHED, "the turn is already finished")
         envelope = live.inflight.get(replay_key) if type(replay_key) is str else None
         if envelope is None:
@@ -230,12 +230,11 @@ class TurnMachine:
                 codes.TURN_UNKNOWN_REPLAY_KEY, f"replay key {replay_key!r} {why}"
             )
         kind = envelope.command.kind
-        if type(outcome) is not KINDS[kind].outcome:
+        if type(outcome) is not _OUTCOME_OF[kind]:
             outcome = check_outcome(kind, outcome)
         self._frozen = None
         try:
             del live.inflight[replay_key]
-            phase = live.phase
             if type(phase) is ToolRound:  # `_apply`'s first case, inlined: most outcomes
                 _on_tool_outcome(live, phase, replay_key, outcome)
             else:

@@ -433,7 +433,8 @@ class TurnRunner:
         quiet = self._quiet
         plain = quiet and self._address is None
         send = machine.send
-        is_awaiting = machine.is_awaiting
+        # `machine.is_awaiting(key)`, inlined below as `key in machine._live.inflight` (its
+        # dict is replaced as the turn ends: looked up each time).
         if quiet:
             # Events the machine held before the run (a restored checkpoint's) are dropped as
             # the first flush would; it builds none while the run is quiet.
@@ -466,7 +467,7 @@ class TurnRunner:
                     key = _replay_key(envelope)
                     if not plain:
                         self._feed(key, outcome)
-                    elif is_awaiting(key):  # `_feed`, inlined
+                    elif key in machine._live.inflight:  # `_feed`, inlined
                         send(key, outcome)
                     continue
                 for i, (envelope, timeout_ms) in enumerate(effects):
@@ -500,7 +501,7 @@ class TurnRunner:
             for key, outcome in batch:
                 if not plain:
                     self._feed(key, outcome)
-                elif is_awaiting(key):  # `_feed`, inlined
+                elif key in machine._live.inflight:  # `_feed`, inlined
                     send(key, outcome)
 
 

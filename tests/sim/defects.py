@@ -24,10 +24,13 @@ from tests.core.test_registry_machine_bites import DEFECTS as REGISTRY_DEFECTS
 def _completion_order(mp: pytest.MonkeyPatch) -> None:
     """The machine applies a round's tool results in the order they completed."""
     original = transitions._maybe_settle
-    seen: dict[int, list[str]] = {}
+    # Each round's completion order, by the round's id, with the round kept alive: a freed
+    # round's id is reused, and a later round (of another example, with the same call ids)
+    # must not inherit its order.
+    seen: dict[int, tuple[ToolRound, list[str]]] = {}
 
     def maybe_settle(live: Live, phase: ToolRound) -> None:
-        order = seen.setdefault(id(phase), [])
+        order = seen.setdefault(id(phase), (phase, []))[1]
         for c in phase.calls:
             if c.result is not None and c.call.call_id not in order:
                 order.append(c.call.call_id)
