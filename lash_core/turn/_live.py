@@ -2,7 +2,7 @@
 :class:`~lash_core.turn.state.TurnState`, with a tool round's calls (:class:`Call`,
 :class:`ToolRound`) mutable too, so a transition changes a few items whatever the size of the
 round. :meth:`Live.freeze` gives the frozen wire value and the constructor takes one back;
-:func:`planned` and :func:`hand_out` are how ``next()`` hands the queued envelopes out.
+:func:`planned` is how ``next()`` hands the queued envelopes out (with their deadlines).
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ __all__ = [
     "LivePhase",
     "ToolRound",
     "first_attempt",
-    "hand_out",
     "invocation_key",
     "key_of",
     "planned",
@@ -429,8 +428,3 @@ def planned(live: Live) -> tuple[PlannedEffect, ...]:
                 timeout_ms = pending.deadline.to_ms()
         out.append((envelope, timeout_ms))
     return tuple(out)
-
-
-def hand_out(live: Live) -> None:
-    live.inflight.update(live.outbox)
-    live.outbox = {}

@@ -200,7 +200,7 @@ class TurnMachine:
         if live.outbox:
             effects = planned(live)
             self._frozen = None
-            # `hand_out(live)`, inlined (it cannot fail: `_change` need not guard it).
+            # The queued envelopes are handed out (this cannot fail: `_change` need not guard it).
             live.inflight.update(live.outbox)
             live.outbox = {}
             return _run_effects(effects)
