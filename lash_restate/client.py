@@ -40,13 +40,20 @@ from lash_core.effects.process import (
 from lash_core.errors import LashError
 from lash_core.keys import AwaitEventKey, KeySigner
 from lash_core.process.commands import signal_request
+from lash_core.process.events import ProcessWakeDelivery
 from lash_core.process.grants import (
     ProcessStartGrant,
     check_list,
     check_transfer,
     validate_grant,
 )
-from lash_core.process.records import ProcessAwaitOutput, ProcessRecord, ProcessRegistration
+from lash_core.process.lifecycle import blank, check_scope
+from lash_core.process.records import (
+    ProcessAwaitOutput,
+    ProcessRecord,
+    ProcessRegistration,
+    SessionScope,
+)
 from lash_core.process.registry import ProcessRegistry
 from lash_core.resolution import UNKNOWN_OR_REVOKED, Resolution, ResolveOutcome
 from lash_core.store import TurnRef
@@ -364,3 +371,36 @@ class RestateProcesses:
         outcome = self.execute(ProcessAwait(process_id))
         assert isinstance(outcome, ProcessAwaited)
         return outcome.output
+
+    def pending_wakes(self, scope: SessionScope) -> tuple[ProcessWakeDelivery, ...]:
+        """The wake deliveries for exactly this scope not acknowledged yet, in the order its
+        session's object recorded them (as :meth:`ProcessRegistry.pending_wakes
+        <lash_core.process.ProcessRegistry.pending_wakes>`; a blank session is
+        ``process_session_invalid``). A process's object sends each delivery to the session's
+        object one way, so a wake shows up here shortly after the event that made it."""
+        check_scope(scope)
+        url = self._url(f"{self.service}_session_processes", scope.session_id, "pending")
+        status, payload = _request(
+            url, {"scope": json.loads(canonical_json(scope))}, timeout=self.timeout
+        )
+        if status >= 300:
+            raise _refused(url, status, payload)
+        return tuple(
+            from_json(json.dumps(found), ProcessWakeDelivery) for found in json.loads(payload)
+        )
+
+    def acknowledge_wake(self, session_id: str, wake_id: str) -> ProcessWakeDelivery:
+        """Take the pending wake ``wake_id`` of session ``session_id`` off its list, for good
+        (an event with the same target and dedupe key is not delivered again) and return it;
+        ``process_wake_unknown`` when the session has no pending wake with this id (never
+        delivered, or acknowledged already), as
+        :meth:`ProcessRegistry.acknowledge_wake
+        <lash_core.process.ProcessRegistry.acknowledge_wake>`."""
+        if type(session_id) is not str or blank(session_id) or type(wake_id) is not str:
+            raise LashError(codes.PROCESS_WAKE_UNKNOWN, f"no pending wake has the id {wake_id!r}")
+        url = self._url(f"{self.service}_session_processes", session_id, "ack")
+        status, payload = _request(url, {"wake_id": wake_id}, timeout=self.timeout)
+        if status >= 300:
+            raise _refused(url, status, payload)
+        delivery: ProcessWakeDelivery = from_json(payload, ProcessWakeDelivery)
+        return delivery

@@ -296,6 +296,9 @@ class ProcessWorkflows:
         self._on_change = on_change
         self.steps = 0
         """Process steps whose function ran in this service process (for tests)."""
+        self.wake_handler: Any = None
+        """The session object's handler a wake delivery is sent to (set by
+        :class:`~lash_restate.sessions.SessionGrants`; without it no wake leaves the process)."""
         registry = restate.VirtualObject(self.object_name)
         workflow = restate.Workflow(self.workflow_name, inactivity_timeout=inactivity_timeout)
         self.registry_object = registry
@@ -380,7 +383,23 @@ class ProcessWorkflows:
         return int(await ctx.time() * 1000)
 
     def _save(self, ctx: restate.ObjectContext, registry: ProcessRegistry) -> None:
+        self._forward_wakes(ctx, registry)
         ctx.set(ROWS, canonical_json(registry.all_rows()))
+
+    def _forward_wakes(self, ctx: restate.ObjectContext, registry: ProcessRegistry) -> None:
+        """Hand each wake delivery this change recorded to its target session's object (a
+        one-way message, journaled: a retried invocation does not send it twice) and take it
+        off the process's own list, acknowledged there, so the process never delivers that
+        wake id again (as lash's registry does not); the session's object keeps it pending
+        until it is acknowledged, and dedupes by wake id."""
+        handler = self.wake_handler
+        if handler is None:
+            return
+        for delivery in registry.all_rows().pending_wakes:
+            registry.acknowledge_wake(delivery.wake_id)
+            ctx.object_send(
+                handler, key=delivery.target_session_id, arg={"delivery": _encode(delivery)}
+            )
 
     async def _apply(self, ctx: restate.ObjectContext, body: dict[str, Any]) -> dict[str, Any]:
         command: ProcessCommand = _decode(
@@ -493,6 +512,7 @@ class ProcessWorkflows:
                 registry.transfer_handle_grants(source, target, [pid])
             return None
         if op == "delete_session":  # one process's part of deleting a session's state
+            # (its wakes pending for the session are in the session's object, which counts them)
             return _encode(registry.delete_session_process_state(str(body["session_id"])))
         raise LashError(codes.RESTATE_TURN_INPUT_INVALID, f"unknown process action {op!r}")
 

@@ -38,6 +38,7 @@ from lash_core import codes
 from lash_core.durable_turn import TurnStart
 from lash_core.errors import LashError
 from lash_core.keys import AwaitEventKey, KeySigner
+from lash_core.process.events import ProcessWakeDelivery
 from lash_core.process.records import ProcessRecord
 from lash_core.resolution import (
     ACCEPTED,
@@ -95,7 +96,9 @@ class TurnService:
     * ``ingress_url``: Restate's ingress, where the turns' ``process`` effects are sent
       (without it they are ``restate_processes_unsupported``);
     * ``on_process_change(record)``: told of each change a process's body made to its record
-      or log, once saved (at least once).
+      or log, once saved (at least once);
+    * ``on_wake(delivery)``: told of each wake delivery a session's object records as pending,
+      once saved (at least once).
 
     ``calls`` counts, for tests and reports, the journaled effects whose handler ran in this
     process (replayed ones are not counted).
@@ -114,6 +117,7 @@ class TurnService:
         processes: Mapping[str, RestateProcessFunction] | None = None,
         ingress_url: str | None = None,
         on_process_change: Callable[[ProcessRecord], None] | None = None,
+        on_wake: Callable[[ProcessWakeDelivery], None] | None = None,
     ) -> None:
         self.name = name
         self.signer = KeySigner(secret, previous)
@@ -130,7 +134,7 @@ class TurnService:
             inactivity_timeout=inactivity_timeout,
             on_change=on_process_change,
         )
-        self.sessions = SessionGrants(self.processes, name)
+        self.sessions = SessionGrants(self.processes, name, on_wake=on_wake)
         self._process_client = None if ingress_url is None else RestateProcesses(ingress_url, name)
         workflow = restate.Workflow(name, inactivity_timeout=inactivity_timeout)
         self.workflow = workflow

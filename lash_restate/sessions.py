@@ -11,7 +11,9 @@ the other direction too, so each session has an index:
   process's object, then indexes it; ``list`` reads the scope's grants and each process's
   record; ``release`` and ``receive`` are a transfer's two halves; ``delete`` applies
   ``delete_session`` to each process the session touches and adds up their reports;
-  ``watch`` indexes a wake target named by a start that went through another session.
+  ``watch`` indexes a wake target named by a start that went through another session;
+  ``wake`` records a wake delivery a process's object sends it (one way), pending until
+  ``ack`` acknowledges it; ``pending`` (shared) reads a scope's pending wakes.
 * the **transfer service** (``<service>_session_transfer``, a plain service) runs a
   ``transfer``: the source session's ``release`` (all or none: ``process_handle_not_granted``
   names the ids it does not hold; it moves each grant in its process's object), then the
@@ -26,6 +28,7 @@ are idempotent (a put or a removal of a known entry).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Final
 
 import restate
@@ -41,6 +44,7 @@ from lash_core.effects.process import (
     ProcessTransferred,
 )
 from lash_core.errors import LashError, LocalProtocolError
+from lash_core.process.events import ProcessWakeDelivery
 from lash_core.process.grants import (
     HandleDescriptor,
     ProcessHandleGrant,
@@ -50,7 +54,7 @@ from lash_core.process.grants import (
     check_transfer,
     validate_grant,
 )
-from lash_core.process.lifecycle import blank
+from lash_core.process.lifecycle import blank, check_scope
 from lash_core.process.records import ProcessRecord, SessionScope
 from lash_core.wire import from_json
 from lash_restate._keys import start_session
@@ -64,6 +68,12 @@ GRANTS: Final = "grants"
 WAKES: Final = "wakes"
 """The session object's state: the sorted ids of the processes whose wake target it is."""
 
+PENDING: Final = "pending_wakes"
+"""The session object's state: its pending wake deliveries, in delivery order."""
+
+ACKNOWLEDGED: Final = "acknowledged_wakes"
+"""The session object's state: the sorted ids of its acknowledged wakes (kept by a delete)."""
+
 
 def _wrong_key(what: str, session_id: str, key: str) -> LashError:
     return LashError(
@@ -74,10 +84,18 @@ def _wrong_key(what: str, session_id: str, key: str) -> LashError:
 
 class SessionGrants:
     """The session object and the transfer service of the processes ``processes`` (see the
-    module documentation)."""
+    module documentation); ``on_wake(delivery)`` is told of each wake delivery the session
+    object records, once saved (for observers and tests)."""
 
-    def __init__(self, processes: ProcessWorkflows, name: str) -> None:
+    def __init__(
+        self,
+        processes: ProcessWorkflows,
+        name: str,
+        *,
+        on_wake: Callable[[ProcessWakeDelivery], None] | None = None,
+    ) -> None:
         self._processes = processes
+        self._on_wake = on_wake
         self.object_name = f"{name}_session_processes"
         self.transfer_name = f"{name}_session_transfer"
         sessions = restate.VirtualObject(self.object_name)
@@ -94,6 +112,27 @@ class SessionGrants:
             wakes = await self._wakes(ctx)
             wakes.add(str(body["process_id"]))
             ctx.set(WAKES, json.dumps(sorted(wakes)))
+
+        @sessions.handler(name="wake")
+        async def wake(ctx: restate.ObjectContext, body: dict[str, Any]) -> None:
+            await self._wake(ctx, body)
+
+        @sessions.handler(name="pending", kind="shared")
+        async def pending(ctx: restate.ObjectSharedContext, body: dict[str, Any]) -> Any:
+            scope: SessionScope = _decode(body.get("scope"), SessionScope, "the session scope")
+            try:
+                check_scope(scope)
+                if scope.session_id != ctx.key():
+                    raise _wrong_key("a pending wakes read", scope.session_id, ctx.key())
+            except LashError as error:
+                raise terminal_error(error) from None
+            found = await ctx.get(PENDING, type_hint=str)
+            wakes = [] if found is None else json.loads(found)
+            return [w for w in wakes if w["target_scope_id"] == scope.id]
+
+        @sessions.handler(name="ack")
+        async def ack(ctx: restate.ObjectContext, body: dict[str, Any]) -> Any:
+            return await self._ack(ctx, body)
 
         @sessions.handler(name="list")
         async def list_(ctx: restate.ObjectContext, body: dict[str, Any]) -> Any:
@@ -120,6 +159,7 @@ class SessionGrants:
             return await self._transfer(ctx, body)
 
         self._watch = watch
+        processes.wake_handler = wake
         self._release_handler = release
         self._receive_handler = receive
 
@@ -135,6 +175,51 @@ class SessionGrants:
     async def _wakes(self, ctx: restate.ObjectContext) -> set[str]:
         found = await ctx.get(WAKES, type_hint=str)
         return set() if found is None else {str(pid) for pid in json.loads(found)}
+
+    async def _pending(self, ctx: restate.ObjectContext) -> list[Any]:
+        found = await ctx.get(PENDING, type_hint=str)
+        return [] if found is None else list(json.loads(found))
+
+    async def _acknowledged(self, ctx: restate.ObjectContext) -> set[str]:
+        found = await ctx.get(ACKNOWLEDGED, type_hint=str)
+        return set() if found is None else {str(i) for i in json.loads(found)}
+
+    async def _wake(self, ctx: restate.ObjectContext, body: dict[str, Any]) -> None:
+        """Record a wake delivery as pending, unless its wake id is pending or acknowledged
+        already (the registry's dedupe: a retried or repeated send records it once)."""
+        delivery: ProcessWakeDelivery = _decode(
+            body.get("delivery"), ProcessWakeDelivery, "the wake delivery"
+        )
+        if delivery.target_session_id != ctx.key():
+            raise terminal_error(_wrong_key("a wake", delivery.target_session_id, ctx.key()))
+        pending = await self._pending(ctx)
+        if any(w["wake_id"] == delivery.wake_id for w in pending):
+            return
+        if delivery.wake_id in await self._acknowledged(ctx):
+            return
+        pending.append(_encode(delivery))
+        ctx.set(PENDING, json.dumps(pending, sort_keys=True))
+        on_wake = self._on_wake
+        if on_wake is not None:
+            on_wake(delivery)
+
+    async def _ack(self, ctx: restate.ObjectContext, body: dict[str, Any]) -> Any:
+        """Take a pending wake off the session's list for good (``process_wake_unknown`` when
+        none has this id: never delivered, or acknowledged already)."""
+        wake_id = body.get("wake_id") if isinstance(body, dict) else None
+        pending = await self._pending(ctx)
+        found = [w for w in pending if w["wake_id"] == wake_id]
+        if not found or not isinstance(wake_id, str):
+            raise terminal_error(
+                LashError(codes.PROCESS_WAKE_UNKNOWN, f"no pending wake has the id {wake_id!r}")
+            )
+        ctx.set(
+            PENDING, json.dumps([w for w in pending if w["wake_id"] != wake_id], sort_keys=True)
+        )
+        acknowledged = await self._acknowledged(ctx)
+        acknowledged.add(wake_id)
+        ctx.set(ACKNOWLEDGED, json.dumps(sorted(acknowledged)))
+        return found[0]
 
     async def _start(self, ctx: restate.ObjectContext, body: dict[str, Any]) -> Any:
         command: ProcessStart = _decode(body.get("command"), ProcessStart, "the process command")
@@ -266,6 +351,7 @@ class SessionGrants:
                 raise _wrong_key("a delete_session", session_id, key)
         except LashError as error:
             raise terminal_error(error) from None
+        dropped = len(await self._pending(ctx))
         touched = set(await self._wakes(ctx))
         for entry in (await self._grants(ctx)).values():
             touched.update(entry["grants"])
@@ -285,11 +371,12 @@ class SessionGrants:
             deleted += report.deleted_wake_count
             orphaned.extend(report.orphaned_process_ids)
             preserved.extend(report.preserved_process_ids)
-        ctx.clear_all()
+        for name in (GRANTS, WAKES, PENDING):  # acknowledged wakes stay acknowledged
+            ctx.clear(name)
         total = ProcessSessionDeleteReport(
             session_id=session_id,
             revoked_handle_count=revoked,
-            deleted_wake_count=deleted,
+            deleted_wake_count=deleted + dropped,
             orphaned_process_ids=tuple(sorted(orphaned)),
             preserved_process_ids=tuple(sorted(preserved)),
         )

@@ -44,6 +44,7 @@ from lash_core.effects.tools import Duration, PendingCompletion, ToolLaunchPendi
 from lash_core.host import ProcessExecutor
 from lash_core.keys import AwaitEventKey, KeySigner
 from lash_core.process import signal_request
+from lash_core.process.events import ProcessWakeDelivery
 from lash_core.process.records import (
     EngineInput,
     HostOriginator,
@@ -281,6 +282,9 @@ def make_service(
     def changed(process: ProcessRecord) -> None:
         line(process.id, "changed")
 
+    def woken(delivery: ProcessWakeDelivery) -> None:
+        line(delivery.target_session_id, "woken")
+
     return TurnService(
         SERVICE,
         handlers,
@@ -290,6 +294,7 @@ def make_service(
         processes={"job": job, "sleeper": sleeper, "failing": failing},
         ingress_url=ingress_url,
         on_process_change=changed,
+        on_wake=woken,
     )
 
 
