@@ -98,7 +98,7 @@ class TurnService:
     * ``on_process_change(record)``: told of each change a process's body made to its record
       or log, once saved (at least once);
     * ``on_wake(delivery)``: told of each wake delivery a session's object records as pending,
-      once saved (at least once).
+      as it records it: a ``pending_wakes`` read sent after that sees it (at least once).
 
     ``calls`` counts, for tests and reports, the journaled effects whose handler ran in this
     process (replayed ones are not counted).

@@ -13,7 +13,7 @@ the other direction too, so each session has an index:
   ``delete_session`` to each process the session touches and adds up their reports;
   ``watch`` indexes a wake target named by a start that went through another session;
   ``wake`` records a wake delivery a process's object sends it (one way), pending until
-  ``ack`` acknowledges it; ``pending`` (shared) reads a scope's pending wakes.
+  ``ack`` acknowledges it; ``pending`` reads a scope's pending wakes.
 * the **transfer service** (``<service>_session_transfer``, a plain service) runs a
   ``transfer``: the source session's ``release`` (all or none: ``process_handle_not_granted``
   names the ids it does not hold; it moves each grant in its process's object), then the
@@ -85,7 +85,8 @@ def _wrong_key(what: str, session_id: str, key: str) -> LashError:
 class SessionGrants:
     """The session object and the transfer service of the processes ``processes`` (see the
     module documentation); ``on_wake(delivery)`` is told of each wake delivery the session
-    object records, once saved (for observers and tests)."""
+    object records, as it records it: a pending wakes read sent after that sees it (at least
+    once; for observers and tests)."""
 
     def __init__(
         self,
@@ -117,8 +118,9 @@ class SessionGrants:
         async def wake(ctx: restate.ObjectContext, body: dict[str, Any]) -> None:
             await self._wake(ctx, body)
 
-        @sessions.handler(name="pending", kind="shared")
-        async def pending(ctx: restate.ObjectSharedContext, body: dict[str, Any]) -> Any:
+        # Exclusive, so a read queues behind a wake being recorded and sees it.
+        @sessions.handler(name="pending")
+        async def pending(ctx: restate.ObjectContext, body: dict[str, Any]) -> Any:
             scope: SessionScope = _decode(body.get("scope"), SessionScope, "the session scope")
             try:
                 check_scope(scope)
@@ -126,9 +128,7 @@ class SessionGrants:
                     raise _wrong_key("a pending wakes read", scope.session_id, ctx.key())
             except LashError as error:
                 raise terminal_error(error) from None
-            found = await ctx.get(PENDING, type_hint=str)
-            wakes = [] if found is None else json.loads(found)
-            return [w for w in wakes if w["target_scope_id"] == scope.id]
+            return [w for w in await self._pending(ctx) if w["target_scope_id"] == scope.id]
 
         @sessions.handler(name="ack")
         async def ack(ctx: restate.ObjectContext, body: dict[str, Any]) -> Any:
