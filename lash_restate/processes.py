@@ -50,7 +50,11 @@ from lash_core.process.commands import (
     validate_signal_name,
     waiting_request,
 )
-from lash_core.process.events import ProcessEvent, ProcessEventAppendRequest
+from lash_core.process.events import (
+    ProcessEvent,
+    ProcessEventAppendRequest,
+    ProcessWakeDelivery,
+)
 from lash_core.process.lifecycle import check_append_request, strict_json
 from lash_core.process.records import (
     CancelledOutput,
@@ -383,23 +387,31 @@ class ProcessWorkflows:
         return int(await ctx.time() * 1000)
 
     def _save(self, ctx: restate.ObjectContext, registry: ProcessRegistry) -> None:
-        self._forward_wakes(ctx, registry)
-        ctx.set(ROWS, canonical_json(registry.all_rows()))
+        rows = registry.all_rows()
+        if rows.pending_wakes and self._forward_wakes(ctx, registry, rows.pending_wakes):
+            rows = registry.all_rows()
+        ctx.set(ROWS, canonical_json(rows))
 
-    def _forward_wakes(self, ctx: restate.ObjectContext, registry: ProcessRegistry) -> None:
+    def _forward_wakes(
+        self,
+        ctx: restate.ObjectContext,
+        registry: ProcessRegistry,
+        pending: tuple[ProcessWakeDelivery, ...],
+    ) -> bool:
         """Hand each wake delivery this change recorded to its target session's object (a
         one-way message, journaled: a retried invocation does not send it twice) and take it
         off the process's own list, acknowledged there, so the process never delivers that
         wake id again (as lash's registry does not); the session's object keeps it pending
-        until it is acknowledged, and dedupes by wake id."""
+        until it is acknowledged, and dedupes by wake id. Whether any was sent."""
         handler = self.wake_handler
         if handler is None:
-            return
-        for delivery in registry.all_rows().pending_wakes:
+            return False
+        for delivery in pending:
             registry.acknowledge_wake(delivery.wake_id)
             ctx.object_send(
                 handler, key=delivery.target_session_id, arg={"delivery": _encode(delivery)}
             )
+        return True
 
     async def _apply(self, ctx: restate.ObjectContext, body: dict[str, Any]) -> dict[str, Any]:
         command: ProcessCommand = _decode(
