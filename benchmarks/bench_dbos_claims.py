@@ -58,16 +58,14 @@ def _worker(url: str) -> int:
     return 0
 
 
-def _left(url: str) -> int:
-    """How many workflows of the queue are not done (enqueued or running)."""
-    import psycopg
-
-    with psycopg.connect(url) as db:
-        row = db.execute(
-            "SELECT count(*) FROM dbos.workflow_status WHERE queue_name = %s "
-            "AND status IN ('ENQUEUED', 'PENDING')",
-            (QUEUE,),
-        ).fetchone()
+def _left(db: Any) -> int:
+    """How many workflows of the queue are not done (enqueued or running), read on ``db``
+    (one connection for the whole run: a new one per read would load the server DBOS uses)."""
+    row = db.execute(
+        "SELECT count(*) FROM dbos.workflow_status WHERE queue_name = %s "
+        "AND status IN ('ENQUEUED', 'PENDING')",
+        (QUEUE,),
+    ).fetchone()
     assert row is not None
     return int(row[0])
 
@@ -84,7 +82,10 @@ def _dbos_run(dbos: Any, url: str, turns: int, workers: int) -> tuple[float, flo
         client.enqueue(
             {"queue_name": QUEUE, "workflow_name": "bench_agent"}, bench_postgres.CLAIM_STEPS
         )
-    require(_left(url) == turns, "every workflow is enqueued")
+    import psycopg
+
+    db = psycopg.connect(url, autocommit=True)
+    require(_left(db) == turns, "every workflow is enqueued")
     t0 = time.perf_counter_ns()
     procs = [
         subprocess.Popen(
@@ -106,14 +107,15 @@ def _dbos_run(dbos: Any, url: str, turns: int, workers: int) -> tuple[float, flo
                 raise RuntimeError(f"a DBOS worker did not launch: {err[-2000:]}")
         launched = (time.perf_counter_ns() - t0) / 1e9
         deadline = time.monotonic() + 600
-        while _left(url) and time.monotonic() < deadline:
+        while _left(db) and time.monotonic() < deadline:
             time.sleep(0.005)
         elapsed = time.perf_counter_ns() - t0
-        require(_left(url) == 0, "every DBOS workflow finished")
+        require(_left(db) == 0, "every DBOS workflow finished")
     finally:
         for proc in procs:
             proc.communicate(timeout=60)
         client.destroy()
+        db.close()
     require(all(p.returncode == 0 for p in procs), "every DBOS worker exited cleanly")
     return elapsed / turns, launched
 

@@ -28,7 +28,6 @@ the server cannot be installed or started the benchmark reports nothing, unless
 
 from __future__ import annotations
 
-import atexit
 import os
 import statistics
 import tempfile
@@ -77,6 +76,7 @@ from lash_core.process.records import (
 )
 from lash_core.resolution import ok
 from lash_core.scope import ToolCompletion, TurnScope
+from lash_core.store import DurableStore
 from lash_core.turn import TurnCompleted, TurnConfig, TurnHandlers, TurnMachine
 from lash_core.wire import JsonValue, Ok
 from lash_sqlite import SqliteStore
@@ -154,23 +154,12 @@ def restate_turn(ctx: Context) -> list[Figure]:
 
             return body
 
-        with tempfile.TemporaryDirectory(prefix="lash-bench-") as directory:
-            store = SqliteStore(Path(directory) / "agent.db")
-            sqlite_counter = [0]
-
-            def baseline(n: int) -> Body:
-                first = sqlite_counter[0]
-                sqlite_counter[0] += n
-
-                async def main() -> None:
-                    async with open_durable_host(store, owner="bench") as host:
-                        await _turns(host, first, n, steps)
-
-                return lambda: trio.run(main)
-
-            loops = ctx.size(5, 1)
-            sub, base = ctx.compare(subject, baseline, loops=loops)
-            store.close()
+        loops = ctx.size(5, 1)
+        with (
+            tempfile.TemporaryDirectory(prefix="lash-bench-") as directory,
+            SqliteStore(Path(directory) / "agent.db") as store,
+        ):
+            sub, base = ctx.compare(subject, _turns_on(store, steps), loops=loops)
         figures = [
             ctx.figure(
                 "restate_turn",
@@ -185,9 +174,11 @@ def restate_turn(ctx: Context) -> list[Figure]:
                 },
             )
         ]
-        postgres = _postgres_baseline(steps)
-        if postgres is not None:
-            sub, base = ctx.compare(subject, postgres, loops=loops)
+        server = bench_postgres._server()
+        if server is not None:
+            schema = bench_postgres._schema()
+            with bench_postgres._store(server.dsn, schema) as postgres:
+                sub, base = ctx.compare(subject, _turns_on(postgres, steps), loops=loops)
             figures.append(
                 ctx.figure(
                     "restate_turn_vs_postgres",
@@ -204,14 +195,9 @@ def restate_turn(ctx: Context) -> list[Figure]:
     return figures
 
 
-def _postgres_baseline(steps: int) -> Callable[[int], Body] | None:
-    """The turn on the Postgres durable host (the run's throwaway server, a fresh schema), as
-    a baseline body factory; ``None`` where PostgreSQL is not installed."""
-    server = bench_postgres._server()
-    if server is None:
-        return None
-    store = bench_postgres._store(server.dsn, bench_postgres._schema())
-    atexit.register(store.close)
+def _turns_on(store: DurableStore, steps: int) -> Callable[[int], Body]:
+    """The baseline's body factory: ``n`` more turns of the agent on a trio durable host over
+    ``store`` (the SQLite file, or the run's Postgres server)."""
     counter = [0]
 
     def baseline(n: int) -> Body:
