@@ -21,10 +21,8 @@ import contextlib
 import re
 import secrets
 import threading
-import time
 from collections.abc import Iterator
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import psycopg
 
@@ -32,10 +30,15 @@ from lash_core import AwaitEventKey, KeySigner, LashError, codes
 from lash_core.store import SplitMemos, key_is_authentic
 from lash_core.store_memory import Ring
 from lash_postgres.doorbell import Delivered
+from lash_sql.dialect import POSTGRES, Statements
+from lash_sql.tables import SqlTables
+from lash_sql.tables import corrupt as corrupt
+from lash_sql.tables import wall_ms as wall_ms
 
 __all__ = [
     "SCHEMA_VERSION",
     "SECRET_BYTES",
+    "SQL",
     "PostgresConnection",
     "corrupt",
     "wall_ms",
@@ -166,17 +169,15 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {2: (RESOLVE_FUNCTION,)}
 _SCHEMA_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
+SQL: Final = Statements(POSTGRES)
+"""The statements the Postgres store shares with the SQLite store, in its dialect."""
 
 
-def corrupt(what: str, exc: BaseException) -> LashError:
-    return LashError(codes.STORE_CORRUPT, f"{what} does not decode: {exc}")
-
-
-class PostgresConnection:
+class PostgresConnection(SqlTables[psycopg.Connection[Any]]):
     """One connection to a store's schema, migrated on open; the base the table mixins of
     :class:`~lash_postgres.PostgresStore` share (see there for the arguments)."""
+
+    _sql = SQL
 
     def __init__(
         self,
@@ -239,21 +240,6 @@ class PostgresConnection:
                 f"{self._where()} could not be read or written: {type(exc).__name__}: "
                 f"{str(exc).strip()}",
             ) from exc
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _live(self) -> psycopg.Connection[Any]:
         """The connection, opened again if the server dropped it (a restart, a network cut)."""

@@ -1,0 +1,186 @@
+"""Session leases and the effect journal: the rows both stores read and write the same way
+(each store keeps its own transactions, locks and fence; see :class:`JournalRows`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+from lash_core import LocalProtocolError, codes
+from lash_core.effects.envelope import CanonicalEnvelope
+from lash_core.store import (
+    DIVERGE,
+    BeginResult,
+    Diverged,
+    EffectState,
+    EffectStatus,
+    Lease,
+    LeaseState,
+    Owner,
+    SplitMemos,
+    Started,
+    begin_transition,
+    join_stored_envelope,
+    skeleton_blob_hashes,
+    split_envelope,
+    stored_skeleton,
+)
+from lash_sql.tables import DbT, SqlTables
+
+__all__ = ["JournalRows", "check_envelope", "effect_state", "lease_state"]
+
+_REQUEST: Final = '"request":{'
+"""In the compact JSON of every envelope :func:`split_envelope` cuts anything out of."""
+
+
+def lease_state(row: Any) -> LeaseState:
+    """A ``sessions`` row's lease (``owner_name, owner_incarnation, fencing_token,
+    expires_ms``)."""
+    holder = None if row[0] is None else Owner(row[0], row[1])
+    return LeaseState(holder, row[2], row[3])
+
+
+def effect_state(row: Any) -> EffectState:
+    """The effect of an ``effects`` row (``status, envelope_hash, attempt, fencing_token,
+    outcome_json, due_at_ms``)."""
+    return EffectState(EffectStatus(row[0]), row[1], row[2], row[3], row[4], row[5])
+
+
+def check_envelope(envelope: CanonicalEnvelope) -> None:
+    """A journal ``begin`` takes a :class:`CanonicalEnvelope` (nothing else is stored)."""
+    if type(envelope) is not CanonicalEnvelope:
+        raise LocalProtocolError(
+            codes.RUNTIME_EFFECT_ENVELOPE_CANONICAL_DECODE, "begin takes a CanonicalEnvelope"
+        )
+
+
+class JournalRows(SqlTables[DbT]):
+    """The ``sessions`` (leases), ``effects``, ``blobs`` and ``chain`` rows."""
+
+    _split_memos: SplitMemos
+    """Per session: its last envelope split."""
+
+    def _lease_state(self, db: DbT, session_id: str) -> LeaseState | None:
+        """The session's lease row."""
+        row = db.execute(self._sql.lease_state, (session_id,)).fetchone()
+        return None if row is None else lease_state(row)
+
+    def _write_lease(self, db: DbT, lease: Lease) -> None:
+        db.execute(
+            self._sql.write_lease,
+            (
+                lease.session_id,
+                lease.owner.name,
+                lease.owner.incarnation,
+                lease.fencing_token,
+                lease.expires_ms,
+            ),
+        )
+
+    def _effect(self, db: DbT, session_id: str, replay_key: str) -> EffectState | None:
+        row = db.execute(self._sql.effect, (session_id, replay_key)).fetchone()
+        return None if row is None else effect_state(row)
+
+    def _store_envelope(
+        self, db: DbT, session_id: str, envelope: CanonicalEnvelope
+    ) -> tuple[str, bool]:
+        """The envelope column and split flag: big, repeated parts of a model request go to
+        ``blobs`` once each, its messages into the ``chain``, and the row keeps a skeleton.
+        Costs what is new: the session's previous split tells which messages were seen."""
+        if _REQUEST not in envelope.json:
+            return envelope.json, False  # no model request: nothing to cut out
+        parts = split_envelope(envelope.json, self._split_memos.of(session_id))
+        if not parts.blobs and not parts.messages:
+            return envelope.json, False
+        sql = self._sql
+        for digest, body in parts.blobs:
+            db.execute(sql.insert_blob, (digest, body))
+        chain = parts.chain
+        # Only the messages after the longest prefix already stored are new.
+        missing = len(chain)
+        while missing > 0:
+            node = chain[missing - 1][0]
+            if db.execute(sql.chain_has, (node,)).fetchone():
+                break
+            missing -= 1
+        for index in range(missing, len(chain)):
+            node, previous, digest = chain[index]
+            db.execute(sql.insert_blob, (digest, parts.messages[index]))
+            db.execute(sql.insert_chain, (node, previous, digest))
+        return stored_skeleton(parts), True
+
+    def _begin_row(
+        self,
+        db: DbT,
+        lease: Lease,
+        envelope: CanonicalEnvelope,
+        replay_key: str,
+        row: EffectState | None,
+        now_ms: int,
+        due_at_ms: int | None,
+    ) -> BeginResult:
+        """A fenced ``begin`` after the fence read the effect's ``row``: the rule's verdict,
+        and the row it writes when the effect starts."""
+        verdict = begin_transition(row, envelope.hash, lease.fencing_token, due_at_ms)
+        if isinstance(verdict, Started):
+            if row is None:
+                stored, split = self._store_envelope(db, lease.session_id, envelope)
+                db.execute(
+                    self._sql.insert_effect,
+                    (
+                        lease.session_id,
+                        replay_key,
+                        envelope.hash,
+                        stored,
+                        split,
+                        verdict.attempt,
+                        lease.fencing_token,
+                        verdict.due_at_ms,
+                        now_ms,
+                    ),
+                )
+            else:
+                db.execute(
+                    self._sql.restart_effect,
+                    (verdict.attempt, lease.fencing_token, now_ms, lease.session_id, replay_key),
+                )
+            return verdict
+        if verdict is DIVERGE:
+            recorded = self._load_envelope(db, lease.session_id, replay_key)
+            assert recorded is not None
+            return Diverged(recorded, envelope)
+        return verdict  # type: ignore[return-value]
+
+    def complete(self, lease: Lease, replay_key: str, outcome_json: str, now_ms: int) -> None:
+        """Record the effect's outcome (or failure) as JSON; the same outcome again is
+        harmless. Fenced: the UPDATE matches only the row running under this lease's token."""
+        self.complete_many(lease, [(replay_key, outcome_json)], now_ms)
+
+    def complete_many(self, lease: Lease, outcomes: Sequence[tuple[str, str]], now_ms: int) -> None:
+        """:meth:`complete` for several effects in one transaction (each store's own)."""
+        raise NotImplementedError
+
+    def _load_envelope(self, db: DbT, session_id: str, replay_key: str) -> CanonicalEnvelope | None:
+        sql = self._sql
+        row = db.execute(sql.stored_envelope, (session_id, replay_key)).fetchone()
+        if row is None:
+            return None
+        digest, stored, split = row
+        if not split:
+            return CanonicalEnvelope(stored, digest)
+        what = f"the stored envelope of {replay_key!r}"
+        tail, skeleton, wanted = skeleton_blob_hashes(stored, what)
+        messages = [r[0] for r in db.execute(sql.messages, (tail,)).fetchall()] if tail else []
+        blobs: dict[str, str] = {}
+        for digest_ in wanted:
+            found = db.execute(sql.blob_body, (digest_,)).fetchone()
+            if found is not None:
+                blobs[digest_] = found[0]
+        text = join_stored_envelope(skeleton, blobs, messages, digest, what)
+        return CanonicalEnvelope(text, digest)
+
+    def recorded_envelope(self, session_id: str, replay_key: str) -> CanonicalEnvelope | None:
+        """The canonical envelope recorded under ``replay_key`` (joined from its parts)."""
+        with self._read() as db:
+            return self._load_envelope(db, session_id, replay_key)
