@@ -31,6 +31,7 @@ from lash_core.store import SplitMemos, key_is_authentic
 from lash_core.store_memory import Ring
 from lash_postgres.doorbell import Delivered
 from lash_sql.dialect import POSTGRES, Statements
+from lash_sql.tables import SECRET_BYTES as SECRET_BYTES
 from lash_sql.tables import SqlTables
 from lash_sql.tables import corrupt as corrupt
 from lash_sql.tables import wall_ms as wall_ms
@@ -47,7 +48,6 @@ __all__ = [
 SCHEMA_VERSION: Final = 2
 """The schema this version writes (``meta.schema_version``): 1, the tables; 2, the function
 ``lash_resolve`` a resolve runs in one round trip."""
-SECRET_BYTES: Final = 32
 CHANGE_SHARDS: Final = 16
 """Rows of the ``changes`` counter (a settled promise bumps one; their sum is the store's
 ``data_version``), so concurrent resolves rarely wait on one another's row."""
@@ -333,8 +333,7 @@ class PostgresConnection(SqlTables[psycopg.Connection[Any]]):
                         (CHANGE_SHARDS - 1,),
                     )
                     db.execute(
-                        "INSERT INTO secrets(secret, created_ms) VALUES (%s, %s)",
-                        (secrets.token_bytes(SECRET_BYTES), wall_ms()),
+                        self._sql.insert_secret, (secrets.token_bytes(SECRET_BYTES), wall_ms())
                     )
                     db.execute("INSERT INTO meta(key, value) VALUES ('schema_version', '1')")
                     version = 1
@@ -357,18 +356,7 @@ class PostgresConnection(SqlTables[psycopg.Connection[Any]]):
 
     # -- keys --------------------------------------------------------------------------------
 
-    def signer(self) -> KeySigner:
-        """The signer of the store's secret (and the previous ones, for verification)."""
-        return self._signer
-
-    def rotate_secret(self) -> None:
-        """Sign with a fresh 32-byte secret from now on; keys signed with the
-        ``keep_previous_secrets`` latest older secrets still verify."""
-        with self._write() as db:
-            db.execute(
-                "INSERT INTO secrets(secret, created_ms) VALUES (%s, %s)",
-                (secrets.token_bytes(SECRET_BYTES), wall_ms()),
-            )
+    def _reload_signer(self) -> None:
         with self._read():
             self._signer, self._secret_count = self._load_signer()
 

@@ -11,7 +11,6 @@ from typing import Any, Final
 
 import psycopg
 
-from lash_core import LocalProtocolError, codes
 from lash_core.effects.envelope import CanonicalEnvelope
 from lash_core.store import (
     BeginResult,
@@ -30,7 +29,7 @@ from lash_core.store import (
     renew_transition,
 )
 from lash_postgres.connection import SQL, PostgresConnection
-from lash_sql.journal import JournalRows, check_envelope, effect_state, lease_state
+from lash_sql.journal import JournalRows, effect_state, lease_state
 from lash_sqlite.liveness import provably_dead
 
 __all__ = ["JournalTables"]
@@ -122,17 +121,9 @@ class JournalTables(JournalRows[Db], PostgresConnection):
 
     # -- the journal ------------------------------------------------------------------------
 
-    def begin(
-        self,
-        lease: Lease,
-        envelope: CanonicalEnvelope,
-        now_ms: int,
-        due_at_ms: int | None = None,
+    def _begin(
+        self, lease: Lease, envelope: CanonicalEnvelope, now_ms: int, due_at_ms: int | None
     ) -> BeginResult:
-        """Start an effect, or answer it from the journal: :class:`~lash_core.store.Recorded`,
-        :class:`~lash_core.store.Diverged` or :class:`~lash_core.store.Started` (in doubt after
-        an owner died mid-effect). Fenced by ``lease`` in the same transaction."""
-        check_envelope(envelope)
         replay_key = envelope_replay_key(envelope)
         # Committed without waiting for the WAL flush: the running marker must survive the
         # process dying (it does), and the effect's complete, a synced commit, flushes it with
@@ -143,12 +134,9 @@ class JournalTables(JournalRows[Db], PostgresConnection):
             check_lease_covers(lease, envelope_session_id(envelope))
             return self._begin_row(db, lease, envelope, replay_key, row, now_ms, due_at_ms)
 
-    def complete_many(self, lease: Lease, outcomes: Sequence[tuple[str, str]], now_ms: int) -> None:
-        """:meth:`complete` for several effects (a fan-out's children) in one transaction,
-        so one COMMIT: all recorded, or none."""
-        for _, outcome_json in outcomes:
-            if not isinstance(outcome_json, str):
-                raise LocalProtocolError(codes.STORE_CORRUPT, "an outcome is a JSON string")
+    def _complete_many(
+        self, lease: Lease, outcomes: Sequence[tuple[str, str]], now_ms: int
+    ) -> None:
         with self._write() as db:
             first_key = outcomes[0][0] if outcomes else None
             first = self._fence(db, lease, now_ms, "complete an effect", first_key)

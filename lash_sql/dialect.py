@@ -116,6 +116,7 @@ class Statements:
     def __init__(self, d: Dialect) -> None:
         q = d.sql
         self.flag = d.flag
+        self.insert_secret = q("INSERT INTO secrets(secret, created_ms) VALUES (?, ?)")
         # -- leases and the journal --------------------------------------------------------
         self.lease_state = q(
             "SELECT owner_name, owner_incarnation, fencing_token, expires_ms FROM sessions "

@@ -28,7 +28,7 @@ from lash_core.store import (
 )
 from lash_sql.tables import DbT, SqlTables
 
-__all__ = ["JournalRows", "check_envelope", "effect_state", "lease_state"]
+__all__ = ["JournalRows", "effect_state", "lease_state"]
 
 _REQUEST: Final = '"request":{'
 """In the compact JSON of every envelope :func:`split_envelope` cuts anything out of."""
@@ -45,14 +45,6 @@ def effect_state(row: Any) -> EffectState:
     """The effect of an ``effects`` row (``status, envelope_hash, attempt, fencing_token,
     outcome_json, due_at_ms``)."""
     return EffectState(EffectStatus(row[0]), row[1], row[2], row[3], row[4], row[5])
-
-
-def check_envelope(envelope: CanonicalEnvelope) -> None:
-    """A journal ``begin`` takes a :class:`CanonicalEnvelope` (nothing else is stored)."""
-    if type(envelope) is not CanonicalEnvelope:
-        raise LocalProtocolError(
-            codes.RUNTIME_EFFECT_ENVELOPE_CANONICAL_DECODE, "begin takes a CanonicalEnvelope"
-        )
 
 
 class JournalRows(SqlTables[DbT]):
@@ -110,6 +102,29 @@ class JournalRows(SqlTables[DbT]):
             db.execute(sql.insert_chain, (node, previous, digest))
         return stored_skeleton(parts), True
 
+    def begin(
+        self,
+        lease: Lease,
+        envelope: CanonicalEnvelope,
+        now_ms: int,
+        due_at_ms: int | None = None,
+    ) -> BeginResult:
+        """Start an effect, or answer it from the journal: :class:`~lash_core.store.Recorded`,
+        :class:`~lash_core.store.Diverged` or :class:`~lash_core.store.Started` (in doubt after
+        an owner died mid-effect). Fenced by ``lease`` in the same transaction."""
+        if type(envelope) is not CanonicalEnvelope:
+            raise LocalProtocolError(
+                codes.RUNTIME_EFFECT_ENVELOPE_CANONICAL_DECODE, "begin takes a CanonicalEnvelope"
+            )
+        return self._begin(lease, envelope, now_ms, due_at_ms)
+
+    def _begin(
+        self, lease: Lease, envelope: CanonicalEnvelope, now_ms: int, due_at_ms: int | None
+    ) -> BeginResult:
+        """:meth:`begin` of a canonical envelope: the store's transaction and fence, then
+        :meth:`_begin_row`."""
+        raise NotImplementedError
+
     def _begin_row(
         self,
         db: DbT,
@@ -158,7 +173,17 @@ class JournalRows(SqlTables[DbT]):
         self.complete_many(lease, [(replay_key, outcome_json)], now_ms)
 
     def complete_many(self, lease: Lease, outcomes: Sequence[tuple[str, str]], now_ms: int) -> None:
-        """:meth:`complete` for several effects in one transaction (each store's own)."""
+        """:meth:`complete` for several effects (a fan-out's children) in one transaction,
+        so one COMMIT: all recorded, or none."""
+        for _, outcome_json in outcomes:
+            if not isinstance(outcome_json, str):
+                raise LocalProtocolError(codes.STORE_CORRUPT, "an outcome is a JSON string")
+        self._complete_many(lease, outcomes, now_ms)
+
+    def _complete_many(
+        self, lease: Lease, outcomes: Sequence[tuple[str, str]], now_ms: int
+    ) -> None:
+        """:meth:`complete_many` once its outcomes are checked: the store's transaction."""
         raise NotImplementedError
 
     def _load_envelope(self, db: DbT, session_id: str, replay_key: str) -> CanonicalEnvelope | None:

@@ -8,21 +8,25 @@ and its fence; the shared mixins of :mod:`lash_sql.journal`, :mod:`lash_sql.turn
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING, ClassVar, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Final, Generic, Self, TypeVar
 
-from lash_core import LashError, codes
+from lash_core import KeySigner, LashError, codes
 from lash_sql.dialect import Db, Statements
 
 if TYPE_CHECKING:
     from lash_core.store import Lease
 
-__all__ = ["DbT", "SqlTables", "corrupt", "wall_ms"]
+__all__ = ["SECRET_BYTES", "DbT", "SqlTables", "corrupt", "wall_ms"]
 
 DbT = TypeVar("DbT", bound=Db)
+
+SECRET_BYTES: Final = 32
+"""The size of a key-signing secret."""
 
 
 def wall_ms() -> int:
@@ -40,6 +44,7 @@ class SqlTables(Generic[DbT]):
     """The store's dialect's statements."""
     _db: DbT
     _lock: threading.RLock
+    _signer: KeySigner
 
     def _write(self) -> AbstractContextManager[DbT]:
         """One transaction: committed if the block returns, rolled back if it raises."""
@@ -53,6 +58,23 @@ class SqlTables(Generic[DbT]):
         """Check, in the write's transaction, that ``lease`` still holds its session
         (``lease_lost``/``lease_invalid`` otherwise)."""
         raise NotImplementedError
+
+    def _reload_signer(self) -> None:
+        """Load the store's secrets again (after a rotation)."""
+        raise NotImplementedError
+
+    # -- keys --------------------------------------------------------------------------------
+
+    def signer(self) -> KeySigner:
+        """The signer of the store's secret (and the previous ones, for verification)."""
+        return self._signer
+
+    def rotate_secret(self) -> None:
+        """Sign with a fresh 32-byte secret from now on; keys signed with the
+        ``keep_previous_secrets`` latest older secrets still verify."""
+        with self._write() as db:
+            db.execute(self._sql.insert_secret, (secrets.token_bytes(SECRET_BYTES), wall_ms()))
+        self._reload_signer()
 
     # -- plumbing ----------------------------------------------------------------------------
 

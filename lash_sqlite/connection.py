@@ -30,6 +30,7 @@ from lash_core import AwaitEventKey, KeySigner, LashError, codes
 from lash_core.store import SplitMemos, key_is_authentic
 from lash_core.store_memory import Ring
 from lash_sql.dialect import SQLITE, Statements
+from lash_sql.tables import SECRET_BYTES as SECRET_BYTES
 from lash_sql.tables import SqlTables
 from lash_sql.tables import corrupt as corrupt
 from lash_sql.tables import wall_ms as wall_ms
@@ -47,7 +48,6 @@ __all__ = [
 
 SCHEMA_VERSION: Final = 2
 """The schema this version writes (``PRAGMA user_version``)."""
-SECRET_BYTES: Final = 32
 VERIFIED_KEYS: Final = 4096
 """How many verified key objects a store remembers (then it starts again)."""
 
@@ -263,10 +263,7 @@ class SqliteConnection(SqlTables[sqlite3.Connection]):
             if version == 0:
                 for statement in SCHEMA:
                     db.execute(statement)
-                db.execute(
-                    "INSERT INTO secrets(secret, created_ms) VALUES (?, ?)",
-                    (secrets.token_bytes(SECRET_BYTES), wall_ms()),
-                )
+                db.execute(self._sql.insert_secret, (secrets.token_bytes(SECRET_BYTES), wall_ms()))
                 version = 1
             for step in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[step]:
@@ -282,18 +279,7 @@ class SqliteConnection(SqlTables[sqlite3.Connection]):
 
     # -- keys --------------------------------------------------------------------------------
 
-    def signer(self) -> KeySigner:
-        """The signer of the store's secret (and the previous ones, for verification)."""
-        return self._signer
-
-    def rotate_secret(self) -> None:
-        """Sign with a fresh 32-byte secret from now on; keys signed with the
-        ``keep_previous_secrets`` latest older secrets still verify."""
-        with self._write() as db:
-            db.execute(
-                "INSERT INTO secrets(secret, created_ms) VALUES (?, ?)",
-                (secrets.token_bytes(SECRET_BYTES), wall_ms()),
-            )
+    def _reload_signer(self) -> None:
         self._signer, self._secret_count = self._load_signer()
         self._verified.clear()
 

@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Final
 
-from lash_core import LashError, LocalProtocolError, codes
+from lash_core import LashError, codes
 from lash_core.effects.envelope import CanonicalEnvelope
 from lash_core.store import (
     SPLIT_MEMOS,
@@ -27,7 +27,7 @@ from lash_core.store import (
     release_transition,
     renew_transition,
 )
-from lash_sql.journal import JournalRows, check_envelope, effect_state, lease_state
+from lash_sql.journal import JournalRows, effect_state, lease_state
 from lash_sqlite.connection import SqliteConnection
 from lash_sqlite.liveness import provably_dead
 
@@ -108,17 +108,9 @@ class JournalTables(JournalRows[sqlite3.Connection], SqliteConnection):
 
     # -- the journal ------------------------------------------------------------------------
 
-    def begin(
-        self,
-        lease: Lease,
-        envelope: CanonicalEnvelope,
-        now_ms: int,
-        due_at_ms: int | None = None,
+    def _begin(
+        self, lease: Lease, envelope: CanonicalEnvelope, now_ms: int, due_at_ms: int | None
     ) -> BeginResult:
-        """Start an effect, or answer it from the journal: :class:`~lash_core.store.Recorded`,
-        :class:`~lash_core.store.Diverged` or :class:`~lash_core.store.Started` (in doubt after
-        an owner died mid-effect). Fenced by ``lease`` in the same transaction."""
-        check_envelope(envelope)
         replay_key, session_id = envelope_identity(envelope)
         # Committed at NORMAL: the running marker must survive the process dying (it does),
         # and the effect's complete, committed at the store's level, syncs it with its outcome.
@@ -129,12 +121,9 @@ class JournalTables(JournalRows[sqlite3.Connection], SqliteConnection):
             check_lease_covers(lease, session_id)
             return self._begin_row(db, lease, envelope, replay_key, row, now_ms, due_at_ms)
 
-    def complete_many(self, lease: Lease, outcomes: Sequence[tuple[str, str]], now_ms: int) -> None:
-        """:meth:`complete` for several effects (a fan-out's children) in one transaction,
-        so one COMMIT: all recorded, or none."""
-        for _, outcome_json in outcomes:
-            if not isinstance(outcome_json, str):
-                raise LocalProtocolError(codes.STORE_CORRUPT, "an outcome is a JSON string")
+    def _complete_many(
+        self, lease: Lease, outcomes: Sequence[tuple[str, str]], now_ms: int
+    ) -> None:
         with self._write() as db:
             if not outcomes:
                 self._fence(db, lease, now_ms, "complete an effect")
