@@ -7,6 +7,7 @@ that lost its lease writes nothing; a model request's big, repeated parts are st
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Final
 
 import psycopg
@@ -19,14 +20,11 @@ from lash_core.store import (
     LeaseState,
     Owner,
     abandon_allowed,
-    acquire_transition,
     check_fence,
     check_lease_covers,
     complete_transition,
     envelope_replay_key,
     envelope_session_id,
-    release_transition,
-    renew_transition,
 )
 from lash_postgres.connection import SQL, PostgresConnection
 from lash_sql.journal import JournalRows, effect_state, lease_state
@@ -42,53 +40,18 @@ _DISCARD: Final = SQL.delete_effect + " RETURNING 1"
 class JournalTables(JournalRows[Db], PostgresConnection):
     """The ``sessions`` (leases), ``effects``, ``blobs`` and ``chain`` tables."""
 
-    def acquire(self, session_id: str, owner: Owner, ttl_ms: int, now_ms: int) -> Lease:
-        """Lease the session to ``owner`` until ``now_ms + ttl_ms`` (``lease_held`` while
-        another owner's lease is live; a successor gets the next fencing token). A live lease
-        whose holder is provably dead (an owner of :func:`~lash_sqlite.new_owner` on this
-        machine whose process is gone) is taken over at once."""
-        with self._write() as db:
-            state = None
-            if isinstance(session_id, str):
-                self._lock_on(db, "session", session_id)
-                state = self._lease_state(db, session_id)
-            dead = (
-                state is not None
-                and state.holder is not None
-                and state.holder != owner
-                and isinstance(now_ms, int)
-                and now_ms < state.expires_ms
-                and provably_dead(state.holder)
-            )
-            lease = acquire_transition(session_id, state, owner, ttl_ms, now_ms, holder_dead=dead)
-            self._write_lease(db, lease)
-        return lease
+    def _lease_write(self) -> AbstractContextManager[Db]:
+        return self._write()
 
-    def renew(self, lease: Lease, ttl_ms: int, now_ms: int) -> Lease:
-        """Extend the current, unexpired lease (``lease_lost`` otherwise)."""
-        with self._write() as db:
-            state = self._locked_lease_state(db, lease)
-            renewed = renew_transition(state, lease, ttl_ms, now_ms)
-            self._write_lease(db, renewed)
-        return renewed
-
-    def release(self, lease: Lease) -> bool:
-        """Give the lease up (a stale lease changes nothing); the next holder gets the next
-        fencing token."""
-        with self._write() as db:
-            state = self._locked_lease_state(db, lease)
-            if not release_transition(state, lease):
-                return False
-            db.execute(self._sql.release_lease, (lease.session_id, lease.fencing_token))
-        return True
-
-    def _locked_lease_state(self, db: Db, lease: Lease) -> LeaseState | None:
-        """Lock the lease's session for this transaction, then read its lease row."""
-        session_id = getattr(lease, "session_id", "")
+    def _session_lease(self, db: Db, session_id: str) -> LeaseState | None:
+        """Lock the session for this transaction, then read its lease row."""
         if not isinstance(session_id, str):
             return None
         self._lock_on(db, "session", session_id)
         return self._lease_state(db, session_id)
+
+    def _holder_dead(self, holder: Owner) -> bool:
+        return provably_dead(holder)
 
     def _fence(
         self,

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Final
 
 from lash_core import LocalProtocolError, codes
@@ -20,8 +21,11 @@ from lash_core.store import (
     Owner,
     SplitMemos,
     Started,
+    acquire_transition,
     begin_transition,
     join_stored_envelope,
+    release_transition,
+    renew_transition,
     skeleton_blob_hashes,
     split_envelope,
     stored_skeleton,
@@ -69,6 +73,55 @@ class JournalRows(SqlTables[DbT]):
                 lease.expires_ms,
             ),
         )
+
+    def _lease_write(self) -> AbstractContextManager[DbT]:
+        """The transaction of a session lease write (``acquire``, ``renew``, ``release``)."""
+        raise NotImplementedError
+
+    def _session_lease(self, db: DbT, session_id: str) -> LeaseState | None:
+        """The session's lease row, read for a lease write (taking what lock it needs)."""
+        raise NotImplementedError
+
+    def _holder_dead(self, holder: Owner) -> bool:
+        """Whether a lease holder is provably dead (its lease is taken over at once)."""
+        raise NotImplementedError
+
+    def acquire(self, session_id: str, owner: Owner, ttl_ms: int, now_ms: int) -> Lease:
+        """Lease the session to ``owner`` until ``now_ms + ttl_ms`` (``lease_held`` while
+        another owner's lease is live; a successor gets the next fencing token). A live lease
+        whose holder is provably dead (an owner of :func:`~lash_sqlite.new_owner` on this
+        machine whose process is gone) is taken over at once."""
+        with self._lease_write() as db:
+            state = self._session_lease(db, session_id) if isinstance(session_id, str) else None
+            dead = (
+                state is not None
+                and state.holder is not None
+                and state.holder != owner
+                and isinstance(now_ms, int)
+                and now_ms < state.expires_ms
+                and self._holder_dead(state.holder)
+            )
+            lease = acquire_transition(session_id, state, owner, ttl_ms, now_ms, holder_dead=dead)
+            self._write_lease(db, lease)
+        return lease
+
+    def renew(self, lease: Lease, ttl_ms: int, now_ms: int) -> Lease:
+        """Extend the current, unexpired lease (``lease_lost`` otherwise)."""
+        with self._lease_write() as db:
+            state = self._session_lease(db, getattr(lease, "session_id", ""))
+            renewed = renew_transition(state, lease, ttl_ms, now_ms)
+            self._write_lease(db, renewed)
+        return renewed
+
+    def release(self, lease: Lease) -> bool:
+        """Give the lease up (a stale lease changes nothing); the next holder gets the next
+        fencing token."""
+        with self._lease_write() as db:
+            state = self._session_lease(db, getattr(lease, "session_id", ""))
+            if not release_transition(state, lease):
+                return False
+            db.execute(self._sql.release_lease, (lease.session_id, lease.fencing_token))
+        return True
 
     def _effect(self, db: DbT, session_id: str, replay_key: str) -> EffectState | None:
         row = db.execute(self._sql.effect, (session_id, replay_key)).fetchone()

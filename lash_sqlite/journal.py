@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Final
 
 from lash_core import LashError, codes
@@ -17,15 +18,13 @@ from lash_core.store import (
     BeginResult,
     EffectState,
     Lease,
+    LeaseState,
     Owner,
     abandon_allowed,
-    acquire_transition,
     check_fence,
     check_lease_covers,
     complete_transition,
     envelope_identity,
-    release_transition,
-    renew_transition,
 )
 from lash_sql.journal import JournalRows, effect_state, lease_state
 from lash_sqlite.connection import SqliteConnection
@@ -53,43 +52,15 @@ FROM (SELECT 1) LEFT JOIN sessions s ON s.session_id = ?1
 class JournalTables(JournalRows[sqlite3.Connection], SqliteConnection):
     """The ``sessions`` (leases), ``effects``, ``blobs`` and ``chain`` tables."""
 
-    def acquire(self, session_id: str, owner: Owner, ttl_ms: int, now_ms: int) -> Lease:
-        """Lease the session to ``owner`` until ``now_ms + ttl_ms`` (``lease_held`` while
-        another owner's lease is live; a successor gets the next fencing token). A live lease
-        whose holder is provably dead (an owner of :func:`~lash_sqlite.new_owner` on this
-        machine whose process is gone) is taken over at once. Committed at ``NORMAL`` (see
-        :data:`LEASE_WRITES_RELAXED`)."""
-        with self._write(relaxed=LEASE_WRITES_RELAXED) as db:
-            state = self._lease_state(db, session_id) if isinstance(session_id, str) else None
-            dead = (
-                state is not None
-                and state.holder is not None
-                and state.holder != owner
-                and isinstance(now_ms, int)
-                and now_ms < state.expires_ms
-                and provably_dead(state.holder)
-            )
-            lease = acquire_transition(session_id, state, owner, ttl_ms, now_ms, holder_dead=dead)
-            self._write_lease(db, lease)
-        return lease
+    def _lease_write(self) -> AbstractContextManager[sqlite3.Connection]:
+        """At ``NORMAL`` (see :data:`LEASE_WRITES_RELAXED`)."""
+        return self._write(relaxed=LEASE_WRITES_RELAXED)
 
-    def renew(self, lease: Lease, ttl_ms: int, now_ms: int) -> Lease:
-        """Extend the current, unexpired lease (``lease_lost`` otherwise); at ``NORMAL``."""
-        with self._write(relaxed=LEASE_WRITES_RELAXED) as db:
-            state = self._lease_state(db, getattr(lease, "session_id", ""))
-            renewed = renew_transition(state, lease, ttl_ms, now_ms)
-            self._write_lease(db, renewed)
-        return renewed
+    def _session_lease(self, db: sqlite3.Connection, session_id: str) -> LeaseState | None:
+        return self._lease_state(db, session_id)
 
-    def release(self, lease: Lease) -> bool:
-        """Give the lease up (a stale lease changes nothing); the next holder gets the next
-        fencing token; at ``NORMAL``."""
-        with self._write(relaxed=LEASE_WRITES_RELAXED) as db:
-            state = self._lease_state(db, getattr(lease, "session_id", ""))
-            if not release_transition(state, lease):
-                return False
-            db.execute(self._sql.release_lease, (lease.session_id, lease.fencing_token))
-        return True
+    def _holder_dead(self, holder: Owner) -> bool:
+        return provably_dead(holder)
 
     def _fence(self, db: sqlite3.Connection, lease: Lease, now_ms: int, what: str) -> None:
         """The fence, in the write's own transaction (the write lock is already held)."""
