@@ -19,7 +19,6 @@ from lash_core.store import (
     Lease,
     LeaseState,
     Owner,
-    abandon_allowed,
     check_fence,
     check_lease_covers,
     complete_transition,
@@ -111,21 +110,10 @@ class JournalTables(JournalRows[Db], PostgresConnection):
                         (outcome_json, now_ms, lease.session_id, replay_key, lease.fencing_token),
                     )
 
-    def abandon(self, lease: Lease, replay_key: str, now_ms: int) -> bool:
-        """Mark a running effect of this lease abandoned (it failed, nothing is recorded; the
-        next begin runs it again). Whether anything changed."""
-        with self._write() as db:
-            row = self._fence(db, lease, now_ms, "abandon an effect", replay_key)
-            if not abandon_allowed(row, lease.fencing_token):
-                return False
-            db.execute(self._sql.abandon_effect, (lease.session_id, replay_key))
-        return True
+    def _fenced_row(
+        self, db: Db, lease: Lease, replay_key: str, now_ms: int, what: str
+    ) -> EffectState | None:
+        return self._fence(db, lease, now_ms, what, replay_key)
 
-    def discard(self, lease: Lease, replay_key: str, now_ms: int) -> bool:
-        """Delete the journal row of ``replay_key`` whatever its status (a resumed turn that
-        continues past a divergence replaces what it had recorded from there); fenced by
-        ``lease``. Whether a row was deleted."""
-        with self._write() as db:
-            self._fence(db, lease, now_ms, "discard an effect")
-            deleted = db.execute(_DISCARD, (lease.session_id, replay_key)).fetchall()
-        return bool(deleted)
+    def _delete_effect(self, db: Db, session_id: str, replay_key: str) -> bool:
+        return bool(db.execute(_DISCARD, (session_id, replay_key)).fetchall())

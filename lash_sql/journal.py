@@ -21,6 +21,7 @@ from lash_core.store import (
     Owner,
     SplitMemos,
     Started,
+    abandon_allowed,
     acquire_transition,
     begin_transition,
     join_stored_envelope,
@@ -238,6 +239,34 @@ class JournalRows(SqlTables[DbT]):
     ) -> None:
         """:meth:`complete_many` once its outcomes are checked: the store's transaction."""
         raise NotImplementedError
+
+    def _fenced_row(
+        self, db: DbT, lease: Lease, replay_key: str, now_ms: int, what: str
+    ) -> EffectState | None:
+        """The fence, then the effect row of ``replay_key`` in the lease's session."""
+        raise NotImplementedError
+
+    def _delete_effect(self, db: DbT, session_id: str, replay_key: str) -> bool:
+        """Delete an effect row; whether there was one."""
+        raise NotImplementedError
+
+    def abandon(self, lease: Lease, replay_key: str, now_ms: int) -> bool:
+        """Mark a running effect of this lease abandoned (it failed, nothing is recorded; the
+        next begin runs it again). Whether anything changed."""
+        with self._write() as db:
+            row = self._fenced_row(db, lease, replay_key, now_ms, "abandon an effect")
+            if not abandon_allowed(row, lease.fencing_token):
+                return False
+            db.execute(self._sql.abandon_effect, (lease.session_id, replay_key))
+        return True
+
+    def discard(self, lease: Lease, replay_key: str, now_ms: int) -> bool:
+        """Delete the journal row of ``replay_key`` whatever its status (a resumed turn that
+        continues past a divergence replaces what it had recorded from there); fenced by
+        ``lease``. Whether a row was deleted."""
+        with self._write() as db:
+            self._fence(db, lease, now_ms, "discard an effect")
+            return self._delete_effect(db, lease.session_id, replay_key)
 
     def _load_envelope(self, db: DbT, session_id: str, replay_key: str) -> CanonicalEnvelope | None:
         sql = self._sql

@@ -20,7 +20,6 @@ from lash_core.store import (
     Lease,
     LeaseState,
     Owner,
-    abandon_allowed,
     check_fence,
     check_lease_covers,
     complete_transition,
@@ -111,23 +110,11 @@ class JournalTables(JournalRows[sqlite3.Connection], SqliteConnection):
                     if changed != 1:  # pragma: no cover - the rule saw the row under the lock
                         raise LashError(codes.LEASE_LOST, "the effect row changed under the lock")
 
-    def abandon(self, lease: Lease, replay_key: str, now_ms: int) -> bool:
-        """Mark a running effect of this lease abandoned (it failed, nothing is recorded; the
-        next begin runs it again). Whether anything changed."""
-        with self._write() as db:
-            self._fence(db, lease, now_ms, "abandon an effect")
-            if not abandon_allowed(
-                self._effect(db, lease.session_id, replay_key), lease.fencing_token
-            ):
-                return False
-            db.execute(self._sql.abandon_effect, (lease.session_id, replay_key))
-        return True
+    def _fenced_row(
+        self, db: sqlite3.Connection, lease: Lease, replay_key: str, now_ms: int, what: str
+    ) -> EffectState | None:
+        self._fence(db, lease, now_ms, what)
+        return self._effect(db, lease.session_id, replay_key)
 
-    def discard(self, lease: Lease, replay_key: str, now_ms: int) -> bool:
-        """Delete the journal row of ``replay_key`` whatever its status (a resumed turn that
-        continues past a divergence replaces what it had recorded from there); fenced by
-        ``lease``. Whether a row was deleted."""
-        with self._write() as db:
-            self._fence(db, lease, now_ms, "discard an effect")
-            deleted = db.execute(self._sql.delete_effect, (lease.session_id, replay_key)).rowcount
-        return bool(deleted)
+    def _delete_effect(self, db: sqlite3.Connection, session_id: str, replay_key: str) -> bool:
+        return bool(db.execute(self._sql.delete_effect, (session_id, replay_key)).rowcount)
