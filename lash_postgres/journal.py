@@ -26,7 +26,7 @@ from lash_core.store import (
     envelope_session_id,
 )
 from lash_postgres.connection import SQL, PostgresConnection
-from lash_sql.journal import JournalRows, effect_state, lease_state
+from lash_sql.journal import JournalRows, fenced_row
 from lash_sqlite.liveness import provably_dead
 
 __all__ = ["JournalTables"]
@@ -78,8 +78,9 @@ class JournalTables(JournalRows[Db], PostgresConnection):
             (session_id, session_id, replay_key),
         ).fetchone()
         assert row is not None
-        check_fence(None if row[2] is None else lease_state(row), lease, now_ms, what)
-        return None if row[4] is None else effect_state(row[4:])
+        state, effect = fenced_row(row)
+        check_fence(state, lease, now_ms, what)
+        return effect
 
     # -- the journal ------------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ from lash_core.store import (
 )
 from lash_sql.tables import DbT, SqlTables
 
-__all__ = ["JournalRows", "effect_state", "lease_state"]
+__all__ = ["JournalRows", "effect_state", "fenced_row", "lease_state"]
 
 _REQUEST: Final = '"request":{'
 """In the compact JSON of every envelope :func:`split_envelope` cuts anything out of."""
@@ -44,6 +44,18 @@ def lease_state(row: Any) -> LeaseState:
     expires_ms``)."""
     holder = None if row[0] is None else Owner(row[0], row[1])
     return LeaseState(holder, row[2], row[3])
+
+
+def fenced_row(row: Any) -> tuple[LeaseState | None, EffectState | None]:
+    """The lease and the effect of a fence's row (the ``sessions`` columns of
+    :func:`lease_state`, then the ``effects`` columns of :func:`effect_state`; ``None`` for a
+    part the row has not)."""
+    state = None
+    if row[2] is not None:
+        state = LeaseState(None if row[0] is None else Owner(row[0], row[1]), row[2], row[3])
+    if row[4] is None:
+        return state, None
+    return state, EffectState(EffectStatus(row[4]), row[5], row[6], row[7], row[8], row[9])
 
 
 def effect_state(row: Any) -> EffectState:
@@ -224,7 +236,9 @@ class JournalRows(SqlTables[DbT]):
     def complete(self, lease: Lease, replay_key: str, outcome_json: str, now_ms: int) -> None:
         """Record the effect's outcome (or failure) as JSON; the same outcome again is
         harmless. Fenced: the UPDATE matches only the row running under this lease's token."""
-        self.complete_many(lease, [(replay_key, outcome_json)], now_ms)
+        if not isinstance(outcome_json, str):
+            raise LocalProtocolError(codes.STORE_CORRUPT, "an outcome is a JSON string")
+        self._complete_many(lease, [(replay_key, outcome_json)], now_ms)
 
     def complete_many(self, lease: Lease, outcomes: Sequence[tuple[str, str]], now_ms: int) -> None:
         """:meth:`complete` for several effects (a fan-out's children) in one transaction,

@@ -25,7 +25,7 @@ from lash_core.store import (
     complete_transition,
     envelope_identity,
 )
-from lash_sql.journal import JournalRows, effect_state, lease_state
+from lash_sql.journal import JournalRows, fenced_row
 from lash_sqlite.connection import SqliteConnection
 from lash_sqlite.liveness import provably_dead
 
@@ -73,8 +73,9 @@ class JournalTables(JournalRows[sqlite3.Connection], SqliteConnection):
         if type(lease) is not Lease:
             check_fence(None, lease, now_ms, what)  # raises lease_invalid
         row = db.execute(_FENCED_EFFECT_SQL, (lease.session_id, replay_key)).fetchone()
-        check_fence(None if row[2] is None else lease_state(row), lease, now_ms, what)
-        return None if row[4] is None else effect_state(row[4:])
+        state, effect = fenced_row(row)
+        check_fence(state, lease, now_ms, what)
+        return effect
 
     # -- the journal ------------------------------------------------------------------------
 
