@@ -21,13 +21,10 @@ from lash_core import (
     Resolution,
     ResolveOutcome,
     WaitIdentity,
-    from_json,
 )
 from lash_core.promise import (
     StoreTransition,
-    cancel_sweep_transition,
     resolve_transition,
-    revoke_transition,
     session_allows_access,
     transition_outcome,
 )
@@ -35,8 +32,6 @@ from lash_core.resolution import UNKNOWN_OR_REVOKED
 from lash_core.store import (
     abandoned_gate_id,
     check_resolution,
-    check_session_id,
-    ended_wait_proposal,
     key_is_authentic,
     promise_state,
     resolution_from_json,
@@ -45,15 +40,21 @@ from lash_core.store import (
     revoked_mint_error,
 )
 from lash_core.wire import canonical_json
-from lash_postgres.connection import PostgresConnection, corrupt, wall_ms
+from lash_postgres.connection import PostgresConnection, wall_ms
+from lash_sql.await_events import AwaitEventRows, Promise, promise
 
 __all__ = ["AwaitEventTables"]
 
 Db = psycopg.Connection[Any]
 
 
-class AwaitEventTables(PostgresConnection):
+class AwaitEventTables(AwaitEventRows[Db], PostgresConnection):
     """The ``await_events``, ``waits`` and ``revoked_sessions`` tables."""
+
+    _PENDING_OF_SESSION = (
+        "SELECT key_id, scope_json, wait_json FROM await_events "
+        "WHERE session_id = %s AND terminal_json IS NULL ORDER BY key_id"
+    )
 
     def _wake_parked(
         self,
@@ -74,24 +75,6 @@ class AwaitEventTables(PostgresConnection):
             (*params, self._change_shard(key_id), key_id, key_id),
         ).fetchall()
         rings.extend((address, key_id) for address, _ in rows)
-
-    def _ring_all(self, rings: list[tuple[str, str]]) -> None:
-        """After COMMIT: the extra ``ring`` callback, when one was given."""
-        if self._ring is not None:
-            for address, key_id in rings:
-                self._ring(address, key_id)
-
-    def _revoked(self, db: Db, session_id: str | None) -> bool:
-        if session_id is None:
-            return False
-        row = db.execute(
-            "SELECT 1 FROM revoked_sessions WHERE session_id = %s", (session_id,)
-        ).fetchone()
-        return row is not None
-
-    def is_revoked(self, session_id: str) -> bool:
-        with self._read() as db:
-            return self._revoked(db, session_id)
 
     def mint(self, scope: ExecutionScope, wait: WaitIdentity) -> AwaitEventKey:
         """The signed key for ``(scope, wait)`` (the same as the in-memory registry's for the
@@ -114,9 +97,7 @@ class AwaitEventTables(PostgresConnection):
             names.insert(0, self._lock_name("revocation", session_id))
         db.execute(f"SELECT {', '.join(calls)}", names)
 
-    def _promise(self, db: Db, key: AwaitEventKey) -> tuple[bool, Resolution | None, int | None]:
-        """(row exists, terminal, deadline) of an authentic key of a live session; raises
-        ``await_event_unknown_or_revoked`` (nothing read further, nothing written)."""
+    def _promise(self, db: Db, key: AwaitEventKey) -> Promise:
         if not self._authentic(db, key):
             raise revoked_error()
         row = db.execute(
@@ -129,10 +110,7 @@ class AwaitEventTables(PostgresConnection):
         revoked, exists, terminal_json, deadline = row
         if not session_allows_access(bool(revoked)):
             raise revoked_error()
-        if not exists:
-            return False, None, None
-        terminal = None if terminal_json is None else resolution_from_json(terminal_json)
-        return True, terminal, deadline
+        return promise(exists, terminal_json, deadline)
 
     def _settle(
         self,
@@ -146,58 +124,12 @@ class AwaitEventTables(PostgresConnection):
         text = resolution_to_json(terminal)
         if exists:
             write: tuple[str, tuple[object, ...]] = (
-                "UPDATE await_events SET terminal_json = %s, resolved_ms = %s WHERE key_id = %s",
+                self._sql.settle_promise,
                 (text, now, key.key_id),
             )
         else:
             write = self._promise_insert(key, text, None, now)
         self._wake_parked(db, key.key_id, rings, write)
-
-    def _promise_insert(
-        self, key: AwaitEventKey, terminal_json: str | None, deadline_ms: int | None, now: int
-    ) -> tuple[str, tuple[object, ...]]:
-        """The INSERT of the key's promise row (SQL and parameters)."""
-        return (
-            "INSERT INTO await_events(key_id, session_id, scope_json, wait_json, turn_control, "
-            "terminal_json, deadline_ms, created_ms, resolved_ms) "
-            "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-            (
-                key.key_id,
-                key.scope.session_id,
-                canonical_json(key.scope),
-                canonical_json(key.wait),
-                key.wait.is_turn_control,
-                terminal_json,
-                deadline_ms,
-                now,
-                None if terminal_json is None else now,
-            ),
-        )
-
-    def park(
-        self, key: AwaitEventKey, doorbell: str | None = None, deadline_ms: int | None = None
-    ) -> Resolution | None:
-        """Ensure the promise is pending (with its absolute ``deadline_ms``, kept from the
-        first park) and register ``doorbell`` (a notification channel), in one transaction;
-        the terminal if it has one already (then nothing is registered)."""
-        with self._write() as db:
-            self._lock_key(db, key)
-            exists, terminal, stored_deadline = self._promise(db, key)
-            if not exists:
-                db.execute(*self._promise_insert(key, None, deadline_ms, wall_ms()))
-            elif terminal is None and stored_deadline is None and deadline_ms is not None:
-                db.execute(
-                    "UPDATE await_events SET deadline_ms = %s WHERE key_id = %s",
-                    (deadline_ms, key.key_id),
-                )
-            if terminal is not None:
-                return terminal
-            if doorbell is not None:
-                db.execute(
-                    "INSERT INTO waits(key_id, address) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                    (key.key_id, doorbell),
-                )
-            return None
 
     def unpark(self, key: AwaitEventKey, doorbell: str) -> None:
         """Forget ``doorbell``'s registration on ``key`` (its wait ended): one statement."""
@@ -205,10 +137,7 @@ class AwaitEventTables(PostgresConnection):
         if type(key_id) is str:
             self._delivered.drop(key_id)
         with self._read() as db:
-            db.execute(
-                "DELETE FROM waits WHERE key_id = %s AND address = %s",
-                (key_id, doorbell),
-            )
+            db.execute(self._sql.delete_wait, (key_id, doorbell))
 
     def resolve(self, key: AwaitEventKey, resolution: Resolution) -> ResolveOutcome:
         """Propose ``resolution`` as the key's terminal; the first one wins (a resolution
@@ -275,92 +204,19 @@ class AwaitEventTables(PostgresConnection):
         with self._read() as db:
             return self._promise(db, key)[1]
 
-    def deadline_ms(self, key: AwaitEventKey) -> int | None:
-        """The absolute deadline stored with the pending promise (a restarted waiter waits
-        only for what is left of it)."""
-        with self._read() as db:
-            return self._promise(db, key)[2]
+    def _lock_revocation(self, db: Db, session_id: str) -> None:
+        self._lock_on(db, "revocation", session_id)
 
-    def _end(self, key: AwaitEventKey, cancelled: bool, now_ms: int | None) -> Resolution | None:
-        rings: list[tuple[str, str]] = []
-        with self._write() as db:
-            self._lock_key(db, key)
-            exists, terminal, deadline = self._promise(db, key)
-            if terminal is not None:
-                return terminal
-            if now_ms is not None and (not exists or deadline is None or now_ms < deadline):
-                return None
-            proposed = ended_wait_proposal(key, cancelled)
-            self._settle(db, key, exists, proposed, rings)
-        self._ring_all(rings)
-        return proposed
-
-    def expire(self, key: AwaitEventKey, now_ms: int) -> Resolution | None:
-        """Once ``now_ms`` reaches the stored deadline, write ``timeout`` (first writer wins)
-        and return the terminal; ``None`` while not due. A turn-control wait writes nothing
-        (``turn_control_wait_timeout``)."""
-        return self._end(key, False, now_ms)
-
-    def cancel_wait(self, key: AwaitEventKey) -> Resolution:
-        """Write ``cancelled`` (first writer wins) and return the terminal. A turn-control
-        wait writes nothing (``turn_control_wait_cancelled``)."""
-        result = self._end(key, True, None)
-        assert result is not None
-        return result
-
-    def cancel_session(self, session_id: str) -> int:
-        """Write ``cancelled`` to every pending, non-turn-control promise of the session;
-        returns how many. Turn control and keys nobody waited on are untouched."""
-        check_session_id(session_id)
-        rings: list[tuple[str, str]] = []
-        count = 0
-        with self._write() as db:
-            self._lock_on(db, "revocation", session_id)
-            if self._revoked(db, session_id):
-                return 0
-            rows = db.execute(
-                "SELECT key_id, scope_json, wait_json FROM await_events "
-                "WHERE session_id = %s AND terminal_json IS NULL ORDER BY key_id",
-                (session_id,),
-            ).fetchall()
-            for key_id, scope_json, wait_json in rows:
-                try:
-                    scope: ExecutionScope = from_json(scope_json, ExecutionScope)
-                    wait: WaitIdentity = from_json(wait_json, WaitIdentity)
-                except LashError as exc:
-                    raise corrupt(f"await event {key_id}", exc) from None
-                transition = cancel_sweep_transition(wait, promise_state(False, True, None))
-                if isinstance(transition, StoreTransition):
-                    key = AwaitEventKey(scope, wait, key_id, "")
-                    self._settle(db, key, True, transition.resolution, rings)
-                    count += 1
-        self._ring_all(rings)
-        return count
-
-    def revoke_session(self, session_id: str) -> bool:
-        """Tombstone the session (it survives reopen): its promises are dropped, its parked
-        waiters notified, and its keys refused from now on (mint, resolve, peek, park)."""
-        check_session_id(session_id)
-        rings: list[tuple[str, str]] = []
-        with self._write() as db:
-            self._lock_on(db, "revocation", session_id)
-            if not revoke_transition(self._revoked(db, session_id)):
-                return False
-            db.execute(
-                "INSERT INTO revoked_sessions(session_id, revoked_ms) VALUES (%s, %s)",
-                (session_id, wall_ms()),
-            )
-            rows = db.execute(
-                "WITH d AS (DELETE FROM waits w USING await_events e WHERE e.key_id = w.key_id "
-                "AND e.session_id = %s RETURNING w.key_id, w.address) "
-                "SELECT key_id, address, pg_notify(address, key_id) FROM d "
-                "ORDER BY key_id, address",
-                (session_id,),
-            ).fetchall()
-            rings.extend((address, key_id) for key_id, address, _ in rows)
-            db.execute("DELETE FROM await_events WHERE session_id = %s", (session_id,))
-            db.execute(
-                "UPDATE changes SET n = n + 1 WHERE shard = %s", (self._change_shard(session_id),)
-            )
-        self._ring_all(rings)
-        return True
+    def _drop_session(self, db: Db, session_id: str, rings: list[tuple[str, str]]) -> None:
+        rows = db.execute(
+            "WITH d AS (DELETE FROM waits w USING await_events e WHERE e.key_id = w.key_id "
+            "AND e.session_id = %s RETURNING w.key_id, w.address) "
+            "SELECT key_id, address, pg_notify(address, key_id) FROM d "
+            "ORDER BY key_id, address",
+            (session_id,),
+        ).fetchall()
+        rings.extend((address, key_id) for key_id, address, _ in rows)
+        db.execute(self._sql.delete_session_promises, (session_id,))
+        db.execute(
+            "UPDATE changes SET n = n + 1 WHERE shard = %s", (self._change_shard(session_id),)
+        )

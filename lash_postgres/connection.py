@@ -21,10 +21,8 @@ import contextlib
 import re
 import secrets
 import threading
-import time
 from collections.abc import Iterator
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import psycopg
 
@@ -32,10 +30,16 @@ from lash_core import AwaitEventKey, KeySigner, LashError, codes
 from lash_core.store import SplitMemos, key_is_authentic
 from lash_core.store_memory import Ring
 from lash_postgres.doorbell import Delivered
+from lash_sql.dialect import POSTGRES, Statements
+from lash_sql.tables import SECRET_BYTES as SECRET_BYTES
+from lash_sql.tables import SqlTables
+from lash_sql.tables import corrupt as corrupt
+from lash_sql.tables import wall_ms as wall_ms
 
 __all__ = [
     "SCHEMA_VERSION",
     "SECRET_BYTES",
+    "SQL",
     "PostgresConnection",
     "corrupt",
     "wall_ms",
@@ -44,7 +48,6 @@ __all__ = [
 SCHEMA_VERSION: Final = 2
 """The schema this version writes (``meta.schema_version``): 1, the tables; 2, the function
 ``lash_resolve`` a resolve runs in one round trip."""
-SECRET_BYTES: Final = 32
 CHANGE_SHARDS: Final = 16
 """Rows of the ``changes`` counter (a settled promise bumps one; their sum is the store's
 ``data_version``), so concurrent resolves rarely wait on one another's row."""
@@ -166,17 +169,15 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {2: (RESOLVE_FUNCTION,)}
 _SCHEMA_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
+SQL: Final = Statements(POSTGRES)
+"""The statements the Postgres store shares with the SQLite store, in its dialect."""
 
 
-def corrupt(what: str, exc: BaseException) -> LashError:
-    return LashError(codes.STORE_CORRUPT, f"{what} does not decode: {exc}")
-
-
-class PostgresConnection:
+class PostgresConnection(SqlTables[psycopg.Connection[Any]]):
     """One connection to a store's schema, migrated on open; the base the table mixins of
     :class:`~lash_postgres.PostgresStore` share (see there for the arguments)."""
+
+    _sql = SQL
 
     def __init__(
         self,
@@ -239,21 +240,6 @@ class PostgresConnection:
                 f"{self._where()} could not be read or written: {type(exc).__name__}: "
                 f"{str(exc).strip()}",
             ) from exc
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _live(self) -> psycopg.Connection[Any]:
         """The connection, opened again if the server dropped it (a restart, a network cut)."""
@@ -347,8 +333,7 @@ class PostgresConnection:
                         (CHANGE_SHARDS - 1,),
                     )
                     db.execute(
-                        "INSERT INTO secrets(secret, created_ms) VALUES (%s, %s)",
-                        (secrets.token_bytes(SECRET_BYTES), wall_ms()),
+                        self._sql.insert_secret, (secrets.token_bytes(SECRET_BYTES), wall_ms())
                     )
                     db.execute("INSERT INTO meta(key, value) VALUES ('schema_version', '1')")
                     version = 1
@@ -371,18 +356,7 @@ class PostgresConnection:
 
     # -- keys --------------------------------------------------------------------------------
 
-    def signer(self) -> KeySigner:
-        """The signer of the store's secret (and the previous ones, for verification)."""
-        return self._signer
-
-    def rotate_secret(self) -> None:
-        """Sign with a fresh 32-byte secret from now on; keys signed with the
-        ``keep_previous_secrets`` latest older secrets still verify."""
-        with self._write() as db:
-            db.execute(
-                "INSERT INTO secrets(secret, created_ms) VALUES (%s, %s)",
-                (secrets.token_bytes(SECRET_BYTES), wall_ms()),
-            )
+    def _reload_signer(self) -> None:
         with self._read():
             self._signer, self._secret_count = self._load_signer()
 

@@ -1,6 +1,7 @@
 """Await events in the SQLite file: promises, revocation tombstones and parked waiters'
 doorbells. They need no lease and work from any process (a webhook needs no host); a resolver
-commits first, then rings the doorbells of the waiters parked on the key.
+commits first, then rings the doorbells of the waiters parked on the key. What both stores do
+the same way is :class:`lash_sql.await_events.AwaitEventRows`.
 """
 
 from __future__ import annotations
@@ -16,13 +17,10 @@ from lash_core import (
     ResolveOutcome,
     WaitIdentity,
     codes,
-    from_json,
 )
 from lash_core.promise import (
     StoreTransition,
-    cancel_sweep_transition,
     resolve_transition,
-    revoke_transition,
     session_allows_access,
     transition_outcome,
 )
@@ -30,16 +28,13 @@ from lash_core.resolution import UNKNOWN_OR_REVOKED
 from lash_core.store import (
     abandoned_gate_id,
     check_resolution,
-    check_session_id,
-    ended_wait_proposal,
     promise_state,
-    resolution_from_json,
     resolution_to_json,
     revoked_error,
     revoked_mint_error,
 )
-from lash_core.wire import canonical_json
-from lash_sqlite.connection import SqliteConnection, corrupt, wall_ms
+from lash_sql.await_events import AwaitEventRows, Promise, promise
+from lash_sqlite.connection import SqliteConnection, wall_ms
 
 __all__ = ["AwaitEventTables"]
 
@@ -51,25 +46,13 @@ _PROMISE_SQL: Final = (
 """Whether the key's session is revoked, and its promise row (found, terminal, deadline)."""
 
 
-class AwaitEventTables(SqliteConnection):
+class AwaitEventTables(AwaitEventRows[sqlite3.Connection], SqliteConnection):
     """The ``await_events``, ``waits`` and ``revoked_sessions`` tables."""
 
-    def _ring_all(self, rings: list[tuple[str, str]]) -> None:
-        if self._ring is not None:
-            for address, key_id in rings:
-                self._ring(address, key_id)
-
-    def _revoked(self, db: sqlite3.Connection, session_id: str | None) -> bool:
-        if session_id is None:
-            return False
-        row = db.execute(
-            "SELECT 1 FROM revoked_sessions WHERE session_id = ?", (session_id,)
-        ).fetchone()
-        return row is not None
-
-    def is_revoked(self, session_id: str) -> bool:
-        with self._read():
-            return self._revoked(self._db, session_id)
+    _PENDING_OF_SESSION = (
+        "SELECT key_id, scope_json, wait_json FROM await_events "
+        "WHERE session_id = ? AND terminal_json IS NULL"
+    )
 
     def mint(self, scope: ExecutionScope, wait: WaitIdentity) -> AwaitEventKey:
         """The signed key for ``(scope, wait)`` (the same as the in-memory registry's for the
@@ -80,11 +63,7 @@ class AwaitEventTables(SqliteConnection):
         self._remember(key)
         return key
 
-    def _promise(
-        self, db: sqlite3.Connection, key: AwaitEventKey
-    ) -> tuple[bool, Resolution | None, int | None]:
-        """(row exists, terminal, deadline) of an authentic key of a live session; raises
-        ``await_event_unknown_or_revoked`` (nothing read further, nothing written)."""
+    def _promise(self, db: sqlite3.Connection, key: AwaitEventKey) -> Promise:
         if not self._authentic(key):
             raise revoked_error()
         # One statement reads both (a statement outside a transaction is its own snapshot).
@@ -93,10 +72,16 @@ class AwaitEventTables(SqliteConnection):
         ).fetchone()
         if not session_allows_access(bool(revoked)):
             raise revoked_error()
-        if not found:
-            return False, None, None
-        terminal = None if terminal_json is None else resolution_from_json(terminal_json)
-        return True, terminal, deadline
+        return promise(found, terminal_json, deadline)
+
+    def _forget_waits(
+        self, db: sqlite3.Connection, key_id: str, rings: list[tuple[str, str]]
+    ) -> None:
+        for (address,) in db.execute(
+            "SELECT address FROM waits WHERE key_id = ? ORDER BY address", (key_id,)
+        ).fetchall():
+            rings.append((address, key_id))
+        db.execute("DELETE FROM waits WHERE key_id = ?", (key_id,))
 
     def _settle(
         self,
@@ -109,41 +94,10 @@ class AwaitEventTables(SqliteConnection):
         now = wall_ms()
         text = resolution_to_json(terminal)
         if exists:
-            db.execute(
-                "UPDATE await_events SET terminal_json = ?, resolved_ms = ? WHERE key_id = ?",
-                (text, now, key.key_id),
-            )
+            db.execute(self._sql.settle_promise, (text, now, key.key_id))
         else:
-            self._insert_promise(db, key, text, None, now)
-        for (address,) in db.execute(
-            "SELECT address FROM waits WHERE key_id = ? ORDER BY address", (key.key_id,)
-        ).fetchall():
-            rings.append((address, key.key_id))
-        db.execute("DELETE FROM waits WHERE key_id = ?", (key.key_id,))
-
-    def _insert_promise(
-        self,
-        db: sqlite3.Connection,
-        key: AwaitEventKey,
-        terminal_json: str | None,
-        deadline_ms: int | None,
-        now: int,
-    ) -> None:
-        db.execute(
-            "INSERT INTO await_events(key_id, session_id, scope_json, wait_json, turn_control, "
-            "terminal_json, deadline_ms, created_ms, resolved_ms) VALUES (?,?,?,?,?,?,?,?,?)",
-            (
-                key.key_id,
-                key.scope.session_id,
-                canonical_json(key.scope),
-                canonical_json(key.wait),
-                int(key.wait.is_turn_control),
-                terminal_json,
-                deadline_ms,
-                now,
-                None if terminal_json is None else now,
-            ),
-        )
+            db.execute(*self._promise_insert(key, text, None, now))
+        self._forget_waits(db, key.key_id, rings)
 
     def _ring_abandoned_gate(
         self, db: sqlite3.Connection, gate_id: str, rings: list[tuple[str, str]]
@@ -153,45 +107,13 @@ class AwaitEventTables(SqliteConnection):
         pending = db.execute(
             "SELECT 1 FROM await_events WHERE key_id = ? AND terminal_json IS NULL", (gate_id,)
         ).fetchone()
-        if pending is None:
-            return
-        for (address,) in db.execute(
-            "SELECT address FROM waits WHERE key_id = ? ORDER BY address", (gate_id,)
-        ).fetchall():
-            rings.append((address, gate_id))
-        db.execute("DELETE FROM waits WHERE key_id = ?", (gate_id,))
-
-    def park(
-        self, key: AwaitEventKey, doorbell: str | None = None, deadline_ms: int | None = None
-    ) -> Resolution | None:
-        """Ensure the promise is pending (with its absolute ``deadline_ms``, kept from the
-        first park) and register ``doorbell``, in one transaction; the terminal if it has one
-        already (then nothing is registered)."""
-        with self._write() as db:
-            exists, terminal, stored_deadline = self._promise(db, key)
-            if not exists:
-                self._insert_promise(db, key, None, deadline_ms, wall_ms())
-            elif terminal is None and stored_deadline is None and deadline_ms is not None:
-                db.execute(
-                    "UPDATE await_events SET deadline_ms = ? WHERE key_id = ?",
-                    (deadline_ms, key.key_id),
-                )
-            if terminal is not None:
-                return terminal
-            if doorbell is not None:
-                db.execute(
-                    "INSERT OR IGNORE INTO waits(key_id, address) VALUES (?, ?)",
-                    (key.key_id, doorbell),
-                )
-            return None
+        if pending is not None:
+            self._forget_waits(db, gate_id, rings)
 
     def unpark(self, key: AwaitEventKey, doorbell: str) -> None:
         """Forget ``doorbell``'s registration on ``key`` (its wait ended)."""
         with self._write() as db:
-            db.execute(
-                "DELETE FROM waits WHERE key_id = ? AND address = ?",
-                (getattr(key, "key_id", None), doorbell),
-            )
+            db.execute(self._sql.delete_wait, (getattr(key, "key_id", None), doorbell))
 
     def resolve(self, key: AwaitEventKey, resolution: Resolution) -> ResolveOutcome:
         """Propose ``resolution`` as the key's terminal; the first one wins (a resolution
@@ -220,92 +142,21 @@ class AwaitEventTables(SqliteConnection):
     def peek(self, key: AwaitEventKey) -> Resolution | None:
         """The key's terminal, or ``None``; never writes (``await_event_unknown_or_revoked``
         for a forged or tampered key or a revoked session)."""
-        with self._read():
-            return self._promise(self._db, key)[1]
+        with self._read() as db:
+            return self._promise(db, key)[1]
 
-    def deadline_ms(self, key: AwaitEventKey) -> int | None:
-        """The absolute deadline stored with the pending promise (a restarted waiter waits
-        only for what is left of it)."""
-        with self._read():
-            return self._promise(self._db, key)[2]
-
-    def _end(self, key: AwaitEventKey, cancelled: bool, now_ms: int | None) -> Resolution | None:
-        rings: list[tuple[str, str]] = []
-        with self._write() as db:
-            exists, terminal, deadline = self._promise(db, key)
-            if terminal is not None:
-                return terminal
-            if now_ms is not None and (not exists or deadline is None or now_ms < deadline):
-                return None
-            proposed = ended_wait_proposal(key, cancelled)
-            self._settle(db, key, exists, proposed, rings)
-        self._ring_all(rings)
-        return proposed
-
-    def expire(self, key: AwaitEventKey, now_ms: int) -> Resolution | None:
-        """Once ``now_ms`` reaches the stored deadline, write ``timeout`` (first writer wins)
-        and return the terminal; ``None`` while not due. A turn-control wait writes nothing
-        (``turn_control_wait_timeout``)."""
-        return self._end(key, False, now_ms)
-
-    def cancel_wait(self, key: AwaitEventKey) -> Resolution:
-        """Write ``cancelled`` (first writer wins) and return the terminal. A turn-control
-        wait writes nothing (``turn_control_wait_cancelled``)."""
-        result = self._end(key, True, None)
-        assert result is not None
-        return result
-
-    def cancel_session(self, session_id: str) -> int:
-        """Write ``cancelled`` to every pending, non-turn-control promise of the session;
-        returns how many. Turn control and keys nobody waited on are untouched."""
-        check_session_id(session_id)
-        rings: list[tuple[str, str]] = []
-        count = 0
-        with self._write() as db:
-            if self._revoked(db, session_id):
-                return 0
-            rows = db.execute(
-                "SELECT key_id, scope_json, wait_json FROM await_events "
-                "WHERE session_id = ? AND terminal_json IS NULL",
-                (session_id,),
-            ).fetchall()
-            for key_id, scope_json, wait_json in rows:
-                try:
-                    scope: ExecutionScope = from_json(scope_json, ExecutionScope)
-                    wait: WaitIdentity = from_json(wait_json, WaitIdentity)
-                except LashError as exc:
-                    raise corrupt(f"await event {key_id}", exc) from None
-                transition = cancel_sweep_transition(wait, promise_state(False, True, None))
-                if isinstance(transition, StoreTransition):
-                    key = AwaitEventKey(scope, wait, key_id, "")
-                    self._settle(db, key, True, transition.resolution, rings)
-                    count += 1
-        self._ring_all(rings)
-        return count
-
-    def revoke_session(self, session_id: str) -> bool:
-        """Tombstone the session (it survives reopen): its promises are dropped, its parked
-        waiters rung, and its keys refused from now on (mint, resolve, peek, park)."""
-        check_session_id(session_id)
-        rings: list[tuple[str, str]] = []
-        with self._write() as db:
-            if not revoke_transition(self._revoked(db, session_id)):
-                return False
-            db.execute(
-                "INSERT INTO revoked_sessions(session_id, revoked_ms) VALUES (?, ?)",
-                (session_id, wall_ms()),
-            )
-            rows = db.execute(
-                "SELECT w.key_id, w.address FROM waits w JOIN await_events e "
-                "ON e.key_id = w.key_id WHERE e.session_id = ?",
-                (session_id,),
-            ).fetchall()
-            rings.extend((address, key_id) for key_id, address in rows)
-            db.execute(
-                "DELETE FROM waits WHERE key_id IN "
-                "(SELECT key_id FROM await_events WHERE session_id = ?)",
-                (session_id,),
-            )
-            db.execute("DELETE FROM await_events WHERE session_id = ?", (session_id,))
-        self._ring_all(rings)
-        return True
+    def _drop_session(
+        self, db: sqlite3.Connection, session_id: str, rings: list[tuple[str, str]]
+    ) -> None:
+        rows = db.execute(
+            "SELECT w.key_id, w.address FROM waits w JOIN await_events e "
+            "ON e.key_id = w.key_id WHERE e.session_id = ?",
+            (session_id,),
+        ).fetchall()
+        rings.extend((address, key_id) for key_id, address in rows)
+        db.execute(
+            "DELETE FROM waits WHERE key_id IN "
+            "(SELECT key_id FROM await_events WHERE session_id = ?)",
+            (session_id,),
+        )
+        db.execute(self._sql.delete_session_promises, (session_id,))

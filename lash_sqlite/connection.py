@@ -21,15 +21,19 @@ import os
 import secrets
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Literal, Self
+from typing import Final, Literal
 
 from lash_core import AwaitEventKey, KeySigner, LashError, codes
-from lash_core.store import SplitMemo, key_is_authentic
+from lash_core.store import SplitMemos, key_is_authentic
 from lash_core.store_memory import Ring
+from lash_sql.dialect import SQLITE, Statements
+from lash_sql.tables import SECRET_BYTES as SECRET_BYTES
+from lash_sql.tables import SqlTables
+from lash_sql.tables import corrupt as corrupt
+from lash_sql.tables import wall_ms as wall_ms
 from lash_sqlite.doorbell import ring as ring_doorbell
 
 __all__ = [
@@ -44,7 +48,6 @@ __all__ = [
 
 SCHEMA_VERSION: Final = 2
 """The schema this version writes (``PRAGMA user_version``)."""
-SECRET_BYTES: Final = 32
 VERIFIED_KEYS: Final = 4096
 """How many verified key objects a store remembers (then it starts again)."""
 
@@ -108,19 +111,6 @@ MIGRATIONS: Final = {
 }
 """Per schema version, the statements that migrate a file from the version before it."""
 
-_MESSAGES_SQL: Final = """
-WITH RECURSIVE walk(node, prev, blob, depth) AS (
-    SELECT node, prev, blob, 0 FROM chain WHERE node = ?
-    UNION ALL
-    SELECT c.node, c.prev, c.blob, w.depth + 1 FROM chain c JOIN walk w ON c.node = w.prev
-)
-SELECT b.body FROM walk JOIN blobs b ON b.hash = walk.blob ORDER BY walk.depth DESC
-"""
-
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
-
 
 @contextlib.contextmanager
 def sqlite_errors(path: Path) -> Iterator[None]:
@@ -129,10 +119,6 @@ def sqlite_errors(path: Path) -> Iterator[None]:
         yield
     except sqlite3.Error as exc:
         raise _unavailable(path, exc) from exc
-
-
-def corrupt(what: str, exc: BaseException) -> LashError:
-    return LashError(codes.STORE_CORRUPT, f"{what} does not decode: {exc}")
 
 
 def _unavailable(path: Path, exc: sqlite3.Error) -> LashError:
@@ -194,9 +180,11 @@ class _Transaction:
             raise _unavailable(store.path, exc) from exc
 
 
-class SqliteConnection:
+class SqliteConnection(SqlTables[sqlite3.Connection]):
     """One connection to a store file, migrated on open; the base the table mixins of
     :class:`~lash_sqlite.SqliteStore` share (see there for the arguments)."""
+
+    _sql = Statements(SQLITE)
 
     def __init__(
         self,
@@ -212,7 +200,7 @@ class SqliteConnection:
         self.path = Path(path)
         self._synchronous = synchronous
         self._relaxed = False  # whether the connection's level is NORMAL for one write
-        self._split_memos: dict[str, SplitMemo] = {}  # per session: its last envelope split
+        self._split_memos = SplitMemos()  # per session: its last envelope split
         self._verified: dict[str, AwaitEventKey] = {}  # key id -> the key object verified
         self._ring = ring
         self._keep = keep_previous_secrets
@@ -236,21 +224,6 @@ class SqliteConnection:
             raise
 
     # -- plumbing ----------------------------------------------------------------------------
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _set_relaxed(self, relaxed: bool) -> None:
         """Commit at ``NORMAL`` (``relaxed``) or at the store's level from now on (SQLite reads
@@ -290,10 +263,7 @@ class SqliteConnection:
             if version == 0:
                 for statement in SCHEMA:
                     db.execute(statement)
-                db.execute(
-                    "INSERT INTO secrets(secret, created_ms) VALUES (?, ?)",
-                    (secrets.token_bytes(SECRET_BYTES), wall_ms()),
-                )
+                db.execute(self._sql.insert_secret, (secrets.token_bytes(SECRET_BYTES), wall_ms()))
                 version = 1
             for step in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[step]:
@@ -309,18 +279,7 @@ class SqliteConnection:
 
     # -- keys --------------------------------------------------------------------------------
 
-    def signer(self) -> KeySigner:
-        """The signer of the store's secret (and the previous ones, for verification)."""
-        return self._signer
-
-    def rotate_secret(self) -> None:
-        """Sign with a fresh 32-byte secret from now on; keys signed with the
-        ``keep_previous_secrets`` latest older secrets still verify."""
-        with self._write() as db:
-            db.execute(
-                "INSERT INTO secrets(secret, created_ms) VALUES (?, ?)",
-                (secrets.token_bytes(SECRET_BYTES), wall_ms()),
-            )
+    def _reload_signer(self) -> None:
         self._signer, self._secret_count = self._load_signer()
         self._verified.clear()
 

@@ -1,61 +1,35 @@
 """Session leases and the effect journal in the SQLite file. Every journal write checks the
 session lease in its own transaction, so a paused owner that lost its lease writes nothing; a
-model request's big, repeated parts are stored once (linear growth with the conversation).
+model request's big, repeated parts are stored once (linear growth with the conversation). The
+rows both stores share are read and written by :class:`lash_sql.journal.JournalRows`.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Final
 
-from lash_core import LashError, LocalProtocolError, codes
+from lash_core import LashError, codes
 from lash_core.effects.envelope import CanonicalEnvelope
 from lash_core.store import (
-    DIVERGE,
+    SPLIT_MEMOS,
     BeginResult,
-    Diverged,
     EffectState,
-    EffectStatus,
     Lease,
     LeaseState,
     Owner,
-    SplitMemo,
-    Started,
-    abandon_allowed,
-    acquire_transition,
-    begin_transition,
     check_fence,
     check_lease_covers,
     complete_transition,
     envelope_identity,
-    join_envelope,
-    release_transition,
-    renew_transition,
-    split_envelope,
-    text_hash,
 )
-from lash_sqlite.connection import SqliteConnection, corrupt
+from lash_sql.journal import JournalRows, fenced_row
+from lash_sqlite.connection import SqliteConnection
 from lash_sqlite.liveness import provably_dead
 
 __all__ = ["LEASE_WRITES_RELAXED", "SPLIT_MEMOS", "JournalTables"]
-
-SPLIT_MEMOS: Final = 16
-"""How many sessions' last envelope split a store keeps (so the next split of a session's
-conversation parses only its new messages; each holds about twice its conversation's text). A
-session whose memo was dropped is split in full once, then from its memo again."""
-
-
-_MESSAGES_SQL: Final = """
-WITH RECURSIVE walk(node, prev, blob, depth) AS (
-    SELECT node, prev, blob, 0 FROM chain WHERE node = ?
-    UNION ALL
-    SELECT c.node, c.prev, c.blob, w.depth + 1 FROM chain c JOIN walk w ON c.node = w.prev
-)
-SELECT b.body FROM walk JOIN blobs b ON b.hash = walk.blob ORDER BY walk.depth DESC
-"""
-
 
 LEASE_WRITES_RELAXED: Final = True
 """Session lease writes (``acquire``, ``renew``, ``release``) commit at ``NORMAL``: a lease
@@ -64,9 +38,6 @@ only), and a power cut ends them all, so a lease write it loses guards nothing. 
 under a lease is synced after it (the log is synced in order): a durable ``complete`` or turn
 row proves its lease durable too. A lost ``release`` leaves the lease to expire, as a crash
 does."""
-
-_REQUEST: Final = '"request":{'
-"""In the compact JSON of every envelope :func:`split_envelope` cuts anything out of."""
 
 _FENCED_EFFECT_SQL: Final = """
 SELECT s.owner_name, s.owner_incarnation, s.fencing_token, s.expires_ms, e.status,
@@ -77,76 +48,18 @@ FROM (SELECT 1) LEFT JOIN sessions s ON s.session_id = ?1
 """The session's lease and an effect row of it, read in one statement."""
 
 
-class JournalTables(SqliteConnection):
+class JournalTables(JournalRows[sqlite3.Connection], SqliteConnection):
     """The ``sessions`` (leases), ``effects``, ``blobs`` and ``chain`` tables."""
 
-    def _lease_state(self, db: sqlite3.Connection, session_id: str) -> LeaseState | None:
-        row = db.execute(
-            "SELECT owner_name, owner_incarnation, fencing_token, expires_ms FROM sessions "
-            "WHERE session_id = ?",
-            (session_id,),
-        ).fetchone()
-        if row is None:
-            return None
-        holder = None if row[0] is None else Owner(row[0], row[1])
-        return LeaseState(holder, row[2], row[3])
+    def _lease_write(self) -> AbstractContextManager[sqlite3.Connection]:
+        """At ``NORMAL`` (see :data:`LEASE_WRITES_RELAXED`)."""
+        return self._write(relaxed=LEASE_WRITES_RELAXED)
 
-    def _write_lease(self, db: sqlite3.Connection, lease: Lease) -> None:
-        db.execute(
-            "INSERT INTO sessions(session_id, owner_name, owner_incarnation, fencing_token, "
-            "expires_ms) VALUES (?,?,?,?,?) ON CONFLICT(session_id) DO UPDATE SET "
-            "owner_name = excluded.owner_name, owner_incarnation = excluded.owner_incarnation, "
-            "fencing_token = excluded.fencing_token, expires_ms = excluded.expires_ms",
-            (
-                lease.session_id,
-                lease.owner.name,
-                lease.owner.incarnation,
-                lease.fencing_token,
-                lease.expires_ms,
-            ),
-        )
+    def _session_lease(self, db: sqlite3.Connection, session_id: str) -> LeaseState | None:
+        return self._lease_state(db, session_id)
 
-    def acquire(self, session_id: str, owner: Owner, ttl_ms: int, now_ms: int) -> Lease:
-        """Lease the session to ``owner`` until ``now_ms + ttl_ms`` (``lease_held`` while
-        another owner's lease is live; a successor gets the next fencing token). A live lease
-        whose holder is provably dead (an owner of :func:`~lash_sqlite.new_owner` on this
-        machine whose process is gone) is taken over at once. Committed at ``NORMAL`` (see
-        :data:`LEASE_WRITES_RELAXED`)."""
-        with self._write(relaxed=LEASE_WRITES_RELAXED) as db:
-            state = self._lease_state(db, session_id) if isinstance(session_id, str) else None
-            dead = (
-                state is not None
-                and state.holder is not None
-                and state.holder != owner
-                and isinstance(now_ms, int)
-                and now_ms < state.expires_ms
-                and provably_dead(state.holder)
-            )
-            lease = acquire_transition(session_id, state, owner, ttl_ms, now_ms, holder_dead=dead)
-            self._write_lease(db, lease)
-        return lease
-
-    def renew(self, lease: Lease, ttl_ms: int, now_ms: int) -> Lease:
-        """Extend the current, unexpired lease (``lease_lost`` otherwise); at ``NORMAL``."""
-        with self._write(relaxed=LEASE_WRITES_RELAXED) as db:
-            state = self._lease_state(db, getattr(lease, "session_id", ""))
-            renewed = renew_transition(state, lease, ttl_ms, now_ms)
-            self._write_lease(db, renewed)
-        return renewed
-
-    def release(self, lease: Lease) -> bool:
-        """Give the lease up (a stale lease changes nothing); the next holder gets the next
-        fencing token; at ``NORMAL``."""
-        with self._write(relaxed=LEASE_WRITES_RELAXED) as db:
-            state = self._lease_state(db, getattr(lease, "session_id", ""))
-            if not release_transition(state, lease):
-                return False
-            db.execute(
-                "UPDATE sessions SET owner_name = NULL, owner_incarnation = NULL, "
-                "expires_ms = 0 WHERE session_id = ? AND fencing_token = ?",
-                (lease.session_id, lease.fencing_token),
-            )
-        return True
+    def _holder_dead(self, holder: Owner) -> bool:
+        return provably_dead(holder)
 
     def _fence(self, db: sqlite3.Connection, lease: Lease, now_ms: int, what: str) -> None:
         """The fence, in the write's own transaction (the write lock is already held)."""
@@ -160,86 +73,15 @@ class JournalTables(SqliteConnection):
         if type(lease) is not Lease:
             check_fence(None, lease, now_ms, what)  # raises lease_invalid
         row = db.execute(_FENCED_EFFECT_SQL, (lease.session_id, replay_key)).fetchone()
-        holder = None if row[0] is None else Owner(row[0], row[1])
-        state = None if row[2] is None else LeaseState(holder, row[2], row[3])
+        state, effect = fenced_row(row)
         check_fence(state, lease, now_ms, what)
-        if row[4] is None:
-            return None
-        return EffectState(EffectStatus(row[4]), row[5], row[6], row[7], row[8], row[9])
+        return effect
 
     # -- the journal ------------------------------------------------------------------------
 
-    def _effect(
-        self, db: sqlite3.Connection, session_id: str, replay_key: str
-    ) -> EffectState | None:
-        row = db.execute(
-            "SELECT status, envelope_hash, attempt, fencing_token, outcome_json, due_at_ms "
-            "FROM effects WHERE session_id = ? AND replay_key = ?",
-            (session_id, replay_key),
-        ).fetchone()
-        if row is None:
-            return None
-        return EffectState(EffectStatus(row[0]), row[1], row[2], row[3], row[4], row[5])
-
-    def _split_memo(self, session_id: str) -> SplitMemo:
-        """The memo of the session's last split (the few most recent sessions are kept)."""
-        memos = self._split_memos
-        memo = memos.pop(session_id, None)
-        if memo is None:
-            memo = SplitMemo()
-            while len(memos) >= SPLIT_MEMOS:
-                del memos[next(iter(memos))]
-        memos[session_id] = memo
-        return memo
-
-    def _store_envelope(
-        self, db: sqlite3.Connection, session_id: str, envelope: CanonicalEnvelope
-    ) -> tuple[str, int]:
-        """The envelope column and split flag: big, repeated parts of a model request go to
-        ``blobs`` once each, its messages into the ``chain``, and the row keeps a skeleton.
-        Costs what is new: the session's previous split tells which messages were seen."""
-        if _REQUEST not in envelope.json:
-            return envelope.json, 0  # no model request: nothing to cut out
-        parts = split_envelope(envelope.json, self._split_memo(session_id))
-        if not parts.blobs and not parts.messages:
-            return envelope.json, 0
-        for digest, body in parts.blobs:
-            db.execute("INSERT OR IGNORE INTO blobs(hash, body) VALUES (?, ?)", (digest, body))
-        chain = parts.chain
-        # Only the messages after the longest prefix already stored are new.
-        missing = len(chain)
-        while missing > 0:
-            node = chain[missing - 1][0]
-            if db.execute("SELECT 1 FROM chain WHERE node = ?", (node,)).fetchone():
-                break
-            missing -= 1
-        for index in range(missing, len(chain)):
-            node, previous, digest = chain[index]
-            db.execute(
-                "INSERT OR IGNORE INTO blobs(hash, body) VALUES (?, ?)",
-                (digest, parts.messages[index]),
-            )
-            db.execute(
-                "INSERT OR IGNORE INTO chain(node, prev, blob) VALUES (?, ?, ?)",
-                (node, previous, digest),
-            )
-        tail = chain[-1][0] if chain else ""
-        return f"{tail}\n{parts.skeleton}", 1
-
-    def begin(
-        self,
-        lease: Lease,
-        envelope: CanonicalEnvelope,
-        now_ms: int,
-        due_at_ms: int | None = None,
+    def _begin(
+        self, lease: Lease, envelope: CanonicalEnvelope, now_ms: int, due_at_ms: int | None
     ) -> BeginResult:
-        """Start an effect, or answer it from the journal: :class:`~lash_core.store.Recorded`,
-        :class:`~lash_core.store.Diverged` or :class:`~lash_core.store.Started` (in doubt after
-        an owner died mid-effect). Fenced by ``lease`` in the same transaction."""
-        if type(envelope) is not CanonicalEnvelope:
-            raise LocalProtocolError(
-                codes.RUNTIME_EFFECT_ENVELOPE_CANONICAL_DECODE, "begin takes a CanonicalEnvelope"
-            )
         replay_key, session_id = envelope_identity(envelope)
         # Committed at NORMAL: the running marker must survive the process dying (it does),
         # and the effect's complete, committed at the store's level, syncs it with its outcome.
@@ -248,56 +90,11 @@ class JournalTables(SqliteConnection):
         with self._write(relaxed=True) as db:
             row = self._fenced_effect(db, lease, replay_key, now_ms, "begin an effect")
             check_lease_covers(lease, session_id)
-            verdict = begin_transition(row, envelope.hash, lease.fencing_token, due_at_ms)
-            if isinstance(verdict, Started):
-                if row is None:
-                    stored, split = self._store_envelope(db, lease.session_id, envelope)
-                    db.execute(
-                        "INSERT INTO effects(session_id, replay_key, envelope_hash, envelope, "
-                        "split, status, attempt, fencing_token, due_at_ms, started_ms) "
-                        "VALUES (?,?,?,?,?,'running',?,?,?,?)",
-                        (
-                            lease.session_id,
-                            replay_key,
-                            envelope.hash,
-                            stored,
-                            split,
-                            verdict.attempt,
-                            lease.fencing_token,
-                            verdict.due_at_ms,
-                            now_ms,
-                        ),
-                    )
-                else:
-                    db.execute(
-                        "UPDATE effects SET status = 'running', attempt = ?, fencing_token = ?, "
-                        "started_ms = ? WHERE session_id = ? AND replay_key = ?",
-                        (
-                            verdict.attempt,
-                            lease.fencing_token,
-                            now_ms,
-                            lease.session_id,
-                            replay_key,
-                        ),
-                    )
-                return verdict
-            if verdict is DIVERGE:
-                recorded = self._load_envelope(db, lease.session_id, replay_key)
-                assert recorded is not None
-                return Diverged(recorded, envelope)
-            return verdict  # type: ignore[return-value]
+            return self._begin_row(db, lease, envelope, replay_key, row, now_ms, due_at_ms)
 
-    def complete(self, lease: Lease, replay_key: str, outcome_json: str, now_ms: int) -> None:
-        """Record the effect's outcome (or failure) as JSON; the same outcome again is
-        harmless. Fenced: the UPDATE matches only the row running under this lease's token."""
-        self.complete_many(lease, [(replay_key, outcome_json)], now_ms)
-
-    def complete_many(self, lease: Lease, outcomes: Sequence[tuple[str, str]], now_ms: int) -> None:
-        """:meth:`complete` for several effects (a fan-out's children) in one transaction,
-        so one COMMIT: all recorded, or none."""
-        for _, outcome_json in outcomes:
-            if not isinstance(outcome_json, str):
-                raise LocalProtocolError(codes.STORE_CORRUPT, "an outcome is a JSON string")
+    def _complete_many(
+        self, lease: Lease, outcomes: Sequence[tuple[str, str]], now_ms: int
+    ) -> None:
         with self._write() as db:
             if not outcomes:
                 self._fence(db, lease, now_ms, "complete an effect")
@@ -308,73 +105,17 @@ class JournalTables(SqliteConnection):
                     row = self._effect(db, lease.session_id, replay_key)
                 if complete_transition(row, outcome_json, lease.fencing_token):
                     changed = db.execute(
-                        "UPDATE effects SET status = 'completed', outcome_json = ?, "
-                        "completed_ms = ? WHERE session_id = ? AND replay_key = ? "
-                        "AND status = 'running' AND fencing_token = ?",
+                        self._sql.complete_effect,
                         (outcome_json, now_ms, lease.session_id, replay_key, lease.fencing_token),
                     ).rowcount
                     if changed != 1:  # pragma: no cover - the rule saw the row under the lock
                         raise LashError(codes.LEASE_LOST, "the effect row changed under the lock")
 
-    def abandon(self, lease: Lease, replay_key: str, now_ms: int) -> bool:
-        """Mark a running effect of this lease abandoned (it failed, nothing is recorded; the
-        next begin runs it again). Whether anything changed."""
-        with self._write() as db:
-            self._fence(db, lease, now_ms, "abandon an effect")
-            if not abandon_allowed(
-                self._effect(db, lease.session_id, replay_key), lease.fencing_token
-            ):
-                return False
-            db.execute(
-                "UPDATE effects SET status = 'abandoned' WHERE session_id = ? AND replay_key = ?",
-                (lease.session_id, replay_key),
-            )
-        return True
+    def _fenced_row(
+        self, db: sqlite3.Connection, lease: Lease, replay_key: str, now_ms: int, what: str
+    ) -> EffectState | None:
+        self._fence(db, lease, now_ms, what)
+        return self._effect(db, lease.session_id, replay_key)
 
-    def discard(self, lease: Lease, replay_key: str, now_ms: int) -> bool:
-        """Delete the journal row of ``replay_key`` whatever its status (a resumed turn that
-        continues past a divergence replaces what it had recorded from there); fenced by
-        ``lease``. Whether a row was deleted."""
-        with self._write() as db:
-            self._fence(db, lease, now_ms, "discard an effect")
-            deleted = db.execute(
-                "DELETE FROM effects WHERE session_id = ? AND replay_key = ?",
-                (lease.session_id, replay_key),
-            ).rowcount
-        return bool(deleted)
-
-    def _load_envelope(
-        self, db: sqlite3.Connection, session_id: str, replay_key: str
-    ) -> CanonicalEnvelope | None:
-        row = db.execute(
-            "SELECT envelope_hash, envelope, split FROM effects "
-            "WHERE session_id = ? AND replay_key = ?",
-            (session_id, replay_key),
-        ).fetchone()
-        if row is None:
-            return None
-        digest, stored, split = row
-        if not split:
-            return CanonicalEnvelope(stored, digest)
-        tail, _, skeleton = stored.partition("\n")
-        messages = [r[0] for r in db.execute(_MESSAGES_SQL, (tail,)).fetchall()] if tail else []
-        try:
-            wanted = [h[2] for h in json.loads(skeleton)["holes"] if h[1] == "blob"]
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise corrupt(f"the stored envelope of {replay_key!r}", exc) from None
-        blobs: dict[str, str] = {}
-        for digest_ in wanted:
-            found = db.execute("SELECT body FROM blobs WHERE hash = ?", (digest_,)).fetchone()
-            if found is not None:
-                blobs[digest_] = found[0]
-        text = join_envelope(skeleton, blobs, messages)
-        if text_hash(text) != digest:
-            raise LashError(
-                codes.STORE_CORRUPT, f"the stored envelope of {replay_key!r} does not hash back"
-            )
-        return CanonicalEnvelope(text, digest)
-
-    def recorded_envelope(self, session_id: str, replay_key: str) -> CanonicalEnvelope | None:
-        """The canonical envelope recorded under ``replay_key`` (joined from its parts)."""
-        with self._read():
-            return self._load_envelope(self._db, session_id, replay_key)
+    def _delete_effect(self, db: sqlite3.Connection, session_id: str, replay_key: str) -> bool:
+        return bool(db.execute(self._sql.delete_effect, (session_id, replay_key)).rowcount)

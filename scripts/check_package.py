@@ -33,7 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NOT_SHIPPED = ("tests/", "benchmarks/", "docs/", "scripts/")
-NEEDS_NO_EXTRA = ("lash_core", "lash_trio", "lash_asyncio", "lash_sqlite")
+NEEDS_NO_EXTRA = ("lash_core", "lash_trio", "lash_asyncio", "lash_sqlite", "lash_sql")
 """Packages a user gets working with ``pip install 'lash-effects[trio]'`` alone."""
 
 

@@ -16,6 +16,7 @@ PACKAGES = (
     "lash_providers",
     "lash_postgres",
     "lash_cli",
+    "lash_sql",
 )
 LIMIT = 600
 

@@ -118,6 +118,7 @@ def _public_modules() -> list[str]:
         "lash_providers",
         "lash_postgres",
         "lash_cli",
+        "lash_sql",
     ):
         package = importlib.import_module(package_name)
         names.append(package_name)

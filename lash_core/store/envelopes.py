@@ -316,6 +316,16 @@ class SplitMemos:
         memos[session_id] = memo
         return memo
 
+    def __len__(self) -> int:
+        return len(self._memos)
+
+    def __contains__(self, session_id: object) -> bool:
+        return session_id in self._memos
+
+    def __getitem__(self, session_id: str) -> SplitMemo:
+        """The session's memo, left where it is in the order of use."""
+        return self._memos[session_id]
+
 
 def stored_skeleton(parts: EnvelopeParts) -> str:
     """What a store keeps in an effect row for a split envelope: the last node of its message
