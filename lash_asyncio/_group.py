@@ -47,6 +47,7 @@ subclasses of ``CancelledError`` as cancellations and closes a coroutine it refu
 _current_task = asyncio.current_task
 _CancelledError = asyncio.CancelledError
 _Task = asyncio.Task[None]
+_Coro = Coroutine[Any, Any, None]
 
 
 _PRUNE_KEPT: Final = 64
@@ -57,14 +58,18 @@ multiple of this (a power of two)."""
 class _Handle:
     """What :meth:`AsyncioTaskGroup.start` returns: cancels its task."""
 
-    __slots__ = ("_group", "_task")
+    __slots__ = ("_coro", "_group", "_task")
 
-    def __init__(self, group: AsyncioTaskGroup, task: _Task) -> None:
+    def __init__(self, group: AsyncioTaskGroup, coro: _Coro, task: _Task) -> None:
         self._group = group
+        self._coro = coro
         self._task = task
 
     def cancel(self) -> bool:
-        return self._group._cancel(self._task)
+        task = self._task
+        cancelled = task.cancel()
+        self._group._watch(self._coro, task)
+        return cancelled
 
 
 class AsyncioTaskGroup:
@@ -99,10 +104,12 @@ class AsyncioTaskGroup:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._parent_task: asyncio.Task[Any] | None = None
         self._parent_cancel_requested = False
-        self._tasks: dict[_Task, Coroutine[Any, Any, None]] = {}
-        """The running tasks, in start order, each with the coroutine it runs."""
-        self._kept: set[_Task] = set()
-        """Tasks ``cancel_soon`` leaves be: ``start``'s, and those it cancelled already."""
+        self._tasks: dict[_Coro, _Task] = {}
+        """The running tasks, in start order, by the coroutine each runs (which the task's
+        wrapper has at hand, unlike its task)."""
+        self._kept: set[_Coro] = set()
+        """The coroutines of the tasks ``cancel_soon`` leaves be: ``start``'s, and those it
+        cancelled already."""
         self._errors: list[BaseException] | None = []
         self._base_error: BaseException | None = None
         self._on_completed_fut: asyncio.Future[bool] | None = None
@@ -177,8 +184,8 @@ class AsyncioTaskGroup:
                     self._abort()
                 else:
                     # Whoever cancelled the owner may have cancelled children that never ran.
-                    for task, coro in list(self._tasks.items()):
-                        self._watch(task, coro)
+                    for coro, task in list(self._tasks.items()):
+                        self._watch(coro, task)
             self._on_completed_fut = None
 
         assert not self._tasks
@@ -215,27 +222,28 @@ class AsyncioTaskGroup:
 
     # -- starting tasks ------------------------------------------------------------------------
 
-    def create_task(self, coro: Coroutine[Any, Any, None]) -> _Task:
+    def create_task(self, coro: _Coro) -> _Task:
         """Run ``coro`` as a task of the group (``asyncio.TaskGroup.create_task``)."""
         if not self._accepting:
             self._refuse(coro)
         assert self._loop is not None
         task = self._loop.create_task(self._run(coro))
-        self._tasks[task] = coro
+        self._tasks[coro] = task
         if task.done():
             # It ran to its end as it was created (an eager task factory).
-            self._on_task_done(task)
+            self._on_task_done(coro, task)
         return task
 
-    def start(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> TaskHandle:
-        task = self.create_task(fn())
+    def start(self, fn: Callable[[], _Coro]) -> TaskHandle:
+        coro = fn()
+        task = self.create_task(coro)
         kept = self._kept
         if len(kept) >= _PRUNE_KEPT and len(kept) & (_PRUNE_KEPT - 1) == 0:
             self._prune_kept()
-        kept.add(task)
-        return _Handle(self, task)
+        kept.add(coro)
+        return _Handle(self, coro, task)
 
-    def start_soon(self, fn: Callable[[Unpack[Ts]], Coroutine[Any, Any, None]], *args: *Ts) -> None:
+    def start_soon(self, fn: Callable[[Unpack[Ts]], _Coro], *args: *Ts) -> None:
         coro = fn(*args)
         # `create_task(coro)`, inlined (one per effect of a batch).
         if not self._accepting:
@@ -243,25 +251,25 @@ class AsyncioTaskGroup:
         loop = self._loop
         assert loop is not None
         task = loop.create_task(self._run(coro))
-        self._tasks[task] = coro
+        self._tasks[coro] = task
         if task.done():
-            self._on_task_done(task)
+            self._on_task_done(coro, task)
 
     def cancel_soon(self) -> None:
         kept = self._kept
-        for task, coro in list(self._tasks.items()):
-            if task not in kept:
-                kept.add(task)  # cancelled once: a later cancel_soon leaves it be
+        for coro, task in list(self._tasks.items()):
+            if coro not in kept:
+                kept.add(coro)  # cancelled once: a later cancel_soon leaves it be
                 task.cancel()
-                self._watch(task, coro)
+                self._watch(coro, task)
         self._prune_kept()
 
     def _prune_kept(self) -> None:
         """Forget the kept tasks that have ended (amortised O(1) in a long-lived group)."""
         tasks = self._tasks
-        self._kept = {task for task in self._kept if task in tasks}
+        self._kept = {coro for coro in self._kept if coro in tasks}
 
-    def _refuse(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _refuse(self, coro: _Coro) -> None:
         """Raise unless the group may start a task now (it may while it waits for others)."""
         message = None
         if not self._entered:
@@ -275,7 +283,7 @@ class AsyncioTaskGroup:
                 coro.close()
             raise RuntimeError(message)
 
-    async def _run(self, coro: Coroutine[Any, Any, None]) -> None:
+    async def _run(self, coro: _Coro) -> None:
         """A task's coroutine: ``coro``, then the group's bookkeeping if it returned."""
         try:
             await coro
@@ -285,11 +293,11 @@ class AsyncioTaskGroup:
             # then its task never ends.)
             task = _current_task(self._loop)
             if task is not None and task.get_coro().cr_frame is sys._getframe():  # type: ignore[union-attr]
-                task.add_done_callback(self._on_task_done)
+                task.add_done_callback(functools.partial(self._on_task_done, coro))
             raise
         # `_on_task_done` for a task that returned.
         tasks = self._tasks
-        tasks.pop(_current_task(self._loop), None)  # type: ignore[arg-type]
+        tasks.pop(coro, None)
         if not tasks:
             fut = self._on_completed_fut
             if fut is not None and not fut.done():
@@ -297,23 +305,16 @@ class AsyncioTaskGroup:
 
     # -- cancelling and ending -----------------------------------------------------------------
 
-    def _cancel(self, task: _Task) -> bool:
-        cancelled = task.cancel()
-        coro = self._tasks.get(task)
-        if coro is not None:
-            self._watch(task, coro)
-        return cancelled
-
-    def _watch(self, task: _Task, coro: Coroutine[Any, Any, None]) -> None:
+    def _watch(self, coro: _Coro, task: _Task) -> None:
         """Give ``task`` the done callback its wrapper cannot add if it never runs (cancelled
         before its first step)."""
         task.add_done_callback(functools.partial(self._on_watched_done, coro))
 
-    def _on_watched_done(self, coro: Coroutine[Any, Any, None], task: _Task) -> None:
+    def _on_watched_done(self, coro: _Coro, task: _Task) -> None:
         # The task has ended, so its coroutine has too, or never began: then it was never
         # awaited, and closing it says so (no "never awaited" warning).
         coro.close()
-        self._on_task_done(task)
+        self._on_task_done(coro, task)
 
     @staticmethod
     def _is_base_error(exc: BaseException) -> bool:
@@ -322,17 +323,18 @@ class AsyncioTaskGroup:
     def _abort(self) -> None:
         self._aborting = True
         self._accepting = False
-        for task, coro in list(self._tasks.items()):
+        for coro, task in list(self._tasks.items()):
             if not task.done():
                 task.cancel()
             # Done already (cancelled before its first step by whoever cancels the owner?) or
             # not: the callback sees it end.
-            self._watch(task, coro)
+            self._watch(coro, task)
 
-    def _on_task_done(self, task: _Task) -> None:
-        """``asyncio.TaskGroup._on_task_done`` (once per task, however often it is called)."""
+    def _on_task_done(self, coro: _Coro, task: _Task) -> None:
+        """``asyncio.TaskGroup._on_task_done`` for ``task``, which runs ``coro`` (once per task,
+        however often it is called)."""
         tasks = self._tasks
-        if tasks.pop(task, None) is None:
+        if tasks.pop(coro, None) is None:
             return
 
         fut = self._on_completed_fut

@@ -88,7 +88,7 @@ def _both(scenario: Scenario, *, ordered: bool = True) -> tuple[list[str], Shape
     the order in which a group cancels its children is unspecified)."""
     stdlib, lash = (_record(impl, scenario) for impl in IMPLS)
     if not ordered:
-        stdlib, lash = ((sorted(r[0]), *r[1:]) for r in (stdlib, lash))  # type: ignore[assignment]
+        stdlib, lash = ((sorted(r[0]), *r[1:]) for r in (stdlib, lash))
     assert lash == stdlib
     return lash
 
