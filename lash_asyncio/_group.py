@@ -100,7 +100,8 @@ class AsyncioTaskGroup:
         self._exiting = False
         self._aborting = False
         self._accepting = False
-        """Entered, and neither exiting nor aborting: a new task needs no further check."""
+        """Entered, not aborting, and not finished (exiting with no task left): a new task needs
+        no further check."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._parent_task: asyncio.Task[Any] | None = None
         self._parent_cancel_requested = False
@@ -148,7 +149,8 @@ class AsyncioTaskGroup:
         tb: TracebackType | None,
     ) -> None:
         self._exiting = True
-        self._accepting = False
+        if not self._tasks:
+            self._accepting = False  # finished (else it still takes tasks while it waits)
         parent = self._parent_task
         assert parent is not None and self._loop is not None
         if exc is not None and self._is_base_error(exc) and self._base_error is None:
@@ -189,6 +191,7 @@ class AsyncioTaskGroup:
             self._on_completed_fut = None
 
         assert not self._tasks
+        self._accepting = False
 
         if _PY313 and self._parent_cancel_requested and parent.uncancel() == 0:
             propagate_cancellation_error = None
@@ -299,6 +302,8 @@ class AsyncioTaskGroup:
         tasks = self._tasks
         tasks.pop(coro, None)
         if not tasks:
+            if self._exiting:
+                self._accepting = False  # finished
             fut = self._on_completed_fut
             if fut is not None and not fut.done():
                 fut.set_result(True)
@@ -336,6 +341,8 @@ class AsyncioTaskGroup:
         tasks = self._tasks
         if tasks.pop(coro, None) is None:
             return
+        if self._exiting and not tasks:
+            self._accepting = False  # finished
 
         fut = self._on_completed_fut
         if fut is not None and not tasks and not fut.done():
