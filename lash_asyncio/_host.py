@@ -181,7 +181,12 @@ class AsyncioPrimitives:
             pass
 
     def now(self) -> float:
-        return self._bind().time()
+        # `_bind()`, inlined: the process service reads the clock on every write.
+        loop = _get_running_loop()
+        if loop is None:
+            loop = self._bind()  # raises host_wrong_event_loop
+        self._loop = loop
+        return loop.time()
 
     def sleep(self, seconds: float) -> Coroutine[Any, Any, None]:
         self._bind()
