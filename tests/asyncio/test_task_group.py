@@ -55,7 +55,7 @@ def _shape(exc: BaseException | None) -> Shape:
     return type(exc).__name__
 
 
-def _record(impl: Impl, scenario: Scenario) -> tuple[list[str], Shape, int]:
+def _record(impl: Impl, scenario: Scenario, *, eager: bool = False) -> tuple[list[str], Shape, int]:
     log: list[str] = []
     left: list[Shape] = []
     cancelling: list[int] = []
@@ -77,10 +77,20 @@ def _record(impl: Impl, scenario: Scenario) -> tuple[list[str], Shape, int]:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        asyncio.run(outer())
+        if eager:  # Python 3.12+: tasks take their first step as they are created
+            with asyncio.Runner(loop_factory=_eager_loop) as runner:
+                runner.run(outer())
+        else:
+            asyncio.run(outer())
         gc.collect()
     log.extend(f"warning: {w.category.__name__}" for w in caught)
     return log, left[0] if left else None, cancelling[0]
+
+
+def _eager_loop() -> asyncio.AbstractEventLoop:
+    loop = asyncio.new_event_loop()
+    loop.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined,unused-ignore]
+    return loop
 
 
 def _both(scenario: Scenario, *, ordered: bool = True) -> tuple[list[str], Shape, int]:
@@ -597,3 +607,34 @@ def test_system_exit_and_keyboard_interrupt_of_a_child_leave_as_themselves(exc: 
         outputs.append([*done.stdout.split("\n"), done.stderr.count("never retrieved")])
     assert outputs[0] == outputs[1]
     assert outputs[1][-3] == f"left: {exc.split('(')[0]}"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager tasks are Python 3.12+")
+def test_with_eager_tasks_both_groups_record_the_same() -> None:
+    """Under an eager task factory a task may end as it is created: the group accounts for it
+    then, as asyncio.TaskGroup does."""
+
+    async def scenario(impl: Impl, log: list[str]) -> None:
+        async def quick(name: str) -> None:
+            log.append(f"{name} ran")
+
+        async def fail() -> None:
+            raise ValueError()
+
+        async with impl.group() as group:
+            impl.spawn(group, lambda: quick("a"))
+            impl.spawn(group, lambda: _sleep_forever("parked", log))
+            impl.spawn(group, fail)
+            impl.spawn(group, lambda: quick("refused"))
+
+    stdlib, lash = (_record(impl, scenario, eager=True) for impl in IMPLS)
+    assert lash == stdlib
+    # The failure aborted the group as the task was created: the next spawn is refused.
+    assert lash[0][:2] == ["a ran", "parked cancelled"]
+    # Before 3.13 the refused coroutine is left unclosed: it is reported as never awaited.
+    assert lash[0][2:] == ([] if sys.version_info >= (3, 13) else ["warning: RuntimeWarning"])
+    assert lash[1] == (
+        "ExceptionGroup",
+        "unhandled errors in a TaskGroup (2 sub-exceptions)",
+        ["ValueError", "RuntimeError"],
+    )
