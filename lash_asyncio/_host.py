@@ -10,20 +10,19 @@ import functools
 import secrets
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from types import TracebackType
-from typing import Any, Final, Generic, TypeVar, TypeVarTuple, Unpack
+from typing import Any, Final, Generic, TypeVar
 
+from lash_asyncio._group import AsyncioTaskGroup
 from lash_core import codes
 from lash_core.errors import LashError, LocalProtocolError
 from lash_core.host import InlineHost
-from lash_core.loop import TaskGroup, TaskHandle, WakeEvent
+from lash_core.loop import TaskGroup, WakeEvent
 from lash_core.process.service import ProcessService
 from lash_core.promise import Waiter
 
 __all__ = ["AsyncioPrimitives", "InlineEffectHost"]
 
 T = TypeVar("T")
-Ts = TypeVarTuple("Ts")
 
 _get_running_loop = asyncio.events._get_running_loop
 _Future = asyncio.Future
@@ -78,62 +77,6 @@ class _Parked(Waiter[Any]):
     def is_set(self) -> bool:
         future = self.future
         return future.done() and not future.cancelled()
-
-
-_PRUNE_SOON: Final = 64
-"""A task group's list of ``start_soon`` tasks is pruned of finished ones when its length is a
-multiple of this (a power of two)."""
-
-
-class _AsyncioTaskGroup:
-    __slots__ = ("_group", "_soon")
-
-    def __init__(self, group: asyncio.TaskGroup) -> None:
-        self._group = group
-        self._soon: list[asyncio.Task[None]] = []
-
-    def start(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> TaskHandle:
-        return self._group.create_task(fn())
-
-    def start_soon(self, fn: Callable[[Unpack[Ts]], Coroutine[Any, Any, None]], *args: *Ts) -> None:
-        soon = self._soon
-        if len(soon) >= _PRUNE_SOON and len(soon) & (_PRUNE_SOON - 1) == 0:
-            # A long-lived group forgets its finished tasks now and then (amortised O(1)).
-            soon[:] = [task for task in soon if not task.done()]
-        soon.append(self._group.create_task(fn(*args)))
-
-    def cancel_soon(self) -> None:
-        soon, self._soon = self._soon, []
-        for task in soon:
-            task.cancel()
-
-
-class _GroupScope:
-    """``async with asyncio.TaskGroup() as group: yield _AsyncioTaskGroup(group)``, as an
-    async context manager: the group's own enter and exit, without a generator's (one per
-    turn run)."""
-
-    __slots__ = ("_group", "_primitives")
-
-    def __init__(self, primitives: AsyncioPrimitives) -> None:
-        self._primitives = primitives
-        self._group: asyncio.TaskGroup | None = None
-
-    async def __aenter__(self) -> TaskGroup:
-        self._primitives._bind()
-        group = self._group = asyncio.TaskGroup()
-        await group.__aenter__()
-        return _AsyncioTaskGroup(group)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        group = self._group
-        assert group is not None
-        await group.__aexit__(exc_type, exc, tb)  # raises what leaves the group, if anything
 
 
 _THREAD_POLL_S: Final = 0.1
@@ -238,7 +181,12 @@ class AsyncioPrimitives:
             pass
 
     def now(self) -> float:
-        return self._bind().time()
+        # `_bind()`, inlined: the process service reads the clock on every write.
+        loop = _get_running_loop()
+        if loop is None:
+            loop = self._bind()  # raises host_wrong_event_loop
+        self._loop = loop
+        return loop.time()
 
     def sleep(self, seconds: float) -> Coroutine[Any, Any, None]:
         self._bind()
@@ -251,7 +199,7 @@ class AsyncioPrimitives:
         return None
 
     def open_task_group(self) -> contextlib.AbstractAsyncContextManager[TaskGroup]:
-        return _GroupScope(self)
+        return AsyncioTaskGroup(self._bind)
 
     async def wait_readable(self, fileno: int, deadline: float | None) -> bool:
         loop = self._bind()

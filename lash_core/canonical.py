@@ -39,6 +39,7 @@ __all__ = [
     "normalize_json_value",
     "sha256_hex",
     "sort_json_value",
+    "sorted_text_of_normalized",
     "utf8",
     "wire_text_of",
 ]
@@ -48,6 +49,13 @@ _I64_MIN: Final = -(2**63)
 
 _encode_fast: Callable[[Any], str] = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=True, check_circular=False
+).encode
+_encode_sorted: Callable[[Any], str] = json.JSONEncoder(
+    ensure_ascii=False,
+    separators=(",", ":"),
+    allow_nan=True,
+    check_circular=False,
+    sort_keys=True,
 ).encode
 _encode_string: Callable[[str], str] = json.encoder.encode_basestring
 
@@ -175,6 +183,21 @@ def canonical_text_of(data: Any) -> str:
     text = _fast(data)
     if _needs_exact_floats(text) or _LONG_INT.search(text) is not None:
         return _exact(data)
+    return text
+
+
+def sorted_text_of_normalized(value: Any) -> str:
+    """``canonical_text_of(sort_json_value(value))`` for a value :func:`normalize_json_value`
+    returned (exact JSON types, string keys, at most :data:`MAX_JSON_DEPTH` deep), without the
+    sorted copy: the C encoder sorts every object's keys as it writes them (the same order:
+    keys are unique strings). Text the fast path would not write as the reference does goes
+    the exact way, through the sorted copy."""
+    try:
+        text = _encode_sorted(value)
+    except (TypeError, ValueError, RecursionError):
+        text = None
+    if text is None or _needs_exact_floats(text) or _LONG_INT.search(text) is not None:
+        return canonical_text_of(sort_json_value(value))
     return text
 
 

@@ -16,7 +16,13 @@ from typing import Final
 
 from lash_core import codes
 from lash_core._unchecked import unchecked
-from lash_core.canonical import canonical_bytes_of, sha256_hex, sort_json_value
+from lash_core.canonical import (
+    canonical_bytes_of,
+    sha256_hex,
+    sort_json_value,
+    sorted_text_of_normalized,
+    utf8,
+)
 from lash_core.effects.invocation import (
     CausalRef,
     EffectCause,
@@ -49,6 +55,7 @@ __all__ = [
     "direct_invocation",
     "direct_replay_key",
     "direct_request_hash",
+    "normalized_payload_hash",
     "pending_tool_completion_invocation",
     "process_cancel_requested_replay_key",
     "process_effect_invocation",
@@ -388,6 +395,12 @@ def process_event_invocation(
 def process_event_payload_hash(event_type: str, payload: JsonValue) -> str:
     """Hex SHA-256 of the canonical JSON ``[event_type, payload]`` (payload keys sorted)."""
     return sha256_hex(canonical_bytes_of([event_type, sort_json_value(payload)]))
+
+
+def normalized_payload_hash(event_type: str, payload: JsonValue) -> str:
+    """:func:`process_event_payload_hash` of a payload ``normalize_json_value`` returned (an
+    append request's, once checked), without building its sorted copy."""
+    return sha256_hex(utf8(sorted_text_of_normalized([event_type, payload])))
 
 
 def process_cancel_requested_replay_key(process_id: str, reason: str | None) -> str:

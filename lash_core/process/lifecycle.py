@@ -15,7 +15,7 @@ import attrs
 from lash_core import codes, wire
 from lash_core.canonical import normalize_json_value
 from lash_core.effects.invocation import Replay
-from lash_core.effects.replay_keys import PROCESS_CANCEL_REQUESTED, process_event_payload_hash
+from lash_core.effects.replay_keys import PROCESS_CANCEL_REQUESTED, normalized_payload_hash
 from lash_core.errors import LashError, LocalProtocolError
 from lash_core.process.events import ProcessEventAppendRequest, ProcessEventTerminal
 from lash_core.process.records import (
@@ -262,7 +262,7 @@ def check_append_request(pid: str, request: object) -> CheckedRequest:
         raise payload_error(pid, event_type, "has a replay that is not a Replay with a string key")
     try:
         payload = strict_json(request.payload)
-        digest = process_event_payload_hash(event_type, payload)
+        digest = normalized_payload_hash(event_type, payload)
         if replay is not None and not replay.key.isascii():
             normalize_json_value(replay.key)  # a lone surrogate cannot be stored
     except ValueError as exc:
