@@ -21,8 +21,9 @@ cancellation into the unstarted wrapper). Every cancellation the group makes (``
 ``cancel_soon``, a :class:`_Handle`'s ``cancel``, the owner's cancellation while it waits)
 therefore gives the task the done callback too (it does nothing for a task already seen), which
 also closes the task's coroutine so a coroutine that never ran is not reported as never
-awaited. (A task cancelled before its first step by a third party holding its ``asyncio.Task``,
-while nothing cancels the owner, is the one ending this group does not see.)
+awaited. A task cancelled before its first step by a third party holding its ``asyncio.Task``
+(say from ``asyncio.all_tasks()``) is seen at the latest when the owner reaches the group's
+exit, which gives every child still there the callback.
 """
 
 from __future__ import annotations
@@ -172,6 +173,12 @@ class AsyncioTaskGroup:
         if et is not None and not self._aborting:
             # The owner is being cancelled, or its block raised: the children are cancelled.
             self._abort()
+
+        # A child whose raw task someone else cancelled before its first step never ran its
+        # wrapper, so only a done callback sees it end: each child still here gets one (a
+        # child that returns still takes the wrapper's path; the callback then does nothing).
+        for coro, task in list(self._tasks.items()):
+            self._watch(coro, task)
 
         # A loop: the wait can be cancelled several times (the owner cancelled repeatedly).
         while self._tasks:

@@ -9,6 +9,7 @@ expected record and that both groups produced the same one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import subprocess
 import sys
@@ -72,8 +73,14 @@ def _record(impl: Impl, scenario: Scenario, *, eager: bool = False) -> tuple[lis
     async def outer() -> None:
         # The owner runs in a task of its own, so a scenario can cancel it from outside.
         task = asyncio.get_running_loop().create_task(main())
-        while not task.done():
+        for _ in range(_MAX_TICKS):
+            if task.done():
+                return
             await asyncio.sleep(0)
+        log.append("hung")  # a group that never exits fails the scenario instead of the run
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -85,6 +92,10 @@ def _record(impl: Impl, scenario: Scenario, *, eager: bool = False) -> tuple[lis
         gc.collect()
     log.extend(f"warning: {w.category.__name__}" for w in caught)
     return log, left[0] if left else None, cancelling[0]
+
+
+_MAX_TICKS: Final = 10_000
+"""Loop iterations a scenario may take (each takes a few dozen)."""
 
 
 def _eager_loop() -> asyncio.AbstractEventLoop:
@@ -481,6 +492,52 @@ def test_a_child_cancelled_before_its_first_step_never_runs_and_the_group_exits(
         log.append("exited")
 
     assert _both(scenario) == (["exited"], None, 0)
+
+
+def test_a_child_task_cancelled_by_a_third_party_before_its_first_step_lets_it_exit() -> None:
+    """The group's exit waited forever for a child whose raw task someone else (here from
+    ``asyncio.all_tasks()``) cancelled before its first step while nothing cancelled the owner:
+    the child's wrapper never ran, so nothing told the group it had ended."""
+
+    async def scenario(impl: Impl, log: list[str]) -> None:
+        async def child() -> None:
+            log.append("child ran")  # pragma: no cover - cancelled first
+
+        owner = asyncio.current_task()
+        async with impl.group() as group:
+            before = asyncio.all_tasks()
+            impl.spawn(group, child)
+            for task in asyncio.all_tasks() - before:
+                if task is not owner:
+                    task.cancel()
+            await asyncio.sleep(0)  # the child's task ends, cancelled, before the owner exits
+        log.append("exited")
+
+    assert _both(scenario) == (["exited"], None, 0)
+
+
+def test_a_child_task_cancelled_by_a_third_party_while_the_owner_waits_at_exit() -> None:
+    async def scenario(impl: Impl, log: list[str]) -> None:
+        async def child() -> None:
+            log.append("child ran")  # pragma: no cover - cancelled first
+
+        started: set[asyncio.Task[Any]] = set()
+
+        def cancel_them() -> None:
+            for task in started:
+                task.cancel()
+            log.append("cancelled it")
+
+        owner = asyncio.current_task()
+        async with impl.group() as group:
+            # Queued before the child's first step, run once the owner waits at its exit.
+            asyncio.get_running_loop().call_soon(cancel_them)
+            before = asyncio.all_tasks()
+            impl.spawn(group, child)
+            started.update(asyncio.all_tasks() - before - {owner})
+        log.append("exited")
+
+    assert _both(scenario) == (["cancelled it", "exited"], None, 0)
 
 
 def test_children_not_yet_started_are_cancelled_by_an_error_of_the_block() -> None:
