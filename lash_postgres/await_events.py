@@ -156,7 +156,7 @@ class AwaitEventTables(AwaitEventRows[Db], PostgresConnection):
             # The gate's lock too: a park on the gate either committed before (its waiter is
             # rung here) or comes after and reads the gate's state itself.
             row = db.execute(
-                "SELECT * FROM lash_resolve(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "SELECT * FROM lash_resolve(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (
                     key.key_id,
                     session_id,
@@ -170,7 +170,6 @@ class AwaitEventTables(AwaitEventRows[Db], PostgresConnection):
                     self._lock_name("key", key.key_id),
                     gate_id,
                     None if gate_id is None else self._lock_name("key", gate_id),
-                    None if gate_id is None else self._change_shard(gate_id),
                 ),
             ).fetchone()
         assert row is not None

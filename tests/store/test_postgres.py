@@ -21,7 +21,7 @@ from lash_core import LashError, TurnScope, codes, from_json, ok, to_json
 from lash_core.durable import durable_step_envelope
 from lash_core.promise import StoreTransition, resolve_transition
 from lash_core.resolution import ACCEPTED, UNKNOWN_OR_REVOKED
-from lash_core.scope import Custom
+from lash_core.scope import Custom, TurnCancelGate, TurnTerminal
 from lash_core.store import (
     Owner,
     Recorded,
@@ -36,6 +36,7 @@ from lash_sqlite import new_owner
 from tests.store.conftest import fresh_schema
 
 ROOT = Path(__file__).resolve().parents[2]
+V2_RESOLVE_FUNCTION = (ROOT / "tests" / "data" / "postgres_lash_resolve_v2.sql").read_text()
 TURN = TurnScope("s1", "t1")
 A = Owner("a", "a-1")
 B = Owner("b", "b-1")
@@ -80,6 +81,18 @@ def test_a_newer_schema_is_refused_and_left_unchanged(
         assert raw.execute("SELECT count(*) FROM secrets").fetchone() == before
 
 
+def _resolve_functions(raw: psycopg.Connection[tuple[object, ...]], schema: str) -> list[object]:
+    """The argument counts of the schema's functions named ``lash_resolve``."""
+    return [
+        row[0]
+        for row in raw.execute(
+            "SELECT p.pronargs FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = %s AND p.proname = 'lash_resolve'",
+            (schema,),
+        ).fetchall()
+    ]
+
+
 def test_a_version_1_schema_gets_the_resolve_function_on_open(
     store: PostgresStore, postgres_dsn: str, schema: str
 ) -> None:
@@ -93,7 +106,38 @@ def test_a_version_1_schema_gets_the_resolve_function_on_open(
         assert reopened.peek(key) == ok("yes")
     with _raw(postgres_dsn, schema) as raw:
         version = raw.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        assert version == (str(SCHEMA_VERSION),) == ("2",)
+        assert version == (str(SCHEMA_VERSION),) == ("3",)
+        assert _resolve_functions(raw, schema) == [12]
+
+
+def test_a_version_2_schema_gets_the_cheaper_resolve_function_on_open(
+    store: PostgresStore, postgres_dsn: str, schema: str
+) -> None:
+    pending = store.mint(TURN, Custom("approval"))
+    store.park(pending)
+    done = store.mint(TURN, Custom("done"))
+    with _raw(postgres_dsn, schema) as raw:  # what lash with schema version 2 left
+        raw.execute("DROP FUNCTION lash_resolve")
+        raw.execute(V2_RESOLVE_FUNCTION)
+        raw.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+        assert _resolve_functions(raw, schema) == [13]
+        old_resolve = raw.execute(  # version 2's function, as a process of that lash calls it
+            "SELECT written FROM lash_resolve(%s, 's1', '{}', '{}', false, %s, 1, 0, 'r', "
+            "'k', NULL, NULL, NULL)",
+            (done.key_id, '{"status":"ok","payload":"v2"}'),
+        ).fetchone()
+        assert old_resolve == (True,)
+        before = raw.execute("SELECT sum(n) FROM changes").fetchone()
+    with PostgresStore(postgres_dsn, schema=schema) as reopened:
+        assert reopened.resolve(pending, ok("yes")) == ACCEPTED
+        assert reopened.peek(pending) == ok("yes")
+        assert reopened.peek(done) == ok("v2")
+        assert reopened.resolve(done, ok("again")) != ACCEPTED  # first writer wins
+        assert before is not None and reopened.data_version() == int(str(before[0])) + 1
+    with _raw(postgres_dsn, schema) as raw:
+        version = raw.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        assert version == (str(SCHEMA_VERSION),) == ("3",)
+        assert _resolve_functions(raw, schema) == [12], "version 2's function is gone"
 
 
 @pytest.mark.parametrize("state", ["missing", "pending", "resolved", "revoked"])
@@ -109,8 +153,7 @@ def test_lash_resolve_writes_exactly_when_the_rule_stores(
         store.revoke_session("s1")
     with _raw(postgres_dsn, schema) as raw:
         row = raw.execute(
-            "SELECT * FROM lash_resolve(%s, %s, '{}', '{}', false, %s, 1, 0, 'r', 'k', "
-            "NULL, NULL, NULL)",
+            "SELECT * FROM lash_resolve(%s, %s, '{}', '{}', false, %s, 1, 0, 'r', 'k', NULL, NULL)",
             (key.key_id, "s1", '{"status":"ok","payload":"second"}'),
         ).fetchone()
         assert row is not None
@@ -130,6 +173,36 @@ def test_lash_resolve_writes_exactly_when_the_rule_stores(
         "revoked": [],
     }
     assert terminal == expected[state]
+
+
+@pytest.mark.parametrize("gate_pending", [True, False])
+def test_lash_resolve_rings_and_counts_a_pending_cancel_gate(
+    postgres_dsn: str, schema: str, gate_pending: bool
+) -> None:
+    rings: list[tuple[str, str]] = []
+    ring = lambda address, key_id: rings.append((address, key_id))  # noqa: E731
+    with PostgresStore(postgres_dsn, schema=schema, ring=ring) as store:
+        _resolve_the_terminal(store, rings, gate_pending)
+
+
+def _resolve_the_terminal(
+    store: PostgresStore, rings: list[tuple[str, str]], gate_pending: bool
+) -> None:
+    gate, terminal = store.mint(TURN, TurnCancelGate()), store.mint(TURN, TurnTerminal())
+    store.park(gate, "bell-gate")
+    store.park(terminal, "bell-terminal")
+    if not gate_pending:
+        store.resolve(gate, ok("cancelled"))
+        rings.clear()
+    version = store.data_version()
+    assert store.resolve(terminal, ok({"committed": True})) == ACCEPTED
+    expected = [("bell-terminal", terminal.key_id)]
+    if gate_pending:
+        expected.append(("bell-gate", gate.key_id))
+    assert rings == expected
+    # A settled promise counts one, a pending gate's waiters woken one more.
+    assert store.data_version() == version + (2 if gate_pending else 1)
+    assert store.peek(gate) == (None if gate_pending else ok("cancelled"))
 
 
 @pytest.mark.parametrize("name", ["Lash", "a-b", "", "x; DROP TABLE meta", "9lives", "a" * 64])
