@@ -200,7 +200,25 @@ class KeySigner:
             material = _material_from(text, key.key_id)
         except (LashError, UnicodeEncodeError, AttributeError, TypeError):
             return False
-        presented = key.signature
+        return self._signed(material, key.signature)
+
+    def verified_texts(self, key: AwaitEventKey) -> tuple[str, str] | None:
+        """``(scope, wait)`` as canonical JSON (each what ``canonical_json`` writes) when
+        ``key`` verifies (as :meth:`verify`), else ``None``; never raises. For a store that
+        writes the promise's row: the texts the signature covered, written once."""
+        try:
+            scope_text = wire_text_of(to_wire(key.scope))
+            wait_text = wire_text_of(to_wire(key.wait))
+            # [scope, wait] as _identity_text writes it: a list's canonical JSON is its items'.
+            material = _material_from(f"[{scope_text},{wait_text}]", key.key_id)
+        except (LashError, UnicodeEncodeError, AttributeError, TypeError):
+            return None
+        if not self._signed(material, key.signature):
+            return None
+        return scope_text, wait_text
+
+    def _signed(self, material: bytes, presented: object) -> bool:
+        """Whether ``presented`` is one of our secrets' signatures of ``material``."""
         if not isinstance(presented, str):
             return False
         presented_bytes = presented.encode("utf-8", "surrogatepass")

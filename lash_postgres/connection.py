@@ -27,7 +27,7 @@ from typing import Any, Final
 import psycopg
 
 from lash_core import AwaitEventKey, KeySigner, LashError, codes
-from lash_core.store import SplitMemos, key_is_authentic
+from lash_core.store import SplitMemos, authentic_key_texts, key_is_authentic
 from lash_core.store_memory import Ring
 from lash_postgres.doorbell import Delivered
 from lash_sql.dialect import POSTGRES, Statements
@@ -233,6 +233,8 @@ class PostgresConnection(SqlTables[psycopg.Connection[Any]]):
         self._lock = threading.RLock()
         self._delivered = Delivered()
         """Terminals delivered with the notifications of this store's doorbells."""
+        self._lock_prefix = f"{schema}/"
+        self._cursor: psycopg.Cursor[Any] | None = None
         self._db = self._connect()
         try:
             with self._errors():
@@ -263,11 +265,14 @@ class PostgresConnection(SqlTables[psycopg.Connection[Any]]):
         try:
             yield
         except psycopg.Error as exc:
-            raise LashError(
-                codes.STORE_UNAVAILABLE,
-                f"{self._where()} could not be read or written: {type(exc).__name__}: "
-                f"{str(exc).strip()}",
-            ) from exc
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: psycopg.Error) -> LashError:
+        return LashError(
+            codes.STORE_UNAVAILABLE,
+            f"{self._where()} could not be read or written: {type(exc).__name__}: "
+            f"{str(exc).strip()}",
+        )
 
     def _live(self) -> psycopg.Connection[Any]:
         """The connection, opened again if the server dropped it (a restart, a network cut)."""
@@ -295,8 +300,16 @@ class PostgresConnection(SqlTables[psycopg.Connection[Any]]):
         with self._lock, self._errors():
             yield self._live()
 
+    def _statement(self, db: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
+        """A cursor on ``db`` kept for the statements run most (a resolve): a new one per
+        call costs more Python than the rest of psycopg's execute."""
+        cursor = self._cursor
+        if cursor is None or cursor.connection is not db:
+            cursor = self._cursor = db.cursor()
+        return cursor
+
     def _lock_name(self, kind: str, name: str) -> str:
-        return f"{self.schema}/{kind}/{name}"
+        return f"{self._lock_prefix}{kind}/{name}"
 
     def _lock_on(
         self,
@@ -391,12 +404,26 @@ class PostgresConnection(SqlTables[psycopg.Connection[Any]]):
     def _authentic(self, db: psycopg.Connection[Any], key: AwaitEventKey) -> bool:
         if key_is_authentic(self._signer, key):
             return True
-        # Another process may have rotated the secret since this store loaded it.
+        return self._secrets_rotated(db) and key_is_authentic(self._signer, key)
+
+    def _authentic_texts(
+        self, db: psycopg.Connection[Any], key: AwaitEventKey
+    ) -> tuple[str, str] | None:
+        """:meth:`_authentic`, and if so the key's scope and wait as canonical JSON (written
+        once, for the signature and the row)."""
+        texts = authentic_key_texts(self._signer, key)
+        if texts is None and self._secrets_rotated(db):
+            texts = authentic_key_texts(self._signer, key)
+        return texts
+
+    def _secrets_rotated(self, db: psycopg.Connection[Any]) -> bool:
+        """Whether another process rotated the secret since this store loaded it (then
+        loaded again)."""
         row = db.execute("SELECT max(id) FROM secrets").fetchone()
         if row is None or row[0] == self._secret_count:
             return False
         self._signer, self._secret_count = self._load_signer()
-        return key_is_authentic(self._signer, key)
+        return True
 
     # -- change detection --------------------------------------------------------------------
 
