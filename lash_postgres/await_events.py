@@ -32,7 +32,6 @@ from lash_core.resolution import UNKNOWN_OR_REVOKED
 from lash_core.store import (
     abandoned_gate_id,
     check_resolution,
-    key_is_authentic,
     promise_state,
     resolution_from_json,
     resolution_to_json,
@@ -211,7 +210,7 @@ class AwaitEventTables(AwaitEventRows[Db], PostgresConnection):
         and the next peek sees it)."""
         if type(key) is AwaitEventKey and type(key.key_id) is str:
             delivered = self._delivered.take(key.key_id)
-            if delivered is not None and key_is_authentic(self._signer, key):
+            if delivered is not None and self._is_authentic(key):
                 try:
                     return resolution_from_json(delivered)
                 except LashError:

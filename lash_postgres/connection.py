@@ -50,6 +50,9 @@ SCHEMA_VERSION: Final = 3
 ``lash_resolve`` a resolve runs in one round trip; 3, a cheaper ``lash_resolve`` (the same
 locks, reads, writes and notifications; no query for a gate when the key has none, an
 ``UPDATE`` of a pending row, one counter row per resolve)."""
+AUTHENTIC_KEEP: Final = 4096
+"""How many key objects that verified a store remembers (:meth:`PostgresConnection._is_authentic`;
+the oldest go first, and are verified again when used)."""
 CHANGE_SHARDS: Final = 16
 """Rows of the ``changes`` counter (a settled promise bumps one; their sum is the store's
 ``data_version``), so concurrent resolves rarely wait on one another's row."""
@@ -234,6 +237,7 @@ class PostgresConnection(SqlTables[psycopg.Connection[Any]]):
         self._delivered = Delivered()
         """Terminals delivered with the notifications of this store's doorbells."""
         self._lock_prefix = f"{schema}/"
+        self._authentic_keys: dict[str, tuple[AwaitEventKey, KeySigner]] = {}
         self._cursor: psycopg.Cursor[Any] | None = None
         self._db = self._connect()
         try:
@@ -402,9 +406,26 @@ class PostgresConnection(SqlTables[psycopg.Connection[Any]]):
             self._signer, self._secret_count = self._load_signer()
 
     def _authentic(self, db: psycopg.Connection[Any], key: AwaitEventKey) -> bool:
-        if key_is_authentic(self._signer, key):
+        if self._is_authentic(key):
             return True
-        return self._secrets_rotated(db) and key_is_authentic(self._signer, key)
+        return self._secrets_rotated(db) and self._is_authentic(key)
+
+    def _is_authentic(self, key: AwaitEventKey) -> bool:
+        """``key_is_authentic`` under this store's signer, remembered for the key objects that
+        passed (by identity, with the signer that passed them): a waiter peeks with the key
+        it parked, and a notification's terminal is then returned without a second HMAC."""
+        key_id = getattr(key, "key_id", None)
+        if type(key_id) is not str:
+            return False
+        known = self._authentic_keys.get(key_id)
+        if known is not None and known[0] is key and known[1] is self._signer:
+            return True
+        if not key_is_authentic(self._signer, key):
+            return False
+        self._authentic_keys[key_id] = (key, self._signer)
+        if len(self._authentic_keys) > AUTHENTIC_KEEP:
+            del self._authentic_keys[next(iter(self._authentic_keys))]
+        return True
 
     def _authentic_texts(
         self, db: psycopg.Connection[Any], key: AwaitEventKey

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import attrs
 import psycopg
 import pytest
 
@@ -303,6 +304,38 @@ def test_a_terminal_delivered_with_its_notification_is_peeked_without_a_read(
             assert store.peek(key) == ok({"city": "Oslo"})
         # Taken once: the next peek reads the table (the same terminal: first writer wins).
         assert store.peek(key) == ok({"city": "Oslo"})
+
+
+def _no_hmac(*_: object) -> bool:
+    raise AssertionError("the key was verified again")
+
+
+def test_a_delivered_terminal_skips_a_second_hmac_for_the_key_object_parked(
+    postgres_dsn: str, store: PostgresStore, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with store.open_doorbell() as bell, PostgresStore(postgres_dsn, schema=schema) as other:
+        key = store.mint(TURN, Custom("approval"))
+        assert store.park(key, bell.address) is None  # verified here, and remembered
+        assert other.resolve(key, ok("yes")) == ACCEPTED
+        assert bell.wait(60) == [key.key_id]
+        with monkeypatch.context() as patched:
+            patched.setattr("lash_postgres.connection.key_is_authentic", _no_hmac)
+            assert store.peek(key) == ok("yes")
+        # An equal key that is another object, or the same after the secrets were loaded
+        # again, is verified: the answer is the signer's, whatever was remembered.
+        for peeked in (from_json(to_json(key), type(key)), key):
+            store._delivered.put(key.key_id, '{"status":"ok","payload":"yes"}')
+            with monkeypatch.context() as patched:
+                patched.setattr("lash_postgres.connection.key_is_authentic", _no_hmac)
+                with pytest.raises(AssertionError, match="verified again"):
+                    store.peek(peeked)
+            store._reload_signer()
+        # A forged key never passes, delivered terminal or not.
+        forged = attrs.evolve(key, signature="0" * 64)
+        store._delivered.put(key.key_id, '{"status":"ok","payload":"yes"}')
+        with pytest.raises(LashError) as caught:
+            store.peek(forged)
+        assert caught.value.code == codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED
 
 
 def test_a_terminal_too_large_for_a_notification_is_read_from_the_table(
