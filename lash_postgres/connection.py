@@ -187,13 +187,25 @@ runs each statement on a fresh snapshot, so the reads after the locks see what t
 holder committed, as the separate statements of a transaction do. (Version 2's function
 tested its gate with a query on every resolve and wrote a pending row by an upsert.)"""
 
+RESOLVE_FUNCTION_V2: Final = """CREATE OR REPLACE FUNCTION lash_resolve(
+    p_key_id TEXT, p_session_id TEXT, p_scope_json TEXT, p_wait_json TEXT,
+    p_turn_control BOOLEAN, p_terminal_json TEXT, p_now_ms BIGINT, p_shard INTEGER,
+    p_revocation_lock TEXT, p_key_lock TEXT, p_gate_id TEXT, p_gate_lock TEXT,
+    p_gate_shard INTEGER,
+    OUT revoked BOOLEAN, OUT existed BOOLEAN, OUT stored_json TEXT, OUT written BOOLEAN,
+    OUT rung TEXT[], OUT gate_rung TEXT[])
+LANGUAGE sql SET search_path FROM CURRENT AS $$
+    SELECT * FROM lash_resolve(p_key_id, p_session_id, p_scope_json, p_wait_json,
+        p_turn_control, p_terminal_json, p_now_ms, p_shard, p_revocation_lock, p_key_lock,
+        p_gate_id, p_gate_lock)
+$$"""
+"""Version 2's signature of ``lash_resolve`` (one more argument, the gate's counter row),
+kept as a call of version 3's: a process of the previous lash still running while its
+schema is migrated resolves as before."""
+
 MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     2: (),  # version 2's lash_resolve: version 3 replaces it
-    3: (
-        "DROP FUNCTION IF EXISTS lash_resolve(TEXT, TEXT, TEXT, TEXT, BOOLEAN, TEXT, BIGINT, "
-        "INTEGER, TEXT, TEXT, TEXT, TEXT, INTEGER)",
-        RESOLVE_FUNCTION,
-    ),
+    3: (RESOLVE_FUNCTION, RESOLVE_FUNCTION_V2),
 }
 """Per schema version after the first, the statements that migrate from the version before."""
 

@@ -88,10 +88,21 @@ def _resolve_functions(raw: psycopg.Connection[tuple[object, ...]], schema: str)
         row[0]
         for row in raw.execute(
             "SELECT p.pronargs FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-            "WHERE n.nspname = %s AND p.proname = 'lash_resolve'",
+            "WHERE n.nspname = %s AND p.proname = 'lash_resolve' ORDER BY p.pronargs",
             (schema,),
         ).fetchall()
     ]
+
+
+def _drop_resolve_functions(raw: psycopg.Connection[tuple[object, ...]], schema: str) -> None:
+    for (signature,) in raw.execute(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p "
+        "JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = %s AND p.proname = 'lash_resolve'",
+        (schema,),
+    ).fetchall():
+        raw.execute(f"DROP FUNCTION {signature}")
+    assert _resolve_functions(raw, schema) == []
 
 
 def test_a_version_1_schema_gets_the_resolve_function_on_open(
@@ -100,7 +111,7 @@ def test_a_version_1_schema_gets_the_resolve_function_on_open(
     key = store.mint(TURN, Custom("approval"))
     store.park(key)
     with _raw(postgres_dsn, schema) as raw:  # what lash with schema version 1 left
-        raw.execute("DROP FUNCTION lash_resolve")
+        _drop_resolve_functions(raw, schema)
         raw.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     with PostgresStore(postgres_dsn, schema=schema) as reopened:
         assert reopened.resolve(key, ok("yes")) == ACCEPTED
@@ -108,7 +119,7 @@ def test_a_version_1_schema_gets_the_resolve_function_on_open(
     with _raw(postgres_dsn, schema) as raw:
         version = raw.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         assert version == (str(SCHEMA_VERSION),) == ("3",)
-        assert _resolve_functions(raw, schema) == [12]
+        assert _resolve_functions(raw, schema) == [12, 13]
 
 
 def test_a_version_2_schema_gets_the_cheaper_resolve_function_on_open(
@@ -118,7 +129,7 @@ def test_a_version_2_schema_gets_the_cheaper_resolve_function_on_open(
     store.park(pending)
     done = store.mint(TURN, Custom("done"))
     with _raw(postgres_dsn, schema) as raw:  # what lash with schema version 2 left
-        raw.execute("DROP FUNCTION lash_resolve")
+        _drop_resolve_functions(raw, schema)
         raw.execute(V2_RESOLVE_FUNCTION)
         raw.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
         assert _resolve_functions(raw, schema) == [13]
@@ -135,10 +146,22 @@ def test_a_version_2_schema_gets_the_cheaper_resolve_function_on_open(
         assert reopened.peek(done) == ok("v2")
         assert reopened.resolve(done, ok("again")) != ACCEPTED  # first writer wins
         assert before is not None and reopened.data_version() == int(str(before[0])) + 1
+        later = reopened.mint(TURN, Custom("later"))
+        reopened.park(later, "bell")
     with _raw(postgres_dsn, schema) as raw:
         version = raw.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         assert version == (str(SCHEMA_VERSION),) == ("3",)
-        assert _resolve_functions(raw, schema) == [12], "version 2's function is gone"
+        assert _resolve_functions(raw, schema) == [12, 13]
+        # A process of the previous lash, still running, calls version 2's signature: it
+        # resolves by version 3's function (the gate's counter row is not used).
+        old_call = raw.execute(
+            "SELECT * FROM lash_resolve(%s, 's1', '{}', '{}', false, %s, 1, 0, 'r', 'k', "
+            "NULL, NULL, NULL)",
+            (later.key_id, '{"status":"ok","payload":"old"}'),
+        ).fetchone()
+        assert old_call == (False, True, None, True, ["bell"], [])
+    with PostgresStore(postgres_dsn, schema=schema) as reopened:
+        assert reopened.peek(later) == ok("old")
 
 
 @pytest.mark.parametrize("state", ["missing", "pending", "resolved", "revoked"])
