@@ -177,7 +177,7 @@ class KeySigner:
                 codes.AWAIT_EVENT_KEY_MATERIAL_INVALID,
                 f"`material` must be bytes, got {type(material).__name__}",
             )
-        return hmac.new(self._secrets[0], material, hashlib.sha256).hexdigest()
+        return hmac.digest(self._secrets[0], material, "sha256").hex()
 
     def mint(self, scope: ExecutionScope, wait: WaitIdentity) -> AwaitEventKey:
         """Validate and sign the key for ``(scope, wait)``. Same inputs, same key."""
@@ -185,9 +185,7 @@ class KeySigner:
         validate_wait(wait)
         text = _identity_text(scope, wait)
         key_id = hashlib.sha256(_encode(text)).hexdigest()
-        signature = hmac.new(
-            self._secrets[0], _material_from(text, key_id), hashlib.sha256
-        ).hexdigest()
+        signature = hmac.digest(self._secrets[0], _material_from(text, key_id), "sha256").hex()
         return AwaitEventKey(scope, wait, key_id, signature)
 
     def verify(self, key: AwaitEventKey) -> bool:
@@ -200,12 +198,31 @@ class KeySigner:
             material = _material_from(text, key.key_id)
         except (LashError, UnicodeEncodeError, AttributeError, TypeError):
             return False
-        presented = key.signature
+        return self._signed(material, key.signature)
+
+    def verified_texts(self, key: AwaitEventKey) -> tuple[str, str] | None:
+        """``(scope, wait)`` as canonical JSON (each what ``canonical_json`` writes) when
+        ``key`` verifies (as :meth:`verify`), else ``None``; never raises. For a store that
+        writes the promise's row: the texts the signature covered, written once."""
+        try:
+            scope_text = wire_text_of(to_wire(key.scope))
+            wait_text = wire_text_of(to_wire(key.wait))
+            # [scope, wait] as _identity_text writes it: a list's canonical JSON is its items'.
+            material = _material_from(f"[{scope_text},{wait_text}]", key.key_id)
+        except (LashError, UnicodeEncodeError, AttributeError, TypeError):
+            return None
+        if not self._signed(material, key.signature):
+            return None
+        return scope_text, wait_text
+
+    def _signed(self, material: bytes, presented: object) -> bool:
+        """Whether ``presented`` is one of our secrets' signatures of ``material``."""
         if not isinstance(presented, str):
             return False
         presented_bytes = presented.encode("utf-8", "surrogatepass")
         good = False
         for secret in self._secrets:
-            expected = hmac.new(secret, material, hashlib.sha256).hexdigest().encode()
+            # hmac.digest (as sign and mint): one call into OpenSSL, hmac.new's bytes
+            expected = hmac.digest(secret, material, "sha256").hex().encode()
             good |= hmac.compare_digest(expected, presented_bytes)
         return good

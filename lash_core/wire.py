@@ -235,6 +235,11 @@ def _has_lone_surrogate(data: Any) -> bool:
     return False
 
 
+_decode: Final = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_parse_float).decode
+"""``json.loads`` with our hooks, without building a decoder per call (as ``json.loads`` does
+when given any)."""
+
+
 def parse_json(text: str | bytes | bytearray) -> Any:
     """Parse JSON text as the reference does (UTF-8, no NaN, no lone surrogates).
 
@@ -256,7 +261,9 @@ def parse_json(text: str | bytes | bytearray) -> Any:
     elif not text.isascii() and _LONE_SURROGATE.search(text):
         raise WireDecodeError(codes.WIRE_INVALID_JSON, "input holds a lone surrogate")
     try:
-        data = json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float)
+        if text.startswith("\ufeff"):  # as json.loads refuses it
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        data = _decode(text)
     except RecursionError:
         raise WireDecodeError(codes.WIRE_TOO_DEEP, f"input {TOO_DEEP}") from None
     except ValueError as exc:

@@ -10,7 +10,7 @@ takes the session's revocation lock exclusive.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import psycopg
 
@@ -32,20 +32,20 @@ from lash_core.resolution import UNKNOWN_OR_REVOKED
 from lash_core.store import (
     abandoned_gate_id,
     check_resolution,
-    key_is_authentic,
     promise_state,
     resolution_from_json,
     resolution_to_json,
     revoked_error,
     revoked_mint_error,
 )
-from lash_core.wire import canonical_json
 from lash_postgres.connection import PostgresConnection, wall_ms
 from lash_sql.await_events import AwaitEventRows, Promise, promise
 
 __all__ = ["AwaitEventTables"]
 
 Db = psycopg.Connection[Any]
+
+_RESOLVE: Final = "SELECT * FROM lash_resolve(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 
 
 class AwaitEventTables(AwaitEventRows[Db], PostgresConnection):
@@ -148,42 +148,56 @@ class AwaitEventTables(AwaitEventRows[Db], PostgresConnection):
         locks, reads the promise, writes it when :func:`~lash_core.promise.resolve_transition`
         stores and rings the waiters, in one statement, its own transaction."""
         resolution = check_resolution(resolution)
-        with self._read() as db:
-            if not self._authentic(db, key):
-                return UNKNOWN_OR_REVOKED
-            session_id = key.scope.session_id
-            gate_id = abandoned_gate_id(key)
-            # The gate's lock too: a park on the gate either committed before (its waiter is
-            # rung here) or comes after and reads the gate's state itself.
-            row = db.execute(
-                "SELECT * FROM lash_resolve(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    key.key_id,
-                    session_id,
-                    canonical_json(key.scope),
-                    canonical_json(key.wait),
-                    key.wait.is_turn_control,
-                    resolution_to_json(resolution),
-                    wall_ms(),
-                    self._change_shard(key.key_id),
-                    None if session_id is None else self._lock_name("revocation", session_id),
-                    self._lock_name("key", key.key_id),
-                    gate_id,
-                    None if gate_id is None else self._lock_name("key", gate_id),
-                    None if gate_id is None else self._change_shard(gate_id),
-                ),
-            ).fetchone()
-        assert row is not None
-        revoked, exists, stored_json, written, rung, gate_rung = row
+        with self._lock:  # as _read does, without its two context managers (a resolve is hot)
+            try:
+                called = self._call_resolve(self._live(), key, resolution)
+            except psycopg.Error as exc:
+                raise self._unavailable(exc) from exc
+        if called is None:
+            return UNKNOWN_OR_REVOKED
+        (revoked, exists, stored_json, written, rung, gate_rung), gate_id = called
         stored = None if stored_json is None else resolution_from_json(stored_json)
         transition = resolve_transition(promise_state(revoked, exists, stored), resolution)
         assert isinstance(transition, StoreTransition) == written, "lash_resolve follows the rule"
-        self._ring_all([(address, key.key_id) for address in rung or ()])
-        if gate_id is not None:
-            self._ring_all([(address, gate_id) for address in gate_rung or ()])
+        if self._ring is not None:
+            self._ring_all([(address, key.key_id) for address in rung or ()])
+            if gate_id is not None:
+                self._ring_all([(address, gate_id) for address in gate_rung or ()])
         outcome = transition_outcome(transition)
         assert outcome is not None
         return outcome
+
+    def _call_resolve(
+        self, db: Db, key: AwaitEventKey, resolution: Resolution
+    ) -> tuple[tuple[Any, ...], str | None] | None:
+        """``lash_resolve``'s row for an authentic key (``None`` for any other), and the id
+        of the key's cancel gate (when it is a turn's terminal)."""
+        texts = self._authentic_texts(db, key)
+        if texts is None:
+            return None
+        key_id = key.key_id
+        session_id = key.scope.session_id
+        gate_id = abandoned_gate_id(key)
+        prefix = self._lock_prefix
+        # The gate's lock too: a park on the gate either committed before (its waiter is rung
+        # here) or comes after and reads the gate's state itself.
+        params = (
+            key_id,
+            session_id,
+            texts[0],
+            texts[1],
+            key.wait.is_turn_control,
+            resolution_to_json(resolution),
+            wall_ms(),
+            self._change_shard(key_id),
+            None if session_id is None else f"{prefix}revocation/{session_id}",
+            f"{prefix}key/{key_id}",
+            gate_id,
+            None if gate_id is None else f"{prefix}key/{gate_id}",
+        )
+        row = self._statement(db).execute(_RESOLVE, params, prepare=True).fetchone()
+        assert row is not None
+        return row, gate_id
 
     def peek(self, key: AwaitEventKey) -> Resolution | None:
         """The key's terminal, or ``None``; never writes (``await_event_unknown_or_revoked``
@@ -196,7 +210,7 @@ class AwaitEventTables(AwaitEventRows[Db], PostgresConnection):
         and the next peek sees it)."""
         if type(key) is AwaitEventKey and type(key.key_id) is str:
             delivered = self._delivered.take(key.key_id)
-            if delivered is not None and key_is_authentic(self._signer, key):
+            if delivered is not None and self._is_authentic(key):
                 try:
                     return resolution_from_json(delivered)
                 except LashError:

@@ -27,7 +27,7 @@ from typing import Any, Final
 import psycopg
 
 from lash_core import AwaitEventKey, KeySigner, LashError, codes
-from lash_core.store import SplitMemos, key_is_authentic
+from lash_core.store import SplitMemos, authentic_key_texts, key_is_authentic
 from lash_core.store_memory import Ring
 from lash_postgres.doorbell import Delivered
 from lash_sql.dialect import POSTGRES, Statements
@@ -45,9 +45,14 @@ __all__ = [
     "wall_ms",
 ]
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 """The schema this version writes (``meta.schema_version``): 1, the tables; 2, the function
-``lash_resolve`` a resolve runs in one round trip."""
+``lash_resolve`` a resolve runs in one round trip; 3, a cheaper ``lash_resolve`` (the same
+locks, reads, writes and notifications; no query for a gate when the key has none, an
+``UPDATE`` of a pending row, one counter row per resolve)."""
+AUTHENTIC_KEEP: Final = 4096
+"""How many key objects that verified a store remembers (:meth:`PostgresConnection._is_authentic`;
+the oldest go first, and are verified again when used)."""
 CHANGE_SHARDS: Final = 16
 """Rows of the ``changes`` counter (a settled promise bumps one; their sum is the store's
 ``data_version``), so concurrent resolves rarely wait on one another's row."""
@@ -102,11 +107,10 @@ SCHEMA: Final = (
         process_id TEXT NOT NULL, sequence BIGINT NOT NULL, PRIMARY KEY(process_id, sequence))""",
 )
 
-RESOLVE_FUNCTION: Final = """CREATE OR REPLACE FUNCTION lash_resolve(
+RESOLVE_FUNCTION: Final = """CREATE FUNCTION lash_resolve(
     p_key_id TEXT, p_session_id TEXT, p_scope_json TEXT, p_wait_json TEXT,
     p_turn_control BOOLEAN, p_terminal_json TEXT, p_now_ms BIGINT, p_shard INTEGER,
     p_revocation_lock TEXT, p_key_lock TEXT, p_gate_id TEXT, p_gate_lock TEXT,
-    p_gate_shard INTEGER,
     OUT revoked BOOLEAN, OUT existed BOOLEAN, OUT stored_json TEXT, OUT written BOOLEAN,
     OUT rung TEXT[], OUT gate_rung TEXT[])
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
@@ -130,28 +134,47 @@ BEGIN
     IF revoked OR stored_json IS NOT NULL THEN
         RETURN;
     END IF;
-    -- Write the terminal, count the change, forget the waiters and notify each, in one
-    -- statement: the terminal rides along when it fits in a notification (the waiter skips
-    -- a read).
-    WITH w AS (
-            INSERT INTO await_events(key_id, session_id, scope_json, wait_json, turn_control,
-                terminal_json, deadline_ms, created_ms, resolved_ms)
-            VALUES (p_key_id, p_session_id, p_scope_json, p_wait_json, p_turn_control,
-                p_terminal_json, NULL, p_now_ms, p_now_ms)
-            ON CONFLICT (key_id) DO UPDATE
-            SET terminal_json = excluded.terminal_json, resolved_ms = excluded.resolved_ms),
-        c AS (UPDATE changes SET n = n + 1 WHERE shard = p_shard),
-        d AS (DELETE FROM waits WHERE key_id = p_key_id RETURNING address)
-        SELECT coalesce(array_agg(address ORDER BY address), '{}') INTO rung
-        FROM (SELECT address, pg_notify(address, CASE
-            WHEN octet_length(p_key_id) + octet_length(p_terminal_json) < 7900
-            THEN p_key_id || chr(10) || p_terminal_json ELSE p_key_id END) FROM d) AS n;
+    -- Write the terminal (a pending promise's row updated, else a new row), count the
+    -- change, forget the waiters and notify each, in one statement: the terminal rides
+    -- along when it fits in a notification (the waiter skips a read).
+    IF existed THEN
+        WITH w AS (
+                UPDATE await_events SET terminal_json = p_terminal_json, resolved_ms = p_now_ms
+                WHERE key_id = p_key_id),
+            c AS (UPDATE changes SET n = n + 1 WHERE shard = p_shard),
+            d AS (DELETE FROM waits WHERE key_id = p_key_id RETURNING address)
+            SELECT coalesce(array_agg(address ORDER BY address), '{}') INTO rung
+            FROM (SELECT address, pg_notify(address, CASE
+                WHEN octet_length(p_key_id) + octet_length(p_terminal_json) < 7900
+                THEN p_key_id || chr(10) || p_terminal_json ELSE p_key_id END) FROM d) AS n;
+    ELSE
+        WITH w AS (
+                INSERT INTO await_events(key_id, session_id, scope_json, wait_json,
+                    turn_control, terminal_json, deadline_ms, created_ms, resolved_ms)
+                VALUES (p_key_id, p_session_id, p_scope_json, p_wait_json, p_turn_control,
+                    p_terminal_json, NULL, p_now_ms, p_now_ms)
+                ON CONFLICT (key_id) DO UPDATE
+                SET terminal_json = excluded.terminal_json, resolved_ms = excluded.resolved_ms),
+            c AS (UPDATE changes SET n = n + 1 WHERE shard = p_shard),
+            d AS (DELETE FROM waits WHERE key_id = p_key_id RETURNING address)
+            SELECT coalesce(array_agg(address ORDER BY address), '{}') INTO rung
+            FROM (SELECT address, pg_notify(address, CASE
+                WHEN octet_length(p_key_id) + octet_length(p_terminal_json) < 7900
+                THEN p_key_id || chr(10) || p_terminal_json ELSE p_key_id END) FROM d) AS n;
+    END IF;
     written := true;
-    IF p_gate_id IS NOT NULL AND EXISTS (
-        SELECT 1 FROM await_events WHERE key_id = p_gate_id AND terminal_json IS NULL
-    ) THEN
-        WITH c AS (UPDATE changes SET n = n + 1 WHERE shard = p_gate_shard),
-            d AS (DELETE FROM waits WHERE key_id = p_gate_id RETURNING address)
+    -- A turn's terminal (p_gate_id: its cancel gate) while the gate is pending: the gate's
+    -- waiters too, each notified with the gate's key id, the change counted (on the key's
+    -- row of the counter: data_version is the sum). The test of p_gate_id alone is a plain
+    -- expression, so a resolve without a gate runs no query for it.
+    IF p_gate_id IS NOT NULL THEN
+        WITH g AS (
+                SELECT 1 FROM await_events WHERE key_id = p_gate_id AND terminal_json IS NULL),
+            c AS (
+                UPDATE changes SET n = n + 1 WHERE shard = p_shard AND EXISTS (SELECT 1 FROM g)),
+            d AS (
+                DELETE FROM waits WHERE key_id = p_gate_id AND EXISTS (SELECT 1 FROM g)
+                RETURNING address)
             SELECT coalesce(array_agg(address ORDER BY address), '{}') INTO gate_rung
             FROM (SELECT address, pg_notify(address, p_gate_id) FROM d) AS n;
     END IF;
@@ -161,9 +184,29 @@ $$"""
 connection): :meth:`~lash_postgres.await_events.AwaitEventTables.resolve` checks the key's
 signature first and decides the outcome from the state this returns. A function of PL/pgSQL
 runs each statement on a fresh snapshot, so the reads after the locks see what their previous
-holder committed, as the separate statements of a transaction do."""
+holder committed, as the separate statements of a transaction do. (Version 2's function
+tested its gate with a query on every resolve and wrote a pending row by an upsert.)"""
 
-MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {2: (RESOLVE_FUNCTION,)}
+RESOLVE_FUNCTION_V2: Final = """CREATE OR REPLACE FUNCTION lash_resolve(
+    p_key_id TEXT, p_session_id TEXT, p_scope_json TEXT, p_wait_json TEXT,
+    p_turn_control BOOLEAN, p_terminal_json TEXT, p_now_ms BIGINT, p_shard INTEGER,
+    p_revocation_lock TEXT, p_key_lock TEXT, p_gate_id TEXT, p_gate_lock TEXT,
+    p_gate_shard INTEGER,
+    OUT revoked BOOLEAN, OUT existed BOOLEAN, OUT stored_json TEXT, OUT written BOOLEAN,
+    OUT rung TEXT[], OUT gate_rung TEXT[])
+LANGUAGE sql SET search_path FROM CURRENT AS $$
+    SELECT * FROM lash_resolve(p_key_id, p_session_id, p_scope_json, p_wait_json,
+        p_turn_control, p_terminal_json, p_now_ms, p_shard, p_revocation_lock, p_key_lock,
+        p_gate_id, p_gate_lock)
+$$"""
+"""Version 2's signature of ``lash_resolve`` (one more argument, the gate's counter row),
+kept as a call of version 3's: a process of the previous lash still running while its
+schema is migrated resolves as before."""
+
+MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
+    2: (),  # version 2's lash_resolve: version 3 replaces it
+    3: (RESOLVE_FUNCTION, RESOLVE_FUNCTION_V2),
+}
 """Per schema version after the first, the statements that migrate from the version before."""
 
 _SCHEMA_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -205,6 +248,9 @@ class PostgresConnection(SqlTables[psycopg.Connection[Any]]):
         self._lock = threading.RLock()
         self._delivered = Delivered()
         """Terminals delivered with the notifications of this store's doorbells."""
+        self._lock_prefix = f"{schema}/"
+        self._authentic_keys: dict[str, tuple[AwaitEventKey, KeySigner]] = {}
+        self._cursor: psycopg.Cursor[Any] | None = None
         self._db = self._connect()
         try:
             with self._errors():
@@ -235,11 +281,14 @@ class PostgresConnection(SqlTables[psycopg.Connection[Any]]):
         try:
             yield
         except psycopg.Error as exc:
-            raise LashError(
-                codes.STORE_UNAVAILABLE,
-                f"{self._where()} could not be read or written: {type(exc).__name__}: "
-                f"{str(exc).strip()}",
-            ) from exc
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: psycopg.Error) -> LashError:
+        return LashError(
+            codes.STORE_UNAVAILABLE,
+            f"{self._where()} could not be read or written: {type(exc).__name__}: "
+            f"{str(exc).strip()}",
+        )
 
     def _live(self) -> psycopg.Connection[Any]:
         """The connection, opened again if the server dropped it (a restart, a network cut)."""
@@ -267,8 +316,16 @@ class PostgresConnection(SqlTables[psycopg.Connection[Any]]):
         with self._lock, self._errors():
             yield self._live()
 
+    def _statement(self, db: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
+        """A cursor on ``db`` kept for the statements run most (a resolve): a new one per
+        call costs more Python than the rest of psycopg's execute."""
+        cursor = self._cursor
+        if cursor is None or cursor.connection is not db:
+            cursor = self._cursor = db.cursor()
+        return cursor
+
     def _lock_name(self, kind: str, name: str) -> str:
-        return f"{self.schema}/{kind}/{name}"
+        return f"{self._lock_prefix}{kind}/{name}"
 
     def _lock_on(
         self,
@@ -361,14 +418,45 @@ class PostgresConnection(SqlTables[psycopg.Connection[Any]]):
             self._signer, self._secret_count = self._load_signer()
 
     def _authentic(self, db: psycopg.Connection[Any], key: AwaitEventKey) -> bool:
-        if key_is_authentic(self._signer, key):
+        if self._is_authentic(key):
             return True
-        # Another process may have rotated the secret since this store loaded it.
+        return self._secrets_rotated(db) and self._is_authentic(key)
+
+    def _is_authentic(self, key: AwaitEventKey) -> bool:
+        """``key_is_authentic`` under this store's signer, remembered for the key objects that
+        passed (by identity, with the signer that passed them): a waiter peeks with the key
+        it parked, and a notification's terminal is then returned without a second HMAC."""
+        key_id = getattr(key, "key_id", None)
+        if type(key_id) is not str:
+            return False
+        known = self._authentic_keys.get(key_id)
+        if known is not None and known[0] is key and known[1] is self._signer:
+            return True
+        if not key_is_authentic(self._signer, key):
+            return False
+        self._authentic_keys[key_id] = (key, self._signer)
+        if len(self._authentic_keys) > AUTHENTIC_KEEP:
+            del self._authentic_keys[next(iter(self._authentic_keys))]
+        return True
+
+    def _authentic_texts(
+        self, db: psycopg.Connection[Any], key: AwaitEventKey
+    ) -> tuple[str, str] | None:
+        """:meth:`_authentic`, and if so the key's scope and wait as canonical JSON (written
+        once, for the signature and the row)."""
+        texts = authentic_key_texts(self._signer, key)
+        if texts is None and self._secrets_rotated(db):
+            texts = authentic_key_texts(self._signer, key)
+        return texts
+
+    def _secrets_rotated(self, db: psycopg.Connection[Any]) -> bool:
+        """Whether another process rotated the secret since this store loaded it (then
+        loaded again)."""
         row = db.execute("SELECT max(id) FROM secrets").fetchone()
         if row is None or row[0] == self._secret_count:
             return False
         self._signer, self._secret_count = self._load_signer()
-        return key_is_authentic(self._signer, key)
+        return True
 
     # -- change detection --------------------------------------------------------------------
 

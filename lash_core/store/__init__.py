@@ -85,6 +85,7 @@ from lash_core.store.turns import diverge_turn_transition as diverge_turn_transi
 from lash_core.store.turns import finish_turn_transition as finish_turn_transition
 from lash_core.store.turns import open_turn_transition as open_turn_transition
 from lash_core.store.waits import abandoned_gate_id as abandoned_gate_id
+from lash_core.store.waits import authentic_key_texts as authentic_key_texts
 from lash_core.store.waits import check_resolution as check_resolution
 from lash_core.store.waits import check_session_id as check_session_id
 from lash_core.store.waits import ended_wait_proposal as ended_wait_proposal
@@ -118,6 +119,7 @@ __all__ = [
     "abandon_allowed",
     "abandoned_gate_id",
     "acquire_transition",
+    "authentic_key_texts",
     "begin_transition",
     "check_fence",
     "check_lease_covers",

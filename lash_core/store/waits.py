@@ -28,6 +28,7 @@ from lash_core.wire import canonical_json, from_json
 
 __all__ = [
     "abandoned_gate_id",
+    "authentic_key_texts",
     "check_resolution",
     "check_session_id",
     "ended_wait_proposal",
@@ -58,6 +59,18 @@ def key_is_authentic(signer: KeySigner, key: object) -> bool:
         return signer.verify(key)
     except Exception:
         return False
+
+
+def authentic_key_texts(signer: KeySigner, key: object) -> tuple[str, str] | None:
+    """``(scope, wait)`` of ``key`` as canonical JSON when :func:`key_is_authentic` holds for
+    it, else ``None`` (a store writing the promise's row needs not write them again). Never
+    raises."""
+    if type(key) is not AwaitEventKey or type(key.key_id) is not str:
+        return None
+    try:
+        return signer.verified_texts(key)
+    except Exception:
+        return None
 
 
 def revoked_error() -> LashError:

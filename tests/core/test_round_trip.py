@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Union
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -60,3 +61,40 @@ def test_signed_keys_round_trip_and_still_verify(key: AwaitEventKey) -> None:
     decoded = wire.from_json(wire.to_json(key), AwaitEventKey)
     assert decoded == key
     assert KeySigner(bytes(32)).verify(decoded)
+
+
+@given(lst.signed_await_event_keys(bytes(32)), st.sampled_from(["key_id", "signature", "wait"]))
+def test_a_verified_keys_texts_are_its_canonical_scope_and_wait(
+    key: AwaitEventKey, tampered: str
+) -> None:
+    from lash_core import KeySigner
+    from lash_core.scope import Custom
+    from lash_core.store import authentic_key_texts
+
+    signer = KeySigner(bytes(32))
+    texts = (wire.canonical_json(key.scope), wire.canonical_json(key.wait))
+    assert signer.verified_texts(key) == texts
+    assert authentic_key_texts(signer, key) == texts
+    assert authentic_key_texts(KeySigner(bytes(32), [bytes([1] * 32)]), key) == texts
+    assert authentic_key_texts(KeySigner(bytes([1] * 32)), key) is None, "another secret"
+    changed = {
+        "key_id": attrs.evolve(key, key_id="0" * 64),
+        "signature": attrs.evolve(key, signature="0" * 64),
+        "wait": attrs.evolve(key, wait=Custom("other" if key.wait != Custom("other") else "x")),
+    }[tampered]
+    assert not signer.verify(changed)
+    assert signer.verified_texts(changed) is None
+    assert authentic_key_texts(signer, changed) is None
+    assert authentic_key_texts(signer, "not a key") is None
+
+
+def test_a_key_whose_texts_cannot_be_written_does_not_verify() -> None:
+    from lash_core import KeySigner, TurnScope
+    from lash_core.scope import Custom
+
+    signer = KeySigner(bytes(32))
+    key = signer.mint(TurnScope("s1", "t1"), Custom("w"))
+    lone = attrs.evolve(key, wait=Custom("\ud800"))
+    assert signer.verified_texts(lone) is None
+    not_text: Any = 7
+    assert signer.verified_texts(attrs.evolve(key, key_id=not_text)) is None

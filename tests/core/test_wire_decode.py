@@ -150,3 +150,29 @@ def test_structuring_python_data_with_non_json_values_is_refused() -> None:
     with pytest.raises(WireDecodeError) as info:
         from_wire({"status": "ok", "payload": {"a": {1, 2}}}, Resolution)
     assert info.value.path == "$.payload.a"
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("\ufeff{}", "Unexpected UTF-8 BOM"),
+        (b"\xef\xbb\xbf{}", "Unexpected UTF-8 BOM"),
+        ('{"a": NaN}', "NaN is not JSON"),
+        ("1e999", "number 1e999 is out of range"),
+        ("[1,2", "Expecting ',' delimiter"),
+    ],
+)
+def test_text_json_refuses_is_wire_invalid_json_whichever_the_form(
+    text: str | bytes, why: str
+) -> None:
+    with pytest.raises(WireDecodeError) as caught:
+        from_json(text, Any)
+    assert caught.value.code == codes.WIRE_INVALID_JSON
+    assert why in caught.value.message
+
+
+def test_one_decoder_serves_every_parse() -> None:
+    from lash_core.wire import parse_json
+
+    assert parse_json('{"a":1.5,"b":[1,"x",null]}') == {"a": 1.5, "b": [1, "x", None]}
+    assert parse_json('{"a":2}') == {"a": 2}, "nothing carried over from the previous parse"

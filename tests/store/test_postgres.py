@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import attrs
 import psycopg
 import pytest
 
@@ -21,7 +22,7 @@ from lash_core import LashError, TurnScope, codes, from_json, ok, to_json
 from lash_core.durable import durable_step_envelope
 from lash_core.promise import StoreTransition, resolve_transition
 from lash_core.resolution import ACCEPTED, UNKNOWN_OR_REVOKED
-from lash_core.scope import Custom
+from lash_core.scope import Custom, TurnCancelGate, TurnTerminal
 from lash_core.store import (
     Owner,
     Recorded,
@@ -36,6 +37,7 @@ from lash_sqlite import new_owner
 from tests.store.conftest import fresh_schema
 
 ROOT = Path(__file__).resolve().parents[2]
+V2_RESOLVE_FUNCTION = (ROOT / "tests" / "data" / "postgres_lash_resolve_v2.sql").read_text()
 TURN = TurnScope("s1", "t1")
 A = Owner("a", "a-1")
 B = Owner("b", "b-1")
@@ -80,20 +82,86 @@ def test_a_newer_schema_is_refused_and_left_unchanged(
         assert raw.execute("SELECT count(*) FROM secrets").fetchone() == before
 
 
+def _resolve_functions(raw: psycopg.Connection[tuple[object, ...]], schema: str) -> list[object]:
+    """The argument counts of the schema's functions named ``lash_resolve``."""
+    return [
+        row[0]
+        for row in raw.execute(
+            "SELECT p.pronargs FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = %s AND p.proname = 'lash_resolve' ORDER BY p.pronargs",
+            (schema,),
+        ).fetchall()
+    ]
+
+
+def _drop_resolve_functions(raw: psycopg.Connection[tuple[object, ...]], schema: str) -> None:
+    for (signature,) in raw.execute(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p "
+        "JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = %s AND p.proname = 'lash_resolve'",
+        (schema,),
+    ).fetchall():
+        raw.execute(f"DROP FUNCTION {signature}")
+    assert _resolve_functions(raw, schema) == []
+
+
 def test_a_version_1_schema_gets_the_resolve_function_on_open(
     store: PostgresStore, postgres_dsn: str, schema: str
 ) -> None:
     key = store.mint(TURN, Custom("approval"))
     store.park(key)
     with _raw(postgres_dsn, schema) as raw:  # what lash with schema version 1 left
-        raw.execute("DROP FUNCTION lash_resolve")
+        _drop_resolve_functions(raw, schema)
         raw.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     with PostgresStore(postgres_dsn, schema=schema) as reopened:
         assert reopened.resolve(key, ok("yes")) == ACCEPTED
         assert reopened.peek(key) == ok("yes")
     with _raw(postgres_dsn, schema) as raw:
         version = raw.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        assert version == (str(SCHEMA_VERSION),) == ("2",)
+        assert version == (str(SCHEMA_VERSION),) == ("3",)
+        assert _resolve_functions(raw, schema) == [12, 13]
+
+
+def test_a_version_2_schema_gets_the_cheaper_resolve_function_on_open(
+    store: PostgresStore, postgres_dsn: str, schema: str
+) -> None:
+    pending = store.mint(TURN, Custom("approval"))
+    store.park(pending)
+    done = store.mint(TURN, Custom("done"))
+    with _raw(postgres_dsn, schema) as raw:  # what lash with schema version 2 left
+        _drop_resolve_functions(raw, schema)
+        raw.execute(V2_RESOLVE_FUNCTION)
+        raw.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+        assert _resolve_functions(raw, schema) == [13]
+        old_resolve = raw.execute(  # version 2's function, as a process of that lash calls it
+            "SELECT written FROM lash_resolve(%s, 's1', '{}', '{}', false, %s, 1, 0, 'r', "
+            "'k', NULL, NULL, NULL)",
+            (done.key_id, '{"status":"ok","payload":"v2"}'),
+        ).fetchone()
+        assert old_resolve == (True,)
+        before = raw.execute("SELECT sum(n) FROM changes").fetchone()
+    with PostgresStore(postgres_dsn, schema=schema) as reopened:
+        assert reopened.resolve(pending, ok("yes")) == ACCEPTED
+        assert reopened.peek(pending) == ok("yes")
+        assert reopened.peek(done) == ok("v2")
+        assert reopened.resolve(done, ok("again")) != ACCEPTED  # first writer wins
+        assert before is not None and reopened.data_version() == int(str(before[0])) + 1
+        later = reopened.mint(TURN, Custom("later"))
+        reopened.park(later, "bell")
+    with _raw(postgres_dsn, schema) as raw:
+        version = raw.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        assert version == (str(SCHEMA_VERSION),) == ("3",)
+        assert _resolve_functions(raw, schema) == [12, 13]
+        # A process of the previous lash, still running, calls version 2's signature: it
+        # resolves by version 3's function (the gate's counter row is not used).
+        old_call = raw.execute(
+            "SELECT * FROM lash_resolve(%s, 's1', '{}', '{}', false, %s, 1, 0, 'r', 'k', "
+            "NULL, NULL, NULL)",
+            (later.key_id, '{"status":"ok","payload":"old"}'),
+        ).fetchone()
+        assert old_call == (False, True, None, True, ["bell"], [])
+    with PostgresStore(postgres_dsn, schema=schema) as reopened:
+        assert reopened.peek(later) == ok("old")
 
 
 @pytest.mark.parametrize("state", ["missing", "pending", "resolved", "revoked"])
@@ -109,8 +177,7 @@ def test_lash_resolve_writes_exactly_when_the_rule_stores(
         store.revoke_session("s1")
     with _raw(postgres_dsn, schema) as raw:
         row = raw.execute(
-            "SELECT * FROM lash_resolve(%s, %s, '{}', '{}', false, %s, 1, 0, 'r', 'k', "
-            "NULL, NULL, NULL)",
+            "SELECT * FROM lash_resolve(%s, %s, '{}', '{}', false, %s, 1, 0, 'r', 'k', NULL, NULL)",
             (key.key_id, "s1", '{"status":"ok","payload":"second"}'),
         ).fetchone()
         assert row is not None
@@ -130,6 +197,36 @@ def test_lash_resolve_writes_exactly_when_the_rule_stores(
         "revoked": [],
     }
     assert terminal == expected[state]
+
+
+@pytest.mark.parametrize("gate_pending", [True, False])
+def test_lash_resolve_rings_and_counts_a_pending_cancel_gate(
+    postgres_dsn: str, schema: str, gate_pending: bool
+) -> None:
+    rings: list[tuple[str, str]] = []
+    ring = lambda address, key_id: rings.append((address, key_id))  # noqa: E731
+    with PostgresStore(postgres_dsn, schema=schema, ring=ring) as store:
+        _resolve_the_terminal(store, rings, gate_pending)
+
+
+def _resolve_the_terminal(
+    store: PostgresStore, rings: list[tuple[str, str]], gate_pending: bool
+) -> None:
+    gate, terminal = store.mint(TURN, TurnCancelGate()), store.mint(TURN, TurnTerminal())
+    store.park(gate, "bell-gate")
+    store.park(terminal, "bell-terminal")
+    if not gate_pending:
+        store.resolve(gate, ok("cancelled"))
+        rings.clear()
+    version = store.data_version()
+    assert store.resolve(terminal, ok({"committed": True})) == ACCEPTED
+    expected = [("bell-terminal", terminal.key_id)]
+    if gate_pending:
+        expected.append(("bell-gate", gate.key_id))
+    assert rings == expected
+    # A settled promise counts one, a pending gate's waiters woken one more.
+    assert store.data_version() == version + (2 if gate_pending else 1)
+    assert store.peek(gate) == (None if gate_pending else ok("cancelled"))
 
 
 @pytest.mark.parametrize("name", ["Lash", "a-b", "", "x; DROP TABLE meta", "9lives", "a" * 64])
@@ -230,6 +327,38 @@ def test_a_terminal_delivered_with_its_notification_is_peeked_without_a_read(
             assert store.peek(key) == ok({"city": "Oslo"})
         # Taken once: the next peek reads the table (the same terminal: first writer wins).
         assert store.peek(key) == ok({"city": "Oslo"})
+
+
+def _no_hmac(*_: object) -> bool:
+    raise AssertionError("the key was verified again")
+
+
+def test_a_delivered_terminal_skips_a_second_hmac_for_the_key_object_parked(
+    postgres_dsn: str, store: PostgresStore, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with store.open_doorbell() as bell, PostgresStore(postgres_dsn, schema=schema) as other:
+        key = store.mint(TURN, Custom("approval"))
+        assert store.park(key, bell.address) is None  # verified here, and remembered
+        assert other.resolve(key, ok("yes")) == ACCEPTED
+        assert bell.wait(60) == [key.key_id]
+        with monkeypatch.context() as patched:
+            patched.setattr("lash_postgres.connection.key_is_authentic", _no_hmac)
+            assert store.peek(key) == ok("yes")
+        # An equal key that is another object, or the same after the secrets were loaded
+        # again, is verified: the answer is the signer's, whatever was remembered.
+        for peeked in (from_json(to_json(key), type(key)), key):
+            store._delivered.put(key.key_id, '{"status":"ok","payload":"yes"}')
+            with monkeypatch.context() as patched:
+                patched.setattr("lash_postgres.connection.key_is_authentic", _no_hmac)
+                with pytest.raises(AssertionError, match="verified again"):
+                    store.peek(peeked)
+            store._reload_signer()
+        # A forged key never passes, delivered terminal or not.
+        forged = attrs.evolve(key, signature="0" * 64)
+        store._delivered.put(key.key_id, '{"status":"ok","payload":"yes"}')
+        with pytest.raises(LashError) as caught:
+            store.peek(forged)
+        assert caught.value.code == codes.AWAIT_EVENT_UNKNOWN_OR_REVOKED
 
 
 def test_a_terminal_too_large_for_a_notification_is_read_from_the_table(
